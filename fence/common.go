@@ -1,0 +1,73 @@
+package fence
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os/exec"
+	"strings"
+	"time"
+)
+
+// Common holds the options every agent takes. Agents embed it in
+// their parameter struct (after their own fields: the metadata lists
+// parameters in struct order, the action first).
+type Common struct {
+	Action       string        `fence:"action" short:"o" metavar:"action" required:"true" help:"Fencing action"`
+	Verbose      bool          `fence:"verbose" short:"v" help:"Verbose mode: log what the agent does to standard error"`
+	DebugFile    string        `fence:"debug_file" old:"debug" short:"D" metavar:"debugfile" help:"Write debug information to given file"`
+	Delay        time.Duration `fence:"delay" metavar:"seconds" default:"0" help:"Wait X seconds before fencing is started"`
+	LoginTimeout time.Duration `fence:"login_timeout" metavar:"seconds" default:"5" help:"Wait X seconds for the device to accept a login"`
+	PowerTimeout time.Duration `fence:"power_timeout" metavar:"seconds" default:"20" help:"Test X seconds for status change after ON/OFF"`
+	PowerWait    time.Duration `fence:"power_wait" metavar:"seconds" default:"0" help:"Wait X seconds after issuing ON/OFF"`
+	ShellTimeout time.Duration `fence:"shell_timeout" metavar:"seconds" default:"3" help:"Wait X seconds for the device to answer one command"`
+	RetryOn      int           `fence:"retry_on" metavar:"attempts" default:"1" help:"Count of attempts to retry power on"`
+}
+
+func (c *Common) common() *Common { return c }
+
+// Params is an agent's parameter struct: it embeds Common.
+type Params interface{ common() *Common }
+
+// Credentials are the login options of agents that log in to a device.
+// Embed it in the parameter struct; the runtime resolves password_script.
+type Credentials struct {
+	Username       string `fence:"username" old:"login" short:"l" metavar:"name" help:"Login name"`
+	Password       string `fence:"password" old:"passwd" short:"p" metavar:"password" secret:"true" help:"Login password or passphrase"`
+	PasswordScript string `fence:"password_script" old:"passwd_script" short:"S" metavar:"script" help:"Script to run to retrieve password"`
+}
+
+func (c *Credentials) credentials() *Credentials { return c }
+
+type hasCredentials interface{ credentials() *Credentials }
+
+// resolvePassword runs password_script, if given, and keeps the first line
+// it prints as the password. The script runs through /bin/sh so operators
+// can write it as they would for fence-agents; the password itself is
+// never in any argv.
+func (c *Credentials) resolvePassword(ctx context.Context, timeout time.Duration) error {
+	if c.PasswordScript == "" {
+		if c.Password == "" {
+			return usagef("Failed: You have to enter password or password script")
+		}
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "/bin/sh", "-c", c.PasswordScript)
+	var out, errOut bytes.Buffer
+	cmd.Stdout = &out
+	cmd.Stderr = &errOut
+	if err := cmd.Run(); err != nil {
+		// The script's stderr is not repeated: a failing script may have
+		// printed the secret it was about to return.
+		return fmt.Errorf("password script failed: %w", err)
+	}
+	pw, _, _ := strings.Cut(out.String(), "\n")
+	pw = strings.TrimRight(pw, "\r")
+	if pw == "" {
+		return fmt.Errorf("password script printed no password")
+	}
+	c.Password = pw
+	return nil
+}

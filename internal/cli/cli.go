@@ -1,0 +1,252 @@
+// Package cli is the front of the computeha multi-call binary. Started
+// under an agent's name (fence_ipmi, fence_libvirt, ... through the
+// symlinks packages install where Pacemaker looks for agents) it runs that
+// agent; started as computeha it runs a subcommand:
+//
+//	computeha fence-ipmi [options]     run fence_ipmi (same for every agent)
+//	computeha agents                   list the agent names to symlink
+//	computeha metadata write|check DIR generated metadata of every agent
+//	computeha version
+//
+// Main returns the process exit code; each agent runtime decides its own
+// codes, and subcommands exit 0 on success and 1 on error.
+package cli
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	ucli "github.com/urfave/cli/v3"
+
+	"github.com/computeha/computeha/fence"
+	"github.com/computeha/computeha/fence/ipmi"
+	"github.com/computeha/computeha/fence/libvirt"
+)
+
+// Version is set at build time (-ldflags "-X ...cli.Version=...").
+var Version = "dev"
+
+// FenceAgents are every fence agent the binary serves.
+func FenceAgents() []*fence.Agent {
+	return []*fence.Agent{ipmi.Agent, libvirt.Agent}
+}
+
+// IO is the process's standard streams.
+type IO struct {
+	Stdin          io.Reader
+	Stdout, Stderr io.Writer
+}
+
+// Main dispatches on the name the binary was started as, then on the
+// subcommand.
+func Main(ctx context.Context, args []string, stdio IO) int {
+	if len(args) == 0 {
+		args = []string{"computeha"}
+	}
+	name := filepath.Base(args[0])
+	for _, a := range FenceAgents() {
+		if a.Name == name {
+			return runFence(ctx, a, args[1:], stdio)
+		}
+	}
+	return runCommand(ctx, args, stdio)
+}
+
+func runFence(ctx context.Context, a *fence.Agent, args []string, stdio IO) int {
+	return fence.Main(ctx, a, fence.Env{
+		Args: args, Stdin: stdio.Stdin, Stdout: stdio.Stdout, Stderr: stdio.Stderr, Version: Version,
+	})
+}
+
+// exitCode carries an agent's exit code out of the command tree.
+type exitCode int
+
+func (e exitCode) Error() string { return fmt.Sprintf("exit status %d", int(e)) }
+
+func runCommand(ctx context.Context, args []string, stdio IO) int {
+	root := &ucli.Command{
+		Name:      "computeha",
+		Usage:     "high availability for OpenStack compute hosts and their VMs",
+		Version:   Version,
+		Reader:    stdio.Stdin,
+		Writer:    stdio.Stdout,
+		ErrWriter: stdio.Stderr,
+		// Errors are printed once, below, not by the library.
+		ExitErrHandler: func(context.Context, *ucli.Command, error) {},
+		Commands:       append(fenceCommands(stdio), agentsCommand(), metadataCommand(), versionCommand()),
+	}
+	err := root.Run(ctx, append([]string{"computeha"}, args[1:]...))
+	var code exitCode
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &code):
+		return int(code)
+	default:
+		fmt.Fprintf(stdio.Stderr, "computeha: %v\n", err)
+		return 1
+	}
+}
+
+// fenceCommands exposes every fence agent as a subcommand, its arguments
+// passed through untouched to the agent's own parser.
+func fenceCommands(stdio IO) []*ucli.Command {
+	var cmds []*ucli.Command
+	for _, a := range FenceAgents() {
+		cmds = append(cmds, &ucli.Command{
+			Name:            strings.ReplaceAll(a.Name, "_", "-"),
+			Usage:           "run " + a.Name + " (" + a.ShortDesc + ")",
+			SkipFlagParsing: true,
+			HideHelp:        true,
+			Action: func(ctx context.Context, c *ucli.Command) error {
+				if code := runFence(ctx, a, c.Args().Slice(), stdio); code != 0 {
+					return exitCode(code)
+				}
+				return nil
+			},
+		})
+	}
+	return cmds
+}
+
+// agentsCommand lists the agent names the binary serves, one per line, for
+// build and packaging scripts that create the symlinks.
+func agentsCommand() *ucli.Command {
+	return &ucli.Command{
+		Name:  "agents",
+		Usage: "list the fence agents this binary serves (the names to symlink it as)",
+		Action: func(_ context.Context, c *ucli.Command) error {
+			for _, a := range FenceAgents() {
+				if _, err := fmt.Fprintln(c.Root().Writer, a.Name); err != nil {
+					return err
+				}
+			}
+			return nil
+		},
+	}
+}
+
+func versionCommand() *ucli.Command {
+	return &ucli.Command{
+		Name:  "version",
+		Usage: "print the version",
+		Action: func(_ context.Context, c *ucli.Command) error {
+			_, err := fmt.Fprintf(c.Root().Writer, "computeha %s\n", Version)
+			return err
+		},
+	}
+}
+
+func metadataCommand() *ucli.Command {
+	return &ucli.Command{
+		Name:  "metadata",
+		Usage: "generated metadata XML of every agent",
+		Commands: []*ucli.Command{
+			{
+				Name:      "write",
+				Usage:     "write every agent's metadata into DIR",
+				ArgsUsage: "DIR",
+				Action: func(_ context.Context, c *ucli.Command) error {
+					dir, err := oneArg(c)
+					if err != nil {
+						return err
+					}
+					return WriteMetadata(dir)
+				},
+			},
+			{
+				Name:      "check",
+				Usage:     "fail if DIR differs from freshly generated metadata",
+				ArgsUsage: "DIR",
+				Action: func(_ context.Context, c *ucli.Command) error {
+					dir, err := oneArg(c)
+					if err != nil {
+						return err
+					}
+					return CheckMetadata(dir)
+				},
+			},
+		},
+	}
+}
+
+func oneArg(c *ucli.Command) (string, error) {
+	if c.Args().Len() != 1 {
+		return "", fmt.Errorf("%s needs exactly one argument: %s", c.FullName(), c.ArgsUsage)
+	}
+	return c.Args().First(), nil
+}
+
+// Metadata renders the metadata of every agent, by file name.
+func Metadata() (map[string][]byte, error) {
+	out := map[string][]byte{}
+	for _, a := range FenceAgents() {
+		var b bytes.Buffer
+		if err := a.WriteMetadata(&b); err != nil {
+			return nil, err
+		}
+		out[a.Name+".xml"] = b.Bytes()
+	}
+	return out, nil
+}
+
+// WriteMetadata regenerates dir: every agent's file, and no stale ones.
+func WriteMetadata(dir string) error {
+	files, err := Metadata()
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	old, _ := filepath.Glob(filepath.Join(dir, "*.xml"))
+	for _, f := range old {
+		if _, keep := files[filepath.Base(f)]; !keep {
+			if err := os.Remove(f); err != nil {
+				return err
+			}
+		}
+	}
+	for name, b := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// CheckMetadata reports every file of dir that is missing, stale or extra.
+func CheckMetadata(dir string) error {
+	files, err := Metadata()
+	if err != nil {
+		return err
+	}
+	var problems []string
+	for name, want := range files {
+		got, err := os.ReadFile(filepath.Join(dir, name))
+		switch {
+		case err != nil:
+			problems = append(problems, name+": missing")
+		case !bytes.Equal(got, want):
+			problems = append(problems, name+": differs from the generated metadata")
+		}
+	}
+	present, _ := filepath.Glob(filepath.Join(dir, "*.xml"))
+	for _, f := range present {
+		if _, ok := files[filepath.Base(f)]; !ok {
+			problems = append(problems, filepath.Base(f)+": no agent generates it")
+		}
+	}
+	if len(problems) > 0 {
+		slices.Sort(problems)
+		return fmt.Errorf("metadata in %s is out of date (run make metadata):\n  %s", dir, strings.Join(problems, "\n  "))
+	}
+	return nil
+}
