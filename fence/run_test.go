@@ -499,3 +499,31 @@ func TestHelpAndVersion(t *testing.T) {
 		t.Errorf("version: exit %d, %q", r.code, r.stdout)
 	}
 }
+
+func TestScriptCommandRunsPlainCommandsDirectlyAndTheRestThroughTheShell(t *testing.T) {
+	tests := []struct {
+		script    string
+		wantShell bool
+	}{
+		{"cat /etc/computeha/bmc-pw", false},
+		{"printf secret", false},
+		{"printf 'two words'", true},
+		{"cat $HOME/pw", true},
+		{"cat /a/*", true},
+		{"vault read -field=pw secret/bmc | head -1", true},
+		{"PW=1 printf x", true},
+		{"  ", true},
+	}
+	for _, tt := range tests {
+		cmd := scriptCommand(context.Background(), tt.script)
+		if gotShell := cmd.Args[0] == "/bin/sh"; gotShell != tt.wantShell {
+			t.Errorf("%q: through the shell = %v, want %v (args %q)", tt.script, gotShell, tt.wantShell, cmd.Args)
+		}
+	}
+	for _, script := range []string{"printf from-script", "printf 'from-script'"} {
+		out, err := scriptCommand(context.Background(), script).Output()
+		if err != nil || string(out) != "from-script" {
+			t.Errorf("%q printed %q (%v), want from-script", script, out, err)
+		}
+	}
+}
