@@ -18,22 +18,54 @@ func TestParseArgs(t *testing.T) {
 		warnings int
 		verbose  int
 	}{
-		{"long options with = and with a separate value", []string{"--action=off", "--plug", "n1"},
-			map[string]string{"action": "off", "plug": "n1"}, 0, 0},
-		{"short options with a separate or attached value", []string{"-o", "on", "-nn7"},
-			map[string]string{"action": "on", "plug": "n7"}, 0, 0},
-		{"clustered boolean short options count verbosity", []string{"-vv", "-o", "status"},
-			map[string]string{"verbose": "1", "action": "status"}, 0, 2},
-		{"a unique prefix of a long option", []string{"--power-t=4", "--password-s=x"},
-			map[string]string{"power_timeout": "4", "password_script": "x"}, 0, 0},
-		{"a short option whose value follows a boolean in one cluster", []string{"-vo", "off"},
-			map[string]string{"verbose": "1", "action": "off"}, 0, 1},
-		{"arguments after -- are warned about, not read", []string{"-o", "off", "--", "--plug=x"},
-			map[string]string{"action": "off"}, 1, 0},
-		{"a stray argument is warned about", []string{"stray", "-o", "off"},
-			map[string]string{"action": "off"}, 1, 0},
-		{"a later value replaces an earlier one", []string{"-o", "off", "--action=on"},
-			map[string]string{"action": "on"}, 0, 0},
+		{
+			"long options with = and with a separate value",
+			[]string{"--action=off", "--plug", "n1"},
+			map[string]string{"action": "off", "plug": "n1"},
+			0, 0,
+		},
+		{
+			"short options with a separate or attached value",
+			[]string{"-o", "on", "-nn7"},
+			map[string]string{"action": "on", "plug": "n7"},
+			0, 0,
+		},
+		{
+			"clustered boolean short options count verbosity",
+			[]string{"-vv", "-o", "status"},
+			map[string]string{"verbose": "1", "action": "status"},
+			0, 2,
+		},
+		{
+			"a unique prefix of a long option",
+			[]string{"--power-t=4", "--password-s=x"},
+			map[string]string{"power_timeout": "4", "password_script": "x"},
+			0, 0,
+		},
+		{
+			"a short option whose value follows a boolean in one cluster",
+			[]string{"-vo", "off"},
+			map[string]string{"verbose": "1", "action": "off"},
+			0, 1,
+		},
+		{
+			"arguments after -- are warned about, not read",
+			[]string{"-o", "off", "--", "--plug=x"},
+			map[string]string{"action": "off"},
+			1, 0,
+		},
+		{
+			"a stray argument is warned about",
+			[]string{"stray", "-o", "off"},
+			map[string]string{"action": "off"},
+			1, 0,
+		},
+		{
+			"a later value replaces an earlier one",
+			[]string{"-o", "off", "--action=on"},
+			map[string]string{"action": "on"},
+			0, 0,
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -16,9 +16,8 @@ import (
 
 // fakeClock is a clock that only moves when the code under test sleeps.
 type fakeClock struct {
-	now    time.Time
-	slept  []time.Duration
-	cancel bool
+	now   time.Time
+	slept []time.Duration
 }
 
 func (c *fakeClock) Now() time.Time { return c.now }
@@ -337,10 +336,14 @@ func TestCommandLineAndStdinGiveTheSameOptions(t *testing.T) {
 	if diff := cmp.Diff(fromArgs, fromStdin); diff != "" {
 		t.Errorf("options differ (-argv +stdin):\n%s", diff)
 	}
-	want := FakeParams{Plug: "n1", Count: 5, Mode: "onoff",
+	want := FakeParams{
+		Plug: "n1", Count: 5, Mode: "onoff",
 		Credentials: Credentials{Username: "admin", Password: "pw1234"},
-		Common: Common{Action: "status", Verbose: true, LoginTimeout: 5 * time.Second, PowerTimeout: 2500 * time.Millisecond,
-			ShellTimeout: 3 * time.Second, RetryOn: 1}}
+		Common: Common{
+			Action: "status", Verbose: true, LoginTimeout: 5 * time.Second, PowerTimeout: 2500 * time.Millisecond,
+			ShellTimeout: 3 * time.Second, RetryOn: 1,
+		},
+	}
 	if diff := cmp.Diff(want, fromArgs); diff != "" {
 		t.Errorf("decoded options (-want +got):\n%s", diff)
 	}

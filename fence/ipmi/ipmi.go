@@ -114,8 +114,10 @@ func connect(ctx context.Context, fp fence.Params, log *slog.Logger) (fence.Devi
 // device is a logged-in BMC session.
 type device struct{ c *client.Client }
 
-var _ fence.Device = (*device)(nil)
-var _ fence.Cycler = (*device)(nil)
+var (
+	_ fence.Device = (*device)(nil)
+	_ fence.Cycler = (*device)(nil)
+)
 
 func (d *device) Status(ctx context.Context, _ string) (fence.State, error) {
 	st, err := d.c.GetChassisStatus(ctx)

@@ -85,8 +85,10 @@ func withCtx[T any](ctx context.Context, f func() (T, error)) (T, error) {
 
 type device struct{ lv *golibvirt.Libvirt }
 
-var _ fence.Device = (*device)(nil)
-var _ fence.Lister = (*device)(nil)
+var (
+	_ fence.Device = (*device)(nil)
+	_ fence.Lister = (*device)(nil)
+)
 
 // parseUUID reads the canonical 8-4-4-4-12 form.
 func parseUUID(s string) (golibvirt.UUID, bool) {

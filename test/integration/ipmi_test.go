@@ -27,30 +27,54 @@ type ipmiStep struct {
 }
 
 var ipmiSteps = []ipmiStep{
-	{name: "status of a powered host", opts: map[string]string{"action": "status"},
-		wantCode: 0, wantOut: "Status: ON\n", wantPower: "on"},
-	{name: "off", opts: map[string]string{"action": "off"},
-		wantCode: 0, wantOut: "Success: Powered OFF\n", wantPower: "off", wantEvents: []string{"off"}},
-	{name: "status after off", opts: map[string]string{"action": "status"},
-		wantCode: 2, wantOut: "Status: OFF\n", wantPower: "off"},
-	{name: "off again", opts: map[string]string{"action": "off"},
-		wantCode: 0, wantOut: "Success: Already OFF\n", wantPower: "off"},
-	{name: "on", opts: map[string]string{"action": "on"},
-		wantCode: 0, wantOut: "Success: Powered ON\n", wantPower: "on", wantEvents: []string{"on"}},
-	{name: "reboot powers off then on", opts: map[string]string{"action": "reboot"},
-		wantCode: 0, wantOut: "Success: Rebooted\n", wantPower: "on", wantEvents: []string{"off", "on"}},
-	{name: "reboot with method cycle", opts: map[string]string{"action": "reboot", "method": "cycle"},
-		wantCode: 0, wantOut: "Success: Rebooted\n", wantPower: "on", wantEvents: []string{"off", "on"}},
-	{name: "monitor", opts: map[string]string{"action": "monitor"},
-		wantCode: 0, wantOut: "", wantPower: "on"},
-	{name: "list on a single-host device", opts: map[string]string{"action": "list"},
-		wantCode: 0, wantOut: "", wantPower: "on"},
-	{name: "status over IPMI 1.5 (lan)", opts: map[string]string{"action": "status", "lanplus": "", "cipher": ""},
-		wantCode: 0, wantOut: "Status: ON\n", wantPower: "on"},
-	{name: "status at operator privilege", opts: map[string]string{"action": "status", "privlvl": "operator"},
-		wantCode: 0, wantOut: "Status: ON\n", wantPower: "on"},
-	{name: "off with a wrong password fails", opts: map[string]string{"action": "off", "password_script": "", "password": wrongPassword},
-		wantCode: 1, wantPower: "on"},
+	{
+		name: "status of a powered host", opts: map[string]string{"action": "status"},
+		wantCode: 0, wantOut: "Status: ON\n", wantPower: "on",
+	},
+	{
+		name: "off", opts: map[string]string{"action": "off"},
+		wantCode: 0, wantOut: "Success: Powered OFF\n", wantPower: "off", wantEvents: []string{"off"},
+	},
+	{
+		name: "status after off", opts: map[string]string{"action": "status"},
+		wantCode: 2, wantOut: "Status: OFF\n", wantPower: "off",
+	},
+	{
+		name: "off again", opts: map[string]string{"action": "off"},
+		wantCode: 0, wantOut: "Success: Already OFF\n", wantPower: "off",
+	},
+	{
+		name: "on", opts: map[string]string{"action": "on"},
+		wantCode: 0, wantOut: "Success: Powered ON\n", wantPower: "on", wantEvents: []string{"on"},
+	},
+	{
+		name: "reboot powers off then on", opts: map[string]string{"action": "reboot"},
+		wantCode: 0, wantOut: "Success: Rebooted\n", wantPower: "on", wantEvents: []string{"off", "on"},
+	},
+	{
+		name: "reboot with method cycle", opts: map[string]string{"action": "reboot", "method": "cycle"},
+		wantCode: 0, wantOut: "Success: Rebooted\n", wantPower: "on", wantEvents: []string{"off", "on"},
+	},
+	{
+		name: "monitor", opts: map[string]string{"action": "monitor"},
+		wantCode: 0, wantOut: "", wantPower: "on",
+	},
+	{
+		name: "list on a single-host device", opts: map[string]string{"action": "list"},
+		wantCode: 0, wantOut: "", wantPower: "on",
+	},
+	{
+		name: "status over IPMI 1.5 (lan)", opts: map[string]string{"action": "status", "lanplus": "", "cipher": ""},
+		wantCode: 0, wantOut: "Status: ON\n", wantPower: "on",
+	},
+	{
+		name: "status at operator privilege", opts: map[string]string{"action": "status", "privlvl": "operator"},
+		wantCode: 0, wantOut: "Status: ON\n", wantPower: "on",
+	},
+	{
+		name: "off with a wrong password fails", opts: map[string]string{"action": "off", "password_script": "", "password": wrongPassword},
+		wantCode: 1, wantPower: "on",
+	},
 }
 
 const wrongPassword = "Wr0ng-Secret-77"

@@ -72,10 +72,14 @@ func TestPacemaker(t *testing.T) {
 			t.Fatalf("cibadmin --empty: %s", r)
 		}
 		ok := [][]string{
-			{"stonith", "create", "ipmi-c1", "fence_ipmi", "ip=192.0.2.10", "username=admin",
-				"password_script=cat /etc/computeha/bmc-c1", "lanplus=1", "cipher=3", "pcmk_host_list=compute1"},
-			{"stonith", "create", "ipmi-c2", "fence_ipmi", "ipaddr=192.0.2.11", "login=admin",
-				"passwd_script=cat /etc/computeha/bmc-c2", "method=onoff", "power_timeout=10", "pcmk_host_list=compute2"},
+			{
+				"stonith", "create", "ipmi-c1", "fence_ipmi", "ip=192.0.2.10", "username=admin",
+				"password_script=cat /etc/computeha/bmc-c1", "lanplus=1", "cipher=3", "pcmk_host_list=compute1",
+			},
+			{
+				"stonith", "create", "ipmi-c2", "fence_ipmi", "ipaddr=192.0.2.11", "login=admin",
+				"passwd_script=cat /etc/computeha/bmc-c2", "method=onoff", "power_timeout=10", "pcmk_host_list=compute2",
+			},
 			{"stonith", "create", "virt-c3", "fence_libvirt", "uri=qemu+tcp://192.0.2.1/system", "pcmk_host_map=compute3:c3-domain"},
 		}
 		for _, args := range ok {
@@ -141,7 +145,6 @@ func TestPacemaker(t *testing.T) {
 		if got := b.power(t); got != "off" {
 			t.Errorf("host power after --fence is %s, want off", got)
 		}
-
 	})
 
 	t.Run("a fence_ipmi device with a wrong password fails the fencing request", func(t *testing.T) {

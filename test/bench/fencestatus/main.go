@@ -63,8 +63,10 @@ func run(bin string, runs int, target float64) error {
 	if err := os.WriteFile(pwFile, []byte(password+"\n"), 0o600); err != nil {
 		return err
 	}
-	args := []string{"--action=status", "--ip=127.0.0.1", "--ipport=" + strconv.Itoa(port), "--username=admin",
-		"--password-script=cat " + pwFile, "--lanplus", "--cipher=3"}
+	args := []string{
+		"--action=status", "--ip=127.0.0.1", "--ipport=" + strconv.Itoa(port), "--username=admin",
+		"--password-script=cat " + pwFile, "--lanplus", "--cipher=3",
+	}
 
 	agents := []struct {
 		name, path string
