@@ -72,6 +72,10 @@ bench: build ## Benchmarks against real parts; print figures and check targets (
 .PHONY: test
 test: deps verify lint unit integration bench ## Everything CI runs: install deps, verify, lint, unit, integration, bench
 
+.PHONY: demo
+demo: ## Quick start (root): fence a simulated BMC off and on with fence_ipmi
+	test/demo/quickstart.sh
+
 .PHONY: clean
 clean: ## Remove build output
 	rm -rf $(BIN)
