@@ -70,7 +70,7 @@ bench: build ## Benchmarks against real parts; print figures and check targets (
 	$(GO) run ./test/bench/fencestatus -bin $(BIN)
 
 .PHONY: test
-test: deps verify lint unit integration bench ## Everything CI runs: install deps, verify, lint, unit, integration, bench
+test: deps verify lint unit bench integration ## Everything CI runs: install deps, verify, lint, unit, bench, integration
 
 .PHONY: demo
 demo: ## Quick start (root): fence a simulated BMC off and on with fence_ipmi
