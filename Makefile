@@ -21,9 +21,14 @@ help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[36m%-14s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 .PHONY: build
-build: ## Build bin/computeha and a symlink per agent (bin/fence_ipmi, ...)
+build: ## Build bin/computeha and a symlink per agent (bin/fence_ipmi, bin/resource.d/computeha/<ocf agent>)
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/computeha ./cmd/computeha
-	@for a in $$($(BIN)/computeha agents); do ln -sfn computeha $(BIN)/$$a; done
+	@$(BIN)/computeha agents | while read -r kind name; do \
+	  case $$kind in \
+	    ocf) mkdir -p $(BIN)/resource.d/computeha && ln -sfn ../../computeha $(BIN)/resource.d/computeha/$$name ;; \
+	    *) ln -sfn computeha $(BIN)/$$name ;; \
+	  esac; \
+	done
 
 .PHONY: deps
 deps: ## Install the Debian packages the tests need (root; skips what is there)

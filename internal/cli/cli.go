@@ -4,7 +4,8 @@
 // agent; started as computeha it runs a subcommand:
 //
 //	computeha fence-ipmi [options]     run fence_ipmi (same for every agent)
-//	computeha agents                   list the agent names to symlink
+//	computeha agents                   list the agents as KIND NAME lines
+//	computeha manpage NAME             an agent's generated man page
 //	computeha metadata write|check DIR generated metadata of every agent
 //	computeha version
 //
@@ -26,17 +27,10 @@ import (
 	ucli "github.com/urfave/cli/v3"
 
 	"github.com/computeha/computeha/fence"
-	"github.com/computeha/computeha/fence/ipmi"
-	"github.com/computeha/computeha/fence/libvirt"
 )
 
 // Version is set at build time (-ldflags "-X ...cli.Version=...").
 var Version = "dev"
-
-// FenceAgents are every fence agent the binary serves.
-func FenceAgents() []*fence.Agent {
-	return []*fence.Agent{ipmi.Agent, libvirt.Agent}
-}
 
 // IO is the process's standard streams.
 type IO struct {
@@ -50,11 +44,8 @@ func Main(ctx context.Context, args []string, stdio IO) int {
 	if len(args) == 0 {
 		args = []string{"computeha"}
 	}
-	name := filepath.Base(args[0])
-	for _, a := range FenceAgents() {
-		if a.Name == name {
-			return runFence(ctx, a, args[1:], stdio)
-		}
+	if e, ok := lookup(args[0]); ok {
+		return e.Run(ctx, args[1:], stdio)
 	}
 	return runCommand(ctx, args, stdio)
 }
@@ -80,7 +71,7 @@ func runCommand(ctx context.Context, args []string, stdio IO) int {
 		ErrWriter: stdio.Stderr,
 		// Errors are printed once, below, not by the library.
 		ExitErrHandler: func(context.Context, *ucli.Command, error) {},
-		Commands:       append(fenceCommands(stdio), agentsCommand(), metadataCommand(), versionCommand()),
+		Commands:       append(entryCommands(stdio), agentsCommand(), metadataCommand(), manpageCommand(), versionCommand()),
 	}
 	err := root.Run(ctx, append([]string{"computeha"}, args[1:]...))
 	var code exitCode
@@ -95,18 +86,23 @@ func runCommand(ctx context.Context, args []string, stdio IO) int {
 	}
 }
 
-// fenceCommands exposes every fence agent as a subcommand, its arguments
-// passed through untouched to the agent's own parser.
-func fenceCommands(stdio IO) []*ucli.Command {
+// entryCommands exposes every program as a subcommand (fence_ipmi as
+// "fence-ipmi", the OCF agent nova-compute as "ocf-nova-compute"), its
+// arguments passed through untouched to the program's own parser.
+func entryCommands(stdio IO) []*ucli.Command {
 	var cmds []*ucli.Command
-	for _, a := range FenceAgents() {
+	for _, e := range Entries() {
+		name := strings.ReplaceAll(e.Name, "_", "-")
+		if e.Kind == KindOCF {
+			name = "ocf-" + name
+		}
 		cmds = append(cmds, &ucli.Command{
-			Name:            strings.ReplaceAll(a.Name, "_", "-"),
-			Usage:           "run " + a.Name + " (" + a.ShortDesc + ")",
+			Name:            name,
+			Usage:           "run the " + e.Kind + " agent " + e.Name,
 			SkipFlagParsing: true,
 			HideHelp:        true,
 			Action: func(ctx context.Context, c *ucli.Command) error {
-				if code := runFence(ctx, a, c.Args().Slice(), stdio); code != 0 {
+				if code := e.Run(ctx, c.Args().Slice(), stdio); code != 0 {
 					return exitCode(code)
 				}
 				return nil
@@ -116,19 +112,42 @@ func fenceCommands(stdio IO) []*ucli.Command {
 	return cmds
 }
 
-// agentsCommand lists the agent names the binary serves, one per line, for
-// build and packaging scripts that create the symlinks.
+// agentsCommand lists the programs the binary serves as "KIND NAME" lines
+// (fence, ocf, alert), for build and packaging scripts that create the
+// symlinks.
 func agentsCommand() *ucli.Command {
 	return &ucli.Command{
 		Name:  "agents",
-		Usage: "list the fence agents this binary serves (the names to symlink it as)",
+		Usage: "list the agents this binary serves as KIND NAME lines (the names to symlink it as)",
 		Action: func(_ context.Context, c *ucli.Command) error {
-			for _, a := range FenceAgents() {
-				if _, err := fmt.Fprintln(c.Root().Writer, a.Name); err != nil {
+			for _, e := range Entries() {
+				if _, err := fmt.Fprintln(c.Root().Writer, e.Kind, e.Name); err != nil {
 					return err
 				}
 			}
 			return nil
+		},
+	}
+}
+
+// manpageCommand prints the generated man page of an agent, from the same
+// parameter definitions as its metadata.
+func manpageCommand() *ucli.Command {
+	return &ucli.Command{
+		Name:      "manpage",
+		Usage:     "print the man page of an agent (roff)",
+		ArgsUsage: "NAME",
+		Action: func(_ context.Context, c *ucli.Command) error {
+			name, err := oneArg(c)
+			if err != nil {
+				return err
+			}
+			for _, e := range Entries() {
+				if e.Name == name && e.Manpage != nil {
+					return e.Manpage(c.Root().Writer)
+				}
+			}
+			return fmt.Errorf("no agent called %q has a man page", name)
 		},
 	}
 }
@@ -187,12 +206,15 @@ func oneArg(c *ucli.Command) (string, error) {
 // Metadata renders the metadata of every agent, by file name.
 func Metadata() (map[string][]byte, error) {
 	out := map[string][]byte{}
-	for _, a := range FenceAgents() {
+	for _, e := range Entries() {
+		if e.Metadata == nil {
+			continue
+		}
 		var b bytes.Buffer
-		if err := a.WriteMetadata(&b); err != nil {
+		if err := e.Metadata(&b); err != nil {
 			return nil, err
 		}
-		out[a.Name+".xml"] = b.Bytes()
+		out[e.Name+".xml"] = b.Bytes()
 	}
 	return out, nil
 }

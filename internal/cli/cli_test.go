@@ -86,7 +86,31 @@ func TestVersion(t *testing.T) {
 
 func TestAgentsListsEveryFenceAgent(t *testing.T) {
 	code, out, _ := runMain(t, []string{"computeha", "agents"}, "")
-	if code != 0 || out != "fence_ipmi\nfence_libvirt\n" {
+	if code != 0 || !strings.HasPrefix(out, "fence fence_ipmi\nfence fence_libvirt\n") {
 		t.Errorf("exit %d, %q", code, out)
+	}
+}
+
+func TestManpageOfAnAgent(t *testing.T) {
+	code, out, _ := runMain(t, []string{"computeha", "manpage", "fence_ipmi"}, "")
+	if code != 0 || !strings.HasPrefix(out, ".TH FENCE_IPMI 8") {
+		t.Errorf("exit %d, %.40q", code, out)
+	}
+	if code, _, errOut := runMain(t, []string{"computeha", "manpage", "fence_nothing"}, ""); code != 1 || !strings.Contains(errOut, "fence_nothing") {
+		t.Errorf("an unknown agent: exit %d, %q", code, errOut)
+	}
+}
+
+func TestOCFAgentsAreMatchedOnlyInTheirProviderDirectory(t *testing.T) {
+	for _, e := range Entries() {
+		if e.Kind != KindOCF {
+			continue
+		}
+		if _, ok := lookup("/usr/bin/" + e.Name); ok {
+			t.Errorf("%s matched outside resource.d/%s", e.Name, OCFProvider)
+		}
+		if _, ok := lookup("/usr/lib/ocf/resource.d/" + OCFProvider + "/" + e.Name); !ok {
+			t.Errorf("%s not matched in its provider directory", e.Name)
+		}
 	}
 }

@@ -58,8 +58,21 @@ func setup(m *testing.M) int {
 		fmt.Fprintf(os.Stderr, "computeha agents: %v\n", err)
 		return 1
 	}
-	for _, name := range strings.Fields(string(out)) {
-		if err := os.Symlink("computeha", filepath.Join(binDir, name)); err != nil {
+	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+		kind, name, _ := strings.Cut(line, " ")
+		link := filepath.Join(binDir, name)
+		target := "computeha"
+		if kind == "ocf" {
+			// OCF agents answer to their name only inside their provider
+			// directory, as Pacemaker installs them.
+			link = filepath.Join(binDir, "resource.d", "computeha", name)
+			target = "../../computeha"
+		}
+		if err := os.MkdirAll(filepath.Dir(link), 0o755); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		if err := os.Symlink(target, link); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			return 1
 		}

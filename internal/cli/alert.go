@@ -1,0 +1,4 @@
+package cli
+
+// alertEntries lists the Pacemaker alert agents.
+func alertEntries() []Entry { return nil }

@@ -1,0 +1,4 @@
+package cli
+
+// ocfEntries lists the OCF resource agents (ocf:computeha:<name>).
+func ocfEntries() []Entry { return nil }
