@@ -1,0 +1,183 @@
+package crm
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+)
+
+// Client performs operations on the cluster through the tools.
+type Client struct {
+	Runner *Runner
+}
+
+// NewClient returns a client using r (nil: the tools found on PATH).
+func NewClient(r *Runner) *Client {
+	if r == nil {
+		r = &Runner{}
+	}
+	return &Client{Runner: r}
+}
+
+// Status reads the cluster state, fencing history included.
+func (c *Client) Status(ctx context.Context) (*Status, error) {
+	out, err := c.Runner.Run(ctx, "crm_mon", "--one-shot", "--output-as=xml", "--include=all")
+	if err != nil {
+		return nil, err
+	}
+	return DecodeStatus(bytes.NewReader(out))
+}
+
+// CIB reads the whole CIB.
+func (c *Client) CIB(ctx context.Context) (*CIB, error) {
+	out, err := c.Runner.Run(ctx, "cibadmin", "--query")
+	if err != nil {
+		return nil, err
+	}
+	return DecodeCIB(bytes.NewReader(out))
+}
+
+// Version reads the CIB's version: the cheap "did anything change" check.
+func (c *Client) Version(ctx context.Context) (Version, error) {
+	// Only the root element: the version without the rest of the CIB.
+	out, err := c.Runner.Run(ctx, "cibadmin", "--query", "--xpath", "/cib", "--no-children")
+	if err != nil {
+		return Version{}, err
+	}
+	return DecodeVersion(bytes.NewReader(out))
+}
+
+// Lifetime tells where a node attribute lives.
+type Lifetime int
+
+// Attribute lifetimes.
+const (
+	// Transient attributes live in the status section, through attrd: they
+	// vanish when the node leaves the cluster or the cluster restarts.
+	Transient Lifetime = iota
+	// Permanent attributes live in the configuration section: they survive
+	// every restart.
+	Permanent
+)
+
+// SetAttribute sets a node attribute.
+func (c *Client) SetAttribute(ctx context.Context, node, name, value string, l Lifetime) error {
+	var err error
+	if l == Transient {
+		_, err = c.Runner.Run(ctx, "attrd_updater", "--name", name, "--update", value, "--node", node)
+	} else {
+		_, err = c.Runner.Run(ctx, "crm_attribute", "--node", node, "--name", name, "--update", value, "--lifetime", "forever")
+	}
+	if err != nil {
+		return fmt.Errorf("set node attribute %s=%s on %s: %w", name, value, node, err)
+	}
+	return nil
+}
+
+// Attribute reads a node attribute; ErrNoSuchObject when it is not set.
+func (c *Client) Attribute(ctx context.Context, node, name string, l Lifetime) (string, error) {
+	var out []byte
+	var err error
+	if l == Transient {
+		out, err = c.Runner.Run(ctx, "attrd_updater", "--query", "--name", name, "--node", node, "--output-as=xml")
+	} else {
+		out, err = c.Runner.Run(ctx, "crm_attribute", "--node", node, "--name", name, "--query", "--lifetime", "forever", "--output-as=xml")
+	}
+	if err != nil {
+		return "", fmt.Errorf("read node attribute %s of %s: %w", name, node, err)
+	}
+	vals, err := DecodeAttributes(bytes.NewReader(out))
+	if err != nil {
+		return "", err
+	}
+	for _, v := range vals {
+		if v.Name == name && (v.Node == "" || v.Node == node) {
+			return v.Value, nil
+		}
+	}
+	return "", fmt.Errorf("read node attribute %s of %s: %w", name, node, ErrNoSuchObject)
+}
+
+// DeleteAttribute removes a node attribute; removing one that is not set
+// succeeds.
+func (c *Client) DeleteAttribute(ctx context.Context, node, name string, l Lifetime) error {
+	var err error
+	if l == Transient {
+		_, err = c.Runner.Run(ctx, "attrd_updater", "--name", name, "--delete", "--node", node)
+	} else {
+		_, err = c.Runner.Run(ctx, "crm_attribute", "--node", node, "--name", name, "--delete", "--lifetime", "forever")
+	}
+	if err != nil && !errors.Is(err, ErrNoSuchObject) {
+		return fmt.Errorf("delete node attribute %s of %s: %w", name, node, err)
+	}
+	return nil
+}
+
+// FenceAction is what fencing does to the target.
+type FenceAction string
+
+// Fencing actions.
+const (
+	FenceOff    FenceAction = "off"
+	FenceReboot FenceAction = "reboot"
+)
+
+// Fence asks Pacemaker's fencer to fence node and waits for the result,
+// at most timeout.
+func (c *Client) Fence(ctx context.Context, node string, action FenceAction, timeout time.Duration) error {
+	flag := "--fence"
+	if action == FenceReboot {
+		flag = "--reboot"
+	}
+	secs := max(1, int(timeout/time.Second))
+	r := *c.Runner
+	r.Timeout = timeout + 10*time.Second
+	if _, err := r.Run(ctx, "stonith_admin", flag, node, "--timeout", strconv.Itoa(secs)); err != nil {
+		return fmt.Errorf("fence %s (%s): %w", node, action, err)
+	}
+	return nil
+}
+
+// FencingHistory lists the fencing operations on node ("" for every node),
+// newest first, as the fencer remembers them (in memory only: the history
+// is gone after the whole cluster restarts).
+func (c *Client) FencingHistory(ctx context.Context, node string) ([]FenceEvent, error) {
+	if node == "" {
+		node = "*"
+	}
+	out, err := c.Runner.Run(ctx, "stonith_admin", "--history", node, "--output-as=xml")
+	if err != nil {
+		return nil, fmt.Errorf("fencing history of %s: %w", node, err)
+	}
+	return DecodeFencingHistory(bytes.NewReader(out))
+}
+
+// SetStandby puts node into standby (no resources run there) or back.
+func (c *Client) SetStandby(ctx context.Context, node string, on bool) error {
+	return c.setNodeFlag(ctx, node, "standby", on)
+}
+
+// SetMaintenance puts node into maintenance (Pacemaker leaves its
+// resources alone) or back.
+func (c *Client) SetMaintenance(ctx context.Context, node string, on bool) error {
+	return c.setNodeFlag(ctx, node, "maintenance", on)
+}
+
+func (c *Client) setNodeFlag(ctx context.Context, node, name string, on bool) error {
+	if on {
+		return c.SetAttribute(ctx, node, name, "true", Permanent)
+	}
+	return c.DeleteAttribute(ctx, node, name, Permanent)
+}
+
+// Quorum reports whether the local partition has quorum, and its DC.
+func (c *Client) Quorum(ctx context.Context) (quorate bool, dc string, err error) {
+	st, err := c.Status(ctx)
+	if err != nil {
+		return false, "", err
+	}
+	return st.Quorate, st.DC, nil
+}
