@@ -94,7 +94,9 @@ func (c *Client) Attribute(ctx context.Context, node, name string, l Lifetime) (
 		return "", err
 	}
 	for _, v := range vals {
-		if v.Name == name && (v.Node == "" || v.Node == node) {
+		// attrd keeps a deleted transient attribute with an empty value
+		// until it is written out; for callers it is gone.
+		if v.Name == name && (v.Node == "" || v.Node == node) && (v.Value != "" || l == Permanent) {
 			return v.Value, nil
 		}
 	}
