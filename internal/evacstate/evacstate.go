@@ -1,0 +1,125 @@
+// Package evacstate is the contract between the parts of computeha that
+// hand a failed compute host from one to the next: fence_nova marks a
+// fenced host for evacuation, the evacuation daemon records its progress,
+// and fence_nova's unfencing and the nova-compute agent wait until it is
+// done. The state lives in a permanent node attribute of the host's
+// Pacemaker node, so it survives the daemon dying, moving to another
+// controller, and whole-cluster restarts.
+//
+// The attribute's value is the phase, optionally followed by
+// ";key=value" fields:
+//
+//	pending;by=fence_nova;since=2026-11-21T10:42:07Z   fenced, nothing evacuated yet
+//	running;owner=ctl2;since=2026-11-21T10:42:08Z      a daemon is evacuating it
+//	done;since=2026-11-21T10:42:19Z                    every HA VM recovered
+//	failed;since=...;reason=3 VMs not recovered        recovery gave up: an operator decides
+//
+// An absent attribute means the host is not under recovery.
+package evacstate
+
+import (
+	"fmt"
+	"net/url"
+	"slices"
+	"strings"
+	"time"
+)
+
+// Attribute is the node attribute holding a host's evacuation state.
+const Attribute = "computeha-evacuate"
+
+// Phase is where a host is in its recovery.
+type Phase string
+
+// Phases.
+const (
+	None    Phase = ""
+	Pending Phase = "pending"
+	Running Phase = "running"
+	Done    Phase = "done"
+	Failed  Phase = "failed"
+)
+
+// State is a host's evacuation state.
+type State struct {
+	Phase Phase
+	// Owner is the daemon instance evacuating the host (running).
+	Owner string
+	// By names who set the state (pending: the fence agent).
+	By string
+	// Since is when the phase began.
+	Since time.Time
+	// Reason explains a failure.
+	Reason string
+}
+
+// Blocking tells whether the host must stay out of service: its VMs are
+// not all recovered, so letting it back (unfencing, restarting
+// nova-compute) could start a VM twice or delete a copy still needed.
+// Failed blocks too, until an operator clears it.
+func (s State) Blocking() bool {
+	return s.Phase == Pending || s.Phase == Running || s.Phase == Failed
+}
+
+// String renders the attribute value.
+func (s State) String() string {
+	if s.Phase == None {
+		return ""
+	}
+	var b strings.Builder
+	b.WriteString(string(s.Phase))
+	add := func(k, v string) {
+		if v != "" {
+			fmt.Fprintf(&b, ";%s=%s", k, url.QueryEscape(v))
+		}
+	}
+	add("owner", s.Owner)
+	add("by", s.By)
+	if !s.Since.IsZero() {
+		add("since", s.Since.UTC().Format(time.RFC3339))
+	}
+	add("reason", s.Reason)
+	return b.String()
+}
+
+var phases = []Phase{Pending, Running, Done, Failed}
+
+// Parse reads an attribute value ("" is None). Unknown fields are kept out
+// but tolerated, so older readers accept what newer writers add; an unknown
+// phase is an error, since guessing could unblock a host too early.
+func Parse(v string) (State, error) {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return State{}, nil
+	}
+	parts := strings.Split(v, ";")
+	s := State{Phase: Phase(strings.TrimSpace(parts[0]))}
+	if !slices.Contains(phases, s.Phase) {
+		return State{}, fmt.Errorf("evacuation state %q: unknown phase %q", v, parts[0])
+	}
+	for _, p := range parts[1:] {
+		k, raw, ok := strings.Cut(p, "=")
+		if !ok {
+			return State{}, fmt.Errorf("evacuation state %q: field %q is not key=value", v, p)
+		}
+		val, err := url.QueryUnescape(raw)
+		if err != nil {
+			return State{}, fmt.Errorf("evacuation state %q: field %q: %w", v, k, err)
+		}
+		switch k {
+		case "owner":
+			s.Owner = val
+		case "by":
+			s.By = val
+		case "reason":
+			s.Reason = val
+		case "since":
+			t, err := time.Parse(time.RFC3339, val)
+			if err != nil {
+				return State{}, fmt.Errorf("evacuation state %q: since: %w", v, err)
+			}
+			s.Since = t
+		}
+	}
+	return s, nil
+}

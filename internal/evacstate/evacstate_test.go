@@ -1,0 +1,59 @@
+package evacstate
+
+import (
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func TestRoundTrip(t *testing.T) {
+	since := time.Date(2026, 11, 21, 10, 42, 7, 0, time.UTC)
+	for _, s := range []State{
+		{},
+		{Phase: Pending, By: "fence_nova", Since: since},
+		{Phase: Running, Owner: "ctl2", Since: since},
+		{Phase: Done, Since: since},
+		{Phase: Failed, Since: since, Reason: "3 VMs not recovered; see history; a=b"},
+	} {
+		got, err := Parse(s.String())
+		if err != nil {
+			t.Fatalf("%q: %v", s.String(), err)
+		}
+		if diff := cmp.Diff(s, got); diff != "" {
+			t.Errorf("%q (-want +got):\n%s", s.String(), diff)
+		}
+	}
+}
+
+func TestParse(t *testing.T) {
+	tests := []struct {
+		in      string
+		want    State
+		wantErr bool
+	}{
+		{in: "pending", want: State{Phase: Pending}},
+		{in: " done ;since=2026-11-21T10:42:07Z;future=x", want: State{Phase: Done, Since: time.Date(2026, 11, 21, 10, 42, 7, 0, time.UTC)}},
+		{in: "evacuating", wantErr: true},
+		{in: "running;owner", wantErr: true},
+		{in: "running;since=yesterday", wantErr: true},
+	}
+	for _, tt := range tests {
+		got, err := Parse(tt.in)
+		if (err != nil) != tt.wantErr {
+			t.Errorf("%q: err = %v, want error %v", tt.in, err, tt.wantErr)
+			continue
+		}
+		if diff := cmp.Diff(tt.want, got); !tt.wantErr && diff != "" {
+			t.Errorf("%q (-want +got):\n%s", tt.in, diff)
+		}
+	}
+}
+
+func TestOnlyDoneAndNoneLetAHostBack(t *testing.T) {
+	for p, blocking := range map[Phase]bool{None: false, Pending: true, Running: true, Done: false, Failed: true} {
+		if got := (State{Phase: p}).Blocking(); got != blocking {
+			t.Errorf("%q: blocking = %v, want %v", p, got, blocking)
+		}
+	}
+}
