@@ -23,6 +23,10 @@ type Common struct {
 	PowerWait    time.Duration `fence:"power_wait" metavar:"seconds" default:"0" help:"Wait X seconds after issuing ON/OFF"`
 	ShellTimeout time.Duration `fence:"shell_timeout" metavar:"seconds" default:"3" help:"Wait X seconds for the device to answer one command"`
 	RetryOn      int           `fence:"retry_on" metavar:"attempts" default:"1" help:"Count of attempts to retry power on"`
+
+	// Nodename is the Pacemaker node being fenced, when the fencer said
+	// (stdin "nodename="); agents that only act on the plug ignore it.
+	Nodename string
 }
 
 func (c *Common) common() *Common { return c }

@@ -17,6 +17,9 @@ type Input struct {
 	Help, Version bool
 	// VerboseLevel counts -v flags (or is 1 for verbose=1 on stdin).
 	VerboseLevel int
+	// Nodename is the Pacemaker node being fenced, which the fencer sends
+	// beside the plug (they differ when pcmk_host_map maps one to the other).
+	Nodename string
 }
 
 // UsageError is bad input: an unknown option, a malformed line, a missing
@@ -34,7 +37,7 @@ const maxStdin = 1 << 20
 // ParseStdin reads options as Pacemaker's fencer sends them: one key=value
 // per line, blank lines and #-comments skipped, a value's surrounding double
 // quotes stripped. Keys may be a parameter's name, its deprecated name, or
-// either with '-' for '_'. "nodename" is accepted and ignored; other unknown
+// either with '-' for '_'. "nodename" is kept apart (Input.Nodename); other unknown
 // keys are ignored with a warning. A line without '=' is an error; its text is
 // not repeated, since it may be a secret.
 func ParseStdin(spec Spec, r io.Reader) (*Input, error) {
@@ -57,6 +60,7 @@ func ParseStdin(spec Spec, r io.Reader) (*Input, error) {
 			value = value[1 : len(value)-1]
 		}
 		if key == "nodename" {
+			in.Nodename = value
 			continue
 		}
 		p, found := spec.Lookup(key)

@@ -120,6 +120,7 @@ func (r *run) main(ctx context.Context) (int, error) {
 		return ExitFailed, err
 	}
 	c := params.common()
+	c.Nodename = in.Nodename
 	r.c = c
 	action, err := r.action(c.Action)
 	if err != nil {

@@ -309,9 +309,13 @@ func TestBadInputFailsClearlyWithoutContactingTheDevice(t *testing.T) {
 	}
 }
 
-func TestUnknownKeysAndNodenameAreIgnored(t *testing.T) {
+func TestUnknownKeysAreIgnoredAndNodenameIsKeptApart(t *testing.T) {
 	dev := NewFakeDevice("n1")
-	r := invoke(t, FakeAgent(dev, nil, nil), nil, "action=status\nplug=n1\nnodename=n1\npcmk_whatever=3\n"+creds)
+	var got FakeParams
+	r := invoke(t, FakeAgent(dev, nil, &got), nil, "action=status\nplug=n1\nnodename=pcmk-node-1\npcmk_whatever=3\n"+creds)
+	if got.Nodename != "pcmk-node-1" {
+		t.Errorf("nodename = %q, want pcmk-node-1", got.Nodename)
+	}
 	if r.code != 0 {
 		t.Fatalf("exit code = %d: %s", r.code, r.stderr)
 	}
