@@ -1,0 +1,344 @@
+package novacompute
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/computeha/computeha/agents"
+)
+
+// procState is what the process manager knows of nova-compute.
+type procState int
+
+const (
+	// stopped: not running, and nothing says it ever failed.
+	stopped procState = iota
+	running
+	// crashed: not running although it was started and not stopped.
+	crashed
+)
+
+func (s procState) String() string {
+	return [...]string{"stopped", "running", "crashed"}[s]
+}
+
+// process runs nova-compute: through systemd or a command.
+type process interface {
+	// Status tells the state, with a detail for logs (pid, unit state).
+	Status(ctx context.Context) (procState, string, error)
+	Start(ctx context.Context) error
+	Stop(ctx context.Context) error
+}
+
+// procPoll is how often a stop checks whether the process has exited.
+const procPoll = 100 * time.Millisecond
+
+// commandProc runs start_command in its own session and tracks it by pid
+// and start time, recorded in HA_RSCTMP, so a reused pid is never taken
+// for it.
+type commandProc struct {
+	req        *agents.Request
+	start      string
+	stop       string
+	statePath  string
+	outputPath string
+
+	mu     sync.Mutex
+	waited string // exit status of a process this invocation started
+}
+
+var _ process = (*commandProc)(nil)
+
+// procStat reads the state letter and start time (clock ticks since boot)
+// of pid from /proc.
+func procStat(pid int) (byte, uint64, error) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if err != nil {
+		return 0, 0, err
+	}
+	// The command name may hold spaces and parentheses: fields start after
+	// the last ')'.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0, 0, fmt.Errorf("malformed /proc/%d/stat", pid)
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 20 {
+		return 0, 0, fmt.Errorf("malformed /proc/%d/stat", pid)
+	}
+	st, err := strconv.ParseUint(f[19], 10, 64)
+	if err != nil {
+		return 0, 0, fmt.Errorf("malformed /proc/%d/stat: %w", pid, err)
+	}
+	return f[0][0], st, nil
+}
+
+// alive tells whether pid is still the process recorded with start time
+// st. Zombies are dead: without an init that reaps, they linger.
+func alive(pid int, st uint64) bool {
+	state, cur, err := procStat(pid)
+	return err == nil && cur == st && state != 'Z' && state != 'X'
+}
+
+func (c *commandProc) readState() (pid int, st uint64, ok bool, err error) {
+	b, err := os.ReadFile(c.statePath)
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0, 0, false, nil
+	}
+	if err != nil {
+		return 0, 0, false, fmt.Errorf("reading %s: %w", c.statePath, err)
+	}
+	f := strings.Fields(string(b))
+	if len(f) != 2 {
+		return 0, 0, false, fmt.Errorf("%s is malformed", c.statePath)
+	}
+	pid, err1 := strconv.Atoi(f[0])
+	st, err2 := strconv.ParseUint(f[1], 10, 64)
+	if err1 != nil || err2 != nil || pid <= 1 {
+		return 0, 0, false, fmt.Errorf("%s is malformed", c.statePath)
+	}
+	return pid, st, true, nil
+}
+
+func (c *commandProc) writeState(pid int, st uint64) error {
+	tmp := c.statePath + ".tmp"
+	if err := os.WriteFile(tmp, fmt.Appendf(nil, "%d %d\n", pid, st), 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, c.statePath)
+}
+
+func (c *commandProc) Status(context.Context) (procState, string, error) {
+	pid, st, ok, err := c.readState()
+	if err != nil {
+		return stopped, "", err
+	}
+	if !ok {
+		return stopped, "no process recorded", nil
+	}
+	if alive(pid, st) {
+		return running, "pid " + strconv.Itoa(pid), nil
+	}
+	detail := fmt.Sprintf("process %d has exited", pid)
+	c.mu.Lock()
+	if c.waited != "" {
+		detail += " (" + c.waited + "; output in " + c.outputPath + ")"
+	}
+	c.mu.Unlock()
+	return crashed, detail, nil
+}
+
+// childEnv is the agent's environment without the resource's parameters.
+func childEnv(environ []string) []string {
+	var env []string
+	for _, kv := range environ {
+		if !strings.HasPrefix(kv, "OCF_RESKEY_") {
+			env = append(env, kv)
+		}
+	}
+	return env
+}
+
+func (c *commandProc) Start(context.Context) error {
+	out, err := os.OpenFile(c.outputPath, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o640)
+	if err != nil {
+		return fmt.Errorf("opening the output file: %w", err)
+	}
+	defer out.Close()
+	cmd := exec.Command("/bin/sh", "-c", c.start)
+	cmd.Env = childEnv(c.req.Environ)
+	cmd.Dir = "/"
+	// The output goes to a file: a child holding the agent's own stderr
+	// would keep Pacemaker's executor waiting for the end of it.
+	cmd.Stdout, cmd.Stderr = out, out
+	// Its own session: signals to the agent's process group do not reach
+	// it, and stop can signal its whole group.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("running start_command: %w", err)
+	}
+	pid := cmd.Process.Pid
+	_, st, err := procStat(pid)
+	if err == nil {
+		err = c.writeState(pid, st)
+	}
+	if err != nil {
+		_ = syscall.Kill(-pid, syscall.SIGKILL)
+		_ = cmd.Wait()
+		return fmt.Errorf("recording the started process: %w", err)
+	}
+	go func() {
+		werr := cmd.Wait()
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if werr == nil {
+			c.waited = "exit status 0"
+		} else {
+			c.waited = werr.Error()
+		}
+	}()
+	c.req.Log.Info("started nova-compute", "pid", pid, "command", c.start, "output", c.outputPath)
+	return nil
+}
+
+// Stop asks the recorded process to exit (stop_command or SIGTERM to its
+// process group), waits, and sends SIGKILL when there is little time left.
+func (c *commandProc) Stop(ctx context.Context) error {
+	pid, st, ok, err := c.readState()
+	if err != nil {
+		// A state file that cannot be read names no process to stop.
+		c.req.Log.Warn("ignoring unreadable state", "error", err)
+		return c.forget()
+	}
+	if !ok || !alive(pid, st) {
+		return c.forget()
+	}
+	clock := c.req.Clock
+	left := c.req.Remaining()
+	// Time kept for SIGKILL and the wait after it.
+	reserve := min(left/5, 3*time.Second)
+	termUntil := clock.Now().Add(left - reserve)
+	if c.stop != "" {
+		if err := c.runStop(ctx, left-reserve); err != nil {
+			c.req.Log.Warn("stop_command failed; sending SIGTERM", "error", err)
+			c.signal(pid, st, syscall.SIGTERM)
+		}
+	} else {
+		c.signal(pid, st, syscall.SIGTERM)
+	}
+	if c.waitExit(ctx, pid, st, termUntil) {
+		return c.forget()
+	}
+	c.req.Log.Warn("nova-compute did not exit in time; sending SIGKILL", "pid", pid)
+	c.signal(pid, st, syscall.SIGKILL)
+	if c.waitExit(ctx, pid, st, c.req.Deadline()) {
+		return c.forget()
+	}
+	return fmt.Errorf("process %d did not exit after SIGKILL", pid)
+}
+
+// signal sends sig to the process group of pid, after checking that pid is
+// still the recorded process (its group is then ours).
+func (c *commandProc) signal(pid int, st uint64, sig syscall.Signal) {
+	if !alive(pid, st) {
+		return
+	}
+	if err := syscall.Kill(-pid, sig); err != nil {
+		// A process that left its group is still signalled itself.
+		_ = syscall.Kill(pid, sig)
+	}
+}
+
+func (c *commandProc) waitExit(ctx context.Context, pid int, st uint64, until time.Time) bool {
+	for {
+		if !alive(pid, st) {
+			return true
+		}
+		left := until.Sub(c.req.Clock.Now())
+		if left <= 0 || c.req.Clock.Sleep(ctx, min(procPoll, left)) != nil {
+			return !alive(pid, st)
+		}
+	}
+}
+
+func (c *commandProc) runStop(ctx context.Context, limit time.Duration) error {
+	ctx, cancel := c.req.CallContext(ctx, limit)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "/bin/sh", "-c", c.stop)
+	cmd.Env = childEnv(c.req.Environ)
+	cmd.Dir = "/"
+	cmd.WaitDelay = time.Second
+	out, err := cmd.CombinedOutput()
+	if len(out) > 0 {
+		c.req.Log.Info("stop_command output", "output", string(out))
+	}
+	if err != nil {
+		return fmt.Errorf("stop_command: %w", err)
+	}
+	return nil
+}
+
+func (c *commandProc) forget() error {
+	if err := os.Remove(c.statePath); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("removing %s: %w", c.statePath, err)
+	}
+	return nil
+}
+
+// systemdProc manages nova-compute as a systemd unit.
+type systemdProc struct {
+	req  *agents.Request
+	unit string
+}
+
+var _ process = (*systemdProc)(nil)
+
+// systemctlTimeout bounds the quick systemctl queries.
+const systemctlTimeout = 10 * time.Second
+
+func (s *systemdProc) systemctl(ctx context.Context, limit time.Duration, args ...string) (string, error) {
+	ctx, cancel := s.req.CallContext(ctx, limit)
+	defer cancel()
+	path, err := s.req.LookPath("systemctl")
+	if err != nil {
+		return "", err
+	}
+	cmd := exec.CommandContext(ctx, path, args...)
+	cmd.WaitDelay = time.Second
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err = cmd.Run()
+	if err != nil && errb.Len() > 0 {
+		err = fmt.Errorf("%w: %s", err, strings.TrimSpace(errb.String()))
+	}
+	return strings.TrimSpace(out.String()), err
+}
+
+func (s *systemdProc) Status(ctx context.Context) (procState, string, error) {
+	// is-active exits non-zero for every state but active: its output is
+	// the answer.
+	out, err := s.systemctl(ctx, systemctlTimeout, "is-active", s.unit)
+	state := "unit " + s.unit + " is " + out
+	switch out {
+	case "active", "activating", "reloading", "deactivating", "refreshing":
+		return running, state, nil
+	case "inactive":
+		return stopped, state, nil
+	case "failed":
+		return crashed, state, nil
+	}
+	if err == nil {
+		err = fmt.Errorf("unexpected answer %q", out)
+	}
+	return stopped, "", fmt.Errorf("systemctl is-active %s: %w", s.unit, err)
+}
+
+func (s *systemdProc) Start(ctx context.Context) error {
+	if _, err := s.systemctl(ctx, 0, "start", s.unit); err != nil {
+		return fmt.Errorf("systemctl start %s: %w", s.unit, err)
+	}
+	s.req.Log.Info("started unit", "unit", s.unit)
+	return nil
+}
+
+func (s *systemdProc) Stop(ctx context.Context) error {
+	if _, err := s.req.LookPath("systemctl"); err != nil {
+		// Without systemctl no unit can be running.
+		s.req.Log.Warn("systemctl is missing; nothing to stop", "unit", s.unit)
+		return nil
+	}
+	if _, err := s.systemctl(ctx, 0, "stop", s.unit); err != nil {
+		return fmt.Errorf("systemctl stop %s: %w", s.unit, err)
+	}
+	return nil
+}

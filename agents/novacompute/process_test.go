@@ -1,0 +1,157 @@
+package novacompute
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/computeha/computeha/agents"
+)
+
+// commandRun runs the agent in command mode with real processes, the real
+// clock and a private HA_RSCTMP, with a fake Nova that has the host healthy.
+func commandRun(t *testing.T, stateDir string, env []string, action string) (int, string) {
+	t.Helper()
+	nova := NewFakeNova(healthy("compute1"))
+	a := NewAgent(Deps{
+		Nova:       func(context.Context, *Params) (Nova, error) { return nova, nil },
+		Evacuation: func(context.Context, *Params) (EvacuationState, error) { return NewFakeEvacuation(), nil },
+	})
+	yaml := filepath.Join(stateDir, "clouds.yaml")
+	if err := os.WriteFile(yaml, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var errb bytes.Buffer
+	code := agents.Main(context.Background(), a, agents.Env{
+		Args: []string{action},
+		Environ: append([]string{
+			"OCF_RESKEY_cloud=test", "OCF_RESOURCE_INSTANCE=nc", "OCF_RESKEY_CRM_meta_on_node=compute1",
+			"OCF_RESKEY_clouds_yaml=" + yaml, "HA_RSCTMP=" + stateDir, "PATH=" + os.Getenv("PATH"),
+		}, env...),
+		Stdout: &bytes.Buffer{},
+		Stderr: &errb,
+		Syslog: func(string) (agents.Syslogger, error) { return nil, errors.New("none") },
+	})
+	return code, errb.String()
+}
+
+func recordedPid(t *testing.T, stateDir string) int {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(stateDir, "computeha-nova-compute-nc.pid"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pid, err := strconv.Atoi(strings.Fields(string(b))[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pid
+}
+
+func TestCommandModeRunsMonitorsAndStopsARealProcess(t *testing.T) {
+	tests := []struct {
+		name  string
+		env   []string
+		extra string // expected in the stop's stderr
+	}{
+		{name: "SIGTERM stops a command that exits on it", env: []string{"OCF_RESKEY_start_command=sleep 300"}},
+		{name: "stop_command is used instead of SIGTERM", env: []string{
+			"OCF_RESKEY_start_command=trap 'exit 0' USR1; sleep 300 & wait",
+			"OCF_RESKEY_stop_command=kill -USR1 $(cat " + "STATE/computeha-nova-compute-nc.pid | cut -d' ' -f1)",
+		}},
+		{name: "SIGKILL ends a command that ignores SIGTERM", env: []string{
+			"OCF_RESKEY_start_command=trap '' TERM; while :; do sleep 0.05; done",
+			"OCF_RESKEY_CRM_meta_timeout=2000",
+		}, extra: "sending SIGKILL"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			var env []string
+			for _, e := range tt.env {
+				env = append(env, strings.ReplaceAll(e, "STATE", dir))
+			}
+			mon := append([]string{recurring}, env...)
+			if code, out := commandRun(t, dir, mon, "monitor"); code != 7 {
+				t.Fatalf("monitor before start: exit %d\n%s", code, out)
+			}
+			if code, out := commandRun(t, dir, env, "start"); code != 0 {
+				t.Fatalf("start: exit %d\n%s", code, out)
+			}
+			pid := recordedPid(t, dir)
+			t.Cleanup(func() { _ = killGroup(pid) })
+			if code, out := commandRun(t, dir, mon, "monitor"); code != 0 {
+				t.Errorf("monitor of the running process: exit %d\n%s", code, out)
+			}
+			if code, out := commandRun(t, dir, env, "start"); code != 0 || recordedPid(t, dir) != pid {
+				t.Errorf("second start: exit %d, pid %d (was %d)\n%s", code, recordedPid(t, dir), pid, out)
+			}
+			code, out := commandRun(t, dir, env, "stop")
+			if code != 0 || !strings.Contains(out, tt.extra) {
+				t.Errorf("stop: exit %d, want 0 and %q\n%s", code, tt.extra, out)
+			}
+			if _, _, err := procStat(pid); err == nil {
+				if state, _, _ := procStat(pid); state != 'Z' {
+					t.Errorf("process %d still runs after stop", pid)
+				}
+			}
+			if code, out := commandRun(t, dir, mon, "monitor"); code != 7 {
+				t.Errorf("monitor after stop: exit %d\n%s", code, out)
+			}
+			if code, out := commandRun(t, dir, env, "stop"); code != 0 {
+				t.Errorf("second stop: exit %d\n%s", code, out)
+			}
+		})
+	}
+}
+
+func TestCommandModeTellsACrashFromACleanStop(t *testing.T) {
+	dir := t.TempDir()
+	env := []string{"OCF_RESKEY_start_command=sleep 300"}
+	if code, out := commandRun(t, dir, env, "start"); code != 0 {
+		t.Fatalf("start: exit %d\n%s", code, out)
+	}
+	pid := recordedPid(t, dir)
+	if err := killGroup(pid); err != nil {
+		t.Fatal(err)
+	}
+	// The test process is not the parent: wait until the kill took effect.
+	for alive(pid, mustStart(t, dir)) {
+		if state, _, err := procStat(pid); err != nil || state == 'Z' {
+			break
+		}
+	}
+	if code, out := commandRun(t, dir, append([]string{probe}, env...), "monitor"); code != 7 {
+		t.Errorf("probe after a crash: exit %d, want 7\n%s", code, out)
+	}
+	code, out := commandRun(t, dir, append([]string{recurring}, env...), "monitor")
+	if code != 1 || !strings.Contains(out, "ocf-exit-reason:nova-compute is not running: process "+strconv.Itoa(pid)+" has exited") {
+		t.Errorf("recurring monitor after a crash: exit %d, want 1 with the pid\n%s", code, out)
+	}
+	// A pid recorded with another start time is not ours: never signalled.
+	state := filepath.Join(dir, "computeha-nova-compute-nc.pid")
+	if err := os.WriteFile(state, []byte(strconv.Itoa(os.Getpid())+" 1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code, out := commandRun(t, dir, env, "stop"); code != 0 {
+		t.Errorf("stop with a reused pid recorded: exit %d\n%s", code, out)
+	}
+}
+
+func mustStart(t *testing.T, dir string) uint64 {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dir, "computeha-nova-compute-nc.pid"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := strconv.ParseUint(strings.Fields(string(b))[1], 10, 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
