@@ -1,0 +1,285 @@
+package openstack
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/gophercloud/gophercloud/v2"
+	gcopenstack "github.com/gophercloud/gophercloud/v2/openstack"
+	"github.com/gophercloud/gophercloud/v2/openstack/config/clouds"
+)
+
+// Pinned API versions; doc.go explains each choice.
+const (
+	ComputeMicroversion   = "2.69"
+	PlacementMicroversion = "1.14"
+)
+
+// Options configures [New].
+type Options struct {
+	// Cloud names the clouds.yaml entry to use. Required.
+	Cloud string
+	// CloudsFile is the clouds.yaml to read. When empty, OS_CLIENT_CONFIG_FILE names it, or
+	// else the first of ./clouds.yaml, $XDG_CONFIG_HOME/openstack/clouds.yaml (~/.config) and
+	// /etc/openstack/clouds.yaml is used. A secure.yaml next to it is merged in, as
+	// python-openstackclient does.
+	CloudsFile string
+	// Region overrides region_name (and OS_REGION_NAME).
+	Region string
+	// EndpointType ("public", "internal" or "admin") overrides the entry's interface.
+	EndpointType string
+	// CACertFile overrides the entry's cacert.
+	CACertFile string
+	// Insecure, when set, overrides the entry's verify (Insecure = !verify).
+	Insecure *bool
+
+	// HTTPClient, if set, carries every request (Keystone included). When its Transport is nil
+	// or an *http.Transport, a clone of it gets the TLS settings of the clouds.yaml entry and
+	// DialContext; any other RoundTripper is used as it is, and then owns TLS itself.
+	HTTPClient *http.Client
+	// DialContext, if set, opens every connection; for example one that dials from inside a
+	// network namespace.
+	DialContext func(ctx context.Context, network, addr string) (net.Conn, error)
+
+	// CallTimeout bounds each HTTP attempt (default 60 s). The caller's context bounds the
+	// whole call, retries included.
+	CallTimeout time.Duration
+	// Retry is the retry policy; zero fields take their defaults.
+	Retry RetryPolicy
+	// Logger receives retries and re-logins; nil discards them.
+	Logger *slog.Logger
+}
+
+// RetryPolicy bounds retries of failed attempts (see the package doc for what is retried).
+type RetryPolicy struct {
+	// Attempts is the most attempts per request, the first included (default 4).
+	Attempts int
+	// BaseDelay is the wait before the first retry, doubled for each further one, with jitter
+	// (default 250 ms).
+	BaseDelay time.Duration
+	// MaxDelay caps one wait, a Retry-After header included (default 4 s).
+	MaxDelay time.Duration
+}
+
+func (p RetryPolicy) withDefaults() RetryPolicy {
+	if p.Attempts <= 0 {
+		p.Attempts = 4
+	}
+	if p.BaseDelay <= 0 {
+		p.BaseDelay = 250 * time.Millisecond
+	}
+	if p.MaxDelay <= 0 {
+		p.MaxDelay = 4 * time.Second
+	}
+	return p
+}
+
+// New reads the clouds.yaml entry, logs in to Keystone v3 (password or application
+// credential) and returns a Client that reuses that login. It fails with a configuration error,
+// with ErrUnauthorized when Keystone refuses the credentials, with ErrUnavailable when Keystone
+// cannot be reached, or when the catalog has no compute endpoint for the region and interface.
+func New(ctx context.Context, opts Options) (Client, error) {
+	ao, eo, tlsConf, err := loadCloud(opts)
+	if err != nil {
+		return nil, err
+	}
+	hc, err := buildHTTPClient(opts, tlsConf)
+	if err != nil {
+		return nil, err
+	}
+	logger := opts.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	c := &nova{
+		log:         logger.With("component", "openstack", "cloud", opts.Cloud),
+		callTimeout: opts.CallTimeout,
+		retry:       opts.Retry.withDefaults(),
+		sleep:       sleepCtx,
+	}
+	if c.callTimeout <= 0 {
+		c.callTimeout = 60 * time.Second
+	}
+
+	pc, err := gcopenstack.NewClient(ao.IdentityEndpoint)
+	if err != nil {
+		return nil, fmt.Errorf("cloud %q: auth_url: %w", opts.Cloud, err)
+	}
+	// The HTTP client must be in place before Authenticate: the re-login function it installs
+	// works on a copy of the provider client taken at that moment.
+	pc.HTTPClient = hc
+	pc.UserAgent.Prepend("computeha")
+	err = c.do(ctx, "identity", "logging in to Keystone", true, func(ctx context.Context) error {
+		return gcopenstack.Authenticate(ctx, pc, ao)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("cloud %q: %w", opts.Cloud, err)
+	}
+
+	c.compute, err = serviceClient(pc, eo, "compute")
+	if err != nil {
+		return nil, fmt.Errorf("cloud %q: no compute endpoint in the catalog for region %q, interface %s: %w",
+			opts.Cloud, eo.Region, eo.Availability, err)
+	}
+	c.compute.Microversion = ComputeMicroversion
+	// Placement and Glance are only needed by some calls; a catalog without them fails those
+	// calls, not the login.
+	if c.placement, err = serviceClient(pc, eo, "placement"); err == nil {
+		c.placement.Microversion = PlacementMicroversion
+	} else {
+		c.placement, c.placementErr = nil, fmt.Errorf("no placement endpoint in the catalog: %w", err)
+	}
+	if c.image, err = serviceClient(pc, eo, "image"); err == nil {
+		// Glance's catalog URL is usually unversioned; the v2 API lives under /v2/.
+		if !strings.HasSuffix(c.image.Endpoint, "/v2/") {
+			c.image.ResourceBase = c.image.Endpoint + "v2/"
+		}
+	} else {
+		c.image, c.imageErr = nil, fmt.Errorf("no image endpoint in the catalog: %w", err)
+	}
+	return c, nil
+}
+
+// serviceClient takes the endpoint of serviceType from the login's catalog. It does not use
+// gophercloud's New*V* constructors: they probe each unversioned endpoint for its version
+// document with a context that has no deadline, so a hung Placement or Glance would hang New.
+func serviceClient(pc *gophercloud.ProviderClient, eo gophercloud.EndpointOpts, serviceType string) (*gophercloud.ServiceClient, error) {
+	eo.Type = serviceType
+	eo.ApplyDefaults(serviceType)
+	u, err := pc.EndpointLocator(eo)
+	if err != nil {
+		return nil, err
+	}
+	return &gophercloud.ServiceClient{ProviderClient: pc, Endpoint: u, Type: serviceType}, nil
+}
+
+// loadCloud turns a clouds.yaml entry into gophercloud's login and endpoint options.
+func loadCloud(opts Options) (gophercloud.AuthOptions, gophercloud.EndpointOpts, *tls.Config, error) {
+	var (
+		ao gophercloud.AuthOptions
+		eo gophercloud.EndpointOpts
+	)
+	if opts.Cloud == "" {
+		return ao, eo, nil, errors.New("no cloud name given: name the clouds.yaml entry to use")
+	}
+	switch opts.EndpointType {
+	case "", "public", "internal", "admin", "publicURL", "internalURL", "adminURL":
+	default:
+		return ao, eo, nil, fmt.Errorf("endpoint type %q: want public, internal or admin", opts.EndpointType)
+	}
+	parseOpts := []clouds.ParseOption{clouds.WithCloudName(opts.Cloud)}
+	if opts.CloudsFile != "" {
+		if _, err := os.Stat(opts.CloudsFile); err != nil {
+			return ao, eo, nil, fmt.Errorf("clouds file: %w", err)
+		}
+		parseOpts = append(parseOpts, clouds.WithLocations(opts.CloudsFile))
+	}
+	if opts.Region != "" {
+		parseOpts = append(parseOpts, clouds.WithRegion(opts.Region))
+	}
+	if opts.EndpointType != "" {
+		parseOpts = append(parseOpts, clouds.WithEndpointType(opts.EndpointType))
+	}
+	if opts.CACertFile != "" {
+		parseOpts = append(parseOpts, clouds.WithCACertPath(opts.CACertFile))
+	}
+	if opts.Insecure != nil {
+		parseOpts = append(parseOpts, clouds.WithInsecure(*opts.Insecure))
+	}
+	ao, eo, tlsConf, err := parseClouds(parseOpts)
+	if err != nil {
+		return ao, eo, nil, fmt.Errorf("cloud %q: %w", opts.Cloud, err)
+	}
+	if err := checkAuth(ao); err != nil {
+		return ao, eo, nil, fmt.Errorf("cloud %q: %w", opts.Cloud, err)
+	}
+	// A daemon holds its login for days: log in again whenever a token is refused.
+	ao.AllowReauth = true
+	return ao, eo, tlsConf, nil
+}
+
+// parseClouds calls clouds.Parse, which dereferences the entry's auth section without checking
+// it is there; an entry without one gets an error instead of a crash.
+func parseClouds(opts []clouds.ParseOption) (ao gophercloud.AuthOptions, eo gophercloud.EndpointOpts, tlsConf *tls.Config, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = errors.New("the entry has no auth section")
+		}
+	}()
+	return clouds.Parse(opts...)
+}
+
+// checkAuth accepts what computeha can log in with again unattended: a password or an
+// application credential. The errors name fields, never values.
+func checkAuth(ao gophercloud.AuthOptions) error {
+	if ao.IdentityEndpoint == "" {
+		return errors.New("auth.auth_url is missing")
+	}
+	switch {
+	case ao.ApplicationCredentialID != "" || ao.ApplicationCredentialName != "":
+		if ao.ApplicationCredentialSecret == "" {
+			return errors.New("auth.application_credential_secret is missing")
+		}
+		if ao.ApplicationCredentialID == "" && ao.UserID == "" && ao.Username == "" {
+			return errors.New("an application credential given by name needs auth.username or auth.user_id")
+		}
+		if ao.ApplicationCredentialID == "" && ao.UserID == "" && ao.DomainID == "" && ao.DomainName == "" {
+			return errors.New("an application credential given by name needs auth.user_domain_name or auth.user_domain_id")
+		}
+	case ao.Password != "":
+		if ao.Username == "" && ao.UserID == "" {
+			return errors.New("password login needs auth.username or auth.user_id")
+		}
+		if ao.UserID == "" && ao.DomainID == "" && ao.DomainName == "" {
+			return errors.New("auth.username needs auth.user_domain_name or auth.user_domain_id (Keystone v3 names users per domain)")
+		}
+		if s := ao.Scope; s != nil && s.ProjectName != "" && s.DomainID == "" && s.DomainName == "" {
+			return errors.New("auth.project_name needs auth.project_domain_name or auth.project_domain_id")
+		}
+	case ao.TokenID != "":
+		return errors.New("token login cannot log in again when the token expires: use a password or an application credential")
+	default:
+		return errors.New("auth has neither a password nor an application credential")
+	}
+	return nil
+}
+
+// buildHTTPClient returns the HTTP client every request goes through.
+func buildHTTPClient(opts Options, tlsConf *tls.Config) (http.Client, error) {
+	var hc http.Client
+	if opts.HTTPClient != nil {
+		hc = *opts.HTTPClient
+	}
+	var tr *http.Transport
+	switch t := hc.Transport.(type) {
+	case nil:
+		dt, ok := http.DefaultTransport.(*http.Transport)
+		if !ok {
+			return hc, errors.New("http.DefaultTransport is not an *http.Transport")
+		}
+		tr = dt.Clone()
+	case *http.Transport:
+		tr = t.Clone()
+	default:
+		if opts.DialContext != nil {
+			return hc, errors.New("DialContext needs an HTTPClient whose Transport is nil or an *http.Transport")
+		}
+		return hc, nil
+	}
+	if tlsConf != nil {
+		tr.TLSClientConfig = tlsConf
+	}
+	if opts.DialContext != nil {
+		tr.DialContext = opts.DialContext
+	}
+	hc.Transport = tr
+	return hc, nil
+}

@@ -1,0 +1,167 @@
+package openstack
+
+import (
+	"context"
+	"time"
+)
+
+// Client is what computeha needs from OpenStack. [New] returns the real one; [Fake] is an
+// in-memory one for unit tests of callers.
+type Client interface {
+	// FindComputeService returns the nova-compute service of host. It fails with ErrNotFound
+	// when Nova has none, ErrAmbiguous when several match (duplicate host names across cells),
+	// and ErrUnavailable when the host's cell is down.
+	FindComputeService(ctx context.Context, host string) (Service, error)
+	// DisableService stops scheduling to the service and records reason; it returns the service
+	// as Nova reports it afterwards. Force the service down first: disabling a dead host that
+	// Nova still believes up blocks about a minute on an RPC to it.
+	DisableService(ctx context.Context, serviceID, reason string) (Service, error)
+	// EnableService lets the scheduler use the service again and clears the reason.
+	EnableService(ctx context.Context, serviceID string) (Service, error)
+	// ForceDown marks the service down at once, so Nova accepts evacuations from its host
+	// without waiting for service_down_time.
+	ForceDown(ctx context.Context, serviceID string) (Service, error)
+	// UnforceDown clears forced_down. Nova refuses it (ErrEvacuationsPending) while evacuations
+	// from the host are still "done", which they stay until the host's nova-compute restarts
+	// and deletes the evacuated local copies.
+	UnforceDown(ctx context.Context, serviceID string) (Service, error)
+	// ServersOnHost lists every server Nova places on host, across all projects, with the
+	// fields an HA policy needs (flavor extra specs, image properties, metadata, tags).
+	ServersOnHost(ctx context.Context, host string) ([]Server, error)
+	// Server returns one server, with the same fields as ServersOnHost.
+	Server(ctx context.Context, serverID string) (Server, error)
+	// Evacuate rebuilds the server on another host: targetHost, or one the scheduler picks when
+	// targetHost is empty. Nova refuses with ErrSourceServiceUp while the source service is up
+	// and not forced down. Success means Nova accepted the request; the rebuild runs after.
+	Evacuate(ctx context.Context, serverID, targetHost string) error
+	// Migrations lists migration records matching filter, newest first.
+	Migrations(ctx context.Context, filter MigrationFilter) ([]Migration, error)
+	// Hypervisors lists compute nodes with their Placement capacity.
+	Hypervisors(ctx context.Context) ([]Hypervisor, error)
+	// Aggregates lists host aggregates with their hosts, metadata and availability zone.
+	Aggregates(ctx context.Context) ([]Aggregate, error)
+}
+
+// Service is a nova-compute service as GET /os-services reports it.
+type Service struct {
+	ID             string // UUID (microversion 2.53+)
+	Host           string
+	Binary         string
+	Zone           string
+	Status         string // "enabled" or "disabled": may the scheduler use it
+	State          string // "up" or "down": Nova's liveness view, "down" when forced down
+	ForcedDown     bool
+	DisabledReason string
+	UpdatedAt      time.Time // last heartbeat Nova recorded; zero if never
+}
+
+// Enabled reports whether the scheduler may place servers on the service.
+func (s Service) Enabled() bool { return s.Status == "enabled" }
+
+// Up reports whether Nova considers the service alive.
+func (s Service) Up() bool { return s.State == "up" }
+
+// Server is what an HA policy needs to know about one server.
+type Server struct {
+	ID                 string
+	Name               string
+	Status             string // ACTIVE, SHUTOFF, ERROR, REBUILD, ... ; UNKNOWN when Partial
+	VMState            string // OS-EXT-STS:vm_state: active, stopped, error, ...
+	TaskState          string // OS-EXT-STS:task_state, "" when none
+	Host               string // OS-EXT-SRV-ATTR:host
+	HypervisorHostname string // OS-EXT-SRV-ATTR:hypervisor_hostname
+	ProjectID          string
+	UserID             string
+	AvailabilityZone   string
+	Flavor             Flavor
+	ImageID            string            // "" for servers booted from a volume
+	ImageProperties    map[string]string // from Glance; nil when there is no image or it is gone
+	Metadata           map[string]string
+	Tags               []string
+	Locked             bool
+	// Partial is true when the server's cell is down: Nova knows only ID, Status (UNKNOWN),
+	// ProjectID and its creation time, and the server cannot be acted on until the cell returns.
+	Partial bool
+}
+
+// Flavor is the flavor embedded in a server (microversion 2.47+): a copy taken at boot, so it
+// stays right even if the flavor is later deleted or changed.
+type Flavor struct {
+	OriginalName string
+	VCPUs        int
+	RAMMB        int
+	DiskGB       int
+	EphemeralGB  int
+	SwapMB       int
+	ExtraSpecs   map[string]string
+}
+
+// MigrationFilter selects migrations. Empty fields do not filter.
+type MigrationFilter struct {
+	// Host matches migrations whose source or destination compute is Host.
+	Host string
+	// Type is "evacuation", "live-migration", "migration" or "resize".
+	Type string
+	// Status is e.g. "accepted", "pre-migrating", "done", "completed", "failed", "error".
+	Status string
+	// ServerID keeps only the migrations of one server.
+	ServerID string
+}
+
+// Migration is one record of GET /os-migrations.
+//
+// An evacuation goes accepted → pre-migrating → rebuilding → done, and becomes "completed" only
+// when the source host's nova-compute starts again and cleans up; "failed"/"error" if it failed.
+type Migration struct {
+	ID            int
+	UUID          string
+	ServerID      string
+	Type          string
+	Status        string
+	SourceCompute string
+	SourceNode    string
+	DestCompute   string
+	DestNode      string
+	CreatedAt     time.Time
+	UpdatedAt     time.Time
+}
+
+// Hypervisor is one compute node.
+type Hypervisor struct {
+	ID          string // UUID, also the node's Placement resource provider UUID
+	Hostname    string // hypervisor_hostname (the node name)
+	ServiceHost string // the nova-compute host that manages it
+	State       string // "up" or "down"
+	Status      string // "enabled" or "disabled"
+	RunningVMs  int
+	// Resources maps a Placement resource class (VCPU, MEMORY_MB, DISK_GB, ...) to its
+	// inventory and usage. Nil when Placement has no provider for the node (it never reported).
+	Resources map[string]Resource
+}
+
+// Resource is one resource class of a compute node as Placement sees it.
+type Resource struct {
+	Total           int64
+	Reserved        int64
+	AllocationRatio float64
+	MaxUnit         int64 // the largest amount one server may take
+	Used            int64
+}
+
+// Capacity is what the scheduler may allocate in all: (Total - Reserved) × AllocationRatio.
+func (r Resource) Capacity() int64 {
+	return int64(float64(r.Total-r.Reserved) * r.AllocationRatio)
+}
+
+// Free is Capacity minus what is allocated; negative when over-allocated.
+func (r Resource) Free() int64 { return r.Capacity() - r.Used }
+
+// Aggregate is a host aggregate.
+type Aggregate struct {
+	ID               int
+	UUID             string
+	Name             string
+	AvailabilityZone string // "" when the aggregate defines none
+	Hosts            []string
+	Metadata         map[string]string
+}

@@ -1,0 +1,72 @@
+// Package openstack is computeha's narrow interface to OpenStack: the few Nova, Placement and
+// Glance calls host recovery needs, built on gophercloud v2.
+//
+// # Contract
+//
+// [New] logs in once, from a clouds.yaml entry, and the returned [Client] reuses that one provider
+// client (and its token) for every call. A Keystone login costs ~1.8 s on a loaded control plane,
+// so logging in per call would dominate recovery time. When a token expires, the first request
+// that gets 401 logs in again (gophercloud's AllowReauth) and is sent once more.
+//
+// Every method is safe for concurrent use. Each HTTP attempt runs under its own timeout
+// ([Options.CallTimeout]) inside the caller's context, and failed attempts are retried with bounded
+// exponential backoff ([RetryPolicy]):
+//
+//   - Reads (GET) and service updates (PUT /os-services/{id}, idempotent: the same body twice
+//     leaves the same state) are retried on connection errors, attempt timeouts, 429 and
+//     500/502/503/504.
+//   - Evacuate (POST, not idempotent: a second evacuate of a server already rebuilding elsewhere
+//     would be refused or, worse, start another rebuild) is retried only when Nova cannot have
+//     seen it: a failed dial, 429, or 503.
+//   - No other 4xx is retried. That includes 409: every Nova conflict these calls can meet (a
+//     server locked, or in a task state such as "rebuilding" or "powering-off") is state that a
+//     retry within seconds does not change, so the caller must decide.
+//
+// Errors wrap sentinel kinds that callers test with [errors.Is] or the Is* helpers:
+// [ErrNotFound], [ErrAmbiguous], [ErrBadRequest], [ErrConflict], [ErrUnauthorized],
+// [ErrForbidden], [ErrUnavailable], and two Nova refusals that recovery logic reacts to:
+// [ErrSourceServiceUp] (evacuate refused because Nova still sees the source compute up) and
+// [ErrEvacuationsPending] (unforcing refused while "done" evacuations of the host remain).
+// [*APIError] carries the status code, Nova's message and the request id. Error text never
+// contains credentials or tokens.
+//
+// # Microversions
+//
+// Every compute request carries X-OpenStack-Nova-API-Version and OpenStack-API-Version:
+// compute [ComputeMicroversion] (2.69). One version for all calls keeps the wire format of each
+// call fixed and testable; 2.69 is the lowest that gives all of these:
+//
+//   - 2.53: services and hypervisors are addressed by UUID, and PUT /os-services/{id} takes
+//     status, disabled_reason and forced_down in one body (used by Disable/Enable/ForceDown).
+//   - 2.14: evacuate takes no onSharedStorage and answers 200 with an empty body (Evacuate).
+//   - 2.26: servers carry their tags; 2.47: servers embed their flavor with extra_specs, so an
+//     HA policy (flavor extra spec evacuable=true) needs no flavor lookups (ServersOnHost).
+//   - 2.59: migrations carry a UUID and are paged with limit/marker (Migrations).
+//   - 2.68: evacuate no longer takes force, so a target host is always checked by the scheduler.
+//   - 2.69: servers and services in a cell that is down are returned as partial records with
+//     status UNKNOWN instead of being left out. A recovery that silently misses servers would
+//     leave them dead, so ServersOnHost reports them ([Server.Partial]) and FindComputeService
+//     fails with [ErrUnavailable].
+//
+// 2.88 removes the capacity fields from hypervisors; capacity comes from Placement anyway (see
+// below), so it does not matter, but 2.69 keeps them readable for debugging. Nova Stein (2019)
+// and later support 2.69; Debian 12's Zed supports up to 2.93.
+//
+// Placement requests carry OpenStack-API-Version: placement [PlacementMicroversion] (1.14).
+// Inventories and usages have the same shape since 1.0; 1.14 is pinned so the format never
+// drifts with the server's default.
+//
+// # Capacity: Placement, not the hypervisor fields
+//
+// [Client.Hypervisors] reads each compute node's inventories and usages from Placement (the
+// resource provider UUID is the hypervisor id from 2.53). The hypervisor API's vcpus/memory_mb
+// fields ignore allocation ratios and reserved amounts, so a host with 16.0 CPU overcommit looks
+// full long before the scheduler would refuse it. Placement is what the scheduler decides on,
+// so choosing evacuation targets by Placement's free capacity avoids NoValidHost surprises.
+//
+// # Image properties: Glance
+//
+// Nova's images proxy (/images) is gone from 2.36, so image properties (e.g. evacuable=true)
+// come from Glance v2 (GET /v2/images/{id}), once per distinct image per ServersOnHost call.
+// Servers booted from a volume have no image id and no image properties here.
+package openstack

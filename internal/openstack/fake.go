@@ -1,0 +1,467 @@
+package openstack
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"maps"
+	"net/http"
+	"slices"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/gophercloud/gophercloud/v2"
+)
+
+// Fake is an in-memory Client for unit tests of callers. It models the Nova behaviour that a
+// recovery depends on and that a naive mock hides:
+//
+//   - a compute host that stops heartbeating (KillCompute) stays "up" until ServiceDownTime has
+//     passed on the injected clock, unless it is forced down;
+//   - Evacuate is refused with ErrSourceServiceUp (400, as Nova) while the source service is up;
+//   - an evacuation leaves a "done" migration that turns "completed" only when the source's
+//     nova-compute restarts (RestartCompute), and UnforceDown is refused with
+//     ErrEvacuationsPending (400, as Nova) while such "done" records remain;
+//   - DisableService of a dead host that Nova still believes up is counted as blocked
+//     (BlockedDisables), since real Nova then waits about a minute on an RPC to it;
+//   - Evacuate to an unknown host is ErrNotFound, to the source host ErrBadRequest, and of a
+//     server with a task in progress ErrConflict.
+//
+// Evacuations complete at once: the server is on its new host, in its previous status, as soon
+// as Evacuate returns. Without a target, the fake picks the enabled, up host with the fewest
+// servers (the real scheduler's choice is less even). With no such host the migration is
+// recorded as "error" and the server stays, as when Nova's scheduler finds no valid host.
+type Fake struct {
+	mu    sync.Mutex
+	now   func() time.Time
+	seq   int
+	calls []string
+	fail  map[string][]error
+
+	// ServiceDownTime is Nova's service_down_time (default 60 s).
+	ServiceDownTime time.Duration
+
+	services        map[string]*fakeService // by host
+	servers         map[string]*Server      // by id
+	migrations      []Migration
+	aggregates      []Aggregate
+	blockedDisables int
+}
+
+type fakeService struct {
+	Service
+	dead   bool
+	deadAt time.Time
+	res    map[string]Resource
+}
+
+var _ Client = (*Fake)(nil)
+
+// NewFake returns an empty fake whose notion of time is now (time.Now if nil).
+func NewFake(now func() time.Time) *Fake {
+	if now == nil {
+		now = time.Now
+	}
+	return &Fake{
+		now:             now,
+		ServiceDownTime: 60 * time.Second,
+		fail:            map[string][]error{},
+		services:        map[string]*fakeService{},
+		servers:         map[string]*Server{},
+	}
+}
+
+func (f *Fake) uuid() string {
+	f.seq++
+	return fmt.Sprintf("00000000-0000-4000-8000-%012d", f.seq)
+}
+
+// AddCompute adds an enabled, up nova-compute service (and its hypervisor) on host.
+func (f *Fake) AddCompute(host, zone string) Service {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	s := &fakeService{Service: Service{
+		ID: f.uuid(), Host: host, Binary: "nova-compute", Zone: zone,
+		Status: "enabled", State: "up", UpdatedAt: f.now(),
+	}}
+	f.services[host] = s
+	return s.Service
+}
+
+// SetResources sets the Placement view of host's capacity that Hypervisors reports.
+func (f *Fake) SetResources(host string, res map[string]Resource) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if s, ok := f.services[host]; ok {
+		s.res = maps.Clone(res)
+	}
+}
+
+// AddServer adds a server; an empty ID gets one generated, an empty Status is ACTIVE.
+func (f *Fake) AddServer(s Server) Server {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if s.ID == "" {
+		s.ID = f.uuid()
+	}
+	if s.Status == "" {
+		s.Status = "ACTIVE"
+	}
+	if s.VMState == "" {
+		s.VMState = map[string]string{"ACTIVE": "active", "SHUTOFF": "stopped", "ERROR": "error"}[s.Status]
+	}
+	f.servers[s.ID] = &s
+	return s
+}
+
+// AddAggregate adds a host aggregate.
+func (f *Fake) AddAggregate(a Aggregate) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.aggregates = append(f.aggregates, a)
+}
+
+// KillCompute makes host's nova-compute stop heartbeating now.
+func (f *Fake) KillCompute(host string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if s, ok := f.services[host]; ok && !s.dead {
+		s.dead, s.deadAt = true, f.now()
+	}
+}
+
+// RestartCompute starts host's nova-compute again: it heartbeats, and, as the real one does
+// at start, it deletes the local copies of servers evacuated away and turns their "done"
+// evacuation migrations "completed".
+func (f *Fake) RestartCompute(host string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if s, ok := f.services[host]; ok {
+		s.dead = false
+		s.UpdatedAt = f.now()
+	}
+	for i, m := range f.migrations {
+		if m.Type == "evacuation" && m.SourceCompute == host && m.Status == "done" {
+			f.migrations[i].Status, f.migrations[i].UpdatedAt = "completed", f.now()
+		}
+	}
+}
+
+// FailNext makes the next call of method (e.g. "Evacuate") fail with err, once per call.
+func (f *Fake) FailNext(method string, err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.fail[method] = append(f.fail[method], err)
+}
+
+// Calls returns the calls made so far, as "Method arg ...", oldest first.
+func (f *Fake) Calls() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Clone(f.calls)
+}
+
+// BlockedDisables counts DisableService calls on a dead host Nova still believed up: each
+// would have blocked about a minute on a real Nova.
+func (f *Fake) BlockedDisables() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.blockedDisables
+}
+
+// begin records a call and returns an injected failure, if any. Callers hold f.mu.
+func (f *Fake) begin(ctx context.Context, method string, args ...string) error {
+	call := method
+	for _, a := range args {
+		call += " " + a
+	}
+	f.calls = append(f.calls, call)
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if q := f.fail[method]; len(q) > 0 {
+		f.fail[method] = q[1:]
+		return q[0]
+	}
+	return nil
+}
+
+// view is the service as Nova would report it now.
+func (f *Fake) view(s *fakeService) Service {
+	out := s.Service
+	switch {
+	case s.ForcedDown:
+		out.State = "down"
+	case s.dead && f.now().Sub(s.deadAt) >= f.ServiceDownTime:
+		out.State = "down"
+	default:
+		out.State = "up"
+	}
+	if s.dead {
+		out.UpdatedAt = s.deadAt
+	} else {
+		out.UpdatedAt = f.now()
+	}
+	return out
+}
+
+func (f *Fake) byID(id string) *fakeService {
+	for _, s := range f.services {
+		if s.ID == id {
+			return s
+		}
+	}
+	return nil
+}
+
+func fakeAPIError(method, path string, status int, msg string) error {
+	return newAPIError("compute", gophercloudErr(method, path, status, msg))
+}
+
+func (f *Fake) FindComputeService(ctx context.Context, host string) (Service, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.begin(ctx, "FindComputeService", host); err != nil {
+		return Service{}, err
+	}
+	s, ok := f.services[host]
+	if !ok {
+		return Service{}, fmt.Errorf("finding the nova-compute service of %s: %w", host, ErrNotFound)
+	}
+	return f.view(s), nil
+}
+
+func (f *Fake) update(ctx context.Context, method, id string, apply func(*fakeService) error) (Service, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.begin(ctx, method, id); err != nil {
+		return Service{}, err
+	}
+	s := f.byID(id)
+	if s == nil {
+		return Service{}, fakeAPIError(http.MethodPut, "/v2.1/os-services/"+id, http.StatusNotFound,
+			fmt.Sprintf("Service %s not found.", id))
+	}
+	if err := apply(s); err != nil {
+		return Service{}, err
+	}
+	return f.view(s), nil
+}
+
+func (f *Fake) DisableService(ctx context.Context, serviceID, reason string) (Service, error) {
+	return f.update(ctx, "DisableService", serviceID, func(s *fakeService) error {
+		if s.dead && f.view(s).State == "up" {
+			f.blockedDisables++
+		}
+		s.Status, s.DisabledReason = "disabled", reason
+		return nil
+	})
+}
+
+func (f *Fake) EnableService(ctx context.Context, serviceID string) (Service, error) {
+	return f.update(ctx, "EnableService", serviceID, func(s *fakeService) error {
+		s.Status, s.DisabledReason = "enabled", ""
+		return nil
+	})
+}
+
+func (f *Fake) ForceDown(ctx context.Context, serviceID string) (Service, error) {
+	return f.update(ctx, "ForceDown", serviceID, func(s *fakeService) error {
+		s.ForcedDown = true
+		return nil
+	})
+}
+
+func (f *Fake) UnforceDown(ctx context.Context, serviceID string) (Service, error) {
+	return f.update(ctx, "UnforceDown", serviceID, func(s *fakeService) error {
+		for _, m := range f.migrations {
+			if m.Type == "evacuation" && m.SourceCompute == s.Host && m.Status == "done" {
+				return fakeAPIError(http.MethodPut, "/v2.1/os-services/"+serviceID, http.StatusBadRequest, fmt.Sprintf(
+					"Unable to force up host %s as `done` evacuation migration records remain associated with the host. "+
+						"Ensure the compute service has been restarted, allowing these records to move to `completed` "+
+						"before retrying this request.", s.Host))
+			}
+		}
+		s.ForcedDown = false
+		return nil
+	})
+}
+
+func (f *Fake) ServersOnHost(ctx context.Context, host string) ([]Server, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.begin(ctx, "ServersOnHost", host); err != nil {
+		return nil, err
+	}
+	var out []Server
+	for _, s := range f.servers {
+		if s.Host == host {
+			out = append(out, cloneServer(*s))
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out, nil
+}
+
+func (f *Fake) Server(ctx context.Context, serverID string) (Server, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.begin(ctx, "Server", serverID); err != nil {
+		return Server{}, err
+	}
+	s, ok := f.servers[serverID]
+	if !ok {
+		return Server{}, fakeAPIError(http.MethodGet, "/v2.1/servers/"+serverID, http.StatusNotFound,
+			"Instance "+serverID+" could not be found.")
+	}
+	return cloneServer(*s), nil
+}
+
+func (f *Fake) Evacuate(ctx context.Context, serverID, targetHost string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.begin(ctx, "Evacuate", serverID, targetHost); err != nil {
+		return err
+	}
+	path := "/v2.1/servers/" + serverID + "/action"
+	srv, ok := f.servers[serverID]
+	if !ok {
+		return fakeAPIError(http.MethodPost, path, http.StatusNotFound, "Instance "+serverID+" could not be found.")
+	}
+	if srv.TaskState != "" || !slices.Contains([]string{"active", "stopped", "error"}, srv.VMState) {
+		return fakeAPIError(http.MethodPost, path, http.StatusConflict, fmt.Sprintf(
+			"Cannot 'evacuate' instance %s while it is in vm_state %s, task_state %s", serverID, srv.VMState, srv.TaskState))
+	}
+	// Nova's API checks the target host before the source service.
+	if targetHost != "" {
+		if targetHost == srv.Host {
+			return fakeAPIError(http.MethodPost, path, http.StatusBadRequest,
+				"The target host can't be the same one.")
+		}
+		if _, ok := f.services[targetHost]; !ok {
+			return fakeAPIError(http.MethodPost, path, http.StatusNotFound,
+				fmt.Sprintf("Compute host %s could not be found.", targetHost))
+		}
+	}
+	src := f.services[srv.Host]
+	if src != nil && f.view(src).State == "up" {
+		return fakeAPIError(http.MethodPost, path, http.StatusBadRequest,
+			fmt.Sprintf("Compute service of %s is still in use.", srv.Host))
+	}
+	mig := Migration{
+		ID: len(f.migrations) + 1, UUID: f.uuid(), ServerID: serverID, Type: "evacuation",
+		SourceCompute: srv.Host, SourceNode: srv.HypervisorHostname,
+		CreatedAt: f.now(), UpdatedAt: f.now(),
+	}
+	dest := targetHost
+	if dest == "" {
+		dest = f.pickHost(srv.Host)
+	}
+	if t := f.services[dest]; dest == "" || t == nil || t.Status != "enabled" || f.view(t).State != "up" {
+		mig.Status = "error" // the scheduler found no valid host
+		f.migrations = append(f.migrations, mig)
+		return nil
+	}
+	mig.Status, mig.DestCompute, mig.DestNode = "done", dest, dest
+	f.migrations = append(f.migrations, mig)
+	srv.Host, srv.HypervisorHostname = dest, dest
+	return nil
+}
+
+// pickHost is the fake scheduler: the enabled, up host other than source with fewest servers.
+func (f *Fake) pickHost(source string) string {
+	load := map[string]int{}
+	for _, s := range f.servers {
+		load[s.Host]++
+	}
+	best := ""
+	for _, h := range slices.Sorted(maps.Keys(f.services)) {
+		s := f.services[h]
+		if h == source || s.Status != "enabled" || f.view(s).State != "up" {
+			continue
+		}
+		if best == "" || load[h] < load[best] {
+			best = h
+		}
+	}
+	return best
+}
+
+func (f *Fake) Migrations(ctx context.Context, filter MigrationFilter) ([]Migration, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.begin(ctx, "Migrations", filter.Host, filter.Type, filter.Status, filter.ServerID); err != nil {
+		return nil, err
+	}
+	var out []Migration
+	for i := len(f.migrations) - 1; i >= 0; i-- { // newest first, as Nova sorts
+		m := f.migrations[i]
+		if filter.Host != "" && m.SourceCompute != filter.Host && m.DestCompute != filter.Host ||
+			filter.Type != "" && m.Type != filter.Type ||
+			filter.Status != "" && m.Status != filter.Status ||
+			filter.ServerID != "" && m.ServerID != filter.ServerID {
+			continue
+		}
+		out = append(out, m)
+	}
+	return out, nil
+}
+
+func (f *Fake) Hypervisors(ctx context.Context) ([]Hypervisor, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.begin(ctx, "Hypervisors"); err != nil {
+		return nil, err
+	}
+	var out []Hypervisor
+	for _, h := range slices.Sorted(maps.Keys(f.services)) {
+		s := f.services[h]
+		n := 0
+		for _, srv := range f.servers {
+			if srv.Host == h {
+				n++
+			}
+		}
+		v := f.view(s)
+		out = append(out, Hypervisor{
+			ID: s.ID, Hostname: h, ServiceHost: h, State: v.State, Status: v.Status,
+			RunningVMs: n, Resources: maps.Clone(s.res),
+		})
+	}
+	return out, nil
+}
+
+func (f *Fake) Aggregates(ctx context.Context) ([]Aggregate, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.begin(ctx, "Aggregates"); err != nil {
+		return nil, err
+	}
+	out := make([]Aggregate, 0, len(f.aggregates))
+	for _, a := range f.aggregates {
+		a.Hosts = slices.Clone(a.Hosts)
+		a.Metadata = maps.Clone(a.Metadata)
+		out = append(out, a)
+	}
+	return out, nil
+}
+
+func cloneServer(s Server) Server {
+	s.Metadata = maps.Clone(s.Metadata)
+	s.ImageProperties = maps.Clone(s.ImageProperties)
+	s.Flavor.ExtraSpecs = maps.Clone(s.Flavor.ExtraSpecs)
+	s.Tags = slices.Clone(s.Tags)
+	return s
+}
+
+// gophercloudErr is what gophercloud returns for a Nova fault, so that the fake's errors go
+// through the same classification as the real client's.
+func gophercloudErr(method, path string, status int, msg string) gophercloud.ErrUnexpectedResponseCode {
+	key := map[int]string{400: "badRequest", 404: "itemNotFound", 409: "conflictingRequest"}[status]
+	body, _ := json.Marshal(map[string]any{key: map[string]any{"code": status, "message": msg}})
+	return gophercloud.ErrUnexpectedResponseCode{
+		Method: method, URL: "http://nova.invalid" + path, Actual: status, Body: body,
+		Expected: []int{200},
+	}
+}
