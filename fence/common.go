@@ -46,14 +46,18 @@ func (c *Credentials) credentials() *Credentials { return c }
 
 type hasCredentials interface{ credentials() *Credentials }
 
+// CredentialsOptional is a parameter struct whose password may be absent
+// (fence_nova with a clouds.yaml, which carries the credentials itself).
+type CredentialsOptional interface{ CredentialsOptional() bool }
+
 // resolvePassword runs password_script, if given, and keeps the first line
 // it prints as the password. The script means what it would mean to
 // /bin/sh, as with fence-agents; a plain command line (no quotes, no shell
 // syntax) is run directly, which saves a shell start on every fencing
 // call. The password itself is never in any argv.
-func (c *Credentials) resolvePassword(ctx context.Context, timeout time.Duration) error {
+func (c *Credentials) resolvePassword(ctx context.Context, timeout time.Duration, required bool) error {
 	if c.PasswordScript == "" {
-		if c.Password == "" {
+		if c.Password == "" && required {
 			return usagef("Failed: You have to enter password or password script")
 		}
 		return nil

@@ -246,7 +246,11 @@ func (r *run) validate(ctx context.Context, spec Spec, in *Input, params Params)
 		}
 	}
 	if cr, ok := params.(hasCredentials); ok {
-		if err := cr.credentials().resolvePassword(ctx, r.c.LoginTimeout+r.c.ShellTimeout); err != nil {
+		optional := false
+		if o, ok := params.(CredentialsOptional); ok {
+			optional = o.CredentialsOptional()
+		}
+		if err := cr.credentials().resolvePassword(ctx, r.c.LoginTimeout+r.c.ShellTimeout, !optional); err != nil {
 			return err
 		}
 		r.red.addSecret(cr.credentials().Password)

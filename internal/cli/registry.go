@@ -9,6 +9,7 @@ import (
 	"github.com/computeha/computeha/fence"
 	"github.com/computeha/computeha/fence/ipmi"
 	"github.com/computeha/computeha/fence/libvirt"
+	"github.com/computeha/computeha/fence/nova"
 )
 
 // Kinds of programs the binary serves under their own names, and where
@@ -41,7 +42,7 @@ func Entries() []Entry {
 
 // FenceAgents are every fence agent the binary serves.
 func FenceAgents() []*fence.Agent {
-	return []*fence.Agent{ipmi.Agent, libvirt.Agent}
+	return []*fence.Agent{ipmi.Agent, libvirt.Agent, nova.Agent}
 }
 
 func fenceEntries() []Entry {

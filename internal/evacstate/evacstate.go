@@ -28,6 +28,14 @@ import (
 // Attribute is the node attribute holding a host's evacuation state.
 const Attribute = "computeha-evacuate"
 
+// DisabledReasonPrefix starts the reason computeha gives Nova when it
+// disables a compute service. Only services disabled with it are enabled
+// again by computeha: one an operator disabled stays disabled.
+const DisabledReasonPrefix = "computeha:"
+
+// DisabledByUs tells whether computeha disabled a service with this reason.
+func DisabledByUs(reason string) bool { return strings.HasPrefix(reason, DisabledReasonPrefix) }
+
 // Phase is where a host is in its recovery.
 type Phase string
 
