@@ -93,3 +93,25 @@ func TestSpecRejectsMalformedTags(t *testing.T) {
 		}()
 	}
 }
+
+func TestManpageListsEveryParameterAndAction(t *testing.T) {
+	var b strings.Builder
+	a := (&testAgent{}).agent()
+	if err := a.WriteManpage(&b); err != nil {
+		t.Fatal(err)
+	}
+	out := b.String()
+	if !strings.HasPrefix(out, ".TH OCF_COMPUTEHA_") {
+		t.Errorf("header: %.40q", out)
+	}
+	for _, p := range a.Spec() {
+		if !strings.Contains(out, ".B "+strings.ReplaceAll(p.Name, "-", `\-`)+"\n") {
+			t.Errorf("parameter %s missing", p.Name)
+		}
+	}
+	for _, act := range []string{"start", "stop", "monitor", `meta\-data`, `validate\-all`} {
+		if !strings.Contains(out, ".B "+act+"\n") {
+			t.Errorf("action %s missing", act)
+		}
+	}
+}

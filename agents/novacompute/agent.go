@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/computeha/computeha/agents"
+	"github.com/computeha/computeha/internal/evacstate"
 )
 
 // Name is the agent's name: ocf:computeha:nova-compute.
@@ -191,7 +192,9 @@ func (r *resource) settle(ctx context.Context, nova Nova) (done bool, note strin
 	if !s.Up() {
 		return false, "Nova reports it " + s.State, nil
 	}
-	if !s.Enabled() {
+	// A service disabled by computeha (fencing) is enabled again; one an
+	// operator disabled (maintenance) is left so, and nova-compute runs.
+	if !s.Enabled() && (s.DisabledReason == "" || evacstate.DisabledByUs(s.DisabledReason)) {
 		if err := nova.Enable(cctx, s.ID); err != nil {
 			return false, "disabled, and enabling it failed: " + err.Error(), nil
 		}
@@ -268,8 +271,10 @@ func (r *resource) Monitor(ctx context.Context) error {
 		return agents.Generic("nova-compute runs, but Nova has %s forced down", r.host)
 	case !s.Up():
 		return r.down(cctx, nova, s)
-	case !s.Enabled():
+	case !s.Enabled() && (s.DisabledReason == "" || evacstate.DisabledByUs(s.DisabledReason)):
 		return agents.Generic("nova-compute runs, but %s is disabled in Nova (%s)", r.host, disabledReason(s))
+	case !s.Enabled():
+		r.req.Log.Info("compute service disabled by an operator; left so", "host", r.host, "reason", s.DisabledReason)
 	}
 	return nil
 }

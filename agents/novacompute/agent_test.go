@@ -130,12 +130,13 @@ func TestMonitorCombinesTheProcessAndNovasView(t *testing.T) {
 		{name: "a running service that Nova has up and enabled is healthy", proc: running, env: []string{recurring}, svcs: []Service{healthy("compute1")}, wantCode: 0},
 		{name: "a running service on a probe is checked against Nova too", proc: running, env: []string{probe}, svcs: []Service{healthy("compute1")}, wantCode: 0},
 		{name: "a service forced down in Nova fails", proc: running, svcs: []Service{{ID: "a", Host: "compute1", State: "down", Status: "enabled", ForcedDown: true}}, wantCode: 1, wantReason: "nova-compute runs, but Nova has compute1 forced down"},
-		{name: "a service disabled in Nova fails", proc: running, svcs: []Service{{ID: "a", Host: "compute1", State: "up", Status: "disabled", DisabledReason: "maintenance"}}, wantCode: 1, wantReason: `nova-compute runs, but compute1 is disabled in Nova (reason: "maintenance")`},
+		{name: "a service computeha disabled (fencing) fails until start enables it", proc: running, svcs: []Service{{ID: "a", Host: "compute1", State: "up", Status: "disabled", DisabledReason: "computeha: fenced by fence_nova at 2026-11-21T10:00:00Z"}}, wantCode: 1, wantReason: `nova-compute runs, but compute1 is disabled in Nova (reason: "computeha: fenced by fence_nova at 2026-11-21T10:00:00Z")`},
+		{name: "a service an operator disabled (maintenance) is left so", proc: running, svcs: []Service{{ID: "a", Host: "compute1", State: "up", Status: "disabled", DisabledReason: "maintenance"}}, wantCode: 0},
 		{name: "a service Nova reports down while another is up fails", proc: running, svcs: []Service{{ID: "a", Host: "compute1", State: "down", Status: "enabled"}, other}, wantCode: 1, wantReason: "nova-compute runs, but Nova reports compute1 down (last report unknown) while compute2 is up"},
 		{name: "every service down is a control-plane problem, reported degraded", proc: running, svcs: []Service{{ID: "a", Host: "compute1", State: "down", Status: "enabled"}, {ID: "b", Host: "compute2", State: "down", Status: "enabled"}}, wantCode: 190, wantReason: "nova-compute runs, but Nova reports every compute service down: a Nova control-plane problem"},
 		{name: "a host Nova does not know fails naming the host", proc: running, svcs: []Service{other}, wantCode: 1, wantReason: `nova-compute runs, but Nova has no compute service for host "compute1" (is host right?)`},
 		{name: "an unreachable Nova API is degraded, not a failure", proc: running, svcs: []Service{healthy("compute1")}, callErr: errors.New("connection refused"), wantCode: 190, wantReason: "nova-compute runs, but Nova cannot be checked: connection refused"},
-		{name: "a Nova client that cannot be built is degraded", proc: running, novaErr: ErrNovaNotConfigured, wantCode: 190, wantReason: "nova-compute runs, but Nova cannot be checked: Nova client not configured"},
+		{name: "a Nova client that cannot be built is degraded", proc: running, novaErr: errNovaUnreachable, wantCode: 190, wantReason: "nova-compute runs, but Nova cannot be checked: keystone unreachable"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -226,7 +227,7 @@ func TestStartFailures(t *testing.T) {
 		{name: "a service that never comes up fails at the timeout", svc: &Service{ID: "s", Host: "compute1", State: "down", Status: "enabled"}, wantReason: "timed out after 18s waiting for nova-compute on compute1 to be up and enabled in Nova (Nova reports it down)"},
 		{name: "a service never registered fails at the timeout", wantReason: "timed out after 18s waiting for nova-compute on compute1 to be up and enabled in Nova (not registered in Nova yet)"},
 		{name: "a process that exits while starting fails at once", svc: &Service{ID: "s", Host: "compute1", State: "down", Status: "enabled"}, die: true, wantReason: "nova-compute exited while starting: fake crashed"},
-		{name: "no Nova client fails the start", novaErr: ErrNovaNotConfigured, wantReason: "Nova API: Nova client not configured"},
+		{name: "no Nova client fails the start", novaErr: errNovaUnreachable, wantReason: "Nova API: keystone unreachable"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -259,7 +260,7 @@ func TestStopNeverTalksToNovaAndSucceedsWhenStopped(t *testing.T) {
 	for _, st := range []procState{running, stopped, crashed} {
 		w := newWorld(healthy("compute1"))
 		w.proc.state = st
-		w.novaErr = ErrNovaNotConfigured
+		w.novaErr = errNovaUnreachable
 		if code, stderr := w.run(t, nil, "stop"); code != 0 || w.proc.stops != 1 {
 			t.Errorf("stop of a %s service: exit %d, stops %d\n%s", st, code, w.proc.stops, stderr)
 		}
@@ -339,3 +340,6 @@ func TestBinariesFollowTheMode(t *testing.T) {
 		}
 	}
 }
+
+// errNovaUnreachable stands for any failure to build a Nova client.
+var errNovaUnreachable = errors.New("keystone unreachable")

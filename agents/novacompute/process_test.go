@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/computeha/computeha/agents"
 )
@@ -65,7 +66,7 @@ func TestCommandModeRunsMonitorsAndStopsARealProcess(t *testing.T) {
 			"OCF_RESKEY_stop_command=kill -USR1 $(cat " + "STATE/computeha-nova-compute-nc.pid | cut -d' ' -f1)",
 		}},
 		{name: "SIGKILL ends a command that ignores SIGTERM", env: []string{
-			"OCF_RESKEY_start_command=trap '' TERM; while :; do sleep 0.05; done",
+			"OCF_RESKEY_start_command=trap '' TERM; touch STATE/trapped; while :; do sleep 0.05; done",
 			"OCF_RESKEY_CRM_meta_timeout=2000",
 		}, extra: "sending SIGKILL"},
 	}
@@ -90,6 +91,11 @@ func TestCommandModeRunsMonitorsAndStopsARealProcess(t *testing.T) {
 			}
 			if code, out := commandRun(t, dir, env, "start"); code != 0 || recordedPid(t, dir) != pid {
 				t.Errorf("second start: exit %d, pid %d (was %d)\n%s", code, recordedPid(t, dir), pid, out)
+			}
+			if strings.Contains(strings.Join(env, " "), "trapped") {
+				// Stop only once the shell ignores SIGTERM, or the test
+				// races the shell's start-up on a loaded machine.
+				waitForFile(t, filepath.Join(dir, "trapped"))
 			}
 			code, out := commandRun(t, dir, env, "stop")
 			if code != 0 || !strings.Contains(out, tt.extra) {
@@ -154,4 +160,16 @@ func mustStart(t *testing.T, dir string) uint64 {
 		t.Fatal(err)
 	}
 	return st
+}
+
+func waitForFile(t *testing.T, path string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if _, err := os.Stat(path); err == nil {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("%s never appeared", path)
 }

@@ -27,6 +27,7 @@ func ocfEntries() []Entry {
 				})
 			},
 			Metadata: a.WriteMetadata,
+			Manpage:  a.WriteManpage,
 		})
 	}
 	return es
