@@ -44,8 +44,12 @@ lint: $(GOLANGCI) ## gofmt, go vet and golangci-lint (pinned)
 	@out=$$(gofmt -l . 2>&1); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) vet -tags $(INTEGRATION_TAGS) ./...
+	$(GO) vet -tags packaging ./...
+	$(GO) vet -tags lab ./...
 	$(GOLANGCI) run ./...
 	$(GOLANGCI) run --build-tags $(INTEGRATION_TAGS) ./...
+	$(GOLANGCI) run --build-tags packaging ./...
+	$(GOLANGCI) run --build-tags lab ./...
 
 .PHONY: unit
 unit: ## Unit tests (no root, no real parts), fuzz seeds included
@@ -63,7 +67,7 @@ metadata: ## Regenerate ocf-metadata/ from the agents' parameter structs
 verify: ## Fail if metadata, go.mod or formatting differ from what tools generate
 	$(GO) run ./cmd/computeha metadata check ocf-metadata
 	@out=$$(gofmt -l . 2>&1); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
-	$(GO) mod tidy -diff
+	$(GO) mod tidy -e -diff
 
 .PHONY: fuzz
 fuzz: ## Run each fuzz target for FUZZTIME (default 30s)
@@ -75,7 +79,19 @@ bench: build ## Benchmarks against real parts; print figures and check targets (
 	$(GO) run ./test/bench/fencestatus -bin $(BIN)
 
 .PHONY: test
-test: deps verify lint unit bench integration ## Everything CI runs: install deps, verify, lint, unit, bench, integration
+test: deps verify lint unit bench integration lab-test packaging-test ## Everything CI runs: deps, verify, lint, unit, bench, integration, lab, packages
+
+.PHONY: packages
+packages: build ## Build the .deb and .rpm packages into dist/
+	$(GO) run ./cmd/mkpackages -bin $(BIN)/computeha -assets packaging -out dist
+
+.PHONY: packaging-test
+packaging-test: ## Build the packages and prove them in a clean Debian 12 root (root)
+	$(GO) test -count=1 -tags packaging -timeout 30m -v ./test/packaging/
+
+.PHONY: lab-test
+lab-test: build ## Pacemaker lab (root): 3 controllers + 2 remote computes; power loss and mgmt cut are fenced
+	LAB_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -tags lab -timeout 15m -v ./test/lab/
 
 .PHONY: demo
 demo: ## Quick start (root): fence a simulated BMC off and on with fence_ipmi

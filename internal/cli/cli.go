@@ -5,7 +5,7 @@
 //
 //	computeha fence-ipmi [options]     run fence_ipmi (same for every agent)
 //	computeha agents                   list the agents as KIND NAME lines
-//	computeha manpage NAME             an agent's generated man page
+//	computeha manpage NAME             an agent's or computeha's generated man page
 //	computeha metadata write|check DIR generated metadata of every agent
 //	computeha version
 //
@@ -135,12 +135,15 @@ func agentsCommand() *ucli.Command {
 func manpageCommand() *ucli.Command {
 	return &ucli.Command{
 		Name:      "manpage",
-		Usage:     "print the man page of an agent (roff)",
+		Usage:     "print the man page of an agent, or of computeha itself (roff)",
 		ArgsUsage: "NAME",
 		Action: func(_ context.Context, c *ucli.Command) error {
 			name, err := oneArg(c)
 			if err != nil {
 				return err
+			}
+			if name == c.Root().Name {
+				return writeCommandManpage(c.Root().Writer, c.Root())
 			}
 			for _, e := range Entries() {
 				if e.Name == name && e.Manpage != nil {

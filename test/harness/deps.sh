@@ -20,11 +20,13 @@ PACKAGES=(
 	libxml2-utils
 	# ip netns, unshare/nsenter/setpriv/flock/setsid, mount, ps
 	iproute2 util-linux mount procps
+	# Package proof: a clean Debian root, lintian, rpm inspection, man
+	debootstrap lintian rpm man-db
 )
 # Tools the harness calls, checked after installation.
 COMMANDS=(ipmi_sim ipmitool fence_ipmilan corosync corosync-cfgtool pacemakerd crm_mon
 	stonith_admin cibadmin crm_attribute pcs libvirtd virsh xmllint ip unshare nsenter
-	setpriv setsid flock mount)
+	setpriv setsid flock mount debootstrap lintian rpm dpkg-deb)
 ATTEMPTS=4 # one try plus three retries
 
 log() { printf 'deps.sh: %s\n' "$*" >&2; }
