@@ -194,3 +194,19 @@ ns_kill_all() {
 		sleep 0.1
 	done
 }
+
+# ns_members_of KIND ID...: "PID ID" for every live process (not a zombie)
+# whose namespace of the given kind is one of the IDs, found with a single
+# pass over /proc (ns_members scans /proc once per namespace).
+ns_members_of() {
+	local kind=$1 p id
+	shift
+	[[ $# -gt 0 ]] || return 0
+	find /proc -mindepth 3 -maxdepth 3 -path "/proc/[0-9]*/ns/$kind" -printf '%h %l\n' 2>/dev/null |
+		awk -v ids="$*" 'BEGIN { n = split(ids, a, " "); for (i = 1; i <= n; i++) want[a[i]] = 1 }
+			want[$2] { split($1, d, "/"); print d[3], $2 }' |
+		while read -r p id; do
+			case $(proc_field "$p" 3 || echo X) in Z | X) continue ;; esac
+			echo "$p $id"
+		done
+}
