@@ -1,0 +1,234 @@
+package config
+
+import (
+	"time"
+)
+
+// Config is the whole configuration file.
+type Config struct {
+	// Cloud is the clouds.yaml entry the daemon authenticates with. Required.
+	Cloud string `yaml:"cloud"`
+	// CloudsYAML is the clouds.yaml to read. Empty (the default) means the usual search:
+	// OS_CLIENT_CONFIG_FILE, ./clouds.yaml, ~/.config/openstack/clouds.yaml,
+	// /etc/openstack/clouds.yaml.
+	CloudsYAML string `yaml:"clouds_yaml"`
+	// Segments maps a segment name to its definition. A failed host's VMs are recovered only
+	// onto hosts of its own segment. At least one segment is required.
+	Segments Segments `yaml:"segments"`
+	// Policy decides which VMs get HA.
+	Policy Policy `yaml:"policy"`
+	// Evacuation says how evacuations run.
+	Evacuation Evacuation `yaml:"evacuation"`
+	// Guard pauses recovery when too many hosts fail at once.
+	Guard Guard `yaml:"guard"`
+	// History is the durable record of fencing and recovery.
+	History History `yaml:"history"`
+}
+
+// Segments maps a segment name to its definition.
+type Segments map[string]Segment
+
+// RecoveryMethod says where a segment's VMs go, with masakari's meaning of each name.
+type RecoveryMethod string
+
+const (
+	// RecoveryAuto spreads VMs over the segment's ordinary (non-reserved) hosts.
+	RecoveryAuto RecoveryMethod = "auto"
+	// RecoveryReservedHost moves VMs only onto reserved hosts, taking them into use as needed.
+	RecoveryReservedHost RecoveryMethod = "reserved_host"
+	// RecoveryAutoPriority is auto, falling back to reserved hosts for what does not fit.
+	RecoveryAutoPriority RecoveryMethod = "auto_priority"
+	// RecoveryRHPriority is reserved_host, falling back to auto for what does not fit.
+	RecoveryRHPriority RecoveryMethod = "rh_priority"
+)
+
+// RecoveryMethods lists the valid recovery methods, in the order messages name them.
+var RecoveryMethods = []RecoveryMethod{RecoveryAuto, RecoveryReservedHost, RecoveryAutoPriority, RecoveryRHPriority}
+
+// UsesReservedHosts reports whether the method may take reserved hosts into use.
+func (m RecoveryMethod) UsesReservedHosts() bool { return m != RecoveryAuto }
+
+// Segment is a group of hosts that take over each other's VMs.
+type Segment struct {
+	// Hosts lists the segment's compute hosts (Nova service host names), reserved hosts
+	// included. Exactly one of Hosts and Aggregate is set.
+	Hosts []string `yaml:"hosts"`
+	// Aggregate names a Nova host aggregate whose hosts form the segment; the daemon resolves
+	// it at run time ([Config.ResolveSegments]).
+	Aggregate string `yaml:"aggregate"`
+	// RecoveryMethod defaults to auto.
+	RecoveryMethod RecoveryMethod `yaml:"recovery_method"`
+	// ReservedHosts are hosts of the segment kept empty (and disabled in Nova) to take over a
+	// failed host's VMs, taken into use in this order. reserved_host and rh_priority need at
+	// least one.
+	ReservedHosts []string `yaml:"reserved_hosts"`
+}
+
+// Policy holds the HA policy: the default, the property names VMs are tagged with, and rules
+// by aggregate, availability zone and project. The policy package applies it.
+type Policy struct {
+	// Default is the HA setting of a VM no finer level speaks about. Default true, as both
+	// masakari (evacuate_all_instances) and Red Hat's instance HA do.
+	Default bool `yaml:"default"`
+	// FlavorKey is the flavor extra spec that turns HA on or off (Red Hat convention).
+	// Default "evacuable".
+	FlavorKey string `yaml:"flavor_key"`
+	// ImageKey is the image property that turns HA on or off (Red Hat convention).
+	// Default "evacuable".
+	ImageKey string `yaml:"image_key"`
+	// MetadataKey is the instance metadata key that turns HA on or off (masakari
+	// convention). Default "HA_Enabled".
+	MetadataKey string `yaml:"metadata_key"`
+	// TagKey is the instance tag that turns HA on ("evacuable") or sets it explicitly
+	// ("evacuable=false"). Default "evacuable".
+	TagKey string `yaml:"tag_key"`
+	// Aggregates maps an aggregate name to on/off for VMs on its hosts.
+	Aggregates map[string]bool `yaml:"aggregates"`
+	// AvailabilityZones maps an availability zone to on/off for its VMs.
+	AvailabilityZones map[string]bool `yaml:"availability_zones"`
+	// Projects maps a project ID to on/off for its VMs.
+	Projects map[string]bool `yaml:"projects"`
+}
+
+// ErrorVMs says what happens to a VM found in ERROR on a failed host.
+type ErrorVMs string
+
+const (
+	// ErrorVMsEvacuate evacuates it like any other VM (Nova accepts evacuate in ERROR).
+	ErrorVMsEvacuate ErrorVMs = "evacuate"
+	// ErrorVMsSkip leaves it where it is.
+	ErrorVMsSkip ErrorVMs = "skip"
+	// ErrorVMsResetState resets its state to active first, then evacuates it.
+	ErrorVMsResetState ErrorVMs = "reset-state-then-evacuate"
+)
+
+// ErrorVMsChoices lists the valid ErrorVMs values, in the order messages name them.
+var ErrorVMsChoices = []ErrorVMs{ErrorVMsEvacuate, ErrorVMsSkip, ErrorVMsResetState}
+
+// Evacuation says how evacuations run.
+type Evacuation struct {
+	// Concurrency bounds the evacuations in flight at once. Default 8: Nova's API accepts
+	// about five evacuations a second on a small control plane, so more only queue there.
+	Concurrency int `yaml:"concurrency"`
+	// Retries is how many times a failed evacuation is retried. Default 3; 0 disables.
+	Retries int `yaml:"retries"`
+	// RetryBackoff is the wait between retries.
+	RetryBackoff Backoff `yaml:"retry_backoff"`
+	// ErrorVMs is what to do with VMs in ERROR. Default evacuate, as masakari does.
+	ErrorVMs ErrorVMs `yaml:"error_vms"`
+	// RestartPriority names the properties holding a VM's restart priority, looked up in
+	// instance metadata, then flavor extra specs, then image properties; higher restarts
+	// first, and a VM without one has priority 0. Default ["restart_priority"].
+	RestartPriority []string `yaml:"restart_priority"`
+	// ConfirmTimeout bounds the wait for an evacuated VM to be confirmed running on its
+	// target. Default 5m.
+	ConfirmTimeout time.Duration `yaml:"confirm_timeout"`
+}
+
+// Backoff is an exponential backoff: Initial, doubling up to Max.
+type Backoff struct {
+	// Initial is the first wait. Default 2s.
+	Initial time.Duration `yaml:"initial"`
+	// Max caps the wait. Default 30s.
+	Max time.Duration `yaml:"max"`
+}
+
+// Guard holds the mass-failure thresholds: beyond them recovery pauses and an alert is raised
+// instead, because many hosts "failing" together is more often the network or the monitoring
+// than the hosts.
+type Guard struct {
+	// MaxHosts is the most hosts that may fail within Window and still be recovered.
+	// Default 3.
+	MaxHosts int `yaml:"max_hosts"`
+	// Window is the period over which failures are counted. Default 10m.
+	Window time.Duration `yaml:"window"`
+	// MaxSegmentFraction is the largest fraction (0 < f <= 1) of one segment's hosts that may
+	// fail within Window and still be recovered. Default 0.5.
+	MaxSegmentFraction float64 `yaml:"max_segment_fraction"`
+}
+
+// Driver is a history database driver.
+type Driver string
+
+const (
+	// DriverSQLite keeps the history in a local SQLite file.
+	DriverSQLite Driver = "sqlite"
+	// DriverMySQL keeps it in a MySQL/MariaDB database shared by the cluster.
+	DriverMySQL Driver = "mysql"
+)
+
+// Drivers lists the valid history drivers, in the order messages name them.
+var Drivers = []Driver{DriverSQLite, DriverMySQL}
+
+// History says where the durable record of fencing and recovery is kept.
+type History struct {
+	// Driver is sqlite (the default) or mysql.
+	Driver Driver `yaml:"driver"`
+	// DSN is the data source name: a file path for sqlite (default
+	// /var/lib/computeha/history.db), a go-sql-driver DSN for mysql. A DSN with a password
+	// is refused here; put it in DSNFile. At most one of DSN and DSNFile is set.
+	DSN string `yaml:"dsn"`
+	// DSNFile is a root-only file whose content (trailing newline removed) is the DSN, so
+	// that the database password stays out of this file.
+	DSNFile string `yaml:"dsn_file"`
+}
+
+// Defaults of the fields the file may leave out.
+const (
+	DefaultPolicyKey        = "evacuable"
+	DefaultMetadataKey      = "HA_Enabled"
+	DefaultConcurrency      = 8
+	DefaultRetries          = 3
+	DefaultBackoffInitial   = 2 * time.Second
+	DefaultBackoffMax       = 30 * time.Second
+	DefaultConfirmTimeout   = 5 * time.Minute
+	DefaultRestartPriority  = "restart_priority"
+	DefaultGuardMaxHosts    = 3
+	DefaultGuardWindow      = 10 * time.Minute
+	DefaultSegmentFraction  = 0.5
+	DefaultSQLiteDSN        = "/var/lib/computeha/history.db"
+	DefaultRecoveryMethod   = RecoveryAuto
+	DefaultErrorVMsHandling = ErrorVMsEvacuate
+)
+
+// Default returns a configuration holding every default and nothing else (no cloud, no
+// segments), so it does not validate by itself.
+func Default() *Config {
+	return &Config{
+		Policy: Policy{
+			Default:     true,
+			FlavorKey:   DefaultPolicyKey,
+			ImageKey:    DefaultPolicyKey,
+			MetadataKey: DefaultMetadataKey,
+			TagKey:      DefaultPolicyKey,
+		},
+		Evacuation: Evacuation{
+			Concurrency:     DefaultConcurrency,
+			Retries:         DefaultRetries,
+			RetryBackoff:    Backoff{Initial: DefaultBackoffInitial, Max: DefaultBackoffMax},
+			ErrorVMs:        DefaultErrorVMsHandling,
+			RestartPriority: []string{DefaultRestartPriority},
+			ConfirmTimeout:  DefaultConfirmTimeout,
+		},
+		Guard: Guard{
+			MaxHosts:           DefaultGuardMaxHosts,
+			Window:             DefaultGuardWindow,
+			MaxSegmentFraction: DefaultSegmentFraction,
+		},
+		History: History{Driver: DriverSQLite},
+	}
+}
+
+// applyDefaults fills what decoding left empty and cannot be preset by [Default]: fields of
+// map values, and the sqlite DSN (which depends on the driver).
+func (c *Config) applyDefaults() {
+	for name, s := range c.Segments {
+		if s.RecoveryMethod == "" {
+			s.RecoveryMethod = DefaultRecoveryMethod
+			c.Segments[name] = s
+		}
+	}
+	if c.History.Driver == DriverSQLite && c.History.DSN == "" && c.History.DSNFile == "" {
+		c.History.DSN = DefaultSQLiteDSN
+	}
+}

@@ -1,0 +1,25 @@
+// Package plan decides where the VMs of a failed host go, and whether recovery may start at
+// all.
+//
+// [Make] picks an explicit target host for every VM, inside the failed host's segment, with
+// masakari's recovery methods:
+//
+//   - auto: the segment's ordinary hosts. Unlike masakari, which lets Nova's scheduler choose,
+//     each VM gets the host with the most free capacity left (vCPU, RAM and disk, each
+//     relative to the roomiest host), counting the VMs already planned. A burst of
+//     evacuations without a target lands unevenly, and the busiest destination sets the
+//     finish time.
+//   - reserved_host: only reserved hosts, taken into use one at a time, in segment order, and
+//     filled before the next is taken, so as few as possible leave the reserve.
+//   - auto_priority: auto; what does not fit goes to reserved hosts.
+//   - rh_priority: reserved hosts; what does not fit goes to the ordinary hosts.
+//
+// VMs are placed, and listed, by restart priority (highest first), then largest first so the
+// big ones still find room, then in input order. The plan's pre-flight names every VM that
+// does not fit. Every choice and every excluded host carries a typed reason.
+//
+// [Guard] refuses recovery (pause and alert) when too many hosts fail within a window, when
+// too large a part of one segment fails, or when this side of the cluster lacks quorum.
+//
+// The package is pure: callers pass in host state, VMs and the time.
+package plan

@@ -1,0 +1,404 @@
+package plan
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+
+	"github.com/computeha/computeha/internal/config"
+)
+
+// Host is the state of one host of the segment, as Nova and Placement report it.
+type Host struct {
+	Name string
+	// Enabled is the nova-compute service status. A reserved host is normally disabled until
+	// it is taken into use, so Enabled is not required of reserved hosts.
+	Enabled bool
+	// Up is the nova-compute service state.
+	Up bool
+	// ForcedDown is the service's forced_down flag.
+	ForcedDown bool
+	// FreeVCPUs, FreeRAMMB and FreeDiskGB are Placement's capacity minus usage
+	// (openstack.Resource.Free of VCPU, MEMORY_MB and DISK_GB).
+	FreeVCPUs  int64
+	FreeRAMMB  int64
+	FreeDiskGB int64
+	// Reserved is true while the host is held in reserve: listed in the segment's
+	// reserved_hosts and not yet taken into use by an earlier recovery. A reserved host that
+	// was taken into use earlier is an ordinary host (Reserved false), as in masakari.
+	Reserved bool
+}
+
+// Segment is the failed host's segment.
+type Segment struct {
+	Name           string
+	RecoveryMethod config.RecoveryMethod
+	// Hosts are every host of the segment, the failed one and reserved ones included.
+	// Reserved hosts are taken into use in this order.
+	Hosts []Host
+}
+
+// VM is one VM to move.
+type VM struct {
+	ID   string
+	Name string
+	// VCPUs, RAMMB and DiskGB are what the VM needs on its target. Set DiskGB to 0 for a
+	// volume-backed VM or when instance disks are on shared storage.
+	VCPUs  int64
+	RAMMB  int64
+	DiskGB int64
+	// Priority is the restart priority (policy.Engine.Priority); higher goes first.
+	Priority int
+}
+
+// Input is everything [Make] needs.
+type Input struct {
+	FailedHost string
+	Segment    Segment
+	VMs        []VM
+}
+
+// Reason says why a VM went where it did, or why a host was not used.
+type Reason string
+
+const (
+	// ReasonMostFree: auto placement onto the ordinary host with the most free capacity left.
+	ReasonMostFree Reason = "most-free-capacity"
+	// ReasonReservedHost: placed on a reserved host (reserved_host, or rh_priority's first
+	// choice).
+	ReasonReservedHost Reason = "reserved-host"
+	// ReasonFallbackReserved: auto_priority found no ordinary host with room, so a reserved
+	// host took it.
+	ReasonFallbackReserved Reason = "fallback-to-reserved-host"
+	// ReasonFallbackAuto: rh_priority found no reserved host with room, so an ordinary host
+	// took it.
+	ReasonFallbackAuto Reason = "fallback-to-auto"
+
+	// ReasonNoRoom: no eligible host has the room the VM needs.
+	ReasonNoRoom Reason = "no-room"
+
+	// ReasonFailedHost, ReasonDisabled, ReasonDown and ReasonForcedDown say why a host is not
+	// a target.
+	ReasonFailedHost Reason = "failed-host"
+	ReasonDisabled   Reason = "disabled"
+	ReasonDown       Reason = "down"
+	ReasonForcedDown Reason = "forced-down"
+	// ReasonNotUsedByMethod: a reserved host under auto, or an ordinary host under
+	// reserved_host.
+	ReasonNotUsedByMethod Reason = "not-used-by-recovery-method"
+)
+
+// Move is one planned evacuation.
+type Move struct {
+	VM     VM
+	Target string
+	Reason Reason
+	// Detail is one line for logs: the target's free capacity before this VM, and the pool.
+	Detail string
+}
+
+// Unplaced is a VM that does not fit anywhere.
+type Unplaced struct {
+	VM     VM
+	Reason Reason
+	Detail string
+}
+
+// Excluded is a host of the segment that cannot be a target.
+type Excluded struct {
+	Host   string
+	Reason Reason
+}
+
+// Preflight is the capacity check: whether the segment can take every VM.
+type Preflight struct {
+	// Fits is true when every VM has a target.
+	Fits bool
+	// Warnings are lines to log and alert on; empty when Fits.
+	Warnings []string
+}
+
+// Plan is the result of [Make].
+type Plan struct {
+	// Moves are the planned evacuations in the order to start them: priority first.
+	Moves []Move
+	// ReservedHostsUsed are the reserved hosts that take VMs, in the order taken. The caller
+	// enables their compute service and records them as no longer reserved before evacuating.
+	ReservedHostsUsed []string
+	// Unplaced are the VMs that fit nowhere, in placement order.
+	Unplaced []Unplaced
+	// Excluded are the segment's hosts that cannot take VMs, and why.
+	Excluded  []Excluded
+	Preflight Preflight
+}
+
+// ErrInput is wrapped by every error [Make] returns: the input itself is inconsistent.
+var ErrInput = errors.New("invalid plan input")
+
+// target is a candidate host with its remaining capacity.
+type target struct {
+	name                   string
+	taken                  bool // reserved host already taken into use by this plan
+	vcpus, ram, disk       int64
+	scaleV, scaleR, scaleD float64 // 1 / the pool's largest initial free amount, 0 when none
+}
+
+func (t *target) fits(vm *VM) bool {
+	return t.vcpus >= vm.VCPUs && t.ram >= vm.RAMMB && t.disk >= vm.DiskGB
+}
+
+// score is the free capacity left after placing vm, each resource relative to the roomiest
+// host of the pool, so that no unit (MB against vCPUs) dominates.
+func (t *target) score(vm *VM) float64 {
+	return float64(t.vcpus-vm.VCPUs)*t.scaleV + float64(t.ram-vm.RAMMB)*t.scaleR + float64(t.disk-vm.DiskGB)*t.scaleD
+}
+
+// Make plans the recovery of in.VMs. It returns an error wrapping [ErrInput] only when the
+// input is inconsistent (unknown recovery method, the failed host not in the segment, a
+// repeated host or VM, negative sizes); a segment without room is not an error but a
+// Preflight warning and Unplaced VMs.
+func Make(in Input) (*Plan, error) {
+	if err := check(in); err != nil {
+		return nil, err
+	}
+	p := &Plan{}
+	var ordinary, reserved []*target
+	method := in.Segment.RecoveryMethod
+	for _, h := range in.Segment.Hosts {
+		if r := exclusion(h, in.FailedHost, method); r != "" {
+			p.Excluded = append(p.Excluded, Excluded{Host: h.Name, Reason: r})
+			continue
+		}
+		t := &target{name: h.Name, vcpus: h.FreeVCPUs, ram: h.FreeRAMMB, disk: h.FreeDiskGB}
+		if h.Reserved {
+			reserved = append(reserved, t)
+		} else {
+			ordinary = append(ordinary, t)
+		}
+	}
+	setScales(ordinary)
+	setScales(reserved)
+
+	p.Moves = make([]Move, 0, len(in.VMs))
+	for _, i := range order(in.VMs) {
+		vm := &in.VMs[i]
+		var t *target
+		var reason Reason
+		var newlyTaken bool
+		switch method {
+		case config.RecoveryAuto:
+			t, reason = mostFreeFit(ordinary, vm), ReasonMostFree
+		case config.RecoveryReservedHost:
+			t, newlyTaken = firstFit(reserved, vm, p)
+			reason = ReasonReservedHost
+		case config.RecoveryAutoPriority:
+			if t, reason = mostFreeFit(ordinary, vm), ReasonMostFree; t == nil {
+				t, newlyTaken = firstFit(reserved, vm, p)
+				reason = ReasonFallbackReserved
+			}
+		case config.RecoveryRHPriority:
+			if t, newlyTaken = firstFit(reserved, vm, p); t != nil {
+				reason = ReasonReservedHost
+			} else {
+				t, reason = mostFreeFit(ordinary, vm), ReasonFallbackAuto
+			}
+		}
+		if t == nil {
+			p.Unplaced = append(p.Unplaced, Unplaced{VM: *vm, Reason: ReasonNoRoom, Detail: noRoomDetail(vm, method, ordinary, reserved)})
+			continue
+		}
+		detail := fmt.Sprintf("%s had %d vCPU, %d MB RAM, %d GB disk free", t.name, t.vcpus, t.ram, t.disk)
+		if newlyTaken {
+			detail = "reserved host " + detail + "; taken into use"
+		}
+		p.Moves = append(p.Moves, Move{VM: *vm, Target: t.name, Reason: reason, Detail: detail})
+		t.vcpus -= vm.VCPUs
+		t.ram -= vm.RAMMB
+		t.disk -= vm.DiskGB
+	}
+	p.Preflight = preflight(in, p)
+	return p, nil
+}
+
+// mostFreeFit returns the host of pool with the most capacity left after placing vm, among
+// those with room; ties go to the earlier host.
+func mostFreeFit(pool []*target, vm *VM) *target {
+	var best *target
+	var bestScore float64
+	for _, t := range pool {
+		if !t.fits(vm) {
+			continue
+		}
+		if s := t.score(vm); best == nil || s > bestScore {
+			best, bestScore = t, s
+		}
+	}
+	return best
+}
+
+// firstFit returns the first reserved host already taken into use that has room, and
+// otherwise takes the next one with room into use (newlyTaken), recording it in p.
+func firstFit(pool []*target, vm *VM, p *Plan) (t *target, newlyTaken bool) {
+	for _, t := range pool {
+		if t.taken && t.fits(vm) {
+			return t, false
+		}
+	}
+	for _, t := range pool {
+		if !t.taken && t.fits(vm) {
+			t.taken = true
+			p.ReservedHostsUsed = append(p.ReservedHostsUsed, t.name)
+			return t, true
+		}
+	}
+	return nil, false
+}
+
+func setScales(pool []*target) {
+	var v, r, d int64
+	for _, t := range pool {
+		v, r, d = max(v, t.vcpus), max(r, t.ram), max(d, t.disk)
+	}
+	inv := func(x int64) float64 {
+		if x <= 0 {
+			return 0
+		}
+		return 1 / float64(x)
+	}
+	for _, t := range pool {
+		t.scaleV, t.scaleR, t.scaleD = inv(v), inv(r), inv(d)
+	}
+}
+
+// exclusion returns why h cannot be a target under method, or "" if it can.
+func exclusion(h Host, failed string, method config.RecoveryMethod) Reason {
+	switch {
+	case h.Name == failed:
+		return ReasonFailedHost
+	case h.ForcedDown:
+		return ReasonForcedDown
+	case !h.Up:
+		return ReasonDown
+	case h.Reserved && method == config.RecoveryAuto:
+		return ReasonNotUsedByMethod
+	case !h.Reserved && method == config.RecoveryReservedHost:
+		return ReasonNotUsedByMethod
+	case !h.Reserved && !h.Enabled:
+		// Reserved hosts are kept disabled until taken into use; ordinary ones must be enabled.
+		return ReasonDisabled
+	}
+	return ""
+}
+
+// order returns the indexes of vms sorted by priority (highest first), then size (largest
+// first: RAM, vCPUs, disk), then input order. Sorting indexes rather than the VMs avoids
+// moving their strings around, which dominated the cost.
+func order(vms []VM) []int {
+	out := make([]int, len(vms))
+	for i := range out {
+		out[i] = i
+	}
+	slices.SortStableFunc(out, func(i, j int) int {
+		a, b := &vms[i], &vms[j]
+		switch {
+		case a.Priority != b.Priority:
+			return cmpDesc(int64(a.Priority), int64(b.Priority))
+		case a.RAMMB != b.RAMMB:
+			return cmpDesc(a.RAMMB, b.RAMMB)
+		case a.VCPUs != b.VCPUs:
+			return cmpDesc(a.VCPUs, b.VCPUs)
+		default:
+			return cmpDesc(a.DiskGB, b.DiskGB)
+		}
+	})
+	return out
+}
+
+func cmpDesc(a, b int64) int {
+	switch {
+	case a > b:
+		return -1
+	case a < b:
+		return 1
+	}
+	return 0
+}
+
+func noRoomDetail(vm *VM, method config.RecoveryMethod, ordinary, reserved []*target) string {
+	var pool []*target
+	switch method {
+	case config.RecoveryAuto:
+		pool = ordinary
+	case config.RecoveryReservedHost:
+		pool = reserved
+	default:
+		pool = append(slices.Clone(ordinary), reserved...)
+	}
+	need := fmt.Sprintf("needs %d vCPU, %d MB RAM, %d GB disk", vm.VCPUs, vm.RAMMB, vm.DiskGB)
+	if len(pool) == 0 {
+		return need + "; no host of the segment is eligible under " + string(method)
+	}
+	var v, r, d int64
+	for _, t := range pool {
+		v, r, d = max(v, t.vcpus), max(r, t.ram), max(d, t.disk)
+	}
+	return fmt.Sprintf("%s; the largest free amounts on eligible hosts are %d vCPU, %d MB RAM, %d GB disk", need, v, r, d)
+}
+
+func preflight(in Input, p *Plan) Preflight {
+	if len(p.Unplaced) == 0 {
+		return Preflight{Fits: true}
+	}
+	ids := make([]string, len(p.Unplaced))
+	for i, u := range p.Unplaced {
+		ids[i] = u.VM.ID
+	}
+	w := []string{fmt.Sprintf("segment %s cannot take %d of the %d VMs of %s (recovery method %s): %s",
+		in.Segment.Name, len(p.Unplaced), len(in.VMs), in.FailedHost, in.Segment.RecoveryMethod, strings.Join(ids, ", "))}
+	for _, e := range p.Excluded {
+		if e.Reason != ReasonFailedHost && e.Reason != ReasonNotUsedByMethod {
+			w = append(w, fmt.Sprintf("host %s is not a target: %s", e.Host, e.Reason))
+		}
+	}
+	return Preflight{Warnings: w}
+}
+
+func check(in Input) error {
+	var problems []string
+	if in.FailedHost == "" {
+		problems = append(problems, "no failed host")
+	}
+	if !slices.Contains(config.RecoveryMethods, in.Segment.RecoveryMethod) {
+		problems = append(problems, fmt.Sprintf("segment %s: unknown recovery method %q", in.Segment.Name, in.Segment.RecoveryMethod))
+	}
+	hosts := map[string]bool{}
+	for _, h := range in.Segment.Hosts {
+		if h.Name == "" {
+			problems = append(problems, fmt.Sprintf("segment %s: a host has no name", in.Segment.Name))
+		} else if hosts[h.Name] {
+			problems = append(problems, fmt.Sprintf("segment %s: host %s is listed twice", in.Segment.Name, h.Name))
+		}
+		hosts[h.Name] = true
+	}
+	if in.FailedHost != "" && !hosts[in.FailedHost] {
+		problems = append(problems, fmt.Sprintf("failed host %s is not in segment %s", in.FailedHost, in.Segment.Name))
+	}
+	ids := map[string]bool{}
+	for _, vm := range in.VMs {
+		switch {
+		case vm.ID == "":
+			problems = append(problems, "a VM has no ID")
+		case ids[vm.ID]:
+			problems = append(problems, fmt.Sprintf("VM %s is listed twice", vm.ID))
+		}
+		ids[vm.ID] = true
+		if vm.VCPUs < 0 || vm.RAMMB < 0 || vm.DiskGB < 0 {
+			problems = append(problems, fmt.Sprintf("VM %s has a negative size", vm.ID))
+		}
+	}
+	if len(problems) > 0 {
+		return fmt.Errorf("%w: %s", ErrInput, strings.Join(problems, "; "))
+	}
+	return nil
+}
