@@ -77,6 +77,7 @@ fuzz: ## Run each fuzz target for FUZZTIME (default 30s)
 .PHONY: bench
 bench: build ## Benchmarks against real parts; print figures and check targets (root)
 	$(GO) run ./test/bench/fencestatus -bin $(BIN)
+	$(GO) run ./test/bench/watch -bin $(BIN)
 
 .PHONY: test
 test: deps verify lint unit bench integration lab-test packaging-test ## Everything CI runs: deps, verify, lint, unit, bench, integration, lab, packages

@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -91,10 +92,38 @@ func ForwardAlert(rec AlertRecord, socket string) (spooled bool, err error) {
 	if sendErr := sendDatagram(socket, data); sendErr == nil {
 		return false, nil
 	}
-	if err := spool(SpoolDir(socket), rec, data); err != nil {
+	dir := SpoolDir(socket)
+	if err := spool(dir, rec, data); err != nil {
 		return false, fmt.Errorf("watcher unreachable at %s and spooling failed: %w", socket, err)
 	}
+	trimSpool(dir, maxSpooled)
 	return true, nil
+}
+
+// maxSpooled bounds the spool: alerts are raised on every controller, and
+// only the one running the watcher drains its spool. The newest records
+// are kept; the watcher's snapshot comparison covers what older ones said.
+const maxSpooled = 1000
+
+// trimSpool removes the oldest records beyond max (names sort by time).
+func trimSpool(dir string, max int) {
+	entries, err := os.ReadDir(dir)
+	if err != nil || len(entries) <= max {
+		return
+	}
+	var names []string
+	for _, e := range entries {
+		if strings.HasSuffix(e.Name(), ".json") && !strings.HasPrefix(e.Name(), ".") {
+			names = append(names, e.Name())
+		}
+	}
+	if len(names) <= max {
+		return
+	}
+	slices.Sort(names)
+	for _, n := range names[:len(names)-max] {
+		_ = os.Remove(filepath.Join(dir, n))
+	}
 }
 
 func sendDatagram(socket string, data []byte) error {

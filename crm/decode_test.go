@@ -115,6 +115,54 @@ func TestDecodeStatusStates(t *testing.T) {
 			}
 		}},
 	}
+	labNode := func(name string, check func(n Node) bool) func(t *testing.T, st *Status) {
+		return func(t *testing.T, st *Status) {
+			n, ok := st.Node(name)
+			if !ok || !check(n) {
+				t.Errorf("%s: %+v", name, n)
+			}
+		}
+	}
+	tests = append(tests, []struct {
+		fixture string
+		check   func(t *testing.T, st *Status)
+	}{
+		{"crm_mon-lab-settled.xml", func(t *testing.T, st *Status) {
+			if len(st.Nodes) != 5 || !st.Quorate {
+				t.Errorf("%d nodes, quorate %v", len(st.Nodes), st.Quorate)
+			}
+			for _, n := range st.Nodes {
+				remote := strings.HasPrefix(n.Name, "cmp")
+				if !n.Online || n.Unclean || (n.Type == NodeRemote) != remote {
+					t.Errorf("%+v", n)
+				}
+			}
+		}},
+		{"crm_mon-lab-remote-standby.xml", labNode("cmp1", func(n Node) bool { return n.Standby && n.Online && n.Type == NodeRemote })},
+		{"crm_mon-lab-remote-maintenance.xml", labNode("cmp1", func(n Node) bool { return n.Maintenance && n.Online })},
+		{"crm_mon-lab-remote-unclean.xml", labNode("cmp2", func(n Node) bool { return !n.Online && n.Unclean && n.Type == NodeRemote })},
+		{"crm_mon-lab-remote-fenced.xml", func(t *testing.T, st *Status) {
+			labNode("cmp2", func(n Node) bool { return !n.Unclean })(t, st)
+			ok := false
+			for _, f := range st.Fencing {
+				ok = ok || (f.Target == "cmp2" && f.Succeeded() && !f.Completed.IsZero())
+			}
+			if !ok {
+				t.Errorf("no successful fencing of cmp2 in %+v", st.Fencing)
+			}
+		}},
+		{"crm_mon-lab-controller-partitioned.xml", func(t *testing.T, st *Status) {
+			labNode("ctl3", func(n Node) bool { return !n.Online && n.Type == NodeMember })(t, st)
+			if !st.Quorate {
+				t.Errorf("the majority partition should have quorum")
+			}
+		}},
+		{"crm_mon-lab-controller-partitioned-minority.xml", func(t *testing.T, st *Status) {
+			if st.Quorate {
+				t.Errorf("the cut-off controller should have no quorum")
+			}
+		}},
+	}...)
 	for _, tt := range tests {
 		t.Run(tt.fixture, func(t *testing.T) {
 			st, err := DecodeStatus(open(t, tt.fixture))

@@ -1,9 +1,11 @@
 package crm
 
 import (
+	"fmt"
 	"net"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -240,5 +242,23 @@ func TestForwardAlertDeliversOrSpools(t *testing.T) {
 	// No spool directory and no listener: a clear error, quickly.
 	if _, err := ForwardAlert(rec, filepath.Join(dir, "nowhere", "alert.sock")); err == nil {
 		t.Errorf("an undeliverable alert was reported delivered")
+	}
+}
+
+func TestTheSpoolKeepsOnlyTheNewestRecords(t *testing.T) {
+	dir := t.TempDir()
+	for i := range 12 {
+		rec := AlertRecord{Kind: "node", Node: "n", Sequence: int64(i), Time: t0.Add(time.Duration(i) * time.Second)}
+		if err := spool(dir, rec, []byte("{}")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	trimSpool(dir, 5)
+	entries, _ := os.ReadDir(dir)
+	if len(entries) != 5 {
+		t.Fatalf("%d records kept, want 5", len(entries))
+	}
+	if want := t0.Add(7 * time.Second).UnixNano(); !strings.HasPrefix(entries[0].Name(), fmt.Sprintf("%020d", want)) {
+		t.Errorf("oldest kept is %s, want the record of t0+7s", entries[0].Name())
 	}
 }
