@@ -1,0 +1,365 @@
+// Package evacd is computeha's evacuation daemon: it takes a compute host
+// that fence_nova marked for evacuation, confirms the host's fencing, and
+// rebuilds the host's HA VMs on other hosts of its failover segment.
+//
+// Safety rules, in the order they apply:
+//   - A host is acted on only when it carries the evacuation mark
+//     (evacstate) AND Pacemaker's fencing history shows a successful
+//     fencing of it at or after the mark; a host whose fencing is not
+//     confirmed is never evacuated, and the wait is logged and recorded.
+//   - Only a partition with quorum acts.
+//   - The mass-failure guard pauses recovery when too many hosts fail
+//     together; an operator releases the pause (computeha guard release).
+//   - Progress lives in the node attribute (pending → running → done or
+//     failed), so a daemon that dies or moves to another controller
+//     resumes: servers already rebuilt elsewhere, or with an evacuation in
+//     flight in Nova, are never evacuated again.
+package evacd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/computeha/computeha/crm"
+	"github.com/computeha/computeha/internal/config"
+	"github.com/computeha/computeha/internal/evacstate"
+	"github.com/computeha/computeha/internal/history"
+	"github.com/computeha/computeha/internal/openstack"
+	"github.com/computeha/computeha/internal/policy"
+)
+
+// ReleaseAttribute is set on a host's node by an operator (computeha guard
+// release) to let a recovery the guard paused go on.
+const ReleaseAttribute = "computeha-guard-release"
+
+// Cluster is what the daemon needs of Pacemaker (crm.Client has it).
+type Cluster interface {
+	Status(ctx context.Context) (*crm.Status, error)
+	CIB(ctx context.Context) (*crm.CIB, error)
+	Attribute(ctx context.Context, node, name string, l crm.Lifetime) (string, error)
+	SetAttribute(ctx context.Context, node, name, value string, l crm.Lifetime) error
+	DeleteAttribute(ctx context.Context, node, name string, l crm.Lifetime) error
+	FencingHistory(ctx context.Context, node string) ([]crm.FenceEvent, error)
+}
+
+var _ Cluster = (*crm.Client)(nil)
+
+// Options configure the daemon.
+type Options struct {
+	Config  *config.Config
+	Cluster Cluster
+	Nova    openstack.Client
+	History *history.Store
+	// Owner names this daemon instance in the evacuation state (the node
+	// it runs on).
+	Owner string
+	Log   *slog.Logger
+	// Now and Sleep are the clock (nil: the real one).
+	Now   func() time.Time
+	Sleep func(ctx context.Context, d time.Duration) error
+	// Poll is how often job loops look again (VM state, fencing, guard);
+	// default 1 s.
+	Poll time.Duration
+	// Reconcile is how often the whole CIB is checked for marked hosts,
+	// as a backstop to events; default 15 s.
+	Reconcile time.Duration
+	// FenceSkew is how much earlier than the mark a fencing may complete
+	// and still confirm it (clocks of controllers differ); default 30 s.
+	FenceSkew time.Duration
+}
+
+// Daemon recovers marked hosts, one job per host.
+type Daemon struct {
+	o      Options
+	policy *policy.Engine
+	sem    chan struct{} // bounds evacuations in flight across all jobs
+
+	mu       sync.Mutex
+	jobs     map[string]*job
+	failures map[string]time.Time // host → when it was first seen marked
+	lastErr  string
+	started  time.Time
+	wake     map[string]chan struct{}
+}
+
+// New returns a daemon.
+func New(o Options) *Daemon {
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Sleep == nil {
+		o.Sleep = sleepCtx
+	}
+	if o.Poll <= 0 {
+		o.Poll = time.Second
+	}
+	if o.Reconcile <= 0 {
+		o.Reconcile = 15 * time.Second
+	}
+	if o.FenceSkew <= 0 {
+		o.FenceSkew = 30 * time.Second
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	o.Log = o.Log.With("component", "evacd")
+	conc := max(1, o.Config.Evacuation.Concurrency)
+	return &Daemon{
+		o:        o,
+		policy:   policy.New(o.Config.Policy, o.Config.Evacuation.RestartPriority),
+		sem:      make(chan struct{}, conc),
+		jobs:     map[string]*job{},
+		failures: map[string]time.Time{},
+		wake:     map[string]chan struct{}{},
+	}
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Health is what the daemon reports to its OCF agent's monitor.
+type Health struct {
+	OK      bool              `json:"ok"`
+	Owner   string            `json:"owner"`
+	Since   time.Time         `json:"since"`
+	Jobs    map[string]string `json:"jobs"` // host → what its job is doing
+	LastErr string            `json:"last_error,omitempty"`
+}
+
+// Health reports the daemon's state.
+func (d *Daemon) Health() Health {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	h := Health{OK: !d.started.IsZero(), Owner: d.o.Owner, Since: d.started, Jobs: map[string]string{}, LastErr: d.lastErr}
+	for host, j := range d.jobs {
+		h.Jobs[host] = j.step()
+	}
+	return h
+}
+
+// Run handles events until ctx ends. It first looks for hosts already
+// marked (a previous daemon's unfinished work), then follows events, and
+// rereads the CIB every Reconcile as a backstop.
+func (d *Daemon) Run(ctx context.Context, events <-chan crm.Event) error {
+	d.mu.Lock()
+	d.started = d.o.Now()
+	d.mu.Unlock()
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	d.reconcile(ctx, &wg)
+	tick := time.NewTicker(d.o.Reconcile)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+			d.reconcile(ctx, &wg)
+		case e, ok := <-events:
+			if !ok {
+				events = nil
+				continue
+			}
+			d.event(ctx, &wg, e)
+		}
+	}
+}
+
+func (d *Daemon) setErr(err error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if err == nil {
+		d.lastErr = ""
+	} else {
+		d.lastErr = err.Error()
+	}
+}
+
+// reconcile starts a job for every marked host that has none.
+func (d *Daemon) reconcile(ctx context.Context, wg *sync.WaitGroup) {
+	cib, err := d.o.Cluster.CIB(ctx)
+	if err != nil {
+		d.o.Log.Warn("reading the CIB failed", "error", err)
+		d.setErr(err)
+		return
+	}
+	d.setErr(nil)
+	for _, n := range cib.Nodes {
+		st, err := evacstate.Parse(n.Attributes[evacstate.Attribute])
+		if err != nil {
+			d.o.Log.Warn("unreadable evacuation state", "node", n.Name, "error", err)
+			continue
+		}
+		if st.Phase == evacstate.Pending || st.Phase == evacstate.Running {
+			d.start(ctx, wg, n.Name, st)
+		}
+	}
+}
+
+func (d *Daemon) event(ctx context.Context, wg *sync.WaitGroup, e crm.Event) {
+	switch {
+	case e.Kind == crm.AttributeChanged && e.Name == evacstate.Attribute:
+		st, err := evacstate.Parse(e.Value)
+		if err != nil {
+			d.o.Log.Warn("unreadable evacuation state", "node", e.Node, "error", err)
+			return
+		}
+		if st.Phase == evacstate.Pending || st.Phase == evacstate.Running {
+			d.start(ctx, wg, e.Node, st)
+		}
+	case e.Kind == crm.AttributeChanged && e.Name == ReleaseAttribute:
+		d.poke(e.Node)
+	case e.Kind == crm.NodeFenced:
+		d.record(ctx, history.Event{
+			Time: e.Time, Host: e.Node, Kind: history.KindFencing,
+			Summary: fmt.Sprintf("fencing (%s) of %s %s", e.Action, e.Node, map[bool]string{true: "succeeded", false: "failed"}[e.OK]),
+			Reason:  history.Reason{Code: "pacemaker-fencing", Text: e.Desc},
+		})
+		d.poke(e.Node)
+	case e.Kind == crm.NodeLost:
+		d.record(ctx, history.Event{
+			Time: e.Time, Host: e.Node, Kind: history.KindFailure,
+			Summary: e.Node + " left the cluster", Reason: history.Reason{Code: "node-lost", Text: "reported by " + e.Source},
+		})
+	}
+}
+
+// poke wakes a job waiting on fencing or the guard.
+func (d *Daemon) poke(node string) {
+	d.mu.Lock()
+	ch := d.wake[node]
+	d.mu.Unlock()
+	if ch != nil {
+		select {
+		case ch <- struct{}{}:
+		default:
+		}
+	}
+}
+
+func (d *Daemon) record(ctx context.Context, e history.Event) {
+	if d.o.History == nil {
+		return
+	}
+	if err := d.o.History.Record(ctx, e); err != nil {
+		d.o.Log.Warn("recording history failed", "error", err, "summary", e.Summary)
+	}
+}
+
+// start runs a job for node unless one runs already.
+func (d *Daemon) start(ctx context.Context, wg *sync.WaitGroup, node string, st evacstate.State) {
+	d.mu.Lock()
+	if _, busy := d.jobs[node]; busy {
+		d.mu.Unlock()
+		return
+	}
+	if _, seen := d.failures[node]; !seen {
+		at := st.Since
+		if at.IsZero() {
+			at = d.o.Now()
+		}
+		d.failures[node] = at
+	}
+	j := &job{d: d, node: node, host: node, mark: st}
+	d.jobs[node] = j
+	d.wake[node] = make(chan struct{}, 1)
+	d.mu.Unlock()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		err := j.run(ctx)
+		if err != nil && !errors.Is(err, context.Canceled) {
+			d.o.Log.Error("recovery failed", "host", node, "error", err)
+		}
+		d.mu.Lock()
+		delete(d.jobs, node)
+		delete(d.wake, node)
+		if err == nil {
+			delete(d.failures, node)
+		}
+		d.mu.Unlock()
+	}()
+}
+
+// recentFailures lists hosts marked recently, for the guard.
+func (d *Daemon) recentFailures() map[string]time.Time {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	out := make(map[string]time.Time, len(d.failures))
+	for h, t := range d.failures {
+		out[h] = t
+	}
+	return out
+}
+
+// retryNova repeats call while Nova is unreachable or failing with 5xx, so
+// a control-plane outage during recovery delays it instead of failing it.
+func (d *Daemon) retryNova(ctx context.Context, what string, call func(ctx context.Context) error) error {
+	wait := d.o.Poll
+	for {
+		err := call(ctx)
+		if err == nil || !transient(err) {
+			return err
+		}
+		d.o.Log.Warn("Nova unavailable; retrying", "call", what, "error", err)
+		d.setErr(fmt.Errorf("%s: %w", what, err))
+		if err := d.o.Sleep(ctx, wait); err != nil {
+			return err
+		}
+		wait = min(2*wait, 10*time.Second)
+	}
+}
+
+// transient tells errors worth waiting out: Nova or Keystone down, a
+// connection refused or reset, a timeout.
+func transient(err error) bool {
+	if openstack.IsUnavailable(err) || errors.Is(err, context.DeadlineExceeded) {
+		return true
+	}
+	s := err.Error()
+	for _, frag := range []string{"connection refused", "connection reset", "EOF", "timeout", "no such host", "i/o timeout"} {
+		if strings.Contains(s, frag) {
+			return true
+		}
+	}
+	return false
+}
+
+// segmentOf resolves the failed host's segment.
+func (d *Daemon) segmentOf(ctx context.Context, host string) (string, config.Segment, []openstack.Aggregate, error) {
+	var aggs []openstack.Aggregate
+	if err := d.retryNova(ctx, "list aggregates", func(ctx context.Context) error {
+		var err error
+		aggs, err = d.o.Nova.Aggregates(ctx)
+		return err
+	}); err != nil {
+		return "", config.Segment{}, nil, err
+	}
+	byName := map[string][]string{}
+	for _, a := range aggs {
+		byName[a.Name] = slices.Clone(a.Hosts)
+	}
+	segs, err := d.o.Config.ResolveSegments(byName)
+	if err != nil {
+		return "", config.Segment{}, aggs, err
+	}
+	name, ok := segs.Of(host)
+	if !ok {
+		return "", config.Segment{}, aggs, fmt.Errorf("host %s is in no failover segment of the configuration", host)
+	}
+	return name, segs[name], aggs, nil
+}

@@ -1,0 +1,460 @@
+package evacd
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/computeha/computeha/crm"
+	"github.com/computeha/computeha/internal/config"
+	"github.com/computeha/computeha/internal/evacstate"
+	"github.com/computeha/computeha/internal/history"
+	"github.com/computeha/computeha/internal/openstack"
+)
+
+// fakeCluster is Pacemaker for unit tests of the daemon's logic: node
+// attributes, a fencing history and quorum.
+type fakeCluster struct {
+	mu      sync.Mutex
+	attrs   map[string]map[string]string
+	fencing []crm.FenceEvent
+	quorate bool
+}
+
+func newFakeCluster(nodes ...string) *fakeCluster {
+	c := &fakeCluster{attrs: map[string]map[string]string{}, quorate: true}
+	for _, n := range nodes {
+		c.attrs[n] = map[string]string{}
+	}
+	return c
+}
+
+func (c *fakeCluster) Status(context.Context) (*crm.Status, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return &crm.Status{Quorate: c.quorate}, nil
+}
+
+func (c *fakeCluster) CIB(context.Context) (*crm.CIB, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	cib := &crm.CIB{}
+	for n, a := range c.attrs {
+		m := map[string]string{}
+		for k, v := range a {
+			m[k] = v
+		}
+		cib.Nodes = append(cib.Nodes, crm.CIBNode{Name: n, Attributes: m})
+	}
+	return cib, nil
+}
+
+func (c *fakeCluster) Attribute(_ context.Context, node, name string, _ crm.Lifetime) (string, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	v, ok := c.attrs[node][name]
+	if !ok {
+		return "", crm.ErrNoSuchObject
+	}
+	return v, nil
+}
+
+func (c *fakeCluster) SetAttribute(_ context.Context, node, name, value string, _ crm.Lifetime) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.attrs[node] == nil {
+		c.attrs[node] = map[string]string{}
+	}
+	c.attrs[node][name] = value
+	return nil
+}
+
+func (c *fakeCluster) DeleteAttribute(_ context.Context, node, name string, _ crm.Lifetime) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.attrs[node], name)
+	return nil
+}
+
+func (c *fakeCluster) FencingHistory(_ context.Context, node string) ([]crm.FenceEvent, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []crm.FenceEvent
+	for _, e := range c.fencing {
+		if e.Target == node {
+			out = append(out, e)
+		}
+	}
+	return out, nil
+}
+
+func (c *fakeCluster) mark(node string, at time.Time) {
+	_ = c.SetAttribute(context.Background(), node, evacstate.Attribute,
+		evacstate.State{Phase: evacstate.Pending, By: "fence_nova", Since: at}.String(), crm.Permanent)
+}
+
+func (c *fakeCluster) fenced(node string, at time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.fencing = append(c.fencing, crm.FenceEvent{Action: "reboot", Target: node, Status: "success", Delegate: "ctl1", Completed: at})
+}
+
+func (c *fakeCluster) phase(node string) evacstate.Phase {
+	v, _ := c.Attribute(context.Background(), node, evacstate.Attribute, crm.Permanent)
+	st, _ := evacstate.Parse(v)
+	return st.Phase
+}
+
+const testConfig = `
+cloud: test
+segments:
+  seg-a:
+    hosts: [cmp1, cmp2, cmp3, cmp4]
+    recovery_method: %s
+    reserved_hosts: [%s]
+policy:
+  default: off
+  flavor_key: evacuable
+evacuation:
+  concurrency: 4
+  retries: 2
+  retry_backoff: {initial: 10ms, max: 20ms}
+  confirm_timeout: 5s
+guard:
+  max_hosts: 3
+  window: 10m
+  max_segment_fraction: 0.6
+`
+
+type world struct {
+	cluster *fakeCluster
+	nova    *openstack.Fake
+	store   *history.Store
+	cfg     *config.Config
+	daemon  *Daemon
+	servers map[string]openstack.Server
+}
+
+func newWorld(t *testing.T, method, reserved string) *world {
+	t.Helper()
+	cfg, err := config.Parse(fmt.Appendf(nil, testConfig, method, reserved))
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := &world{cluster: newFakeCluster("cmp1", "cmp2", "cmp3", "cmp4"), nova: openstack.NewFake(nil), cfg: cfg, servers: map[string]openstack.Server{}}
+	for _, h := range []string{"cmp1", "cmp2", "cmp3", "cmp4"} {
+		w.nova.AddCompute(h, "nova")
+		w.nova.SetResources(h, map[string]openstack.Resource{
+			"VCPU":      {Total: 16, AllocationRatio: 1},
+			"MEMORY_MB": {Total: 32768, AllocationRatio: 1},
+			"DISK_GB":   {Total: 500, AllocationRatio: 1},
+		})
+	}
+	if reserved != "" {
+		s, _ := w.nova.FindComputeService(context.Background(), reserved)
+		_, _ = w.nova.DisableService(context.Background(), s.ID, "reserved for failover")
+	}
+	w.store, err = history.Open(context.Background(), "sqlite", filepath.Join(t.TempDir(), "history.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { w.store.Close() })
+	return w
+}
+
+// boot adds n servers on host, HA through the flavor when ha is set.
+func (w *world) boot(host string, n int, ha bool) {
+	for i := range n {
+		specs := map[string]string{}
+		if ha {
+			specs["evacuable"] = "true"
+		}
+		s := w.nova.AddServer(openstack.Server{
+			Name: fmt.Sprintf("%s-vm%d-ha%v", host, i, ha), Host: host, ProjectID: "p1",
+			Flavor: openstack.Flavor{VCPUs: 1, RAMMB: 512, DiskGB: 1, ExtraSpecs: specs},
+		})
+		w.servers[s.ID] = s
+	}
+}
+
+// run runs the daemon until stop returns true or the limit passes.
+func (w *world) run(t *testing.T, limit time.Duration, stop func() bool) {
+	t.Helper()
+	w.daemon = New(Options{
+		Config: w.cfg, Cluster: w.cluster, Nova: w.nova, History: w.store, Owner: "ctl1",
+		Poll: 10 * time.Millisecond, Reconcile: 20 * time.Millisecond,
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- w.daemon.Run(ctx, nil) }()
+	for ctx.Err() == nil && !stop() {
+		time.Sleep(10 * time.Millisecond)
+	}
+	cancel()
+	<-done
+}
+
+func (w *world) hostOf(t *testing.T, id string) openstack.Server {
+	t.Helper()
+	s, err := w.nova.Server(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// evacuations counts the Evacuate calls per server.
+func (w *world) evacuations() map[string]int {
+	out := map[string]int{}
+	for _, c := range w.nova.Calls() {
+		if f := strings.Fields(c); len(f) >= 2 && f[0] == "Evacuate" {
+			out[f[1]]++
+		}
+	}
+	return out
+}
+
+func (w *world) events(t *testing.T, kind history.Kind) []history.Event {
+	t.Helper()
+	evs, err := w.store.Query(context.Background(), history.Filter{Kind: kind})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return evs
+}
+
+func TestAFencedHostsHAVMsAreRecoveredInsideTheSegmentOnce(t *testing.T) {
+	w := newWorld(t, "auto", "")
+	w.boot("cmp1", 6, true)
+	w.boot("cmp1", 2, false)
+	w.boot("cmp2", 1, true)
+	now := time.Now().UTC()
+	w.nova.KillCompute("cmp1")
+	w.cluster.mark("cmp1", now)
+	w.cluster.fenced("cmp1", now.Add(time.Second))
+
+	w.run(t, 10*time.Second, func() bool { return w.cluster.phase("cmp1") == evacstate.Done })
+	if p := w.cluster.phase("cmp1"); p != evacstate.Done {
+		t.Fatalf("cmp1 is %q, want done (health %+v)", p, w.daemon.Health())
+	}
+	counts := w.evacuations()
+	for id, s := range w.servers {
+		got := w.hostOf(t, id)
+		ha := strings.HasSuffix(s.Name, "hatrue")
+		switch {
+		case s.Host != "cmp1":
+			if counts[id] != 0 || got.Host != s.Host {
+				t.Errorf("%s on %s was touched", s.Name, s.Host)
+			}
+		case ha:
+			if got.Host == "cmp1" || got.Status != "ACTIVE" || counts[id] != 1 {
+				t.Errorf("%s: on %s, %s, evacuated %d times; want ACTIVE elsewhere, once", s.Name, got.Host, got.Status, counts[id])
+			}
+		default:
+			if got.Host != "cmp1" || counts[id] != 0 {
+				t.Errorf("non-HA %s was moved to %s", s.Name, got.Host)
+			}
+		}
+	}
+	svc, _ := w.nova.FindComputeService(context.Background(), "cmp1")
+	if !svc.ForcedDown || svc.Enabled() {
+		t.Errorf("cmp1's service: %+v", svc)
+	}
+	incs, err := w.store.Incidents(context.Background(), history.Filter{Host: "cmp1"})
+	if err != nil || len(incs) != 1 || incs[0].Outcome != history.OutcomeRecovered {
+		t.Errorf("incidents: %+v (%v)", incs, err)
+	}
+	moves, _ := w.store.Moves(context.Background(), history.Filter{Host: "cmp1"})
+	var ok, skipped int
+	for _, m := range moves {
+		switch m.Result {
+		case history.MoveSucceeded:
+			ok++
+		case history.MoveSkipped:
+			skipped++
+		}
+	}
+	if ok != 6 || skipped != 2 {
+		t.Errorf("history moves: %d succeeded, %d skipped; want 6 and 2", ok, skipped)
+	}
+}
+
+func TestNothingMovesWithoutAConfirmedFencing(t *testing.T) {
+	for _, tt := range []struct {
+		name  string
+		setup func(w *world, now time.Time)
+	}{
+		{"no fencing at all", func(*world, time.Time) {}},
+		{"only a fencing from before the mark", func(w *world, now time.Time) { w.cluster.fenced("cmp1", now.Add(-time.Hour)) }},
+		{"a fencing that failed", func(w *world, now time.Time) {
+			w.cluster.fencing = append(w.cluster.fencing, crm.FenceEvent{Action: "reboot", Target: "cmp1", Status: "failed", Completed: now})
+		}},
+		{"a confirmed fencing but no quorum", func(w *world, now time.Time) { w.cluster.fenced("cmp1", now); w.cluster.quorate = false }},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			w := newWorld(t, "auto", "")
+			w.boot("cmp1", 3, true)
+			now := time.Now().UTC()
+			w.nova.KillCompute("cmp1")
+			w.cluster.mark("cmp1", now)
+			tt.setup(w, now)
+			w.run(t, 500*time.Millisecond, func() bool { return false })
+			if n := len(w.evacuations()); n != 0 {
+				t.Errorf("%d servers evacuated", n)
+			}
+			if p := w.cluster.phase("cmp1"); p != evacstate.Pending {
+				t.Errorf("cmp1 is %q, want still pending", p)
+			}
+			found := false
+			for _, e := range w.events(t, history.KindDecision) {
+				found = found || e.Reason.Code == "fencing-unconfirmed"
+			}
+			if !found {
+				t.Errorf("the history does not say why nothing moved")
+			}
+		})
+	}
+}
+
+func TestAResumedRecoveryNeverEvacuatesTwice(t *testing.T) {
+	w := newWorld(t, "auto", "")
+	w.boot("cmp1", 4, true)
+	now := time.Now().UTC()
+	w.nova.KillCompute("cmp1")
+	svc, _ := w.nova.FindComputeService(context.Background(), "cmp1")
+	_, _ = w.nova.ForceDown(context.Background(), svc.ID)
+	// A previous daemon evacuated two of the four, then died.
+	var first []string
+	for id := range w.servers {
+		if len(first) < 2 {
+			if err := w.nova.Evacuate(context.Background(), id, "cmp2"); err != nil {
+				t.Fatal(err)
+			}
+			first = append(first, id)
+		}
+	}
+	before := w.evacuations()
+	_ = w.cluster.SetAttribute(context.Background(), "cmp1", evacstate.Attribute,
+		evacstate.State{Phase: evacstate.Running, Owner: "ctl2", Since: now}.String(), crm.Permanent)
+
+	w.run(t, 10*time.Second, func() bool { return w.cluster.phase("cmp1") == evacstate.Done })
+	after := w.evacuations()
+	for id := range w.servers {
+		if after[id] != 1 {
+			t.Errorf("server %s evacuated %d times in all (before the restart: %d)", id, after[id], before[id])
+		}
+		if w.hostOf(t, id).Host == "cmp1" {
+			t.Errorf("server %s still on cmp1", id)
+		}
+	}
+}
+
+func TestANovaOutageDelaysTheRecoveryWithoutFailingIt(t *testing.T) {
+	w := newWorld(t, "auto", "")
+	w.boot("cmp1", 3, true)
+	now := time.Now().UTC()
+	w.nova.KillCompute("cmp1")
+	w.cluster.mark("cmp1", now)
+	w.cluster.fenced("cmp1", now)
+	outage := fmt.Errorf("%w: 503 from nova-api", openstack.ErrUnavailable)
+	for range 3 {
+		w.nova.FailNext("ServersOnHost", outage)
+		w.nova.FailNext("Evacuate", outage)
+	}
+	w.run(t, 20*time.Second, func() bool { return w.cluster.phase("cmp1") == evacstate.Done })
+	if p := w.cluster.phase("cmp1"); p != evacstate.Done {
+		t.Fatalf("cmp1 is %q after the outage, want done", p)
+	}
+	for id := range w.servers {
+		if w.hostOf(t, id).Host == "cmp1" {
+			t.Errorf("server %s still on cmp1", id)
+		}
+	}
+}
+
+func TestTheGuardPausesAMassFailureUntilReleased(t *testing.T) {
+	w := newWorld(t, "auto", "")
+	now := time.Now().UTC()
+	for _, h := range []string{"cmp1", "cmp2", "cmp3"} {
+		w.boot(h, 1, true)
+		w.nova.KillCompute(h)
+		w.cluster.mark(h, now)
+		w.cluster.fenced(h, now)
+	}
+	// Three of four hosts (0.75 > 0.6) failing together is held back.
+	w.run(t, 700*time.Millisecond, func() bool { return false })
+	if n := len(w.evacuations()); n != 0 {
+		t.Errorf("%d servers evacuated despite the guard", n)
+	}
+	paused := 0
+	for _, e := range w.events(t, history.KindGuard) {
+		if strings.Contains(e.Summary, "paused") {
+			paused++
+		}
+	}
+	if paused == 0 {
+		t.Errorf("no guard event in the history")
+	}
+	if len(w.events(t, history.KindAlert)) == 0 {
+		t.Errorf("no alert in the history")
+	}
+	for _, h := range []string{"cmp1", "cmp2", "cmp3"} {
+		_ = w.cluster.SetAttribute(context.Background(), h, ReleaseAttribute, time.Now().UTC().Format(time.RFC3339), crm.Permanent)
+	}
+	w.run(t, 10*time.Second, func() bool {
+		return w.cluster.phase("cmp1") == evacstate.Done && w.cluster.phase("cmp2") == evacstate.Done && w.cluster.phase("cmp3") == evacstate.Done
+	})
+	for id := range w.servers {
+		if got := w.hostOf(t, id); got.Host != "cmp4" {
+			t.Errorf("after release, %s is on %s, want cmp4 (the only host left)", id, got.Host)
+		}
+	}
+}
+
+func TestAReservedHostIsTakenIntoUseAndRecorded(t *testing.T) {
+	w := newWorld(t, "reserved_host", "cmp4")
+	w.boot("cmp1", 2, true)
+	now := time.Now().UTC()
+	w.nova.KillCompute("cmp1")
+	w.cluster.mark("cmp1", now)
+	w.cluster.fenced("cmp1", now)
+	w.run(t, 10*time.Second, func() bool { return w.cluster.phase("cmp1") == evacstate.Done })
+	for id := range w.servers {
+		if got := w.hostOf(t, id); got.Host != "cmp4" {
+			t.Errorf("%s on %s, want the reserved host cmp4", id, got.Host)
+		}
+	}
+	svc, _ := w.nova.FindComputeService(context.Background(), "cmp4")
+	if !svc.Enabled() {
+		t.Errorf("the reserved host was not enabled")
+	}
+	if v, _ := w.cluster.Attribute(context.Background(), "cmp4", ReservedAttribute, crm.Permanent); v == "" {
+		t.Errorf("the reserved host's use is not recorded")
+	}
+}
+
+func TestAVMThatCannotBeRecoveredMarksTheHostFailed(t *testing.T) {
+	w := newWorld(t, "auto", "")
+	w.boot("cmp1", 1, true)
+	now := time.Now().UTC()
+	w.nova.KillCompute("cmp1")
+	w.cluster.mark("cmp1", now)
+	w.cluster.fenced("cmp1", now)
+	for range 5 {
+		w.nova.FailNext("Evacuate", errors.New("400 bad request: instance locked"))
+	}
+	w.run(t, 10*time.Second, func() bool { return w.cluster.phase("cmp1") == evacstate.Failed })
+	if p := w.cluster.phase("cmp1"); p != evacstate.Failed {
+		t.Fatalf("cmp1 is %q, want failed", p)
+	}
+	v, _ := w.cluster.Attribute(context.Background(), "cmp1", evacstate.Attribute, crm.Permanent)
+	if st, _ := evacstate.Parse(v); !strings.Contains(st.Reason, "1 VMs not recovered") || !st.Blocking() {
+		t.Errorf("failed state %+v should say why and keep the host out", st)
+	}
+}
