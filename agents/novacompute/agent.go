@@ -27,7 +27,7 @@ type Deps struct {
 	Hostname func() (string, error)
 
 	// proc replaces the process manager in tests of the agent's logic.
-	proc func(req *agents.Request, p *Params) process
+	proc func(req *agents.Request, p *Params) agents.Process
 }
 
 // How often start polls: Nova's answer changes with heartbeats
@@ -71,7 +71,7 @@ type resource struct {
 	req  *agents.Request
 	p    *Params
 	deps Deps
-	proc process
+	proc agents.Process
 	// host is the Nova host name; hostErr why it could not be found.
 	host    string
 	hostErr error
@@ -94,12 +94,9 @@ func open(req *agents.Request, deps Deps) (*resource, error) {
 		if err != nil {
 			return nil, err
 		}
-		r.proc = &commandProc{
-			req: req, start: p.StartCommand, stop: p.StopCommand,
-			statePath: state, outputPath: strings.TrimSuffix(state, ".pid") + ".out",
-		}
+		r.proc = agents.NewCommandProcess(req, p.StartCommand, p.StopCommand, state, strings.TrimSuffix(state, ".pid")+".out")
 	default:
-		r.proc = &systemdProc{req: req, unit: p.Service}
+		r.proc = agents.NewSystemdUnit(req, p.Service)
 	}
 	return r, nil
 }
@@ -151,7 +148,7 @@ func (r *resource) Start(ctx context.Context) error {
 	if err != nil {
 		return agents.Generic("checking nova-compute: %w", err)
 	}
-	if st == running {
+	if st == agents.ProcRunning {
 		r.req.Log.Info("nova-compute is already running", "detail", detail)
 	} else if err := r.proc.Start(ctx); err != nil {
 		return agents.Generic("starting nova-compute: %w", err)
@@ -162,7 +159,7 @@ func (r *resource) Start(ctx context.Context) error {
 	}
 	return r.req.Poll(ctx, novaPoll, "nova-compute on "+r.host+" to be up and enabled in Nova",
 		func(ctx context.Context) (bool, string, error) {
-			if st, detail, err := r.proc.Status(ctx); err == nil && st != running {
+			if st, detail, err := r.proc.Status(ctx); err == nil && st != agents.ProcRunning {
 				return false, "", agents.Generic("nova-compute exited while starting: %s", detail)
 			}
 			return r.settle(ctx, nova)
@@ -244,9 +241,9 @@ func (r *resource) Monitor(ctx context.Context) error {
 		return agents.Generic("checking nova-compute: %w", err)
 	}
 	switch st {
-	case stopped:
+	case agents.ProcStopped:
 		return agents.NotRunning("nova-compute is stopped")
-	case crashed:
+	case agents.ProcCrashed:
 		if r.req.Probe() {
 			return agents.NotRunning("nova-compute is not running: %s", detail)
 		}

@@ -17,29 +17,29 @@ import (
 
 // fakeProc is nova-compute as the logic tests see it.
 type fakeProc struct {
-	state  procState
+	state  agents.ProcState
 	starts int
 	stops  int
 	// dieAfterStart makes the process exit right after it starts.
 	dieAfterStart bool
 }
 
-func (f *fakeProc) Status(context.Context) (procState, string, error) {
+func (f *fakeProc) Status(context.Context) (agents.ProcState, string, error) {
 	return f.state, "fake " + f.state.String(), nil
 }
 
 func (f *fakeProc) Start(context.Context) error {
 	f.starts++
-	f.state = running
+	f.state = agents.ProcRunning
 	if f.dieAfterStart {
-		f.state = crashed
+		f.state = agents.ProcCrashed
 	}
 	return nil
 }
 
 func (f *fakeProc) Stop(context.Context) error {
 	f.stops++
-	f.state = stopped
+	f.state = agents.ProcStopped
 	return nil
 }
 
@@ -72,7 +72,7 @@ func (w *world) run(t *testing.T, env []string, action string) (int, string) {
 			return w.evac, nil
 		},
 		Hostname: func() (string, error) { return "machine", nil },
-		proc:     func(*agents.Request, *Params) process { return w.proc },
+		proc:     func(*agents.Request, *Params) agents.Process { return w.proc },
 	})
 	yaml := filepath.Join(t.TempDir(), "clouds.yaml")
 	if err := os.WriteFile(yaml, []byte("clouds: {}\n"), 0o600); err != nil {
@@ -116,7 +116,7 @@ func TestMonitorCombinesTheProcessAndNovasView(t *testing.T) {
 	other := healthy("compute2")
 	tests := []struct {
 		name       string
-		proc       procState
+		proc       agents.ProcState
 		env        []string
 		svcs       []Service
 		novaErr    error
@@ -124,19 +124,19 @@ func TestMonitorCombinesTheProcessAndNovasView(t *testing.T) {
 		wantCode   int
 		wantReason string
 	}{
-		{name: "a stopped service is not running", proc: stopped, env: []string{recurring}, wantCode: 7},
-		{name: "a dead process is not running on a probe", proc: crashed, env: []string{probe}, wantCode: 7},
-		{name: "a dead process fails a recurring monitor", proc: crashed, env: []string{recurring}, wantCode: 1, wantReason: "nova-compute is not running: fake crashed"},
-		{name: "a running service that Nova has up and enabled is healthy", proc: running, env: []string{recurring}, svcs: []Service{healthy("compute1")}, wantCode: 0},
-		{name: "a running service on a probe is checked against Nova too", proc: running, env: []string{probe}, svcs: []Service{healthy("compute1")}, wantCode: 0},
-		{name: "a service forced down in Nova fails", proc: running, svcs: []Service{{ID: "a", Host: "compute1", State: "down", Status: "enabled", ForcedDown: true}}, wantCode: 1, wantReason: "nova-compute runs, but Nova has compute1 forced down"},
-		{name: "a service computeha disabled (fencing) fails until start enables it", proc: running, svcs: []Service{{ID: "a", Host: "compute1", State: "up", Status: "disabled", DisabledReason: "computeha: fenced by fence_nova at 2026-11-21T10:00:00Z"}}, wantCode: 1, wantReason: `nova-compute runs, but compute1 is disabled in Nova (reason: "computeha: fenced by fence_nova at 2026-11-21T10:00:00Z")`},
-		{name: "a service an operator disabled (maintenance) is left so", proc: running, svcs: []Service{{ID: "a", Host: "compute1", State: "up", Status: "disabled", DisabledReason: "maintenance"}}, wantCode: 0},
-		{name: "a service Nova reports down while another is up fails", proc: running, svcs: []Service{{ID: "a", Host: "compute1", State: "down", Status: "enabled"}, other}, wantCode: 1, wantReason: "nova-compute runs, but Nova reports compute1 down (last report unknown) while compute2 is up"},
-		{name: "every service down is a control-plane problem, reported degraded", proc: running, svcs: []Service{{ID: "a", Host: "compute1", State: "down", Status: "enabled"}, {ID: "b", Host: "compute2", State: "down", Status: "enabled"}}, wantCode: 190, wantReason: "nova-compute runs, but Nova reports every compute service down: a Nova control-plane problem"},
-		{name: "a host Nova does not know fails naming the host", proc: running, svcs: []Service{other}, wantCode: 1, wantReason: `nova-compute runs, but Nova has no compute service for host "compute1" (is host right?)`},
-		{name: "an unreachable Nova API is degraded, not a failure", proc: running, svcs: []Service{healthy("compute1")}, callErr: errors.New("connection refused"), wantCode: 190, wantReason: "nova-compute runs, but Nova cannot be checked: connection refused"},
-		{name: "a Nova client that cannot be built is degraded", proc: running, novaErr: errNovaUnreachable, wantCode: 190, wantReason: "nova-compute runs, but Nova cannot be checked: keystone unreachable"},
+		{name: "a stopped service is not running", proc: agents.ProcStopped, env: []string{recurring}, wantCode: 7},
+		{name: "a dead process is not running on a probe", proc: agents.ProcCrashed, env: []string{probe}, wantCode: 7},
+		{name: "a dead process fails a recurring monitor", proc: agents.ProcCrashed, env: []string{recurring}, wantCode: 1, wantReason: "nova-compute is not running: fake crashed"},
+		{name: "a running service that Nova has up and enabled is healthy", proc: agents.ProcRunning, env: []string{recurring}, svcs: []Service{healthy("compute1")}, wantCode: 0},
+		{name: "a running service on a probe is checked against Nova too", proc: agents.ProcRunning, env: []string{probe}, svcs: []Service{healthy("compute1")}, wantCode: 0},
+		{name: "a service forced down in Nova fails", proc: agents.ProcRunning, svcs: []Service{{ID: "a", Host: "compute1", State: "down", Status: "enabled", ForcedDown: true}}, wantCode: 1, wantReason: "nova-compute runs, but Nova has compute1 forced down"},
+		{name: "a service computeha disabled (fencing) fails until start enables it", proc: agents.ProcRunning, svcs: []Service{{ID: "a", Host: "compute1", State: "up", Status: "disabled", DisabledReason: "computeha: fenced by fence_nova at 2026-11-21T10:00:00Z"}}, wantCode: 1, wantReason: `nova-compute runs, but compute1 is disabled in Nova (reason: "computeha: fenced by fence_nova at 2026-11-21T10:00:00Z")`},
+		{name: "a service an operator disabled (maintenance) is left so", proc: agents.ProcRunning, svcs: []Service{{ID: "a", Host: "compute1", State: "up", Status: "disabled", DisabledReason: "maintenance"}}, wantCode: 0},
+		{name: "a service Nova reports down while another is up fails", proc: agents.ProcRunning, svcs: []Service{{ID: "a", Host: "compute1", State: "down", Status: "enabled"}, other}, wantCode: 1, wantReason: "nova-compute runs, but Nova reports compute1 down (last report unknown) while compute2 is up"},
+		{name: "every service down is a control-plane problem, reported degraded", proc: agents.ProcRunning, svcs: []Service{{ID: "a", Host: "compute1", State: "down", Status: "enabled"}, {ID: "b", Host: "compute2", State: "down", Status: "enabled"}}, wantCode: 190, wantReason: "nova-compute runs, but Nova reports every compute service down: a Nova control-plane problem"},
+		{name: "a host Nova does not know fails naming the host", proc: agents.ProcRunning, svcs: []Service{other}, wantCode: 1, wantReason: `nova-compute runs, but Nova has no compute service for host "compute1" (is host right?)`},
+		{name: "an unreachable Nova API is degraded, not a failure", proc: agents.ProcRunning, svcs: []Service{healthy("compute1")}, callErr: errors.New("connection refused"), wantCode: 190, wantReason: "nova-compute runs, but Nova cannot be checked: connection refused"},
+		{name: "a Nova client that cannot be built is degraded", proc: agents.ProcRunning, novaErr: errNovaUnreachable, wantCode: 190, wantReason: "nova-compute runs, but Nova cannot be checked: keystone unreachable"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -247,7 +247,7 @@ func TestStartFailures(t *testing.T) {
 
 func TestStartOfARunningServiceDoesNotStartItAgain(t *testing.T) {
 	w := newWorld(healthy("compute1"))
-	w.proc.state = running
+	w.proc.state = agents.ProcRunning
 	if code, stderr := w.run(t, []string{"OCF_RESKEY_evacuation_wait=false"}, "start"); code != 0 {
 		t.Fatalf("start: exit %d\n%s", code, stderr)
 	}
@@ -257,7 +257,7 @@ func TestStartOfARunningServiceDoesNotStartItAgain(t *testing.T) {
 }
 
 func TestStopNeverTalksToNovaAndSucceedsWhenStopped(t *testing.T) {
-	for _, st := range []procState{running, stopped, crashed} {
+	for _, st := range []agents.ProcState{agents.ProcRunning, agents.ProcStopped, agents.ProcCrashed} {
 		w := newWorld(healthy("compute1"))
 		w.proc.state = st
 		w.novaErr = errNovaUnreachable
@@ -316,7 +316,7 @@ func TestTheHostNameComesFromParametersNodeNameOrHostname(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			w := newWorld(healthy(tt.want))
-			w.proc.state = running
+			w.proc.state = agents.ProcRunning
 			if code, stderr := w.run(t, tt.env, "monitor"); code != 0 {
 				t.Errorf("monitor of %s: exit %d\n%s", tt.want, code, stderr)
 			}

@@ -101,8 +101,8 @@ func TestCommandModeRunsMonitorsAndStopsARealProcess(t *testing.T) {
 			if code != 0 || !strings.Contains(out, tt.extra) {
 				t.Errorf("stop: exit %d, want 0 and %q\n%s", code, tt.extra, out)
 			}
-			if _, _, err := procStat(pid); err == nil {
-				if state, _, _ := procStat(pid); state != 'Z' {
+			if _, _, err := agents.ProcStat(pid); err == nil {
+				if state, _, _ := agents.ProcStat(pid); state != 'Z' {
 					t.Errorf("process %d still runs after stop", pid)
 				}
 			}
@@ -127,8 +127,8 @@ func TestCommandModeTellsACrashFromACleanStop(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The test process is not the parent: wait until the kill took effect.
-	for alive(pid, mustStart(t, dir)) {
-		if state, _, err := procStat(pid); err != nil || state == 'Z' {
+	for agents.Alive(pid, mustStart(t, dir)) {
+		if state, _, err := agents.ProcStat(pid); err != nil || state == 'Z' {
 			break
 		}
 	}

@@ -1,4 +1,4 @@
-package novacompute
+package agents
 
 import (
 	"bytes"
@@ -13,29 +13,27 @@ import (
 	"sync"
 	"syscall"
 	"time"
-
-	"github.com/computeha/computeha/agents"
 )
 
-// procState is what the process manager knows of nova-compute.
-type procState int
+// ProcState is what a process manager knows of the process it runs.
+type ProcState int
 
 const (
-	// stopped: not running, and nothing says it ever failed.
-	stopped procState = iota
-	running
-	// crashed: not running although it was started and not stopped.
-	crashed
+	// ProcStopped: not running, and nothing says it ever failed.
+	ProcStopped ProcState = iota
+	ProcRunning
+	// ProcCrashed: not running although it was started and not stopped.
+	ProcCrashed
 )
 
-func (s procState) String() string {
+func (s ProcState) String() string {
 	return [...]string{"stopped", "running", "crashed"}[s]
 }
 
-// process runs nova-compute: through systemd or a command.
-type process interface {
+// Process runs a resource's daemon: through systemd or a command.
+type Process interface {
 	// Status tells the state, with a detail for logs (pid, unit state).
-	Status(ctx context.Context) (procState, string, error)
+	Status(ctx context.Context) (ProcState, string, error)
 	Start(ctx context.Context) error
 	Stop(ctx context.Context) error
 }
@@ -43,11 +41,23 @@ type process interface {
 // procPoll is how often a stop checks whether the process has exited.
 const procPoll = 100 * time.Millisecond
 
-// commandProc runs start_command in its own session and tracks it by pid
+// NewCommandProcess runs start (through /bin/sh -c) in its own session,
+// stopped by stop (when not empty) or SIGTERM; its pid and start time are
+// kept in statePath and its output in outputPath.
+func NewCommandProcess(req *Request, start, stop, statePath, outputPath string) *CommandProcess {
+	return &CommandProcess{req: req, start: start, stop: stop, statePath: statePath, outputPath: outputPath}
+}
+
+// NewSystemdUnit manages unit with systemctl.
+func NewSystemdUnit(req *Request, unit string) *SystemdUnit {
+	return &SystemdUnit{req: req, unit: unit}
+}
+
+// CommandProcess runs a command in its own session and tracks it by pid
 // and start time, recorded in HA_RSCTMP, so a reused pid is never taken
 // for it.
-type commandProc struct {
-	req        *agents.Request
+type CommandProcess struct {
+	req        *Request
 	start      string
 	stop       string
 	statePath  string
@@ -57,11 +67,11 @@ type commandProc struct {
 	waited string // exit status of a process this invocation started
 }
 
-var _ process = (*commandProc)(nil)
+var _ Process = (*CommandProcess)(nil)
 
-// procStat reads the state letter and start time (clock ticks since boot)
+// ProcStat reads the state letter and start time (clock ticks since boot)
 // of pid from /proc.
-func procStat(pid int) (byte, uint64, error) {
+func ProcStat(pid int) (byte, uint64, error) {
 	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
 	if err != nil {
 		return 0, 0, err
@@ -83,14 +93,14 @@ func procStat(pid int) (byte, uint64, error) {
 	return f[0][0], st, nil
 }
 
-// alive tells whether pid is still the process recorded with start time
+// Alive tells whether pid is still the process recorded with start time
 // st. Zombies are dead: without an init that reaps, they linger.
-func alive(pid int, st uint64) bool {
-	state, cur, err := procStat(pid)
+func Alive(pid int, st uint64) bool {
+	state, cur, err := ProcStat(pid)
 	return err == nil && cur == st && state != 'Z' && state != 'X'
 }
 
-func (c *commandProc) readState() (pid int, st uint64, ok bool, err error) {
+func (c *CommandProcess) readState() (pid int, st uint64, ok bool, err error) {
 	b, err := os.ReadFile(c.statePath)
 	if errors.Is(err, fs.ErrNotExist) {
 		return 0, 0, false, nil
@@ -110,7 +120,7 @@ func (c *commandProc) readState() (pid int, st uint64, ok bool, err error) {
 	return pid, st, true, nil
 }
 
-func (c *commandProc) writeState(pid int, st uint64) error {
+func (c *CommandProcess) writeState(pid int, st uint64) error {
 	tmp := c.statePath + ".tmp"
 	if err := os.WriteFile(tmp, fmt.Appendf(nil, "%d %d\n", pid, st), 0o644); err != nil {
 		return err
@@ -118,16 +128,16 @@ func (c *commandProc) writeState(pid int, st uint64) error {
 	return os.Rename(tmp, c.statePath)
 }
 
-func (c *commandProc) Status(context.Context) (procState, string, error) {
+func (c *CommandProcess) Status(context.Context) (ProcState, string, error) {
 	pid, st, ok, err := c.readState()
 	if err != nil {
-		return stopped, "", err
+		return ProcStopped, "", err
 	}
 	if !ok {
-		return stopped, "no process recorded", nil
+		return ProcStopped, "no process recorded", nil
 	}
-	if alive(pid, st) {
-		return running, "pid " + strconv.Itoa(pid), nil
+	if Alive(pid, st) {
+		return ProcRunning, "pid " + strconv.Itoa(pid), nil
 	}
 	detail := fmt.Sprintf("process %d has exited", pid)
 	c.mu.Lock()
@@ -135,7 +145,7 @@ func (c *commandProc) Status(context.Context) (procState, string, error) {
 		detail += " (" + c.waited + "; output in " + c.outputPath + ")"
 	}
 	c.mu.Unlock()
-	return crashed, detail, nil
+	return ProcCrashed, detail, nil
 }
 
 // childEnv is the agent's environment without the resource's parameters.
@@ -149,7 +159,7 @@ func childEnv(environ []string) []string {
 	return env
 }
 
-func (c *commandProc) Start(context.Context) error {
+func (c *CommandProcess) Start(context.Context) error {
 	out, err := os.OpenFile(c.outputPath, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o640)
 	if err != nil {
 		return fmt.Errorf("opening the output file: %w", err)
@@ -165,10 +175,10 @@ func (c *commandProc) Start(context.Context) error {
 	// it, and stop can signal its whole group.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
 	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("running start_command: %w", err)
+		return fmt.Errorf("ProcRunning start_command: %w", err)
 	}
 	pid := cmd.Process.Pid
-	_, st, err := procStat(pid)
+	_, st, err := ProcStat(pid)
 	if err == nil {
 		err = c.writeState(pid, st)
 	}
@@ -187,20 +197,20 @@ func (c *commandProc) Start(context.Context) error {
 			c.waited = werr.Error()
 		}
 	}()
-	c.req.Log.Info("started nova-compute", "pid", pid, "command", c.start, "output", c.outputPath)
+	c.req.Log.Info("started the command", "pid", pid, "command", c.start, "output", c.outputPath)
 	return nil
 }
 
 // Stop asks the recorded process to exit (stop_command or SIGTERM to its
 // process group), waits, and sends SIGKILL when there is little time left.
-func (c *commandProc) Stop(ctx context.Context) error {
+func (c *CommandProcess) Stop(ctx context.Context) error {
 	pid, st, ok, err := c.readState()
 	if err != nil {
 		// A state file that cannot be read names no process to stop.
 		c.req.Log.Warn("ignoring unreadable state", "error", err)
 		return c.forget()
 	}
-	if !ok || !alive(pid, st) {
+	if !ok || !Alive(pid, st) {
 		return c.forget()
 	}
 	clock := c.req.Clock
@@ -219,7 +229,7 @@ func (c *commandProc) Stop(ctx context.Context) error {
 	if c.waitExit(ctx, pid, st, termUntil) {
 		return c.forget()
 	}
-	c.req.Log.Warn("nova-compute did not exit in time; sending SIGKILL", "pid", pid)
+	c.req.Log.Warn("the process did not exit in time; sending SIGKILL", "pid", pid)
 	c.signal(pid, st, syscall.SIGKILL)
 	if c.waitExit(ctx, pid, st, c.req.Deadline()) {
 		return c.forget()
@@ -229,8 +239,8 @@ func (c *commandProc) Stop(ctx context.Context) error {
 
 // signal sends sig to the process group of pid, after checking that pid is
 // still the recorded process (its group is then ours).
-func (c *commandProc) signal(pid int, st uint64, sig syscall.Signal) {
-	if !alive(pid, st) {
+func (c *CommandProcess) signal(pid int, st uint64, sig syscall.Signal) {
+	if !Alive(pid, st) {
 		return
 	}
 	if err := syscall.Kill(-pid, sig); err != nil {
@@ -239,19 +249,19 @@ func (c *commandProc) signal(pid int, st uint64, sig syscall.Signal) {
 	}
 }
 
-func (c *commandProc) waitExit(ctx context.Context, pid int, st uint64, until time.Time) bool {
+func (c *CommandProcess) waitExit(ctx context.Context, pid int, st uint64, until time.Time) bool {
 	for {
-		if !alive(pid, st) {
+		if !Alive(pid, st) {
 			return true
 		}
 		left := until.Sub(c.req.Clock.Now())
 		if left <= 0 || c.req.Clock.Sleep(ctx, min(procPoll, left)) != nil {
-			return !alive(pid, st)
+			return !Alive(pid, st)
 		}
 	}
 }
 
-func (c *commandProc) runStop(ctx context.Context, limit time.Duration) error {
+func (c *CommandProcess) runStop(ctx context.Context, limit time.Duration) error {
 	ctx, cancel := c.req.CallContext(ctx, limit)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "/bin/sh", "-c", c.stop)
@@ -268,25 +278,25 @@ func (c *commandProc) runStop(ctx context.Context, limit time.Duration) error {
 	return nil
 }
 
-func (c *commandProc) forget() error {
+func (c *CommandProcess) forget() error {
 	if err := os.Remove(c.statePath); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("removing %s: %w", c.statePath, err)
 	}
 	return nil
 }
 
-// systemdProc manages nova-compute as a systemd unit.
-type systemdProc struct {
-	req  *agents.Request
+// SystemdUnit manages a daemon as a systemd unit.
+type SystemdUnit struct {
+	req  *Request
 	unit string
 }
 
-var _ process = (*systemdProc)(nil)
+var _ Process = (*SystemdUnit)(nil)
 
 // systemctlTimeout bounds the quick systemctl queries.
 const systemctlTimeout = 10 * time.Second
 
-func (s *systemdProc) systemctl(ctx context.Context, limit time.Duration, args ...string) (string, error) {
+func (s *SystemdUnit) systemctl(ctx context.Context, limit time.Duration, args ...string) (string, error) {
 	ctx, cancel := s.req.CallContext(ctx, limit)
 	defer cancel()
 	path, err := s.req.LookPath("systemctl")
@@ -304,26 +314,26 @@ func (s *systemdProc) systemctl(ctx context.Context, limit time.Duration, args .
 	return strings.TrimSpace(out.String()), err
 }
 
-func (s *systemdProc) Status(ctx context.Context) (procState, string, error) {
+func (s *SystemdUnit) Status(ctx context.Context) (ProcState, string, error) {
 	// is-active exits non-zero for every state but active: its output is
 	// the answer.
 	out, err := s.systemctl(ctx, systemctlTimeout, "is-active", s.unit)
 	state := "unit " + s.unit + " is " + out
 	switch out {
 	case "active", "activating", "reloading", "deactivating", "refreshing":
-		return running, state, nil
+		return ProcRunning, state, nil
 	case "inactive":
-		return stopped, state, nil
+		return ProcStopped, state, nil
 	case "failed":
-		return crashed, state, nil
+		return ProcCrashed, state, nil
 	}
 	if err == nil {
 		err = fmt.Errorf("unexpected answer %q", out)
 	}
-	return stopped, "", fmt.Errorf("systemctl is-active %s: %w", s.unit, err)
+	return ProcStopped, "", fmt.Errorf("systemctl is-active %s: %w", s.unit, err)
 }
 
-func (s *systemdProc) Start(ctx context.Context) error {
+func (s *SystemdUnit) Start(ctx context.Context) error {
 	if _, err := s.systemctl(ctx, 0, "start", s.unit); err != nil {
 		return fmt.Errorf("systemctl start %s: %w", s.unit, err)
 	}
@@ -331,9 +341,9 @@ func (s *systemdProc) Start(ctx context.Context) error {
 	return nil
 }
 
-func (s *systemdProc) Stop(ctx context.Context) error {
+func (s *SystemdUnit) Stop(ctx context.Context) error {
 	if _, err := s.req.LookPath("systemctl"); err != nil {
-		// Without systemctl no unit can be running.
+		// Without systemctl no unit can be ProcRunning.
 		s.req.Log.Warn("systemctl is missing; nothing to stop", "unit", s.unit)
 		return nil
 	}
