@@ -71,7 +71,8 @@ func runCommand(ctx context.Context, args []string, stdio IO) int {
 		ErrWriter: stdio.Stderr,
 		// Errors are printed once, below, not by the library.
 		ExitErrHandler: func(context.Context, *ucli.Command, error) {},
-		Commands:       append(entryCommands(stdio), agentsCommand(), metadataCommand(), manpageCommand(), versionCommand()),
+		Commands: append(append(entryCommands(stdio), daemonCommands()...),
+			agentsCommand(), metadataCommand(), manpageCommand(), versionCommand()),
 	}
 	err := root.Run(ctx, append([]string{"computeha"}, args[1:]...))
 	var code exitCode

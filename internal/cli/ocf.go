@@ -5,13 +5,14 @@ import (
 	"os"
 
 	"github.com/computeha/computeha/agents"
+	"github.com/computeha/computeha/agents/evacuator"
 	"github.com/computeha/computeha/agents/novacompute"
 )
 
 // OCFAgents are every OCF resource agent the binary serves
 // (ocf:computeha:<name>).
 func OCFAgents() []*agents.Agent {
-	return []*agents.Agent{novacompute.Agent()}
+	return []*agents.Agent{novacompute.Agent(), evacuator.NewAgent()}
 }
 
 // ocfEntries lists the OCF resource agents (ocf:computeha:<name>).

@@ -45,6 +45,11 @@ func setup(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(tmp)
+	// ocf-tester runs meta-data as nobody, who must reach the binary.
+	if err := os.Chmod(tmp, 0o755); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
 	binDir = filepath.Join(tmp, "bin")
 	build := exec.Command("go", "build", "-o", filepath.Join(binDir, "computeha"), "./cmd/computeha")
 	build.Dir = repoRoot

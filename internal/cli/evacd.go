@@ -1,0 +1,174 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	ucli "github.com/urfave/cli/v3"
+
+	"github.com/computeha/computeha/crm"
+	"github.com/computeha/computeha/internal/config"
+	"github.com/computeha/computeha/internal/evacd"
+	"github.com/computeha/computeha/internal/history"
+)
+
+// daemonCommands are the commands of the evacuation daemon and around it.
+func daemonCommands() []*ucli.Command {
+	return []*ucli.Command{evacdCommand(), historyCommand(), configCommand(), guardCommand(), watchCommand()}
+}
+
+func configFlag() *ucli.StringFlag {
+	return &ucli.StringFlag{Name: "config", Value: evacd.DefaultConfig, Usage: "evacuation daemon configuration file"}
+}
+
+func evacdCommand() *ucli.Command {
+	return &ucli.Command{
+		Name:  "evacd",
+		Usage: "run the evacuation daemon (normally started by ocf:computeha:evacuator)",
+		Flags: []ucli.Flag{
+			configFlag(),
+			&ucli.StringFlag{Name: "socket", Value: evacd.DefaultSocket, Usage: "health socket the OCF agent's monitor asks"},
+			&ucli.StringFlag{Name: "alert-socket", Value: crm.DefaultAlertSocket, Usage: "socket the alert agent delivers to"},
+			&ucli.StringFlag{Name: "alert-agent", Value: evacd.DefaultAlertAgent, Usage: "alert agent path registered in the CIB"},
+			&ucli.StringFlag{Name: "state-dir", Value: evacd.DefaultStateDir, Usage: "directory of the watcher's saved state"},
+			&ucli.StringFlag{Name: "owner", Usage: "name of this instance in the evacuation state (default: host name)"},
+			&ucli.BoolFlag{Name: "debug", Usage: "log debug messages"},
+		},
+		Action: func(ctx context.Context, c *ucli.Command) error {
+			level := slog.LevelInfo
+			if c.Bool("debug") {
+				level = slog.LevelDebug
+			}
+			log := slog.New(slog.NewTextHandler(c.Root().ErrWriter, &slog.HandlerOptions{Level: level}))
+			return evacd.Serve(ctx, evacd.ServiceOptions{
+				ConfigPath: c.String("config"), Socket: c.String("socket"), AlertSocket: c.String("alert-socket"),
+				AlertAgent: c.String("alert-agent"), StateDir: c.String("state-dir"), Owner: c.String("owner"), Log: log,
+			})
+		},
+	}
+}
+
+func historyCommand() *ucli.Command {
+	return &ucli.Command{
+		Name:  "history",
+		Usage: "show what computeha saw and did: failures, fencing, decisions and VM moves",
+		Flags: []ucli.Flag{
+			configFlag(),
+			&ucli.StringFlag{Name: "host", Usage: "only this compute host"},
+			&ucli.StringFlag{Name: "since", Usage: "from this time (2h, 7d, RFC 3339 or YYYY-MM-DD[ HH:MM])"},
+			&ucli.StringFlag{Name: "until", Usage: "before this time"},
+			&ucli.StringFlag{Name: "kind", Usage: "only events of this kind (failure, fencing, decision, move, alert, guard, ...)"},
+			&ucli.StringFlag{Name: "incident", Usage: "only this incident"},
+			&ucli.IntFlag{Name: "limit", Usage: "only the most recent N records"},
+			&ucli.BoolFlag{Name: "json", Usage: "one JSON object per line"},
+		},
+		Action: func(ctx context.Context, c *ucli.Command) error {
+			cfg, err := config.Load(c.String("config"))
+			if err != nil {
+				return err
+			}
+			dsn, err := cfg.History.ReadDSN()
+			if err != nil {
+				return err
+			}
+			now := time.Now()
+			f := history.Filter{Host: c.String("host"), Incident: c.String("incident"), Limit: int(c.Int("limit"))}
+			if f.Since, err = history.ParseTime(c.String("since"), now); err != nil {
+				return err
+			}
+			if f.Until, err = history.ParseTime(c.String("until"), now); err != nil {
+				return err
+			}
+			if k := c.String("kind"); k != "" {
+				if f.Kind, err = history.ParseKind(k); err != nil {
+					return err
+				}
+			}
+			store, err := history.Open(ctx, string(cfg.History.Driver), dsn)
+			if err != nil {
+				return err
+			}
+			defer store.Close()
+			format := history.FormatTable
+			if c.Bool("json") {
+				format = history.FormatJSON
+			}
+			return store.Show(ctx, c.Root().Writer, f, format)
+		},
+	}
+}
+
+func configCommand() *ucli.Command {
+	return &ucli.Command{
+		Name:  "config",
+		Usage: "the evacuation daemon's configuration",
+		Commands: []*ucli.Command{{
+			Name:  "validate",
+			Usage: "check the configuration file and list every problem",
+			Flags: []ucli.Flag{configFlag()},
+			Action: func(_ context.Context, c *ucli.Command) error {
+				if _, err := config.Load(c.String("config")); err != nil {
+					return err
+				}
+				_, err := fmt.Fprintf(c.Root().Writer, "%s: valid\n", c.String("config"))
+				return err
+			},
+		}},
+	}
+}
+
+func guardCommand() *ucli.Command {
+	return &ucli.Command{
+		Name:  "guard",
+		Usage: "the mass-failure guard",
+		Commands: []*ucli.Command{{
+			Name:      "release",
+			Usage:     "let the paused recovery of HOST go on",
+			ArgsUsage: "HOST",
+			Action: func(ctx context.Context, c *ucli.Command) error {
+				host, err := oneArg(c)
+				if err != nil {
+					return err
+				}
+				cl := crm.NewClient(nil)
+				now := time.Now().UTC().Format(time.RFC3339)
+				if err := cl.SetAttribute(ctx, host, evacd.ReleaseAttribute, now, crm.Permanent); err != nil {
+					return err
+				}
+				_, err = fmt.Fprintf(c.Root().Writer, "released the recovery of %s (%s)\n", host, now)
+				return err
+			},
+		}},
+	}
+}
+
+func watchCommand() *ucli.Command {
+	return &ucli.Command{
+		Name:  "watch",
+		Usage: "print cluster events (node lost/joined/unclean/fenced, attribute changes) as they happen",
+		Flags: []ucli.Flag{
+			&ucli.StringFlag{Name: "alert-socket", Usage: "also listen for the alert agent on this socket (default: poll only)"},
+			&ucli.DurationFlag{Name: "poll", Value: 2 * time.Second, Usage: "poll interval"},
+		},
+		Action: func(ctx context.Context, c *ucli.Command) error {
+			w := crm.NewWatcher(crm.NewClient(nil), crm.WatchOptions{Socket: c.String("alert-socket"), PollInterval: c.Duration("poll")})
+			events := make(chan crm.Event, 64)
+			errc := make(chan error, 1)
+			go func() { errc <- w.Run(ctx, events) }()
+			for {
+				select {
+				case e := <-events:
+					fmt.Fprintf(c.Root().Writer, "%s %s\n", e.Time.Format(time.RFC3339Nano), e)
+				case err := <-errc:
+					if errors.Is(err, context.Canceled) {
+						return nil
+					}
+					return err
+				}
+			}
+		},
+	}
+}

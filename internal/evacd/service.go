@@ -1,0 +1,275 @@
+package evacd
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/computeha/computeha/crm"
+	"github.com/computeha/computeha/internal/config"
+	"github.com/computeha/computeha/internal/history"
+	"github.com/computeha/computeha/internal/openstack"
+)
+
+// Defaults of the daemon's files.
+const (
+	DefaultConfig     = "/etc/computeha/evacd.yaml"
+	DefaultSocket     = "/run/computeha/evacd.sock"
+	DefaultStateDir   = "/var/lib/computeha"
+	DefaultAlertAgent = "/usr/libexec/computeha/computeha_alert"
+)
+
+// ServiceOptions are the daemon's command-line settings.
+type ServiceOptions struct {
+	ConfigPath  string
+	Socket      string // health socket for the OCF agent's monitor
+	AlertSocket string // where the alert agent delivers (crm.DefaultAlertSocket)
+	AlertAgent  string // the alert agent registered in the CIB
+	StateDir    string // the watcher's saved state
+	Owner       string // this instance's name (default: the host name)
+	Runner      *crm.Runner
+	Log         *slog.Logger
+	// HTTP dial hook for tests reaching Nova in another network namespace.
+	DialContext func(ctx context.Context, network, addr string) (net.Conn, error)
+}
+
+// Serve runs the evacuation daemon: it registers the alert agent, watches
+// the cluster, serves its health on the socket, and recovers marked hosts,
+// until ctx ends. Nova being unreachable at start is waited out, not fatal.
+func Serve(ctx context.Context, o ServiceOptions) error {
+	if o.Log == nil {
+		o.Log = slog.Default()
+	}
+	cfg, err := config.Load(o.ConfigPath)
+	if err != nil {
+		return err
+	}
+	if o.Owner == "" {
+		o.Owner, _ = os.Hostname()
+	}
+	if err := os.MkdirAll(o.StateDir, 0o750); err != nil {
+		return fmt.Errorf("state directory: %w", err)
+	}
+	dsn, err := cfg.History.ReadDSN()
+	if err != nil {
+		return err
+	}
+	if cfg.History.Driver == config.DriverSQLite {
+		if err := os.MkdirAll(filepath.Dir(dsn), 0o750); err != nil {
+			return fmt.Errorf("history directory: %w", err)
+		}
+	}
+	store, err := history.Open(ctx, string(cfg.History.Driver), dsn, history.WithActor(o.Owner), history.WithLogger(o.Log))
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+
+	cl := crm.NewClient(o.Runner)
+	if err := cl.Runner.Check(); err != nil {
+		return err
+	}
+	if err := cl.EnsureAlert(ctx, crm.AlertConfig{ID: "computeha", Path: o.AlertAgent, Recipient: o.AlertSocket}); err != nil {
+		return fmt.Errorf("registering the alert agent: %w", err)
+	}
+	w := crm.NewWatcher(cl, crm.WatchOptions{Socket: o.AlertSocket, StateFile: filepath.Join(o.StateDir, "watch.json"), Log: o.Log})
+	if err := w.Listen(); err != nil {
+		return err
+	}
+	nova := &lazyNova{opts: openstack.Options{Cloud: cfg.Cloud, CloudsFile: cfg.CloudsYAML, Logger: o.Log, DialContext: o.DialContext}}
+	d := New(Options{Config: cfg, Cluster: cl, Nova: nova, History: store, Owner: o.Owner, Log: o.Log})
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	events := make(chan crm.Event, 1024)
+	errs := make(chan error, 3)
+	go func() { errs <- w.Run(ctx, events) }()
+	go func() { errs <- serveHealth(ctx, o.Socket, d) }()
+	go func() { errs <- d.Run(ctx, events) }()
+	o.Log.Info("evacuation daemon started", "owner", o.Owner, "config", o.ConfigPath, "socket", o.Socket)
+	err = <-errs
+	cancel()
+	if errors.Is(err, context.Canceled) {
+		return nil
+	}
+	return err
+}
+
+// serveHealth answers each connection with one JSON line of Health.
+func serveHealth(ctx context.Context, path string, d *Daemon) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
+		return err
+	}
+	_ = os.Remove(path)
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		return fmt.Errorf("health socket: %w", err)
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		ln.Close()
+		return err
+	}
+	go func() {
+		<-ctx.Done()
+		ln.Close()
+	}()
+	for {
+		conn, err := ln.Accept()
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return fmt.Errorf("health socket: %w", err)
+		}
+		go func() {
+			defer conn.Close()
+			_ = conn.SetDeadline(time.Now().Add(2 * time.Second))
+			_ = json.NewEncoder(conn).Encode(d.Health())
+		}()
+	}
+}
+
+// AskHealth reads the daemon's health from its socket.
+func AskHealth(ctx context.Context, path string) (Health, error) {
+	var dl net.Dialer
+	conn, err := dl.DialContext(ctx, "unix", path)
+	if err != nil {
+		return Health{}, err
+	}
+	defer conn.Close()
+	if dl, ok := ctx.Deadline(); ok {
+		_ = conn.SetDeadline(dl)
+	}
+	var h Health
+	line, err := bufio.NewReader(conn).ReadBytes('\n')
+	if err != nil {
+		return Health{}, fmt.Errorf("health answer: %w", err)
+	}
+	if err := json.Unmarshal(line, &h); err != nil {
+		return Health{}, fmt.Errorf("health answer: %w", err)
+	}
+	return h, nil
+}
+
+// lazyNova logs in to Keystone on first use, and again after a failure,
+// so a control plane that is down when the daemon starts only delays it.
+type lazyNova struct {
+	opts openstack.Options
+	mu   sync.Mutex
+	c    openstack.Client
+}
+
+var _ openstack.Client = (*lazyNova)(nil)
+
+func (l *lazyNova) get(ctx context.Context) (openstack.Client, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.c != nil {
+		return l.c, nil
+	}
+	c, err := openstack.New(ctx, l.opts)
+	if err != nil {
+		if openstack.IsUnauthorized(err) {
+			return nil, err
+		}
+		return nil, fmt.Errorf("%w: %w", openstack.ErrUnavailable, err)
+	}
+	l.c = c
+	return c, nil
+}
+
+func (l *lazyNova) FindComputeService(ctx context.Context, host string) (openstack.Service, error) {
+	c, err := l.get(ctx)
+	if err != nil {
+		return openstack.Service{}, err
+	}
+	return c.FindComputeService(ctx, host)
+}
+
+func (l *lazyNova) DisableService(ctx context.Context, id, reason string) (openstack.Service, error) {
+	c, err := l.get(ctx)
+	if err != nil {
+		return openstack.Service{}, err
+	}
+	return c.DisableService(ctx, id, reason)
+}
+
+func (l *lazyNova) EnableService(ctx context.Context, id string) (openstack.Service, error) {
+	c, err := l.get(ctx)
+	if err != nil {
+		return openstack.Service{}, err
+	}
+	return c.EnableService(ctx, id)
+}
+
+func (l *lazyNova) ForceDown(ctx context.Context, id string) (openstack.Service, error) {
+	c, err := l.get(ctx)
+	if err != nil {
+		return openstack.Service{}, err
+	}
+	return c.ForceDown(ctx, id)
+}
+
+func (l *lazyNova) UnforceDown(ctx context.Context, id string) (openstack.Service, error) {
+	c, err := l.get(ctx)
+	if err != nil {
+		return openstack.Service{}, err
+	}
+	return c.UnforceDown(ctx, id)
+}
+
+func (l *lazyNova) ServersOnHost(ctx context.Context, host string) ([]openstack.Server, error) {
+	c, err := l.get(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return c.ServersOnHost(ctx, host)
+}
+
+func (l *lazyNova) Server(ctx context.Context, id string) (openstack.Server, error) {
+	c, err := l.get(ctx)
+	if err != nil {
+		return openstack.Server{}, err
+	}
+	return c.Server(ctx, id)
+}
+
+func (l *lazyNova) Evacuate(ctx context.Context, id, target string) error {
+	c, err := l.get(ctx)
+	if err != nil {
+		return err
+	}
+	return c.Evacuate(ctx, id, target)
+}
+
+func (l *lazyNova) Migrations(ctx context.Context, f openstack.MigrationFilter) ([]openstack.Migration, error) {
+	c, err := l.get(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return c.Migrations(ctx, f)
+}
+
+func (l *lazyNova) Hypervisors(ctx context.Context) ([]openstack.Hypervisor, error) {
+	c, err := l.get(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return c.Hypervisors(ctx)
+}
+
+func (l *lazyNova) Aggregates(ctx context.Context) ([]openstack.Aggregate, error) {
+	c, err := l.get(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return c.Aggregates(ctx)
+}
