@@ -31,8 +31,9 @@ build: ## Build bin/computeha and a symlink per agent (bin/fence_ipmi, bin/resou
 	done
 
 .PHONY: deps
-deps: ## Install the Debian packages the tests need (root; skips what is there)
+deps: ## Install the Debian packages the tests need, Nova's included (root; skips what is there)
 	test/harness/deps.sh
+	test/nova/nova install
 
 $(GOLANGCI):
 	mkdir -p $(TOOLS)
@@ -46,10 +47,12 @@ lint: $(GOLANGCI) ## gofmt, go vet and golangci-lint (pinned)
 	$(GO) vet -tags $(INTEGRATION_TAGS) ./...
 	$(GO) vet -tags packaging ./...
 	$(GO) vet -tags lab ./...
+	$(GO) vet -tags openstack ./...
 	$(GOLANGCI) run ./...
 	$(GOLANGCI) run --build-tags $(INTEGRATION_TAGS) ./...
 	$(GOLANGCI) run --build-tags packaging ./...
 	$(GOLANGCI) run --build-tags lab ./...
+	$(GOLANGCI) run --build-tags openstack ./...
 
 .PHONY: unit
 unit: ## Unit tests (no root, no real parts), fuzz seeds included
@@ -93,6 +96,10 @@ packaging-test: ## Build the packages and prove them in a clean Debian 12 root (
 .PHONY: lab-test
 lab-test: build ## Pacemaker lab (root): 3 controllers + 2 remote computes; power loss and mgmt cut are fenced
 	LAB_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -tags lab -timeout 15m -v ./test/lab/
+
+.PHONY: openstack
+openstack: build ## Suites against a real Nova control plane (root; starts and stops it)
+	$(GO) test -count=1 -tags openstack -timeout 25m -v -run '$(RUN)' ./test/nova/...
 
 .PHONY: demo
 demo: ## Quick start (root): fence a simulated BMC off and on with fence_ipmi
