@@ -48,11 +48,15 @@ lint: $(GOLANGCI) ## gofmt, go vet and golangci-lint (pinned)
 	$(GO) vet -tags packaging ./...
 	$(GO) vet -tags lab ./...
 	$(GO) vet -tags openstack ./...
+	$(GO) vet -tags e2e ./...
+	$(GO) vet -tags "integration openstack" ./...
 	$(GOLANGCI) run ./...
 	$(GOLANGCI) run --build-tags $(INTEGRATION_TAGS) ./...
 	$(GOLANGCI) run --build-tags packaging ./...
 	$(GOLANGCI) run --build-tags lab ./...
 	$(GOLANGCI) run --build-tags openstack ./...
+	$(GOLANGCI) run --build-tags e2e ./...
+	$(GOLANGCI) run --build-tags integration,openstack ./...
 
 .PHONY: unit
 unit: ## Unit tests (no root, no real parts), fuzz seeds included
@@ -83,7 +87,7 @@ bench: build ## Benchmarks against real parts; print figures and check targets (
 	$(GO) run ./test/bench/watch -bin $(BIN)
 
 .PHONY: test
-test: deps verify lint unit bench integration lab-test packaging-test ## Everything CI runs: deps, verify, lint, unit, bench, integration, lab, packages
+test: deps verify lint unit bench integration lab-test openstack e2e packaging-test ## Everything CI runs: deps, verify, lint, unit, bench, integration, lab, Nova, end to end, packages
 
 .PHONY: packages
 packages: build ## Build the .deb and .rpm packages into dist/
@@ -100,10 +104,25 @@ lab-test: build ## Pacemaker lab (root): 3 controllers + 2 remote computes; powe
 .PHONY: openstack
 openstack: build ## Suites against a real Nova control plane (root; starts and stops it)
 	$(GO) test -count=1 -tags openstack -timeout 25m -v -run '$(RUN)' ./test/nova/...
+	$(GO) test -count=1 -tags "integration openstack" -timeout 25m -v -run 'TestNovaSide' ./test/integration/
 
 .PHONY: demo
-demo: ## Quick start (root): fence a simulated BMC off and on with fence_ipmi
+demo: deps build ## The main job (root): lab + Nova, power a compute off, watch it fenced and its VMs evacuated
+	$(GO) run ./test/e2e/demo -bin $(BIN) $(DEMO_FLAGS)
+
+.PHONY: demo-down
+demo-down: ## Stop what make demo DEMO_FLAGS=-keep left running
+	-test/nova/nova down --dir /tmp/computeha-nova-lab
+	-test/lab/lab down --dir /tmp/computeha-demo/lab
+	-ip netns del chalab-cloud 2>/dev/null
+
+.PHONY: quickstart
+quickstart: ## Quick start (root): fence a simulated BMC off and on with fence_ipmi
 	test/demo/quickstart.sh
+
+.PHONY: e2e
+e2e: build ## End-to-end suite (root): power loss of a compute with 10 HA VMs on lab + real Nova
+	LAB_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -tags e2e -timeout 40m -v ./test/e2e/
 
 .PHONY: clean
 clean: ## Remove build output
