@@ -155,3 +155,15 @@ func (a *Admin) DeleteAll(ctx context.Context) error {
 	}
 	return nil
 }
+
+// Unlimited lifts the default quotas (instances, cores, RAM) of every
+// project, so tests and the demo can boot as many servers as they need.
+func (a *Admin) Unlimited(ctx context.Context) error {
+	body := map[string]any{"quota_class_set": map[string]int{"instances": -1, "cores": -1, "ram": -1}}
+	_, err := a.Compute.Put(ctx, a.Compute.ServiceURL("os-quota-class-sets", "default"), body, nil,
+		&gophercloud.RequestOpts{OkCodes: []int{200}})
+	if err != nil {
+		return fmt.Errorf("lifting the default quotas: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,306 @@
+// Package e2e assembles the whole of computeha on real parts for the
+// end-to-end suite and the demo: the Pacemaker lab (controllers, computes
+// as pacemaker-remote nodes, BMCs), a real Nova control plane on the lab's
+// management network with a fake-driver nova-compute on every compute
+// node, fencing topology fence_ipmi + fence_nova, the nova-compute clone
+// and the evacuator.
+package e2e
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/computeha/computeha/crm"
+	"github.com/computeha/computeha/internal/openstack"
+	"github.com/computeha/computeha/test/lab"
+	"github.com/computeha/computeha/test/nova"
+)
+
+// The cloud's namespace, attached to the lab's management network.
+const (
+	CloudNS   = "chalab-cloud"
+	CloudAddr = "192.168.1.250"
+)
+
+// Options configure Up.
+type Options struct {
+	Dir      string // state; default a new temporary directory
+	NovaDir  string // Nova's state, kept for warm starts; default /tmp/computeha-nova-lab
+	Bin      string // computeha and its agents (make build)
+	Computes int    // default 3
+	Log      io.Writer
+}
+
+// Env is the assembled system.
+type Env struct {
+	Lab   *lab.Lab
+	Plane *nova.Plane
+	Admin *nova.Admin
+	Nova  openstack.Client
+	CRM   *crm.Client
+	Dir   string
+	log   io.Writer
+	hosts []string
+}
+
+func (e *Env) logf(format string, a ...any) {
+	if e.log != nil {
+		fmt.Fprintf(e.log, "e2e: "+format+"\n", a...)
+	}
+}
+
+// Computes names the compute nodes (also their Nova host names).
+func (e *Env) Computes() []string { return e.hosts }
+
+// Up brings everything up and waits until it is settled. On failure it
+// takes down what it started.
+func Up(ctx context.Context, o Options) (env *Env, err error) {
+	if o.Computes <= 0 {
+		o.Computes = 3
+	}
+	if o.NovaDir == "" {
+		o.NovaDir = "/tmp/computeha-nova-lab"
+	}
+	if o.Dir == "" {
+		if o.Dir, err = os.MkdirTemp("", "computeha-e2e-"); err != nil {
+			return nil, err
+		}
+	}
+	if err := os.MkdirAll(o.Dir, 0o755); err != nil {
+		return nil, err
+	}
+	e := &Env{Dir: o.Dir, log: o.Log}
+	defer func() {
+		if err != nil {
+			e.Down(context.Background())
+		}
+	}()
+	start := time.Now()
+	e.Lab, err = lab.Up(ctx, lab.Options{Controllers: 3, Computes: o.Computes, Dir: filepath.Join(o.Dir, "lab"), Bin: o.Bin, Log: o.Log})
+	if err != nil {
+		return e, err
+	}
+	e.logf("lab up in %s", time.Since(start).Round(time.Millisecond))
+	e.CRM = crm.NewClient(&crm.Runner{Prefix: []string{lab.Script(), "exec", "--dir", e.Lab.Dir(), "ctl1"}, Timeout: 2 * time.Minute})
+	if err := attachCloud(ctx); err != nil {
+		return e, err
+	}
+	e.Plane = &nova.Plane{Dir: o.NovaDir, NetNS: CloudNS, Addr: CloudAddr}
+	t := time.Now()
+	if err := e.Plane.Up(ctx); err != nil {
+		return e, fmt.Errorf("nova up: %w", err)
+	}
+	e.logf("Nova up in %s", time.Since(t).Round(time.Millisecond))
+	tr, err := e.Plane.Transport()
+	if err != nil {
+		return e, err
+	}
+	if e.Nova, err = openstack.New(ctx, openstack.Options{Cloud: nova.CloudAdmin, CloudsFile: e.Plane.CloudsYAML(), DialContext: tr.DialContext}); err != nil {
+		return e, err
+	}
+	if e.Admin, err = e.Plane.AdminClient(ctx); err != nil {
+		return e, err
+	}
+	if err := e.Admin.DeleteAll(ctx); err != nil {
+		return e, err
+	}
+	if err := e.Admin.Unlimited(ctx); err != nil {
+		return e, err
+	}
+	nodes, err := e.Lab.Nodes(ctx)
+	if err != nil {
+		return e, err
+	}
+	for _, n := range nodes {
+		if n.Kind != lab.Compute {
+			continue
+		}
+		e.hosts = append(e.hosts, n.Name)
+		// Register the host in Nova (service, compute node, cell mapping)
+		// and clear what an earlier run left; from then on the
+		// nova-compute clone runs it.
+		if err := e.Plane.Ready(ctx, n.Name, e.Nova, "nsenter", "-t", strconv.Itoa(n.HolderPID), "-m", "-n", "-u"); err != nil {
+			return e, fmt.Errorf("register %s in Nova: %w", n.Name, err)
+		}
+		if err := e.Plane.ComputeStop(ctx, n.Name); err != nil {
+			return e, err
+		}
+	}
+	if err := e.configure(ctx); err != nil {
+		return e, err
+	}
+	if err := e.settle(ctx); err != nil {
+		return e, err
+	}
+	e.logf("everything settled %s after start", time.Since(start).Round(time.Millisecond))
+	return e, nil
+}
+
+// attachCloud makes the cloud's namespace, on the management bridge.
+func attachCloud(ctx context.Context) error {
+	_ = exec.CommandContext(ctx, "ip", "netns", "del", CloudNS).Run()
+	for _, args := range [][]string{
+		{"netns", "add", CloudNS},
+		{"-n", "chalab-fabric", "link", "add", "cloud-mgmt", "type", "veth", "peer", "name", "mgmt", "netns", CloudNS},
+		{"-n", "chalab-fabric", "link", "set", "cloud-mgmt", "master", "br-mgmt", "up"},
+		{"-n", CloudNS, "addr", "add", CloudAddr + "/24", "dev", "mgmt"},
+		{"-n", CloudNS, "link", "set", "mgmt", "up"},
+		{"-n", CloudNS, "link", "set", "lo", "up"},
+	} {
+		if out, err := exec.CommandContext(ctx, "ip", args...).CombinedOutput(); err != nil {
+			return fmt.Errorf("ip %s: %v: %s", strings.Join(args, " "), err, out)
+		}
+	}
+	return nil
+}
+
+// pcs runs pcs on ctl1.
+func (e *Env) pcs(ctx context.Context, args ...string) error {
+	out, errOut, code, err := e.Lab.Exec(ctx, "ctl1", append([]string{"pcs"}, args...)...)
+	if err != nil {
+		return err
+	}
+	if code != 0 {
+		return fmt.Errorf("pcs %s: exit %d: %s%s", strings.Join(args, " "), code, out, errOut)
+	}
+	return nil
+}
+
+// EvacdConfig is the daemon's configuration file.
+func (e *Env) EvacdConfig() string { return filepath.Join(e.Dir, "evacd.yaml") }
+
+// HistoryDB is the daemon's history store.
+func (e *Env) HistoryDB() string { return filepath.Join(e.Dir, "history.db") }
+
+func (e *Env) configure(ctx context.Context) error {
+	cfg := fmt.Sprintf(`cloud: %s
+clouds_yaml: %s
+segments:
+  lab:
+    hosts: [%s]
+    recovery_method: auto
+policy:
+  default: off
+  flavor_key: evacuable
+evacuation:
+  concurrency: 16
+  retries: 3
+  retry_backoff: {initial: 1s, max: 5s}
+  confirm_timeout: 3m
+guard:
+  max_hosts: 3
+  window: 10m
+  max_segment_fraction: 0.7
+history:
+  driver: sqlite
+  dsn: %s
+`, nova.CloudAdmin, e.Plane.CloudsYAML(), strings.Join(e.hosts, ", "), e.HistoryDB())
+	if err := os.WriteFile(e.EvacdConfig(), []byte(cfg), 0o644); err != nil {
+		return err
+	}
+	clouds := e.Plane.CloudsYAML()
+	notComputes := []string{"rule", "score=-INFINITY", "#kind", "ne", "cluster"}
+	steps := [][]string{
+		{"property", "set", "maintenance-mode=true"},
+		{
+			"stonith", "create", "fence-nova", "fence_nova", "cloud=" + nova.CloudAdmin, "clouds_yaml=" + clouds,
+			"pcmk_host_list=" + strings.Join(e.hosts, " "),
+		},
+		append([]string{"constraint", "location", "fence-nova"}, notComputes...),
+	}
+	for _, h := range e.hosts {
+		// A failed compute stays off until someone powers it on: Pacemaker
+		// fences with off, not reboot.
+		steps = append(steps,
+			[]string{"stonith", "update", "fence-" + h, "pcmk_reboot_action=off"},
+			[]string{"stonith", "level", "add", "1", h, "fence-" + h + ",fence-nova"})
+	}
+	startCmd := fmt.Sprintf("exec %s compute-run $(hostname) --dir %s", nova.Script(), e.Plane.Dir)
+	steps = append(steps,
+		[]string{
+			"resource", "create", "nova-compute", "ocf:computeha:nova-compute", "cloud=" + nova.CloudAdmin,
+			"clouds_yaml=" + clouds, "start_command=" + startCmd,
+			"op", "start", "timeout=180s", "op", "monitor", "interval=10s", "timeout=30s", "clone", "interleave=true",
+		},
+		[]string{"constraint", "location", "nova-compute-clone", "rule", "score=-INFINITY", "#kind", "ne", "remote"},
+		[]string{
+			"resource", "create", "evacuator", "ocf:computeha:evacuator", "config=" + e.EvacdConfig(),
+			"state_dir=" + filepath.Join(e.Dir, "evacd-state"), "op", "monitor", "interval=5s", "timeout=20s",
+		},
+		append([]string{"constraint", "location", "evacuator"}, notComputes...),
+		[]string{"property", "set", "maintenance-mode=false"},
+	)
+	for _, s := range steps {
+		if err := e.pcs(ctx, s...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// settle waits until every compute runs nova-compute, up and enabled in
+// Nova, and the evacuator runs.
+func (e *Env) settle(ctx context.Context) error {
+	deadline := time.Now().Add(5 * time.Minute)
+	var why string
+	for time.Now().Before(deadline) {
+		why = e.notSettled(ctx)
+		if why == "" {
+			return nil
+		}
+		time.Sleep(time.Second)
+	}
+	return fmt.Errorf("not settled after 5 minutes: %s", why)
+}
+
+func (e *Env) notSettled(ctx context.Context) string {
+	st, err := e.CRM.Status(ctx)
+	if err != nil {
+		return err.Error()
+	}
+	started := map[string]int{}
+	for _, r := range st.Resources {
+		if r.Role == "Started" && !r.Failed {
+			started[strings.SplitN(r.ID, ":", 2)[0]] += len(r.Nodes)
+		}
+	}
+	if started["evacuator"] != 1 {
+		return "evacuator not started"
+	}
+	if started["nova-compute"] != len(e.hosts) {
+		return fmt.Sprintf("nova-compute started on %d of %d computes", started["nova-compute"], len(e.hosts))
+	}
+	for _, h := range e.hosts {
+		s, err := e.Nova.FindComputeService(ctx, h)
+		if err != nil {
+			return err.Error()
+		}
+		if s.State != "up" || !s.Enabled() || s.ForcedDown {
+			return fmt.Sprintf("%s: %s, %s, forced down %v", h, s.State, s.Status, s.ForcedDown)
+		}
+	}
+	return ""
+}
+
+// Down takes everything down.
+func (e *Env) Down(ctx context.Context) {
+	var errs []error
+	if e.Plane != nil {
+		errs = append(errs, e.Plane.Down(ctx))
+	}
+	if e.Lab != nil {
+		errs = append(errs, e.Lab.Down(ctx))
+	}
+	_ = exec.CommandContext(ctx, "ip", "netns", "del", CloudNS).Run()
+	if err := errors.Join(errs...); err != nil {
+		e.logf("down: %v", err)
+	}
+}
