@@ -196,6 +196,9 @@ func (w *world) run(t *testing.T, limit time.Duration, stop func() bool) {
 	for ctx.Err() == nil && !stop() {
 		time.Sleep(10 * time.Millisecond)
 	}
+	if !stop() {
+		t.Logf("daemon after %s: %+v", limit, w.daemon.Health())
+	}
 	cancel()
 	<-done
 }
@@ -456,5 +459,22 @@ func TestAVMThatCannotBeRecoveredMarksTheHostFailed(t *testing.T) {
 	v, _ := w.cluster.Attribute(context.Background(), "cmp1", evacstate.Attribute, crm.Permanent)
 	if st, _ := evacstate.Parse(v); !strings.Contains(st.Reason, "1 VMs not recovered") || !st.Blocking() {
 		t.Errorf("failed state %+v should say why and keep the host out", st)
+	}
+}
+
+func TestADaemonStoppedMidRecoveryLeavesTheHostForTheNextOne(t *testing.T) {
+	w := newWorld(t, "auto", "")
+	w.boot("cmp1", 2, true)
+	now := time.Now().UTC()
+	w.nova.KillCompute("cmp1")
+	w.cluster.mark("cmp1", now)
+	w.cluster.fenced("cmp1", now)
+	outage := fmt.Errorf("%w: 503", openstack.ErrUnavailable)
+	for range 1000 {
+		w.nova.FailNext("Aggregates", outage)
+	}
+	w.run(t, 300*time.Millisecond, func() bool { return false })
+	if p := w.cluster.phase("cmp1"); p != evacstate.Pending && p != evacstate.Running {
+		t.Errorf("after a stop during a Nova outage cmp1 is %q, want still pending or running", p)
 	}
 }

@@ -92,6 +92,10 @@ func (j *job) run(ctx context.Context) error {
 	}
 	segName, seg, aggs, err := j.d.segmentOf(ctx, j.host)
 	if err != nil {
+		if ctx.Err() != nil {
+			// Stopping is not failing: the next daemon resumes.
+			return ctx.Err()
+		}
 		j.fail(ctx, "no failover segment", err)
 		return err
 	}
@@ -103,10 +107,10 @@ func (j *job) run(ctx context.Context) error {
 		return fmt.Errorf("mark %s running: %w", j.node, err)
 	}
 	failed, err := j.recover(ctx, segName, seg, aggs)
+	if ctx.Err() != nil {
+		return ctx.Err()
+	}
 	if err != nil {
-		if errors.Is(err, context.Canceled) {
-			return err
-		}
 		j.fail(ctx, "recovery stopped", err)
 		return err
 	}
@@ -322,20 +326,40 @@ func (j *job) recover(ctx context.Context, segName string, seg config.Segment, a
 		}
 	}
 
+	// The reads recovery needs are independent: made together, they cost
+	// the slowest of them, not their sum, on a loaded control plane.
 	j.setStep("listing servers")
-	var servers []openstack.Server
-	if err := j.d.retryNova(ctx, "list servers", func(ctx context.Context) (err error) {
-		servers, err = nova.ServersOnHost(ctx, j.host)
-		return err
-	}); err != nil {
-		return 0, err
-	}
-	var migs []openstack.Migration
-	if err := j.d.retryNova(ctx, "list migrations", func(ctx context.Context) (err error) {
-		migs, err = nova.Migrations(ctx, openstack.MigrationFilter{Host: j.host, Type: "evacuation"})
-		return err
-	}); err != nil {
-		return 0, err
+	var (
+		servers []openstack.Server
+		migs    []openstack.Migration
+		hosts   []plan.Host
+		reads   sync.WaitGroup
+		errs    [3]error
+	)
+	reads.Add(3)
+	go func() {
+		defer reads.Done()
+		errs[0] = j.d.retryNova(ctx, "list servers", func(ctx context.Context) (err error) {
+			servers, err = nova.ServersOnHost(ctx, j.host)
+			return err
+		})
+	}()
+	go func() {
+		defer reads.Done()
+		errs[1] = j.d.retryNova(ctx, "list migrations", func(ctx context.Context) (err error) {
+			migs, err = nova.Migrations(ctx, openstack.MigrationFilter{Host: j.host, Type: "evacuation"})
+			return err
+		})
+	}()
+	go func() {
+		defer reads.Done()
+		hosts, errs[2] = j.segmentHosts(ctx, seg)
+	}()
+	reads.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return 0, err
+		}
 	}
 	inFlight := map[string]openstack.Migration{}
 	for _, m := range migs {
@@ -390,10 +414,6 @@ func (j *job) recover(ctx context.Context, segName string, seg config.Segment, a
 		})
 	}
 
-	hosts, err := j.segmentHosts(ctx, seg)
-	if err != nil {
-		return 0, err
-	}
 	p, err := plan.Make(plan.Input{FailedHost: j.host, Segment: plan.Segment{Name: segName, RecoveryMethod: seg.RecoveryMethod, Hosts: hosts}, VMs: vms})
 	if err != nil {
 		return 0, err

@@ -89,6 +89,16 @@ func Serve(ctx context.Context, o ServiceOptions) error {
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	// Log in now, not at the first failure: Keystone costs a second or
+	// two, and that second belongs to the recovery.
+	go func() {
+		for ctx.Err() == nil {
+			if _, err := nova.get(ctx); err == nil {
+				return
+			}
+			_ = sleepCtx(ctx, 2*time.Second)
+		}
+	}()
 	events := make(chan crm.Event, 1024)
 	errs := make(chan error, 3)
 	go func() { errs <- w.Run(ctx, events) }()

@@ -84,7 +84,8 @@ func TestServersOnHostFollowsPagesAndDecodesWhatAPolicyNeeds(t *testing.T) {
 		reply(w, http.StatusOK, glanceImage)
 	})
 
-	got, err := c.client().ServersOnHost(context.Background(), "compute1")
+	cl := c.client()
+	got, err := cl.ServersOnHost(context.Background(), "compute1")
 	if err != nil {
 		t.Fatalf("ServersOnHost: %v", err)
 	}
@@ -125,6 +126,14 @@ func TestServersOnHostFollowsPagesAndDecodesWhatAPolicyNeeds(t *testing.T) {
 	}
 	if n := images.Load(); n != 1 {
 		t.Errorf("image requests = %d, want 1 for two servers of the same image", n)
+	}
+	// A second listing (a recovery watching its servers) reuses the image.
+	pages.Store(0)
+	if _, err := cl.ServersOnHost(context.Background(), "compute1"); err != nil {
+		t.Fatal(err)
+	}
+	if n := images.Load(); n != 1 {
+		t.Errorf("image requests after a second listing = %d, want still 1 (cached)", n)
 	}
 }
 

@@ -27,7 +27,22 @@ type nova struct {
 	placementErr error
 	image        *gophercloud.ServiceClient
 	imageErr     error
+
+	// images caches image properties: a recovery reads the same few
+	// images for every server it watches, and a control plane under load
+	// is better spared the repeated Glance calls.
+	imagesMu sync.Mutex
+	images   map[string]cachedImage
 }
+
+type cachedImage struct {
+	props map[string]string
+	at    time.Time
+}
+
+// imageTTL is how long image properties are trusted; properties that
+// decide HA change rarely, and a recovery lasts minutes at most.
+const imageTTL = 5 * time.Minute
 
 var _ Client = (*nova)(nil)
 
@@ -333,6 +348,26 @@ func (c *nova) imageProperties(ctx context.Context, imageID string) (map[string]
 	if c.image == nil {
 		return nil, c.imageErr
 	}
+	c.imagesMu.Lock()
+	if ci, ok := c.images[imageID]; ok && time.Since(ci.at) < imageTTL {
+		c.imagesMu.Unlock()
+		return ci.props, nil
+	}
+	c.imagesMu.Unlock()
+	props, err := c.fetchImageProperties(ctx, imageID)
+	if err != nil {
+		return nil, err
+	}
+	c.imagesMu.Lock()
+	if c.images == nil {
+		c.images = map[string]cachedImage{}
+	}
+	c.images[imageID] = cachedImage{props: props, at: time.Now()}
+	c.imagesMu.Unlock()
+	return props, nil
+}
+
+func (c *nova) fetchImageProperties(ctx context.Context, imageID string) (map[string]string, error) {
 	var raw map[string]json.RawMessage
 	err := c.getJSON(ctx, c.image, "image", "reading image "+imageID, c.image.ServiceURL("images", url.PathEscape(imageID)), &raw)
 	if IsNotFound(err) {
