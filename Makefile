@@ -86,6 +86,10 @@ bench: build ## Benchmarks against real parts; print figures and check targets (
 	$(GO) run ./test/bench/fencestatus -bin $(BIN)
 	$(GO) run ./test/bench/watch -bin $(BIN)
 
+.PHONY: bench-recovery
+bench-recovery: build ## Power-loss recovery on lab + real Nova, repeated; prints timings, the Nova reference and evacd's RSS (root)
+	$(GO) run ./test/bench/recovery -bin $(BIN) -vms $${VMS:-10} -runs $${RUNS:-2}
+
 .PHONY: test
 test: deps verify lint unit bench integration lab-test openstack e2e packaging-test ## Everything CI runs: deps, verify, lint, unit, bench, integration, lab, Nova, end to end, packages
 

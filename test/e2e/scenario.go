@@ -126,8 +126,9 @@ func (e *Env) PowerLoss(ctx context.Context, host string, vms []VM, limit time.D
 	}
 	deadline := time.Now().Add(limit)
 	for time.Now().Before(deadline) {
-		servers, err := e.Nova.ServersOnHost(ctx, host)
-		_ = servers
+		// One listing per round: the watcher must not slow the control
+		// plane it measures.
+		states, err := e.Admin.States(ctx)
 		if err == nil {
 			done := 0
 			for _, v := range vms {
@@ -138,24 +139,16 @@ func (e *Env) PowerLoss(ctx context.Context, host string, vms []VM, limit time.D
 					done++
 					continue
 				}
-				s, err := e.Nova.Server(ctx, v.ID)
-				if err == nil && s.Host != host && s.Status == "ACTIVE" && s.TaskState == "" {
+				s := states[v.ID]
+				if s.Host != "" && s.Host != host && s.Status == "ACTIVE" && s.TaskState == "" {
 					d := time.Since(tl.Fault)
 					tl.VMs[v.Name], tl.Where[v.Name] = d, s.Host
 					say(d, "%s ACTIVE on %s", v.Name, s.Host)
 					done++
 				}
-			}
-			if tl.EvacStart == 0 {
-				if migs, err := e.Nova.Migrations(ctx, openstack.MigrationFilter{Host: host, Type: "evacuation"}); err == nil && len(migs) > 0 {
-					first := migs[0].CreatedAt
-					for _, m := range migs {
-						if m.CreatedAt.Before(first) {
-							first = m.CreatedAt
-						}
-					}
+				if tl.EvacStart == 0 && s.TaskState != "" && s.Host != "" {
 					tl.EvacStart = time.Since(tl.Fault)
-					say(tl.EvacStart, "evacuation started (Nova recorded the first evacuation)")
+					say(tl.EvacStart, "evacuation started (first VM rebuilding)")
 				}
 			}
 			if done == want {
@@ -163,7 +156,7 @@ func (e *Env) PowerLoss(ctx context.Context, host string, vms []VM, limit time.D
 				break
 			}
 		}
-		time.Sleep(250 * time.Millisecond)
+		time.Sleep(500 * time.Millisecond)
 	}
 	stop()
 	e.check(ctx, tl, host, vms)
@@ -200,6 +193,9 @@ func (e *Env) check(ctx context.Context, tl *Timeline, host string, vms []VM) {
 		if tl.FirstEvac.IsZero() || m.CreatedAt.Before(tl.FirstEvac) {
 			tl.FirstEvac = m.CreatedAt
 		}
+	}
+	if tl.EvacStart == 0 && !tl.FirstEvac.IsZero() {
+		tl.EvacStart = tl.FirstEvac.Sub(tl.Fault)
 	}
 	for _, v := range vms {
 		if v.HA && per[v.ID] != 1 {

@@ -167,3 +167,26 @@ func (a *Admin) Unlimited(ctx context.Context) error {
 	}
 	return nil
 }
+
+// ServerState is where a server is and what it does.
+type ServerState struct {
+	Host, Status, TaskState string
+}
+
+// States lists every server's state in one request, for watchers that
+// must not add load to the control plane they watch.
+func (a *Admin) States(ctx context.Context) (map[string]ServerState, error) {
+	pages, err := servers.List(a.Compute, servers.ListOpts{AllTenants: true}).AllPages(ctx)
+	if err != nil {
+		return nil, err
+	}
+	all, err := servers.ExtractServers(pages)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]ServerState, len(all))
+	for _, s := range all {
+		out[s.ID] = ServerState{Host: s.Host, Status: s.Status, TaskState: s.TaskState}
+	}
+	return out, nil
+}
