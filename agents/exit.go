@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+
+	"github.com/computeha/computeha/internal/linelog"
 )
 
 // OCF exit codes (OCF 1.1 resource agent API).
@@ -102,8 +104,8 @@ func reason(err error) string {
 	if errors.Is(err, context.DeadlineExceeded) {
 		var e *Error
 		if !errors.As(err, &e) {
-			return "operation timed out: " + oneLine(err.Error())
+			return "operation timed out: " + linelog.OneLine(err.Error())
 		}
 	}
-	return oneLine(err.Error())
+	return linelog.OneLine(err.Error())
 }

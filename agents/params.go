@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/computeha/computeha/internal/linelog"
 )
 
 // Kind is a parameter's content type in the meta-data.
@@ -229,5 +231,5 @@ func clip(s string) string {
 	if len(s) > 64 {
 		s = s[:64] + "..."
 	}
-	return oneLine(s)
+	return linelog.OneLine(s)
 }

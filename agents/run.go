@@ -14,6 +14,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/computeha/computeha/internal/linelog"
 )
 
 // Env is what Main needs from the process.
@@ -82,7 +84,7 @@ func Main(ctx context.Context, a *Agent, env Env) int {
 		level.Set(slog.LevelDebug)
 	}
 	mu := new(sync.Mutex)
-	handlers := fanout{&lineHandler{mu: mu, w: env.Stderr, level: level}}
+	handlers := linelog.Fanout{linelog.NewLocked(env.Stderr, level, mu)}
 	// meta-data and usage print documents; they never need syslog.
 	if slices.Contains(ocfActions, action) && action != "meta-data" {
 		tag := a.Name

@@ -2,13 +2,8 @@ package fence
 
 import (
 	"bytes"
-	"context"
-	"fmt"
 	"io"
-	"log/slog"
-	"strings"
 	"sync"
-	"time"
 )
 
 // redactor is the one writer every agent message passes through: it masks
@@ -47,96 +42,4 @@ func (r *redactor) Write(p []byte) (int, error) {
 		return 0, err
 	}
 	return len(p), nil
-}
-
-// lineHandler writes one line per record, "LEVEL: message key=value ...",
-// the shape fence-agents print on stderr and Pacemaker copies into its log.
-// With stamp set, lines start with a timestamp (for debug files).
-type lineHandler struct {
-	w     io.Writer
-	level slog.Leveler
-	stamp bool
-	attrs []slog.Attr
-	now   func() time.Time
-}
-
-func (h *lineHandler) Enabled(_ context.Context, l slog.Level) bool { return l >= h.level.Level() }
-
-func (h *lineHandler) Handle(_ context.Context, rec slog.Record) error {
-	var b strings.Builder
-	if h.stamp {
-		b.WriteString(h.now().Format("2006-01-02 15:04:05.000 "))
-	}
-	lvl := rec.Level.String()
-	if rec.Level == slog.LevelWarn {
-		lvl = "WARNING"
-	}
-	b.WriteString(lvl)
-	b.WriteString(": ")
-	b.WriteString(oneLine(rec.Message))
-	write := func(a slog.Attr) bool {
-		fmt.Fprintf(&b, " %s=%s", a.Key, oneLine(a.Value.String()))
-		return true
-	}
-	for _, a := range h.attrs {
-		write(a)
-	}
-	rec.Attrs(write)
-	b.WriteString("\n")
-	_, err := io.WriteString(h.w, b.String())
-	return err
-}
-
-func (h *lineHandler) WithAttrs(as []slog.Attr) slog.Handler {
-	c := *h
-	c.attrs = append(append([]slog.Attr(nil), h.attrs...), as...)
-	return &c
-}
-
-func (h *lineHandler) WithGroup(string) slog.Handler { return h }
-
-// oneLine folds multi-line library errors so each record stays one line.
-func oneLine(s string) string {
-	s = strings.TrimSpace(s)
-	return strings.Join(strings.Fields(strings.ReplaceAll(s, "\n", " ")), " ")
-}
-
-// fanout sends each record to every handler that wants it.
-type fanout []slog.Handler
-
-func (f fanout) Enabled(ctx context.Context, l slog.Level) bool {
-	for _, h := range f {
-		if h.Enabled(ctx, l) {
-			return true
-		}
-	}
-	return false
-}
-
-func (f fanout) Handle(ctx context.Context, r slog.Record) error {
-	var first error
-	for _, h := range f {
-		if h.Enabled(ctx, r.Level) {
-			if err := h.Handle(ctx, r.Clone()); err != nil && first == nil {
-				first = err
-			}
-		}
-	}
-	return first
-}
-
-func (f fanout) WithAttrs(as []slog.Attr) slog.Handler {
-	out := make(fanout, len(f))
-	for i, h := range f {
-		out[i] = h.WithAttrs(as)
-	}
-	return out
-}
-
-func (f fanout) WithGroup(n string) slog.Handler {
-	out := make(fanout, len(f))
-	for i, h := range f {
-		out[i] = h.WithGroup(n)
-	}
-	return out
 }

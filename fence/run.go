@@ -10,6 +10,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/computeha/computeha/internal/linelog"
 )
 
 // Exit codes, as Pacemaker's fencer reads them.
@@ -51,7 +53,7 @@ func Main(ctx context.Context, a *Agent, env Env) int {
 	red := &redactor{w: env.Stderr}
 	level := new(slog.LevelVar)
 	level.Set(slog.LevelWarn)
-	handlers := fanout{&lineHandler{w: red, level: level, now: env.Now}}
+	handlers := linelog.Fanout{linelog.New(red, level, nil)}
 	r := &run{agent: a, env: env, red: red, level: level, log: slog.New(handlers)}
 	r.handlers = handlers
 	code, err := r.main(ctx)
@@ -73,7 +75,7 @@ type run struct {
 	env        Env
 	red        *redactor
 	level      *slog.LevelVar
-	handlers   fanout
+	handlers   linelog.Fanout
 	log        *slog.Logger
 	closeDebug func()
 	c          *Common
@@ -210,7 +212,7 @@ func (r *run) setupLogging(in *Input) error {
 	}
 	r.closeDebug = func() { _ = f.Close() }
 	fileRed := &redactor{w: f, secrets: r.red.secrets}
-	r.handlers = append(r.handlers, &lineHandler{w: fileRed, level: slog.LevelDebug, stamp: true, now: r.env.Now})
+	r.handlers = append(r.handlers, linelog.New(fileRed, slog.LevelDebug, r.env.Now))
 	r.log = slog.New(r.handlers)
 	return nil
 }
