@@ -15,7 +15,7 @@ import (
 var update = flag.Bool("update", false, "rewrite the .golden files of testdata/invalid")
 
 func TestLoadExampleGivesTheDocumentedValues(t *testing.T) {
-	c, err := Load("testdata/example.yaml")
+	c, err := Load("../../packaging/etc/evacd.yaml.example")
 	if err != nil {
 		t.Fatalf("the packaged example must validate: %v", err)
 	}

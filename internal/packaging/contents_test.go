@@ -77,6 +77,7 @@ func TestContentsOfBothFormatsDifferOnlyInTheirDocumentation(t *testing.T) {
 	common := []string{
 		"config|noreplace /etc/computeha/bmc-password.example",
 		"config|noreplace /etc/computeha/clouds.yaml.example",
+		"config|noreplace /etc/computeha/evacd.yaml.example",
 		"dir /etc/computeha",
 		"dir /usr/lib/ocf/resource.d/computeha",
 		"dir /usr/libexec/computeha",
@@ -86,9 +87,10 @@ func TestContentsOfBothFormatsDifferOnlyInTheirDocumentation(t *testing.T) {
 		"symlink /usr/libexec/computeha/computeha_alert -> ../../sbin/computeha",
 		"symlink /usr/sbin/fence_ipmi -> computeha",
 	}
-	wantDeb := slices.Sorted(slices.Values(append(slices.Clone(common),
+	wantDeb := slices.Sorted(slices.Values(append(slices.Clone(common), "file /lib/systemd/system/computeha-evacd.service",
 		"file /usr/share/doc/computeha/copyright", "file /usr/share/lintian/overrides/computeha")))
-	wantRPM := slices.Sorted(slices.Values(append(slices.Clone(common), "license /usr/share/licenses/computeha/LICENSE")))
+	wantRPM := slices.Sorted(slices.Values(append(slices.Clone(common), "file /usr/lib/systemd/system/computeha-evacd.service",
+		"license /usr/share/licenses/computeha/LICENSE")))
 	if diff := cmp.Diff(wantDeb, layout(deb)); diff != "" {
 		t.Errorf(".deb contents (-want +got):\n%s", diff)
 	}
