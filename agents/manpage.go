@@ -24,6 +24,9 @@ func (a *Agent) WriteManpage(w io.Writer) error {
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, ".TH %s 7 \"\" computeha \"OCF resource agents\"\n", strings.ToUpper(a.ManpageName()))
+	// Left-adjusted: justified lines would stretch the NAME line, which
+	// man -k and whatis parse.
+	b.WriteString(".ad l\n")
 	fmt.Fprintf(&b, ".SH NAME\n%s \\- %s\n", esc(a.ManpageName()), esc(a.ShortDesc))
 	fmt.Fprintf(&b, ".SH SYNOPSIS\n.B pcs resource create\n\\fIID\\fR ocf:computeha:%s [\\fIPARAMETER\\fR=\\fIVALUE\\fR ...]\n", esc(a.Name))
 	fmt.Fprintf(&b, ".SH DESCRIPTION\n%s\n", esc(a.LongDesc))

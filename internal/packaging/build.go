@@ -191,7 +191,26 @@ func agentSentence(progs []Program) string {
 	for i, p := range progs {
 		names[i] = p.Name
 	}
-	return "Agents: " + strings.Join(names, ", ") + "."
+	return wrap("Agents: "+strings.Join(names, ", ")+".", 79)
+}
+
+// wrap breaks text at spaces into lines of at most width characters, as
+// Debian's description lines must be.
+func wrap(text string, width int) string {
+	var lines []string
+	line := ""
+	for _, w := range strings.Fields(text) {
+		if line != "" && len(line)+1+len(w) > width {
+			lines = append(lines, line)
+			line = w
+			continue
+		}
+		if line != "" {
+			line += " "
+		}
+		line += w
+	}
+	return strings.Join(append(lines, line), "\n")
 }
 
 // renderManpages asks the binary for its own man page and every fence and

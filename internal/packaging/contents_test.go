@@ -1,9 +1,11 @@
 package packaging
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -128,5 +130,21 @@ func TestContentsRefuseAMissingAssetAndAnUnknownFormat(t *testing.T) {
 	}
 	if _, err := Contents("apk", inputs(t, assets(t, nil))); err == nil {
 		t.Error("an unknown format was accepted")
+	}
+}
+
+func TestTheAgentListFitsDebianDescriptionLines(t *testing.T) {
+	var progs []Program
+	for i := range 30 {
+		progs = append(progs, Program{Kind: "fence", Name: fmt.Sprintf("fence_agent_number_%02d", i)})
+	}
+	s := agentSentence(progs)
+	for _, line := range strings.Split(s, "\n") {
+		if len(line) > 79 {
+			t.Errorf("line of %d characters: %q", len(line), line)
+		}
+	}
+	if got := strings.Join(strings.Fields(s), " "); !strings.Contains(got, "fence_agent_number_29.") {
+		t.Errorf("the list lost agents: %q", got)
 	}
 }

@@ -506,7 +506,9 @@ func TestPackages(t *testing.T) {
 			case "fence":
 				pages[p.name] = p.name
 			case "ocf":
-				pages["ocf_computeha_"+p.name] = p.name
+				// resource-agents' convention: the page is named
+				// ocf_<provider>_<agent>, and so is its NAME line.
+				pages["ocf_computeha_"+p.name] = "ocf_computeha_" + p.name
 			}
 		}
 		for page, name := range pages {
