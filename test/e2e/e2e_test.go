@@ -59,4 +59,64 @@ func TestPowerLoss(t *testing.T) {
 	if _, err := env.PowerOn(ctx, "cmp1", 4*time.Minute, testLog{t}); err != nil {
 		t.Error(err)
 	}
+
+	t.Run("the daemon killed mid-evacuation is restarted and finishes without evacuating twice", func(t *testing.T) {
+		vms, err := env.Boot(ctx, "cmp2", 6, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		env.OnEvacStart = func() {
+			node, pid, err := env.EvacuatorPID(ctx)
+			if err != nil {
+				t.Errorf("finding the daemon: %v", err)
+				return
+			}
+			if _, _, code, err := env.Lab.Exec(ctx, node, "kill", "-9", pid); err != nil || code != 0 {
+				t.Errorf("killing the daemon on %s: exit %d, %v", node, code, err)
+			}
+			t.Logf("killed the evacuation daemon (pid %s on %s) mid-evacuation", pid, node)
+		}
+		defer func() { env.OnEvacStart = nil }()
+		tl, err := env.PowerLoss(ctx, "cmp2", vms, 5*time.Minute, testLog{t})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Log(tl.Summary())
+		for _, v := range tl.Violations {
+			t.Error(v)
+		}
+		if tl.AllActive == 0 {
+			t.Fatal("not every HA VM was ACTIVE elsewhere after the daemon's restart")
+		}
+		if _, err := env.PowerOn(ctx, "cmp2", 4*time.Minute, testLog{t}); err != nil {
+			t.Error(err)
+		}
+	})
+
+	t.Run("a host whose fencing fails is never evacuated", func(t *testing.T) {
+		vms, err := env.Boot(ctx, "cmp3", 3, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := env.pcs(ctx, "stonith", "update", "fence-cmp3", "password_script=echo wrong-password"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := env.Lab.Power(ctx, "cmp3", "off"); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(60 * time.Second)
+		for _, v := range vms {
+			s, err := env.Nova.Server(ctx, v.ID)
+			if err != nil || s.Host != "cmp3" {
+				t.Errorf("%s moved to %q while cmp3's fencing fails (%v)", v.Name, s.Host, err)
+			}
+		}
+		if hist, err := env.CRM.FencingHistory(ctx, "cmp3"); err == nil {
+			for _, f := range hist {
+				if f.Succeeded() {
+					t.Errorf("fencing of cmp3 succeeded with a wrong password: %+v", f)
+				}
+			}
+		}
+	})
 }

@@ -49,6 +49,9 @@ type Env struct {
 	Dir   string
 	log   io.Writer
 	hosts []string
+	// OnEvacStart, when set, runs once when PowerLoss sees the first VM
+	// being rebuilt (a test kills the daemon there).
+	OnEvacStart func()
 }
 
 func (e *Env) logf(format string, a ...any) {

@@ -69,12 +69,34 @@ func (tl *Timeline) violate(format string, a ...any) {
 	tl.Violations = append(tl.Violations, fmt.Sprintf(format, a...))
 }
 
+// EvacuatorPID finds the evacuation daemon: the controller running the
+// evacuator, and the daemon's pid there.
+func (e *Env) EvacuatorPID(ctx context.Context) (string, string, error) {
+	st, err := e.CRM.Status(ctx)
+	if err != nil {
+		return "", "", err
+	}
+	for _, r := range st.Resources {
+		if r.ID == "evacuator" && r.Role == "Started" && len(r.Nodes) > 0 {
+			out, _, code, err := e.Lab.Exec(ctx, r.Nodes[0], "sh", "-c", "cat /run/resource-agents/computeha-evacuator-*.pid")
+			if err != nil || code != 0 {
+				return "", "", fmt.Errorf("evacuator pid file on %s: exit %d, %v", r.Nodes[0], code, err)
+			}
+			if f := strings.Fields(out); len(f) > 0 {
+				return r.Nodes[0], f[0], nil
+			}
+		}
+	}
+	return "", "", fmt.Errorf("the evacuator runs nowhere")
+}
+
 // PowerLoss powers host off through its BMC and follows the recovery of
 // vms until every HA VM is ACTIVE elsewhere (or limit passes), checking
 // that nothing moved before the fencing was confirmed and that every HA VM
 // moved exactly once.
 func (e *Env) PowerLoss(ctx context.Context, host string, vms []VM, limit time.Duration, out io.Writer) (*Timeline, error) {
 	tl := &Timeline{VMs: map[string]time.Duration{}, Where: map[string]string{}}
+	evacStarted := e.OnEvacStart
 	wctx, stop := context.WithCancel(ctx)
 	defer stop()
 	w := crm.NewWatcher(e.CRM, crm.WatchOptions{PollInterval: 250 * time.Millisecond})
@@ -149,6 +171,10 @@ func (e *Env) PowerLoss(ctx context.Context, host string, vms []VM, limit time.D
 				if tl.EvacStart == 0 && s.TaskState != "" && s.Host != "" {
 					tl.EvacStart = time.Since(tl.Fault)
 					say(tl.EvacStart, "evacuation started (first VM rebuilding)")
+					if evacStarted != nil {
+						evacStarted()
+						evacStarted = nil
+					}
 				}
 			}
 			if done == want {
