@@ -478,3 +478,31 @@ func TestADaemonStoppedMidRecoveryLeavesTheHostForTheNextOne(t *testing.T) {
 		t.Errorf("after a stop during a Nova outage cmp1 is %q, want still pending or running", p)
 	}
 }
+
+func TestAnERRORVMIsResetThenEvacuatedWhenConfiguredSo(t *testing.T) {
+	w := newWorld(t, "auto", "")
+	w.cfg.Evacuation.ErrorVMs = config.ErrorVMsResetState
+	w.boot("cmp1", 1, true)
+	var id string
+	for sid := range w.servers {
+		id = sid
+	}
+	if err := w.nova.ResetState(context.Background(), id, "error"); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now().UTC()
+	w.nova.KillCompute("cmp1")
+	w.cluster.mark("cmp1", now)
+	w.cluster.fenced("cmp1", now)
+	w.run(t, 10*time.Second, func() bool { return w.cluster.phase("cmp1") == evacstate.Done })
+	if got := w.hostOf(t, id); got.Host == "cmp1" || got.Status != "ACTIVE" {
+		t.Errorf("the ERROR VM is %s on %s, want ACTIVE elsewhere", got.Status, got.Host)
+	}
+	reset := false
+	for _, c := range w.nova.Calls() {
+		reset = reset || strings.HasPrefix(c, "ResetState "+id+" active")
+	}
+	if !reset {
+		t.Errorf("the VM was not reset to active before its evacuation: %v", w.nova.Calls())
+	}
+}

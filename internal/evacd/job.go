@@ -568,6 +568,17 @@ func (j *job) evacuate(ctx context.Context, m *move, seg config.Segment) error {
 				_ = j.d.o.History.RetryMove(ctx, m.id, m.target)
 			}
 		}
+		if m.srv.Status == "ERROR" && j.d.o.Config.Evacuation.ErrorVMs == config.ErrorVMsResetState && attempt == 0 {
+			// Nova rebuilds an ERROR VM as ERROR: reset it first, as an
+			// operator would, so it comes back running.
+			if err := j.d.retryNova(ctx, "reset state", func(ctx context.Context) error {
+				return j.d.o.Nova.ResetState(ctx, m.srv.ID, "active")
+			}); err != nil {
+				last = err
+				continue
+			}
+			wantStatus = "ACTIVE"
+		}
 		if !m.inFlight || attempt > 0 {
 			if err := j.requestEvacuation(ctx, m); err != nil {
 				last = err

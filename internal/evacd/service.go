@@ -283,3 +283,11 @@ func (l *lazyNova) Aggregates(ctx context.Context) ([]openstack.Aggregate, error
 	}
 	return c.Aggregates(ctx)
 }
+
+func (l *lazyNova) ResetState(ctx context.Context, id, state string) error {
+	c, err := l.get(ctx)
+	if err != nil {
+		return err
+	}
+	return c.ResetState(ctx, id, state)
+}

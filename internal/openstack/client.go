@@ -34,6 +34,10 @@ type Client interface {
 	// targetHost is empty. Nova refuses with ErrSourceServiceUp while the source service is up
 	// and not forced down. Success means Nova accepted the request; the rebuild runs after.
 	Evacuate(ctx context.Context, serverID, targetHost string) error
+	// ResetState sets the server's vm_state ("active" or "error") without
+	// touching the instance (os-resetState), as an operator does before
+	// evacuating a VM that went to ERROR.
+	ResetState(ctx context.Context, serverID, state string) error
 	// Migrations lists migration records matching filter, newest first.
 	Migrations(ctx context.Context, filter MigrationFilter) ([]Migration, error)
 	// Hypervisors lists compute nodes with their Placement capacity.

@@ -318,6 +318,22 @@ func (f *Fake) Server(ctx context.Context, serverID string) (Server, error) {
 	return cloneServer(*s), nil
 }
 
+// ResetState sets the server's state as Nova's os-resetState does.
+func (f *Fake) ResetState(ctx context.Context, serverID, state string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.begin(ctx, "ResetState", serverID, state); err != nil {
+		return err
+	}
+	srv, ok := f.servers[serverID]
+	if !ok {
+		return fakeAPIError(http.MethodPost, "/v2.1/servers/"+serverID+"/action", http.StatusNotFound, "Instance "+serverID+" could not be found.")
+	}
+	srv.VMState, srv.TaskState = state, ""
+	srv.Status = map[string]string{"active": "ACTIVE", "error": "ERROR"}[state]
+	return nil
+}
+
 func (f *Fake) Evacuate(ctx context.Context, serverID, targetHost string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -410,6 +410,23 @@ func (c *nova) Evacuate(ctx context.Context, serverID, targetHost string) error 
 	})
 }
 
+// ResetState sends os-resetState: Nova sets vm_state and clears the task
+// state, and does nothing to the instance itself.
+func (c *nova) ResetState(ctx context.Context, serverID, state string) error {
+	if serverID == "" {
+		return errors.New("resetting state: empty server id")
+	}
+	if state != "active" && state != "error" {
+		return fmt.Errorf("resetting state of %s: %q is neither active nor error", serverID, state)
+	}
+	body := map[string]any{"os-resetState": map[string]string{"state": state}}
+	u := c.compute.ServiceURL("servers", url.PathEscape(serverID), "action")
+	return c.do(ctx, "compute", "resetting server "+serverID+" to "+state, true, func(ctx context.Context) error {
+		_, err := c.compute.Post(ctx, u, body, nil, &gophercloud.RequestOpts{OkCodes: []int{202}})
+		return err
+	})
+}
+
 // --- migrations -----------------------------------------------------------------------------
 
 type migrationJSON struct {

@@ -235,6 +235,29 @@ func TestEvacuate(t *testing.T) {
 	}
 }
 
+func TestResetStateSendsOSResetState(t *testing.T) {
+	const id = "3c6a8b6e-3f0e-4b43-9b6a-0d1c2b3a4f5e"
+	c := newTestCloud(t)
+	var calls atomic.Int32
+	c.mux.HandleFunc("/compute/v2.1/servers/"+id+"/action", func(w http.ResponseWriter, r *http.Request) {
+		calls.Add(1)
+		request{method: "POST", path: "/compute/v2.1/servers/" + id + "/action", version: ComputeMicroversion,
+			body: `{"os-resetState": {"state": "active"}}`}.check(t, r)
+		w.Header().Set("Content-Length", "0")
+		w.WriteHeader(http.StatusAccepted)
+	})
+	cl := c.client()
+	if err := cl.ResetState(context.Background(), id, "active"); err != nil {
+		t.Fatal(err)
+	}
+	if n := calls.Load(); n != 1 {
+		t.Errorf("requests = %d, want 1", n)
+	}
+	if err := cl.ResetState(context.Background(), id, "deleted"); err == nil || calls.Load() != 1 {
+		t.Errorf("a state other than active or error was sent (err %v)", err)
+	}
+}
+
 func TestRetriesOfReads(t *testing.T) {
 	tests := []struct {
 		name      string
