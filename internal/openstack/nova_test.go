@@ -241,8 +241,10 @@ func TestResetStateSendsOSResetState(t *testing.T) {
 	var calls atomic.Int32
 	c.mux.HandleFunc("/compute/v2.1/servers/"+id+"/action", func(w http.ResponseWriter, r *http.Request) {
 		calls.Add(1)
-		request{method: "POST", path: "/compute/v2.1/servers/" + id + "/action", version: ComputeMicroversion,
-			body: `{"os-resetState": {"state": "active"}}`}.check(t, r)
+		request{
+			method: "POST", path: "/compute/v2.1/servers/" + id + "/action", version: ComputeMicroversion,
+			body: `{"os-resetState": {"state": "active"}}`,
+		}.check(t, r)
 		w.Header().Set("Content-Length", "0")
 		w.WriteHeader(http.StatusAccepted)
 	})
