@@ -41,7 +41,9 @@ func NewAgent() *agents.Agent {
 		LongDesc: "Run as a single primitive on the controllers. start runs computeha evacd with the given " +
 			"configuration and waits until it answers on its health socket; monitor asks it; stop stops it. " +
 			"The daemon recovers the VMs of compute hosts fence_nova marked for evacuation, after their fencing " +
-			"is confirmed; its progress lives in the CIB, so a daemon started on another controller resumes.",
+			"is confirmed; its progress lives in the CIB, so a daemon started on another controller resumes. " +
+			"Give the resource meta resource-stickiness=INFINITY: otherwise the scheduler may move it between " +
+			"controllers when a host fails, and its new start then waits behind the recovery's transitions.",
 		NewParams: func() any { return new(Params) },
 		Timeouts: map[string]agents.ActionDefaults{
 			"start":        {Timeout: 60 * time.Second},

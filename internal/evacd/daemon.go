@@ -230,6 +230,12 @@ func (d *Daemon) event(ctx context.Context, wg *sync.WaitGroup, e crm.Event) {
 			Reason:  history.Reason{Code: "pacemaker-fencing", Text: e.Desc},
 		})
 		d.poke(e.Node)
+		// fence_nova marks the host during the fencing, in a permanent
+		// attribute (no alert is raised for those): look now rather than
+		// at the next poll.
+		if e.OK {
+			d.reconcile(ctx, wg)
+		}
 	case e.Kind == crm.NodeLost:
 		d.record(ctx, history.Event{
 			Time: e.Time, Host: e.Node, Kind: history.KindFailure,

@@ -80,7 +80,13 @@ func Serve(ctx context.Context, o ServiceOptions) error {
 	if err := cl.EnsureAlert(ctx, crm.AlertConfig{ID: "computeha", Path: o.AlertAgent, Recipient: o.AlertSocket}); err != nil {
 		return fmt.Errorf("registering the alert agent: %w", err)
 	}
-	w := crm.NewWatcher(cl, crm.WatchOptions{Socket: o.AlertSocket, StateFile: filepath.Join(o.StateDir, "watch.json"), Log: o.Log})
+	// The poll backs the alerts up, and is the only path for permanent
+	// attributes (the evacuation mark): reading the CIB's version costs
+	// about 10 ms, so once a second.
+	w := crm.NewWatcher(cl, crm.WatchOptions{
+		Socket: o.AlertSocket, StateFile: filepath.Join(o.StateDir, "watch.json"),
+		PollInterval: time.Second, Log: o.Log,
+	})
 	if err := w.Listen(); err != nil {
 		return err
 	}

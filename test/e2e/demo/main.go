@@ -76,7 +76,8 @@ func run(ctx context.Context, bin string, keep bool, ha, plain int) error {
 		return err
 	}
 	defer store.Close()
-	if err := store.Show(ctx, os.Stdout, history.Filter{}, history.FormatTable); err != nil {
+	// This run's records only: the store keeps earlier demos' too.
+	if err := store.Show(ctx, os.Stdout, history.Filter{Since: start}, history.FormatTable); err != nil {
 		return err
 	}
 	fmt.Printf("\nTimings: %s", tl.Summary())
