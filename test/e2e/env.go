@@ -234,9 +234,13 @@ history:
 			"op", "start", "timeout=180s", "op", "monitor", "interval=10s", "timeout=30s", "clone", "interleave=true",
 		},
 		[]string{"constraint", "location", "nova-compute-clone", "rule", "score=-INFINITY", "#kind", "ne", "remote"},
+		// Sticky: without it the scheduler may move the daemon to another
+		// controller on any transition (a host failing is one), and its
+		// start then waits behind the recovery's own transitions.
 		[]string{
 			"resource", "create", "evacuator", "ocf:computeha:evacuator", "config=" + e.EvacdConfig(),
 			"state_dir=" + filepath.Join(e.Dir, "evacd-state"), "op", "monitor", "interval=5s", "timeout=20s",
+			"meta", "resource-stickiness=INFINITY",
 		},
 		append([]string{"constraint", "location", "evacuator"}, notComputes...),
 		[]string{"property", "set", "maintenance-mode=false"},
