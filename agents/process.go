@@ -352,3 +352,24 @@ func (s *SystemdUnit) Stop(ctx context.Context) error {
 	}
 	return nil
 }
+
+// CheckRunning is the first step of a monitor of a managed process, named
+// what in the reasons: nil when it runs; NotRunning when it was stopped
+// cleanly, or on a probe when it died; a generic failure when it died
+// after it was started (Pacemaker then recovers it).
+func CheckRunning(ctx context.Context, req *Request, p Process, what string) error {
+	st, detail, err := p.Status(ctx)
+	if err != nil {
+		return Generic("checking %s: %w", what, err)
+	}
+	switch st {
+	case ProcStopped:
+		return NotRunning("%s is stopped", what)
+	case ProcCrashed:
+		if req.Probe() {
+			return NotRunning("%s is not running: %s", what, detail)
+		}
+		return Generic("%s is not running: %s", what, detail)
+	}
+	return nil
+}

@@ -132,18 +132,8 @@ func (r *resource) Stop(ctx context.Context) error {
 }
 
 func (r *resource) Monitor(ctx context.Context) error {
-	st, detail, err := r.proc.Status(ctx)
-	if err != nil {
-		return agents.Generic("checking the daemon: %w", err)
-	}
-	switch st {
-	case agents.ProcStopped:
-		return agents.NotRunning("the evacuation daemon is stopped")
-	case agents.ProcCrashed:
-		if r.req.Probe() {
-			return agents.NotRunning("the evacuation daemon is not running: %s", detail)
-		}
-		return agents.Generic("the evacuation daemon is not running: %s", detail)
+	if err := agents.CheckRunning(ctx, r.req, r.proc, "the evacuation daemon"); err != nil {
+		return err
 	}
 	cctx, cancel := r.req.CallContext(ctx, 5*time.Second)
 	defer cancel()

@@ -236,18 +236,8 @@ func (r *resource) Stop(ctx context.Context) error {
 }
 
 func (r *resource) Monitor(ctx context.Context) error {
-	st, detail, err := r.proc.Status(ctx)
-	if err != nil {
-		return agents.Generic("checking nova-compute: %w", err)
-	}
-	switch st {
-	case agents.ProcStopped:
-		return agents.NotRunning("nova-compute is stopped")
-	case agents.ProcCrashed:
-		if r.req.Probe() {
-			return agents.NotRunning("nova-compute is not running: %s", detail)
-		}
-		return agents.Generic("nova-compute is not running: %s", detail)
+	if err := agents.CheckRunning(ctx, r.req, r.proc, "nova-compute"); err != nil {
+		return err
 	}
 	if r.hostErr != nil {
 		return r.hostErr
