@@ -45,20 +45,7 @@ func TestPowerLoss(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tl, err := env.PowerLoss(ctx, "cmp1", vms, 4*time.Minute, testLog{t})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Log(tl.Summary())
-	for _, v := range tl.Violations {
-		t.Error(v)
-	}
-	if tl.AllActive == 0 {
-		t.Fatal("not every HA VM was ACTIVE elsewhere within 4 minutes")
-	}
-	if _, err := env.PowerOn(ctx, "cmp1", 4*time.Minute, testLog{t}); err != nil {
-		t.Error(err)
-	}
+	powerLossAndBack(ctx, t, env, "cmp1", vms)
 
 	t.Run("the daemon killed mid-evacuation is restarted and finishes without evacuating twice", func(t *testing.T) {
 		vms, err := env.Boot(ctx, "cmp2", 6, 0)
@@ -77,20 +64,7 @@ func TestPowerLoss(t *testing.T) {
 			t.Logf("killed the evacuation daemon (pid %s on %s) mid-evacuation", pid, node)
 		}
 		defer func() { env.OnEvacStart = nil }()
-		tl, err := env.PowerLoss(ctx, "cmp2", vms, 5*time.Minute, testLog{t})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Log(tl.Summary())
-		for _, v := range tl.Violations {
-			t.Error(v)
-		}
-		if tl.AllActive == 0 {
-			t.Fatal("not every HA VM was ACTIVE elsewhere after the daemon's restart")
-		}
-		if _, err := env.PowerOn(ctx, "cmp2", 4*time.Minute, testLog{t}); err != nil {
-			t.Error(err)
-		}
+		powerLossAndBack(ctx, t, env, "cmp2", vms)
 	})
 
 	t.Run("a host whose fencing fails is never evacuated", func(t *testing.T) {
@@ -119,4 +93,24 @@ func TestPowerLoss(t *testing.T) {
 			}
 		}
 	})
+}
+
+// powerLossAndBack powers host off, checks that every HA VM of vms is
+// recovered as it must be, then powers host on and checks it is let back.
+func powerLossAndBack(ctx context.Context, t *testing.T, env *Env, host string, vms []VM) {
+	t.Helper()
+	tl, err := env.PowerLoss(ctx, host, vms, 5*time.Minute, testLog{t})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Log(tl.Summary())
+	for _, v := range tl.Violations {
+		t.Error(v)
+	}
+	if tl.AllActive == 0 {
+		t.Fatalf("not every HA VM of %s was ACTIVE elsewhere within 5 minutes", host)
+	}
+	if _, err := env.PowerOn(ctx, host, 4*time.Minute, testLog{t}); err != nil {
+		t.Error(err)
+	}
 }

@@ -168,31 +168,13 @@ func reference(ctx context.Context, env *e2e.Env, host string, n int) (time.Dura
 	return time.Since(start), nil
 }
 
-// evacdPeakRSS reads VmHWM of the evacuation daemon, found through the
-// evacuator's pid file on the controller that runs it.
+// evacdPeakRSS reads VmHWM of the evacuation daemon.
 func evacdPeakRSS(ctx context.Context, env *e2e.Env) (int64, error) {
-	st, err := env.CRM.Status(ctx)
+	_, pid, err := env.EvacuatorPID(ctx)
 	if err != nil {
 		return 0, err
 	}
-	node := ""
-	for _, r := range st.Resources {
-		if r.ID == "evacuator" && len(r.Nodes) > 0 {
-			node = r.Nodes[0]
-		}
-	}
-	if node == "" {
-		return 0, errors.New("the evacuator runs nowhere")
-	}
-	out, _, code, err := env.Lab.Exec(ctx, node, "sh", "-c", "cat /run/resource-agents/computeha-evacuator-*.pid")
-	if err != nil || code != 0 {
-		return 0, fmt.Errorf("evacuator pid file on %s: exit %d, %v", node, code, err)
-	}
-	pid := strings.Fields(out)
-	if len(pid) == 0 {
-		return 0, errors.New("empty evacuator pid file")
-	}
-	b, err := os.ReadFile("/proc/" + pid[0] + "/status")
+	b, err := os.ReadFile("/proc/" + pid + "/status")
 	if err != nil {
 		return 0, err
 	}
