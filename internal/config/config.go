@@ -23,6 +23,8 @@ type Config struct {
 	Guard Guard `yaml:"guard"`
 	// History is the durable record of fencing and recovery.
 	History History `yaml:"history"`
+	// Health judges hosts from several signals, to tell a dead host from an isolated one.
+	Health Health `yaml:"health"`
 }
 
 // Segments maps a segment name to its definition.
@@ -216,6 +218,7 @@ func Default() *Config {
 			MaxSegmentFraction: DefaultSegmentFraction,
 		},
 		History: History{Driver: DriverSQLite},
+		Health:  DefaultHealth(),
 	}
 }
 
@@ -228,6 +231,7 @@ func (c *Config) applyDefaults() {
 			c.Segments[name] = s
 		}
 	}
+	c.Health.applyDefaults()
 	if c.History.Driver == DriverSQLite && c.History.DSN == "" && c.History.DSNFile == "" {
 		c.History.DSN = DefaultSQLiteDSN
 	}

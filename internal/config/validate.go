@@ -24,6 +24,7 @@ func (c *Config) Validate() error {
 	c.Evacuation.validate(&p)
 	c.Guard.validate(&p)
 	c.History.validate(&p)
+	c.Health.validate(&p)
 	if len(p) == 0 {
 		return nil
 	}

@@ -1,0 +1,213 @@
+package config
+
+import (
+	"net/netip"
+	"sort"
+	"time"
+)
+
+// Health configures how a host's health is judged from several independent signals: the
+// management heartbeat (Pacemaker's membership), reachability over each network, and a
+// heartbeat written to shared storage. The same section is read by the hostcheck agent on
+// every host, by fence_hostcheck and by the evacuation daemon, so one file serves the cluster.
+// An empty section (no networks) turns the health checks off.
+type Health struct {
+	// SharedDir is a directory on the shared storage (NFS, CephFS) mounted on every host, where
+	// each host writes its heartbeat record. Empty means no storage heartbeat: storage evidence
+	// is then always unknown, and no host is ever judged dead without fencing's own evidence.
+	SharedDir string `yaml:"shared_dir"`
+	// Interval is how often each host writes its heartbeat and probes its peers. Default 1s.
+	Interval time.Duration `yaml:"interval"`
+	// StaleAfter is the age beyond which a heartbeat counts as lost. Default 4s.
+	StaleAfter time.Duration `yaml:"stale_after"`
+	// ClockSkew is the clock difference tolerated between hosts when heartbeat times are
+	// compared. Default 2s.
+	ClockSkew time.Duration `yaml:"clock_skew"`
+	// ProbeFailures is how many probes in a row must fail before a peer is reported
+	// unreachable on a network. Default 3.
+	ProbeFailures int `yaml:"probe_failures"`
+	// Confirm is how long a new state must hold before it is acted on, so a flapping signal
+	// does not trigger responses back and forth. Default 2s.
+	Confirm time.Duration `yaml:"confirm"`
+	// RestartTimeout is how long a host whose cluster service is unreachable (but whose
+	// networks and heartbeat are fine) is given to restart it before it is fenced and
+	// evacuated. Default 60s.
+	RestartTimeout time.Duration `yaml:"restart_timeout"`
+	// RestartCommand restarts the cluster service on a host (run there by hostcheck, through
+	// /bin/sh). Default "systemctl restart pacemaker_remote".
+	RestartCommand string `yaml:"restart_command"`
+	// Decide bounds how long fence_hostcheck gathers evidence before it answers. Default 15s.
+	Decide time.Duration `yaml:"decide"`
+	// Networks lists the networks, in the order probes and messages name them. Exactly one is
+	// the management network.
+	Networks []Network `yaml:"networks"`
+	// Hosts maps each host (its Pacemaker node name) to its address on each network.
+	Hosts map[string]map[string]string `yaml:"hosts"`
+}
+
+// Network is one network whose reachability is probed.
+type Network struct {
+	// Name names the network, as Hosts' addresses do.
+	Name string `yaml:"name"`
+	// Management marks the network Pacemaker's heartbeat runs over.
+	Management bool `yaml:"management"`
+	// Response is what is done when only this network is lost on a host. Defaults: disable
+	// for the management network, fence for one named "storage", migrate for the others.
+	Response Response `yaml:"response"`
+}
+
+// Response is what is done about a host in a given state.
+type Response string
+
+const (
+	// ResponseNone does nothing but record the state.
+	ResponseNone Response = "none"
+	// ResponseAlert records and alerts.
+	ResponseAlert Response = "alert"
+	// ResponseDisable alerts and disables the host's nova-compute, so nothing new lands there;
+	// it is enabled again when the host recovers.
+	ResponseDisable Response = "disable"
+	// ResponseMigrate live-migrates the host's HA VMs to healthy hosts of its segment, then
+	// disables it.
+	ResponseMigrate Response = "migrate"
+	// ResponseFence fences the host and evacuates its HA VMs.
+	ResponseFence Response = "fence"
+)
+
+// Responses lists the valid network responses, in the order messages name them.
+var Responses = []Response{ResponseNone, ResponseAlert, ResponseDisable, ResponseMigrate, ResponseFence}
+
+// Defaults of the health section.
+const (
+	DefaultHealthInterval   = time.Second
+	DefaultStaleAfter       = 4 * time.Second
+	DefaultClockSkew        = 2 * time.Second
+	DefaultProbeFailures    = 3
+	DefaultConfirm          = 2 * time.Second
+	DefaultRestartTimeout   = 60 * time.Second
+	DefaultRestartCommand   = "systemctl restart pacemaker_remote"
+	DefaultDecide           = 15 * time.Second
+	DefaultStorageNetwork   = "storage"
+	DefaultManagementNetRsp = ResponseDisable
+)
+
+// Enabled reports whether health checks are configured.
+func (h *Health) Enabled() bool { return len(h.Networks) > 0 }
+
+// ManagementNetwork returns the name of the management network ("" when none is configured).
+func (h *Health) ManagementNetwork() string {
+	for _, n := range h.Networks {
+		if n.Management {
+			return n.Name
+		}
+	}
+	return ""
+}
+
+// Address returns host's address on network, if configured and valid.
+func (h *Health) Address(host, network string) (netip.Addr, bool) {
+	a, err := netip.ParseAddr(h.Hosts[host][network])
+	return a, err == nil
+}
+
+// HostNames returns the configured hosts in name order.
+func (h *Health) HostNames() []string {
+	names := make([]string, 0, len(h.Hosts))
+	for n := range h.Hosts {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// DefaultHealth is the health section's defaults, before any network is configured.
+func DefaultHealth() Health {
+	return Health{
+		Interval:       DefaultHealthInterval,
+		StaleAfter:     DefaultStaleAfter,
+		ClockSkew:      DefaultClockSkew,
+		ProbeFailures:  DefaultProbeFailures,
+		Confirm:        DefaultConfirm,
+		RestartTimeout: DefaultRestartTimeout,
+		RestartCommand: DefaultRestartCommand,
+		Decide:         DefaultDecide,
+	}
+}
+
+// applyDefaults sets each network's default response.
+func (h *Health) applyDefaults() {
+	for i, n := range h.Networks {
+		if n.Response != "" {
+			continue
+		}
+		switch {
+		case n.Management:
+			h.Networks[i].Response = DefaultManagementNetRsp
+		case n.Name == DefaultStorageNetwork:
+			h.Networks[i].Response = ResponseFence
+		default:
+			h.Networks[i].Response = ResponseMigrate
+		}
+	}
+}
+
+func (h *Health) validate(p *problems) {
+	if !h.Enabled() {
+		if len(h.Hosts) > 0 {
+			p.add("health.networks: hosts are listed but no network is")
+		}
+		return
+	}
+	positive(p, "health.interval", h.Interval)
+	positive(p, "health.stale_after", h.StaleAfter)
+	positive(p, "health.confirm", h.Confirm)
+	positive(p, "health.restart_timeout", h.RestartTimeout)
+	positive(p, "health.decide", h.Decide)
+	if h.ClockSkew < 0 {
+		p.add("health.clock_skew: %s is negative", h.ClockSkew)
+	}
+	if h.StaleAfter > 0 && h.StaleAfter < 2*h.Interval {
+		p.add("health.stale_after: %s is shorter than two intervals (%s); one late write would count as lost", h.StaleAfter, 2*h.Interval)
+	}
+	if h.ProbeFailures < 1 {
+		p.add("health.probe_failures: %d is below 1", h.ProbeFailures)
+	}
+	seen := map[string]bool{}
+	mgmt := 0
+	for i, n := range h.Networks {
+		switch {
+		case n.Name == "":
+			p.add("health.networks[%d].name: required", i)
+		case seen[n.Name]:
+			p.add("health.networks[%d].name: %q is listed twice", i, n.Name)
+		}
+		seen[n.Name] = true
+		if n.Management {
+			mgmt++
+		}
+		if !oneOf(n.Response, Responses) {
+			p.add("health.networks[%d].response: %q is not one of %s", i, n.Response, list(Responses))
+		}
+		if n.Management && n.Response == ResponseMigrate {
+			p.add("health.networks[%d].response: migrate needs the management network, so it cannot answer its loss", i)
+		}
+	}
+	if mgmt != 1 {
+		p.add("health.networks: exactly one network must be the management network (management: true), found %d", mgmt)
+	}
+	if len(h.Hosts) == 0 {
+		p.add("health.hosts: required: each host's address on each network")
+	}
+	for _, host := range h.HostNames() {
+		addrs := h.Hosts[host]
+		for net, a := range addrs {
+			if !seen[net] {
+				p.add("health.hosts.%s.%s: no such network", host, net)
+				continue
+			}
+			if _, err := netip.ParseAddr(a); err != nil {
+				p.add("health.hosts.%s.%s: %q is not an IP address", host, net, a)
+			}
+		}
+	}
+}

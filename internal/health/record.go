@@ -1,0 +1,63 @@
+package health
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Record is a host's heartbeat on the shared storage: one small file per host, named
+// RecordFile(host) in the shared directory, rewritten and synced every interval.
+type Record struct {
+	Host string `json:"host"`
+	// Seq increases by one with every write; a reader that sees it move knows the writer is
+	// alive whatever the clocks say.
+	Seq uint64 `json:"seq"`
+	// Time is the writer's clock at the write.
+	Time time.Time `json:"time"`
+	// Service is the host's cluster service as the host sees it: "ok" or "down".
+	Service string `json:"service"`
+	// ServiceDownSince is when the host first saw its service down (zero when ok).
+	ServiceDownSince time.Time `json:"service_down_since,omitzero"`
+	// Networks is the host's own view of each network: "ok" when it reaches at least one peer
+	// there, "lost" when it reaches none.
+	Networks map[string]string `json:"networks,omitempty"`
+}
+
+// Service values in a Record.
+const (
+	ServiceOK   = "ok"
+	ServiceDown = "down"
+)
+
+// RecordFile is the name of host's heartbeat file in the shared directory.
+func RecordFile(host string) string { return host + ".heartbeat" }
+
+// MarshalRecord encodes r as one JSON line.
+func MarshalRecord(r Record) ([]byte, error) {
+	b, err := json.Marshal(r)
+	if err != nil {
+		return nil, fmt.Errorf("heartbeat record: %w", err)
+	}
+	return append(b, '\n'), nil
+}
+
+// ParseRecord decodes a heartbeat file. A torn, empty or foreign file is an error, never a
+// record with zero values.
+func ParseRecord(data []byte) (Record, error) {
+	var r Record
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&r); err != nil {
+		return Record{}, fmt.Errorf("heartbeat record: %w", err)
+	}
+	if r.Host == "" || r.Seq == 0 || r.Time.IsZero() {
+		return Record{}, errors.New("heartbeat record: host, seq and time are required")
+	}
+	if r.Service != ServiceOK && r.Service != ServiceDown {
+		return Record{}, fmt.Errorf("heartbeat record: service %q is neither %q nor %q", r.Service, ServiceOK, ServiceDown)
+	}
+	return r, nil
+}
