@@ -50,6 +50,29 @@ func TestLoadExampleGivesTheDocumentedValues(t *testing.T) {
 		},
 		Guard:   Guard{MaxHosts: 3, Window: 10 * time.Minute, MaxSegmentFraction: 0.5},
 		History: History{Driver: DriverSQLite, DSN: "/var/lib/computeha/history.db"},
+		Health: Health{
+			SharedDir:      "/var/lib/computeha/shared",
+			Interval:       time.Second,
+			StaleAfter:     4 * time.Second,
+			ClockSkew:      2 * time.Second,
+			ProbeFailures:  3,
+			Confirm:        2 * time.Second,
+			RestartTimeout: time.Minute,
+			RestartCommand: "systemctl restart pacemaker_remote",
+			Decide:         15 * time.Second,
+			Networks: []Network{
+				{Name: "mgmt", Management: true, Response: ResponseDisable},
+				{Name: "tenant", Response: ResponseMigrate},
+				{Name: "storage", Response: ResponseFence},
+			},
+			Hosts: map[string]map[string]string{
+				"controller-1": {"mgmt": "192.0.2.11", "tenant": "198.51.100.11", "storage": "203.0.113.11"},
+				"controller-2": {"mgmt": "192.0.2.12", "tenant": "198.51.100.12", "storage": "203.0.113.12"},
+				"controller-3": {"mgmt": "192.0.2.13", "tenant": "198.51.100.13", "storage": "203.0.113.13"},
+				"compute-a1":   {"mgmt": "192.0.2.21", "tenant": "198.51.100.21", "storage": "203.0.113.21"},
+				"compute-a2":   {"mgmt": "192.0.2.22", "tenant": "198.51.100.22", "storage": "203.0.113.22"},
+			},
+		},
 	}
 	if diff := cmp.Diff(want, c); diff != "" {
 		t.Errorf("example (-want +got):\n%s", diff)

@@ -3,6 +3,7 @@ package config
 import (
 	"net/netip"
 	"sort"
+	"strings"
 	"time"
 )
 
@@ -134,20 +135,26 @@ func DefaultHealth() Health {
 	}
 }
 
+// ResponseOrDefault returns the network's response, or its default when none is set: disable
+// for the management network, fence for the one named "storage" (VMs whose disks are gone must
+// be restarted elsewhere), migrate for the others.
+func (n Network) ResponseOrDefault() Response {
+	switch {
+	case n.Response != "":
+		return n.Response
+	case n.Management:
+		return DefaultManagementNetRsp
+	case n.Name == DefaultStorageNetwork:
+		return ResponseFence
+	default:
+		return ResponseMigrate
+	}
+}
+
 // applyDefaults sets each network's default response.
 func (h *Health) applyDefaults() {
 	for i, n := range h.Networks {
-		if n.Response != "" {
-			continue
-		}
-		switch {
-		case n.Management:
-			h.Networks[i].Response = DefaultManagementNetRsp
-		case n.Name == DefaultStorageNetwork:
-			h.Networks[i].Response = ResponseFence
-		default:
-			h.Networks[i].Response = ResponseMigrate
-		}
+		h.Networks[i].Response = n.ResponseOrDefault()
 	}
 }
 
@@ -172,6 +179,14 @@ func (h *Health) validate(p *problems) {
 	if h.ProbeFailures < 1 {
 		p.add("health.probe_failures: %d is below 1", h.ProbeFailures)
 	}
+	// fence_hostcheck acts only on a decision that held for confirm, so it must gather
+	// evidence for longer than that or it would refuse every fencing.
+	if h.Decide > 0 && h.Confirm > 0 && h.Decide <= h.Confirm {
+		p.add("health.decide: %s is not longer than confirm (%s); fence_hostcheck could never confirm a decision", h.Decide, h.Confirm)
+	}
+	if strings.TrimSpace(h.RestartCommand) == "" {
+		p.add("health.restart_command: must not be empty")
+	}
 	seen := map[string]bool{}
 	mgmt := 0
 	for i, n := range h.Networks {
@@ -180,6 +195,8 @@ func (h *Health) validate(p *problems) {
 			p.add("health.networks[%d].name: required", i)
 		case seen[n.Name]:
 			p.add("health.networks[%d].name: %q is listed twice", i, n.Name)
+		case !validNetworkName(n.Name):
+			p.add("health.networks[%d].name: %q may hold only letters, digits, '.', '_' and '-' (it names a node attribute)", i, n.Name)
 		}
 		seen[n.Name] = true
 		if n.Management {
@@ -191,16 +208,48 @@ func (h *Health) validate(p *problems) {
 		if n.Management && n.Response == ResponseMigrate {
 			p.add("health.networks[%d].response: migrate needs the management network, so it cannot answer its loss", i)
 		}
+		// The management network alone lost means the host's VMs still run and its storage
+		// heartbeat is fresh: a host is never fenced for that.
+		if n.Management && n.Response == ResponseFence {
+			p.add("health.networks[%d].response: a host that lost only the management network is never fenced; use disable, alert or none", i)
+		}
 	}
 	if mgmt != 1 {
 		p.add("health.networks: exactly one network must be the management network (management: true), found %d", mgmt)
 	}
 	if len(h.Hosts) == 0 {
 		p.add("health.hosts: required: each host's address on each network")
+	} else {
+		// A host's report that a peer is lost counts only when it still reaches a third host
+		// there, so on a network with fewer hosts no loss could ever be proven.
+		for i, n := range h.Networks {
+			on := 0
+			for _, addrs := range h.Hosts {
+				if _, ok := addrs[n.Name]; ok {
+					on++
+				}
+			}
+			if n.Name != "" && on < 3 {
+				p.add("health.networks[%d]: %d hosts have an address on %s; at least 3 are needed to tell a lost host from a lost link", i, on, n.Name)
+			}
+		}
 	}
+	mgmtName := h.ManagementNetwork()
 	for _, host := range h.HostNames() {
 		addrs := h.Hosts[host]
-		for net, a := range addrs {
+		if host == "" || strings.ContainsAny(host, "= \t\n") {
+			p.add("health.hosts: %q is not a node name (empty, or holds '=' or a space)", host)
+		}
+		if _, ok := addrs[mgmtName]; mgmt == 1 && !ok {
+			p.add("health.hosts.%s: no address on the management network %s", host, mgmtName)
+		}
+		nets := make([]string, 0, len(addrs))
+		for net := range addrs {
+			nets = append(nets, net)
+		}
+		sort.Strings(nets) // stable messages
+		for _, net := range nets {
+			a := addrs[net]
 			if !seen[net] {
 				p.add("health.hosts.%s.%s: no such network", host, net)
 				continue
@@ -210,4 +259,14 @@ func (h *Health) validate(p *problems) {
 			}
 		}
 	}
+}
+
+func validNetworkName(name string) bool {
+	for _, r := range name {
+		ok := r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '.' || r == '_' || r == '-'
+		if !ok {
+			return false
+		}
+	}
+	return name != ""
 }

@@ -120,4 +120,8 @@ type Observations struct {
 	// StorageErr is set when the reader could not read the shared directory at all (then
 	// every storage signal is Unknown).
 	StorageErr error
+	// RecordErrs holds, by host, why a heartbeat file that exists could not be read or
+	// decoded (torn, foreign, unreadable). Such a host's storage signal is Unknown, not Lost:
+	// the file is there, so the storage does not prove the host gone.
+	RecordErrs map[string]error
 }

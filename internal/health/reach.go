@@ -32,13 +32,18 @@ func FormatReach(view map[string]Signal) string {
 	return b.String()
 }
 
-// ParseReach decodes [FormatReach]'s output. Unknown words are an error.
+// ParseReach decodes [FormatReach]'s output. Unknown words and repeated peers are an error.
 func ParseReach(s string) (map[string]Signal, error) {
 	view := map[string]Signal{}
 	for _, f := range strings.Fields(s) {
 		peer, v, ok := strings.Cut(f, "=")
 		if !ok || peer == "" {
 			return nil, fmt.Errorf("reachability %q: %q is not peer=state", s, f)
+		}
+		if _, dup := view[peer]; dup {
+			// FormatReach never repeats a peer: the value is corrupt, and either state could be
+			// the stale one.
+			return nil, fmt.Errorf("reachability %q: peer %s is listed twice", s, peer)
 		}
 		switch v {
 		case "ok":

@@ -53,6 +53,10 @@ func ParseRecord(data []byte) (Record, error) {
 	if err := dec.Decode(&r); err != nil {
 		return Record{}, fmt.Errorf("heartbeat record: %w", err)
 	}
+	// The file is one JSON line: anything after it is not ours (or two writes were mixed).
+	if rest := bytes.TrimSpace(data[dec.InputOffset():]); len(rest) > 0 {
+		return Record{}, fmt.Errorf("heartbeat record: %d bytes of trailing data after the record", len(rest))
+	}
 	if r.Host == "" || r.Seq == 0 || r.Time.IsZero() {
 		return Record{}, errors.New("heartbeat record: host, seq and time are required")
 	}
