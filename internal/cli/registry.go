@@ -7,6 +7,7 @@ import (
 	"slices"
 
 	"github.com/computeha/computeha/fence"
+	"github.com/computeha/computeha/fence/hostcheck"
 	"github.com/computeha/computeha/fence/ipmi"
 	"github.com/computeha/computeha/fence/libvirt"
 	"github.com/computeha/computeha/fence/nova"
@@ -42,7 +43,7 @@ func Entries() []Entry {
 
 // FenceAgents are every fence agent the binary serves.
 func FenceAgents() []*fence.Agent {
-	return []*fence.Agent{ipmi.Agent, libvirt.Agent, nova.Agent}
+	return []*fence.Agent{ipmi.Agent, libvirt.Agent, nova.Agent, hostcheck.Agent}
 }
 
 func fenceEntries() []Entry {
