@@ -143,6 +143,20 @@ func (c *Client) Fence(ctx context.Context, node string, action FenceAction, tim
 	return nil
 }
 
+// ConfirmFenced tells Pacemaker's fencer that node is safely down without running any fence
+// device (stonith_admin --confirm): Pacemaker records a successful "off" and stops retrying
+// the node's fencing, so an unclean node that is in fact healthy can rejoin. It is a manual
+// override of fencing: the caller must know the node holds nothing that others may take over.
+func (c *Client) ConfirmFenced(ctx context.Context, node string) error {
+	if node == "" {
+		return errors.New("confirm fencing: empty node name")
+	}
+	if _, err := c.Runner.Run(ctx, "stonith_admin", "--confirm", node); err != nil {
+		return fmt.Errorf("confirm %s fenced: %w", node, err)
+	}
+	return nil
+}
+
 // FencingHistory lists the fencing operations on node ("" for every node),
 // newest first, as the fencer remembers them (in memory only: the history
 // is gone after the whole cluster restarts).

@@ -72,6 +72,21 @@ type Options struct {
 	// FenceSkew is how much earlier than the mark a fencing may complete
 	// and still confirm it (clocks of controllers differ); default 30 s.
 	FenceSkew time.Duration
+
+	// Observer gathers the health evidence of every host when the
+	// configuration enables health checks (nil: evidence.Gather from
+	// Cluster and the shared directory).
+	Observer Observer
+	// Fencer fences or confirms hosts for the health loop (nil: Cluster,
+	// when it has those methods, as crm.Client does).
+	Fencer Fencer
+	// Judge and Tracker replace health.Collect+Decide and health.Tracker
+	// (nil: those).
+	Judge   Judge
+	Tracker HealthTracker
+	// FenceTimeout bounds a fencing the health loop asks for; default
+	// health.decide plus a minute.
+	FenceTimeout time.Duration
 }
 
 // Daemon recovers marked hosts, one job per host.
@@ -161,6 +176,7 @@ func (d *Daemon) Run(ctx context.Context, events <-chan crm.Event) error {
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	d.reconcile(ctx, &wg)
+	d.startHealth(ctx, &wg)
 	tick := time.NewTicker(d.o.Reconcile)
 	defer tick.Stop()
 	for {

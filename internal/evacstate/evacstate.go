@@ -33,8 +33,23 @@ const Attribute = "computeha-evacuate"
 // again by computeha: one an operator disabled stays disabled.
 const DisabledReasonPrefix = "computeha:"
 
-// DisabledByUs tells whether computeha disabled a service with this reason.
-func DisabledByUs(reason string) bool { return strings.HasPrefix(reason, DisabledReasonPrefix) }
+// HealthReasonPrefix starts the reason the evacuation daemon gives Nova when it disables a host
+// because of its health (isolated, a network lost) rather than for its fencing. Only the
+// daemon undoes such a disable, when the host is healthy again: fence_nova and the
+// nova-compute agent leave it alone, as they leave an operator's, since the host they see
+// running is exactly the one that must take no new VMs.
+const HealthReasonPrefix = DisabledReasonPrefix + " health:"
+
+// DisabledByUs tells whether computeha disabled a service with this reason for its fencing
+// and evacuation: the disables fence_nova and the nova-compute agent undo once the host is let
+// back. A health disable ([DisabledForHealth]) is not one of them.
+func DisabledByUs(reason string) bool {
+	return strings.HasPrefix(reason, DisabledReasonPrefix) && !DisabledForHealth(reason)
+}
+
+// DisabledForHealth tells whether the evacuation daemon disabled a service with this reason
+// because of the host's health.
+func DisabledForHealth(reason string) bool { return strings.HasPrefix(reason, HealthReasonPrefix) }
 
 // Phase is where a host is in its recovery.
 type Phase string

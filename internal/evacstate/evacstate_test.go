@@ -57,3 +57,25 @@ func TestOnlyDoneAndNoneLetAHostBack(t *testing.T) {
 		}
 	}
 }
+
+func TestHealthDisablesAreNotFencingDisables(t *testing.T) {
+	tests := []struct {
+		reason          string
+		byUs, forHealth bool
+	}{
+		{"computeha: fenced by fence_nova at 2026-11-21T10:00:00Z", true, false},
+		{"computeha: evacuated by computeha at 2026-11-21T10:00:00Z", true, false},
+		{"computeha: health: isolated", false, true},
+		{"computeha: health: tenant network lost", false, true},
+		{"maintenance by ops", false, false},
+		{"", false, false},
+	}
+	for _, tt := range tests {
+		if got := DisabledByUs(tt.reason); got != tt.byUs {
+			t.Errorf("DisabledByUs(%q) = %v, want %v", tt.reason, got, tt.byUs)
+		}
+		if got := DisabledForHealth(tt.reason); got != tt.forHealth {
+			t.Errorf("DisabledForHealth(%q) = %v, want %v", tt.reason, got, tt.forHealth)
+		}
+	}
+}

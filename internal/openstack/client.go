@@ -38,6 +38,8 @@ type Client interface {
 	// touching the instance (os-resetState), as an operator does before
 	// evacuating a VM that went to ERROR.
 	ResetState(ctx context.Context, serverID, state string) error
+	// LiveMigrate moves a running server to targetHost ("" lets the scheduler choose) without stopping it; blockMigration false lets Nova choose ("auto"). Success means Nova accepted the request.
+	LiveMigrate(ctx context.Context, serverID, targetHost string, blockMigration bool) error
 	// Migrations lists migration records matching filter, newest first.
 	Migrations(ctx context.Context, filter MigrationFilter) ([]Migration, error)
 	// Hypervisors lists compute nodes with their Placement capacity.

@@ -268,6 +268,25 @@ func TestCRM(t *testing.T) {
 		}
 	})
 
+	t.Run("a manual confirmation is a successful fencing in Pacemaker's history", func(t *testing.T) {
+		// No fence device targets compute-confirm: --confirm runs none, it only
+		// records the node as safely down.
+		start := time.Now().Add(-time.Second)
+		if err := c.ConfirmFenced(ctx, "compute-confirm"); err != nil {
+			t.Fatal(err)
+		}
+		evs, err := c.FencingHistory(ctx, "compute-confirm")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(evs) == 0 || !evs[0].Succeeded() || evs[0].Target != "compute-confirm" || evs[0].Completed.Before(start) {
+			t.Errorf("fencing history after the confirmation: %+v", evs)
+		}
+		if err := c.ConfirmFenced(ctx, ""); err == nil {
+			t.Errorf("confirming an empty node name succeeded")
+		}
+	})
+
 	t.Run("the poll path alone reports attribute changes", func(t *testing.T) {
 		w := crm.NewWatcher(c, crm.WatchOptions{PollInterval: 500 * time.Millisecond})
 		wctx, cancel := context.WithCancel(ctx)

@@ -1,0 +1,892 @@
+package evacd
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/computeha/computeha/crm"
+	"github.com/computeha/computeha/internal/config"
+	"github.com/computeha/computeha/internal/evacstate"
+	"github.com/computeha/computeha/internal/evidence"
+	"github.com/computeha/computeha/internal/health"
+	"github.com/computeha/computeha/internal/history"
+	"github.com/computeha/computeha/internal/openstack"
+	"github.com/computeha/computeha/internal/plan"
+	"github.com/computeha/computeha/internal/policy"
+)
+
+// The health loop judges every configured compute host each health interval and answers a
+// confirmed change of its state once:
+//
+//   - fence (storage lost while Pacemaker still sees the host, or a cluster service that did
+//     not come back within the restart timeout): Pacemaker is asked to fence the host; its
+//     fencing topology (fence_hostcheck's gate, the power device, fence_nova's mark) and the
+//     evacuation job then do the rest. The loop never evacuates by itself.
+//   - dead: recorded only; Pacemaker fences the host already.
+//   - migrate: the host's HA VMs are live-migrated inside its segment, then the host is
+//     disabled in Nova.
+//   - disable: an alert, and nova-compute disabled; enabled again when the host is running
+//     (only a disable of this kind: an operator's or an evacuation's stays).
+//   - restart: recorded; the host's hostcheck restarts the service; fenced after the restart
+//     timeout.
+//
+// When a host that Pacemaker still shows unclean is back (management reachable, heartbeat
+// fresh, service up) and was never fenced, the loop confirms it fenced (stonith_admin
+// --confirm) so Pacemaker stops trying to fence it and reconnects it: the confirmation runs no
+// fence device, so fence_nova never marks the host and nothing is evacuated.
+
+// Observer gathers the raw health observations of every host at one instant.
+type Observer interface {
+	Observe(ctx context.Context) (health.Observations, error)
+}
+
+// ObserverFunc adapts a function to Observer.
+type ObserverFunc func(ctx context.Context) (health.Observations, error)
+
+// Observe calls f.
+func (f ObserverFunc) Observe(ctx context.Context) (health.Observations, error) { return f(ctx) }
+
+// evidenceObserver gathers from Pacemaker and the shared directory (evidence.Gather).
+type evidenceObserver struct {
+	src evidence.Sources
+	cfg *config.Health
+}
+
+func (o *evidenceObserver) Observe(ctx context.Context) (health.Observations, error) {
+	return evidence.Gather(ctx, o.src, o.cfg)
+}
+
+// Fencer is what the health loop asks of Pacemaker's fencer (crm.Client has it).
+type Fencer interface {
+	Fence(ctx context.Context, node string, action crm.FenceAction, timeout time.Duration) error
+	ConfirmFenced(ctx context.Context, node string) error
+}
+
+var _ Fencer = (*crm.Client)(nil)
+
+// Judge turns observations into the evidence and the raw (unconfirmed) decision about host.
+type Judge func(cfg *config.Health, obs health.Observations, host string) (health.Evidence, health.Decision)
+
+// DefaultJudge is health.Collect followed by health.Decide.
+func DefaultJudge(cfg *config.Health, obs health.Observations, host string) (health.Evidence, health.Decision) {
+	ev := health.Collect(cfg, obs, host)
+	return ev, health.Decide(cfg, ev)
+}
+
+// HealthTracker confirms raw decisions over time (health.Tracker has it).
+type HealthTracker interface {
+	Observe(now time.Time, d health.Decision) (health.Decision, bool)
+}
+
+// Disabled reasons the health loop gives Nova. Those of the disable response are undone when
+// the host is running again; the migrate response's is not (the host's VMs were moved away
+// because one of its networks failed: an operator looks at it before it takes VMs again).
+const (
+	healthDisabledIsolated = evacstate.HealthReasonPrefix + " " + string(health.Isolated)
+	healthDisabledMgmtLost = evacstate.HealthReasonPrefix + " " + string(health.ManagementLost)
+	healthDisabledDegraded = evacstate.HealthReasonPrefix + " " + string(health.Degraded) + ": "
+)
+
+// disableReason is the reason the disable response gives Nova for d.
+func disableReason(d health.Decision) string {
+	switch d.State {
+	case health.Isolated:
+		return healthDisabledIsolated
+	case health.ManagementLost:
+		return healthDisabledMgmtLost
+	default:
+		return healthDisabledDegraded + lostNetworks(d) + " lost"
+	}
+}
+
+// migrateReason is the reason the migrate response gives Nova, e.g. "computeha: health:
+// tenant network lost".
+func migrateReason(d health.Decision) string {
+	return evacstate.HealthReasonPrefix + " " + lostNetworks(d) + " network lost"
+}
+
+// healthDisabled tells whether reason is the disable response's, the only one undone when the
+// host recovers.
+func healthDisabled(reason string) bool {
+	return reason == healthDisabledIsolated || reason == healthDisabledMgmtLost ||
+		strings.HasPrefix(reason, healthDisabledDegraded)
+}
+
+func lostNetworks(d health.Decision) string {
+	if len(d.Networks) == 0 {
+		return "network"
+	}
+	return strings.Join(d.Networks, ", ")
+}
+
+// healthRetry is how long a failed response (Nova or Pacemaker refused or unreachable) waits
+// before it is tried again, and how often a confirmation is repeated while Pacemaker still
+// shows the host unclean.
+const healthRetry = 30 * time.Second
+
+// hostHealth is what the loop remembers of one host.
+type hostHealth struct {
+	decision health.Decision // the confirmed decision
+	evidence health.Evidence // the latest evidence
+	recorded string          // key of the confirmed decision last recorded in the history
+	acted    string          // key of the confirmed decision last acted on
+	since    time.Time       // when the confirmed decision began
+	// episode is when the host's trouble began (the first confirmed state Pacemaker cannot
+	// see it in); zero while it is running or degraded. A fencing completed since then means
+	// Pacemaker did its job; none means a confirmation is due once the host is back.
+	episode     time.Time
+	healedSince time.Time // since when the evidence, membership aside, is fully running
+	lastConfirm time.Time
+	retryAt     time.Time // a failed response is not retried before
+	busy        bool      // a response (Nova, fencing) runs
+	skipped     string    // why responses are suspended (maintenance, standby)
+	noQuorum    bool      // "not acting: no quorum" recorded for the current decision
+	escalated   bool      // the restart timeout passed and fencing was asked
+	offlineNote bool      // "offline but clean: not fencing" recorded
+}
+
+func decisionKey(d health.Decision) string {
+	return string(d.State) + "/" + string(d.Response) + "/" + strings.Join(d.Networks, ",")
+}
+
+// healthLoop runs the health responses of one daemon.
+type healthLoop struct {
+	d       *Daemon
+	cfg     *config.Health
+	obs     Observer
+	fencer  Fencer
+	judge   Judge
+	tracker HealthTracker
+	fenceTO time.Duration
+
+	mu    sync.Mutex
+	hosts map[string]*hostHealth
+	wg    sync.WaitGroup // responses in flight
+
+	segs   config.Segments // cached: aggregate-defined segments cost a Nova call
+	segsAt time.Time
+}
+
+func newHealthLoop(d *Daemon) *healthLoop {
+	cfg := &d.o.Config.Health
+	l := &healthLoop{
+		d: d, cfg: cfg, obs: d.o.Observer, fencer: d.o.Fencer, judge: d.o.Judge, tracker: d.o.Tracker,
+		fenceTO: d.o.FenceTimeout, hosts: map[string]*hostHealth{},
+	}
+	if l.fencer == nil {
+		l.fencer, _ = d.o.Cluster.(Fencer)
+	}
+	if l.obs == nil {
+		l.obs = &evidenceObserver{
+			src: evidence.Sources{Cluster: d.o.Cluster, Storage: &evidence.Storage{}, Now: d.o.Now, Log: d.o.Log},
+			cfg: cfg,
+		}
+	}
+	if l.judge == nil {
+		l.judge = DefaultJudge
+	}
+	if l.tracker == nil {
+		l.tracker = health.NewTracker(cfg)
+	}
+	if l.fenceTO <= 0 {
+		// fence_hostcheck gathers evidence up to Decide before the power device runs.
+		l.fenceTO = cfg.Decide + time.Minute
+	}
+	return l
+}
+
+// startHealth runs the health loop when the configuration enables it.
+func (d *Daemon) startHealth(ctx context.Context, wg *sync.WaitGroup) {
+	if !d.o.Config.Health.Enabled() {
+		return
+	}
+	l := newHealthLoop(d)
+	if l.fencer == nil {
+		d.o.Log.Warn("health checks are configured but Pacemaker's fencer is not reachable: health responses are off")
+		return
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		l.run(ctx)
+	}()
+}
+
+// run judges every host each interval until ctx ends, then waits for responses in flight.
+func (l *healthLoop) run(ctx context.Context) {
+	defer l.wg.Wait()
+	every := l.cfg.Interval
+	if every <= 0 {
+		every = config.DefaultHealthInterval
+	}
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	for {
+		l.tick(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// computeHosts lists the configured hosts that are computes of a segment, in name order.
+func (l *healthLoop) computeHosts(ctx context.Context) []string {
+	now := l.d.o.Now()
+	if now.Sub(l.segsAt) > time.Minute {
+		segs, err := l.d.o.Config.ResolveSegments(nil)
+		if err != nil {
+			// Segments defined by aggregates: ask Nova, without waiting out an outage (the
+			// last known segments serve meanwhile).
+			var aggs []openstack.Aggregate
+			if aggs, err = l.d.o.Nova.Aggregates(ctx); err == nil {
+				byName := map[string][]string{}
+				for _, a := range aggs {
+					byName[a.Name] = a.Hosts
+				}
+				segs, err = l.d.o.Config.ResolveSegments(byName)
+			}
+		}
+		if err != nil {
+			// Looked at again in 10 s, not every interval: Nova may be down for a while.
+			l.d.o.Log.Warn("health: resolving the segments failed", "error", err)
+			l.segsAt = now.Add(-50 * time.Second)
+		} else {
+			l.segs, l.segsAt = segs, now
+		}
+	}
+	var out []string
+	for _, h := range l.cfg.HostNames() {
+		if _, ok := l.segs.Of(h); ok {
+			out = append(out, h)
+		}
+	}
+	return out
+}
+
+func (l *healthLoop) host(name string) *hostHealth {
+	h := l.hosts[name]
+	if h == nil {
+		h = &hostHealth{}
+		l.hosts[name] = h
+	}
+	return h
+}
+
+// tick judges every host once and starts the responses due.
+func (l *healthLoop) tick(ctx context.Context) {
+	hosts := l.computeHosts(ctx)
+	if len(hosts) == 0 {
+		return
+	}
+	obs, err := l.obs.Observe(ctx)
+	if err != nil {
+		l.d.o.Log.Warn("health: gathering the evidence failed; no decision this round", "error", err)
+		return
+	}
+	st, err := l.d.o.Cluster.Status(ctx)
+	if err != nil {
+		l.d.o.Log.Warn("health: reading the cluster status failed; no decision this round", "error", err)
+		return
+	}
+	now := l.d.o.Now()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, name := range hosts {
+		l.judgeHost(ctx, now, name, obs, st)
+	}
+}
+
+// skipReason tells why Pacemaker's view of the host suspends its responses.
+func skipReason(st *crm.Status, n crm.Node, known bool) string {
+	switch {
+	case st.MaintenanceMode:
+		return "the cluster is in maintenance mode"
+	case known && n.Maintenance:
+		return "the node is in maintenance"
+	case known && n.Standby:
+		return "the node is in standby"
+	}
+	return ""
+}
+
+// judgeHost updates one host's decision and starts what it calls for. l.mu is held.
+func (l *healthLoop) judgeHost(ctx context.Context, now time.Time, name string, obs health.Observations, st *crm.Status) {
+	h := l.host(name)
+	node, known := st.Node(name)
+	if why := skipReason(st, node, known); why != "" {
+		if h.skipped != why {
+			h.skipped = why
+			l.record(ctx, name, history.KindMaintenance, "health responses for "+name+" suspended: "+why,
+				history.Reason{Code: "health-suspended", Text: why}, nil)
+		}
+		return
+	}
+	if h.skipped != "" {
+		l.record(ctx, name, history.KindMaintenance, "health responses for "+name+" resumed",
+			history.Reason{Code: "health-resumed", Text: "no longer: " + h.skipped}, nil)
+		h.skipped = ""
+	}
+	ev, raw := l.judge(l.cfg, obs, name)
+	ev.Host, raw.Host = name, name
+	dec, _ := l.tracker.Observe(now, raw)
+	h.evidence = ev
+	if dec.State == "" || dec.Reason.Code == health.ReasonUnconfirmed {
+		return // nothing confirmed yet
+	}
+	if k := decisionKey(dec); k != h.recorded {
+		prev := h.decision
+		h.recorded, h.decision, h.since = k, dec, now
+		h.noQuorum, h.escalated, h.offlineNote = false, false, false
+		switch {
+		case dec.State == health.Running || dec.State == health.Degraded:
+			h.episode = time.Time{}
+		case h.episode.IsZero():
+			// The raw state began a confirmation period ago.
+			h.episode = now.Add(-l.cfg.Confirm)
+		}
+		l.recordDecision(ctx, prev, dec, ev)
+	}
+	if h.busy {
+		return
+	}
+	if !st.Quorate {
+		if !h.noQuorum && h.acted != h.recorded {
+			h.noQuorum = true
+			l.record(ctx, name, history.KindGuard, "not acting on "+name+" ("+string(dec.State)+"): this partition has no quorum",
+				history.Reason{Code: "quorum-lost", Text: "only a partition with quorum acts"}, nil)
+		}
+		return
+	}
+	if h.acted != h.recorded {
+		if now.Before(h.retryAt) {
+			return
+		}
+		h.acted = h.recorded
+		l.respond(ctx, name, h, dec)
+	}
+	l.followUp(ctx, now, name, h, node, known)
+}
+
+// respond starts the response to a newly confirmed decision. l.mu is held.
+func (l *healthLoop) respond(ctx context.Context, name string, h *hostHealth, dec health.Decision) {
+	why := dec.Reason.Text
+	switch {
+	case dec.State == health.Running:
+		l.async(ctx, name, h, func(ctx context.Context) error { return l.enable(ctx, name) })
+	case dec.State == health.Dead:
+		// Pacemaker lost the host and fences it; the evacuation follows its fencing.
+	case dec.State == health.ServiceUnreachable:
+		// restart: the host's hostcheck restarts its service. Past the restart timeout the
+		// tracker turns the response to fence, which followUp carries out when Pacemaker
+		// itself wants the host fenced.
+	case dec.Response == config.ResponseFence:
+		l.async(ctx, name, h, func(ctx context.Context) error { return l.fence(ctx, name, why) })
+	case dec.Response == config.ResponseMigrate:
+		l.async(ctx, name, h, func(ctx context.Context) error { return l.migrate(ctx, name, dec) })
+	case dec.Response == config.ResponseDisable:
+		l.alert(ctx, name, dec)
+		l.async(ctx, name, h, func(ctx context.Context) error { return l.disable(ctx, name, disableReason(dec)) })
+	case dec.Response == config.ResponseAlert:
+		l.alert(ctx, name, dec)
+	}
+}
+
+// followUp handles what time brings to a decision: a host back to health that Pacemaker still
+// shows unclean is confirmed, and a host whose cluster service did not come back within the
+// restart timeout is fenced, if Pacemaker wants it fenced. l.mu is held.
+func (l *healthLoop) followUp(ctx context.Context, now time.Time, name string, h *hostHealth, node crm.Node, known bool) {
+	if h.busy {
+		return
+	}
+	if l.healed(h.evidence) {
+		if h.healedSince.IsZero() {
+			h.healedSince = now
+		}
+	} else {
+		h.healedSince = time.Time{}
+	}
+	if !h.healedSince.IsZero() {
+		// Back: a fencing now would kill a healthy host; the confirmation is due instead.
+		if now.Sub(h.healedSince) >= l.cfg.Confirm && known && node.Unclean && !h.episode.IsZero() &&
+			now.Sub(h.lastConfirm) >= healthRetry {
+			h.lastConfirm = now
+			episode, ev := h.episode, h.evidence
+			l.async(ctx, name, h, func(ctx context.Context) error { return l.confirm(ctx, name, episode, ev) })
+		}
+		return
+	}
+	dec := h.decision
+	if dec.State != health.ServiceUnreachable || dec.Response != config.ResponseFence || h.escalated {
+		return
+	}
+	if !known || !node.Unclean {
+		// Pacemaker does not want the host fenced (its connection was stopped cleanly, or the
+		// node is unknown to it): a fencing would be ours alone.
+		if !h.offlineNote {
+			h.offlineNote = true
+			l.record(ctx, name, history.KindAlert, name+" still unreachable by Pacemaker after the restart timeout, but Pacemaker does not want it fenced: not fencing",
+				history.Reason{Code: "restart-timeout-clean", Text: dec.Reason.Text}, nil)
+		}
+		return
+	}
+	h.escalated = true
+	why := dec.Reason.Text
+	l.async(ctx, name, h, func(ctx context.Context) error { return l.fence(ctx, name, why) })
+}
+
+// healed tells whether the evidence, Pacemaker's membership aside, is fully running: the
+// management network reaches the host, no network is lost, its heartbeat is fresh and it
+// reports its cluster service up. Unknown storage is not enough: only a host seen writing
+// proves it was running all along.
+func (l *healthLoop) healed(ev health.Evidence) bool {
+	if ev.Storage != health.OK || ev.Service != health.OK {
+		return false
+	}
+	if ev.Networks[l.cfg.ManagementNetwork()] != health.OK {
+		return false
+	}
+	for _, s := range ev.Networks {
+		if s == health.Lost {
+			return false
+		}
+	}
+	return true
+}
+
+// async runs a response without holding up the loop; a failed one is retried after
+// healthRetry if its decision still holds. l.mu is held.
+func (l *healthLoop) async(ctx context.Context, name string, h *hostHealth, fn func(ctx context.Context) error) {
+	h.busy = true
+	l.wg.Add(1)
+	go func() {
+		defer l.wg.Done()
+		err := fn(ctx)
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		h.busy = false
+		if err != nil && ctx.Err() == nil {
+			l.d.o.Log.Warn("health response failed; retrying later", "host", name, "error", err, "retry_in", healthRetry)
+			h.acted = ""
+			h.retryAt = l.d.o.Now().Add(healthRetry)
+		}
+	}()
+}
+
+// wait waits for the responses in flight (tests).
+func (l *healthLoop) wait() { l.wg.Wait() }
+
+func (l *healthLoop) record(ctx context.Context, host string, kind history.Kind, summary string, reason history.Reason, details any) {
+	e := history.Event{Host: host, Kind: kind, Summary: summary, Reason: reason}
+	if details != nil {
+		if b, err := json.Marshal(details); err == nil {
+			e.Details = b
+		}
+	}
+	l.d.record(ctx, e)
+}
+
+func (l *healthLoop) recordDecision(ctx context.Context, prev, dec health.Decision, ev health.Evidence) {
+	nets := map[string]string{}
+	for n, s := range ev.Networks {
+		nets[n] = s.String()
+	}
+	details := map[string]any{
+		"state": dec.State, "response": dec.Response, "previous_state": prev.State,
+		"evidence": map[string]any{
+			"membership": ev.Membership.String(), "networks": nets, "storage": ev.Storage.String(),
+			"service": ev.Service.String(), "service_down_for": ev.ServiceDownFor.String(),
+		},
+	}
+	if len(dec.Networks) > 0 {
+		details["lost_networks"] = dec.Networks
+	}
+	summary := fmt.Sprintf("%s is %s: %s", dec.Host, dec.State, dec.Response)
+	if dec.State == health.Dead {
+		summary += " (Pacemaker fences it)"
+	}
+	l.d.o.Log.Info("health: state changed", "host", dec.Host, "state", dec.State, "was", prev.State,
+		"response", dec.Response, "reason", dec.Reason.Text)
+	l.record(ctx, dec.Host, history.KindDecision, summary,
+		history.Reason{Code: history.ReasonCode(dec.Reason.Code), Text: dec.Reason.Text}, details)
+}
+
+func (l *healthLoop) alert(ctx context.Context, name string, dec health.Decision) {
+	l.d.o.Log.Warn("health: host needs attention", "host", name, "state", dec.State, "response", dec.Response, "reason", dec.Reason.Text)
+	l.record(ctx, name, history.KindAlert, fmt.Sprintf("%s is %s", name, dec.State),
+		history.Reason{Code: history.ReasonCode(dec.Reason.Code), Text: dec.Reason.Text}, nil)
+}
+
+// fence asks Pacemaker to power the host off and waits for the answer. The level it runs
+// starts with fence_hostcheck, which allows it only on the same evidence, and ends with
+// fence_nova, whose mark starts the evacuation.
+func (l *healthLoop) fence(ctx context.Context, name, why string) error {
+	l.record(ctx, name, history.KindFencing, "asking Pacemaker to fence "+name+" (off)",
+		history.Reason{Code: "health-fence", Text: why}, nil)
+	err := l.fencer.Fence(ctx, name, crm.FenceOff, l.fenceTO)
+	if err != nil {
+		l.record(ctx, name, history.KindFencing, "fencing of "+name+" requested by the health check failed",
+			history.Reason{Code: "health-fence-failed", Text: err.Error()}, nil)
+		return fmt.Errorf("fence %s: %w", name, err)
+	}
+	l.record(ctx, name, history.KindFencing, "fencing of "+name+" requested by the health check succeeded",
+		history.Reason{Code: "health-fenced", Text: why}, nil)
+	return nil
+}
+
+// disable alerts and stops scheduling to the host. A service already disabled is left as it
+// is: an operator's reason (or an evacuation's) is not overwritten.
+func (l *healthLoop) disable(ctx context.Context, name, reason string) error {
+	nova := l.d.o.Nova
+	svc, err := nova.FindComputeService(ctx, name)
+	if err != nil {
+		return fmt.Errorf("compute service of %s: %w", name, err)
+	}
+	if !svc.Enabled() {
+		l.d.o.Log.Info("health: compute service already disabled; left so", "host", name, "reason", svc.DisabledReason)
+		return nil
+	}
+	if _, err := nova.DisableService(ctx, svc.ID, reason); err != nil {
+		return fmt.Errorf("disable %s: %w", name, err)
+	}
+	l.record(ctx, name, history.KindDecision, "disabled "+name+" in Nova", history.Reason{Code: "health-disabled", Text: reason}, nil)
+	return nil
+}
+
+// enable undoes the disable response once the host runs again: only a service disabled with
+// its reason, not forced down, and not under evacuation.
+func (l *healthLoop) enable(ctx context.Context, name string) error {
+	nova := l.d.o.Nova
+	svc, err := nova.FindComputeService(ctx, name)
+	if err != nil {
+		return fmt.Errorf("compute service of %s: %w", name, err)
+	}
+	if svc.Enabled() || !healthDisabled(svc.DisabledReason) {
+		return nil
+	}
+	if svc.ForcedDown {
+		// Fenced and evacuated meanwhile: fence_nova's unfencing and the nova-compute agent
+		// bring it back when its evacuations are done.
+		return nil
+	}
+	if st, err := l.mark(ctx, name); err != nil {
+		return err
+	} else if st.Blocking() {
+		return nil
+	}
+	if _, err := nova.EnableService(ctx, svc.ID); err != nil {
+		return fmt.Errorf("enable %s: %w", name, err)
+	}
+	l.record(ctx, name, history.KindDecision, "enabled "+name+" again in Nova: it is running",
+		history.Reason{Code: "health-enabled", Text: "was disabled: " + svc.DisabledReason}, nil)
+	return nil
+}
+
+func (l *healthLoop) mark(ctx context.Context, name string) (evacstate.State, error) {
+	v, err := l.d.o.Cluster.Attribute(ctx, name, evacstate.Attribute, crm.Permanent)
+	if errors.Is(err, crm.ErrNoSuchObject) {
+		return evacstate.State{}, nil
+	}
+	if err != nil {
+		return evacstate.State{}, fmt.Errorf("evacuation state of %s: %w", name, err)
+	}
+	return evacstate.Parse(v)
+}
+
+// confirm tells Pacemaker that a host it still shows unclean, but whose evidence says it is
+// running, needs no fencing. Not when a fencing succeeded since the trouble began (Pacemaker
+// did its job), nor while the host carries an evacuation mark (it was fenced for real and its
+// recovery is Pacemaker's and the evacuation's business).
+func (l *healthLoop) confirm(ctx context.Context, name string, episode time.Time, ev health.Evidence) error {
+	evs, err := l.d.o.Cluster.FencingHistory(ctx, name)
+	if err != nil {
+		return fmt.Errorf("fencing history of %s: %w", name, err)
+	}
+	for _, e := range evs {
+		if e.Target == name && e.Succeeded() && !e.Completed.Before(episode) {
+			return nil
+		}
+	}
+	st, err := l.mark(ctx, name)
+	if err != nil {
+		return err
+	}
+	if st.Phase != evacstate.None {
+		return nil
+	}
+	why := fmt.Sprintf("%s is back (management network %s, storage heartbeat %s, cluster service %s) but Pacemaker still shows it unclean, with no successful fencing since %s; no fence device runs",
+		name, ev.Networks[l.cfg.ManagementNetwork()], ev.Storage, ev.Service, episode.UTC().Format(time.RFC3339))
+	if err := l.fencer.ConfirmFenced(ctx, name); err != nil {
+		l.record(ctx, name, history.KindFencing, "confirming "+name+" to Pacemaker failed",
+			history.Reason{Code: "confirm-fenced-failed", Text: err.Error()}, nil)
+		return fmt.Errorf("confirm %s: %w", name, err)
+	}
+	l.d.o.Log.Info("health: confirmed a recovered host to Pacemaker", "host", name, "reason", why)
+	l.record(ctx, name, history.KindFencing, "confirmed "+name+" to Pacemaker so it reconnects it",
+		history.Reason{Code: "confirm-fenced", Text: why}, nil)
+	return nil
+}
+
+// migrate live-migrates the host's HA VMs to other hosts of its segment, chosen as the
+// evacuation chooses them, then disables the host. The host is alive: nothing is forced down
+// and nothing is evacuated.
+func (l *healthLoop) migrate(ctx context.Context, name string, dec health.Decision) error {
+	d := l.d
+	segName, seg, aggs, err := d.segmentOf(ctx, name)
+	if err != nil {
+		return err
+	}
+	var inc *history.Incident
+	if d.o.History != nil {
+		inc, err = d.o.History.OpenIncident(ctx, name, history.Event{
+			Host: name, Kind: history.KindFailure, Summary: fmt.Sprintf("%s lost %s: live-migrating its HA VMs", name, lostNetworks(dec)),
+			Reason: history.Reason{Code: history.ReasonCode(dec.Reason.Code), Text: dec.Reason.Text},
+		})
+		if err != nil {
+			d.o.Log.Warn("opening an incident failed", "error", err)
+		}
+	}
+	// The evacuation job's helpers are reused read-only for the segment's hosts and reserved
+	// hosts, so both responses place VMs the same way.
+	j := &job{d: d, node: name, host: name, inc: inc}
+	failed, err := l.liveMigrateAll(ctx, j, segName, seg, aggs)
+	if err != nil {
+		l.closeIncident(ctx, inc, history.OutcomeFailed, "live migration from "+name+" stopped: "+err.Error())
+		return err
+	}
+	outcome, summary := history.OutcomeRecovered, "every HA VM of "+name+" live-migrated"
+	if failed > 0 {
+		outcome, summary = history.OutcomePartial, fmt.Sprintf("%d HA VMs of %s could not be live-migrated", failed, name)
+		l.record(ctx, name, history.KindAlert, summary, history.Reason{Code: "live-migration-failed"}, nil)
+	}
+	if err := l.disable(ctx, name, migrateReason(dec)); err != nil {
+		l.closeIncident(ctx, inc, history.OutcomePartial, summary+"; disabling it failed: "+err.Error())
+		return err
+	}
+	l.closeIncident(ctx, inc, outcome, summary)
+	return nil
+}
+
+func (l *healthLoop) closeIncident(ctx context.Context, inc *history.Incident, o history.Outcome, summary string) {
+	if inc == nil {
+		return
+	}
+	if err := inc.Close(ctx, o, summary, history.Reason{Code: "health-migrate"}); err != nil {
+		l.d.o.Log.Warn("closing the incident failed", "error", err)
+	}
+}
+
+// policyVM is the policy's view of a server, built as the evacuation job builds it.
+func policyVM(s openstack.Server, hostAggs []string, az string) policy.VM {
+	return policy.VM{
+		ID: s.ID, Name: s.Name, ProjectID: s.ProjectID, AvailabilityZone: firstNonEmpty(s.AvailabilityZone, az),
+		Aggregates: hostAggs, FlavorExtraSpecs: s.Flavor.ExtraSpecs, ImageProperties: s.ImageProperties, Metadata: s.Metadata, Tags: s.Tags,
+	}
+}
+
+// liveMigrateAll moves every running HA VM of j.host; it returns how many did not move.
+func (l *healthLoop) liveMigrateAll(ctx context.Context, j *job, segName string, seg config.Segment, aggs []openstack.Aggregate) (int, error) {
+	d, name := l.d, j.host
+	var servers []openstack.Server
+	if err := d.retryNova(ctx, "list servers", func(ctx context.Context) (err error) {
+		servers, err = d.o.Nova.ServersOnHost(ctx, name)
+		return err
+	}); err != nil {
+		return 0, err
+	}
+	hosts, err := j.segmentHosts(ctx, seg)
+	if err != nil {
+		return 0, err
+	}
+	var hostAggs []string
+	az := ""
+	for _, a := range aggs {
+		if slices.Contains(a.Hosts, name) {
+			hostAggs = append(hostAggs, a.Name)
+			if a.AvailabilityZone != "" {
+				az = a.AvailabilityZone
+			}
+		}
+	}
+	byID := map[string]openstack.Server{}
+	var vms []plan.VM
+	for _, s := range servers {
+		pv := policyVM(s, hostAggs, az)
+		if dec := d.policy.Decide(pv); !dec.HA {
+			continue // stays: only HA VMs are moved, as for an evacuation
+		}
+		if s.Status != "ACTIVE" && s.Status != "PAUSED" {
+			j.record(ctx, history.KindDecision, fmt.Sprintf("%s (%s) left on %s: %s, not running", s.Name, s.ID, name, s.Status),
+				history.Reason{Code: "not-live-migratable", Text: "live migration moves running VMs only"}, nil)
+			continue
+		}
+		byID[s.ID] = s
+		vms = append(vms, plan.VM{
+			ID: s.ID, Name: s.Name, VCPUs: int64(s.Flavor.VCPUs), RAMMB: int64(s.Flavor.RAMMB),
+			DiskGB: int64(s.Flavor.DiskGB + s.Flavor.EphemeralGB), Priority: d.policy.Priority(pv).Value,
+		})
+	}
+	p, err := plan.Make(plan.Input{FailedHost: name, Segment: plan.Segment{Name: segName, RecoveryMethod: seg.RecoveryMethod, Hosts: hosts}, VMs: vms})
+	if err != nil {
+		return 0, err
+	}
+	for _, r := range p.ReservedHostsUsed {
+		if err := j.takeReserved(ctx, r); err != nil {
+			return 0, err
+		}
+	}
+	type lm struct {
+		srv    openstack.Server
+		target string
+	}
+	var moves []lm
+	for _, m := range p.Moves {
+		moves = append(moves, lm{byID[m.VM.ID], m.Target})
+		j.record(ctx, history.KindDecision, fmt.Sprintf("%s (%s) goes to %s (live migration)", m.VM.Name, m.VM.ID, m.Target),
+			history.Reason{Code: history.ReasonCode(m.Reason), Text: m.Detail}, nil)
+	}
+	for _, u := range p.Unplaced {
+		// No room found: Nova's scheduler may still find some.
+		moves = append(moves, lm{srv: byID[u.VM.ID]})
+		j.record(ctx, history.KindAlert, fmt.Sprintf("%s (%s) fits on no host of segment %s", u.VM.Name, u.VM.ID, segName),
+			history.Reason{Code: history.ReasonCode(u.Reason), Text: u.Detail}, nil)
+	}
+	var (
+		wg     sync.WaitGroup
+		fmu    sync.Mutex
+		failed int
+	)
+	for _, m := range moves {
+		wg.Go(func() {
+			if err := l.liveMigrate(ctx, j, m.srv, m.target, seg); err != nil {
+				d.o.Log.Warn("live migration failed", "host", name, "vm", m.srv.ID, "error", err)
+				fmu.Lock()
+				failed++
+				fmu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	return failed, ctx.Err()
+}
+
+// liveMigrate moves one VM and waits until it is ACTIVE on another host, recording the move.
+func (l *healthLoop) liveMigrate(ctx context.Context, j *job, srv openstack.Server, target string, seg config.Segment) error {
+	d := l.d
+	var id int64
+	if j.inc != nil {
+		if mid, err := j.inc.StartMove(ctx, history.Move{VMID: srv.ID, VMName: srv.Name, Project: srv.ProjectID, From: j.host, To: target}); err == nil {
+			id = mid
+		}
+	}
+	finish := func(res history.MoveResult, to, errText string) {
+		if j.inc != nil && id != 0 {
+			if err := j.inc.FinishMove(ctx, id, history.MoveOutcome{Result: res, To: to, Error: errText}); err != nil {
+				d.o.Log.Warn("recording a move failed", "error", err)
+			}
+		}
+	}
+	// Nova's earlier live migrations of this VM are told apart from this one by their id.
+	var seen int
+	if err := d.retryNova(ctx, "list migrations", func(ctx context.Context) error {
+		migs, err := d.o.Nova.Migrations(ctx, openstack.MigrationFilter{ServerID: srv.ID, Type: "live-migration"})
+		for _, m := range migs {
+			seen = max(seen, m.ID)
+		}
+		return err
+	}); err != nil {
+		finish(history.MoveFailed, "", err.Error())
+		return err
+	}
+	request := func(target string) error {
+		d.sem <- struct{}{}
+		defer func() { <-d.sem }()
+		return d.retryNova(ctx, "live-migrate", func(ctx context.Context) error {
+			return d.o.Nova.LiveMigrate(ctx, srv.ID, target, false)
+		})
+	}
+	err := request(target)
+	if err != nil && target != "" && ctx.Err() == nil {
+		// The planned host was refused: let the scheduler choose inside Nova's rules.
+		d.o.Log.Warn("live migration to the planned host refused; letting the scheduler choose", "vm", srv.ID, "target", target, "error", err)
+		if id != 0 && d.o.History != nil {
+			_ = d.o.History.RetryMove(ctx, id, "")
+		}
+		err = request("")
+	}
+	if err != nil {
+		finish(history.MoveFailed, "", err.Error())
+		return err
+	}
+	to, err := l.awaitLiveMigration(ctx, srv.ID, j.host, seen)
+	if err != nil {
+		finish(history.MoveFailed, "", err.Error())
+		return err
+	}
+	if !slices.Contains(seg.Hosts, to) {
+		j.record(ctx, history.KindAlert, fmt.Sprintf("%s (%s) landed on %s, outside its segment", srv.Name, srv.ID, to),
+			history.Reason{Code: "outside-segment"}, nil)
+	}
+	finish(history.MoveSucceeded, to, "")
+	return nil
+}
+
+// awaitLiveMigration polls the server until it is ACTIVE on a host other than source, or Nova
+// reports the migration failed (a record newer than seen), at most the evacuation's confirm
+// timeout.
+func (l *healthLoop) awaitLiveMigration(ctx context.Context, id, source string, seen int) (string, error) {
+	d := l.d
+	timeout := d.o.Config.Evacuation.ConfirmTimeout
+	deadline := d.o.Now().Add(timeout)
+	for {
+		var s openstack.Server
+		if err := d.retryNova(ctx, "show server", func(ctx context.Context) (err error) {
+			s, err = d.o.Nova.Server(ctx, id)
+			return err
+		}); err != nil {
+			return "", err
+		}
+		switch {
+		case s.Host != source && s.TaskState == "" && s.Status == "ACTIVE":
+			return s.Host, nil
+		case s.Status == "ERROR":
+			return "", fmt.Errorf("%s is in ERROR after its live migration", id)
+		case s.Host == source && s.TaskState == "":
+			// Not started yet, or over and rolled back: Nova's migration record tells.
+			var migs []openstack.Migration
+			if err := d.retryNova(ctx, "list migrations", func(ctx context.Context) (err error) {
+				migs, err = d.o.Nova.Migrations(ctx, openstack.MigrationFilter{ServerID: id, Type: "live-migration"})
+				return err
+			}); err != nil {
+				return "", err
+			}
+			for _, m := range migs {
+				if m.ID > seen && slices.Contains([]string{"error", "failed", "cancelled"}, m.Status) {
+					return "", fmt.Errorf("%s: Nova's live migration ended %s; the VM stays on %s", id, m.Status, source)
+				}
+			}
+		}
+		if d.o.Now().After(deadline) {
+			return "", fmt.Errorf("%s not ACTIVE on another host within %s (status %s, host %s, task %q)", id, timeout, s.Status, s.Host, s.TaskState)
+		}
+		if err := d.o.Sleep(ctx, d.o.Poll); err != nil {
+			return "", err
+		}
+	}
+}
+
+// LiveMigrate completes lazyNova's openstack.Client.
+func (l *lazyNova) LiveMigrate(ctx context.Context, serverID, targetHost string, blockMigration bool) error {
+	c, err := l.get(ctx)
+	if err != nil {
+		return err
+	}
+	return c.LiveMigrate(ctx, serverID, targetHost, blockMigration)
+}
