@@ -72,7 +72,7 @@ func runCommand(ctx context.Context, args []string, stdio IO) int {
 		// Errors are printed once, below, not by the library.
 		ExitErrHandler: func(context.Context, *ucli.Command, error) {},
 		Commands: append(append(entryCommands(stdio), daemonCommands()...),
-			agentsCommand(), metadataCommand(), manpageCommand(), versionCommand()),
+			hostcheckCommand(), healthCommand(), agentsCommand(), metadataCommand(), manpageCommand(), versionCommand()),
 	}
 	err := root.Run(ctx, append([]string{"computeha"}, args[1:]...))
 	var code exitCode
