@@ -20,13 +20,16 @@ PACKAGES=(
 	libxml2-utils
 	# ip netns, unshare/nsenter/setpriv/flock/setsid, mount, ps
 	iproute2 util-linux mount procps
+	# The lab's shared storage: an sshd serving SFTP, mounted with sshfs (FUSE;
+	# the kernel may have no NFS)
+	openssh-server openssh-client sshfs
 	# Package proof: a clean Debian root, lintian, rpm inspection, man
 	debootstrap lintian rpm man-db
 )
 # Tools the harness calls, checked after installation.
 COMMANDS=(ipmi_sim ipmitool fence_ipmilan corosync corosync-cfgtool pacemakerd crm_mon
 	stonith_admin cibadmin crm_attribute pcs libvirtd virsh xmllint ip unshare nsenter
-	setpriv setsid flock mount debootstrap lintian rpm dpkg-deb)
+	setpriv setsid flock mount sshd ssh ssh-keygen sshfs fusermount3 debootstrap lintian rpm dpkg-deb)
 ATTEMPTS=4 # one try plus three retries
 
 log() { printf 'deps.sh: %s\n' "$*" >&2; }

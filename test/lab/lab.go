@@ -27,12 +27,22 @@ const (
 	Compute    = "compute"    // pacemaker-remote node
 )
 
+// SharedDir is where every node mounts the lab's shared storage: a directory
+// of the storage server, reached over the storage network only (sshfs).
+const SharedDir = "/var/lib/computeha/shared"
+
+// DefaultPrefix names the namespaces of a lab started without a prefix.
+const DefaultPrefix = "chalab"
+
 // Options configure Up. Zero values take the script's defaults.
 type Options struct {
 	Controllers int    // default 3
 	Computes    int    // default 3
 	Dir         string // state and logs; default $LAB_DIR or /tmp/chalab
 	Bin         string // directory of computeha and its agents; default: make build
+	// Prefix names the lab's namespaces (PREFIX-fabric, PREFIX-ctl1, ...), so
+	// that two labs can run side by side; default $LAB_PREFIX or "chalab".
+	Prefix string
 	// Log receives the script's progress messages (stderr); nil drops them.
 	Log io.Writer
 }
@@ -41,6 +51,7 @@ type Options struct {
 type Lab struct {
 	script string
 	dir    string
+	prefix string
 	log    io.Writer
 }
 
@@ -53,6 +64,9 @@ type Node struct {
 	Tenant    string
 	BMC       string // address:port of the node's IPMI BMC
 	HolderPID int    // 0 when the node's namespaces are gone
+	// Shared is where the node mounts the shared storage (SharedDir); empty
+	// for a lab started by a version of the script without shared storage.
+	Shared string
 }
 
 // Script is the path of the lab script in this source tree.
@@ -64,12 +78,18 @@ func Script() string {
 // Up starts a lab and returns once the cluster has settled. On error the
 // script has already removed what it started.
 func Up(ctx context.Context, o Options) (*Lab, error) {
-	l := &Lab{script: Script(), dir: o.Dir, log: o.Log}
+	l := &Lab{script: Script(), dir: o.Dir, prefix: o.Prefix, log: o.Log}
 	if l.dir == "" {
 		l.dir = os.Getenv("LAB_DIR")
 	}
 	if l.dir == "" {
 		l.dir = "/tmp/chalab"
+	}
+	if l.prefix == "" {
+		l.prefix = os.Getenv("LAB_PREFIX")
+	}
+	if l.prefix == "" {
+		l.prefix = DefaultPrefix
 	}
 	args := []string{}
 	if o.Controllers > 0 {
@@ -87,8 +107,12 @@ func Up(ctx context.Context, o Options) (*Lab, error) {
 	return l, nil
 }
 
-// Dir is the lab's directory (logs under nodes/NODE/log, BMCs under bmc/).
+// Dir is the lab's directory (logs under nodes/NODE/log, BMCs under bmc/,
+// the storage server under storage/).
 func (l *Lab) Dir() string { return l.dir }
+
+// Prefix is the common prefix of the lab's network namespaces.
+func (l *Lab) Prefix() string { return l.prefix }
 
 // Down stops and removes everything of the lab. It is safe to call twice.
 func (l *Lab) Down(ctx context.Context) error {
@@ -112,10 +136,15 @@ func parseNodes(out string) ([]Node, error) {
 		if len(f) == 0 {
 			continue
 		}
-		if len(f) != 7 {
+		// The 8th column, the shared storage's mount point, is printed only
+		// for labs that have shared storage.
+		if len(f) != 7 && len(f) != 8 {
 			return nil, fmt.Errorf("unexpected line from lab nodes: %q", line)
 		}
 		n := Node{Name: f[0], Kind: f[1], Mgmt: f[2], Storage: f[3], Tenant: f[4], BMC: f[5]}
+		if len(f) == 8 {
+			n.Shared = f[7]
+		}
 		if f[6] != "-" {
 			pid, err := strconv.Atoi(f[6])
 			if err != nil {
@@ -138,6 +167,7 @@ func (l *Lab) Exec(ctx context.Context, node string, args ...string) (stdout, st
 // ExecInput is Exec with stdin.
 func (l *Lab) ExecInput(ctx context.Context, node string, stdin io.Reader, args ...string) (stdout, stderr string, code int, err error) {
 	cmd := exec.CommandContext(ctx, l.script, append([]string{"exec", "--dir", l.dir, node}, args...)...)
+	cmd.Env = l.env()
 	cmd.Stdin = stdin
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
@@ -162,6 +192,27 @@ func (l *Lab) Cut(ctx context.Context, node, network string) error {
 func (l *Lab) Heal(ctx context.Context, node, network string) error {
 	_, err := l.run(ctx, "heal", node, network)
 	return err
+}
+
+// StorageDown takes the shared storage server's link down on the switch
+// side: it stops answering every node at once, as a failed NFS server or
+// Ceph cluster would. StorageUp brings it back.
+func (l *Lab) StorageDown(ctx context.Context) error {
+	_, err := l.run(ctx, "storage", "down")
+	return err
+}
+
+// StorageUp reverses StorageDown.
+func (l *Lab) StorageUp(ctx context.Context) error {
+	_, err := l.run(ctx, "storage", "up")
+	return err
+}
+
+// StorageStatus is "up", "down" (after StorageDown) or "stopped" (its sshd
+// is not running).
+func (l *Lab) StorageStatus(ctx context.Context) (string, error) {
+	out, err := l.run(ctx, "storage", "status")
+	return strings.TrimSpace(out), err
 }
 
 // Power sends "on" or "off" to the node's BMC over IPMI, or reads its power
@@ -342,6 +393,7 @@ func (l *Lab) FenceHistory(ctx context.Context, node string) ([]FenceEvent, erro
 // the script's stderr (the script never prints secrets).
 func (l *Lab) run(ctx context.Context, verb string, args ...string) (string, error) {
 	cmd := exec.CommandContext(ctx, l.script, append([]string{verb, "--dir", l.dir}, args...)...)
+	cmd.Env = l.env()
 	var out, errb bytes.Buffer
 	cmd.Stdout = &out
 	if l.log != nil {
@@ -353,6 +405,11 @@ func (l *Lab) run(ctx context.Context, verb string, args ...string) (string, err
 		return out.String(), fmt.Errorf("lab %s %q: %w: %s", verb, args, err, lastLines(errb.String(), 15))
 	}
 	return out.String(), nil
+}
+
+// env is the script's environment: ours, with the lab's prefix.
+func (l *Lab) env() []string {
+	return append(os.Environ(), "LAB_PREFIX="+l.prefix)
 }
 
 func lastLines(s string, n int) string {
