@@ -40,6 +40,12 @@ const (
 	// ReasonEvidenceUnknown: membership is lost but the other signals are unknown, or do not
 	// agree on any row of the decision table.
 	ReasonEvidenceUnknown ReasonCode = "evidence-unknown"
+	// ReasonMembershipAhead: Pacemaker still has the host but its management network does
+	// not answer probes. Pacemaker's heartbeat runs over that network, so its view is about
+	// to change (or the probes are filtered): nothing is done on the other networks' losses
+	// until the two agree, so that a host going dead or isolated is never first answered as
+	// merely degraded (a live migration towards a dead host, a fence of an isolated one).
+	ReasonMembershipAhead ReasonCode = "membership-ahead"
 	// ReasonUnconfirmed: the tracker has not yet seen any decision hold for the confirmation
 	// time since it started watching the host.
 	ReasonUnconfirmed ReasonCode = "unconfirmed"
@@ -187,9 +193,10 @@ func storage(cfg *config.Health, obs Observations, host string) (Signal, Record)
 // network; rows are tried in order):
 //
 //	membership  mgmt      others         storage  state                response
-//	ok          *         none lost      not lost running              none
-//	ok          *         some lost      *        degraded             strongest of the lost networks'
-//	ok          *         *              lost     degraded             alert (the writer may have crashed)
+//	ok          lost      *              *        unknown              alert (Pacemaker's view lags)
+//	ok          ok/unk.   none lost      not lost running              none
+//	ok          ok/unk.   some lost      *        degraded             strongest of the lost networks'
+//	ok          ok/unk.   *              lost     degraded             alert (the writer may have crashed)
 //	unknown     *         *              *        unknown              alert
 //	lost        ok        *              *        service-unreachable  restart (fence after RestartTimeout)
 //	lost        *         some ok        lost     service-unreachable  restart (fence after RestartTimeout)
@@ -230,6 +237,10 @@ func Decide(cfg *config.Health, ev Evidence) Decision {
 
 	switch ev.Membership {
 	case OK:
+		if mgmtSig == Lost {
+			d.State, d.Response = Undecided, config.ResponseAlert
+			return why(ReasonMembershipAhead, "%s is undecided: Pacemaker still has it but its management network %s does not answer; alert, wait for the two to agree", ev.Host, mgmt)
+		}
 		d.Response = config.ResponseNone
 		for _, n := range lost {
 			d.Response = Strongest(d.Response, networkResponse(cfg, n))

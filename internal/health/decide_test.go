@@ -76,8 +76,16 @@ func TestDecideFollowsTheDecisionTable(t *testing.T) {
 			verdict{Running, config.ResponseNone, nil, ReasonHealthy},
 		},
 		{
-			"a member's lost management ping alone does not matter: Pacemaker's heartbeat is the management signal", "oxooo", OK, 0,
-			verdict{Running, config.ResponseNone, nil, ReasonHealthy},
+			"a member whose management network does not answer is undecided until Pacemaker's view agrees", "oxooo", OK, 0,
+			verdict{Undecided, config.ResponseAlert, nil, ReasonMembershipAhead},
+		},
+		{
+			"a member that answers on no network yet (a power loss Pacemaker has not seen) is undecided, never degraded and fenced", "oxxxx", OK, 0,
+			verdict{Undecided, config.ResponseAlert, nil, ReasonMembershipAhead},
+		},
+		{
+			"a member cut from management and tenant (isolation Pacemaker has not seen yet) is not migrated", "oxxoo", OK, 0,
+			verdict{Undecided, config.ResponseAlert, nil, ReasonMembershipAhead},
 		},
 		{
 			"a member with unknown networks and heartbeat is still running", "o????", Unknown, 0,
