@@ -193,7 +193,8 @@ func storage(cfg *config.Health, obs Observations, host string) (Signal, Record)
 // network; rows are tried in order):
 //
 //	membership  mgmt      others         storage  state                response
-//	ok          lost      *              *        unknown              alert (Pacemaker's view lags)
+//	ok          lost      (as if membership were lost: dead, isolated or management-lost;
+//	                       anything else: unknown, alert, until Pacemaker's view agrees)
 //	ok          ok/unk.   none lost      not lost running              none
 //	ok          ok/unk.   some lost      *        degraded             strongest of the lost networks'
 //	ok          ok/unk.   *              lost     degraded             alert (the writer may have crashed)
@@ -238,6 +239,16 @@ func Decide(cfg *config.Health, ev Evidence) Decision {
 	switch ev.Membership {
 	case OK:
 		if mgmtSig == Lost {
+			// The management network's own heartbeat is lost before Pacemaker's: judge as
+			// Pacemaker soon will, but take only the verdicts that fence nothing on their own
+			// (dead is recorded, Pacemaker does the fencing; isolated and management-lost
+			// disable) and wait on anything else.
+			ahead := ev
+			ahead.Membership = Lost
+			if a := Decide(cfg, ahead); a.State == Dead || a.State == Isolated || a.State == ManagementLost {
+				a.Reason.Text = strings.Replace(a.Reason.Text, "(membership lost", "(membership ok but its management network silent", 1)
+				return a
+			}
 			d.State, d.Response = Undecided, config.ResponseAlert
 			return why(ReasonMembershipAhead, "%s is undecided: Pacemaker still has it but its management network %s does not answer; alert, wait for the two to agree", ev.Host, mgmt)
 		}

@@ -76,15 +76,19 @@ func TestDecideFollowsTheDecisionTable(t *testing.T) {
 			verdict{Running, config.ResponseNone, nil, ReasonHealthy},
 		},
 		{
-			"a member whose management network does not answer is undecided until Pacemaker's view agrees", "oxooo", OK, 0,
-			verdict{Undecided, config.ResponseAlert, nil, ReasonMembershipAhead},
+			"a member whose management network alone does not answer is judged management-lost before Pacemaker notices", "oxooo", OK, 0,
+			verdict{ManagementLost, config.ResponseDisable, []string{"mgmt"}, ReasonManagementLost},
 		},
 		{
-			"a member that answers on no network yet (a power loss Pacemaker has not seen) is undecided, never degraded and fenced", "oxxxx", OK, 0,
-			verdict{Undecided, config.ResponseAlert, nil, ReasonMembershipAhead},
+			"a member that answers on no network and writes no heartbeat (a power loss Pacemaker has not seen) is dead, not degraded", "oxxxx", OK, 0,
+			verdict{Dead, config.ResponseFence, nil, ReasonAllLost},
 		},
 		{
-			"a member cut from management and tenant (isolation Pacemaker has not seen yet) is not migrated", "oxxoo", OK, 0,
+			"a member cut from management and tenant (an isolation Pacemaker has not seen) is not migrated", "oxxoo", OK, 0,
+			verdict{ManagementLost, config.ResponseDisable, []string{"mgmt"}, ReasonManagementLost},
+		},
+		{
+			"a member whose management network is silent but whose other signals point to a crashed service waits for Pacemaker", "oxoox", OK, 0,
 			verdict{Undecided, config.ResponseAlert, nil, ReasonMembershipAhead},
 		},
 		{
