@@ -66,7 +66,7 @@ func faults() []fault {
 	return []fault{
 		{
 			name: "power off", host: "cmp1", state: "dead",
-			inject: func(ctx context.Context, l *lab.Lab, h string) error { _, err := l.Power(ctx, h, "off"); return err },
+			inject: powerOff,
 			// The gate lets the fencing through and the lab's fencing reboots the host.
 			heal: func(context.Context, *lab.Lab, string) error { return nil },
 		},
@@ -79,6 +79,18 @@ func faults() []fault {
 			heal:   func(context.Context, *lab.Lab, string) error { return nil }, // hostcheck restarts it
 		},
 	}
+}
+
+// powerOff powers host off through its BMC. ipmi_sim answers nothing while its power hook
+// runs, so a request that meets a busy BMC on a loaded machine is sent again.
+func powerOff(ctx context.Context, l *lab.Lab, host string) error {
+	var err error
+	for range 3 {
+		if _, err = l.Power(ctx, host, "off"); err == nil {
+			return nil
+		}
+	}
+	return err
 }
 
 // config is the configuration every node reads. Only mgmt and tenant are probed: the storage
@@ -204,6 +216,7 @@ func main() {
 	bin := flag.String("bin", "bin", "directory of computeha and its agents (make build)")
 	runs := flag.Int("runs", 3, "repetitions of every fault")
 	target := flag.Duration("target", 5*time.Second, "largest acceptable median, fault to the decided state")
+	flag.BoolVar(&keep, "keep", false, "leave the lab up when the benchmark fails, to look at it (then: test/lab/lab down --dir DIR)")
 	flag.Parse()
 	if err := run(*bin, *runs, *target); err != nil {
 		fmt.Fprintln(os.Stderr, "health:", err)
@@ -211,7 +224,9 @@ func main() {
 	}
 }
 
-func run(bin string, runs int, target time.Duration) error {
+var keep bool
+
+func run(bin string, runs int, target time.Duration) (err error) {
 	absBin, err := filepath.Abs(bin)
 	if err != nil {
 		return err
@@ -222,7 +237,6 @@ func run(bin string, runs int, target time.Duration) error {
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
 	if err := os.Chmod(dir, 0o755); err != nil {
 		return err
 	}
@@ -230,7 +244,14 @@ func run(bin string, runs int, target time.Duration) error {
 	if err != nil {
 		return err
 	}
-	defer func() { _ = l.Down(context.Background()) }()
+	defer func() {
+		if err != nil && keep {
+			fmt.Fprintf(os.Stderr, "health: the lab is left up in %s\n", l.Dir())
+			return
+		}
+		_ = l.Down(context.Background())
+		_ = os.RemoveAll(dir)
+	}()
 	nodes, err := l.Nodes(ctx)
 	if err != nil {
 		return err
@@ -360,33 +381,43 @@ func judgeOthers(w *watcher, f fault, start time.Time) []string {
 
 // back waits until host is in the cluster again and every host is confirmed running. A host
 // whose fencing the gate refused stays UNCLEAN in Pacemaker after it heals; it is confirmed
-// to Pacemaker once its evidence is running again, as the evacuation daemon does.
+// to Pacemaker once its evidence is running again, as the evacuation daemon does. Pacemaker
+// may not have noticed the fault yet when it is healed, so "online" alone proves nothing:
+// the watcher must see every host running too.
 func back(ctx context.Context, l *lab.Lab, w *watcher, hosts []string, host string) error {
 	deadline := time.Now().Add(3 * time.Minute)
-	confirmed := false
+	var confirmed time.Time
+	last := "no cluster state yet"
 	for time.Now().Before(deadline) {
 		st, err := l.ClusterState(ctx)
-		if err == nil {
-			i := slices.IndexFunc(st.Nodes, func(n lab.NodeState) bool { return n.Name == host })
-			ok := i >= 0
-			var n lab.NodeState
-			if ok {
-				n = st.Nodes[i]
+		if err != nil {
+			last = err.Error()
+			time.Sleep(500 * time.Millisecond)
+			continue
+		}
+		i := slices.IndexFunc(st.Nodes, func(n lab.NodeState) bool { return n.Name == host })
+		if i < 0 {
+			return fmt.Errorf("%s is not in crm_mon's node list", host)
+		}
+		n := st.Nodes[i]
+		cur := w.current()
+		running := !slices.ContainsFunc(hosts, func(h string) bool { return cur[h] != "running" })
+		if n.Online && !n.Unclean && running {
+			return nil
+		}
+		last = fmt.Sprintf("online=%v unclean=%v, decisions %v", n.Online, n.Unclean, cur)
+		// A confirmation Pacemaker takes while it is still setting up the fencing can be
+		// lost; it is repeated, as the evacuation daemon repeats it.
+		if n.Unclean && time.Since(confirmed) > 10*time.Second && evidenceBack(ctx, l, host) {
+			out, errOut, code, err := l.Exec(ctx, "ctl1", "stonith_admin", "--confirm", host)
+			if err != nil || code != 0 {
+				return fmt.Errorf("stonith_admin --confirm %s: exit %d, %v: %s%s", host, code, err, out, errOut)
 			}
-			if ok && n.Online && !n.Unclean {
-				return w.waitAll(hosts, "running", time.Minute)
-			}
-			if ok && n.Unclean && !confirmed && evidenceBack(ctx, l, host) {
-				out, errOut, code, err := l.Exec(ctx, "ctl1", "stonith_admin", "--confirm", host)
-				if err != nil || code != 0 {
-					return fmt.Errorf("stonith_admin --confirm %s: exit %d, %v: %s%s", host, code, err, out, errOut)
-				}
-				confirmed = true
-			}
+			confirmed = time.Now()
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
-	return fmt.Errorf("%s did not come back in 3 minutes", host)
+	return fmt.Errorf("%s did not come back in 3 minutes: %s", host, last)
 }
 
 // evidenceBack asks `computeha health` whether host answers on every network again, with a
