@@ -793,18 +793,6 @@ func (l *healthLoop) liveMigrate(ctx context.Context, j *job, srv openstack.Serv
 			}
 		}
 	}
-	// Nova's earlier live migrations of this VM are told apart from this one by their id.
-	var seen int
-	if err := d.retryNova(ctx, "list migrations", func(ctx context.Context) error {
-		migs, err := d.o.Nova.Migrations(ctx, openstack.MigrationFilter{ServerID: srv.ID, Type: "live-migration"})
-		for _, m := range migs {
-			seen = max(seen, m.ID)
-		}
-		return err
-	}); err != nil {
-		finish(history.MoveFailed, "", err.Error())
-		return err
-	}
 	request := func(target string) error {
 		d.sem <- struct{}{}
 		defer func() { <-d.sem }()
@@ -812,20 +800,49 @@ func (l *healthLoop) liveMigrate(ctx context.Context, j *job, srv openstack.Serv
 			return d.o.Nova.LiveMigrate(ctx, srv.ID, target, false)
 		})
 	}
-	err := request(target)
-	if err != nil && target != "" && ctx.Err() == nil {
-		// The planned host was refused: let the scheduler choose inside Nova's rules.
-		d.o.Log.Warn("live migration to the planned host refused; letting the scheduler choose", "vm", srv.ID, "target", target, "error", err)
-		if id != 0 && d.o.History != nil {
-			_ = d.o.History.RetryMove(ctx, id, "")
+	// The planned host first; after a refusal or a failed migration (the target stopped
+	// reporting to Nova, say), the scheduler chooses inside Nova's rules, up to the
+	// evacuation's retries, with its backoff.
+	var (
+		to      string
+		err     error
+		backoff = d.o.Config.Evacuation.RetryBackoff.Initial
+	)
+	for attempt := 0; attempt <= d.o.Config.Evacuation.Retries; attempt++ {
+		t := target
+		if attempt > 0 {
+			t = ""
+			d.o.Log.Warn("live migration failed; trying again, the scheduler choosing the host", "vm", srv.ID, "attempt", attempt+1, "error", err)
+			if id != 0 && d.o.History != nil {
+				_ = d.o.History.RetryMove(ctx, id, "")
+			}
+			if serr := d.o.Sleep(ctx, backoff); serr != nil {
+				err = serr
+				break
+			}
+			backoff = min(2*backoff, d.o.Config.Evacuation.RetryBackoff.Max)
 		}
-		err = request("")
+		// Nova's earlier live migrations of this VM are told apart from this one by their id.
+		var seen int
+		if err = d.retryNova(ctx, "list migrations", func(ctx context.Context) error {
+			migs, err := d.o.Nova.Migrations(ctx, openstack.MigrationFilter{ServerID: srv.ID, Type: "live-migration"})
+			for _, m := range migs {
+				seen = max(seen, m.ID)
+			}
+			return err
+		}); err != nil {
+			break
+		}
+		if err = request(t); err != nil {
+			if ctx.Err() != nil {
+				break
+			}
+			continue
+		}
+		if to, err = l.awaitLiveMigration(ctx, srv.ID, j.host, seen); err == nil || ctx.Err() != nil {
+			break
+		}
 	}
-	if err != nil {
-		finish(history.MoveFailed, "", err.Error())
-		return err
-	}
-	to, err := l.awaitLiveMigration(ctx, srv.ID, j.host, seen)
 	if err != nil {
 		finish(history.MoveFailed, "", err.Error())
 		return err
