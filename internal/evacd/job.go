@@ -29,6 +29,8 @@ type job struct {
 	mu   sync.Mutex
 	what string
 	inc  *history.Incident
+
+	watch *serverWatch // the VMs' states during the evacuations
 }
 
 func (j *job) setStep(s string) {
@@ -81,7 +83,13 @@ func (j *job) waitTick(ctx context.Context) error {
 
 func (j *job) run(ctx context.Context) error {
 	j.openIncident(ctx)
+	var pre *prefetch
 	if j.mark.Phase == evacstate.Pending {
+		// Read what the recovery needs while the fencing is confirmed:
+		// those seconds belong to the recovery.
+		pctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		pre = j.prefetch(pctx)
 		if err := j.awaitFencing(ctx); err != nil {
 			return err
 		}
@@ -90,7 +98,18 @@ func (j *job) run(ctx context.Context) error {
 		j.record(ctx, history.KindDecision, "resuming the recovery of "+j.host,
 			history.Reason{Code: "resume", Text: fmt.Sprintf("found running (owner %s, since %s)", j.mark.Owner, j.mark.Since.Format(time.RFC3339))}, nil)
 	}
-	segName, seg, aggs, err := j.d.segmentOf(ctx, j.host)
+	var (
+		segName string
+		seg     config.Segment
+		aggs    []openstack.Aggregate
+		err     error
+	)
+	pre = pre.wait(ctx)
+	if pre != nil {
+		segName, seg, aggs = pre.segName, pre.seg, pre.aggs
+	} else {
+		segName, seg, aggs, err = j.d.segmentOf(ctx, j.host)
+	}
 	if err != nil {
 		if ctx.Err() != nil {
 			// Stopping is not failing: the next daemon resumes.
@@ -106,7 +125,11 @@ func (j *job) run(ctx context.Context) error {
 	if err := j.d.o.Cluster.SetAttribute(ctx, j.node, evacstate.Attribute, running.String(), crm.Permanent); err != nil {
 		return fmt.Errorf("mark %s running: %w", j.node, err)
 	}
-	failed, err := j.recover(ctx, segName, seg, aggs)
+	var early *reads
+	if pre != nil && j.d.o.Now().Sub(pre.r.at) <= prefetchMaxAge {
+		early = &pre.r
+	}
+	failed, err := j.recover(ctx, segName, seg, aggs, early)
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
@@ -225,15 +248,27 @@ func (j *job) fencingConfirmed(ctx context.Context) (bool, string) {
 	if !st.Quorate {
 		return false, "this partition has no quorum"
 	}
+	since := j.mark.Since.Add(-j.d.o.FenceSkew)
+	confirms := func(evs []crm.FenceEvent) (bool, string) {
+		for _, e := range evs {
+			if e.Target == j.node && e.Succeeded() && (j.mark.Since.IsZero() || !e.Completed.Before(since)) {
+				return true, fmt.Sprintf("%s of %s succeeded at %s (delegate %s)", e.Action, e.Target, e.Completed.Format(time.RFC3339), e.Delegate)
+			}
+		}
+		return false, ""
+	}
+	// crm_mon's full fencing history first: stonith_admin --history
+	// without --verbose lists one operation per target, not always the
+	// latest, so a host fenced a second time would wait forever there.
+	if ok, why := confirms(st.Fencing); ok {
+		return true, why
+	}
 	evs, err := j.d.o.Cluster.FencingHistory(ctx, j.node)
 	if err != nil {
 		return false, "fencing history unreadable: " + err.Error()
 	}
-	since := j.mark.Since.Add(-j.d.o.FenceSkew)
-	for _, e := range evs {
-		if e.Target == j.node && e.Succeeded() && (j.mark.Since.IsZero() || !e.Completed.Before(since)) {
-			return true, fmt.Sprintf("%s of %s succeeded at %s (delegate %s)", e.Action, e.Target, e.Completed.Format(time.RFC3339), e.Delegate)
-		}
+	if ok, why := confirms(evs); ok {
+		return true, why
 	}
 	return false, "no successful fencing of " + j.node + " since " + j.mark.Since.Format(time.RFC3339) + " in Pacemaker's history"
 }
@@ -303,18 +338,26 @@ type move struct {
 }
 
 // recover evacuates every HA VM still on the host; it returns how many
-// could not be recovered.
-func (j *job) recover(ctx context.Context, segName string, seg config.Segment, aggs []openstack.Aggregate) (int, error) {
+// could not be recovered. early, when not nil, is what was read while the
+// fencing was confirmed.
+func (j *job) recover(ctx context.Context, segName string, seg config.Segment, aggs []openstack.Aggregate, early *reads) (int, error) {
 	nova := j.d.o.Nova
-	j.setStep("forcing the compute service down in Nova")
-	var svc openstack.Service
-	if err := j.d.retryNova(ctx, "find service", func(ctx context.Context) (err error) {
-		svc, err = nova.FindComputeService(ctx, j.host)
-		return err
-	}); err != nil {
-		return 0, fmt.Errorf("compute service of %s: %w", j.host, err)
+	var r reads
+	if early != nil {
+		r = *early
+	} else {
+		j.setStep("reading servers, migrations and capacity")
+		var err error
+		if r, err = j.read(ctx); err != nil {
+			return 0, err
+		}
 	}
+	svc, servers, migs := r.svc, r.servers, r.migs
+	hosts := hostsOf(seg, r.hvs, r.used)
+	// fence_nova forced the service down and disabled it already, unless
+	// the mark came from elsewhere: make sure.
 	if !svc.ForcedDown {
+		j.setStep("forcing the compute service down in Nova")
 		if err := j.d.retryNova(ctx, "force down", func(ctx context.Context) error { _, err := nova.ForceDown(ctx, svc.ID); return err }); err != nil {
 			return 0, err
 		}
@@ -322,42 +365,6 @@ func (j *job) recover(ctx context.Context, segName string, seg config.Segment, a
 	if svc.Enabled() {
 		reason := fmt.Sprintf("%s evacuated by computeha at %s", evacstate.DisabledReasonPrefix, j.d.o.Now().UTC().Format(time.RFC3339))
 		if err := j.d.retryNova(ctx, "disable", func(ctx context.Context) error { _, err := nova.DisableService(ctx, svc.ID, reason); return err }); err != nil {
-			return 0, err
-		}
-	}
-
-	// The reads recovery needs are independent: made together, they cost
-	// the slowest of them, not their sum, on a loaded control plane.
-	j.setStep("listing servers")
-	var (
-		servers []openstack.Server
-		migs    []openstack.Migration
-		hosts   []plan.Host
-		reads   sync.WaitGroup
-		errs    [3]error
-	)
-	reads.Add(3)
-	go func() {
-		defer reads.Done()
-		errs[0] = j.d.retryNova(ctx, "list servers", func(ctx context.Context) (err error) {
-			servers, err = nova.ServersOnHost(ctx, j.host)
-			return err
-		})
-	}()
-	go func() {
-		defer reads.Done()
-		errs[1] = j.d.retryNova(ctx, "list migrations", func(ctx context.Context) (err error) {
-			migs, err = nova.Migrations(ctx, openstack.MigrationFilter{Host: j.host, Type: "evacuation"})
-			return err
-		})
-	}()
-	go func() {
-		defer reads.Done()
-		hosts, errs[2] = j.segmentHosts(ctx, seg)
-	}()
-	reads.Wait()
-	for _, err := range errs {
-		if err != nil {
 			return 0, err
 		}
 	}
@@ -414,6 +421,15 @@ func (j *job) recover(ctx context.Context, segName string, seg config.Segment, a
 		})
 	}
 
+	// Hosts being recovered are failed whatever Nova said when it was
+	// read: the reads may predate their fencing.
+	j.d.mu.Lock()
+	for i := range hosts {
+		if _, failed := j.d.jobs[hosts[i].Name]; failed {
+			hosts[i].Up = false
+		}
+	}
+	j.d.mu.Unlock()
 	p, err := plan.Make(plan.Input{FailedHost: j.host, Segment: plan.Segment{Name: segName, RecoveryMethod: seg.RecoveryMethod, Hosts: hosts}, VMs: vms})
 	if err != nil {
 		return 0, err
@@ -440,6 +456,21 @@ func (j *job) recover(ctx context.Context, segName string, seg config.Segment, a
 			history.Reason{Code: history.ReasonCode(u.Reason), Text: u.Detail}, nil)
 	}
 
+	j.watch = newServerWatch(j.d.o.Poll, j.d.o.Now, j.d.o.Sleep, func(ctx context.Context, host string) (out []openstack.Server, err error) {
+		err = j.d.retryNova(ctx, "list servers", func(ctx context.Context) (err error) {
+			out, err = nova.ServersOnHost(ctx, host)
+			return err
+		})
+		return out, err
+	})
+	j.watch.include(j.host)
+	for _, m := range moves {
+		if m.target == "" {
+			// The scheduler chooses: any host of the segment.
+			j.watch.include(seg.Hosts...)
+		}
+		j.watch.include(m.target)
+	}
 	j.setStep(fmt.Sprintf("evacuating %d VMs", len(moves)))
 	var wg sync.WaitGroup
 	var fmu sync.Mutex
@@ -474,7 +505,12 @@ func (j *job) segmentHosts(ctx context.Context, seg config.Segment) ([]plan.Host
 	}); err != nil {
 		return nil, err
 	}
-	used := j.usedReserved(ctx)
+	return hostsOf(seg, hvs, j.usedReserved(ctx)), nil
+}
+
+// hostsOf is the segment's hosts as the hypervisors show them; used names
+// the reserved hosts already taken into use.
+func hostsOf(seg config.Segment, hvs []openstack.Hypervisor, used map[string]bool) []plan.Host {
 	var out []plan.Host
 	for _, name := range seg.Hosts {
 		h := plan.Host{Name: name, Reserved: slices.Contains(seg.ReservedHosts, name) && !used[name]}
@@ -491,7 +527,7 @@ func (j *job) segmentHosts(ctx context.Context, seg config.Segment) ([]plan.Host
 		}
 		out = append(out, h)
 	}
-	return out, nil
+	return out
 }
 
 // ReservedAttribute records, on a reserved host's node, that it was taken
@@ -586,7 +622,9 @@ func (j *job) evacuate(ctx context.Context, m *move, seg config.Segment) error {
 				continue
 			}
 		}
-		to, err := j.confirm(ctx, m.srv.ID, wantStatus, seg)
+		// Only listings begun after Nova accepted the request tell its
+		// outcome: an earlier one may show a previous attempt's.
+		to, err := j.confirm(ctx, m.srv.ID, wantStatus, seg, j.watch.begun())
 		if err == nil {
 			finish(history.MoveSucceeded, to, "")
 			return nil
@@ -596,6 +634,7 @@ func (j *job) evacuate(ctx context.Context, m *move, seg config.Segment) error {
 		}
 		last = err
 		m.target = "" // a retry lets the scheduler choose
+		j.watch.include(seg.Hosts...)
 	}
 	finish(history.MoveFailed, "", last.Error())
 	return last
@@ -617,17 +656,32 @@ func (j *job) requestEvacuation(ctx context.Context, m *move) error {
 }
 
 // confirm waits until the VM runs on a host of the segment other than the
-// failed one.
-func (j *job) confirm(ctx context.Context, id, want string, seg config.Segment) (string, error) {
+// failed one. It looks at rounds of the watch begun after the first
+// `after`; a VM no round shows is read on its own.
+func (j *job) confirm(ctx context.Context, id, want string, seg config.Segment, after uint64) (string, error) {
 	deadline := j.d.o.Now().Add(j.d.o.Config.Evacuation.ConfirmTimeout)
 	for {
-		var s openstack.Server
-		err := j.d.retryNova(ctx, "show server", func(ctx context.Context) (err error) {
-			s, err = j.d.o.Nova.Server(ctx, id)
-			return err
-		})
+		round, err := j.watch.after(ctx, after)
 		if err != nil {
 			return "", err
+		}
+		after = round.seq
+		s, listed := round.servers[id]
+		if !listed {
+			if err := j.d.retryNova(ctx, "show server", func(ctx context.Context) (err error) {
+				s, err = j.d.o.Nova.Server(ctx, id)
+				return err
+			}); err != nil {
+				return "", err
+			}
+			j.watch.include(s.Host)
+		}
+		if s.Host == j.host && s.TaskState == "" && s.Status == "ERROR" {
+			// Seen after Nova accepted the request, so not the VM's state
+			// before it: the rebuild failed where it was (no valid host:
+			// the target was full, or seen down under load). A retry now,
+			// not at the confirmation timeout.
+			return "", fmt.Errorf("the evacuation of %s failed in Nova: ERROR on %s", id, s.Host)
 		}
 		if s.Host != j.host && s.TaskState == "" {
 			switch {
@@ -642,8 +696,11 @@ func (j *job) confirm(ctx context.Context, id, want string, seg config.Segment) 
 		if j.d.o.Now().After(deadline) {
 			return "", fmt.Errorf("%s not %s on a segment host within %s (status %s, host %s)", id, want, j.d.o.Config.Evacuation.ConfirmTimeout, s.Status, s.Host)
 		}
-		if err := j.d.o.Sleep(ctx, j.d.o.Poll); err != nil {
-			return "", err
+		// Rounds are paced by the watch; reads of single servers here.
+		if !listed {
+			if err := j.d.o.Sleep(ctx, j.d.o.Poll); err != nil {
+				return "", err
+			}
 		}
 	}
 }

@@ -31,7 +31,8 @@ import (
 // Evacuations complete at once: the server is on its new host, in its previous status, as soon
 // as Evacuate returns. Without a target, the fake picks the enabled, up host with the fewest
 // servers (the real scheduler's choice is less even). With no such host the migration is
-// recorded as "error" and the server stays, as when Nova's scheduler finds no valid host.
+// recorded as "error" and the server stays, in ERROR, as when Nova's scheduler finds no valid
+// host; a later evacuation that succeeds brings it back in the status it had before.
 type Fake struct {
 	mu    sync.Mutex
 	now   func() time.Time
@@ -47,6 +48,8 @@ type Fake struct {
 	migrations      []Migration
 	aggregates      []Aggregate
 	blockedDisables int
+	// beforeNoHost keeps the status of a server an evacuation without a valid host put in ERROR.
+	beforeNoHost map[string][2]string
 }
 
 type fakeService struct {
@@ -69,6 +72,7 @@ func NewFake(now func() time.Time) *Fake {
 		fail:            map[string][]error{},
 		services:        map[string]*fakeService{},
 		servers:         map[string]*Server{},
+		beforeNoHost:    map[string][2]string{},
 	}
 }
 
@@ -377,11 +381,19 @@ func (f *Fake) Evacuate(ctx context.Context, serverID, targetHost string) error 
 	if t := f.services[dest]; dest == "" || t == nil || t.Status != "enabled" || f.view(t).State != "up" {
 		mig.Status = "error" // the scheduler found no valid host
 		f.migrations = append(f.migrations, mig)
+		if _, seen := f.beforeNoHost[serverID]; !seen {
+			f.beforeNoHost[serverID] = [2]string{srv.Status, srv.VMState}
+		}
+		srv.Status, srv.VMState = "ERROR", "error"
 		return nil
 	}
 	mig.Status, mig.DestCompute, mig.DestNode = "done", dest, dest
 	f.migrations = append(f.migrations, mig)
 	srv.Host, srv.HypervisorHostname = dest, dest
+	if st, ok := f.beforeNoHost[serverID]; ok {
+		srv.Status, srv.VMState = st[0], st[1]
+		delete(f.beforeNoHost, serverID)
+	}
 	return nil
 }
 

@@ -24,16 +24,41 @@ import (
 	"github.com/computeha/computeha/test/nova"
 )
 
-// The cloud's namespace, attached to the lab's management network.
-const (
-	CloudNS   = "chalab-cloud"
-	CloudAddr = "192.168.1.250"
-)
+// CloudAddr is the cloud's address on the lab's management network.
+const CloudAddr = "192.168.1.250"
+
+// DefaultPrefix names the lab's namespaces when LAB_PREFIX is unset.
+const DefaultPrefix = "chalab"
+
+// Prefix is the lab's namespace prefix: LAB_PREFIX, as the lab script
+// reads it, so that a second lab and its cloud can run beside the first.
+func Prefix() string {
+	if p := os.Getenv("LAB_PREFIX"); p != "" {
+		return p
+	}
+	return DefaultPrefix
+}
+
+// CloudNS is the cloud's namespace, attached to the lab's management
+// network.
+func CloudNS() string { return Prefix() + "-cloud" }
+
+// fabricNS holds the lab's bridges.
+func fabricNS() string { return Prefix() + "-fabric" }
+
+// DefaultNovaDir is Nova's state directory for the lab's prefix: the
+// default prefix keeps the directory earlier runs warmed up.
+func DefaultNovaDir() string {
+	if p := Prefix(); p != DefaultPrefix {
+		return "/tmp/computeha-nova-" + p
+	}
+	return "/tmp/computeha-nova-lab"
+}
 
 // Options configure Up.
 type Options struct {
 	Dir      string // state; default a new temporary directory
-	NovaDir  string // Nova's state, kept for warm starts; default /tmp/computeha-nova-lab
+	NovaDir  string // Nova's state, kept for warm starts; default DefaultNovaDir()
 	Bin      string // computeha and its agents (make build)
 	Computes int    // default 3
 	Log      io.Writer
@@ -47,8 +72,12 @@ type Env struct {
 	Nova  openstack.Client
 	CRM   *crm.Client
 	Dir   string
-	log   io.Writer
-	hosts []string
+	Bin   string // computeha and its agents
+	guard Guard  // the guard of the daemon's configuration
+	// health is the configuration's health section once EnableHealth ran.
+	health string
+	log    io.Writer
+	hosts  []string
 	// OnEvacStart, when set, runs once when PowerLoss sees the first VM
 	// being rebuilt (a test kills the daemon there).
 	OnEvacStart func()
@@ -70,7 +99,7 @@ func Up(ctx context.Context, o Options) (env *Env, err error) {
 		o.Computes = 3
 	}
 	if o.NovaDir == "" {
-		o.NovaDir = "/tmp/computeha-nova-lab"
+		o.NovaDir = DefaultNovaDir()
 	}
 	if o.Dir == "" {
 		if o.Dir, err = os.MkdirTemp("", "computeha-e2e-"); err != nil {
@@ -80,7 +109,7 @@ func Up(ctx context.Context, o Options) (env *Env, err error) {
 	if err := os.MkdirAll(o.Dir, 0o755); err != nil {
 		return nil, err
 	}
-	e := &Env{Dir: o.Dir, log: o.Log}
+	e := &Env{Dir: o.Dir, Bin: o.Bin, log: o.Log}
 	defer func() {
 		if err != nil {
 			e.Down(context.Background())
@@ -93,10 +122,25 @@ func Up(ctx context.Context, o Options) (env *Env, err error) {
 	}
 	e.logf("lab up in %s", time.Since(start).Round(time.Millisecond))
 	e.CRM = crm.NewClient(&crm.Runner{Prefix: []string{lab.Script(), "exec", "--dir", e.Lab.Dir(), "ctl1"}, Timeout: 2 * time.Minute})
+	nodes, err := e.Lab.Nodes(ctx)
+	if err != nil {
+		return e, err
+	}
+	for _, n := range nodes {
+		if n.Name == "ctl1" && n.HolderPID > 0 {
+			// What `lab exec` runs, without a shell script per call: the
+			// watchers poll several times a second, on the same cores as
+			// the recovery they time.
+			e.CRM = crm.NewClient(&crm.Runner{Prefix: []string{
+				"nsenter", "-t", strconv.Itoa(n.HolderPID), "-m", "-n", "-u", "--root", "--",
+				"setpriv", "--bounding-set", "-sys_boot", "--",
+			}, Timeout: 2 * time.Minute})
+		}
+	}
 	if err := attachCloud(ctx); err != nil {
 		return e, err
 	}
-	e.Plane = &nova.Plane{Dir: o.NovaDir, NetNS: CloudNS, Addr: CloudAddr}
+	e.Plane = &nova.Plane{Dir: o.NovaDir, NetNS: CloudNS(), Addr: CloudAddr}
 	t := time.Now()
 	if err := e.Plane.Up(ctx); err != nil {
 		return e, fmt.Errorf("nova up: %w", err)
@@ -116,10 +160,6 @@ func Up(ctx context.Context, o Options) (env *Env, err error) {
 		return e, err
 	}
 	if err := e.Admin.Unlimited(ctx); err != nil {
-		return e, err
-	}
-	nodes, err := e.Lab.Nodes(ctx)
-	if err != nil {
 		return e, err
 	}
 	for _, n := range nodes {
@@ -149,14 +189,15 @@ func Up(ctx context.Context, o Options) (env *Env, err error) {
 
 // attachCloud makes the cloud's namespace, on the management bridge.
 func attachCloud(ctx context.Context) error {
-	_ = exec.CommandContext(ctx, "ip", "netns", "del", CloudNS).Run()
+	ns, fabric := CloudNS(), fabricNS()
+	_ = exec.CommandContext(ctx, "ip", "netns", "del", ns).Run()
 	for _, args := range [][]string{
-		{"netns", "add", CloudNS},
-		{"-n", "chalab-fabric", "link", "add", "cloud-mgmt", "type", "veth", "peer", "name", "mgmt", "netns", CloudNS},
-		{"-n", "chalab-fabric", "link", "set", "cloud-mgmt", "master", "br-mgmt", "up"},
-		{"-n", CloudNS, "addr", "add", CloudAddr + "/24", "dev", "mgmt"},
-		{"-n", CloudNS, "link", "set", "mgmt", "up"},
-		{"-n", CloudNS, "link", "set", "lo", "up"},
+		{"netns", "add", ns},
+		{"-n", fabric, "link", "add", "cloud-mgmt", "type", "veth", "peer", "name", "mgmt", "netns", ns},
+		{"-n", fabric, "link", "set", "cloud-mgmt", "master", "br-mgmt", "up"},
+		{"-n", ns, "addr", "add", CloudAddr + "/24", "dev", "mgmt"},
+		{"-n", ns, "link", "set", "mgmt", "up"},
+		{"-n", ns, "link", "set", "lo", "up"},
 	} {
 		if out, err := exec.CommandContext(ctx, "ip", args...).CombinedOutput(); err != nil {
 			return fmt.Errorf("ip %s: %v: %s", strings.Join(args, " "), err, out)
@@ -183,7 +224,8 @@ func (e *Env) EvacdConfig() string { return filepath.Join(e.Dir, "evacd.yaml") }
 // HistoryDB is the daemon's history store.
 func (e *Env) HistoryDB() string { return filepath.Join(e.Dir, "history.db") }
 
-func (e *Env) configure(ctx context.Context) error {
+// writeEvacdConfig writes the daemon's configuration with guard g.
+func (e *Env) writeEvacdConfig(g Guard) error {
 	cfg := fmt.Sprintf(`cloud: %s
 clouds_yaml: %s
 segments:
@@ -199,14 +241,19 @@ evacuation:
   retry_backoff: {initial: 1s, max: 5s}
   confirm_timeout: 3m
 guard:
-  max_hosts: 3
-  window: 10m
-  max_segment_fraction: 0.7
+  max_hosts: %d
+  window: %s
+  max_segment_fraction: %g
 history:
   driver: sqlite
   dsn: %s
-`, nova.CloudAdmin, e.Plane.CloudsYAML(), strings.Join(e.hosts, ", "), e.HistoryDB())
-	if err := os.WriteFile(e.EvacdConfig(), []byte(cfg), 0o644); err != nil {
+`, nova.CloudAdmin, e.Plane.CloudsYAML(), strings.Join(e.hosts, ", "), g.MaxHosts, g.Window, g.MaxSegmentFraction, e.HistoryDB())
+	return os.WriteFile(e.EvacdConfig(), []byte(cfg+e.health), 0o644)
+}
+
+func (e *Env) configure(ctx context.Context) error {
+	e.guard = DefaultGuard
+	if err := e.writeEvacdConfig(e.guard); err != nil {
 		return err
 	}
 	clouds := e.Plane.CloudsYAML()
@@ -306,7 +353,7 @@ func (e *Env) Down(ctx context.Context) {
 	if e.Lab != nil {
 		errs = append(errs, e.Lab.Down(ctx))
 	}
-	_ = exec.CommandContext(ctx, "ip", "netns", "del", CloudNS).Run()
+	_ = exec.CommandContext(ctx, "ip", "netns", "del", CloudNS()).Run()
 	if err := errors.Join(errs...); err != nil {
 		e.logf("down: %v", err)
 	}

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -19,6 +20,7 @@ import (
 // VM is a server the scenario booted.
 type VM struct {
 	ID, Name string
+	Host     string // where it was booted
 	HA       bool
 }
 
@@ -37,10 +39,26 @@ func (e *Env) Boot(ctx context.Context, host string, n, m int) ([]VM, error) {
 		if err != nil {
 			return vms, err
 		}
-		vms = append(vms, VM{ID: id, Name: name, HA: ha})
+		vms = append(vms, VM{ID: id, Name: name, Host: host, HA: ha})
 	}
-	for _, v := range vms {
+	for i, v := range vms {
 		got, err := e.Admin.Wait(ctx, v.ID)
+		// A boot the scheduler failed (a host just back, or seen down
+		// under load) is set up again: it is the setup, not the story.
+		for try := 0; err != nil && strings.Contains(err.Error(), "ERROR") && try < 2; try++ {
+			e.logf("%s: %v; booting it again", v.Name, err)
+			if derr := e.Admin.Delete(ctx, v.ID); derr != nil {
+				return vms, derr
+			}
+			flavor := nova.FlavorEvacuable
+			if !v.HA {
+				flavor = nova.FlavorTiny
+			}
+			if vms[i].ID, err = e.Admin.Boot(ctx, v.Name, host, flavor); err != nil {
+				return vms, err
+			}
+			got, err = e.Admin.Wait(ctx, vms[i].ID)
+		}
 		if err != nil {
 			return vms, err
 		}
@@ -63,6 +81,7 @@ type Timeline struct {
 	FenceDone  time.Time                // Pacemaker's completion of the fencing
 	FirstEvac  time.Time                // first evacuation migration's creation
 	Violations []string                 // safety or outcome checks that failed
+	Failed     int                      // evacuations Nova failed (and the daemon retried)
 }
 
 func (tl *Timeline) violate(format string, a ...any) {
@@ -95,6 +114,34 @@ func (e *Env) EvacuatorPID(ctx context.Context) (string, string, error) {
 // that nothing moved before the fencing was confirmed and that every HA VM
 // moved exactly once.
 func (e *Env) PowerLoss(ctx context.Context, host string, vms []VM, limit time.Duration, out io.Writer) (*Timeline, error) {
+	return e.PowerLossHosts(ctx, []string{host}, vms, limit, out)
+}
+
+// PowerLossHosts is PowerLoss of several hosts at once: all are powered
+// off together, and the timeline's Lost and Fenced are those of the last
+// host to get there. vms are those of every failed host (VM.Host says
+// which).
+func (e *Env) PowerLossHosts(ctx context.Context, hosts []string, vms []VM, limit time.Duration, out io.Writer) (*Timeline, error) {
+	return e.Recovery(ctx, hosts, vms, limit, out, func(say func(string, ...any)) error {
+		var (
+			wg   sync.WaitGroup
+			errs = make([]error, len(hosts))
+		)
+		for i, h := range hosts {
+			wg.Go(func() { _, errs[i] = e.Lab.Power(ctx, h, "off") })
+		}
+		wg.Wait()
+		if err := errors.Join(errs...); err != nil {
+			return err
+		}
+		say("%s powered off through its BMC", strings.Join(hosts, ", "))
+		return nil
+	})
+}
+
+// Recovery runs fault, which makes hosts fail (say prints a line of the
+// timeline), and follows as PowerLoss does.
+func (e *Env) Recovery(ctx context.Context, hosts []string, vms []VM, limit time.Duration, out io.Writer, fault func(say func(string, ...any)) error) (*Timeline, error) {
 	tl := &Timeline{VMs: map[string]time.Duration{}, Where: map[string]string{}}
 	evacStarted := e.OnEvacStart
 	wctx, stop := context.WithCancel(ctx)
@@ -113,32 +160,39 @@ func (e *Env) PowerLoss(ctx context.Context, host string, vms []VM, limit time.D
 		}
 	}
 	tl.Fault = time.Now()
-	if _, err := e.Lab.Power(ctx, host, "off"); err != nil {
-		return tl, err
-	}
-	say(0, "%s powered off through its BMC", host)
+	lost, fenced := map[string]bool{}, map[string]bool{}
 	go func() {
 		for ev := range events {
-			if ev.Node != host {
+			if !slices.Contains(hosts, ev.Node) {
 				continue
 			}
 			d := time.Since(tl.Fault)
 			mu.Lock()
 			switch {
-			case ev.Kind == crm.NodeLost && tl.Lost == 0:
-				tl.Lost = d
-			case ev.Kind == crm.NodeFenced && ev.OK && tl.Fenced == 0:
-				tl.Fenced = d
+			case ev.Kind == crm.NodeLost && !lost[ev.Node]:
+				lost[ev.Node] = true
+				if len(lost) == len(hosts) {
+					tl.Lost = d
+				}
+			case ev.Kind == crm.NodeFenced && ev.OK && !fenced[ev.Node]:
+				fenced[ev.Node] = true
+				if len(fenced) == len(hosts) {
+					tl.Fenced = d
+				}
 			}
 			mu.Unlock()
 			switch ev.Kind {
 			case crm.NodeLost:
-				say(d, "%s lost (Pacemaker)", host)
+				say(d, "%s lost (Pacemaker)", ev.Node)
 			case crm.NodeFenced:
-				say(d, "%s fenced: %s %v", host, ev.Action, map[bool]string{true: "succeeded", false: "FAILED"}[ev.OK])
+				say(d, "%s fenced: %s %v", ev.Node, ev.Action, map[bool]string{true: "succeeded", false: "FAILED"}[ev.OK])
 			}
 		}
 	}()
+
+	if err := fault(func(format string, a ...any) { say(time.Since(tl.Fault), format, a...) }); err != nil {
+		return tl, err
+	}
 
 	want := 0
 	for _, v := range vms {
@@ -148,9 +202,9 @@ func (e *Env) PowerLoss(ctx context.Context, host string, vms []VM, limit time.D
 	}
 	deadline := time.Now().Add(limit)
 	for time.Now().Before(deadline) {
-		// One listing per round: the watcher must not slow the control
-		// plane it measures.
-		states, err := e.Admin.States(ctx)
+		// From the database, not the API: the watcher must not slow the
+		// control plane it measures.
+		states, err := e.States(ctx)
 		if err == nil {
 			done := 0
 			for _, v := range vms {
@@ -162,7 +216,7 @@ func (e *Env) PowerLoss(ctx context.Context, host string, vms []VM, limit time.D
 					continue
 				}
 				s := states[v.ID]
-				if s.Host != "" && s.Host != host && s.Status == "ACTIVE" && s.TaskState == "" {
+				if s.Host != "" && !slices.Contains(hosts, s.Host) && s.Status == "ACTIVE" && s.TaskState == "" {
 					d := time.Since(tl.Fault)
 					tl.VMs[v.Name], tl.Where[v.Name] = d, s.Host
 					say(d, "%s ACTIVE on %s", v.Name, s.Host)
@@ -182,15 +236,15 @@ func (e *Env) PowerLoss(ctx context.Context, host string, vms []VM, limit time.D
 				break
 			}
 		}
-		time.Sleep(500 * time.Millisecond)
+		time.Sleep(250 * time.Millisecond)
 	}
 	stop()
-	e.check(ctx, tl, host, vms)
+	e.check(ctx, tl, hosts, vms)
 	return tl, nil
 }
 
 // check verifies safety and outcome after the fact.
-func (e *Env) check(ctx context.Context, tl *Timeline, host string, vms []VM) {
+func (e *Env) check(ctx context.Context, tl *Timeline, failed []string, vms []VM) {
 	segment := e.Computes()
 	for _, v := range vms {
 		s, err := e.Nova.Server(ctx, v.ID)
@@ -198,26 +252,58 @@ func (e *Env) check(ctx context.Context, tl *Timeline, host string, vms []VM) {
 			tl.violate("%s: %v", v.Name, err)
 			continue
 		}
-		if v.HA && (s.Host == host || s.Status != "ACTIVE" || !slices.Contains(segment, s.Host)) {
-			tl.violate("HA VM %s is %s on %s, want ACTIVE on another segment host", v.Name, s.Status, s.Host)
+		if v.HA && (slices.Contains(failed, s.Host) || s.Status != "ACTIVE" || !slices.Contains(segment, s.Host)) {
+			tl.violate("HA VM %s is %s on %s, want ACTIVE on a segment host that did not fail", v.Name, s.Status, s.Host)
 		}
-		if !v.HA && s.Host != host {
+		if !v.HA && s.Host != v.Host {
 			tl.violate("non-HA VM %s was moved to %s", v.Name, s.Host)
 		}
 	}
-	migs, err := e.Nova.Migrations(ctx, openstack.MigrationFilter{Host: host, Type: "evacuation"})
-	if err != nil {
-		tl.violate("migrations: %v", err)
-		return
-	}
 	per := map[string]int{}
-	for _, m := range migs {
-		if m.SourceCompute != host {
-			continue
+	for _, host := range failed {
+		migs, err := e.Nova.Migrations(ctx, openstack.MigrationFilter{Host: host, Type: "evacuation"})
+		if err != nil {
+			tl.violate("migrations: %v", err)
+			return
 		}
-		per[m.ServerID]++
-		if tl.FirstEvac.IsZero() || m.CreatedAt.Before(tl.FirstEvac) {
-			tl.FirstEvac = m.CreatedAt
+		var first time.Time
+		for _, m := range migs {
+			if m.SourceCompute != host {
+				continue
+			}
+			// An evacuation Nova failed (no valid host) rebuilt nothing:
+			// its retry is not a second copy of the VM.
+			if m.Status == "error" || m.Status == "failed" {
+				tl.Failed++
+			} else {
+				per[m.ServerID]++
+			}
+			if first.IsZero() || m.CreatedAt.Before(first) {
+				first = m.CreatedAt
+			}
+		}
+		if tl.FirstEvac.IsZero() || (!first.IsZero() && first.Before(tl.FirstEvac)) {
+			tl.FirstEvac = first
+		}
+		hist, err := e.Fencings(ctx, host)
+		if err != nil {
+			tl.violate("fencing history: %v", err)
+			return
+		}
+		var done time.Time
+		for _, f := range hist {
+			if f.Succeeded() && !f.Completed.Before(tl.Fault.Add(-time.Second)) && (done.IsZero() || f.Completed.Before(done)) {
+				done = f.Completed
+			}
+		}
+		switch {
+		case done.IsZero():
+			tl.violate("no successful fencing of %s in Pacemaker's history", host)
+		case !first.IsZero() && first.Before(done.Truncate(time.Second)):
+			tl.violate("first evacuation from %s at %s, before its fencing completed at %s", host, first, done)
+		}
+		if tl.FenceDone.IsZero() || done.After(tl.FenceDone) {
+			tl.FenceDone = done
 		}
 	}
 	if tl.EvacStart == 0 && !tl.FirstEvac.IsZero() {
@@ -225,27 +311,11 @@ func (e *Env) check(ctx context.Context, tl *Timeline, host string, vms []VM) {
 	}
 	for _, v := range vms {
 		if v.HA && per[v.ID] != 1 {
-			tl.violate("HA VM %s was evacuated %d times", v.Name, per[v.ID])
+			tl.violate("HA VM %s was rebuilt by %d evacuations, want 1", v.Name, per[v.ID])
 		}
 		if !v.HA && per[v.ID] != 0 {
 			tl.violate("non-HA VM %s was evacuated", v.Name)
 		}
-	}
-	hist, err := e.CRM.FencingHistory(ctx, host)
-	if err != nil {
-		tl.violate("fencing history: %v", err)
-		return
-	}
-	for _, f := range hist {
-		if f.Succeeded() && !f.Completed.Before(tl.Fault.Add(-time.Second)) && (tl.FenceDone.IsZero() || f.Completed.Before(tl.FenceDone)) {
-			tl.FenceDone = f.Completed
-		}
-	}
-	switch {
-	case tl.FenceDone.IsZero():
-		tl.violate("no successful fencing of %s in Pacemaker's history", host)
-	case !tl.FirstEvac.IsZero() && tl.FirstEvac.Before(tl.FenceDone.Truncate(time.Second)):
-		tl.violate("first evacuation at %s, before the fencing completed at %s", tl.FirstEvac, tl.FenceDone)
 	}
 }
 
@@ -260,6 +330,13 @@ func (e *Env) PowerOn(ctx context.Context, host string, limit time.Duration, out
 	if out != nil {
 		fmt.Fprintf(out, "  %7.2fs  %s powered on through its BMC\n", 0.0, host)
 	}
+	return e.WaitBack(ctx, host, start, limit, out)
+}
+
+// WaitBack waits until host, powered on at start, is back: rejoined,
+// running nova-compute, up and enabled in Nova, and no longer held by its
+// evacuation mark.
+func (e *Env) WaitBack(ctx context.Context, host string, start time.Time, limit time.Duration, out io.Writer) (time.Duration, error) {
 	deadline := start.Add(limit)
 	var why string
 	for time.Now().Before(deadline) {
@@ -314,6 +391,9 @@ func (tl *Timeline) Summary() string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "power off -> lost %s, fenced %s, evacuation started %s, all HA VMs ACTIVE %s\n",
 		r(tl.Lost), r(tl.Fenced), r(tl.EvacStart), r(tl.AllActive))
+	if tl.Failed > 0 {
+		fmt.Fprintf(&b, "%d evacuations failed in Nova and were retried\n", tl.Failed)
+	}
 	names := make([]string, 0, len(tl.VMs))
 	for n := range tl.VMs {
 		names = append(names, n)
@@ -330,4 +410,25 @@ func r(d time.Duration) string {
 		return "-"
 	}
 	return d.Round(10 * time.Millisecond).String()
+}
+
+// Fencings lists the fencing operations on host: crm_mon's full history
+// and stonith_admin's, which without --verbose lists one operation per
+// target, not always the latest.
+func (e *Env) Fencings(ctx context.Context, host string) ([]crm.FenceEvent, error) {
+	st, err := e.CRM.Status(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []crm.FenceEvent
+	for _, f := range st.Fencing {
+		if f.Target == host {
+			out = append(out, f)
+		}
+	}
+	hist, err := e.CRM.FencingHistory(ctx, host)
+	if err != nil {
+		return nil, err
+	}
+	return append(out, hist...), nil
 }
