@@ -87,10 +87,11 @@ fuzz: ## Run each fuzz target for FUZZTIME (default 30s)
 bench: build ## Benchmarks against real parts; print figures and check targets (root)
 	$(GO) run ./test/bench/fencestatus -bin $(BIN)
 	$(GO) run ./test/bench/watch -bin $(BIN)
+	$(GO) run ./test/bench/health -bin $(BIN) -runs $${HEALTH_RUNS:-3}
 
 .PHONY: bench-recovery
-bench-recovery: build ## Power-loss recovery on lab + real Nova, repeated; prints timings, the Nova reference and evacd's RSS (root)
-	$(GO) run ./test/bench/recovery -bin $(BIN) -vms $${VMS:-10} -runs $${RUNS:-2}
+bench-recovery: build ## Power-loss recovery of 10 and 100 VMs on lab + real Nova, repeated; prints timings against targets, the Nova reference and evacd's RSS (root)
+	$(GO) run ./test/bench/recovery -bin $(BIN) -sizes $${SIZES:-10,100} -targets $${TARGETS:-20s,60s} -runs $${RUNS:-2}
 
 .PHONY: test
 test: deps verify lint unit bench integration lab-test openstack mariadb-test e2e packaging-test ## Everything CI runs: deps, verify, lint, unit, bench, integration, lab, Nova, MariaDB, end to end, packages

@@ -1,0 +1,141 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/computeha/computeha/test/lab"
+)
+
+// HealthConfig is the health section the suite appends to the daemon's configuration: the
+// lab's three networks, its shared storage, and tolerances sized for a lab where a fault must
+// be decided within seconds.
+func (e *Env) HealthConfig(ctx context.Context) (string, error) {
+	nodes, err := e.Lab.Nodes(ctx)
+	if err != nil {
+		return "", err
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, `health:
+  shared_dir: %s
+  interval: 500ms
+  stale_after: 2s
+  clock_skew: 500ms
+  probe_failures: 3
+  confirm: 1s
+  restart_timeout: 60s
+  decide: 10s
+  restart_command: %s _boot --dir %s "$(hostname)"
+  networks:
+    - {name: mgmt, management: true, response: disable}
+    - {name: storage, response: fence}
+    - {name: tenant, response: migrate}
+  hosts:
+`, lab.SharedDir, lab.Script(), e.Lab.Dir())
+	for _, n := range nodes {
+		fmt.Fprintf(&b, "    %s: {mgmt: %s, storage: %s, tenant: %s}\n", n.Name, n.Mgmt, n.Storage, n.Tenant)
+	}
+	return b.String(), nil
+}
+
+// EnableHealth turns computeha's health checks on: the health section in the configuration,
+// the hostcheck clone on every node, fence_hostcheck first in every compute's fencing level,
+// and the evacuator restarted to read the new configuration. It returns once every host is
+// judged running.
+func (e *Env) EnableHealth(ctx context.Context) error {
+	section, err := e.HealthConfig(ctx)
+	if err != nil {
+		return err
+	}
+	e.health = section
+	if err := e.writeEvacdConfig(e.guard); err != nil {
+		return err
+	}
+	steps := [][]string{
+		{
+			"resource", "create", "hostcheck", "ocf:computeha:hostcheck", "config=" + e.EvacdConfig(),
+			"op", "monitor", "interval=5s", "timeout=20s", "clone", "interleave=true",
+		},
+		// One gate for every compute. It is tried once per fencing attempt (not twice,
+		// as Pacemaker retries a failing device by default), so a refusal costs decide.
+		{
+			"stonith", "create", "gate", "fence_hostcheck", "config=" + e.EvacdConfig(),
+			"pcmk_host_list=" + strings.Join(e.hosts, " "), "pcmk_off_retries=1", "pcmk_reboot_retries=1",
+			"pcmk_off_timeout=60s", "pcmk_reboot_timeout=60s",
+		},
+		{"constraint", "location", "gate", "rule", "score=-INFINITY", "#kind", "ne", "cluster"},
+	}
+	for _, h := range e.hosts {
+		steps = append(steps,
+			[]string{"stonith", "level", "clear", h},
+			[]string{"stonith", "level", "add", "1", h, "gate", "fence-" + h, "fence-nova"})
+	}
+	for _, s := range steps {
+		if err := e.pcs(ctx, s...); err != nil {
+			return err
+		}
+	}
+	if err := e.RestartEvacuator(ctx); err != nil {
+		return err
+	}
+	return e.WaitJudged(ctx, e.hosts, "running", 90*time.Second)
+}
+
+// Judgement is one host's line of `computeha health --json`.
+type Judgement struct {
+	Host     string   `json:"host"`
+	State    string   `json:"state"`
+	Response string   `json:"response"`
+	Networks []string `json:"networks"`
+	Code     string   `json:"code"`
+	Reason   string   `json:"reason"`
+}
+
+// Judge runs `computeha health --json` on ctl1, as an operator would, and returns each
+// host's judgement.
+func (e *Env) Judge(ctx context.Context) (map[string]Judgement, error) {
+	out, errOut, code, err := e.Lab.Exec(ctx, "ctl1", "computeha", "health", "--config", e.EvacdConfig(), "--json")
+	if err != nil {
+		return nil, err
+	}
+	if code != 0 {
+		return nil, fmt.Errorf("computeha health: exit %d: %s%s", code, out, errOut)
+	}
+	js := map[string]Judgement{}
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		var j Judgement
+		if err := json.Unmarshal([]byte(line), &j); err != nil {
+			return nil, fmt.Errorf("computeha health: line %q: %w", line, err)
+		}
+		js[j.Host] = j
+	}
+	return js, nil
+}
+
+// WaitJudged waits until every host of hosts is judged state.
+func (e *Env) WaitJudged(ctx context.Context, hosts []string, state string, limit time.Duration) error {
+	deadline := time.Now().Add(limit)
+	var last string
+	for time.Now().Before(deadline) {
+		js, err := e.Judge(ctx)
+		if err != nil {
+			last = err.Error()
+		} else {
+			var off []string
+			for _, h := range hosts {
+				if js[h].State != state {
+					off = append(off, fmt.Sprintf("%s is %s (%s)", h, js[h].State, js[h].Reason))
+				}
+			}
+			if len(off) == 0 {
+				return nil
+			}
+			last = strings.Join(off, "; ")
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	return fmt.Errorf("not every host of %v judged %s within %s: %s", hosts, state, limit, last)
+}

@@ -1,0 +1,402 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/computeha/computeha/crm"
+	"github.com/computeha/computeha/internal/evacstate"
+	"github.com/computeha/computeha/internal/openstack"
+)
+
+// TestHealth tells a dead host from an isolated one on real parts: the lab's per-network cuts,
+// its shared storage over the storage network, power and kill, with computeha's hostcheck on
+// every node, fence_hostcheck first in every compute's fencing level, and real Nova. Each
+// scenario checks the state computeha decided, what it did, and that no VM ran on two hosts.
+func TestHealth(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Fatal("the end-to-end suite needs root")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
+	defer cancel()
+	bin, err := filepath.Abs(filepath.Join("..", "..", "bin"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b := os.Getenv("LAB_BIN"); b != "" {
+		bin = b
+	}
+	env, err := Up(ctx, Options{Dir: filepath.Join(t.TempDir(), "e2e"), Bin: bin, Log: testLog{t}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer env.Down(context.Background())
+	start := time.Now()
+	if err := env.EnableHealth(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("health checks on, every host judged running, after %s", time.Since(start).Round(time.Millisecond))
+
+	// Two HA VMs and one other on each compute.
+	vms := map[string][]VM{}
+	for _, h := range env.Computes() {
+		v, err := env.Boot(ctx, h, 2, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		vms[h] = v
+	}
+
+	t.Run("a host that lost only its management network is disabled, never fenced, and let back when healed", func(t *testing.T) {
+		h := "cmp1"
+		fault := time.Now()
+		if err := env.Lab.Cut(ctx, h, "mgmt"); err != nil {
+			t.Fatal(err)
+		}
+		d := env.waitDecision(ctx, t, h, "management-lost", fault, 30*time.Second)
+		t.Logf("%s judged management-lost %s after the cut: %s", h, d.At.Sub(fault).Round(time.Millisecond), d.ReasonText)
+		env.waitDisabled(ctx, t, h, evacstate.HealthReasonPrefix, 60*time.Second)
+		// Pacemaker keeps trying to fence the host it lost; the gate keeps refusing.
+		time.Sleep(20 * time.Second)
+		env.noFencing(ctx, t, h, fault)
+		env.stayed(ctx, t, vms[h])
+		if err := env.Lab.Heal(ctx, h, "mgmt"); err != nil {
+			t.Fatal(err)
+		}
+		healed := time.Now()
+		env.waitBackInCluster(ctx, t, h, 2*time.Minute)
+		env.waitEnabled(ctx, t, h, 90*time.Second)
+		t.Logf("%s back in the cluster and enabled in Nova %s after the heal", h, time.Since(healed).Round(time.Millisecond))
+		env.noFencing(ctx, t, h, fault)
+		env.stayed(ctx, t, vms[h])
+		if err := env.WaitJudged(ctx, env.Computes(), "running", time.Minute); err != nil {
+			t.Fatal(err)
+		}
+	})
+
+	t.Run("a host whose pacemaker-remoted was killed gets it restarted and nothing moves", func(t *testing.T) {
+		h := "cmp1"
+		fault := time.Now()
+		if err := env.Lab.Kill(ctx, h, "pacemaker-remoted"); err != nil {
+			t.Fatal(err)
+		}
+		env.waitBackInCluster(ctx, t, h, 2*time.Minute)
+		t.Logf("%s's pacemaker-remoted restarted and the host back in the cluster %s after the kill", h, time.Since(fault).Round(time.Millisecond))
+		env.noFencing(ctx, t, h, fault)
+		env.stayed(ctx, t, vms[h])
+		if err := env.WaitJudged(ctx, env.Computes(), "running", time.Minute); err != nil {
+			t.Fatal(err)
+		}
+		env.waitEnabled(ctx, t, h, time.Minute)
+	})
+
+	t.Run("shared storage down for everyone makes nobody dead", func(t *testing.T) {
+		fault := time.Now()
+		if err := env.Lab.StorageDown(ctx); err != nil {
+			t.Fatal(err)
+		}
+		for end := time.Now().Add(20 * time.Second); time.Now().Before(end); time.Sleep(time.Second) {
+			js, err := env.Judge(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, h := range env.Computes() {
+				if js[h].State != "running" {
+					t.Errorf("%s judged %s while only the shared storage is down: %s", h, js[h].State, js[h].Reason)
+				}
+			}
+		}
+		if err := env.Lab.StorageUp(ctx); err != nil {
+			t.Fatal(err)
+		}
+		for _, h := range env.Computes() {
+			env.noFencing(ctx, t, h, fault)
+			env.stayed(ctx, t, vms[h])
+		}
+		if err := env.WaitJudged(ctx, env.Computes(), "running", time.Minute); err != nil {
+			t.Fatal(err)
+		}
+	})
+
+	t.Run("a host that lost its tenant network has its HA VMs live-migrated and is disabled", func(t *testing.T) {
+		h := "cmp2"
+		fault := time.Now()
+		if err := env.Lab.Cut(ctx, h, "tenant"); err != nil {
+			t.Fatal(err)
+		}
+		d := env.waitDecision(ctx, t, h, "degraded", fault, 30*time.Second)
+		t.Logf("%s judged degraded %s after the cut: %s", h, d.At.Sub(fault).Round(time.Millisecond), d.ReasonText)
+		for _, v := range vms[h] {
+			if !v.HA {
+				continue
+			}
+			s := env.waitServer(ctx, t, v, func(s openstack.Server) bool { return s.Host != h && s.Status == "ACTIVE" }, 3*time.Minute)
+			t.Logf("%s live-migrated to %s %s after the cut", v.Name, s.Host, time.Since(fault).Round(time.Millisecond))
+		}
+		env.waitDisabled(ctx, t, h, evacstate.HealthReasonPrefix, time.Minute)
+		env.noFencing(ctx, t, h, fault)
+		for _, v := range vms[h] {
+			s, err := env.Nova.Server(ctx, v.ID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !v.HA && s.Host != h {
+				t.Errorf("non-HA VM %s moved to %s", v.Name, s.Host)
+			}
+			if v.HA {
+				env.onlyLiveMigratedOnce(ctx, t, v, h)
+			}
+		}
+		if err := env.Lab.Heal(ctx, h, "tenant"); err != nil {
+			t.Fatal(err)
+		}
+		// The migrate response leaves the host disabled for an operator to look at.
+		env.enable(ctx, t, h)
+	})
+
+	t.Run("a host that lost its storage network is fenced and evacuated", func(t *testing.T) {
+		h := "cmp3"
+		tl, err := env.Recovery(ctx, []string{h}, vms[h], 4*time.Minute, testLog{t}, func(say func(string, ...any)) error {
+			if err := env.Lab.Cut(ctx, h, "storage"); err != nil {
+				return err
+			}
+			say("%s's storage network cut", h)
+			return nil
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Log(tl.Summary())
+		for _, v := range tl.Violations {
+			t.Error(v)
+		}
+		if _, err := env.waitDecisionErr(ctx, h, "degraded", tl.Fault, time.Second); err != nil {
+			t.Error(err)
+		}
+		if err := env.Lab.Heal(ctx, h, "storage"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := env.PowerOn(ctx, h, 4*time.Minute, testLog{t}); err != nil {
+			t.Error(err)
+		}
+	})
+
+	t.Run("a powered-off host is judged dead, fenced through the gate and evacuated", func(t *testing.T) {
+		h := "cmp1"
+		tl, err := env.PowerLoss(ctx, h, vms[h], 4*time.Minute, testLog{t})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Log(tl.Summary())
+		for _, v := range tl.Violations {
+			t.Error(v)
+		}
+		if _, err := env.waitDecisionErr(ctx, h, "dead", tl.Fault, time.Second); err != nil {
+			t.Error(err)
+		}
+		if _, err := env.PowerOn(ctx, h, 4*time.Minute, testLog{t}); err != nil {
+			t.Error(err)
+		}
+	})
+}
+
+// Decided is a health decision the daemon recorded.
+type Decided struct {
+	At         time.Time
+	Summary    string
+	ReasonText string
+}
+
+// waitDecisionErr waits until the daemon's history holds a decision that host is state,
+// recorded after since.
+func (e *Env) waitDecisionErr(ctx context.Context, host, state string, since time.Time, limit time.Duration) (Decided, error) {
+	deadline := time.Now().Add(limit)
+	want := host + " is " + state + ":"
+	for {
+		evs, err := e.History(ctx, host, "decision")
+		if err != nil {
+			return Decided{}, err
+		}
+		for _, ev := range evs {
+			at, err := time.Parse(time.RFC3339Nano, ev.Time)
+			if err != nil || at.Before(since.Add(-time.Second)) {
+				continue
+			}
+			if strings.HasPrefix(ev.Summary, want) {
+				return Decided{At: at, Summary: ev.Summary, ReasonText: ev.ReasonText}, nil
+			}
+		}
+		if time.Now().After(deadline) {
+			var got []string
+			for _, ev := range evs {
+				got = append(got, ev.Time+" "+ev.Summary)
+			}
+			return Decided{}, fmt.Errorf("no decision %q about %s in the history since %s; decisions: %s",
+				state, host, since.Format(time.RFC3339), strings.Join(got, "; "))
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}
+
+func (e *Env) waitDecision(ctx context.Context, t *testing.T, host, state string, since time.Time, limit time.Duration) Decided {
+	t.Helper()
+	d, err := e.waitDecisionErr(ctx, host, state, since, limit)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+// noFencing fails t if Pacemaker's history shows a successful fencing of host since fault.
+func (e *Env) noFencing(ctx context.Context, t *testing.T, host string, fault time.Time) {
+	t.Helper()
+	hist, err := e.CRM.FencingHistory(ctx, host)
+	if err != nil {
+		t.Errorf("fencing history of %s: %v", host, err)
+		return
+	}
+	for _, f := range hist {
+		// A manual confirmation (stonith_admin --confirm, which the daemon runs once an
+		// isolated host is back) has no delegate: no device ran.
+		manual := f.Delegate == "" || strings.Contains(f.Delegate, "human")
+		if f.Succeeded() && f.Completed.After(fault) && !manual {
+			t.Errorf("%s was fenced at %s (%s by %s)", host, f.Completed, f.Action, f.Delegate)
+		}
+	}
+}
+
+// stayed fails t unless every VM of vms is still ACTIVE where it was booted, with no
+// migration of any kind recorded for it.
+func (e *Env) stayed(ctx context.Context, t *testing.T, vms []VM) {
+	t.Helper()
+	for _, v := range vms {
+		s, err := e.Nova.Server(ctx, v.ID)
+		if err != nil {
+			t.Errorf("%s: %v", v.Name, err)
+			continue
+		}
+		if s.Host != v.Host || s.Status != "ACTIVE" {
+			t.Errorf("%s is %s on %s, want ACTIVE on %s where it was", v.Name, s.Status, s.Host, v.Host)
+		}
+		migs, err := e.Nova.Migrations(ctx, openstack.MigrationFilter{ServerID: v.ID})
+		if err != nil {
+			t.Errorf("migrations of %s: %v", v.Name, err)
+			continue
+		}
+		if len(migs) > 0 {
+			t.Errorf("%s has %d migrations (first: %s from %s), want none", v.Name, len(migs), migs[0].Type, migs[0].SourceCompute)
+		}
+	}
+}
+
+// onlyLiveMigratedOnce fails t unless v's only migration is one completed live migration from
+// host: it ran on one host at a time.
+func (e *Env) onlyLiveMigratedOnce(ctx context.Context, t *testing.T, v VM, host string) {
+	t.Helper()
+	migs, err := e.Nova.Migrations(ctx, openstack.MigrationFilter{ServerID: v.ID})
+	if err != nil {
+		t.Errorf("migrations of %s: %v", v.Name, err)
+		return
+	}
+	if len(migs) != 1 || migs[0].Type != "live-migration" || migs[0].SourceCompute != host || migs[0].Status != "completed" {
+		var got []string
+		for _, m := range migs {
+			got = append(got, fmt.Sprintf("%s %s→%s %s", m.Type, m.SourceCompute, m.DestCompute, m.Status))
+		}
+		t.Errorf("%s: migrations %v, want one completed live-migration from %s", v.Name, got, host)
+	}
+}
+
+// waitServer waits until v satisfies ok.
+func (e *Env) waitServer(ctx context.Context, t *testing.T, v VM, ok func(openstack.Server) bool, limit time.Duration) openstack.Server {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	for {
+		s, err := e.Nova.Server(ctx, v.ID)
+		if err == nil && ok(s) {
+			return s
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: still %s on %s after %s (%v)", v.Name, s.Status, s.Host, limit, err)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}
+
+// waitDisabled waits until host's nova-compute is disabled with a reason starting with prefix.
+func (e *Env) waitDisabled(ctx context.Context, t *testing.T, host, prefix string, limit time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	for {
+		svc, err := e.Nova.FindComputeService(ctx, host)
+		if err == nil && !svc.Enabled() && strings.HasPrefix(svc.DisabledReason, prefix) {
+			t.Logf("%s disabled in Nova: %q", host, svc.DisabledReason)
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s not disabled with a %q reason within %s: %+v (%v)", host, prefix, limit, svc, err)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}
+
+// waitEnabled waits until host's nova-compute is enabled.
+func (e *Env) waitEnabled(ctx context.Context, t *testing.T, host string, limit time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	for {
+		svc, err := e.Nova.FindComputeService(ctx, host)
+		if err == nil && svc.Enabled() {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s not enabled in Nova within %s: %+v (%v)", host, limit, svc, err)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}
+
+// enable enables host's nova-compute, as an operator does after looking at it.
+func (e *Env) enable(ctx context.Context, t *testing.T, host string) {
+	t.Helper()
+	svc, err := e.Nova.FindComputeService(ctx, host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.Nova.EnableService(ctx, svc.ID); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// waitBackInCluster waits until Pacemaker has host online again.
+func (e *Env) waitBackInCluster(ctx context.Context, t *testing.T, host string, limit time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	var last string
+	for {
+		st, err := e.CRM.Status(ctx)
+		if err == nil {
+			i := slices.IndexFunc(st.Nodes, func(n crm.Node) bool { return n.Name == host })
+			if i >= 0 && st.Nodes[i].Online && !st.Nodes[i].Unclean {
+				return
+			}
+			if i >= 0 {
+				last = fmt.Sprintf("online=%v unclean=%v", st.Nodes[i].Online, st.Nodes[i].Unclean)
+			}
+		} else {
+			last = err.Error()
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s not back in the cluster within %s: %s", host, limit, last)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}
