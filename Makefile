@@ -87,7 +87,7 @@ fuzz: ## Run each fuzz target for FUZZTIME (default 30s)
 bench: build ## Benchmarks against real parts; print figures and check targets (root)
 	$(GO) run ./test/bench/fencestatus -bin $(BIN)
 	$(GO) run ./test/bench/watch -bin $(BIN)
-	$(GO) run ./test/bench/health -bin $(BIN) -runs $${HEALTH_RUNS:-3}
+	$(GO) run ./test/bench/health -bin $(BIN) -runs $${HEALTH_RUNS:-2}
 
 .PHONY: bench-recovery
 bench-recovery: build ## Power-loss recovery of 10 and 100 VMs on lab + real Nova, repeated; prints timings against targets, the Nova reference and evacd's RSS (root)
@@ -132,8 +132,12 @@ quickstart: ## Quick start (root): fence a simulated BMC off and on with fence_i
 	test/demo/quickstart.sh
 
 .PHONY: e2e
-e2e: build ## End-to-end suite (root): power loss of a compute with 10 HA VMs on lab + real Nova
-	LAB_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -tags e2e -timeout 40m -v ./test/e2e/
+e2e: build ## End-to-end suite (root) on lab + real Nova: power loss and the recovery faults (TestPowerLoss)
+	LAB_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -tags e2e -timeout 40m -v -run 'TestPowerLoss' ./test/e2e/
+
+.PHONY: e2e-health
+e2e-health: build ## Dead vs isolated hosts on lab + real Nova, with hostcheck and the gate (TestHealth; root)
+	LAB_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -tags e2e -timeout 40m -v -run 'TestHealth' ./test/e2e/
 
 .PHONY: clean
 clean: ## Remove build output

@@ -17,10 +17,9 @@ import (
 	"github.com/computeha/computeha/internal/openstack"
 )
 
-// TestHealth tells a dead host from an isolated one on real parts: the lab's per-network cuts,
-// its shared storage over the storage network, power and kill, with computeha's hostcheck on
-// every node, fence_hostcheck first in every compute's fencing level, and real Nova. Each
-// scenario checks the state computeha decided, what it did, and that no VM ran on two hosts.
+// TestHealth runs the health scenarios (healthScenarios) on an environment of their own.
+// `make e2e` runs them at the end of TestPowerLoss instead, on its environment, to bring the
+// lab and Nova up once.
 func TestHealth(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Fatal("the end-to-end suite needs root")
@@ -39,6 +38,15 @@ func TestHealth(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer env.Down(context.Background())
+	healthScenarios(ctx, t, env)
+}
+
+// healthScenarios tells a dead host from an isolated one on real parts: the lab's per-network
+// cuts, its shared storage over the storage network, power and kill, with computeha's
+// hostcheck on every node, fence_hostcheck first in every compute's fencing level, and real
+// Nova. Each scenario checks the state computeha decided, what it did, and that no VM ran on
+// two hosts.
+func healthScenarios(ctx context.Context, t *testing.T, env *Env) {
 	start := time.Now()
 	if err := env.EnableHealth(ctx); err != nil {
 		t.Fatal(err)
