@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
@@ -183,12 +184,30 @@ func pending(cur, target int) ([]migration, error) {
 	return out, nil
 }
 
+// beginSQLite begins a transaction, trying again while the database is busy. The busy
+// timeout does not cover every case: a connection that opens a new, empty file while another
+// switches it to WAL can get SQLITE_BUSY at once, without the busy handler being called.
+func beginSQLite(ctx context.Context, db *sql.DB) (*sql.Tx, error) {
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		tx, err := db.BeginTx(ctx, nil)
+		if err == nil || !strings.Contains(err.Error(), "SQLITE_BUSY") || time.Now().After(deadline) {
+			return tx, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
 // migrateSQLite runs every step in one transaction. Transactions begin
 // IMMEDIATE (DSN _txlock), so a second process opening the same file waits
 // on the write lock (busy_timeout) and then finds the work done. SQLite DDL
 // is transactional, so a crash leaves the previous version intact.
 func migrateSQLite(ctx context.Context, db *sql.DB, target int, now time.Time) (int, error) {
-	tx, err := db.BeginTx(ctx, nil)
+	tx, err := beginSQLite(ctx, db)
 	if err != nil {
 		return 0, fmt.Errorf("begin migration: %w", err)
 	}
