@@ -111,7 +111,7 @@ const LongDesc = "fence_hostcheck is not a fence device: it is a gate, placed fi
 func NewAgent(deps Deps) *fence.Agent {
 	return &fence.Agent{
 		Name:      "fence_hostcheck",
-		ShortDesc: "Gate that lets a compute host be fenced only when its health evidence says it is gone (computeha)",
+		ShortDesc: "Gate that lets a host be fenced only when it is gone (computeha)",
 		LongDesc:  LongDesc,
 		VendorURL: "https://clusterlabs.org/pacemaker/",
 		NewParams: func() fence.Params { return &Params{} },
