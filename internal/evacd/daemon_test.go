@@ -269,7 +269,17 @@ func TestAFencedHostsHAVMsAreRecoveredInsideTheSegmentOnce(t *testing.T) {
 	if !svc.ForcedDown || svc.Enabled() {
 		t.Errorf("cmp1's service: %+v", svc)
 	}
-	incs, err := w.store.Incidents(context.Background(), history.Filter{Host: "cmp1"})
+	// The job marks the host done, then closes the incident: give it the moment between.
+	var (
+		incs []history.IncidentInfo
+		err  error
+	)
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		incs, err = w.store.Incidents(context.Background(), history.Filter{Host: "cmp1"})
+		if err != nil || (len(incs) == 1 && !incs[0].Closed.IsZero()) || time.Now().After(deadline) {
+			break
+		}
+	}
 	if err != nil || len(incs) != 1 || incs[0].Outcome != history.OutcomeRecovered {
 		t.Errorf("incidents: %+v (%v)", incs, err)
 	}
