@@ -1,9 +1,7 @@
 package evacd
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -12,6 +10,8 @@ import (
 	"path/filepath"
 	"sync"
 	"time"
+
+	"github.com/computeha/computeha/internal/healthsock"
 
 	"github.com/computeha/computeha/crm"
 	"github.com/computeha/computeha/internal/config"
@@ -121,58 +121,16 @@ func Serve(ctx context.Context, o ServiceOptions) error {
 
 // serveHealth answers each connection with one JSON line of Health.
 func serveHealth(ctx context.Context, path string, d *Daemon) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
-		return err
-	}
-	_ = os.Remove(path)
-	ln, err := net.Listen("unix", path)
+	ln, err := healthsock.Listen(path)
 	if err != nil {
-		return fmt.Errorf("health socket: %w", err)
-	}
-	if err := os.Chmod(path, 0o600); err != nil {
-		ln.Close()
 		return err
 	}
-	go func() {
-		<-ctx.Done()
-		ln.Close()
-	}()
-	for {
-		conn, err := ln.Accept()
-		if err != nil {
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			return fmt.Errorf("health socket: %w", err)
-		}
-		go func() {
-			defer conn.Close()
-			_ = conn.SetDeadline(time.Now().Add(2 * time.Second))
-			_ = json.NewEncoder(conn).Encode(d.Health())
-		}()
-	}
+	return healthsock.Serve(ctx, ln, d.Health)
 }
 
 // AskHealth reads the daemon's health from its socket.
 func AskHealth(ctx context.Context, path string) (Health, error) {
-	var dl net.Dialer
-	conn, err := dl.DialContext(ctx, "unix", path)
-	if err != nil {
-		return Health{}, err
-	}
-	defer conn.Close()
-	if dl, ok := ctx.Deadline(); ok {
-		_ = conn.SetDeadline(dl)
-	}
-	var h Health
-	line, err := bufio.NewReader(conn).ReadBytes('\n')
-	if err != nil {
-		return Health{}, fmt.Errorf("health answer: %w", err)
-	}
-	if err := json.Unmarshal(line, &h); err != nil {
-		return Health{}, fmt.Errorf("health answer: %w", err)
-	}
-	return h, nil
+	return healthsock.Ask[Health](ctx, path)
 }
 
 // lazyNova logs in to Keystone on first use, and again after a failure,

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/computeha/computeha/internal/healthsock"
+
 	"github.com/computeha/computeha/crm"
 	"github.com/computeha/computeha/internal/config"
 	"github.com/computeha/computeha/internal/health"
@@ -106,11 +108,11 @@ func Run(ctx context.Context, o Options) error {
 	defer cancel()
 	errs := make(chan error, 1)
 	if o.Socket != "" {
-		ln, err := listenHealth(o.Socket)
+		ln, err := healthsock.Listen(o.Socket)
 		if err != nil {
 			return err
 		}
-		go func() { errs <- serveHealth(ctx, ln, c.Health) }()
+		go func() { errs <- healthsock.Serve(ctx, ln, c.Health) }()
 	}
 	c.log.Info("hostcheck started", "node", c.o.Node, "shared_dir", c.h.SharedDir, "interval", c.h.Interval,
 		"networks", len(c.nets), "socket", o.Socket)

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/computeha/computeha/internal/healthsock"
+
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/computeha/computeha/internal/config"
@@ -522,14 +524,14 @@ func TestTheHealthSocketAnswersWithTheCurrentHealth(t *testing.T) {
 	}
 	defer os.RemoveAll(dir)
 	sock := filepath.Join(dir, "h.sock")
-	ln, err := listenHealth(sock)
+	ln, err := healthsock.Listen(sock)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	want := Health{OK: false, Reason: "why", Node: "cmp1", Writer: Part{Reason: "why"}, Probes: Part{OK: true}, Seq: 7, Service: "ok"}
-	go func() { _ = serveHealth(ctx, ln, func() Health { return want }) }()
+	go func() { _ = healthsock.Serve(ctx, ln, func() Health { return want }) }()
 	actx, acancel := context.WithTimeout(ctx, 5*time.Second)
 	defer acancel()
 	got, err := AskHealth(actx, sock)
