@@ -373,3 +373,24 @@ func CheckRunning(ctx context.Context, req *Request, p Process, what string) err
 	}
 	return nil
 }
+
+// StartAndWait is the start of a managed daemon, named what in the reasons: it starts p
+// unless it already runs, then polls ready every 200 ms until the daemon says it is ready
+// (note says why not yet). A daemon that exits meanwhile fails the start at once.
+func StartAndWait(ctx context.Context, req *Request, p Process, what string, ready func(ctx context.Context) (bool, string, error)) error {
+	st, _, err := p.Status(ctx)
+	if err != nil {
+		return Generic("checking %s: %w", what, err)
+	}
+	if st != ProcRunning {
+		if err := p.Start(ctx); err != nil {
+			return Generic("starting %s: %w", what, err)
+		}
+	}
+	return req.Poll(ctx, 200*time.Millisecond, what+" to answer", func(ctx context.Context) (bool, string, error) {
+		if st, detail, err := p.Status(ctx); err == nil && st != ProcRunning {
+			return false, "", Generic("%s exited while starting: %s", what, detail)
+		}
+		return ready(ctx)
+	})
+}

@@ -299,3 +299,52 @@ func TestMessagesGoToSyslogWithTheInstanceTag(t *testing.T) {
 		t.Errorf("stderr %q, want %q", errb.String(), want)
 	}
 }
+
+// scriptedProc is a Process whose states come from a list (the last repeats).
+type scriptedProc struct {
+	states []ProcState
+	starts int
+}
+
+func (p *scriptedProc) Status(context.Context) (ProcState, string, error) {
+	st := p.states[0]
+	if len(p.states) > 1 {
+		p.states = p.states[1:]
+	}
+	return st, "pid 42", nil
+}
+func (p *scriptedProc) Start(context.Context) error { p.starts++; return nil }
+func (p *scriptedProc) Stop(context.Context) error  { return nil }
+
+func TestStartAndWaitStartsOnceAndFailsAtOnceWhenTheDaemonDies(t *testing.T) {
+	tests := []struct {
+		name       string
+		states     []ProcState
+		readyAfter int
+		wantStarts int
+		wantErr    string
+	}{
+		{"a stopped daemon is started and waited for", []ProcState{ProcStopped, ProcRunning}, 3, 1, ""},
+		{"a running daemon is only waited for", []ProcState{ProcRunning}, 1, 0, ""},
+		{"a daemon that exits while starting fails the start at once", []ProcState{ProcStopped, ProcRunning, ProcCrashed}, 100, 1, "the daemon exited while starting: pid 42"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			clock := NewFakeClock()
+			req := &Request{Clock: clock, Log: discardLogger(), deadline: clock.Now().Add(time.Minute)}
+			p := &scriptedProc{states: tt.states}
+			checks := 0
+			err := StartAndWait(context.Background(), req, p, "the daemon", func(context.Context) (bool, string, error) {
+				checks++
+				return checks >= tt.readyAfter, "not ready", nil
+			})
+			got := ""
+			if err != nil {
+				got = err.Error()
+			}
+			if got != tt.wantErr || p.starts != tt.wantStarts {
+				t.Errorf("err %q, starts %d; want %q, %d", got, p.starts, tt.wantErr, tt.wantStarts)
+			}
+		})
+	}
+}

@@ -103,19 +103,7 @@ func (r *resource) Validate(context.Context) error {
 }
 
 func (r *resource) Start(ctx context.Context) error {
-	st, _, err := r.proc.Status(ctx)
-	if err != nil {
-		return agents.Generic("checking the daemon: %w", err)
-	}
-	if st != agents.ProcRunning {
-		if err := r.proc.Start(ctx); err != nil {
-			return agents.Generic("starting the daemon: %w", err)
-		}
-	}
-	return r.req.Poll(ctx, 200*time.Millisecond, "the daemon to answer", func(ctx context.Context) (bool, string, error) {
-		if st, detail, err := r.proc.Status(ctx); err == nil && st != agents.ProcRunning {
-			return false, "", agents.Generic("the daemon exited while starting: %s", detail)
-		}
+	return agents.StartAndWait(ctx, r.req, r.proc, "the daemon", func(ctx context.Context) (bool, string, error) {
 		h, err := evacd.AskHealth(ctx, r.p.Socket)
 		if err != nil {
 			return false, err.Error(), nil

@@ -119,19 +119,7 @@ func (r *resource) Validate(context.Context) error {
 }
 
 func (r *resource) Start(ctx context.Context) error {
-	st, _, err := r.proc.Status(ctx)
-	if err != nil {
-		return agents.Generic("checking the process: %w", err)
-	}
-	if st != agents.ProcRunning {
-		if err := r.proc.Start(ctx); err != nil {
-			return agents.Generic("starting the process: %w", err)
-		}
-	}
-	return r.req.Poll(ctx, 200*time.Millisecond, "hostcheck to report itself healthy", func(ctx context.Context) (bool, string, error) {
-		if st, detail, err := r.proc.Status(ctx); err == nil && st != agents.ProcRunning {
-			return false, "", agents.Generic("hostcheck exited while starting: %s", detail)
-		}
+	return agents.StartAndWait(ctx, r.req, r.proc, "hostcheck", func(ctx context.Context) (bool, string, error) {
 		cctx, cancel := r.req.CallContext(ctx, 2*time.Second)
 		defer cancel()
 		h, err := hc.AskHealth(cctx, r.p.Socket)
