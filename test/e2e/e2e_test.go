@@ -17,17 +17,15 @@ func (w testLog) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// TestPowerLoss is computeha's main job on real parts: a compute host with
-// 10 HA VMs and 2 others loses power; Pacemaker fences it through its BMC
-// and fence_nova; the evacuation daemon rebuilds exactly the HA VMs, once
-// each, on the other hosts of the segment, never before the fencing was
-// confirmed; the host is powered on again and is let back into Nova.
-func TestPowerLoss(t *testing.T) {
+// up brings the environment up for one test, with a 30-minute context, and takes it down
+// when the test ends.
+func up(t *testing.T) (context.Context, *Env) {
+	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Fatal("the end-to-end suite needs root")
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
-	defer cancel()
+	t.Cleanup(cancel)
 	bin, err := filepath.Abs(filepath.Join("..", "..", "bin"))
 	if err != nil {
 		t.Fatal(err)
@@ -39,7 +37,17 @@ func TestPowerLoss(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer env.Down(context.Background())
+	t.Cleanup(func() { env.Down(context.Background()) })
+	return ctx, env
+}
+
+// TestPowerLoss is computeha's main job on real parts: a compute host with
+// 10 HA VMs and 2 others loses power; Pacemaker fences it through its BMC
+// and fence_nova; the evacuation daemon rebuilds exactly the HA VMs, once
+// each, on the other hosts of the segment, never before the fencing was
+// confirmed; the host is powered on again and is let back into Nova.
+func TestPowerLoss(t *testing.T) {
+	ctx, env := up(t)
 
 	vms, err := env.Boot(ctx, "cmp1", 10, 2)
 	if err != nil {

@@ -5,8 +5,6 @@ package e2e
 import (
 	"context"
 	"fmt"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -21,23 +19,7 @@ import (
 // `make e2e` runs them at the end of TestPowerLoss instead, on its environment, to bring the
 // lab and Nova up once.
 func TestHealth(t *testing.T) {
-	if os.Geteuid() != 0 {
-		t.Fatal("the end-to-end suite needs root")
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
-	defer cancel()
-	bin, err := filepath.Abs(filepath.Join("..", "..", "bin"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if b := os.Getenv("LAB_BIN"); b != "" {
-		bin = b
-	}
-	env, err := Up(ctx, Options{Dir: filepath.Join(t.TempDir(), "e2e"), Bin: bin, Log: testLog{t}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer env.Down(context.Background())
+	ctx, env := up(t)
 	healthScenarios(ctx, t, env)
 }
 
