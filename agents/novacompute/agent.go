@@ -50,7 +50,8 @@ func NewAgent(deps Deps) *agents.Agent {
 		LongDesc: "Run as a clone on the compute nodes. start waits until no evacuation from this host is pending " +
 			"(nova-compute deletes evacuated instances' local copies when it starts), starts nova-compute through " +
 			"systemd or start_command, then waits until Nova reports the service up, unsetting forced_down and enabling " +
-			"it. monitor checks the process and that Nova has the service up, not forced down and enabled; when the " +
+			"it; a nova-compute it started must first have reported to Nova, so an up state left by the process before " +
+			"does not count. monitor checks the process and that Nova has the service up, not forced down and enabled; when the " +
 			"Nova API cannot be reached it answers OCF_DEGRADED (190) with the reason, not a failure, and when Nova " +
 			"reports every compute service down (a control-plane outage) it answers OCF_DEGRADED too. stop stops " +
 			"nova-compute and never talks to Nova. Every call is bounded by the operation timeout.",
@@ -148,8 +149,14 @@ func (r *resource) Start(ctx context.Context) error {
 	if err != nil {
 		return agents.Generic("checking nova-compute: %w", err)
 	}
+	// A nova-compute started here must report to Nova before start
+	// succeeds: until it does, Nova's "up" rests on the heartbeats of the
+	// process before it, which expire within service_down_time, and the
+	// first monitor would find the service down.
+	var hb heartbeat
 	if st == agents.ProcRunning {
 		r.req.Log.Info("nova-compute is already running", "detail", detail)
+		hb.seen = true
 	} else if err := r.proc.Start(ctx); err != nil {
 		return agents.Generic("starting nova-compute: %w", err)
 	}
@@ -162,13 +169,41 @@ func (r *resource) Start(ctx context.Context) error {
 			if st, detail, err := r.proc.Status(ctx); err == nil && st != agents.ProcRunning {
 				return false, "", agents.Generic("nova-compute exited while starting: %s", detail)
 			}
-			return r.settle(ctx, nova)
+			return r.settle(ctx, nova, &hb)
 		})
 }
 
+// heartbeat follows, across start's polls, whether the nova-compute just
+// started has reported to Nova. Nova's API shows no heartbeat counter,
+// only the service's updated_at, which each report moves forward, and so
+// does every change made through the API (unsetting forced_down,
+// enabling): the time read after the last such change is the base, and a
+// later one is a report.
+type heartbeat struct {
+	seen    bool
+	base    time.Time
+	hasBase bool
+}
+
+// observe takes one reading of updated_at.
+func (h *heartbeat) observe(updated time.Time) {
+	switch {
+	case h.seen:
+	case !h.hasBase:
+		h.base, h.hasBase = updated, true
+	case updated.After(h.base):
+		h.seen = true
+	}
+}
+
+// changed records a change made through the API: the next reading is the
+// new base.
+func (h *heartbeat) changed() { h.hasBase = false }
+
 // settle reads the service and makes one correction (unforce, enable).
-// done reports that the service is up, not forced down and enabled.
-func (r *resource) settle(ctx context.Context, nova Nova) (done bool, note string, err error) {
+// done reports that the service is up, has reported since nova-compute
+// started, is not forced down and is enabled.
+func (r *resource) settle(ctx context.Context, nova Nova, hb *heartbeat) (done bool, note string, err error) {
 	cctx, cancel := r.req.CallContext(ctx, r.p.NovaTimeout)
 	defer cancel()
 	s, err := nova.Service(cctx, r.host)
@@ -178,16 +213,21 @@ func (r *resource) settle(ctx context.Context, nova Nova) (done bool, note strin
 	case err != nil:
 		return false, "Nova API: " + err.Error(), nil
 	}
+	hb.observe(s.UpdatedAt)
 	if s.ForcedDown {
 		if err := nova.Unforce(cctx, s.ID); err != nil {
 			return false, "forced down, and Nova refuses to unset it yet: " + err.Error(), nil
 		}
+		hb.changed()
 		r.req.Log.Info("unset forced_down in Nova", "host", r.host, "service", s.ID)
 		// Nova counts the heartbeats again from now: read it again.
 		return false, "forced_down unset", nil
 	}
 	if !s.Up() {
 		return false, "Nova reports it " + s.State, nil
+	}
+	if !hb.seen {
+		return false, "Nova reports it up, but the nova-compute started here has not reported yet", nil
 	}
 	// A service disabled by computeha (fencing) is enabled again; one an
 	// operator disabled (maintenance) is left so, and nova-compute runs.

@@ -162,6 +162,7 @@ func TestStartWaitsForEvacuationsThenPutsNovaRight(t *testing.T) {
 	w := newWorld(Service{ID: "s1", Host: "compute1", State: "down", Status: "disabled", ForcedDown: true, DisabledReason: "computeha: fenced"})
 	w.evac.SetPending("compute1", "3 evacuations running")
 	w.evac.ClearAfter = 5
+	w.nova.Beating = true
 	code, stderr := w.run(t, nil, "start")
 	if code != 0 {
 		t.Fatalf("start: exit %d\n%s", code, stderr)
@@ -169,7 +170,9 @@ func TestStartWaitsForEvacuationsThenPutsNovaRight(t *testing.T) {
 	if w.evac.Reads != 5 || w.proc.starts != 1 {
 		t.Errorf("evacuation reads %d (want 5), process starts %d (want 1)", w.evac.Reads, w.proc.starts)
 	}
-	want := []string{"Service compute1", "Unforce s1", "Service compute1", "Enable s1"}
+	// The read after unsetting forced_down is the base; the one after
+	// shows the new nova-compute's report.
+	want := []string{"Service compute1", "Unforce s1", "Service compute1", "Service compute1", "Enable s1"}
 	if diff := cmp.Diff(want, w.nova.Calls()); diff != "" {
 		t.Errorf("Nova calls (-want +got):\n%s", diff)
 	}
@@ -201,6 +204,7 @@ func TestStartFailsAtItsTimeoutWhileEvacuationsArePending(t *testing.T) {
 func TestStartRetriesUnforceUntilNovaAcceptsIt(t *testing.T) {
 	w := newWorld(Service{ID: "s1", Host: "compute1", State: "down", Status: "enabled", ForcedDown: true})
 	w.nova.RefuseUnforce = errors.New("HTTP 400: migrations not completed")
+	w.nova.Beating = true
 	reads := 0
 	w.nova.BeforeRead = func(f *FakeNova) {
 		if reads++; reads == 3 {
@@ -211,9 +215,36 @@ func TestStartRetriesUnforceUntilNovaAcceptsIt(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("start: exit %d\n%s", code, stderr)
 	}
+	// Its reports while forced down already show the new nova-compute
+	// reporting: no read more once Nova accepts.
 	want := []string{"Service compute1", "Unforce s1", "Service compute1", "Unforce s1", "Service compute1", "Unforce s1", "Service compute1"}
 	if diff := cmp.Diff(want, w.nova.Calls()); diff != "" {
 		t.Errorf("Nova calls (-want +got):\n%s", diff)
+	}
+}
+
+func TestStartWaitsForTheNewNovaComputesFirstReportNotTheUpStateLeftByTheOldOne(t *testing.T) {
+	// Fenced a few seconds ago: Nova still counts the old process's last
+	// heartbeat, so it reports the service up as soon as forced_down is
+	// unset, and down once that heartbeat is older than service_down_time
+	// unless the new process has reported by then.
+	w := newWorld(Service{ID: "s1", Host: "compute1", State: "up", Status: "disabled", ForcedDown: true, DisabledReason: "computeha: fenced"})
+	reads := 0
+	w.nova.BeforeRead = func(f *FakeNova) {
+		if reads++; reads == 6 {
+			f.BeatLocked("compute1")
+		}
+	}
+	code, stderr := w.run(t, []string{"OCF_RESKEY_evacuation_wait=false"}, "start")
+	if code != 0 {
+		t.Fatalf("start: exit %d\n%s", code, stderr)
+	}
+	want := []string{"Service compute1", "Unforce s1", "Service compute1", "Service compute1", "Service compute1", "Service compute1", "Service compute1", "Enable s1"}
+	if diff := cmp.Diff(want, w.nova.Calls()); diff != "" {
+		t.Errorf("Nova calls (-want +got):\n%s", diff)
+	}
+	if !strings.Contains(stderr, "state=Nova reports it up, but the nova-compute started here has not reported yet") {
+		t.Errorf("the wait for the first report is not logged:\n%s", stderr)
 	}
 }
 

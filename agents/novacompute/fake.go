@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"time"
 )
 
 // FakeNova is an in-memory Nova for tests.
@@ -19,14 +20,19 @@ type FakeNova struct {
 	// BeforeRead, when set, runs before every read with the lock held, to
 	// script changes over time (a heartbeat arriving, ...).
 	BeforeRead func(f *FakeNova)
-	calls      []string
+	// Beating, when set, makes every service not forced down report (a
+	// heartbeat) before each read, as a running nova-compute does.
+	Beating bool
+	calls   []string
+	// clock moves updated_at forward one second per change.
+	clock time.Time
 }
 
 var _ Nova = (*FakeNova)(nil)
 
 // NewFakeNova returns a fake Nova with the given services.
 func NewFakeNova(svcs ...Service) *FakeNova {
-	f := &FakeNova{services: map[string]*Service{}}
+	f := &FakeNova{services: map[string]*Service{}, clock: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)}
 	for _, s := range svcs {
 		f.services[s.Host] = &s
 	}
@@ -42,6 +48,27 @@ func (f *FakeNova) Set(s Service) {
 
 // SetLocked is Set for BeforeRead, which runs with the lock held.
 func (f *FakeNova) SetLocked(s Service) { f.services[s.Host] = &s }
+
+// BeatLocked is a heartbeat of host's nova-compute, for BeforeRead: like
+// Nova, it moves updated_at forward, and the service is up unless forced
+// down.
+func (f *FakeNova) BeatLocked(host string) {
+	s, ok := f.services[host]
+	if !ok {
+		return
+	}
+	f.touch(s)
+	if !s.ForcedDown {
+		s.State = "up"
+	}
+}
+
+// touch moves s's updated_at forward, as every change of a service row
+// does in Nova.
+func (f *FakeNova) touch(s *Service) {
+	f.clock = f.clock.Add(time.Second)
+	s.UpdatedAt = f.clock
+}
 
 // Get returns the service of host as the fake holds it.
 func (f *FakeNova) Get(host string) (Service, bool) {
@@ -75,6 +102,9 @@ func (f *FakeNova) Service(ctx context.Context, host string) (Service, error) {
 	}
 	if err := ctx.Err(); err != nil {
 		return Service{}, err
+	}
+	if f.Beating {
+		f.BeatLocked(host)
 	}
 	if f.BeforeRead != nil {
 		f.BeforeRead(f)
@@ -119,7 +149,8 @@ func (f *FakeNova) byID(id string) (*Service, error) {
 }
 
 // Unforce implements Nova. A service no longer forced down is reported up
-// (as if its heartbeats were fresh).
+// at once, as Nova does while the heartbeats of the process before are
+// recent.
 func (f *FakeNova) Unforce(_ context.Context, id string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -135,6 +166,7 @@ func (f *FakeNova) Unforce(_ context.Context, id string) error {
 	}
 	s.ForcedDown = false
 	s.State = "up"
+	f.touch(s)
 	return nil
 }
 
@@ -150,6 +182,7 @@ func (f *FakeNova) Enable(_ context.Context, id string) error {
 		return err
 	}
 	s.Status, s.DisabledReason = "enabled", ""
+	f.touch(s)
 	return nil
 }
 

@@ -19,6 +19,7 @@ import (
 func commandRun(t *testing.T, stateDir string, env []string, action string) (int, string) {
 	t.Helper()
 	nova := NewFakeNova(healthy("compute1"))
+	nova.Beating = true // the process started reports, as nova-compute does
 	a := NewAgent(Deps{
 		Nova:       func(context.Context, *Params) (Nova, error) { return nova, nil },
 		Evacuation: func(context.Context, *Params) (EvacuationState, error) { return NewFakeEvacuation(), nil },

@@ -157,7 +157,7 @@ func TestNovaSide(t *testing.T) {
 	})
 
 	t.Run("ocf-tester passes for nova-compute, which unforces compute1 once its nova-compute cleaned up", func(t *testing.T) {
-		r := node.exec(t, 15*time.Minute, "ocf-tester", "-n", "nc",
+		r := node.exec(t, 15*time.Minute, "ocf-tester", "-v", "-n", "nc",
 			"-o", "cloud="+nova.CloudAdmin, "-o", "clouds_yaml="+plane.CloudsYAML(), "-o", "host=compute1",
 			"-o", "start_command="+nova.Script()+" compute-run compute1 --dir "+plane.Dir,
 			"-o", "CRM_meta_on_node=node1", ocfAgentPath("nova-compute"))
