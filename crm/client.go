@@ -56,19 +56,38 @@ type Lifetime int
 // Attribute lifetimes.
 const (
 	// Transient attributes live in the status section, through attrd: they
-	// vanish when the node leaves the cluster or the cluster restarts.
+	// vanish when the node leaves the cluster or the cluster restarts. Every
+	// change is written to the CIB, and a change of the status section aborts
+	// the DC's transition in progress: an attribute that changes often can keep
+	// Pacemaker from ever running its transition (a fencing, for one).
 	Transient Lifetime = iota
 	// Permanent attributes live in the configuration section: they survive
 	// every restart.
 	Permanent
+	// Private attributes are held by attrd only, never written to the CIB, so
+	// changing one never aborts a transition; they are lost when the cluster
+	// restarts, and only attrd_updater reads them (not crm_mon, not cibadmin).
+	// attrd decides privacy when it creates the attribute: setting as Private
+	// an attribute attrd already holds as Transient keeps it Transient (CIB
+	// writes included) until attrd forgets it, when the whole cluster has
+	// stopped (attrd peers hand their attributes to a restarting one).
+	Private
 )
+
+// attrd reports whether l is held by attrd (attrd_updater) rather than
+// crm_attribute.
+func (l Lifetime) attrd() bool { return l == Transient || l == Private }
 
 // SetAttribute sets a node attribute.
 func (c *Client) SetAttribute(ctx context.Context, node, name, value string, l Lifetime) error {
 	var err error
-	if l == Transient {
+	switch l {
+	case Transient:
 		_, err = c.Runner.Run(ctx, "attrd_updater", "--name", name, "--update", value, "--node", node)
-	} else {
+	case Private:
+		// --private takes effect only when this update creates the attribute.
+		_, err = c.Runner.Run(ctx, "attrd_updater", "--private", "--name", name, "--update", value, "--node", node)
+	default:
 		_, err = c.Runner.Run(ctx, "crm_attribute", "--node", node, "--name", name, "--update", value, "--lifetime", "forever")
 	}
 	if err != nil {
@@ -81,7 +100,7 @@ func (c *Client) SetAttribute(ctx context.Context, node, name, value string, l L
 func (c *Client) Attribute(ctx context.Context, node, name string, l Lifetime) (string, error) {
 	var out []byte
 	var err error
-	if l == Transient {
+	if l.attrd() {
 		out, err = c.Runner.Run(ctx, "attrd_updater", "--query", "--name", name, "--node", node, "--output-as=xml")
 	} else {
 		out, err = c.Runner.Run(ctx, "crm_attribute", "--node", node, "--name", name, "--query", "--lifetime", "forever", "--output-as=xml")
@@ -94,20 +113,45 @@ func (c *Client) Attribute(ctx context.Context, node, name string, l Lifetime) (
 		return "", err
 	}
 	for _, v := range vals {
-		// attrd keeps a deleted transient attribute with an empty value
-		// until it is written out; for callers it is gone.
-		if v.Name == name && (v.Node == "" || v.Node == node) && (v.Value != "" || l == Permanent) {
+		// attrd keeps a deleted attribute with an empty value (for a private
+		// one, until the cluster restarts); for callers it is gone.
+		if v.Name == name && (v.Node == "" || v.Node == node) && (v.Value != "" || !l.attrd()) {
 			return v.Value, nil
 		}
 	}
 	return "", fmt.Errorf("read node attribute %s of %s: %w", name, node, ErrNoSuchObject)
 }
 
+// AttributeAllNodes reads one Transient or Private attribute of every node
+// from attrd, by node name. Nodes where it is not set are absent: an
+// attribute attrd has never heard of is an empty map, not an error, and so
+// is one whose values were all deleted (attrd keeps those as empty values).
+func (c *Client) AttributeAllNodes(ctx context.Context, name string) (map[string]string, error) {
+	out, err := c.Runner.Run(ctx, "attrd_updater", "--query", "--all", "--name", name, "--output-as=xml")
+	if errors.Is(err, ErrNoSuchObject) {
+		return map[string]string{}, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read node attribute %s of every node: %w", name, err)
+	}
+	vals, err := DecodeAttributes(bytes.NewReader(out))
+	if err != nil {
+		return nil, fmt.Errorf("read node attribute %s of every node: %w", name, err)
+	}
+	m := make(map[string]string, len(vals))
+	for _, v := range vals {
+		if v.Name == name && v.Node != "" && v.Value != "" {
+			m[v.Node] = v.Value
+		}
+	}
+	return m, nil
+}
+
 // DeleteAttribute removes a node attribute; removing one that is not set
 // succeeds.
 func (c *Client) DeleteAttribute(ctx context.Context, node, name string, l Lifetime) error {
 	var err error
-	if l == Transient {
+	if l.attrd() {
 		_, err = c.Runner.Run(ctx, "attrd_updater", "--name", name, "--delete", "--node", node)
 	} else {
 		_, err = c.Runner.Run(ctx, "crm_attribute", "--node", node, "--name", name, "--delete", "--lifetime", "forever")

@@ -165,6 +165,9 @@ func (r *Runner) Run(ctx context.Context, tool string, args ...string) ([]byte, 
 	if te.Message == "" {
 		te.Message = strings.TrimSpace(oneLine(errb.String()))
 	}
+	// Pacemaker's tools start their own messages with their name, which
+	// ToolError.Error already puts first.
+	te.Message = strings.ReplaceAll(te.Message, tool+": ", "")
 	if len(r.Prefix) > 0 && te.Code == 127 {
 		return nil, fmt.Errorf("%s: %w", tool, ErrNotInstalled)
 	}

@@ -41,7 +41,8 @@ func NewAgent() *agents.Agent {
 			"start runs computeha hostcheck and waits until it reports itself healthy; monitor asks it; stop stops it. " +
 			"Every health.interval the process writes this host's heartbeat record to health.shared_dir, " +
 			"probes every other host of health.hosts on every network with ICMP echo, publishes its view of each network " +
-			"as the transient node attribute computeha-reach-NETWORK when it changes, and restarts the cluster service " +
+			"as the node attribute computeha-reach-NETWORK when it changes (private to attrd: never written to the CIB, " +
+			"so a flapping peer does not disturb Pacemaker's transitions), and restarts the cluster service " +
 			"with health.restart_command while it is down. fence_hostcheck and the evacuation daemon judge hosts from this " +
 			"evidence. monitor fails, naming the reason, when heartbeats cannot be written or the probes cannot run.",
 		NewParams: func() any { return new(Params) },

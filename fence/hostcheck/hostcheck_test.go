@@ -56,11 +56,11 @@ func (c *cluster) Status(context.Context) (*crm.Status, error) {
 	return &crm.Status{}, nil
 }
 
-func (c *cluster) CIB(context.Context) (*crm.CIB, error) {
+func (c *cluster) AttributeAllNodes(context.Context, string) (map[string]string, error) {
 	if c.err != nil {
 		return nil, c.err
 	}
-	return &crm.CIB{}, nil
+	return map[string]string{}, nil
 }
 
 const healthSection = `health:
@@ -359,16 +359,17 @@ func TestTheOtherActions(t *testing.T) {
 func TestADeadHostIsFencedAndAnIsolatedOneIsNotWithTheRealJudgement(t *testing.T) {
 	cfg := writeConfig(t, healthSection)
 	reach := func(cmp1 string) string { return "cmp1=" + cmp1 + " cmp2=ok ctl1=ok" }
-	cib := func(cmp1 string) *crm.CIB {
-		c := &crm.CIB{}
-		for _, n := range []string{"ctl1", "cmp2"} {
-			view := strings.ReplaceAll(reach(cmp1), n+"=ok", "")
-			c.NodeStates = append(c.NodeStates, crm.NodeState{Name: n, Transient: map[string]string{
-				health.ReachAttribute("mgmt"):    view,
-				health.ReachAttribute("storage"): view,
-			}})
+	// attrd's values: each observer's view on each network, by attribute and node.
+	attrs := func(cmp1 string) map[string]map[string]string {
+		a := map[string]map[string]string{}
+		for _, network := range []string{"mgmt", "storage"} {
+			byNode := map[string]string{}
+			for _, n := range []string{"ctl1", "cmp2"} {
+				byNode[n] = strings.ReplaceAll(reach(cmp1), n+"=ok", "")
+			}
+			a[health.ReachAttribute(network)] = byNode
 		}
-		return c
+		return a
 	}
 	rec := func(host string, age time.Duration) *fstest.MapFile {
 		b, err := health.MarshalRecord(health.Record{Host: host, Seq: 9, Time: t0.Add(-age), Service: health.ServiceOK})
@@ -395,7 +396,7 @@ func TestADeadHostIsFencedAndAnIsolatedOneIsNotWithTheRealJudgement(t *testing.T
 		t.Run(tt.name, func(t *testing.T) {
 			clk := &clock{t: t0}
 			fsys := fstest.MapFS{"cmp1.heartbeat": rec("cmp1", tt.cmp1Age), "cmp2.heartbeat": rec("cmp2", 0)}
-			deps := Deps{Cluster: staticCluster{status, cib("lost")}, Storage: &evidence.Storage{FS: fsys}, Now: clk.now}
+			deps := Deps{Cluster: staticCluster{status, attrs("lost")}, Storage: &evidence.Storage{FS: fsys}, Now: clk.now}
 			r := run(t, deps, clk, "--action=off", "--plug=cmp1", "--config="+cfg)
 			if r.code != tt.wantCode || !strings.Contains(r.stderr, tt.wantInErr) {
 				t.Errorf("exit %d, want %d with %q:\n%s", r.code, tt.wantCode, tt.wantInErr, r.stderr)
@@ -405,12 +406,15 @@ func TestADeadHostIsFencedAndAnIsolatedOneIsNotWithTheRealJudgement(t *testing.T
 }
 
 type staticCluster struct {
-	st  *crm.Status
-	cib *crm.CIB
+	st    *crm.Status
+	attrs map[string]map[string]string
 }
 
 func (s staticCluster) Status(context.Context) (*crm.Status, error) { return s.st, nil }
-func (s staticCluster) CIB(context.Context) (*crm.CIB, error)       { return s.cib, nil }
+
+func (s staticCluster) AttributeAllNodes(_ context.Context, name string) (map[string]string, error) {
+	return s.attrs[name], nil
+}
 
 func TestMetadataDescribesTheGate(t *testing.T) {
 	var out bytes.Buffer

@@ -45,6 +45,9 @@ type Cluster interface {
 	Attribute(ctx context.Context, node, name string, l crm.Lifetime) (string, error)
 	SetAttribute(ctx context.Context, node, name, value string, l crm.Lifetime) error
 	DeleteAttribute(ctx context.Context, node, name string, l crm.Lifetime) error
+	// AttributeAllNodes reads an attrd attribute of every node: the health evidence's
+	// reachability.
+	AttributeAllNodes(ctx context.Context, name string) (map[string]string, error)
 	FencingHistory(ctx context.Context, node string) ([]crm.FenceEvent, error)
 }
 

@@ -74,6 +74,18 @@ func (c *fakeCluster) SetAttribute(_ context.Context, node, name, value string, 
 	return nil
 }
 
+func (c *fakeCluster) AttributeAllNodes(_ context.Context, name string) (map[string]string, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	m := map[string]string{}
+	for n, a := range c.attrs {
+		if v, ok := a[name]; ok && v != "" {
+			m[n] = v
+		}
+	}
+	return m, nil
+}
+
 func (c *fakeCluster) DeleteAttribute(_ context.Context, node, name string, _ crm.Lifetime) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()

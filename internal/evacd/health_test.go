@@ -654,3 +654,45 @@ func TestTheDaemonRunsTheHealthLoopWhenTheConfigurationEnablesIt(t *testing.T) {
 		t.Errorf("cmp1's service while the daemon ran: %+v", svc)
 	}
 }
+
+func TestTheDefaultObserverReadsReachabilityFromAttrdAndMembershipFromCrmMon(t *testing.T) {
+	hw := newHealthWorld(t)
+	hw.cfg.Health.SharedDir = t.TempDir()
+	ctx := context.Background()
+	for _, a := range []struct{ node, network, value string }{
+		{"ctl1", "mgmt", "cmp1=lost cmp2=ok"},
+		{"cmp2", "mgmt", "cmp1=lost ctl1=ok"},
+		{"cmp2", "storage", "cmp1=ok ctl1=ok"},
+		// Deleted (attrd keeps it empty): no view.
+		{"cmp3", "storage", ""},
+		// Not a configured network: never read.
+		{"cmp3", "backup", "cmp1=lost"},
+	} {
+		if err := hw.hc.SetAttribute(ctx, a.node, health.ReachAttribute(a.network), a.value, crm.Private); err != nil {
+			t.Fatal(err)
+		}
+	}
+	hw.hc.setNode("cmp1", func(n *crm.Node) { n.Online = false })
+	d := New(Options{Config: hw.cfg, Cluster: hw.hc, Nova: hw.nova, History: hw.store, Owner: "ctl1", Now: hw.clock})
+	obs, err := newHealthLoop(d).obs.Observe(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantReach := map[string]map[string]map[string]health.Signal{
+		"ctl1": {"mgmt": {"cmp1": health.Lost, "cmp2": health.OK}},
+		"cmp2": {
+			"mgmt":    {"cmp1": health.Lost, "ctl1": health.OK},
+			"storage": {"cmp1": health.OK, "ctl1": health.OK},
+		},
+	}
+	if diff := cmp.Diff(wantReach, obs.Reach); diff != "" {
+		t.Errorf("reachability (-want +got):\n%s", diff)
+	}
+	wantMembers := map[string]bool{"cmp1": false, "cmp2": true, "cmp3": true, "cmp4": true, "ctl1": true}
+	if diff := cmp.Diff(wantMembers, obs.Members); diff != "" {
+		t.Errorf("membership (-want +got):\n%s", diff)
+	}
+	if obs.StorageErr != nil || !obs.Now.Equal(hw.clock()) {
+		t.Errorf("storage error %v, time %s: want none, the daemon's clock", obs.StorageErr, obs.Now)
+	}
+}

@@ -1,12 +1,13 @@
 // Package evidence gathers, at one instant, the raw observations the health decision is made
 // from: Pacemaker's membership (crm_mon), what every node publishes about its peers'
-// reachability (the computeha-reach-* transient attributes of the CIB's status section) and
-// the heartbeat records on the shared storage.
+// reachability (the computeha-reach-NETWORK node attributes, private to attrd: they are never
+// in the CIB, so they are read from attrd, one query per configured network) and the
+// heartbeat records on the shared storage.
 //
 // The three sources fail differently, and Gather keeps them apart: the cluster must answer
-// (without it there is no evidence at all, and Gather returns an error), a malformed
-// reachability attribute is logged and left out (one node's bad value must not blind the
-// others), and the shared storage may hang or fail without making Gather fail: that is
+// (without crm_mon and attrd there is no evidence at all, and Gather returns an error), a
+// malformed reachability attribute is logged and left out (one node's bad value must not blind
+// the others), and the shared storage may hang or fail without making Gather fail: that is
 // itself evidence, carried in Observations.StorageErr, and the storage is never waited on for
 // longer than a bound, since a dead NFS or FUSE mount blocks its readers indefinitely.
 package evidence
@@ -18,7 +19,6 @@ import (
 	"log/slog"
 	"maps"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -31,8 +31,9 @@ import (
 type Cluster interface {
 	// Status is crm_mon's view: which nodes are online or connected.
 	Status(ctx context.Context) (*crm.Status, error)
-	// CIB holds every node's transient attributes in its status section.
-	CIB(ctx context.Context) (*crm.CIB, error)
+	// AttributeAllNodes is one attrd attribute of every node that has it, by node name: an
+	// empty map, not an error, when no node has it.
+	AttributeAllNodes(ctx context.Context, name string) (map[string]string, error)
 }
 
 var _ Cluster = (*crm.Client)(nil)
@@ -64,9 +65,9 @@ func StorageWait(cfg *config.Health) time.Duration {
 
 // Gather reads the cluster state and the shared storage, in parallel, and returns them as
 // observations stamped after both were read. The error is non-nil only when the cluster did
-// not answer (crm_mon or cibadmin failed): then there are no observations. A shared directory
-// that cannot be read is reported in Observations.StorageErr instead, and a host's record
-// file that exists but cannot be used in Observations.RecordErrs.
+// not answer (crm_mon or an attrd query failed): then there are no observations. A shared
+// directory that cannot be read is reported in Observations.StorageErr instead, and a host's
+// record file that exists but cannot be used in Observations.RecordErrs.
 func Gather(ctx context.Context, src Sources, cfg *config.Health) (health.Observations, error) {
 	now := src.Now
 	if now == nil {
@@ -84,22 +85,25 @@ func Gather(ctx context.Context, src Sources, cfg *config.Health) (health.Observ
 	var (
 		wg          sync.WaitGroup
 		status      *crm.Status
-		cib         *crm.CIB
 		statusErr   error
-		cibErr      error
+		reach       = make([]map[string]string, len(cfg.Networks))
+		reachErrs   = make([]error, len(cfg.Networks))
 		heartbeats  Heartbeats
 		storageErr  error
 		storageTook time.Duration
 	)
 	wg.Go(func() { status, statusErr = src.Cluster.Status(ctx) })
-	wg.Go(func() { cib, cibErr = src.Cluster.CIB(ctx) })
+	// One attrd query per network, all at once: the slowest bounds the wait, not their sum.
+	for i, n := range cfg.Networks {
+		wg.Go(func() { reach[i], reachErrs[i] = src.Cluster.AttributeAllNodes(ctx, health.ReachAttribute(n.Name)) })
+	}
 	wg.Go(func() {
 		start := time.Now()
 		heartbeats, storageErr = storage.Read(ctx, cfg.SharedDir, cfg.HostNames(), StorageWait(cfg))
 		storageTook = time.Since(start)
 	})
 	wg.Wait()
-	if err := errors.Join(statusErr, cibErr); err != nil {
+	if err := errors.Join(append([]error{statusErr}, reachErrs...)...); err != nil {
 		return health.Observations{}, fmt.Errorf("cluster state: %w", err)
 	}
 	if storageErr != nil {
@@ -112,7 +116,7 @@ func Gather(ctx context.Context, src Sources, cfg *config.Health) (health.Observ
 	return health.Observations{
 		Now:        now(),
 		Members:    Members(status),
-		Reach:      Reach(cib, cfg, log),
+		Reach:      Reach(reachValues(cfg, reach), log),
 		Records:    heartbeats.Records,
 		RecordErrs: heartbeats.Errs,
 		StorageErr: storageErr,
@@ -133,34 +137,37 @@ func Members(st *crm.Status) map[string]bool {
 	return m
 }
 
-// Reach decodes what each node publishes about its peers on each configured network. An
-// attribute for a network the configuration does not name is skipped (a node with an older
-// or newer configuration); a value that does not parse is logged and skipped.
-func Reach(cib *crm.CIB, cfg *config.Health, log *slog.Logger) map[string]map[string]map[string]health.Signal {
-	known := make(map[string]bool, len(cfg.Networks))
-	for _, n := range cfg.Networks {
-		known[n.Name] = true
+// reachValues pairs each configured network's name with its attribute values, by node.
+func reachValues(cfg *config.Health, values []map[string]string) map[string]map[string]string {
+	out := make(map[string]map[string]string, len(cfg.Networks))
+	for i, n := range cfg.Networks {
+		out[n.Name] = values[i]
 	}
+	return out
+}
+
+// Reach decodes what each node publishes about its peers, from the values of each network's
+// reachability attribute by node: values[network][node]. A value that does not parse is
+// logged and skipped; so is an empty one, which attrd keeps for a deleted attribute.
+func Reach(values map[string]map[string]string, log *slog.Logger) map[string]map[string]map[string]health.Signal {
 	out := map[string]map[string]map[string]health.Signal{}
-	for _, ns := range cib.NodeStates {
-		for name, value := range ns.Transient {
-			network, ok := strings.CutPrefix(name, health.ReachAttributePrefix)
-			if !ok {
-				continue
-			}
-			if !known[network] {
-				log.Debug("ignoring reachability of a network not in the configuration", "node", ns.Name, "attribute", name)
+	for _, network := range slices.Sorted(maps.Keys(values)) {
+		byNode := values[network]
+		for _, node := range slices.Sorted(maps.Keys(byNode)) {
+			value := byNode[node]
+			if value == "" {
 				continue
 			}
 			view, err := health.ParseReach(value)
 			if err != nil {
-				log.Warn("ignoring a malformed reachability attribute", "node", ns.Name, "attribute", name, "error", err)
+				log.Warn("ignoring a malformed reachability attribute", "node", node,
+					"attribute", health.ReachAttribute(network), "error", err)
 				continue
 			}
-			if out[ns.Name] == nil {
-				out[ns.Name] = map[string]map[string]health.Signal{}
+			if out[node] == nil {
+				out[node] = map[string]map[string]health.Signal{}
 			}
-			out[ns.Name][network] = view
+			out[node][network] = view
 		}
 	}
 	return out

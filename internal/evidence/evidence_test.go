@@ -8,7 +8,9 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"testing/fstest"
 	"time"
@@ -22,16 +24,48 @@ import (
 
 var t0 = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
 
-// fakeCluster answers from decoded fixtures, or fails.
+// fakeCluster answers from decoded fixtures, or fails: crm_mon's status, and each attribute
+// as attrd_updater --query --all printed it. It records the attributes asked for.
 type fakeCluster struct {
-	status *crm.Status
-	cib    *crm.CIB
-	err    error
+	status  *crm.Status
+	attrs   map[string][]crm.AttributeValue // by attribute name; absent: attrd never held it
+	err     error                           // every call fails with it
+	attrErr error                           // attribute queries fail with it
+
+	mu    sync.Mutex
+	asked []string
 }
 
 func (f *fakeCluster) Status(context.Context) (*crm.Status, error) { return f.status, f.err }
-func (f *fakeCluster) CIB(context.Context) (*crm.CIB, error)       { return f.cib, f.err }
 
+func (f *fakeCluster) AttributeAllNodes(_ context.Context, name string) (map[string]string, error) {
+	f.mu.Lock()
+	f.asked = append(f.asked, name)
+	f.mu.Unlock()
+	if f.err != nil {
+		return nil, f.err
+	}
+	if f.attrErr != nil {
+		return nil, f.attrErr
+	}
+	// As crm.Client does: attrd keeps deleted values as empty ones, which are not values.
+	m := map[string]string{}
+	for _, v := range f.attrs[name] {
+		if v.Value != "" {
+			m[v.Node] = v.Value
+		}
+	}
+	return m, nil
+}
+
+func (f *fakeCluster) askedFor() []string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return slices.Sorted(slices.Values(f.asked))
+}
+
+// fixtureCluster is crm_mon with cmp2 unclean, and the reachability that attrd held for the
+// mgmt and storage networks (captured from a live attrd).
 func fixtureCluster(t *testing.T) *fakeCluster {
 	t.Helper()
 	open := func(name string) *os.File {
@@ -46,11 +80,18 @@ func fixtureCluster(t *testing.T) *fakeCluster {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cib, err := crm.DecodeCIB(open("cib-reach.xml"))
-	if err != nil {
-		t.Fatal(err)
+	f := &fakeCluster{status: st, attrs: map[string][]crm.AttributeValue{}}
+	for _, network := range []string{"mgmt", "storage"} {
+		name := health.ReachAttribute(network)
+		vals, err := crm.DecodeAttributes(open("attrd_updater-" + name + ".xml"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.attrs[name] = vals
 	}
-	return &fakeCluster{status: st, cib: cib}
+	// A network only other nodes' configuration names: never asked for.
+	f.attrs[health.ReachAttribute("tenant")] = []crm.AttributeValue{{Name: health.ReachAttribute("tenant"), Node: "ctl2", Value: "cmp1=ok"}}
+	return f
 }
 
 func healthConfig(dir string) *config.Health {
@@ -81,8 +122,9 @@ func TestGatherCombinesMembershipReachabilityAndRecords(t *testing.T) {
 		ServiceDownSince: t0.Add(-2 * time.Minute), Networks: map[string]string{"mgmt": "lost"},
 	}
 	var logs bytes.Buffer
+	cluster := fixtureCluster(t)
 	src := Sources{
-		Cluster: fixtureCluster(t),
+		Cluster: cluster,
 		Storage: &Storage{FS: fstest.MapFS{
 			"cmp1.heartbeat": record(t, cmp1),
 			"cmp2.heartbeat": record(t, cmp2),
@@ -104,10 +146,10 @@ func TestGatherCombinesMembershipReachabilityAndRecords(t *testing.T) {
 				"mgmt":    {"cmp1": health.OK, "cmp2": health.Lost, "ctl2": health.OK, "ctl3": health.OK},
 				"storage": {"cmp1": health.OK, "cmp2": health.Lost},
 			},
-			// ctl2's mgmt value is malformed and its tenant network is not configured.
+			// ctl2's mgmt value is malformed and its tenant network is not configured; cmp1's
+			// storage value was deleted.
 			"cmp1": {
-				"mgmt":    {"cmp2": health.Lost, "ctl1": health.OK},
-				"storage": {},
+				"mgmt": {"cmp2": health.Lost, "ctl1": health.OK},
 			},
 		},
 		Records: map[string]health.Record{"cmp1": cmp1, "cmp2": cmp2},
@@ -115,25 +157,49 @@ func TestGatherCombinesMembershipReachabilityAndRecords(t *testing.T) {
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("observations (-want +got):\n%s", diff)
 	}
-	for _, line := range []string{
-		`level=WARN msg="ignoring a malformed reachability attribute" node=ctl2 attribute=computeha-reach-mgmt`,
-		`level=DEBUG msg="ignoring reachability of a network not in the configuration" node=ctl2 attribute=computeha-reach-tenant`,
-	} {
-		if !strings.Contains(logs.String(), line) {
-			t.Errorf("the log lacks %q:\n%s", line, logs.String())
-		}
+	line := `level=WARN msg="ignoring a malformed reachability attribute" node=ctl2 attribute=computeha-reach-mgmt`
+	if !strings.Contains(logs.String(), line) {
+		t.Errorf("the log lacks %q:\n%s", line, logs.String())
+	}
+	if diff := cmp.Diff([]string{"computeha-reach-mgmt", "computeha-reach-storage"}, cluster.askedFor()); diff != "" {
+		t.Errorf("attributes asked of attrd (-want +got):\n%s", diff)
 	}
 }
 
 func TestGatherFailsWhenTheClusterDoesNotAnswer(t *testing.T) {
-	down := &crm.ToolError{Tool: "crm_mon", Code: crm.ExitDisconnect, Message: "Connection refused"}
-	src := Sources{Cluster: &fakeCluster{err: down}, Storage: &Storage{FS: fstest.MapFS{}}}
-	obs, err := Gather(context.Background(), src, healthConfig("/shared"))
-	if !errors.Is(err, crm.ErrNotConnected) {
-		t.Fatalf("err = %v, want ErrNotConnected", err)
+	tests := []struct {
+		name    string
+		cluster func(t *testing.T) *fakeCluster
+		wantErr string
+	}{
+		{
+			name: "neither crm_mon nor attrd answers",
+			cluster: func(*testing.T) *fakeCluster {
+				return &fakeCluster{err: &crm.ToolError{Tool: "crm_mon", Code: crm.ExitDisconnect, Message: "Connection refused"}}
+			},
+			wantErr: "cluster state: crm_mon: Connection refused",
+		},
+		{
+			name: "crm_mon answers but attrd does not: the reachability is missing, so is the evidence",
+			cluster: func(t *testing.T) *fakeCluster {
+				f := fixtureCluster(t)
+				f.attrErr = &crm.ToolError{Tool: "attrd_updater", Code: crm.ExitDisconnect, Message: "Not connected: Could not connect to attrd"}
+				return f
+			},
+			wantErr: "cluster state: attrd_updater: Not connected: Could not connect to attrd",
+		},
 	}
-	if diff := cmp.Diff(health.Observations{}, obs); diff != "" {
-		t.Errorf("observations returned with the error (-want +got):\n%s", diff)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			src := Sources{Cluster: tt.cluster(t), Storage: &Storage{FS: fstest.MapFS{}}}
+			obs, err := Gather(context.Background(), src, healthConfig("/shared"))
+			if !errors.Is(err, crm.ErrNotConnected) || !strings.HasPrefix(err.Error(), tt.wantErr) {
+				t.Fatalf("err = %v, want ErrNotConnected starting %q", err, tt.wantErr)
+			}
+			if diff := cmp.Diff(health.Observations{}, obs); diff != "" {
+				t.Errorf("observations returned with the error (-want +got):\n%s", diff)
+			}
+		})
 	}
 }
 

@@ -6,10 +6,10 @@ import (
 	"strings"
 )
 
-// ReachAttributePrefix starts the name of the transient node attribute in which each host's
-// hostcheck publishes what it sees on one network: computeha-reach-NETWORK on the observing
-// node, valued "peer=ok peer2=lost ..." (see [FormatReach]). It changes only when a peer's
-// reachability changes, so the CIB is not written every interval.
+// ReachAttributePrefix starts the name of the private attrd attribute (held by Pacemaker's
+// attrd, never written to the CIB) in which each host's hostcheck publishes what it sees on
+// one network: computeha-reach-NETWORK on the observing node, valued "peer=ok peer2=lost ..."
+// (see [FormatReach]).
 const ReachAttributePrefix = "computeha-reach-"
 
 // ReachAttribute is the attribute name for network.

@@ -8,9 +8,11 @@
 //     second write is started behind it.
 //   - reachability: every interval it sends one ICMP echo request to every other configured
 //     host on every network, from a raw socket bound to this host's address there, and
-//     publishes its view of each network as the transient node attribute
-//     computeha-reach-NETWORK on its own node, only when the view changes. A peer is lost
-//     after Health.ProbeFailures failed probes in a row and ok again at its first answer.
+//     publishes its view of each network as the node attribute computeha-reach-NETWORK on
+//     its own node, only when the view changes. The attribute is private to attrd: never
+//     written to the CIB, so a flapping peer does not abort Pacemaker's transitions. A peer
+//     is lost after Health.ProbeFailures failed probes in a row and ok again at its first
+//     answer.
 //   - the cluster service: it watches the service's process (pacemaker-remoted on computes)
 //     and, while it is down, runs Health.RestartCommand with a growing backoff; the
 //     heartbeat record carries the service state and since when it is down.

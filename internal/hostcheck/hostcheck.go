@@ -30,12 +30,15 @@ const (
 	waitDelay = time.Second
 )
 
-// Publisher publishes a transient node attribute.
+// Publisher publishes a node attribute that every node can read.
 type Publisher interface {
 	Publish(ctx context.Context, node, name, value string) error
 }
 
-// CRMPublisher publishes through Pacemaker's attrd (attrd_updater).
+// CRMPublisher publishes private attributes through Pacemaker's attrd (attrd_updater
+// --private). Private, because probes flap under load and every change of an attribute in
+// the CIB's status section aborts the DC's transition in progress: written to the CIB, the
+// reachability of a busy cluster can keep Pacemaker from ever scheduling a fencing.
 type CRMPublisher struct {
 	Client *crm.Client
 }
@@ -43,7 +46,7 @@ type CRMPublisher struct {
 var _ Publisher = (*CRMPublisher)(nil)
 
 func (p *CRMPublisher) Publish(ctx context.Context, node, name, value string) error {
-	return p.Client.SetAttribute(ctx, node, name, value, crm.Transient)
+	return p.Client.SetAttribute(ctx, node, name, value, crm.Private)
 }
 
 // Options configure Run. Only Health and Node are required.
@@ -170,9 +173,16 @@ type network struct {
 	openErr string
 	// published is the attribute value last published successfully; dirty forces the
 	// next publication (at start, and after a failure).
-	published string
-	dirty     bool
+	published   string
+	publishedAt time.Time
+	dirty       bool
 }
+
+// republishEvery is how often an unchanged view is published again: attrd drops a node's
+// values in some cases (a remote node's, when its connection is set up again), and a value
+// that changes rarely would stay missing until its next change. Private attributes never
+// reach the CIB, so this costs attrd a message, not a transition.
+const republishEvery = 30 * time.Second
 
 type peer struct {
 	name  string
@@ -481,7 +491,7 @@ func (c *checker) publish(ctx context.Context) {
 		for _, p := range n.peers {
 			view[p.name] = p.state
 		}
-		if v := health.FormatReach(view); n.dirty || v != n.published {
+		if v := health.FormatReach(view); n.dirty || v != n.published || c.o.Now().Sub(n.publishedAt) >= republishEvery {
 			jobs = append(jobs, job{n, v})
 		}
 	}
@@ -505,9 +515,13 @@ func (c *checker) publish(ctx context.Context) {
 			}
 			c.publishErr = err.Error()
 		} else {
-			j.n.dirty, j.n.published = false, j.value
+			level := slog.LevelInfo
+			if j.value == j.n.published && !j.n.dirty {
+				level = slog.LevelDebug // the periodic republication
+			}
+			j.n.dirty, j.n.published, j.n.publishedAt = false, j.value, c.o.Now()
 			c.publishSince, c.publishErr = time.Time{}, ""
-			c.log.Info("published reachability", "attribute", name, "value", j.value)
+			c.log.Log(ctx, level, "published reachability", "attribute", name, "value", j.value)
 		}
 		c.mu.Unlock()
 	}

@@ -368,6 +368,33 @@ func TestReachabilityIsPublishedOnlyWhenItChanges(t *testing.T) {
 	}
 }
 
+func TestAnUnchangedViewIsPublishedAgainEveryRepublishPeriod(t *testing.T) {
+	r := newRig(t, testHealth("/shared"), NewFakeStore())
+	r.probers["mgmt"].Set(addr("10.0.0.2"), true)
+	r.probers["mgmt"].Set(addr("10.0.0.10"), true)
+	r.probers["storage"].Set(addr("10.1.0.2"), true)
+	r.c.probeStep(context.Background())
+	if got := len(r.pub.Take()); got != 2 {
+		t.Fatalf("first round: %d publications, want 2", got)
+	}
+	for elapsed := time.Second; elapsed < republishEvery; elapsed += time.Second {
+		r.clock.Advance(time.Second)
+		r.c.probeStep(context.Background())
+		if got := r.pub.Take(); len(got) != 0 {
+			t.Fatalf("%s after the first round, an unchanged view was published: %v", elapsed, got)
+		}
+	}
+	r.clock.Advance(time.Second)
+	r.c.probeStep(context.Background())
+	want := []Publication{
+		{Node: "cmp1", Name: health.ReachAttribute("mgmt"), Value: "cmp2=ok ctrl1=ok"},
+		{Node: "cmp1", Name: health.ReachAttribute("storage"), Value: "cmp2=ok"},
+	}
+	if diff := cmp.Diff(want, r.pub.Take()); diff != "" {
+		t.Errorf("after %s (-want +got):\n%s", republishEvery, diff)
+	}
+}
+
 func TestPublishingThatKeepsFailingMakesTheProbeLoopUnhealthy(t *testing.T) {
 	r := newRig(t, testHealth("/shared"), NewFakeStore())
 	r.beat()

@@ -62,7 +62,7 @@ func heartbeats(t *testing.T, shared string, ages map[string]time.Duration) {
 }
 
 // TestFenceHostcheck runs the gate against a live Pacemaker node, with evidence built from
-// real node attributes (attrd_updater) and heartbeat files, and then inside a fencing
+// real private node attributes (attrd_updater --private) and heartbeat files, and then inside a fencing
 // topology level in front of fence_dummy, through Pacemaker's fencer.
 func TestFenceHostcheck(t *testing.T) {
 	node := startPacemaker(t)
@@ -79,27 +79,34 @@ func TestFenceHostcheck(t *testing.T) {
 		t.Fatalf("adding cmp1: %s", r)
 	}
 	// node1, the one online observer, has lost cmp1 on both networks and still reaches
-	// cmp2, so its report counts.
+	// cmp2, so its report counts. hostcheck publishes it as a private attribute: held by
+	// attrd, never written to the CIB.
 	for _, net := range []string{"mgmt", "storage"} {
-		if r := node.exec(t, time.Minute, "attrd_updater", "-n", health.ReachAttribute(net), "-U", "cmp1=lost cmp2=ok", "-N", "node1"); r.code != 0 {
+		if r := node.exec(t, time.Minute, "attrd_updater", "--private", "-n", health.ReachAttribute(net), "-U", "cmp1=lost cmp2=ok", "-N", "node1"); r.code != 0 {
 			t.Fatalf("attrd_updater: %s", r)
 		}
 	}
 	c := node.crmClient()
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		cib, err := c.CIB(ctx)
+		vals, err := c.AttributeAllNodes(ctx, health.ReachAttribute("storage"))
 		if err != nil {
 			t.Fatal(err)
 		}
-		ns, _ := cib.NodeState("node1")
-		if ns.Transient[health.ReachAttribute("storage")] != "" {
+		if vals["node1"] != "" {
 			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("the reachability attributes never reached the CIB: %+v", ns.Transient)
+			t.Fatalf("attrd never held the reachability attributes: %v", vals)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+	cib, err := c.CIB(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ns, _ := cib.NodeState("node1"); ns.Transient[health.ReachAttribute("mgmt")] != "" || ns.Transient[health.ReachAttribute("storage")] != "" {
+		t.Fatalf("private attributes were written to the CIB: %v", ns.Transient)
 	}
 	st, err := c.Status(ctx)
 	if err != nil {

@@ -74,9 +74,9 @@ func readHeartbeat(t *testing.T, shared string) health.Record {
 
 // TestHostcheck runs ocf:computeha:hostcheck inside a live Pacemaker node: ocf-tester's
 // checks, then the process's real effects — the heartbeat record rewritten with a growing
-// seq, the reachability attribute published through attrd, a monitor that fails with the
-// reason once the shared directory is gone and recovers when it is back — and the restart of
-// a cluster service that is down.
+// seq, the reachability attribute published through attrd and kept out of the CIB, a monitor
+// that fails with the reason once the shared directory is gone and recovers when it is back —
+// and the restart of a cluster service that is down.
 func TestHostcheck(t *testing.T) {
 	node := startHostcheckNode(t)
 	dir := sharedDir(t)
@@ -156,7 +156,7 @@ func TestHostcheck(t *testing.T) {
 		deadline := time.Now().Add(10 * time.Second)
 		for time.Now().Before(deadline) {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			v, err := cl.Attribute(ctx, "node1", health.ReachAttribute("mgmt"), crm.Transient)
+			v, err := cl.Attribute(ctx, "node1", health.ReachAttribute("mgmt"), crm.Private)
 			cancel()
 			if got = v; err == nil && v == want {
 				break
@@ -165,6 +165,21 @@ func TestHostcheck(t *testing.T) {
 		}
 		if got != want {
 			t.Errorf("attribute %s = %q, want %q", health.ReachAttribute("mgmt"), got, want)
+		}
+		// Private to attrd: a flapping probe must not write the CIB (each write of the status
+		// section aborts Pacemaker's transition).
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		all, err := cl.AttributeAllNodes(ctx, health.ReachAttribute("mgmt"))
+		if err != nil || all["node1"] != want {
+			t.Errorf("every node's %s = %v (%v), want node1's %q", health.ReachAttribute("mgmt"), all, err, want)
+		}
+		cib, err := cl.CIB(ctx)
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ns, _ := cib.NodeState("node1"); ns.Transient[health.ReachAttribute("mgmt")] != "" {
+			t.Errorf("the reachability was written to the CIB: %v", ns.Transient)
 		}
 		if rec := readHeartbeat(t, shared); rec.Networks["mgmt"] != "ok" {
 			t.Errorf("record's own view of mgmt = %q, want ok (peer-a answers)", rec.Networks["mgmt"])
