@@ -28,7 +28,8 @@ import (
 //     not come back within the restart timeout): Pacemaker is asked to fence the host; its
 //     fencing topology (fence_hostcheck's gate, the power device, fence_nova's mark) and the
 //     evacuation job then do the rest. The loop never evacuates by itself.
-//   - dead: recorded only; Pacemaker fences the host already.
+//   - dead: recorded; Pacemaker fences the host already, and the daemon asks for the
+//     fencing itself only when the host is still unclean a minute later.
 //   - migrate: the host's HA VMs are live-migrated inside its segment, then the host is
 //     disabled in Nova.
 //   - disable: an alert, and nova-compute disabled; enabled again when the host is running
@@ -424,6 +425,10 @@ func (l *healthLoop) followUp(ctx context.Context, now time.Time, name string, h
 		return
 	}
 	dec := h.decision
+	if dec.State == health.Dead {
+		l.fenceIfPacemakerGaveUp(ctx, now, name, h, node, known)
+		return
+	}
 	if dec.State != health.ServiceUnreachable || dec.Response != config.ResponseFence || h.escalated {
 		return
 	}
@@ -439,6 +444,26 @@ func (l *healthLoop) followUp(ctx context.Context, now time.Time, name string, h
 	}
 	h.escalated = true
 	why := dec.Reason.Text
+	l.async(ctx, name, h, func(ctx context.Context) error { return l.fence(ctx, name, why) })
+}
+
+// deadFenceAfter is how long a host judged dead may stay unclean before the daemon asks for
+// its fencing itself. Pacemaker fences a node it lost within seconds, but stops after
+// stonith-max-attempts failures (10 by default), and the gate refusing an isolated host is
+// such a failure: a host that died after a long isolation would wait for an operator.
+const deadFenceAfter = time.Minute
+
+// fenceIfPacemakerGaveUp asks for the fencing of a host judged dead that Pacemaker still
+// shows unclean deadFenceAfter after the decision. Once per decision. l.mu is held.
+func (l *healthLoop) fenceIfPacemakerGaveUp(ctx context.Context, now time.Time, name string, h *hostHealth, node crm.Node, known bool) {
+	if h.escalated || !known || !node.Unclean || now.Sub(h.since) < deadFenceAfter {
+		return
+	}
+	h.escalated = true
+	why := h.decision.Reason.Text
+	l.record(ctx, name, history.KindAlert,
+		fmt.Sprintf("%s judged dead %s ago and still not fenced: Pacemaker stopped trying (stonith-max-attempts?), asking for the fencing", name, deadFenceAfter),
+		history.Reason{Code: "dead-not-fenced", Text: why}, nil)
 	l.async(ctx, name, h, func(ctx context.Context) error { return l.fence(ctx, name, why) })
 }
 

@@ -464,6 +464,38 @@ func TestADeadHostIsOnlyRecordedSincePacemakerFencesIt(t *testing.T) {
 	hw.noEvacuation(t)
 }
 
+func TestADeadHostPacemakerStoppedFencingIsFencedByTheDaemonAfterAMinute(t *testing.T) {
+	for _, tt := range []struct {
+		name      string
+		unclean   bool
+		wantFence []string
+	}{
+		{name: "still unclean a minute after the decision: fenced once", unclean: true, wantFence: []string{"cmp3 off"}},
+		{name: "fenced by Pacemaker (offline and clean): left alone", unclean: false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			hw := newHealthWorld(t)
+			hw.steps(3)
+			hw.judge.setFn("cmp3", dead)
+			hw.hc.setNode("cmp3", func(n *crm.Node) { n.Online, n.Unclean = false, tt.unclean })
+			hw.steps(50)
+			if fences, _ := hw.hc.calls(); len(fences) != 0 {
+				t.Fatalf("fenced %v within 50 s of the failure, while Pacemaker may be fencing", fences)
+			}
+			hw.steps(30)
+			fences, _ := hw.hc.calls()
+			if diff := cmp.Diff(tt.wantFence, fences); diff != "" {
+				t.Errorf("fencing requests (-want +got):\n%s", diff)
+			}
+			alerts := hw.hostEvents(t, "cmp3", history.KindAlert)
+			if got := len(alerts); got != len(tt.wantFence) || (got == 1 && !strings.Contains(alerts[0], "dead-not-fenced")) {
+				t.Errorf("alerts %v, want %d saying why the daemon fences", alerts, len(tt.wantFence))
+			}
+			hw.noEvacuation(t)
+		})
+	}
+}
+
 func TestALostTenantNetworkLiveMigratesTheHAVMsInsideTheSegmentThenDisablesTheHost(t *testing.T) {
 	hw := newHealthWorld(t)
 	hw.boot("cmp1", 3, true)

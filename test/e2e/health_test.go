@@ -15,9 +15,8 @@ import (
 	"github.com/computeha/computeha/internal/openstack"
 )
 
-// TestHealth runs the health scenarios (healthScenarios) on an environment of their own.
-// `make e2e` runs them at the end of TestPowerLoss instead, on its environment, to bring the
-// lab and Nova up once.
+// TestHealth runs the health scenarios (healthScenarios) on an environment of their own, so
+// that what TestPowerLoss left behind cannot decide them.
 func TestHealth(t *testing.T) {
 	ctx, env := up(t)
 	healthScenarios(ctx, t, env)
