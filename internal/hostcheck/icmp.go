@@ -187,17 +187,34 @@ func (p *icmpProber) Probe(ctx context.Context, targets []netip.Addr) (map[netip
 		}
 		waits[t] = ch
 	}
+	collect(ctx, waits, p.done, res)
+	return res, nil
+}
+
+// collect waits for the replies of waits until ctx ends or the reader stops, and sets each
+// peer's result in res. A reply that arrived counts even when the wait is already over: once a
+// silent peer has used up the round, a select between a closed reply channel and a done
+// context picks either at random, and would report half the peers that answered as silent.
+func collect(ctx context.Context, waits map[netip.Addr]chan struct{}, stopped <-chan struct{}, res map[netip.Addr]error) {
 	for t, ch := range waits {
 		select {
 		case <-ch:
 			res[t] = nil
+			continue
+		default:
+		}
+		select {
+		case <-ch:
 		case <-ctx.Done():
-			res[t] = ErrNoReply
-		case <-p.done:
+		case <-stopped:
+		}
+		select {
+		case <-ch:
+			res[t] = nil
+		default:
 			res[t] = ErrNoReply
 		}
 	}
-	return res, nil
 }
 
 func (p *icmpProber) Close() error {

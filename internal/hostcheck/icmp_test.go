@@ -1,8 +1,12 @@
 package hostcheck
 
 import (
+	"context"
 	"encoding/binary"
+	"errors"
+	"net/netip"
 	"testing"
+	"time"
 )
 
 func TestEchoRequestsCarryAValidChecksumAndTheirIdentity(t *testing.T) {
@@ -46,5 +50,30 @@ func TestOnlyEchoRepliesAreTakenForAnswers(t *testing.T) {
 				t.Errorf("parseEchoReply = %d, %d, %v; want %d, %d, %v", id, seq, ok, tc.id, tc.sq, tc.ok)
 			}
 		})
+	}
+}
+
+func TestAPeerThatAnsweredCountsEvenAfterASilentOneUsedUpTheRound(t *testing.T) {
+	waits := map[netip.Addr]chan struct{}{}
+	want := map[netip.Addr]error{}
+	for i := range 32 {
+		a := netip.AddrFrom4([4]byte{192, 0, 2, byte(i + 1)})
+		ch := make(chan struct{})
+		if i == 0 {
+			want[a] = ErrNoReply // never answers
+		} else {
+			close(ch)
+			want[a] = nil
+		}
+		waits[a] = ch
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	got := map[netip.Addr]error{}
+	collect(ctx, waits, make(chan struct{}), got)
+	for a, w := range want {
+		if !errors.Is(got[a], w) || (w == nil && got[a] != nil) {
+			t.Errorf("%s: got %v, want %v", a, got[a], w)
+		}
 	}
 }

@@ -125,6 +125,10 @@ func TestLab(t *testing.T) {
 		t.Logf("power off -> shared storage written from %s and read on ctl1 %s", node, mounted.Sub(t0).Round(time.Millisecond))
 	})
 
+	t.Run("hostcheck's prober misses only the compute whose tenant link is cut, every round", func(t *testing.T) {
+		checkProberOnTheLab(ctx, t, l, "ctl1", "cmp2")
+	})
+
 	t.Run("a compute whose management network is cut is fenced, and rejoins once healed", func(t *testing.T) {
 		const node = "cmp2"
 		before, err := l.FenceHistory(ctx, node)
