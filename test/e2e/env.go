@@ -258,6 +258,11 @@ func (e *Env) configure(ctx context.Context) error {
 	}
 	clouds := e.Plane.CloudsYAML()
 	notComputes := []string{"rule", "score=-INFINITY", "#kind", "ne", "cluster"}
+	// Never probed on the computes either: a probe there fails while a remote connection is
+	// being set up ("Not connected to remote executor"), and Pacemaker then takes the
+	// daemon for active on two nodes, restarts it, and fences the compute when the stop
+	// there fails too.
+	controllersOnly := []string{"rule", "resource-discovery=never", "score=-INFINITY", "#kind", "ne", "cluster"}
 	steps := [][]string{
 		{"property", "set", "maintenance-mode=true"},
 		{
@@ -289,7 +294,7 @@ func (e *Env) configure(ctx context.Context) error {
 			"state_dir=" + filepath.Join(e.Dir, "evacd-state"), "op", "monitor", "interval=5s", "timeout=20s",
 			"meta", "resource-stickiness=INFINITY",
 		},
-		append([]string{"constraint", "location", "evacuator"}, notComputes...),
+		append([]string{"constraint", "location", "evacuator"}, controllersOnly...),
 		[]string{"property", "set", "maintenance-mode=false"},
 	)
 	for _, s := range steps {
