@@ -159,8 +159,24 @@ func childEnv(environ []string) []string {
 	return env
 }
 
+// MaxOutput is the size past which a command's output file is set aside (renamed with a
+// ".1" suffix, replacing the one before) when the command is started again.
+const MaxOutput = 16 << 20
+
+// openOutput opens the command's output file for appending: after a restart, what the run
+// before wrote (a crashed daemon's last words) is still there to read. A file grown past
+// MaxOutput is set aside first, so two files bound the space.
+func openOutput(path string) (*os.File, error) {
+	if fi, err := os.Stat(path); err == nil && fi.Size() > MaxOutput {
+		if err := os.Rename(path, path+".1"); err != nil {
+			return nil, err
+		}
+	}
+	return os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o640)
+}
+
 func (c *CommandProcess) Start(context.Context) error {
-	out, err := os.OpenFile(c.outputPath, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o640)
+	out, err := openOutput(c.outputPath)
 	if err != nil {
 		return fmt.Errorf("opening the output file: %w", err)
 	}

@@ -174,3 +174,38 @@ func waitForFile(t *testing.T, path string) {
 	}
 	t.Fatalf("%s never appeared", path)
 }
+
+func TestARestartKeepsWhatTheRunBeforeWroteAndSetsABigOutputAside(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "computeha-nova-compute-nc.out")
+	run := func(word string) {
+		t.Helper()
+		env := []string{"OCF_RESKEY_start_command=echo " + word + "; exec sleep 300"}
+		if code, o := commandRun(t, dir, env, "start"); code != 0 {
+			t.Fatalf("start: exit %d\n%s", code, o)
+		}
+		for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+			if b, _ := os.ReadFile(out); strings.Contains(string(b), word) || time.Now().After(deadline) {
+				break
+			}
+		}
+		if code, o := commandRun(t, dir, env, "stop"); code != 0 {
+			t.Fatalf("stop: exit %d\n%s", code, o)
+		}
+	}
+	run("first")
+	run("second")
+	if b, err := os.ReadFile(out); err != nil || string(b) != "first\nsecond\n" {
+		t.Errorf("output after a restart: %q, %v; want both runs' lines", b, err)
+	}
+	if err := os.Truncate(out, agents.MaxOutput+1); err != nil {
+		t.Fatal(err)
+	}
+	run("third")
+	if b, err := os.ReadFile(out); err != nil || string(b) != "third\n" {
+		t.Errorf("output after a restart past the size bound: %q, %v; want the new run's only", b, err)
+	}
+	if fi, err := os.Stat(out + ".1"); err != nil || fi.Size() != agents.MaxOutput+1 {
+		t.Errorf("the big output was not set aside as .1: %v", err)
+	}
+}
