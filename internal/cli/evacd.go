@@ -57,7 +57,7 @@ func historyCommand() *ucli.Command {
 		Usage: "show what computeha saw and did: failures, fencing, decisions and VM moves",
 		Flags: []ucli.Flag{
 			configFlag(),
-			&ucli.StringFlag{Name: "host", Usage: "only this compute host"},
+			&ucli.StringFlag{Name: "host", Usage: "only this compute host (its Pacemaker node name)"},
 			&ucli.StringFlag{Name: "since", Usage: "from this time (2h, 7d, RFC 3339 or YYYY-MM-DD[ HH:MM])"},
 			&ucli.StringFlag{Name: "until", Usage: "before this time"},
 			&ucli.StringFlag{Name: "kind", Usage: "only events of this kind (failure, fencing, decision, move, alert, guard, ...)"},
@@ -126,7 +126,7 @@ func guardCommand() *ucli.Command {
 		Usage: "the mass-failure guard",
 		Commands: []*ucli.Command{{
 			Name:      "release",
-			Usage:     "let the paused recovery of HOST go on",
+			Usage:     "let the paused recovery of HOST (a Pacemaker node name) go on",
 			ArgsUsage: "HOST",
 			Action: func(ctx context.Context, c *ucli.Command) error {
 				host, err := oneArg(c)

@@ -13,8 +13,18 @@ type Config struct {
 	// /etc/openstack/clouds.yaml.
 	CloudsYAML string `yaml:"clouds_yaml"`
 	// Segments maps a segment name to its definition. A failed host's VMs are recovered only
-	// onto hosts of its own segment. At least one segment is required.
+	// onto hosts of its own segment. At least one segment is required. Segments list Nova host
+	// names; NovaHostDomain and NovaHosts relate them to Pacemaker's node names.
 	Segments Segments `yaml:"segments"`
+	// NovaHostDomain is the DNS domain appended, after a dot, to a Pacemaker node name that has
+	// none, to form its Nova host name (cmp1 → cmp1.example.com): the same value as
+	// fence_nova's domain and the nova-compute agent's domain. A leading dot is allowed and
+	// ignored. Empty (the default) means node names are Nova host names. See [Config.NovaHost].
+	NovaHostDomain string `yaml:"nova_host_domain"`
+	// NovaHosts maps a Pacemaker node name to its Nova host name, for the odd host the domain
+	// rule does not fit (the nova-compute agent's host parameter). An entry wins over
+	// NovaHostDomain.
+	NovaHosts map[string]string `yaml:"nova_hosts"`
 	// Policy decides which VMs get HA.
 	Policy Policy `yaml:"policy"`
 	// Evacuation says how evacuations run.

@@ -107,6 +107,7 @@ func friendlyTypeError(m string) string {
 		"into config.Segments", "into a map of segments",
 		"into config.", "into a section ",
 		"into map[string]bool", "into a map of name: on|off",
+		"into map[string]string", "into a map of name: value",
 		"into []string", "into a list of strings",
 		"into bool", "into on/off",
 	)

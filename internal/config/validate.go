@@ -20,6 +20,7 @@ func (c *Config) Validate() error {
 		p.add("segments: at least one segment is required")
 	}
 	p = append(p, validateSegments(c.Segments)...)
+	c.validateNames(&p)
 	c.Policy.validate(&p)
 	c.Evacuation.validate(&p)
 	c.Guard.validate(&p)

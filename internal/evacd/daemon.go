@@ -299,7 +299,7 @@ func (d *Daemon) start(ctx context.Context, wg *sync.WaitGroup, node string, st 
 		}
 		d.failures[node] = at
 	}
-	j := &job{d: d, node: node, host: node, mark: st}
+	j := &job{d: d, node: node, host: d.o.Config.NovaHost(node), mark: st}
 	d.jobs[node] = j
 	d.wake[node] = make(chan struct{}, 1)
 	d.mu.Unlock()
@@ -320,7 +320,19 @@ func (d *Daemon) start(ctx context.Context, wg *sync.WaitGroup, node string, st 
 	}()
 }
 
-// recentFailures lists hosts marked recently, for the guard.
+// failingNovaHosts lists the Nova hosts of the nodes being recovered: whatever Nova says of
+// them, they are no targets.
+func (d *Daemon) failingNovaHosts() map[string]bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	out := make(map[string]bool, len(d.jobs))
+	for node := range d.jobs {
+		out[d.o.Config.NovaHost(node)] = true
+	}
+	return out
+}
+
+// recentFailures lists the nodes marked recently, for the guard.
 func (d *Daemon) recentFailures() map[string]time.Time {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -364,7 +376,7 @@ func transient(err error) bool {
 	return false
 }
 
-// segmentOf resolves the failed host's segment.
+// segmentOf resolves the segment of a failed host, given by its Nova host name.
 func (d *Daemon) segmentOf(ctx context.Context, host string) (string, config.Segment, []openstack.Aggregate, error) {
 	var aggs []openstack.Aggregate
 	if err := d.retryNova(ctx, "list aggregates", func(ctx context.Context) error {
@@ -384,7 +396,16 @@ func (d *Daemon) segmentOf(ctx context.Context, host string) (string, config.Seg
 	}
 	name, ok := segs.Of(host)
 	if !ok {
-		return "", config.Segment{}, aggs, fmt.Errorf("host %s is in no failover segment of the configuration", host)
+		return "", config.Segment{}, aggs, fmt.Errorf("host %s is in no failover segment of the configuration", d.hostLabel(host))
 	}
 	return name, segs[name], aggs, nil
+}
+
+// hostLabel names a Nova host for messages: "cmp1.example.com", or "cmp1 (Nova host
+// cmp1.example.com)" when its node is named otherwise.
+func (d *Daemon) hostLabel(novaHost string) string {
+	if n := d.o.Config.Node(novaHost); n != novaHost {
+		return n + " (Nova host " + novaHost + ")"
+	}
+	return novaHost
 }

@@ -154,12 +154,28 @@ type world struct {
 
 func newWorld(t *testing.T, method, reserved string) *world {
 	t.Helper()
-	cfg, err := config.Parse(fmt.Appendf(nil, testConfig, method, reserved))
+	return newWorldIn(t, "", method, reserved)
+}
+
+// newWorldIn is newWorld for Pacemaker nodes cmp1-cmp4 whose Nova hosts are named
+// cmpN.domain (cmpN without a domain), as the segment and reserved (a node name) are.
+func newWorldIn(t *testing.T, domain, method, reserved string) *world {
+	t.Helper()
+	nodes := []string{"cmp1", "cmp2", "cmp3", "cmp4"}
+	yaml := fmt.Sprintf(testConfig, method, reserved)
+	if domain != "" {
+		for _, n := range nodes {
+			yaml = strings.ReplaceAll(yaml, n, n+"."+domain)
+		}
+		yaml = "nova_host_domain: " + domain + "\n" + yaml
+	}
+	cfg, err := config.Parse([]byte(yaml))
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := &world{cluster: newFakeCluster("cmp1", "cmp2", "cmp3", "cmp4"), nova: openstack.NewFake(nil), cfg: cfg, servers: map[string]openstack.Server{}}
-	for _, h := range []string{"cmp1", "cmp2", "cmp3", "cmp4"} {
+	w := &world{cluster: newFakeCluster(nodes...), nova: openstack.NewFake(nil), cfg: cfg, servers: map[string]openstack.Server{}}
+	for _, n := range nodes {
+		h := cfg.NovaHost(n)
 		w.nova.AddCompute(h, "nova")
 		w.nova.SetResources(h, map[string]openstack.Resource{
 			"VCPU":      {Total: 16, AllocationRatio: 1},
@@ -168,7 +184,7 @@ func newWorld(t *testing.T, method, reserved string) *world {
 		})
 	}
 	if reserved != "" {
-		s, _ := w.nova.FindComputeService(context.Background(), reserved)
+		s, _ := w.nova.FindComputeService(context.Background(), cfg.NovaHost(reserved))
 		_, _ = w.nova.DisableService(context.Background(), s.ID, "reserved for failover")
 	}
 	w.store, err = history.Open(context.Background(), "sqlite", filepath.Join(t.TempDir(), "history.db"))

@@ -238,7 +238,8 @@ func (l *healthLoop) run(ctx context.Context) {
 	}
 }
 
-// computeHosts lists the configured hosts that are computes of a segment, in name order.
+// computeHosts lists the configured hosts (Pacemaker node names) whose Nova hosts are computes
+// of a segment, in name order.
 func (l *healthLoop) computeHosts(ctx context.Context) []string {
 	now := l.d.o.Now()
 	if now.Sub(l.segsAt) > time.Minute {
@@ -265,7 +266,7 @@ func (l *healthLoop) computeHosts(ctx context.Context) []string {
 	}
 	var out []string
 	for _, h := range l.cfg.HostNames() {
-		if _, ok := l.segs.Of(h); ok {
+		if _, ok := l.segs.Of(l.d.o.Config.NovaHost(h)); ok {
 			out = append(out, h)
 		}
 	}
@@ -569,29 +570,38 @@ func (l *healthLoop) fence(ctx context.Context, name, why string) error {
 // disable alerts and stops scheduling to the host. A service already disabled is left as it
 // is: an operator's reason (or an evacuation's) is not overwritten.
 func (l *healthLoop) disable(ctx context.Context, name, reason string) error {
-	nova := l.d.o.Nova
-	svc, err := nova.FindComputeService(ctx, name)
+	nova, host := l.d.o.Nova, l.d.o.Config.NovaHost(name)
+	svc, err := nova.FindComputeService(ctx, host)
 	if err != nil {
-		return fmt.Errorf("compute service of %s: %w", name, err)
+		return fmt.Errorf("compute service of %s: %w", l.d.hostLabel(host), err)
 	}
 	if !svc.Enabled() {
-		l.d.o.Log.Info("health: compute service already disabled; left so", "host", name, "reason", svc.DisabledReason)
+		l.d.o.Log.Info("health: compute service already disabled; left so", "host", name, "nova_host", host, "reason", svc.DisabledReason)
 		return nil
 	}
 	if _, err := nova.DisableService(ctx, svc.ID, reason); err != nil {
-		return fmt.Errorf("disable %s: %w", name, err)
+		return fmt.Errorf("disable %s: %w", l.d.hostLabel(host), err)
 	}
-	l.record(ctx, name, history.KindDecision, "disabled "+name+" in Nova", history.Reason{Code: "health-disabled", Text: reason}, nil)
+	l.record(ctx, name, history.KindDecision, "disabled "+name+" in Nova", history.Reason{Code: "health-disabled", Text: reason}, novaHostDetails(name, host))
 	return nil
+}
+
+// novaHostDetails is the details of an event about node naming its Nova host, when the two
+// names differ: the history names nodes.
+func novaHostDetails(node, host string) any {
+	if node == host {
+		return nil
+	}
+	return map[string]string{"nova_host": host}
 }
 
 // enable undoes the disable response once the host runs again: only a service disabled with
 // its reason, not forced down, and not under evacuation.
 func (l *healthLoop) enable(ctx context.Context, name string) error {
-	nova := l.d.o.Nova
-	svc, err := nova.FindComputeService(ctx, name)
+	nova, host := l.d.o.Nova, l.d.o.Config.NovaHost(name)
+	svc, err := nova.FindComputeService(ctx, host)
 	if err != nil {
-		return fmt.Errorf("compute service of %s: %w", name, err)
+		return fmt.Errorf("compute service of %s: %w", l.d.hostLabel(host), err)
 	}
 	if svc.Enabled() || !healthDisabled(svc.DisabledReason) {
 		return nil
@@ -607,10 +617,10 @@ func (l *healthLoop) enable(ctx context.Context, name string) error {
 		return nil
 	}
 	if _, err := nova.EnableService(ctx, svc.ID); err != nil {
-		return fmt.Errorf("enable %s: %w", name, err)
+		return fmt.Errorf("enable %s: %w", l.d.hostLabel(host), err)
 	}
 	l.record(ctx, name, history.KindDecision, "enabled "+name+" again in Nova: it is running",
-		history.Reason{Code: "health-enabled", Text: "was disabled: " + svc.DisabledReason}, nil)
+		history.Reason{Code: "health-enabled", Text: "was disabled: " + svc.DisabledReason}, novaHostDetails(name, host))
 	return nil
 }
 
@@ -664,23 +674,28 @@ func (l *healthLoop) confirm(ctx context.Context, name string, episode time.Time
 // and nothing is evacuated.
 func (l *healthLoop) migrate(ctx context.Context, name string, dec health.Decision) error {
 	d := l.d
-	segName, seg, aggs, err := d.segmentOf(ctx, name)
+	host := d.o.Config.NovaHost(name)
+	segName, seg, aggs, err := d.segmentOf(ctx, host)
 	if err != nil {
 		return err
 	}
 	var inc *history.Incident
 	if d.o.History != nil {
-		inc, err = d.o.History.OpenIncident(ctx, name, history.Event{
+		failure := history.Event{
 			Host: name, Kind: history.KindFailure, Summary: fmt.Sprintf("%s lost %s: live-migrating its HA VMs", name, lostNetworks(dec)),
 			Reason: history.Reason{Code: history.ReasonCode(dec.Reason.Code), Text: dec.Reason.Text},
-		})
+		}
+		if det := novaHostDetails(name, host); det != nil {
+			failure.Details, _ = json.Marshal(det)
+		}
+		inc, err = d.o.History.OpenIncident(ctx, name, failure)
 		if err != nil {
 			d.o.Log.Warn("opening an incident failed", "error", err)
 		}
 	}
 	// The evacuation job's helpers are reused read-only for the segment's hosts and reserved
 	// hosts, so both responses place VMs the same way.
-	j := &job{d: d, node: name, host: name, inc: inc}
+	j := &job{d: d, node: name, host: host, inc: inc}
 	failed, err := l.liveMigrateAll(ctx, j, segName, seg, aggs)
 	if err != nil {
 		l.closeIncident(ctx, inc, history.OutcomeFailed, "live migration from "+name+" stopped: "+err.Error())
@@ -718,10 +733,10 @@ func policyVM(s openstack.Server, hostAggs []string, az string) policy.VM {
 
 // liveMigrateAll moves every running HA VM of j.host; it returns how many did not move.
 func (l *healthLoop) liveMigrateAll(ctx context.Context, j *job, segName string, seg config.Segment, aggs []openstack.Aggregate) (int, error) {
-	d, name := l.d, j.host
+	d, name, host := l.d, j.node, j.host
 	var servers []openstack.Server
 	if err := d.retryNova(ctx, "list servers", func(ctx context.Context) (err error) {
-		servers, err = d.o.Nova.ServersOnHost(ctx, name)
+		servers, err = d.o.Nova.ServersOnHost(ctx, host)
 		return err
 	}); err != nil {
 		return 0, err
@@ -733,7 +748,7 @@ func (l *healthLoop) liveMigrateAll(ctx context.Context, j *job, segName string,
 	var hostAggs []string
 	az := ""
 	for _, a := range aggs {
-		if slices.Contains(a.Hosts, name) {
+		if slices.Contains(a.Hosts, host) {
 			hostAggs = append(hostAggs, a.Name)
 			if a.AvailabilityZone != "" {
 				az = a.AvailabilityZone
@@ -758,7 +773,7 @@ func (l *healthLoop) liveMigrateAll(ctx context.Context, j *job, segName string,
 			DiskGB: int64(s.Flavor.DiskGB + s.Flavor.EphemeralGB), Priority: d.policy.Priority(pv).Value,
 		})
 	}
-	p, err := plan.Make(plan.Input{FailedHost: name, Segment: plan.Segment{Name: segName, RecoveryMethod: seg.RecoveryMethod, Hosts: hosts}, VMs: vms})
+	p, err := plan.Make(plan.Input{FailedHost: host, Segment: plan.Segment{Name: segName, RecoveryMethod: seg.RecoveryMethod, Hosts: hosts}, VMs: vms})
 	if err != nil {
 		return 0, err
 	}
@@ -774,8 +789,8 @@ func (l *healthLoop) liveMigrateAll(ctx context.Context, j *job, segName string,
 	var moves []lm
 	for _, m := range p.Moves {
 		moves = append(moves, lm{byID[m.VM.ID], m.Target})
-		j.record(ctx, history.KindDecision, fmt.Sprintf("%s (%s) goes to %s (live migration)", m.VM.Name, m.VM.ID, m.Target),
-			history.Reason{Code: history.ReasonCode(m.Reason), Text: m.Detail}, nil)
+		j.record(ctx, history.KindDecision, fmt.Sprintf("%s (%s) goes to %s (live migration)", m.VM.Name, m.VM.ID, j.nodeOf(m.Target)),
+			history.Reason{Code: history.ReasonCode(m.Reason), Text: m.Detail}, j.novaTarget(m.Target))
 	}
 	for _, u := range p.Unplaced {
 		// No room found: Nova's scheduler may still find some.
@@ -807,13 +822,13 @@ func (l *healthLoop) liveMigrate(ctx context.Context, j *job, srv openstack.Serv
 	d := l.d
 	var id int64
 	if j.inc != nil {
-		if mid, err := j.inc.StartMove(ctx, history.Move{VMID: srv.ID, VMName: srv.Name, Project: srv.ProjectID, From: j.host, To: target}); err == nil {
+		if mid, err := j.inc.StartMove(ctx, history.Move{VMID: srv.ID, VMName: srv.Name, Project: srv.ProjectID, From: j.node, To: j.nodeOf(target)}); err == nil {
 			id = mid
 		}
 	}
 	finish := func(res history.MoveResult, to, errText string) {
 		if j.inc != nil && id != 0 {
-			if err := j.inc.FinishMove(ctx, id, history.MoveOutcome{Result: res, To: to, Error: errText}); err != nil {
+			if err := j.inc.FinishMove(ctx, id, history.MoveOutcome{Result: res, To: j.nodeOf(to), Error: errText}); err != nil {
 				d.o.Log.Warn("recording a move failed", "error", err)
 			}
 		}

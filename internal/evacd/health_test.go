@@ -152,7 +152,12 @@ type healthWorld struct {
 
 func newHealthWorld(t *testing.T) *healthWorld {
 	t.Helper()
-	w := newWorld(t, "auto", "")
+	return healthWorldOf(newWorld(t, "auto", ""))
+}
+
+// healthWorldOf drives w's daemon's health loop. The health section names nodes cmp1-cmp4 and
+// ctl1, whatever Nova calls them.
+func healthWorldOf(w *world) *healthWorld {
 	h := config.DefaultHealth()
 	h.SharedDir = "/var/lib/computeha/shared"
 	h.Networks = []config.Network{

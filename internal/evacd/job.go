@@ -22,9 +22,12 @@ import (
 // job recovers one host.
 type job struct {
 	d    *Daemon
-	node string // Pacemaker node carrying the mark
-	host string // Nova host (the same name)
+	node string // Pacemaker node carrying the mark: what Pacemaker, the history and operators name
+	host string // its Nova host (Config.NovaHost): what every Nova call names
 	mark evacstate.State
+	// nodes are the cluster's node names, read with the capacity: they turn a Nova host (a
+	// target, a reserved host) back into its node.
+	nodes []string
 
 	mu   sync.Mutex
 	what string
@@ -37,7 +40,19 @@ func (j *job) setStep(s string) {
 	j.mu.Lock()
 	j.what = s
 	j.mu.Unlock()
-	j.d.o.Log.Info(s, "host", j.host)
+	if j.host != j.node {
+		j.d.o.Log.Info(s, "host", j.node, "nova_host", j.host)
+		return
+	}
+	j.d.o.Log.Info(s, "host", j.node)
+}
+
+// nodeOf is the Pacemaker node of a Nova host ("" stays "").
+func (j *job) nodeOf(novaHost string) string {
+	if novaHost == "" {
+		return ""
+	}
+	return j.d.o.Config.NodeAmong(novaHost, j.nodes)
 }
 
 func (j *job) step() string {
@@ -47,7 +62,7 @@ func (j *job) step() string {
 }
 
 func (j *job) record(ctx context.Context, kind history.Kind, summary string, reason history.Reason, details any) {
-	e := history.Event{Host: j.host, Kind: kind, Summary: summary, Reason: reason}
+	e := history.Event{Host: j.node, Kind: kind, Summary: summary, Reason: reason}
 	if details != nil {
 		if b, err := json.Marshal(details); err == nil {
 			e.Details = b
@@ -95,7 +110,7 @@ func (j *job) run(ctx context.Context) error {
 		}
 	} else {
 		// running: a daemon before us confirmed the fencing and began.
-		j.record(ctx, history.KindDecision, "resuming the recovery of "+j.host,
+		j.record(ctx, history.KindDecision, "resuming the recovery of "+j.node,
 			history.Reason{Code: "resume", Text: fmt.Sprintf("found running (owner %s, since %s)", j.mark.Owner, j.mark.Since.Format(time.RFC3339))}, nil)
 	}
 	var (
@@ -148,7 +163,7 @@ func (j *job) run(ctx context.Context) error {
 	}
 	j.setStep("done")
 	if j.inc != nil {
-		if err := j.inc.Close(ctx, history.OutcomeRecovered, "every HA VM of "+j.host+" recovered", history.Reason{Code: "recovered"}); err != nil {
+		if err := j.inc.Close(ctx, history.OutcomeRecovered, "every HA VM of "+j.node+" recovered", history.Reason{Code: "recovered"}); err != nil {
 			j.d.o.Log.Warn("closing the incident failed", "error", err)
 		}
 	}
@@ -160,7 +175,7 @@ func (j *job) openIncident(ctx context.Context) {
 	if s == nil {
 		return
 	}
-	if open, err := s.Incidents(ctx, history.Filter{Host: j.host}); err == nil {
+	if open, err := s.Incidents(ctx, history.Filter{Host: j.node}); err == nil {
 		for i := len(open) - 1; i >= 0; i-- {
 			if open[i].Outcome == "" {
 				if inc, err := s.ResumeIncident(ctx, open[i].ID); err == nil {
@@ -170,10 +185,14 @@ func (j *job) openIncident(ctx context.Context) {
 			}
 		}
 	}
-	inc, err := s.OpenIncident(ctx, j.host, history.Event{
-		Host: j.host, Kind: history.KindFailure, Summary: j.host + " marked for evacuation",
+	failure := history.Event{
+		Host: j.node, Kind: history.KindFailure, Summary: j.node + " marked for evacuation",
 		Reason: history.Reason{Code: "marked", Text: j.mark.String()},
-	})
+	}
+	if j.host != j.node {
+		failure.Details, _ = json.Marshal(map[string]string{"nova_host": j.host})
+	}
+	inc, err := s.OpenIncident(ctx, j.node, failure)
 	if err != nil {
 		j.d.o.Log.Warn("opening an incident failed", "error", err)
 		return
@@ -187,7 +206,7 @@ func (j *job) fail(ctx context.Context, summary string, cause error) {
 		j.d.o.Log.Error("marking the host failed did not work", "error", err)
 	}
 	j.setStep("failed: " + summary)
-	j.record(ctx, history.KindAlert, "recovery of "+j.host+" failed: "+summary,
+	j.record(ctx, history.KindAlert, "recovery of "+j.node+" failed: "+summary,
 		history.Reason{Code: "recovery-failed", Text: cause.Error()}, nil)
 	if j.inc != nil {
 		outcome := history.OutcomePartial
@@ -207,19 +226,19 @@ func (j *job) awaitFencing(ctx context.Context) error {
 	for {
 		st, err := j.currentMark(ctx)
 		if err != nil {
-			j.d.o.Log.Warn("reading the evacuation state failed", "host", j.host, "error", err)
+			j.d.o.Log.Warn("reading the evacuation state failed", "host", j.node, "error", err)
 		} else if !st.Blocking() {
 			j.setStep("mark cleared before recovery began")
-			return fmt.Errorf("%s: evacuation mark cleared (%q) before fencing was confirmed", j.host, st.Phase)
+			return fmt.Errorf("%s: evacuation mark cleared (%q) before fencing was confirmed", j.node, st.Phase)
 		}
 		confirmed, why := j.fencingConfirmed(ctx)
 		if confirmed {
-			j.record(ctx, history.KindDecision, "fencing of "+j.host+" confirmed: recovering",
+			j.record(ctx, history.KindDecision, "fencing of "+j.node+" confirmed: recovering",
 				history.Reason{Code: "fencing-confirmed", Text: why}, nil)
 			return nil
 		}
 		if !logged {
-			j.record(ctx, history.KindDecision, "not evacuating "+j.host+" yet: fencing not confirmed",
+			j.record(ctx, history.KindDecision, "not evacuating "+j.node+" yet: fencing not confirmed",
 				history.Reason{Code: "fencing-unconfirmed", Text: why}, nil)
 			logged = true
 		}
@@ -287,28 +306,29 @@ func (j *job) awaitGuard(ctx context.Context, segName string, seg config.Segment
 			g.SegmentSizes[name] = len(s.Hosts)
 		}
 		g.SegmentSizes[segName] = len(seg.Hosts)
-		for h, at := range j.d.recentFailures() {
+		// The guard counts nodes (an operator releases a node); segments list Nova hosts.
+		for node, at := range j.d.recentFailures() {
 			sn := segName
-			if h != j.host {
-				if n, ok := segs.Of(h); ok {
+			if node != j.node {
+				if n, ok := segs.Of(j.d.o.Config.NovaHost(node)); ok {
 					sn = n
 				}
 			}
-			g.Failures = append(g.Failures, plan.Failure{Host: h, Segment: sn, At: at})
+			g.Failures = append(g.Failures, plan.Failure{Host: node, Segment: sn, At: at})
 		}
-		dec := g.Allow(j.host, j.d.o.Now())
+		dec := g.Allow(j.node, j.d.o.Now())
 		if dec.Action == plan.ActionProceed {
 			return nil
 		}
 		if j.released(ctx) {
-			j.record(ctx, history.KindGuard, "guard released by an operator for "+j.host, history.Reason{Code: "released", Text: dec.Message}, nil)
+			j.record(ctx, history.KindGuard, "guard released by an operator for "+j.node, history.Reason{Code: "released", Text: dec.Message}, nil)
 			return nil
 		}
 		if !logged {
 			j.setStep("paused by the guard: " + dec.Message)
-			j.record(ctx, history.KindGuard, "recovery of "+j.host+" paused", history.Reason{Code: history.ReasonCode(dec.Reason), Text: dec.Message},
+			j.record(ctx, history.KindGuard, "recovery of "+j.node+" paused", history.Reason{Code: history.ReasonCode(dec.Reason), Text: dec.Message},
 				map[string]any{"failed_hosts": dec.FailedHosts})
-			j.record(ctx, history.KindAlert, "operator action needed: computeha guard release "+j.host,
+			j.record(ctx, history.KindAlert, "operator action needed: computeha guard release "+j.node,
 				history.Reason{Code: history.ReasonCode(dec.Reason), Text: dec.Message}, nil)
 			logged = true
 		}
@@ -353,6 +373,7 @@ func (j *job) recover(ctx context.Context, segName string, seg config.Segment, a
 		}
 	}
 	svc, servers, migs := r.svc, r.servers, r.migs
+	j.nodes = r.nodes
 	hosts := hostsOf(seg, r.hvs, r.used)
 	// fence_nova forced the service down and disabled it already, unless
 	// the mark came from elsewhere: make sure.
@@ -395,17 +416,17 @@ func (j *job) recover(ctx context.Context, segName string, seg config.Segment, a
 		}
 		dec := j.d.policy.Decide(pv)
 		if !dec.HA {
-			j.record(ctx, history.KindDecision, fmt.Sprintf("%s (%s) left on %s: no HA", s.Name, s.ID, j.host),
+			j.record(ctx, history.KindDecision, fmt.Sprintf("%s (%s) left on %s: no HA", s.Name, s.ID, j.node),
 				history.Reason{Code: history.ReasonCode("policy-" + string(dec.Level)), Text: dec.Reason}, nil)
 			if j.inc != nil {
-				if id, err := j.inc.StartMove(ctx, history.Move{VMID: s.ID, VMName: s.Name, Project: s.ProjectID, From: j.host}); err == nil {
+				if id, err := j.inc.StartMove(ctx, history.Move{VMID: s.ID, VMName: s.Name, Project: s.ProjectID, From: j.node}); err == nil {
 					_ = j.inc.FinishMove(ctx, id, history.MoveOutcome{Result: history.MoveSkipped, Error: "no HA: " + dec.Reason})
 				}
 			}
 			continue
 		}
 		if s.Status == "ERROR" && j.d.o.Config.Evacuation.ErrorVMs == config.ErrorVMsSkip {
-			j.record(ctx, history.KindDecision, fmt.Sprintf("%s (%s) in ERROR left on %s", s.Name, s.ID, j.host),
+			j.record(ctx, history.KindDecision, fmt.Sprintf("%s (%s) in ERROR left on %s", s.Name, s.ID, j.node),
 				history.Reason{Code: "error-vm-skipped", Text: "evacuation.error_vms is skip"}, nil)
 			continue
 		}
@@ -421,15 +442,7 @@ func (j *job) recover(ctx context.Context, segName string, seg config.Segment, a
 		})
 	}
 
-	// Hosts being recovered are failed whatever Nova said when it was
-	// read: the reads may predate their fencing.
-	j.d.mu.Lock()
-	for i := range hosts {
-		if _, failed := j.d.jobs[hosts[i].Name]; failed {
-			hosts[i].Up = false
-		}
-	}
-	j.d.mu.Unlock()
+	j.excludeFailing(hosts)
 	p, err := plan.Make(plan.Input{FailedHost: j.host, Segment: plan.Segment{Name: segName, RecoveryMethod: seg.RecoveryMethod, Hosts: hosts}, VMs: vms})
 	if err != nil {
 		return 0, err
@@ -444,8 +457,8 @@ func (j *job) recover(ctx context.Context, segName string, seg config.Segment, a
 	}
 	for _, m := range p.Moves {
 		moves = append(moves, &move{srv: byID[m.VM.ID], target: m.Target})
-		j.record(ctx, history.KindDecision, fmt.Sprintf("%s (%s) goes to %s", m.VM.Name, m.VM.ID, m.Target),
-			history.Reason{Code: history.ReasonCode(m.Reason), Text: m.Detail}, nil)
+		j.record(ctx, history.KindDecision, fmt.Sprintf("%s (%s) goes to %s", m.VM.Name, m.VM.ID, j.nodeOf(m.Target)),
+			history.Reason{Code: history.ReasonCode(m.Reason), Text: m.Detail}, j.novaTarget(m.Target))
 	}
 	failed := 0
 	for _, u := range p.Unplaced {
@@ -505,11 +518,35 @@ func (j *job) segmentHosts(ctx context.Context, seg config.Segment) ([]plan.Host
 	}); err != nil {
 		return nil, err
 	}
-	return hostsOf(seg, hvs, j.usedReserved(ctx)), nil
+	var used map[string]bool
+	used, j.nodes = j.clusterNodes(ctx)
+	hosts := hostsOf(seg, hvs, used)
+	j.excludeFailing(hosts)
+	return hosts, nil
+}
+
+// excludeFailing marks down the hosts being recovered, whatever Nova said when it was read:
+// the reads may predate their fencing. Jobs are kept by node, hosts named by Nova.
+func (j *job) excludeFailing(hosts []plan.Host) {
+	failing := j.d.failingNovaHosts()
+	for i := range hosts {
+		if failing[hosts[i].Name] {
+			hosts[i].Up = false
+		}
+	}
+}
+
+// novaTarget is the details of a decision naming a target, when its Nova name is not its
+// node's: the history names nodes.
+func (j *job) novaTarget(target string) any {
+	if target == "" || j.nodeOf(target) == target {
+		return nil
+	}
+	return map[string]string{"nova_host": target}
 }
 
 // hostsOf is the segment's hosts as the hypervisors show them; used names
-// the reserved hosts already taken into use.
+// the reserved hosts already taken into use. All are Nova host names.
 func hostsOf(seg config.Segment, hvs []openstack.Hypervisor, used map[string]bool) []plan.Host {
 	var out []plan.Host
 	for _, name := range seg.Hosts {
@@ -534,21 +571,26 @@ func hostsOf(seg config.Segment, hvs []openstack.Hypervisor, used map[string]boo
 // into use (it is then an ordinary host of its segment).
 const ReservedAttribute = "computeha-reserved-used"
 
-func (j *job) usedReserved(ctx context.Context) map[string]bool {
-	out := map[string]bool{}
+// clusterNodes reads the cluster's node names and, by their Nova host names, the reserved
+// hosts already taken into use. An unreadable CIB gives neither: reserved hosts then count as
+// still reserved, and Nova hosts map back to nodes by the configured rule alone.
+func (j *job) clusterNodes(ctx context.Context) (used map[string]bool, nodes []string) {
+	used = map[string]bool{}
 	cib, err := j.d.o.Cluster.CIB(ctx)
 	if err != nil {
-		return out
+		return used, nil
 	}
 	for _, n := range cib.Nodes {
+		nodes = append(nodes, n.Name)
 		if n.Attributes[ReservedAttribute] != "" {
-			out[n.Name] = true
+			used[j.d.o.Config.NovaHost(n.Name)] = true
 		}
 	}
-	return out
+	return used, nodes
 }
 
-// takeReserved enables a reserved host and records that it no longer is.
+// takeReserved enables a reserved host (its Nova host name) and records, on its node, that it
+// no longer is reserved.
 func (j *job) takeReserved(ctx context.Context, host string) error {
 	nova := j.d.o.Nova
 	var svc openstack.Service
@@ -563,10 +605,11 @@ func (j *job) takeReserved(ctx context.Context, host string) error {
 			return err
 		}
 	}
-	if err := j.d.o.Cluster.SetAttribute(ctx, host, ReservedAttribute, j.d.o.Now().UTC().Format(time.RFC3339), crm.Permanent); err != nil {
-		j.d.o.Log.Warn("recording the reserved host's use failed", "host", host, "error", err)
+	node := j.nodeOf(host)
+	if err := j.d.o.Cluster.SetAttribute(ctx, node, ReservedAttribute, j.d.o.Now().UTC().Format(time.RFC3339), crm.Permanent); err != nil {
+		j.d.o.Log.Warn("recording the reserved host's use failed", "host", node, "nova_host", host, "error", err)
 	}
-	j.record(ctx, history.KindDecision, "reserved host "+host+" taken into use", history.Reason{Code: "reserved-host-used"}, nil)
+	j.record(ctx, history.KindDecision, "reserved host "+node+" taken into use", history.Reason{Code: "reserved-host-used"}, j.novaTarget(host))
 	return nil
 }
 
@@ -575,14 +618,14 @@ func (j *job) takeReserved(ctx context.Context, host string) error {
 func (j *job) evacuate(ctx context.Context, m *move, seg config.Segment) error {
 	cfg := j.d.o.Config.Evacuation
 	if j.inc != nil {
-		id, err := j.inc.StartMove(ctx, history.Move{VMID: m.srv.ID, VMName: m.srv.Name, Project: m.srv.ProjectID, From: j.host, To: m.target})
+		id, err := j.inc.StartMove(ctx, history.Move{VMID: m.srv.ID, VMName: m.srv.Name, Project: m.srv.ProjectID, From: j.node, To: j.nodeOf(m.target)})
 		if err == nil {
 			m.id = id
 		}
 	}
 	finish := func(res history.MoveResult, to, errText string) {
 		if j.inc != nil && m.id != 0 {
-			if err := j.inc.FinishMove(ctx, m.id, history.MoveOutcome{Result: res, To: to, Error: errText}); err != nil {
+			if err := j.inc.FinishMove(ctx, m.id, history.MoveOutcome{Result: res, To: j.nodeOf(to), Error: errText}); err != nil {
 				j.d.o.Log.Warn("recording a move failed", "error", err)
 			}
 		}
@@ -601,7 +644,7 @@ func (j *job) evacuate(ctx context.Context, m *move, seg config.Segment) error {
 			}
 			backoff = min(2*backoff, cfg.RetryBackoff.Max)
 			if m.id != 0 {
-				_ = j.d.o.History.RetryMove(ctx, m.id, m.target)
+				_ = j.d.o.History.RetryMove(ctx, m.id, j.nodeOf(m.target))
 			}
 		}
 		if m.srv.Status == "ERROR" && j.d.o.Config.Evacuation.ErrorVMs == config.ErrorVMsResetState && attempt == 0 {

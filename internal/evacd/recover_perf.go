@@ -32,12 +32,14 @@ type reads struct {
 	servers []openstack.Server
 	migs    []openstack.Migration
 	hvs     []openstack.Hypervisor
-	used    map[string]bool // reserved hosts already taken into use
+	used    map[string]bool // reserved hosts already taken into use (Nova host names)
+	nodes   []string        // the cluster's node names
 }
 
 // read makes the reads together: they cost the slowest of them, not their
 // sum, on a loaded control plane. None needs the segment, so that a
-// prefetch resolves it alongside.
+// prefetch resolves it alongside. Nova is asked about j.host, the node's
+// Nova host name.
 func (j *job) read(ctx context.Context) (reads, error) {
 	nova := j.d.o.Nova
 	r := reads{at: j.d.o.Now()}
@@ -69,7 +71,7 @@ func (j *job) read(ctx context.Context) (reads, error) {
 			return err
 		})
 	})
-	wg.Go(func() { r.used = j.usedReserved(ctx) })
+	wg.Go(func() { r.used, r.nodes = j.clusterNodes(ctx) })
 	wg.Wait()
 	for _, err := range errs {
 		if err != nil {
