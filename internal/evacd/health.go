@@ -288,15 +288,24 @@ func (l *healthLoop) tick(ctx context.Context) {
 	if len(hosts) == 0 {
 		return
 	}
+	start := time.Now()
 	obs, err := l.obs.Observe(ctx)
+	observed := time.Since(start)
 	if err != nil {
-		l.d.o.Log.Warn("health: gathering the evidence failed; no decision this round", "error", err)
+		l.d.o.Log.Warn("health: gathering the evidence failed; no decision this round", "error", err,
+			"after", observed.Round(time.Millisecond))
 		return
 	}
 	st, err := l.d.o.Cluster.Status(ctx)
 	if err != nil {
-		l.d.o.Log.Warn("health: reading the cluster status failed; no decision this round", "error", err)
+		l.d.o.Log.Warn("health: reading the cluster status failed; no decision this round", "error", err,
+			"after", time.Since(start).Round(time.Millisecond))
 		return
+	}
+	// A round that takes several intervals delays every decision: say where the time went.
+	if took := time.Since(start); took > slowRound {
+		l.d.o.Log.Warn("health: a slow round", "took", took.Round(time.Millisecond),
+			"evidence", observed.Round(time.Millisecond), "cluster_status", (took - observed).Round(time.Millisecond))
 	}
 	now := l.d.o.Now()
 	l.mu.Lock()
@@ -447,6 +456,9 @@ func (l *healthLoop) followUp(ctx context.Context, now time.Time, name string, h
 	why := dec.Reason.Text
 	l.async(ctx, name, h, func(ctx context.Context) error { return l.fence(ctx, name, why) })
 }
+
+// slowRound is how long a round of the health loop may take before it is logged.
+const slowRound = 5 * time.Second
 
 // deadFenceAfter is how long a host judged dead may stay unclean before the daemon asks for
 // its fencing itself. Pacemaker fences a node it lost within seconds, but stops after

@@ -51,6 +51,10 @@ type Sources struct {
 	Log *slog.Logger
 }
 
+// SlowCluster is how long crm_mon or an attrd query may take before Gather logs it: the
+// decisions wait for the slowest of them.
+const SlowCluster = 3 * time.Second
+
 // MaxStorageWait bounds how long Gather waits for the shared storage, whatever the interval.
 const MaxStorageWait = 2 * time.Second
 
@@ -92,10 +96,20 @@ func Gather(ctx context.Context, src Sources, cfg *config.Health) (health.Observ
 		storageErr  error
 		storageTook time.Duration
 	)
-	wg.Go(func() { status, statusErr = src.Cluster.Status(ctx) })
+	var statusTook time.Duration
+	reachTook := make([]time.Duration, len(cfg.Networks))
+	wg.Go(func() {
+		start := time.Now()
+		status, statusErr = src.Cluster.Status(ctx)
+		statusTook = time.Since(start)
+	})
 	// One attrd query per network, all at once: the slowest bounds the wait, not their sum.
 	for i, n := range cfg.Networks {
-		wg.Go(func() { reach[i], reachErrs[i] = src.Cluster.AttributeAllNodes(ctx, health.ReachAttribute(n.Name)) })
+		wg.Go(func() {
+			start := time.Now()
+			reach[i], reachErrs[i] = src.Cluster.AttributeAllNodes(ctx, health.ReachAttribute(n.Name))
+			reachTook[i] = time.Since(start)
+		})
 	}
 	wg.Go(func() {
 		start := time.Now()
@@ -103,6 +117,10 @@ func Gather(ctx context.Context, src Sources, cfg *config.Health) (health.Observ
 		storageTook = time.Since(start)
 	})
 	wg.Wait()
+	if slowest := slices.Max(append(reachTook, statusTook)); slowest > SlowCluster {
+		log.Warn("the cluster answered slowly", "crm_mon", statusTook.Round(time.Millisecond),
+			"attrd", slices.Max(append(reachTook, 0)).Round(time.Millisecond))
+	}
 	if err := errors.Join(append([]error{statusErr}, reachErrs...)...); err != nil {
 		return health.Observations{}, fmt.Errorf("cluster state: %w", err)
 	}
