@@ -150,6 +150,7 @@ type hostHealth struct {
 	noQuorum    bool      // "not acting: no quorum" recorded for the current decision
 	escalated   bool      // the restart timeout passed and fencing was asked
 	offlineNote bool      // "offline but clean: not fencing" recorded
+	lastRaw     string    // key of the latest unconfirmed judgement, logged when it changes
 }
 
 func decisionKey(d health.Decision) string {
@@ -347,6 +348,12 @@ func (l *healthLoop) judgeHost(ctx context.Context, now time.Time, name string, 
 	}
 	ev, raw := l.judge(l.cfg, obs, name)
 	ev.Host, raw.Host = name, name
+	if k := decisionKey(raw); k != h.lastRaw {
+		// Each change of the unconfirmed judgement, once: a decision that is slow to come
+		// shows whether the evidence kept changing or never said it.
+		h.lastRaw = k
+		l.d.o.Log.Info("health: judgement", "host", name, "state", raw.State, "response", raw.Response, "reason", raw.Reason.Text)
+	}
 	dec, _ := l.tracker.Observe(now, raw)
 	h.evidence = ev
 	if dec.State == "" || dec.Reason.Code == health.ReasonUnconfirmed {

@@ -72,6 +72,7 @@ func healthScenarios(ctx context.Context, t *testing.T, env *Env) {
 	})
 
 	t.Run("a host whose pacemaker-remoted was killed gets it restarted and nothing moves", func(t *testing.T) {
+		env.quiet(ctx, t)
 		h := "cmp1"
 		fault := time.Now()
 		if err := env.Lab.Kill(ctx, h, "pacemaker-remoted"); err != nil {
@@ -88,6 +89,7 @@ func healthScenarios(ctx context.Context, t *testing.T, env *Env) {
 	})
 
 	t.Run("shared storage down for everyone makes nobody dead", func(t *testing.T) {
+		env.quiet(ctx, t)
 		fault := time.Now()
 		if err := env.Lab.StorageDown(ctx); err != nil {
 			t.Fatal(err)
@@ -116,6 +118,7 @@ func healthScenarios(ctx context.Context, t *testing.T, env *Env) {
 	})
 
 	t.Run("a host that lost its tenant network has its HA VMs live-migrated and is disabled", func(t *testing.T) {
+		env.quiet(ctx, t)
 		h := "cmp2"
 		fault := time.Now()
 		if err := env.Lab.Cut(ctx, h, "tenant"); err != nil {
@@ -152,6 +155,7 @@ func healthScenarios(ctx context.Context, t *testing.T, env *Env) {
 	})
 
 	t.Run("a host that lost its storage network is fenced and evacuated", func(t *testing.T) {
+		env.quiet(ctx, t)
 		h := "cmp3"
 		tl, err := env.Recovery(ctx, []string{h}, vms[h], 4*time.Minute, testLog{t}, func(say func(string, ...any)) error {
 			if err := env.Lab.Cut(ctx, h, "storage"); err != nil {
@@ -179,6 +183,7 @@ func healthScenarios(ctx context.Context, t *testing.T, env *Env) {
 	})
 
 	t.Run("a powered-off host is judged dead, fenced through the gate and evacuated", func(t *testing.T) {
+		env.quiet(ctx, t)
 		h := "cmp1"
 		tl, err := env.PowerLoss(ctx, h, vms[h], 4*time.Minute, testLog{t})
 		if err != nil {
@@ -387,5 +392,26 @@ func (e *Env) waitBackInCluster(ctx context.Context, t *testing.T, host string, 
 			t.Fatalf("%s not back in the cluster within %s: %s", host, limit, last)
 		}
 		time.Sleep(500 * time.Millisecond)
+	}
+}
+
+// quiet waits until Pacemaker has nothing left to do and the environment is settled, so that a
+// scenario starts from a cluster at rest, not in the middle of the recovery from the one
+// before (a remote node that reconnected has its resources probed again, and an operation lost
+// with a connection holds a transition until its timeout).
+func (e *Env) quiet(ctx context.Context, t *testing.T) {
+	t.Helper()
+	start := time.Now()
+	if out, _, code, err := e.Lab.Exec(ctx, "ctl1", "crm_resource", "--wait", "--timeout=180s"); err != nil || code != 0 {
+		t.Fatalf("the cluster did not settle within 3 minutes: exit %d, %v: %s", code, err, out)
+	}
+	if err := e.settle(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.WaitJudged(ctx, e.Computes(), "running", time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(start); took > time.Second {
+		t.Logf("the cluster came to rest in %s", took.Round(time.Millisecond))
 	}
 }
