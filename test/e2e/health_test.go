@@ -5,6 +5,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"testing"
@@ -157,7 +158,7 @@ func healthScenarios(ctx context.Context, t *testing.T, env *Env) {
 	t.Run("a host that lost its storage network is fenced and evacuated", func(t *testing.T) {
 		env.quiet(ctx, t)
 		h := "cmp3"
-		tl, err := env.Recovery(ctx, []string{h}, vms[h], 4*time.Minute, testLog{t}, func(say func(string, ...any)) error {
+		tl, err := env.Recovery(ctx, []string{h}, env.on(ctx, t, vms, h), 4*time.Minute, testLog{t}, func(say func(string, ...any)) error {
 			if err := env.Lab.Cut(ctx, h, "storage"); err != nil {
 				return err
 			}
@@ -185,7 +186,7 @@ func healthScenarios(ctx context.Context, t *testing.T, env *Env) {
 	t.Run("a powered-off host is judged dead, fenced through the gate and evacuated", func(t *testing.T) {
 		env.quiet(ctx, t)
 		h := "cmp1"
-		tl, err := env.PowerLoss(ctx, h, vms[h], 4*time.Minute, testLog{t})
+		tl, err := env.PowerLoss(ctx, h, env.on(ctx, t, vms, h), 4*time.Minute, testLog{t})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -265,6 +266,29 @@ func (e *Env) noFencing(ctx context.Context, t *testing.T, host string, fault ti
 			t.Errorf("%s was fenced at %s (%s by %s)", host, f.Completed, f.Action, f.Delegate)
 		}
 	}
+}
+
+// on returns the VMs of vms that Nova has on host now, each with host as where it
+// was: a fault on host must recover the HA VMs an earlier scenario moved there too.
+func (e *Env) on(ctx context.Context, t *testing.T, vms map[string][]VM, host string) []VM {
+	t.Helper()
+	var here []VM
+	for _, h := range slices.Sorted(maps.Keys(vms)) {
+		for _, v := range vms[h] {
+			s, err := e.Nova.Server(ctx, v.ID)
+			if err != nil {
+				t.Fatalf("%s: %v", v.Name, err)
+			}
+			if s.Host == host {
+				v.Host = host
+				here = append(here, v)
+			}
+		}
+	}
+	if len(here) == 0 {
+		t.Fatalf("no VM of the scenarios is on %s", host)
+	}
+	return here
 }
 
 // stayed fails t unless every VM of vms is still ACTIVE where it was booted, with no

@@ -243,6 +243,10 @@ extension_drivers =
 flat_networks = *
 EOF
 
+	# The fake virt driver that forgets a live-migrated instance on its
+	# source, as a real hypervisor does: plain fake.FakeDriver keeps it, and
+	# an evacuation back to that host later fails with InstanceExists. Its
+	# live migration takes 5 s.
 	f=$ETC/nova/nova.conf
 	private_file "$f"
 	{
@@ -255,7 +259,7 @@ my_ip = $ADDR
 transport_url = $(transport_url)
 state_path = $DATA/nova
 instances_path = $DATA/nova/instances
-compute_driver = fake.FakeDriver
+compute_driver = fake.FakeLiveMigrateDriver
 report_interval = 5
 service_down_time = 20
 [api]
