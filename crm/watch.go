@@ -164,10 +164,11 @@ func (w *Watcher) Listen() error {
 	dir := filepath.Dir(w.opts.Socket)
 	gid, haveGroup := haclientGID()
 	// Pacemaker runs alert agents as hacluster: the socket and the spool
-	// are shared with the haclient group, and with nobody else.
+	// are shared with the haclient group, and with nobody else; sticky,
+	// so that the alert agent cannot remove or replace root's sockets.
 	mode := os.FileMode(0o700)
 	if haveGroup {
-		mode = 0o770 | os.ModeSetgid
+		mode = 0o770 | os.ModeSetgid | os.ModeSticky
 	}
 	for _, d := range []string{dir, SpoolDir(w.opts.Socket)} {
 		if err := os.MkdirAll(d, 0o700); err != nil {

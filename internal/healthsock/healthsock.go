@@ -6,18 +6,29 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"os"
+	"os/user"
 	"path/filepath"
+	"strconv"
 	"time"
 )
 
 // Listen opens the socket at path, root only: it tells nothing secret, but nobody else has
 // any business asking. A socket left by a previous process is replaced.
+//
+// A missing directory of the socket is created, as runtimeDir describes; an existing one is
+// left as it is.
 func Listen(path string) (net.Listener, error) {
-	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
-		return nil, fmt.Errorf("health socket: %w", err)
+	return listen(path, haclientGID)
+}
+
+func listen(path string, sharedGroup func() (int, bool)) (net.Listener, error) {
+	if err := runtimeDir(filepath.Dir(path), sharedGroup); err != nil {
+		return nil, fmt.Errorf("health socket directory: %w", err)
 	}
 	_ = os.Remove(path)
 	ln, err := net.Listen("unix", path)
@@ -29,6 +40,48 @@ func Listen(path string) (net.Listener, error) {
 		return nil, fmt.Errorf("health socket: %w", err)
 	}
 	return ln, nil
+}
+
+// runtimeDir makes dir when it is missing. The health sockets share their directory,
+// /run/computeha, with the alert socket and the alert spool, which Pacemaker's alert agent
+// (user hacluster, group haclient) must reach: the package's tmpfiles.d snippet and the alert
+// watcher make it root:haclient 3770. A directory made root-only here, by a daemon that
+// happened to start first, would shut the alert agent out until the next boot, so a directory
+// made here is made the same way; without the group (no Pacemaker on the host) it is 0750,
+// root's. An existing directory keeps its mode and group: the snippet and the watcher set
+// them, and changing them here would only fight those. The sockets stay 0600 either way.
+// Missing parents are made 0750.
+func runtimeDir(dir string, sharedGroup func() (int, bool)) error {
+	if err := os.MkdirAll(filepath.Dir(dir), 0o750); err != nil {
+		return err
+	}
+	// Mkdir, not a check before it: whoever creates the directory first sets it up, and a
+	// directory made by anyone else in between is left alone.
+	err := os.Mkdir(dir, 0o750)
+	if errors.Is(err, fs.ErrExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	gid, ok := sharedGroup()
+	if !ok {
+		return nil
+	}
+	if err := os.Chown(dir, -1, gid); err != nil {
+		return err
+	}
+	return os.Chmod(dir, 0o770|os.ModeSetgid|os.ModeSticky)
+}
+
+// haclientGID is the group Pacemaker runs its daemons and agents in, if the host has it.
+func haclientGID() (int, bool) {
+	g, err := user.LookupGroup("haclient")
+	if err != nil {
+		return 0, false
+	}
+	gid, err := strconv.Atoi(g.Gid)
+	return gid, err == nil
 }
 
 // Serve answers each connection on ln with one JSON line of answer(), until ctx ends (then it

@@ -101,7 +101,7 @@ func Build(ctx context.Context, o Options) ([]string, error) {
 	if err := writeChangelog(filepath.Join(o.Assets, "changelog.yaml"), changelog, version, describe, o.Maintainer, o.MTime); err != nil {
 		return nil, err
 	}
-	units, err := Units(o.Assets)
+	scripts, err := MaintainerScripts(o.Assets, stage)
 	if err != nil {
 		return nil, err
 	}
@@ -143,10 +143,7 @@ func Build(ctx context.Context, o Options) ([]string, error) {
 			// RPM shows the summary above the description already.
 			info.Description = description + "\n\n" + agentSentence(progs)
 		}
-		if len(units) > 0 {
-			script := filepath.Join(o.Assets, assetScriptDir, systemdReload)
-			info.Scripts = nfpm.Scripts{PostInstall: script, PostRemove: script}
-		}
+		info.Scripts = scripts
 		var packager nfpm.Packager = deb.Default
 		if format == FormatRPM {
 			packager = rpm.DefaultRPM

@@ -38,9 +38,16 @@ const (
 	assetConfigDir = "etc"
 	assetUnitDir   = "systemd"
 	assetScriptDir = "scripts"
-	// systemdReload is the maintainer script (dpkg postinst/postrm, rpm
-	// %post/%postun) that packages with systemd units get.
+	assetTmpfiles  = "tmpfiles"
+	// systemdReload is the maintainer script fragment (dpkg
+	// postinst/postrm, rpm %post/%postun) that packages with systemd units
+	// get.
 	systemdReload = "systemd-reload.sh"
+	// tmpfilesCreate is the fragment (dpkg postinst, rpm %post) that
+	// packages with tmpfiles.d snippets get: it creates their directories
+	// at install time, since the boot that would create them may be far
+	// off.
+	tmpfilesCreate = "tmpfiles-create.sh"
 )
 
 // ConfigDir is where the example configuration goes.
@@ -54,6 +61,20 @@ func UnitDir(format string) string {
 		return "/lib/systemd/system"
 	}
 	return "/usr/lib/systemd/system"
+}
+
+// TmpfilesDir is where tmpfiles.d snippets go, in both formats: the
+// vendor directory systemd-tmpfiles reads (on Debian 12 too), leaving
+// /etc/tmpfiles.d to the administrator's overrides.
+const TmpfilesDir = "/usr/lib/tmpfiles.d"
+
+// Tmpfiles lists the tmpfiles.d snippets of the assets directory.
+func Tmpfiles(assets string) ([]string, error) {
+	snippets, err := filepath.Glob(filepath.Join(assets, assetTmpfiles, "*.conf"))
+	if err != nil {
+		return nil, fmt.Errorf("listing tmpfiles.d snippets: %w", err)
+	}
+	return snippets, nil
 }
 
 // Units lists the systemd units of the assets directory.
@@ -116,6 +137,18 @@ func Contents(format string, in Inputs) (files.Contents, error) {
 	for _, u := range units {
 		c = append(c, &files.Content{
 			Source: u, Destination: path.Join(UnitDir(format), filepath.Base(u)),
+			FileInfo: &files.ContentFileInfo{Mode: 0o644},
+		})
+	}
+	// Plain files, not configuration: an administrator overrides a snippet
+	// with one of the same name in /etc/tmpfiles.d.
+	snippets, err := Tmpfiles(in.Assets)
+	if err != nil {
+		return nil, err
+	}
+	for _, s := range snippets {
+		c = append(c, &files.Content{
+			Source: s, Destination: path.Join(TmpfilesDir, filepath.Base(s)),
 			FileInfo: &files.ContentFileInfo{Mode: 0o644},
 		})
 	}

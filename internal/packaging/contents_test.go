@@ -10,6 +10,8 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/goreleaser/nfpm/v2/files"
+
+	"github.com/computeha/computeha/crm"
 )
 
 // assets copies packaging/ into a temporary directory, plus extra files.
@@ -88,6 +90,7 @@ func TestContentsOfBothFormatsDifferOnlyInTheirDocumentation(t *testing.T) {
 		"symlink /usr/lib/ocf/resource.d/computeha/nova-compute -> ../../../../sbin/computeha",
 		"symlink /usr/libexec/computeha/computeha_alert -> ../../sbin/computeha",
 		"symlink /usr/sbin/fence_ipmi -> computeha",
+		"file /usr/lib/tmpfiles.d/computeha.conf",
 	}
 	wantDeb := slices.Sorted(slices.Values(append(slices.Clone(common), "file /lib/systemd/system/computeha-evacd.service",
 		"file /usr/share/doc/computeha/copyright", "file /usr/share/lintian/overrides/computeha")))
@@ -117,6 +120,50 @@ func TestEverySystemdUnitOfTheAssetsGoesWhereEachDistributionKeepsUnits(t *testi
 	}
 	if _, err := os.Stat(filepath.Join(in.Assets, assetScriptDir, systemdReload)); err != nil {
 		t.Errorf("the maintainer script for units is missing: %v", err)
+	}
+}
+
+func TestTheTmpfilesSnippetIsInstalledReadableByAllWhereSystemdTmpfilesReadsIt(t *testing.T) {
+	in := inputs(t, assets(t, nil))
+	for _, format := range []string{FormatDeb, FormatRPM} {
+		c, err := Contents(format, in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		i := slices.IndexFunc(c, func(f *files.Content) bool { return f.Destination == "/usr/lib/tmpfiles.d/computeha.conf" })
+		if i < 0 {
+			t.Errorf("the %s contents lack /usr/lib/tmpfiles.d/computeha.conf:\n%v", format, layout(c))
+			continue
+		}
+		got := c[i]
+		if got.Type != "" || got.FileInfo == nil || got.FileInfo.Mode != 0o644 {
+			t.Errorf("%s: the snippet is type %q with %+v, want a plain file of mode 0644", format, got.Type, got.FileInfo)
+		}
+		if got.Source != filepath.Join(in.Assets, "tmpfiles", "computeha.conf") {
+			t.Errorf("%s: the snippet comes from %s, want the assets' tmpfiles/computeha.conf", format, got.Source)
+		}
+	}
+}
+
+func TestTheTmpfilesSnippetSharesTheRuntimeDirectoryAndSpoolWithHaclient(t *testing.T) {
+	body, err := os.ReadFile(filepath.Join("..", "..", "packaging", "tmpfiles", "computeha.conf"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lines []string
+	for _, l := range strings.Split(string(body), "\n") {
+		if l = strings.TrimSpace(l); l != "" && !strings.HasPrefix(l, "#") {
+			lines = append(lines, strings.Join(strings.Fields(l), " "))
+		}
+	}
+	// The alert agent (hacluster, group haclient) connects to the alert
+	// socket and spools beside it when nobody listens.
+	want := []string{
+		"d " + filepath.Dir(crm.DefaultAlertSocket) + " 3770 root haclient -",
+		"d " + crm.SpoolDir(crm.DefaultAlertSocket) + " 3770 root haclient -",
+	}
+	if diff := cmp.Diff(want, lines); diff != "" {
+		t.Errorf("tmpfiles.d entries (-want +got):\n%s", diff)
 	}
 }
 

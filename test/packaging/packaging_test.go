@@ -4,11 +4,13 @@
 // meets them: the .deb is installed with apt into a clean Debian 12 root
 // that has Pacemaker, pcs and resource-agents (and no fence-agents), where
 // pcs, stonith_admin, crm_resource and man must find every agent, and
-// purging it must leave nothing behind; lintian must pass it; the .rpm must
-// hold the same files, links and requirements.
+// purging it must leave nothing behind; its tmpfiles.d snippet must give
+// the alert agent, run as hacluster, a runtime directory it can spool
+// into; lintian must pass it; the .rpm must hold the same files, links,
+// requirements and scripts.
 //
-// It needs root, debootstrap, lintian and rpm, and fails (never skips)
-// without them. The Debian root is built once per machine by rootfs.sh and
+// It needs root, debootstrap, lintian, rpm and systemd-tmpfiles, and fails
+// (never skips) without them. The Debian root is built once per machine by rootfs.sh and
 // cached in COMPUTEHA_TEST_CACHE (default /var/cache/computeha-test); each
 // run works on a throw-away overlay of it (sandbox.sh).
 package packaging
@@ -390,11 +392,23 @@ func TestPackages(t *testing.T) {
 		}
 		scripts := must(t, time.Minute, "rpm", "-qp", "--scripts", pkgs.rpm)
 		units, _ := filepath.Glob(filepath.Join(repoRoot, "packaging/systemd/*.service"))
-		if len(units) == 0 && strings.TrimSpace(scripts) != "" {
-			t.Errorf("the .rpm has scripts although it ships no systemd unit:\n%s", scripts)
+		snippets, _ := filepath.Glob(filepath.Join(repoRoot, "packaging/tmpfiles/*.conf"))
+		if len(units) == 0 && len(snippets) == 0 && strings.TrimSpace(scripts) != "" {
+			t.Errorf("the .rpm has scripts although it ships no systemd unit and no tmpfiles.d snippet:\n%s", scripts)
 		}
 		if len(units) > 0 && !strings.Contains(scripts, "systemctl daemon-reload") {
 			t.Errorf("the .rpm ships units but no script reloads systemd:\n%s", scripts)
+		}
+		if len(units) == 0 && strings.Contains(scripts, "systemctl daemon-reload") {
+			t.Errorf("the .rpm ships no unit but a script reloads systemd:\n%s", scripts)
+		}
+		for _, s := range snippets {
+			if !strings.Contains(scripts, "systemd-tmpfiles ${DPKG_ROOT:+--root=\"$DPKG_ROOT\"} --create "+filepath.Base(s)) {
+				t.Errorf("the .rpm ships %s but no script creates its directories:\n%s", filepath.Base(s), scripts)
+			}
+			if _, ok := rpmList["/usr/lib/tmpfiles.d/"+filepath.Base(s)]; !ok {
+				t.Errorf("the .rpm lacks the tmpfiles.d snippet %s", filepath.Base(s))
+			}
 		}
 		for _, u := range units {
 			if _, ok := rpmList["/usr/lib/systemd/system/"+filepath.Base(u)]; !ok {
@@ -526,6 +540,54 @@ func TestPackages(t *testing.T) {
 			if w.code != 0 || strings.TrimSpace(w.stderr) != "" {
 				t.Errorf("man --warnings %s complains: %s", page, w)
 			}
+		}
+	})
+
+	t.Run("the tmpfiles.d snippet is installed and makes the runtime directory one where the alert agent, as hacluster, spools alerts", func(t *testing.T) {
+		snippet := "/usr/lib/tmpfiles.d/computeha.conf"
+		want, err := os.ReadFile(filepath.Join(repoRoot, "packaging/tmpfiles/computeha.conf"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := root.must(t, "stat", "-c", "%a %U %G %F", snippet); got != "644 root root regular file\n" {
+			t.Errorf("%s is %q, want a regular file of mode 644 owned by root", snippet, got)
+		}
+		if got := root.must(t, "cat", snippet); got != string(want) {
+			t.Errorf("%s differs from packaging/tmpfiles/computeha.conf (-want +got):\n%s", snippet, cmp.Diff(string(want), got))
+		}
+		if !strings.Contains(root.must(t, "dpkg-query", "-L", "computeha"), snippet+"\n") {
+			t.Errorf("dpkg does not list %s as the package's", snippet)
+		}
+		// The root has no systemd, so the postinst had no systemd-tmpfiles
+		// to run; the machine's (Debian 12's, like a controller's) applies
+		// the installed snippet to the root, as the boot would, resolving
+		// haclient in the root's /etc/group.
+		merged := filepath.Join(root.dir, "merged")
+		if r := execute(t, time.Minute, nil, "nsenter", fmt.Sprintf("--mount=/proc/%d/ns/mnt", root.holder.Process.Pid), "--",
+			"systemd-tmpfiles", "--create", "--root="+merged, "computeha.conf"); r.code != 0 {
+			t.Fatalf("systemd-tmpfiles --create --root=%s computeha.conf: %s", merged, r)
+		}
+		for _, d := range []string{"/run/computeha", "/run/computeha/spool"} {
+			if got := root.must(t, "stat", "-c", "%a %U %G", d); got != "3770 root haclient\n" {
+				t.Errorf("%s is %q, want 3770 root haclient", d, strings.TrimSpace(got))
+			}
+		}
+		// With no evacuation daemon listening, the agent spools the alert.
+		var agent string
+		for _, p := range progs {
+			if p.kind == "alert" {
+				agent = p.path()
+			}
+		}
+		if agent == "" {
+			t.Fatal("computeha agents lists no alert agent")
+		}
+		env := []string{"CRM_alert_kind=node", "CRM_alert_node=compute1", "CRM_alert_desc=lost", "CRM_alert_recipient=/run/computeha/alert.sock"}
+		if r := root.run(t, nil, env, "setpriv", "--reuid=hacluster", "--regid=haclient", "--init-groups", agent); r.code != 0 {
+			t.Errorf("the alert agent as hacluster: %s", r)
+		}
+		if spooled := root.must(t, "find", "/run/computeha/spool", "-name", "*.json", "-user", "hacluster", "-group", "haclient"); strings.TrimSpace(spooled) == "" {
+			t.Error("the alert agent run as hacluster spooled nothing into /run/computeha/spool")
 		}
 	})
 
