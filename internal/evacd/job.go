@@ -34,6 +34,9 @@ type job struct {
 	inc  *history.Incident
 
 	watch *serverWatch // the VMs' states during the evacuations
+	// planSeg is the segment as planned (hosts and their capacity then): retries of failed
+	// evacuations are placed from it. Read-only once the evacuations start.
+	planSeg plan.Segment
 }
 
 func (j *job) setStep(s string) {
@@ -163,6 +166,9 @@ func (j *job) run(ctx context.Context) error {
 	}
 	j.setStep("done")
 	if j.inc != nil {
+		// The node is done: a daemon stopping now must still close its incident.
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
 		if err := j.inc.Close(ctx, history.OutcomeRecovered, "every HA VM of "+j.node+" recovered", history.Reason{Code: "recovered"}); err != nil {
 			j.d.o.Log.Warn("closing the incident failed", "error", err)
 		}
@@ -355,6 +361,10 @@ type move struct {
 	target   string
 	id       int64 // history move id
 	inFlight bool  // Nova already rebuilds it (a previous daemon's request)
+	// vm is what the plan placed (zero for a move already in flight), and
+	// failedOn the targets its evacuation failed on: a retry goes elsewhere.
+	vm       plan.VM
+	failedOn []string
 }
 
 // recover evacuates every HA VM still on the host; it returns how many
@@ -443,7 +453,8 @@ func (j *job) recover(ctx context.Context, segName string, seg config.Segment, a
 	}
 
 	j.excludeFailing(hosts)
-	p, err := plan.Make(plan.Input{FailedHost: j.host, Segment: plan.Segment{Name: segName, RecoveryMethod: seg.RecoveryMethod, Hosts: hosts}, VMs: vms})
+	j.planSeg = plan.Segment{Name: segName, RecoveryMethod: seg.RecoveryMethod, Hosts: hosts}
+	p, err := plan.Make(plan.Input{FailedHost: j.host, Segment: j.planSeg, VMs: vms})
 	if err != nil {
 		return 0, err
 	}
@@ -456,7 +467,7 @@ func (j *job) recover(ctx context.Context, segName string, seg config.Segment, a
 		}
 	}
 	for _, m := range p.Moves {
-		moves = append(moves, &move{srv: byID[m.VM.ID], target: m.Target})
+		moves = append(moves, &move{srv: byID[m.VM.ID], target: m.Target, vm: m.VM})
 		j.record(ctx, history.KindDecision, fmt.Sprintf("%s (%s) goes to %s", m.VM.Name, m.VM.ID, j.nodeOf(m.Target)),
 			history.Reason{Code: history.ReasonCode(m.Reason), Text: m.Detail}, j.novaTarget(m.Target))
 	}
@@ -464,7 +475,7 @@ func (j *job) recover(ctx context.Context, segName string, seg config.Segment, a
 	for _, u := range p.Unplaced {
 		// No room in the segment: let Nova's scheduler try, inside the
 		// segment's rules, rather than leave the VM down.
-		moves = append(moves, &move{srv: byID[u.VM.ID]})
+		moves = append(moves, &move{srv: byID[u.VM.ID], vm: u.VM})
 		j.record(ctx, history.KindAlert, fmt.Sprintf("%s (%s) fits on no host of segment %s", u.VM.Name, u.VM.ID, segName),
 			history.Reason{Code: history.ReasonCode(u.Reason), Text: u.Detail}, nil)
 	}
@@ -676,11 +687,45 @@ func (j *job) evacuate(ctx context.Context, m *move, seg config.Segment) error {
 			return err
 		}
 		last = err
-		m.target = "" // a retry lets the scheduler choose
-		j.watch.include(seg.Hosts...)
+		j.retarget(ctx, m, err)
+		if m.target == "" {
+			j.watch.include(seg.Hosts...)
+		} else {
+			j.watch.include(m.target)
+		}
 	}
 	finish(history.MoveFailed, "", last.Error())
 	return last
+}
+
+// retarget chooses where the retry of a failed evacuation goes: the plan's best host of the
+// segment among those the VM has not failed on yet, since a rebuild that failed on a host (a
+// broken hypervisor, a leftover of the VM there) tends to fail there again. Reserved hosts
+// not yet in use stay out, as taking one into use is the plan's decision; with no host left,
+// Nova's scheduler chooses.
+func (j *job) retarget(ctx context.Context, m *move, cause error) {
+	if m.target != "" && !slices.Contains(m.failedOn, m.target) {
+		m.failedOn = append(m.failedOn, m.target)
+	}
+	from := m.target
+	m.target = ""
+	if m.vm.ID == "" || len(m.failedOn) == 0 {
+		return
+	}
+	seg := j.planSeg
+	seg.Hosts = slices.Clone(seg.Hosts)
+	for i, h := range seg.Hosts {
+		if h.Reserved || slices.Contains(m.failedOn, h.Name) {
+			seg.Hosts[i].Up = false
+		}
+	}
+	p, err := plan.Make(plan.Input{FailedHost: j.host, Segment: seg, VMs: []plan.VM{m.vm}})
+	if err != nil || len(p.Moves) != 1 {
+		return
+	}
+	m.target = p.Moves[0].Target
+	j.record(ctx, history.KindDecision, fmt.Sprintf("%s (%s) retried on %s, not %s", m.srv.Name, m.srv.ID, j.nodeOf(m.target), j.nodeOf(from)),
+		history.Reason{Code: "retry-elsewhere", Text: "the evacuation failed there: " + cause.Error()}, j.novaTarget(m.target))
 }
 
 func (j *job) requestEvacuation(ctx context.Context, m *move) error {

@@ -88,7 +88,13 @@ func TestAFencedShortNamedNodesVMsAreEvacuatedFromItsNovaHostInsideItsSegment(t 
 	w.cluster.mark("cmp1", now)
 	w.cluster.fenced("cmp1", now.Add(time.Second))
 
-	w.run(t, 10*time.Second, func() bool { return w.cluster.phase("cmp1") == evacstate.Done })
+	ctx := context.Background()
+	recovered := func() bool {
+		incs, err := w.store.Incidents(ctx, history.Filter{Host: "cmp1"})
+		return err == nil && len(incs) == 1 && incs[0].Outcome == history.OutcomeRecovered
+	}
+	// The daemon closes the incident after it marks the node done: it runs until both.
+	w.run(t, 10*time.Second, func() bool { return w.cluster.phase("cmp1") == evacstate.Done && recovered() })
 	if p := w.cluster.phase("cmp1"); p != evacstate.Done {
 		t.Fatalf("node cmp1 is %q, want done (health %+v, Nova calls %v)", p, w.daemon.Health(), w.nova.Calls())
 	}
@@ -113,11 +119,7 @@ func TestAFencedShortNamedNodesVMsAreEvacuatedFromItsNovaHostInsideItsSegment(t 
 	}
 
 	// The history names the Pacemaker node, as an operator finds it in crm_mon.
-	ctx := context.Background()
-	if !waitFor(5*time.Second, func() bool {
-		incs, err := w.store.Incidents(ctx, history.Filter{Host: "cmp1"})
-		return err == nil && len(incs) == 1 && incs[0].Outcome == history.OutcomeRecovered
-	}) {
+	if !recovered() {
 		incs, err := w.store.Incidents(ctx, history.Filter{})
 		t.Errorf("no recovered incident of node cmp1: %+v (%v)", incs, err)
 	}

@@ -1,0 +1,117 @@
+package evacd
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/computeha/computeha/internal/evacstate"
+	"github.com/computeha/computeha/internal/history"
+	"github.com/computeha/computeha/internal/openstack"
+)
+
+// brokenTargets fails every rebuild sent to one of broken by name, as a hypervisor that
+// still holds the VM or cannot start it does: Nova puts the server in ERROR where it was.
+// It does so by sending the request to disabled, a host Nova's scheduler refuses.
+type brokenTargets struct {
+	*openstack.Fake
+	broken   []string
+	disabled string
+
+	mu    sync.Mutex
+	asked []string // the targets asked for, in order ("" when the scheduler chose)
+}
+
+func (b *brokenTargets) Evacuate(ctx context.Context, id, target string) error {
+	b.mu.Lock()
+	b.asked = append(b.asked, target)
+	b.mu.Unlock()
+	if slices.Contains(b.broken, target) {
+		target = b.disabled
+	}
+	return b.Fake.Evacuate(ctx, id, target)
+}
+
+func (b *brokenTargets) targets() []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return slices.Clone(b.asked)
+}
+
+func TestARetriedEvacuationGoesToAnotherSegmentHostThanTheOneItFailedOn(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		broken []string
+		want   []string // targets of the requests, in order
+		retry  []string // targets of the retry-elsewhere decisions, in order
+	}{
+		{
+			name:   "the plan's next best host takes the retry",
+			broken: []string{"cmp2"},
+			want:   []string{"cmp2", "cmp3"},
+			retry:  []string{"cmp3"},
+		},
+		{
+			name:   "with every segment host failed the scheduler chooses",
+			broken: []string{"cmp2", "cmp3"},
+			want:   []string{"cmp2", "cmp3", ""},
+			retry:  []string{"cmp3"},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			w := newWorld(t, "auto", "")
+			w.boot("cmp1", 1, true)
+			w.roomy("cmp2") // the plan's first choice
+			s4, _ := w.nova.FindComputeService(context.Background(), "cmp4")
+			if _, err := w.nova.DisableService(context.Background(), s4.ID, "maintenance"); err != nil {
+				t.Fatal(err)
+			}
+			now := time.Now().UTC()
+			w.nova.KillCompute("cmp1")
+			w.cluster.mark("cmp1", now)
+			w.cluster.fenced("cmp1", now)
+			nova := &brokenTargets{Fake: w.nova, broken: tc.broken, disabled: "cmp4"}
+			w.daemon = New(Options{
+				Config: w.cfg, Cluster: w.cluster, Nova: nova, History: w.store, Owner: "ctl1",
+				Poll: 10 * time.Millisecond, Reconcile: 20 * time.Millisecond,
+			})
+			ctx, cancel := context.WithTimeout(context.Background(), 4*time.Second)
+			defer cancel()
+			done := make(chan error, 1)
+			go func() { done <- w.daemon.Run(ctx, nil) }()
+			for ctx.Err() == nil && w.cluster.phase("cmp1") != evacstate.Done {
+				time.Sleep(10 * time.Millisecond)
+			}
+			cancel()
+			<-done
+			if p := w.cluster.phase("cmp1"); p != evacstate.Done {
+				t.Fatalf("cmp1 is %q, want done", p)
+			}
+			if diff := cmp.Diff(tc.want, nova.targets()); diff != "" {
+				t.Errorf("evacuation targets (-want +got):\n%s", diff)
+			}
+			for id := range w.servers {
+				s := w.hostOf(t, id)
+				if s.Status != "ACTIVE" || s.Host == "cmp1" || s.Host == "cmp4" {
+					t.Errorf("server is %s on %s, want ACTIVE on cmp2 or cmp3", s.Status, s.Host)
+				}
+			}
+			var retry []string
+			for _, e := range w.events(t, history.KindDecision) {
+				if e.Reason.Code == "retry-elsewhere" {
+					_, to, _ := strings.Cut(e.Summary, " retried on ")
+					to, _, _ = strings.Cut(to, ",")
+					retry = append(retry, to)
+				}
+			}
+			if diff := cmp.Diff(tc.retry, retry); diff != "" {
+				t.Errorf("retry-elsewhere decisions (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
