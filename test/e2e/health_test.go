@@ -181,7 +181,7 @@ func healthScenarios(ctx context.Context, t *testing.T, env *Env) {
 		// The daemon asked for this fencing; Pacemaker, seeing the connection lost after it
 		// while nova-compute was active there, fences the host once more (off, as configured).
 		// A host powered on before that is done is switched off again.
-		env.idle(ctx, t)
+		env.fencingOver(ctx, t, h, 8*time.Second, 2*time.Minute)
 		if _, err := env.PowerOn(ctx, h, 4*time.Minute, testLog{t}); err != nil {
 			t.Error(err)
 		}
@@ -293,6 +293,42 @@ func (e *Env) on(ctx context.Context, t *testing.T, vms map[string][]VM, host st
 		t.Fatalf("no VM of the scenarios is on %s", host)
 	}
 	return here
+}
+
+// fencingOver waits until host has been neither unclean nor the target of a pending fencing
+// for quiet on end.
+func (e *Env) fencingOver(ctx context.Context, t *testing.T, host string, quiet, limit time.Duration) {
+	t.Helper()
+	start := time.Now()
+	calm := time.Now()
+	for time.Since(calm) < quiet {
+		if time.Since(start) > limit {
+			t.Fatalf("fencing of %s still pending or scheduled after %s", host, limit)
+		}
+		busy := ""
+		st, err := e.CRM.Status(ctx)
+		if err != nil {
+			busy = err.Error()
+		} else if n, _ := st.Node(host); n.Unclean {
+			busy = "unclean"
+		}
+		if busy == "" {
+			fs, err := e.Fencings(ctx, host)
+			if err != nil {
+				busy = err.Error()
+			}
+			for _, f := range fs {
+				if f.Status == "pending" {
+					busy = "fencing pending"
+				}
+			}
+		}
+		if busy != "" {
+			calm = time.Now()
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	t.Logf("no fencing of %s pending or scheduled after %s", host, time.Since(start).Round(time.Millisecond))
 }
 
 // idle waits until Pacemaker has no action or fencing pending.
