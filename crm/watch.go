@@ -162,7 +162,7 @@ func (w *Watcher) Listen() error {
 		return nil
 	}
 	dir := filepath.Dir(w.opts.Socket)
-	gid, haveGroup := haclientGID()
+	gid, haveGroup := HaclientGID()
 	// Pacemaker runs alert agents as hacluster: the socket and the spool
 	// are shared with the haclient group, and with nobody else; sticky,
 	// so that the alert agent cannot remove or replace root's sockets.
@@ -204,7 +204,9 @@ func (w *Watcher) Listen() error {
 	return nil
 }
 
-func haclientGID() (int, bool) {
+// HaclientGID is the group Pacemaker runs its daemons and agents in (alert agents too), if
+// the host has it.
+func HaclientGID() (int, bool) {
 	g, err := user.LookupGroup("haclient")
 	if err != nil {
 		return 0, false

@@ -210,11 +210,34 @@ func (w *world) boot(host string, n int, ha bool) {
 	}
 }
 
+// disable disables host's compute service in Nova, as an operator would.
+func (w *world) disable(t *testing.T, host string) {
+	t.Helper()
+	s, _ := w.nova.FindComputeService(context.Background(), host)
+	if _, err := w.nova.DisableService(context.Background(), s.ID, "maintenance"); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// fail takes host down in Nova and has fence_nova mark it and Pacemaker fence it, now.
+func (w *world) fail(host string) {
+	now := time.Now().UTC()
+	w.nova.KillCompute(host)
+	w.cluster.mark(host, now)
+	w.cluster.fenced(host, now)
+}
+
 // run runs the daemon until stop returns true or the limit passes.
 func (w *world) run(t *testing.T, limit time.Duration, stop func() bool) {
 	t.Helper()
+	w.runWith(t, w.nova, limit, stop)
+}
+
+// runWith is run with the daemon talking to nova, a wrapper of the world's fake Nova.
+func (w *world) runWith(t *testing.T, nova openstack.Client, limit time.Duration, stop func() bool) {
+	t.Helper()
 	w.daemon = New(Options{
-		Config: w.cfg, Cluster: w.cluster, Nova: w.nova, History: w.store, Owner: "ctl1",
+		Config: w.cfg, Cluster: w.cluster, Nova: nova, History: w.store, Owner: "ctl1",
 		Poll: 10 * time.Millisecond, Reconcile: 20 * time.Millisecond,
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), limit)

@@ -302,14 +302,8 @@ func (n *noHostOnce) Evacuate(ctx context.Context, id, target string) error {
 func TestAnEvacuationNovaFailsIsRetriedAtOnceNotAtTheConfirmationTimeout(t *testing.T) {
 	w := newWorld(t, "auto", "")
 	w.boot("cmp1", 1, true)
-	s4, _ := w.nova.FindComputeService(context.Background(), "cmp4")
-	if _, err := w.nova.DisableService(context.Background(), s4.ID, "maintenance"); err != nil {
-		t.Fatal(err)
-	}
-	now := time.Now().UTC()
-	w.nova.KillCompute("cmp1")
-	w.cluster.mark("cmp1", now)
-	w.cluster.fenced("cmp1", now)
+	w.disable(t, "cmp4")
+	w.fail("cmp1")
 	nova := &noHostOnce{Fake: w.nova, disabled: "cmp4"}
 	w.daemon = New(Options{
 		Config: w.cfg, Cluster: w.cluster, Nova: nova, History: w.store, Owner: "ctl1",

@@ -67,28 +67,10 @@ func TestARetriedEvacuationGoesToAnotherSegmentHostThanTheOneItFailedOn(t *testi
 			w := newWorld(t, "auto", "")
 			w.boot("cmp1", 1, true)
 			w.roomy("cmp2") // the plan's first choice
-			s4, _ := w.nova.FindComputeService(context.Background(), "cmp4")
-			if _, err := w.nova.DisableService(context.Background(), s4.ID, "maintenance"); err != nil {
-				t.Fatal(err)
-			}
-			now := time.Now().UTC()
-			w.nova.KillCompute("cmp1")
-			w.cluster.mark("cmp1", now)
-			w.cluster.fenced("cmp1", now)
+			w.disable(t, "cmp4")
+			w.fail("cmp1")
 			nova := &brokenTargets{Fake: w.nova, broken: tc.broken, disabled: "cmp4"}
-			w.daemon = New(Options{
-				Config: w.cfg, Cluster: w.cluster, Nova: nova, History: w.store, Owner: "ctl1",
-				Poll: 10 * time.Millisecond, Reconcile: 20 * time.Millisecond,
-			})
-			ctx, cancel := context.WithTimeout(context.Background(), 4*time.Second)
-			defer cancel()
-			done := make(chan error, 1)
-			go func() { done <- w.daemon.Run(ctx, nil) }()
-			for ctx.Err() == nil && w.cluster.phase("cmp1") != evacstate.Done {
-				time.Sleep(10 * time.Millisecond)
-			}
-			cancel()
-			<-done
+			w.runWith(t, nova, 4*time.Second, func() bool { return w.cluster.phase("cmp1") == evacstate.Done })
 			if p := w.cluster.phase("cmp1"); p != evacstate.Done {
 				t.Fatalf("cmp1 is %q, want done", p)
 			}

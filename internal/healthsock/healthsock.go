@@ -11,10 +11,10 @@ import (
 	"io/fs"
 	"net"
 	"os"
-	"os/user"
 	"path/filepath"
-	"strconv"
 	"time"
+
+	"github.com/computeha/computeha/crm"
 )
 
 // Listen opens the socket at path, root only: it tells nothing secret, but nobody else has
@@ -23,7 +23,7 @@ import (
 // A missing directory of the socket is created, as runtimeDir describes; an existing one is
 // left as it is.
 func Listen(path string) (net.Listener, error) {
-	return listen(path, haclientGID)
+	return listen(path, crm.HaclientGID)
 }
 
 func listen(path string, sharedGroup func() (int, bool)) (net.Listener, error) {
@@ -72,16 +72,6 @@ func runtimeDir(dir string, sharedGroup func() (int, bool)) error {
 		return err
 	}
 	return os.Chmod(dir, 0o770|os.ModeSetgid|os.ModeSticky)
-}
-
-// haclientGID is the group Pacemaker runs its daemons and agents in, if the host has it.
-func haclientGID() (int, bool) {
-	g, err := user.LookupGroup("haclient")
-	if err != nil {
-		return 0, false
-	}
-	gid, err := strconv.Atoi(g.Gid)
-	return gid, err == nil
 }
 
 // Serve answers each connection on ln with one JSON line of answer(), until ctx ends (then it
