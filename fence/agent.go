@@ -3,7 +3,9 @@ package fence
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
+	"slices"
 )
 
 // State is the power state of a fence target.
@@ -76,12 +78,27 @@ type Agent struct {
 	// NewParams returns a pointer to a fresh parameter struct embedding
 	// Common (and Credentials for agents that log in).
 	NewParams func() Params
+	// Defaults replace the defaults of common parameters for this agent, by
+	// name: the common ones suit a BMC answering on the local network, not
+	// every device (an API under load answers slower). Each name must be a
+	// parameter of the agent.
+	Defaults map[string]string
 	// Connect opens a session with the device described by p, bounded by
 	// ctx (login_timeout). Errors are reported as a failure to log in.
 	Connect func(ctx context.Context, p Params, log *slog.Logger) (Device, error)
 }
 
-func (a *Agent) spec() Spec { return SpecOf(a.NewParams()) }
+func (a *Agent) spec() Spec {
+	spec := SpecOf(a.NewParams())
+	for name, def := range a.Defaults {
+		i := slices.IndexFunc(spec, func(p Param) bool { return p.Name == name })
+		if i < 0 {
+			panic(fmt.Sprintf("fence: %s sets a default for %q, which it has no parameter of", a.Name, name))
+		}
+		spec[i].Default = def
+	}
+	return spec
+}
 
 // HasPlugs tells whether the agent fences several targets named by plug.
 func (a *Agent) HasPlugs() bool { return a.spec().Has("plug") }

@@ -534,3 +534,40 @@ func TestScriptCommandRunsPlainCommandsDirectlyAndTheRestThroughTheShell(t *test
 		}
 	}
 }
+
+func TestAnAgentsOwnDefaultReplacesTheCommonOneInUseAndInMetadata(t *testing.T) {
+	dev := NewFakeDevice("n1")
+	dev.Stuck[false] = true
+	a := FakeAgent(dev, nil, nil)
+	a.Defaults = map[string]string{"power_timeout": "4"}
+	r := invoke(t, a, nil, "action=off\nplug=n1\n"+creds)
+	if r.code != 1 {
+		t.Fatalf("exit code = %d, want 1", r.code)
+	}
+	var waited time.Duration
+	for _, d := range r.clock.slept {
+		waited += d
+	}
+	if waited < 4*time.Second || waited > 4*time.Second+pollInterval {
+		t.Errorf("waited %s for the power change, want the agent's power_timeout (4s)", waited)
+	}
+	var md bytes.Buffer
+	if err := a.WriteMetadata(&md); err != nil {
+		t.Fatal(err)
+	}
+	want := "<parameter name=\"power_timeout\" unique=\"0\" required=\"0\">\n\t\t\t<getopt mixed=\"--power-timeout=[seconds]\"></getopt>\n\t\t\t<content type=\"second\" default=\"4\">"
+	if !strings.Contains(md.String(), want) {
+		t.Errorf("metadata lacks the agent's default:\n%s", want)
+	}
+}
+
+func TestADefaultForAParameterTheAgentLacksIsRefusedAtOnce(t *testing.T) {
+	a := FakeAgent(nil, nil, nil)
+	a.Defaults = map[string]string{"no_such_timeout": "4"}
+	defer func() {
+		if recover() == nil {
+			t.Error("no panic for a default of an unknown parameter")
+		}
+	}()
+	a.spec()
+}

@@ -121,6 +121,13 @@ func NewAgent(deps Deps) *fence.Agent {
 		VendorURL: "https://docs.openstack.org/nova/latest/",
 		Fabric:    true,
 		NewParams: func() fence.Params { return &Params{} },
+		// Keystone and Nova under load take seconds per request, where a BMC
+		// answers in milliseconds: with the common 5 s login and 3 s per
+		// request, the device's start and monitor failed on a busy cloud and
+		// Pacemaker banned it from the controller. A login and one slow
+		// request still fit in the 20 s Pacemaker gives a device's action by
+		// default.
+		Defaults: map[string]string{"login_timeout": "10", "shell_timeout": "10"},
 		Connect: func(ctx context.Context, fp fence.Params, log *slog.Logger) (fence.Device, error) {
 			p := fp.(*Params)
 			n, err := deps.Nova(ctx, p, log)
