@@ -28,6 +28,15 @@ func (c *fakeClock) Sleep(ctx context.Context, d time.Duration) error {
 	return ctx.Err()
 }
 
+// total is how long the code under test slept.
+func (c *fakeClock) total() time.Duration {
+	var t time.Duration
+	for _, d := range c.slept {
+		t += d
+	}
+	return t
+}
+
 type result struct {
 	code           int
 	stdout, stderr string
@@ -247,10 +256,7 @@ func TestOffWaitsNoLongerThanPowerTimeout(t *testing.T) {
 	if r.code != 1 {
 		t.Fatalf("exit code = %d, want 1", r.code)
 	}
-	var waited time.Duration
-	for _, d := range r.clock.slept {
-		waited += d
-	}
+	waited := r.clock.total()
 	if waited < 3*time.Second || waited > 3*time.Second+pollInterval {
 		t.Errorf("waited %s for the power change, want power_timeout (3s)", waited)
 	}
@@ -544,10 +550,7 @@ func TestAnAgentsOwnDefaultReplacesTheCommonOneInUseAndInMetadata(t *testing.T) 
 	if r.code != 1 {
 		t.Fatalf("exit code = %d, want 1", r.code)
 	}
-	var waited time.Duration
-	for _, d := range r.clock.slept {
-		waited += d
-	}
+	waited := r.clock.total()
 	if waited < 4*time.Second || waited > 4*time.Second+pollInterval {
 		t.Errorf("waited %s for the power change, want the agent's power_timeout (4s)", waited)
 	}
