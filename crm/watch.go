@@ -164,11 +164,10 @@ func (w *Watcher) Listen() error {
 	dir := filepath.Dir(w.opts.Socket)
 	gid, haveGroup := HaclientGID()
 	// Pacemaker runs alert agents as hacluster: the socket and the spool
-	// are shared with the haclient group, and with nobody else; sticky,
-	// so that the alert agent cannot remove or replace root's sockets.
+	// are shared with the haclient group, and with nobody else.
 	mode := os.FileMode(0o700)
 	if haveGroup {
-		mode = 0o770 | os.ModeSetgid | os.ModeSticky
+		mode = SharedDirMode
 	}
 	for _, d := range []string{dir, SpoolDir(w.opts.Socket)} {
 		if err := os.MkdirAll(d, 0o700); err != nil {
@@ -203,6 +202,11 @@ func (w *Watcher) Listen() error {
 	w.conn = conn
 	return nil
 }
+
+// SharedDirMode is the mode of the directories computeha shares with Pacemaker's haclient
+// group (the alert socket's and the spool): setgid, so what is made in them stays in the
+// group, and sticky, so that the alert agent cannot remove or replace root's sockets.
+const SharedDirMode = 0o770 | os.ModeSetgid | os.ModeSticky
 
 // HaclientGID is the group Pacemaker runs its daemons and agents in (alert agents too), if
 // the host has it.

@@ -724,7 +724,11 @@ func (j *job) retarget(ctx context.Context, m *move, cause error) {
 		return
 	}
 	m.target = p.Moves[0].Target
-	j.record(ctx, history.KindDecision, fmt.Sprintf("%s (%s) retried on %s, not %s", m.srv.Name, m.srv.ID, j.nodeOf(m.target), j.nodeOf(from)),
+	what := fmt.Sprintf("%s (%s) retried on %s", m.srv.Name, m.srv.ID, j.nodeOf(m.target))
+	if from != "" {
+		what += ", not " + j.nodeOf(from)
+	}
+	j.record(ctx, history.KindDecision, what,
 		history.Reason{Code: "retry-elsewhere", Text: "the evacuation failed there: " + cause.Error()}, j.novaTarget(m.target))
 }
 

@@ -45,9 +45,9 @@ func listen(path string, sharedGroup func() (int, bool)) (net.Listener, error) {
 // runtimeDir makes dir when it is missing. The health sockets share their directory,
 // /run/computeha, with the alert socket and the alert spool, which Pacemaker's alert agent
 // (user hacluster, group haclient) must reach: the package's tmpfiles.d snippet and the alert
-// watcher make it root:haclient 3770. A directory made root-only here, by a daemon that
-// happened to start first, would shut the alert agent out until the next boot, so a directory
-// made here is made the same way; without the group (no Pacemaker on the host) it is 0750,
+// watcher make it root:haclient, crm.SharedDirMode (3770). A directory made root-only here,
+// by a daemon that happened to start first, would shut the alert agent out until the next
+// boot, so a directory made here is made the same way; without the group (no Pacemaker on the host) it is 0750,
 // root's. An existing directory keeps its mode and group: the snippet and the watcher set
 // them, and changing them here would only fight those. The sockets stay 0600 either way.
 // Missing parents are made 0750.
@@ -71,7 +71,7 @@ func runtimeDir(dir string, sharedGroup func() (int, bool)) error {
 	if err := os.Chown(dir, -1, gid); err != nil {
 		return err
 	}
-	return os.Chmod(dir, 0o770|os.ModeSetgid|os.ModeSticky)
+	return os.Chmod(dir, crm.SharedDirMode)
 }
 
 // Serve answers each connection on ln with one JSON line of answer(), until ctx ends (then it

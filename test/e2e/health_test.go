@@ -331,14 +331,6 @@ func (e *Env) fencingOver(ctx context.Context, t *testing.T, host string, quiet,
 	t.Logf("no fencing of %s pending or scheduled after %s", host, time.Since(start).Round(time.Millisecond))
 }
 
-// idle waits until Pacemaker has no action or fencing pending.
-func (e *Env) idle(ctx context.Context, t *testing.T) {
-	t.Helper()
-	if out, _, code, err := e.Lab.Exec(ctx, "ctl1", "crm_resource", "--wait", "--timeout=180s"); err != nil || code != 0 {
-		t.Fatalf("the cluster did not settle within 3 minutes: exit %d, %v: %s", code, err, out)
-	}
-}
-
 // stayed fails t unless every VM of vms is still ACTIVE where it was booted, with no
 // migration of any kind recorded for it.
 func (e *Env) stayed(ctx context.Context, t *testing.T, vms []VM) {
@@ -474,7 +466,9 @@ func (e *Env) waitBackInCluster(ctx context.Context, t *testing.T, host string, 
 func (e *Env) quiet(ctx context.Context, t *testing.T) {
 	t.Helper()
 	start := time.Now()
-	e.idle(ctx, t)
+	if out, _, code, err := e.Lab.Exec(ctx, "ctl1", "crm_resource", "--wait", "--timeout=180s"); err != nil || code != 0 {
+		t.Fatalf("the cluster did not settle within 3 minutes: exit %d, %v: %s", code, err, out)
+	}
 	if err := e.settle(ctx); err != nil {
 		t.Fatal(err)
 	}

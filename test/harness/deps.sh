@@ -25,11 +25,13 @@ PACKAGES=(
 	openssh-server openssh-client sshfs
 	# Package proof: a clean Debian root, lintian, rpm inspection, man
 	debootstrap lintian rpm man-db
+	# systemd-tmpfiles, which applies the package's tmpfiles.d snippet
+	systemd
 )
 # Tools the harness calls, checked after installation.
 COMMANDS=(ipmi_sim ipmitool fence_ipmilan corosync corosync-cfgtool pacemakerd crm_mon
 	stonith_admin cibadmin crm_attribute pcs libvirtd virsh xmllint ip unshare nsenter
-	setpriv setsid flock mount sshd ssh ssh-keygen sshfs fusermount3 debootstrap lintian rpm dpkg-deb)
+	setpriv setsid flock mount sshd ssh ssh-keygen sshfs fusermount3 debootstrap lintian rpm dpkg-deb systemd-tmpfiles)
 ATTEMPTS=4 # one try plus three retries
 
 log() { printf 'deps.sh: %s\n' "$*" >&2; }
