@@ -6,6 +6,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -38,7 +39,28 @@ func up(t *testing.T) (context.Context, *Env) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { env.Down(context.Background()) })
+	// Runs before Down (cleanups run last first), while the nodes' logs are still there.
+	t.Cleanup(func() {
+		if !t.Failed() {
+			return
+		}
+		if dir, err := env.KeepLogs(keptLogsDir(t)); err != nil {
+			t.Logf("keeping the logs: %v", err)
+		} else {
+			t.Logf("logs kept in %s", dir)
+		}
+	})
 	return ctx, env
+}
+
+// keptLogsDir is where a failed test's logs go: E2E_KEEP_DIR, or a directory under /tmp named
+// after the test and the time.
+func keptLogsDir(t *testing.T) string {
+	base := os.Getenv("E2E_KEEP_DIR")
+	if base == "" {
+		base = "/tmp/computeha-e2e-failed"
+	}
+	return filepath.Join(base, strings.ReplaceAll(t.Name(), "/", "_")+"-"+time.Now().Format("20060102-150405"))
 }
 
 // TestPowerLoss is computeha's main job on real parts: a compute host with

@@ -363,3 +363,37 @@ func (e *Env) Down(ctx context.Context) {
 		e.logf("down: %v", err)
 	}
 }
+
+// KeepLogs copies what explains a failure into dir, before Down throws it away: the lab's
+// directory (every node's Pacemaker, Corosync and boot logs, the scheduler's inputs, the
+// daemons' output under each node's /run/resource-agents), the daemon's configuration and
+// history, and Nova's logs. It returns dir.
+func (e *Env) KeepLogs(dir string) (string, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return "", err
+	}
+	var errs []error
+	keep := func(name, from string, exclude ...string) {
+		if _, err := os.Stat(from); err != nil {
+			return
+		}
+		args := []string{"-C", from, "--warning=no-file-changed", "--warning=no-file-removed", "--ignore-failed-read"}
+		for _, x := range exclude {
+			args = append(args, "--exclude="+x)
+		}
+		args = append(args, "-czf", filepath.Join(dir, name+".tar.gz"), ".")
+		// tar exits 1 when a file changed while it was read: what it wrote is still useful.
+		if out, err := exec.Command("tar", args...).CombinedOutput(); err != nil {
+			var ee *exec.ExitError
+			if !errors.As(err, &ee) || ee.ExitCode() != 1 {
+				errs = append(errs, fmt.Errorf("tar %s: %v: %s", from, err, out))
+			}
+		}
+	}
+	// The secrets stay behind: the BMC password, the remote key, the storage keys.
+	keep("e2e", e.Dir, "./lab/bmc-password", "./lab/authkey", "./lab/storage", "*/etc/pacemaker/authkey", "./lab/agents")
+	if e.Plane != nil {
+		keep("nova-log", filepath.Join(e.Plane.Dir, "log"))
+	}
+	return dir, errors.Join(errs...)
+}
