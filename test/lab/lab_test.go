@@ -92,9 +92,48 @@ func TestLab(t *testing.T) {
 
 	t.Run("a compute powered off through its BMC is seen lost, fenced with a reboot and rejoins", func(t *testing.T) {
 		const node = "cmp1"
+		var holder int
+		for _, n := range nodes {
+			if n.Name == node {
+				holder = n.HolderPID
+			}
+		}
+		// A daemon that restarts another the moment it sees it die (as hostcheck restarts
+		// pacemaker-remoted, with a command that also brings the links up): a power-off
+		// must leave it no moment to act.
+		respawner := `sleep 600 </dev/null >/dev/null 2>&1 & g=$!
+setsid bash -c 'while read -r _ _ st _ </proc/$0/stat && [ "$st" != Z ]; do :; done; ip link set mgmt up; exec sleep 600' $g </dev/null >/dev/null 2>&1 &
+echo started`
+		if out, errOut, code, err := l.Exec(ctx, node, "bash", "-c", respawner); err != nil || code != 0 {
+			t.Fatalf("starting the respawner on %s: exit %d, %v: %s%s", node, code, err, out, errOut)
+		}
+		nodeMntns, err := os.Readlink(fmt.Sprintf("/proc/%d/ns/mnt", holder))
+		if err != nil {
+			t.Fatal(err)
+		}
 		t0 := time.Now()
 		if _, err := l.Power(ctx, node, "off"); err != nil {
 			t.Fatal(err)
+		}
+		// Off means off, until Pacemaker's reboot a few seconds later: no process of the node
+		// but its holder, and its links down.
+		for end := time.Now().Add(time.Second); time.Now().Before(end); time.Sleep(100 * time.Millisecond) {
+			var left []string
+			for _, p := range leftInMntns(t, map[string]string{nodeMntns: node}) {
+				if p != fmt.Sprintf("/proc/%d (%s)", holder, node) {
+					left = append(left, p)
+				}
+			}
+			if len(left) > 0 {
+				t.Fatalf("%s is powered off, but processes of it still run: %v", node, left)
+			}
+			link, err := exec.CommandContext(ctx, "ip", "-n", l.Prefix()+"-"+node, "-o", "link", "show", "mgmt").Output()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if strings.Contains(string(link), ",UP") || strings.Contains(string(link), "<UP") {
+				t.Fatalf("%s is powered off, but its management link is up: %s", node, link)
+			}
 		}
 		lost := waitFor(ctx, t, 30*time.Second, "Pacemaker to see "+node+" lost", func() (bool, error) {
 			st, err := l.ClusterState(ctx)
