@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/computeha/computeha/internal/clock"
 	"github.com/computeha/computeha/internal/linelog"
 )
 
@@ -48,7 +49,7 @@ func Main(ctx context.Context, a *Agent, env Env) int {
 		env.Now = time.Now
 	}
 	if env.Sleep == nil {
-		env.Sleep = sleepCtx
+		env.Sleep = clock.Sleep
 	}
 	red := &redactor{w: env.Stderr}
 	level := new(slog.LevelVar)
@@ -79,20 +80,6 @@ type run struct {
 	log        *slog.Logger
 	closeDebug func()
 	c          *Common
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return nil
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }
 
 func (r *run) main(ctx context.Context) (int, error) {

@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"github.com/computeha/computeha/crm"
+	"github.com/computeha/computeha/internal/clock"
 	"github.com/computeha/computeha/internal/config"
 	"github.com/computeha/computeha/internal/evacstate"
 	"github.com/computeha/computeha/internal/history"
@@ -112,7 +113,7 @@ func New(o Options) *Daemon {
 		o.Now = time.Now
 	}
 	if o.Sleep == nil {
-		o.Sleep = sleepCtx
+		o.Sleep = clock.Sleep
 	}
 	if o.Poll <= 0 {
 		o.Poll = time.Second
@@ -135,17 +136,6 @@ func New(o Options) *Daemon {
 		jobs:     map[string]*job{},
 		failures: map[string]time.Time{},
 		wake:     map[string]chan struct{}{},
-	}
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/computeha/computeha/crm"
+	"github.com/computeha/computeha/internal/clock"
 	"github.com/computeha/computeha/internal/evacstate"
 	"github.com/computeha/computeha/internal/openstack"
 )
@@ -46,7 +47,7 @@ func TestServerWatchRounds(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			var calls sync.Map
-			w := newServerWatch(0, time.Now, sleepCtx, func(_ context.Context, host string) ([]openstack.Server, error) {
+			w := newServerWatch(0, time.Now, clock.Sleep, func(_ context.Context, host string) ([]openstack.Server, error) {
 				n, _ := calls.LoadOrStore(host, new(atomic.Int32))
 				n.(*atomic.Int32).Add(1)
 				return []openstack.Server{{ID: "vm-" + host, Host: host}}, nil
@@ -87,7 +88,7 @@ func mapKeys(m map[string]openstack.Server) func(func(string) bool) {
 func TestConcurrentWaitersShareOneListingPerHost(t *testing.T) {
 	var listings atomic.Int32
 	release := make(chan struct{})
-	w := newServerWatch(0, time.Now, sleepCtx, func(ctx context.Context, host string) ([]openstack.Server, error) {
+	w := newServerWatch(0, time.Now, clock.Sleep, func(ctx context.Context, host string) ([]openstack.Server, error) {
 		listings.Add(1)
 		<-release
 		return nil, nil
@@ -111,7 +112,7 @@ func TestConcurrentWaitersShareOneListingPerHost(t *testing.T) {
 }
 
 func TestAServerListedUnderTwoHostsIsLeftToItsOwnRead(t *testing.T) {
-	w := newServerWatch(0, time.Now, sleepCtx, func(_ context.Context, host string) ([]openstack.Server, error) {
+	w := newServerWatch(0, time.Now, clock.Sleep, func(_ context.Context, host string) ([]openstack.Server, error) {
 		out := []openstack.Server{{ID: "moving", Host: host}}
 		if host == "cmp1" {
 			out = append(out, openstack.Server{ID: "staying", Host: host})
@@ -131,7 +132,7 @@ func TestAServerListedUnderTwoHostsIsLeftToItsOwnRead(t *testing.T) {
 func TestAFailedListingFailsItsRoundAndTheNextRoundTriesAgain(t *testing.T) {
 	var fail atomic.Bool
 	fail.Store(true)
-	w := newServerWatch(0, time.Now, sleepCtx, func(_ context.Context, host string) ([]openstack.Server, error) {
+	w := newServerWatch(0, time.Now, clock.Sleep, func(_ context.Context, host string) ([]openstack.Server, error) {
 		if fail.Load() {
 			return nil, errors.New("400 bad request")
 		}
@@ -185,7 +186,7 @@ func TestARecoveryConfirmsItsVMsFromListingsNotOneReadPerVM(t *testing.T) {
 func TestRoundsBeginAtMostOncePerInterval(t *testing.T) {
 	var listings atomic.Int32
 	const interval = 20 * time.Millisecond
-	w := newServerWatch(interval, time.Now, sleepCtx, func(context.Context, string) ([]openstack.Server, error) {
+	w := newServerWatch(interval, time.Now, clock.Sleep, func(context.Context, string) ([]openstack.Server, error) {
 		listings.Add(1)
 		return nil, nil
 	})
@@ -264,7 +265,7 @@ func TestAHostFencedASecondTimeIsRecoveredWhenOnlyCrmMonShowsTheNewFencing(t *te
 
 func TestALongRoundIsFollowedByAPauseAsLong(t *testing.T) {
 	const took = 30 * time.Millisecond
-	w := newServerWatch(0, time.Now, sleepCtx, func(context.Context, string) ([]openstack.Server, error) {
+	w := newServerWatch(0, time.Now, clock.Sleep, func(context.Context, string) ([]openstack.Server, error) {
 		time.Sleep(took)
 		return nil, nil
 	})

@@ -11,9 +11,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/computeha/computeha/internal/healthsock"
-
 	"github.com/computeha/computeha/crm"
+	"github.com/computeha/computeha/internal/clock"
+	"github.com/computeha/computeha/internal/healthsock"
 	"github.com/computeha/computeha/internal/config"
 	"github.com/computeha/computeha/internal/history"
 	"github.com/computeha/computeha/internal/openstack"
@@ -102,7 +102,7 @@ func Serve(ctx context.Context, o ServiceOptions) error {
 			if _, err := nova.get(ctx); err == nil {
 				return
 			}
-			_ = sleepCtx(ctx, 2*time.Second)
+			_ = clock.Sleep(ctx, 2*time.Second)
 		}
 	}()
 	events := make(chan crm.Event, 1024)

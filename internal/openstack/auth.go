@@ -15,6 +15,8 @@ import (
 	"github.com/gophercloud/gophercloud/v2"
 	gcopenstack "github.com/gophercloud/gophercloud/v2/openstack"
 	"github.com/gophercloud/gophercloud/v2/openstack/config/clouds"
+
+	"github.com/computeha/computeha/internal/clock"
 )
 
 // Pinned API versions; doc.go explains each choice.
@@ -103,7 +105,7 @@ func New(ctx context.Context, opts Options) (Client, error) {
 		log:         logger.With("component", "openstack", "cloud", opts.Cloud),
 		callTimeout: opts.CallTimeout,
 		retry:       opts.Retry.withDefaults(),
-		sleep:       sleepCtx,
+		sleep:       clock.Sleep,
 	}
 	if c.callTimeout <= 0 {
 		c.callTimeout = 60 * time.Second

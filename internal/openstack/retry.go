@@ -116,14 +116,3 @@ func parseRetryAfter(v string) time.Duration {
 	}
 	return time.Duration(s) * time.Second
 }
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
-}
