@@ -13,8 +13,8 @@ import (
 
 	"github.com/computeha/computeha/crm"
 	"github.com/computeha/computeha/internal/clock"
-	"github.com/computeha/computeha/internal/healthsock"
 	"github.com/computeha/computeha/internal/config"
+	"github.com/computeha/computeha/internal/healthsock"
 	"github.com/computeha/computeha/internal/history"
 	"github.com/computeha/computeha/internal/openstack"
 )
