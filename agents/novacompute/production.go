@@ -2,7 +2,6 @@ package novacompute
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 
@@ -94,14 +93,7 @@ func (a evacAdapter) Pending(ctx context.Context, host string) (bool, string, er
 	if node == "" {
 		node = host
 	}
-	v, err := a.c.Attribute(ctx, node, evacstate.Attribute, crm.Permanent)
-	if errors.Is(err, crm.ErrNoSuchObject) {
-		return false, "", nil
-	}
-	if err != nil {
-		return false, "", err
-	}
-	st, err := evacstate.Parse(v)
+	st, err := evacstate.Marks{Attrs: a.c}.Get(ctx, node)
 	if err != nil {
 		return false, "", err
 	}

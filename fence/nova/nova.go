@@ -74,31 +74,10 @@ func (p *Params) host(plug string) string {
 	return plug
 }
 
-// Marks reads and writes hosts' evacuation state.
+// Marks reads and writes hosts' evacuation state ([evacstate.Marks] does, in Pacemaker).
 type Marks interface {
 	Get(ctx context.Context, node string) (evacstate.State, error)
 	Set(ctx context.Context, node string, s evacstate.State) error
-}
-
-// crmMarks keeps the state in the permanent node attribute.
-type crmMarks struct{ c *crm.Client }
-
-func (m crmMarks) Get(ctx context.Context, node string) (evacstate.State, error) {
-	v, err := m.c.Attribute(ctx, node, evacstate.Attribute, crm.Permanent)
-	if errors.Is(err, crm.ErrNoSuchObject) {
-		return evacstate.State{}, nil
-	}
-	if err != nil {
-		return evacstate.State{}, err
-	}
-	return evacstate.Parse(v)
-}
-
-func (m crmMarks) Set(ctx context.Context, node string, s evacstate.State) error {
-	if s.Phase == evacstate.None {
-		return m.c.DeleteAttribute(ctx, node, evacstate.Attribute, crm.Permanent)
-	}
-	return m.c.SetAttribute(ctx, node, evacstate.Attribute, s.String(), crm.Permanent)
 }
 
 // Deps are what the agent talks to; tests replace them.
@@ -144,7 +123,7 @@ func NewAgent(deps Deps) *fence.Agent {
 }
 
 // Agent is fence_nova with the real Nova and Pacemaker.
-var Agent = NewAgent(Deps{Nova: connectNova, Marks: crmMarks{c: crm.NewClient(nil)}})
+var Agent = NewAgent(Deps{Nova: connectNova, Marks: evacstate.Marks{Attrs: crm.NewClient(nil)}})
 
 // connectNova logs in to Keystone. Explicit credentials are passed to the
 // OpenStack layer as an in-memory clouds.yaml (a memfd): never on disk,

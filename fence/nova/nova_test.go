@@ -6,48 +6,35 @@ import (
 	"errors"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/computeha/computeha/crm"
 	"github.com/computeha/computeha/fence"
 	"github.com/computeha/computeha/internal/evacstate"
 	"github.com/computeha/computeha/internal/openstack"
 )
 
-// memMarks is an in-memory evacuation state store for unit tests.
-type memMarks struct {
-	mu sync.Mutex
-	m  map[string]evacstate.State
+// marks keeps the evacuation state in a fake Pacemaker, as the agent does in the real one.
+type marks struct{ evacstate.Marks }
+
+func (m marks) get(node string) evacstate.State {
+	st, _ := m.Get(context.Background(), node)
+	return st
 }
 
-func (m *memMarks) Get(_ context.Context, node string) (evacstate.State, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.m[node], nil
-}
-
-func (m *memMarks) Set(_ context.Context, node string, s evacstate.State) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if s.Phase == evacstate.None {
-		delete(m.m, node)
-	} else {
-		m.m[node] = s
-	}
-	return nil
-}
+func (m marks) set(node string, st evacstate.State) { _ = m.Set(context.Background(), node, st) }
 
 var now = time.Date(2026, 11, 21, 10, 0, 0, 0, time.UTC)
 
 type env struct {
 	nova  *openstack.Fake
-	marks *memMarks
+	marks marks
 	agent *fence.Agent
 }
 
 func newEnv() *env {
-	e := &env{nova: openstack.NewFake(func() time.Time { return now }), marks: &memMarks{m: map[string]evacstate.State{}}}
+	e := &env{nova: openstack.NewFake(func() time.Time { return now }), marks: marks{evacstate.Marks{Attrs: crm.NewFake(nil)}}}
 	e.nova.AddCompute("compute1.example.org", "nova")
 	e.nova.AddCompute("compute2.example.org", "nova")
 	e.agent = NewAgent(Deps{
@@ -87,9 +74,9 @@ func TestOffForcesDownDisablesAndMarksWithoutWaiting(t *testing.T) {
 	if !s.ForcedDown || s.Enabled() || !strings.HasPrefix(s.DisabledReason, "computeha: fenced by fence_nova at 2026-11-21T10:00:00Z") {
 		t.Errorf("service after off: %+v", s)
 	}
-	st := e.marks.m["cmp1"]
+	st := e.marks.get("cmp1")
 	if st.Phase != evacstate.Pending || st.By != "fence_nova" || !st.Since.Equal(now) {
-		t.Errorf("mark on the Pacemaker node: %+v (all: %v)", st, e.marks.m)
+		t.Errorf("mark on the Pacemaker node: %+v (on cmp1.example.com: %+v)", st, e.marks.get("cmp1.example.com"))
 	}
 	calls := strings.Join(e.nova.Calls(), "\n")
 	if strings.Index(calls, "ForceDown") > strings.Index(calls, "DisableService") {
@@ -103,7 +90,7 @@ func TestOffForcesDownDisablesAndMarksWithoutWaiting(t *testing.T) {
 func TestOffOfAFencedHostChangesNothing(t *testing.T) {
 	e := newEnv()
 	e.run(t, "action=off\nplug=compute1\n")
-	e.marks.m["compute1"] = evacstate.State{Phase: evacstate.Running, Owner: "ctl2", Since: now}
+	e.marks.set("compute1", evacstate.State{Phase: evacstate.Running, Owner: "ctl2", Since: now})
 	before := len(e.nova.Calls())
 	code, out, _ := e.run(t, "action=off\nplug=compute1\n")
 	if code != 0 || out != "Success: Already OFF\n" {
@@ -114,8 +101,8 @@ func TestOffOfAFencedHostChangesNothing(t *testing.T) {
 			t.Errorf("unexpected call %s", c)
 		}
 	}
-	if e.marks.m["compute1"].Phase != evacstate.Running {
-		t.Errorf("a running evacuation was reset: %+v", e.marks.m["compute1"])
+	if e.marks.get("compute1").Phase != evacstate.Running {
+		t.Errorf("a running evacuation was reset: %+v", e.marks.get("compute1"))
 	}
 }
 
@@ -142,7 +129,7 @@ func TestUnfencingWaitsForTheEvacuation(t *testing.T) {
 		t.Run(string(phase), func(t *testing.T) {
 			e := newEnv()
 			e.run(t, "action=off\nplug=compute1\n")
-			e.marks.m["compute1"] = evacstate.State{Phase: phase, Since: now, Reason: "2 VMs not recovered"}
+			e.marks.set("compute1", evacstate.State{Phase: phase, Since: now, Reason: "2 VMs not recovered"})
 			code, _, errOut := e.run(t, "action=on\nplug=compute1\n")
 			if code != 1 || !strings.Contains(errOut, "evacuation of compute1 is "+string(phase)) {
 				t.Errorf("exit %d, stderr %q", code, errOut)
@@ -162,7 +149,7 @@ func TestUnfencingAfterTheEvacuationReenablesTheHost(t *testing.T) {
 	if err := e.nova.Evacuate(context.Background(), srv.ID, "compute2.example.org"); err != nil {
 		t.Fatal(err)
 	}
-	e.marks.m["compute1"] = evacstate.State{Phase: evacstate.Done, Since: now}
+	e.marks.set("compute1", evacstate.State{Phase: evacstate.Done, Since: now})
 
 	// nova-compute of compute1 has not cleaned up yet: Nova refuses to
 	// unforce, which fence_nova leaves to the nova-compute agent.
@@ -174,14 +161,14 @@ func TestUnfencingAfterTheEvacuationReenablesTheHost(t *testing.T) {
 	if !s.ForcedDown || !s.Enabled() {
 		t.Errorf("want still forced down (Nova refused) but enabled: %+v", s)
 	}
-	if _, marked := e.marks.m["compute1"]; marked {
+	if e.marks.get("compute1").Phase != evacstate.None {
 		t.Errorf("the mark was not cleared")
 	}
 
 	// After nova-compute cleaned up, on unforces as well.
 	e.nova.RestartCompute("compute1.example.org")
 	e.run(t, "action=off\nplug=compute1\n")
-	e.marks.m["compute1"] = evacstate.State{Phase: evacstate.Done, Since: now}
+	e.marks.set("compute1", evacstate.State{Phase: evacstate.Done, Since: now})
 	if code, _, errOut := e.run(t, "action=on\nplug=compute1\n"); code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}

@@ -97,6 +97,7 @@ type Options struct {
 type Daemon struct {
 	o      Options
 	policy *policy.Engine
+	marks  evacstate.Marks
 	sem    chan struct{} // bounds evacuations in flight across all jobs
 
 	mu       sync.Mutex
@@ -132,6 +133,7 @@ func New(o Options) *Daemon {
 	return &Daemon{
 		o:        o,
 		policy:   policy.New(o.Config.Policy, o.Config.Evacuation.RestartPriority),
+		marks:    evacstate.Marks{Attrs: o.Cluster},
 		sem:      make(chan struct{}, conc),
 		jobs:     map[string]*job{},
 		failures: map[string]time.Time{},

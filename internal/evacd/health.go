@@ -3,7 +3,6 @@ package evacd
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -630,7 +629,7 @@ func (l *healthLoop) enable(ctx context.Context, name string) error {
 		// bring it back when its evacuations are done.
 		return nil
 	}
-	if st, err := l.mark(ctx, name); err != nil {
+	if st, err := l.d.marks.Get(ctx, name); err != nil {
 		return err
 	} else if st.Blocking() {
 		return nil
@@ -641,17 +640,6 @@ func (l *healthLoop) enable(ctx context.Context, name string) error {
 	l.record(ctx, name, history.KindDecision, "enabled "+name+" again in Nova: it is running",
 		history.Reason{Code: "health-enabled", Text: "was disabled: " + svc.DisabledReason}, novaHostDetails(name, host))
 	return nil
-}
-
-func (l *healthLoop) mark(ctx context.Context, name string) (evacstate.State, error) {
-	v, err := l.d.o.Cluster.Attribute(ctx, name, evacstate.Attribute, crm.Permanent)
-	if errors.Is(err, crm.ErrNoSuchObject) {
-		return evacstate.State{}, nil
-	}
-	if err != nil {
-		return evacstate.State{}, fmt.Errorf("evacuation state of %s: %w", name, err)
-	}
-	return evacstate.Parse(v)
 }
 
 // confirm tells Pacemaker that a host it still shows unclean, but whose evidence says it is
@@ -668,7 +656,7 @@ func (l *healthLoop) confirm(ctx context.Context, name string, episode time.Time
 			return nil
 		}
 	}
-	st, err := l.mark(ctx, name)
+	st, err := l.d.marks.Get(ctx, name)
 	if err != nil {
 		return err
 	}

@@ -140,7 +140,7 @@ func (j *job) run(ctx context.Context) error {
 		return err
 	}
 	running := evacstate.State{Phase: evacstate.Running, Owner: j.d.o.Owner, Since: j.d.o.Now().UTC()}
-	if err := j.d.o.Cluster.SetAttribute(ctx, j.node, evacstate.Attribute, running.String(), crm.Permanent); err != nil {
+	if err := j.d.marks.Set(ctx, j.node, running); err != nil {
 		return fmt.Errorf("mark %s running: %w", j.node, err)
 	}
 	var early *reads
@@ -161,7 +161,7 @@ func (j *job) run(ctx context.Context) error {
 		return errors.New(reason)
 	}
 	done := evacstate.State{Phase: evacstate.Done, Since: j.d.o.Now().UTC()}
-	if err := j.d.o.Cluster.SetAttribute(ctx, j.node, evacstate.Attribute, done.String(), crm.Permanent); err != nil {
+	if err := j.d.marks.Set(ctx, j.node, done); err != nil {
 		return fmt.Errorf("mark %s done: %w", j.node, err)
 	}
 	j.setStep("done")
@@ -208,7 +208,7 @@ func (j *job) openIncident(ctx context.Context) {
 
 func (j *job) fail(ctx context.Context, summary string, cause error) {
 	st := evacstate.State{Phase: evacstate.Failed, Since: j.d.o.Now().UTC(), Reason: summary}
-	if err := j.d.o.Cluster.SetAttribute(ctx, j.node, evacstate.Attribute, st.String(), crm.Permanent); err != nil {
+	if err := j.d.marks.Set(ctx, j.node, st); err != nil {
 		j.d.o.Log.Error("marking the host failed did not work", "error", err)
 	}
 	j.setStep("failed: " + summary)
@@ -230,7 +230,7 @@ func (j *job) awaitFencing(ctx context.Context) error {
 	j.setStep("waiting for fencing to be confirmed")
 	logged := false
 	for {
-		st, err := j.currentMark(ctx)
+		st, err := j.d.marks.Get(ctx, j.node)
 		if err != nil {
 			j.d.o.Log.Warn("reading the evacuation state failed", "host", j.node, "error", err)
 		} else if !st.Blocking() {
@@ -252,17 +252,6 @@ func (j *job) awaitFencing(ctx context.Context) error {
 			return err
 		}
 	}
-}
-
-func (j *job) currentMark(ctx context.Context) (evacstate.State, error) {
-	v, err := j.d.o.Cluster.Attribute(ctx, j.node, evacstate.Attribute, crm.Permanent)
-	if errors.Is(err, crm.ErrNoSuchObject) {
-		return evacstate.State{}, nil
-	}
-	if err != nil {
-		return evacstate.State{}, err
-	}
-	return evacstate.Parse(v)
 }
 
 func (j *job) fencingConfirmed(ctx context.Context) (bool, string) {

@@ -18,11 +18,15 @@
 package evacstate
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"net/url"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/computeha/computeha/crm"
 )
 
 // Attribute is the node attribute holding a host's evacuation state.
@@ -145,4 +149,36 @@ func Parse(v string) (State, error) {
 		}
 	}
 	return s, nil
+}
+
+// Attributes reads and writes a node's permanent attributes ([crm.Client] and [crm.Fake]
+// have them).
+type Attributes interface {
+	Attribute(ctx context.Context, node, name string, l crm.Lifetime) (string, error)
+	SetAttribute(ctx context.Context, node, name, value string, l crm.Lifetime) error
+	DeleteAttribute(ctx context.Context, node, name string, l crm.Lifetime) error
+}
+
+// Marks is where every part of computeha reads and writes a host's state: the permanent
+// attribute [Attribute] of its Pacemaker node.
+type Marks struct{ Attrs Attributes }
+
+// Get reads node's state; a node without the attribute is [None].
+func (m Marks) Get(ctx context.Context, node string) (State, error) {
+	v, err := m.Attrs.Attribute(ctx, node, Attribute, crm.Permanent)
+	if errors.Is(err, crm.ErrNoSuchObject) {
+		return State{}, nil
+	}
+	if err != nil {
+		return State{}, fmt.Errorf("evacuation state of %s: %w", node, err)
+	}
+	return Parse(v)
+}
+
+// Set writes node's state; [None] removes the attribute.
+func (m Marks) Set(ctx context.Context, node string, s State) error {
+	if s.Phase == None {
+		return m.Attrs.DeleteAttribute(ctx, node, Attribute, crm.Permanent)
+	}
+	return m.Attrs.SetAttribute(ctx, node, Attribute, s.String(), crm.Permanent)
 }

@@ -15,7 +15,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/computeha/computeha/crm"
 	"github.com/computeha/computeha/internal/evacstate"
 	"github.com/computeha/computeha/test/nova"
 )
@@ -113,14 +112,7 @@ func (e *Env) ReleaseGuard(ctx context.Context, host string) error {
 
 // Mark reads host's evacuation state.
 func (e *Env) Mark(ctx context.Context, host string) (evacstate.State, error) {
-	v, err := e.CRM.Attribute(ctx, host, evacstate.Attribute, crm.Permanent)
-	if errors.Is(err, crm.ErrNoSuchObject) {
-		return evacstate.State{}, nil
-	}
-	if err != nil {
-		return evacstate.State{}, err
-	}
-	return evacstate.Parse(v)
+	return evacstate.Marks{Attrs: e.CRM}.Get(ctx, host)
 }
 
 // Frozen is a group of processes stopped with SIGSTOP.

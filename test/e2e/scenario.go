@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/computeha/computeha/crm"
-	"github.com/computeha/computeha/internal/evacstate"
 	"github.com/computeha/computeha/internal/openstack"
 	"github.com/computeha/computeha/test/nova"
 )
@@ -377,11 +376,8 @@ func (e *Env) hostBack(ctx context.Context, host string) string {
 	if s.State != "up" || s.ForcedDown || !s.Enabled() {
 		return fmt.Sprintf("Nova: %s, forced down %v, %s", s.State, s.ForcedDown, s.Status)
 	}
-	v, err := e.CRM.Attribute(ctx, host, evacstate.Attribute, crm.Permanent)
-	if err == nil {
-		if st, _ := evacstate.Parse(v); st.Blocking() {
-			return "evacuation " + string(st.Phase)
-		}
+	if st, err := e.Mark(ctx, host); err == nil && st.Blocking() {
+		return "evacuation " + string(st.Phase)
 	}
 	return ""
 }
