@@ -16,7 +16,7 @@ import (
 	"github.com/computeha/computeha/agents"
 	"github.com/computeha/computeha/crm"
 	"github.com/computeha/computeha/internal/config"
-	"github.com/computeha/computeha/internal/evacd"
+	"github.com/computeha/computeha/internal/evacdsock"
 )
 
 // Name is the agent's name under resource.d/computeha/.
@@ -104,7 +104,7 @@ func (r *resource) Validate(context.Context) error {
 
 func (r *resource) Start(ctx context.Context) error {
 	return agents.StartAndWait(ctx, r.req, r.proc, "the daemon", func(ctx context.Context) (bool, string, error) {
-		h, err := evacd.AskHealth(ctx, r.p.Socket)
+		h, err := evacdsock.Ask(ctx, r.p.Socket)
 		if err != nil {
 			return false, err.Error(), nil
 		}
@@ -125,7 +125,7 @@ func (r *resource) Monitor(ctx context.Context) error {
 	}
 	cctx, cancel := r.req.CallContext(ctx, 5*time.Second)
 	defer cancel()
-	h, err := evacd.AskHealth(cctx, r.p.Socket)
+	h, err := evacdsock.Ask(cctx, r.p.Socket)
 	if err != nil {
 		return agents.Generic("the evacuation daemon runs but does not answer on %s: %v", r.p.Socket, err)
 	}

@@ -29,6 +29,7 @@ import (
 	"github.com/computeha/computeha/crm"
 	"github.com/computeha/computeha/internal/clock"
 	"github.com/computeha/computeha/internal/config"
+	"github.com/computeha/computeha/internal/evacdsock"
 	"github.com/computeha/computeha/internal/evacstate"
 	"github.com/computeha/computeha/internal/history"
 	"github.com/computeha/computeha/internal/openstack"
@@ -142,13 +143,7 @@ func New(o Options) *Daemon {
 }
 
 // Health is what the daemon reports to its OCF agent's monitor.
-type Health struct {
-	OK      bool              `json:"ok"`
-	Owner   string            `json:"owner"`
-	Since   time.Time         `json:"since"`
-	Jobs    map[string]string `json:"jobs"` // host → what its job is doing
-	LastErr string            `json:"last_error,omitempty"`
-}
+type Health = evacdsock.Health
 
 // Health reports the daemon's state.
 func (d *Daemon) Health() Health {

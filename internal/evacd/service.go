@@ -14,6 +14,7 @@ import (
 	"github.com/computeha/computeha/crm"
 	"github.com/computeha/computeha/internal/clock"
 	"github.com/computeha/computeha/internal/config"
+	"github.com/computeha/computeha/internal/evacdsock"
 	"github.com/computeha/computeha/internal/healthsock"
 	"github.com/computeha/computeha/internal/history"
 	"github.com/computeha/computeha/internal/openstack"
@@ -22,7 +23,7 @@ import (
 // Defaults of the daemon's files.
 const (
 	DefaultConfig     = "/etc/computeha/evacd.yaml"
-	DefaultSocket     = "/run/computeha/evacd.sock"
+	DefaultSocket     = evacdsock.DefaultSocket
 	DefaultStateDir   = "/var/lib/computeha"
 	DefaultAlertAgent = "/usr/libexec/computeha/computeha_alert"
 )
@@ -126,11 +127,6 @@ func serveHealth(ctx context.Context, path string, d *Daemon) error {
 		return err
 	}
 	return healthsock.Serve(ctx, ln, d.Health)
-}
-
-// AskHealth reads the daemon's health from its socket.
-func AskHealth(ctx context.Context, path string) (Health, error) {
-	return healthsock.Ask[Health](ctx, path)
 }
 
 // lazyNova logs in to Keystone on first use, and again after a failure,

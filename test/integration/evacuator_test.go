@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/computeha/computeha/internal/evacd"
+	"github.com/computeha/computeha/internal/evacdsock"
 )
 
 // evacdConfig writes a configuration whose cloud is unreachable: the
@@ -101,7 +101,7 @@ func TestTheDaemonAnswersItsHealthSocket(t *testing.T) {
 	deadline := time.Now().Add(15 * time.Second)
 	for {
 		hctx, hcancel := context.WithTimeout(ctx, time.Second)
-		h, err := evacd.AskHealth(hctx, sock)
+		h, err := evacdsock.Ask(hctx, sock)
 		hcancel()
 		if err == nil && h.OK {
 			t.Logf("health: %+v", h)
