@@ -35,6 +35,9 @@ type Config struct {
 	History History `yaml:"history"`
 	// Health judges hosts from several signals, to tell a dead host from an isolated one.
 	Health Health `yaml:"health"`
+	// Cells names sets of hosts that policy rules can name (policy.cells,
+	// policy.recovery.cells).
+	Cells Cells `yaml:"cells"`
 }
 
 // Segments maps a segment name to its definition.
@@ -100,6 +103,11 @@ type Policy struct {
 	AvailabilityZones map[string]bool `yaml:"availability_zones"`
 	// Projects maps a project ID to on/off for its VMs.
 	Projects map[string]bool `yaml:"projects"`
+	// Cells maps a cell name (of cells) to on/off for VMs on its hosts; coarser than
+	// aggregates.
+	Cells map[string]bool `yaml:"cells"`
+	// Recovery gives each HA VM its recovery class.
+	Recovery RecoveryPolicy `yaml:"recovery"`
 }
 
 // ErrorVMs says what happens to a VM found in ERROR on a failed host.
@@ -135,6 +143,13 @@ type Evacuation struct {
 	// ConfirmTimeout bounds the wait for an evacuated VM to be confirmed running on its
 	// target. Default 5m.
 	ConfirmTimeout time.Duration `yaml:"confirm_timeout"`
+	// PerHostConcurrency is how many moves one target host takes at once when it starts
+	// taking them (as Nova's max_concurrent_builds bounds builds per compute): the bound
+	// grows by one with each move that succeeds there, up to twice this, and halves with each
+	// that fails. Default 10.
+	PerHostConcurrency int `yaml:"per_host_concurrency"`
+	// Tiers turn restart priorities into restart tiers.
+	Tiers Tiers `yaml:"tiers"`
 }
 
 // Backoff is an exponential backoff: Initial, doubling up to Max.
@@ -213,14 +228,17 @@ func Default() *Config {
 			ImageKey:    DefaultPolicyKey,
 			MetadataKey: DefaultMetadataKey,
 			TagKey:      DefaultPolicyKey,
+			Recovery:    DefaultRecoveryPolicy(),
 		},
 		Evacuation: Evacuation{
-			Concurrency:     DefaultConcurrency,
-			Retries:         DefaultRetries,
-			RetryBackoff:    Backoff{Initial: DefaultBackoffInitial, Max: DefaultBackoffMax},
-			ErrorVMs:        DefaultErrorVMsHandling,
-			RestartPriority: []string{DefaultRestartPriority},
-			ConfirmTimeout:  DefaultConfirmTimeout,
+			Concurrency:        DefaultConcurrency,
+			Retries:            DefaultRetries,
+			RetryBackoff:       Backoff{Initial: DefaultBackoffInitial, Max: DefaultBackoffMax},
+			ErrorVMs:           DefaultErrorVMsHandling,
+			RestartPriority:    []string{DefaultRestartPriority},
+			ConfirmTimeout:     DefaultConfirmTimeout,
+			PerHostConcurrency: DefaultPerHostConcurrency,
+			Tiers:              Tiers{Timeout: DefaultTierTimeout},
 		},
 		Guard: Guard{
 			MaxHosts:           DefaultGuardMaxHosts,

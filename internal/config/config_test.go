@@ -39,14 +39,23 @@ func TestLoadExampleGivesTheDocumentedValues(t *testing.T) {
 			Aggregates:        map[string]bool{"batch-hosts": false},
 			AvailabilityZones: map[string]bool{"scratch": false},
 			Projects:          map[string]bool{"0f4c2b7e9a3d4e51b8a6c2d1e0f9a8b7": true},
+			Recovery: RecoveryPolicy{
+				Default: ClassEvacuate, FlavorKey: "computeha:recovery", ImageKey: "computeha_recovery",
+				MetadataKey: "computeha_recovery", TagKey: "computeha_recovery",
+				Projects: map[string]Class{"7d1e0c4b2a9f4e3d8c6b5a4f3e2d1c0b": ClassRecreate},
+				Cells:    map[string]Class{"cell1": ClassEvacuate},
+			},
 		},
+		Cells: Cells{"cell1": {Aggregate: "cell1-hosts"}},
 		Evacuation: Evacuation{
-			Concurrency:     8,
-			Retries:         3,
-			RetryBackoff:    Backoff{Initial: 2 * time.Second, Max: 30 * time.Second},
-			ErrorVMs:        ErrorVMsEvacuate,
-			RestartPriority: []string{"restart_priority"},
-			ConfirmTimeout:  5 * time.Minute,
+			Concurrency:        8,
+			Retries:            3,
+			RetryBackoff:       Backoff{Initial: 2 * time.Second, Max: 30 * time.Second},
+			ErrorVMs:           ErrorVMsEvacuate,
+			RestartPriority:    []string{"restart_priority"},
+			ConfirmTimeout:     5 * time.Minute,
+			PerHostConcurrency: 10,
+			Tiers:              Tiers{Timeout: 5 * time.Minute},
 		},
 		Guard:   Guard{MaxHosts: 3, Window: 10 * time.Minute, MaxSegmentFraction: 0.5},
 		History: History{Driver: DriverSQLite, DSN: "/var/lib/computeha/history.db"},
@@ -117,7 +126,7 @@ func TestParseAcceptsValidVariants(t *testing.T) {
 			func(c *Config) string {
 				return cmp.Diff(Policy{
 					FlavorKey: "evacuable", ImageKey: "evacuable", MetadataKey: "HA_Enabled", TagKey: "evacuable",
-					Projects: map[string]bool{"p1": true, "p2": false},
+					Projects: map[string]bool{"p1": true, "p2": false}, Recovery: DefaultRecoveryPolicy(),
 				}, c.Policy)
 			},
 		},

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"net/url"
+	"sort"
 	"strings"
 	"time"
 )
@@ -21,7 +22,14 @@ func (c *Config) Validate() error {
 	}
 	p = append(p, validateSegments(c.Segments)...)
 	c.validateNames(&p)
+	c.Cells.validate(&p)
 	c.Policy.validate(&p)
+	c.Policy.Recovery.validate(c.Cells, &p)
+	for _, name := range sortedBoolKeys(c.Policy.Cells) {
+		if !hasCell(c.Cells, name) {
+			p.add("policy.cells.%s: no cell of that name in cells", name)
+		}
+	}
 	c.Evacuation.validate(&p)
 	c.Guard.validate(&p)
 	c.History.validate(&p)
@@ -113,7 +121,7 @@ func (pol Policy) validate(p *problems) {
 	for _, m := range []struct {
 		field string
 		rules map[string]bool
-	}{{"aggregates", pol.Aggregates}, {"availability_zones", pol.AvailabilityZones}, {"projects", pol.Projects}} {
+	}{{"aggregates", pol.Aggregates}, {"availability_zones", pol.AvailabilityZones}, {"projects", pol.Projects}, {"cells", pol.Cells}} {
 		for name := range m.rules {
 			if strings.TrimSpace(name) == "" {
 				p.add("policy.%s: a rule has an empty name", m.field)
@@ -143,6 +151,19 @@ func (e Evacuation) validate(p *problems) {
 		}
 	}
 	positive(p, "evacuation.confirm_timeout", e.ConfirmTimeout)
+	if e.PerHostConcurrency < 1 {
+		p.add("evacuation.per_host_concurrency: %d is below 1", e.PerHostConcurrency)
+	}
+	e.Tiers.validate(p)
+}
+
+func sortedBoolKeys(m map[string]bool) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }
 
 func (g Guard) validate(p *problems) {

@@ -1,0 +1,236 @@
+package config
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+)
+
+// Class is how an HA VM is recovered: the recovery class the policy gives it, at the same
+// levels that decide whether it gets HA at all (policy.recovery).
+type Class string
+
+// Recovery classes. Which Nova operation carries one out depends on what happened: a fenced
+// host's VMs can only be rebuilt elsewhere (evacuate), a running host that must give its VMs
+// up moves them (live or cold migration).
+const (
+	// ClassEvacuate keeps the VM, its identity and, on shared or volume storage, its disks:
+	// evacuated from a fenced host; from a running host live-migrated when it runs, cold-
+	// migrated when it is stopped. The default.
+	ClassEvacuate Class = "evacuate"
+	// ClassColdMigrate is evacuate, but a running host gives the VM up by a cold migration
+	// even when it runs (a VM that cannot be live-migrated: passthrough devices, say).
+	ClassColdMigrate Class = "cold-migrate"
+	// ClassRecreate deletes the VM and creates it again from the same specification (name,
+	// flavor, image or boot volume, metadata, key pair, server group, ports): for "cattle"
+	// whose owners chose it. A VM that keeps data on its host's disks (a root disk made from
+	// an image, an ephemeral disk) is evacuated instead, since recreating it would lose them.
+	ClassRecreate Class = "recreate"
+	// ClassRecreateLosingLocalData is recreate even for a VM with data on its host's disks:
+	// the operator says, explicitly, that the data may be lost.
+	ClassRecreateLosingLocalData Class = "recreate-losing-local-data"
+	// ClassNone leaves the VM where it is; the decision is recorded.
+	ClassNone Class = "none"
+)
+
+// Classes lists the recovery classes, in the order messages name them.
+var Classes = []Class{ClassEvacuate, ClassColdMigrate, ClassRecreate, ClassRecreateLosingLocalData, ClassNone}
+
+// Valid tells whether c is a known class.
+func (c Class) Valid() bool { return oneOf(c, Classes) }
+
+// RecoveryPolicy gives each HA VM its recovery class, at the levels of the HA policy: the
+// default, its host's cell, aggregates and availability zone, its project (these from the
+// configuration), its flavor's extra spec, its image's property and its own metadata or tag.
+// The finest level that names a known class wins; a value that is not a class is warned about
+// and the next coarser level decides.
+type RecoveryPolicy struct {
+	// Default is the class when no finer level names one. Default evacuate.
+	Default Class `yaml:"default"`
+	// Cells, Aggregates, AvailabilityZones and Projects map a name to a class.
+	Cells             map[string]Class `yaml:"cells"`
+	Aggregates        map[string]Class `yaml:"aggregates"`
+	AvailabilityZones map[string]Class `yaml:"availability_zones"`
+	Projects          map[string]Class `yaml:"projects"`
+	// FlavorKey is the flavor extra spec naming the class. Default "computeha:recovery".
+	FlavorKey string `yaml:"flavor_key"`
+	// ImageKey is the image property naming the class. Default "computeha_recovery".
+	ImageKey string `yaml:"image_key"`
+	// MetadataKey is the instance metadata key naming the class. Default "computeha_recovery".
+	MetadataKey string `yaml:"metadata_key"`
+	// TagKey is the instance tag naming the class, as key=class. Default "computeha_recovery".
+	TagKey string `yaml:"tag_key"`
+}
+
+// Cell is a named set of compute hosts: Nova does not expose its cells through its API, so
+// the configuration says which hosts each one holds, as a list or a Nova aggregate. Policy
+// rules can name cells (policy.cells, policy.recovery.cells).
+type Cell struct {
+	// Hosts are Nova host names. Exactly one of Hosts and Aggregate is set.
+	Hosts []string `yaml:"hosts"`
+	// Aggregate names a Nova host aggregate whose hosts form the cell.
+	Aggregate string `yaml:"aggregate"`
+}
+
+// Cells maps a cell name to its hosts.
+type Cells map[string]Cell
+
+// Of returns the cells host is in, by name, resolving aggregate-defined cells with
+// aggregateHosts (aggregate name → its hosts).
+func (cs Cells) Of(host string, aggregateHosts map[string][]string) []string {
+	var out []string
+	for _, name := range sortedCellNames(cs) {
+		c := cs[name]
+		hosts := c.Hosts
+		if c.Aggregate != "" {
+			hosts = aggregateHosts[c.Aggregate]
+		}
+		for _, h := range hosts {
+			if h == host {
+				out = append(out, name)
+				break
+			}
+		}
+	}
+	return out
+}
+
+func sortedCellNames(cs Cells) []string {
+	names := make([]string, 0, len(cs))
+	for n := range cs {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// Tiers turn restart priorities into restart tiers: the VMs of one priority are asked for
+// only once every VM of the higher priorities runs again on its target (ACTIVE, plus
+// ReadyDelay), or Timeout has passed since that tier began, so that one stuck VM never holds
+// the rest back. Disabled, priorities only order the requests, all sent at once.
+type Tiers struct {
+	// Enabled turns tiers on. Default false.
+	Enabled bool `yaml:"enabled"`
+	// Timeout bounds how long one tier holds the next back. Default 5m.
+	Timeout time.Duration `yaml:"timeout"`
+	// ReadyDelay is how long a VM must have been ACTIVE on its target before it counts as
+	// ready (the time its services take to start). Default 0.
+	ReadyDelay time.Duration `yaml:"ready_delay"`
+}
+
+// Defaults of the recovery policy and tiers.
+const (
+	DefaultClass              = ClassEvacuate
+	DefaultRecoveryFlavorKey  = "computeha:recovery"
+	DefaultRecoveryPolicyKey  = "computeha_recovery"
+	DefaultTierTimeout        = 5 * time.Minute
+	DefaultPerHostConcurrency = 10
+)
+
+// DefaultRecoveryPolicy is the recovery policy's defaults.
+func DefaultRecoveryPolicy() RecoveryPolicy {
+	return RecoveryPolicy{
+		Default:     DefaultClass,
+		FlavorKey:   DefaultRecoveryFlavorKey,
+		ImageKey:    DefaultRecoveryPolicyKey,
+		MetadataKey: DefaultRecoveryPolicyKey,
+		TagKey:      DefaultRecoveryPolicyKey,
+	}
+}
+
+func (r RecoveryPolicy) validate(cells Cells, p *problems) {
+	if !r.Default.Valid() {
+		p.add("policy.recovery.default: %q is not one of %s", r.Default, list(Classes))
+	}
+	for _, m := range []struct {
+		field string
+		rules map[string]Class
+	}{{"cells", r.Cells}, {"aggregates", r.Aggregates}, {"availability_zones", r.AvailabilityZones}, {"projects", r.Projects}} {
+		for _, name := range sortedClassKeys(m.rules) {
+			switch {
+			case strings.TrimSpace(name) == "":
+				p.add("policy.recovery.%s: a rule has an empty name", m.field)
+			case !m.rules[name].Valid():
+				p.add("policy.recovery.%s.%s: %q is not one of %s", m.field, name, m.rules[name], list(Classes))
+			case m.field == "cells" && !hasCell(cells, name):
+				p.add("policy.recovery.cells.%s: no cell of that name in cells", name)
+			}
+		}
+	}
+	for _, k := range []struct{ field, v string }{
+		{"flavor_key", r.FlavorKey}, {"image_key", r.ImageKey}, {"metadata_key", r.MetadataKey}, {"tag_key", r.TagKey},
+	} {
+		if strings.TrimSpace(k.v) == "" {
+			p.add("policy.recovery.%s: must not be empty", k.field)
+		}
+	}
+	if strings.Contains(r.TagKey, "=") {
+		p.add("policy.recovery.tag_key: %q must not contain '='; tags are read as key=class", r.TagKey)
+	}
+}
+
+func hasCell(cells Cells, name string) bool {
+	_, ok := cells[name]
+	return ok
+}
+
+func (cs Cells) validate(p *problems) {
+	for _, name := range sortedCellNames(cs) {
+		c := cs[name]
+		f := "cells." + name
+		if strings.TrimSpace(name) == "" {
+			p.add("cells: a cell has an empty name")
+			f = `cells.""`
+		}
+		switch {
+		case len(c.Hosts) > 0 && c.Aggregate != "":
+			p.add("%s: set either hosts or aggregate, not both", f)
+		case len(c.Hosts) == 0 && c.Aggregate == "":
+			p.add("%s: needs hosts (a list) or aggregate (a Nova aggregate name)", f)
+		}
+		seen := map[string]bool{}
+		for i, h := range c.Hosts {
+			switch {
+			case strings.TrimSpace(h) == "":
+				p.add("%s.hosts[%d]: empty host name", f, i)
+			case seen[h]:
+				p.add("%s.hosts: %q is listed twice", f, h)
+			}
+			seen[h] = true
+		}
+	}
+}
+
+func (t Tiers) validate(p *problems) {
+	if t.Timeout <= 0 {
+		p.add("evacuation.tiers.timeout: must be positive, got %s", t.Timeout)
+	}
+	if t.ReadyDelay < 0 {
+		p.add("evacuation.tiers.ready_delay: %s is negative", t.ReadyDelay)
+	}
+	if t.ReadyDelay >= t.Timeout && t.Timeout > 0 {
+		p.add("evacuation.tiers.ready_delay: %s is not shorter than the tier timeout %s: no tier could ever be ready", t.ReadyDelay, t.Timeout)
+	}
+}
+
+func sortedClassKeys(m map[string]Class) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// String is the class's name.
+func (c Class) String() string { return string(c) }
+
+// ParseClass reads a class from a property value (case and surrounding spaces ignored).
+func ParseClass(s string) (Class, error) {
+	c := Class(strings.ToLower(strings.TrimSpace(s)))
+	if c.Valid() {
+		return c, nil
+	}
+	return "", fmt.Errorf("%q is not a recovery class (%s)", s, list(Classes))
+}
