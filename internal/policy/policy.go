@@ -1,9 +1,10 @@
-// Package policy decides, per VM, whether it gets HA, and with which restart priority.
+// Package policy decides, per VM, whether it gets HA, how it is recovered (its recovery
+// class), and with which restart priority.
 //
-// The levels, coarse to fine, are: the default, the aggregates of the VM's host, its
-// availability zone, its project (these four from the configuration), its flavor's extra spec,
-// its image's property, and its own metadata or tags. The finest level that says something
-// wins. A level whose value is not a boolean, or whose sources disagree (two aggregates, or
+// The levels, coarse to fine, are: the default, the cells of the VM's host, its aggregates,
+// its availability zone, its project (these five from the configuration), its flavor's extra
+// spec, its image's property, and its own metadata or tags. The finest level that says
+// something wins. A level whose value is not a boolean, or whose sources disagree (two aggregates, or
 // metadata and a tag), does not speak: the decision falls back to the next coarser level, and
 // its Reason and Ignored say what was ignored and why, so a typo never turns HA on silently.
 //
@@ -27,6 +28,8 @@ type VM struct {
 	ProjectID string
 	// AvailabilityZone of the VM's host.
 	AvailabilityZone string
+	// Cells are the names of the configured cells the VM's host is in.
+	Cells []string
 	// Aggregates are the names of the host aggregates the VM's host is in.
 	Aggregates []string
 	// FlavorExtraSpecs are the extra specs of the flavor embedded in the server.
@@ -45,6 +48,7 @@ type Level string
 // The levels, coarse to fine.
 const (
 	LevelDefault          Level = "default"
+	LevelCell             Level = "cell"
 	LevelAggregate        Level = "aggregate"
 	LevelAvailabilityZone Level = "availability_zone"
 	LevelProject          Level = "project"
@@ -55,7 +59,7 @@ const (
 
 // Levels lists the levels coarse to fine.
 var Levels = []Level{
-	LevelDefault, LevelAggregate, LevelAvailabilityZone, LevelProject, LevelFlavor, LevelImage, LevelInstance,
+	LevelDefault, LevelCell, LevelAggregate, LevelAvailabilityZone, LevelProject, LevelFlavor, LevelImage, LevelInstance,
 }
 
 // Decision is the HA verdict for one VM.
@@ -113,6 +117,9 @@ func (e *Engine) Decide(vm VM) Decision {
 			return fromRule(e.pol.AvailabilityZones, vm.AvailabilityZone, "availability zone", "policy.availability_zones")
 		}},
 		{LevelAggregate, e.aggregates},
+		{LevelCell, func(vm VM, ig *[]string) verdict {
+			return fromRules(e.pol.Cells, vm.Cells, "cell", "policy.cells", ig)
+		}},
 	}
 	for _, l := range levels {
 		if v := l.eval(vm, &ignored); v.spoke {
@@ -219,14 +226,19 @@ func fromRule(rules map[string]bool, name, what, field string) verdict {
 
 // aggregates: every rule that names one of the host's aggregates must agree.
 func (e *Engine) aggregates(vm VM, ignored *[]string) verdict {
+	return fromRules(e.pol.Aggregates, vm.Aggregates, "aggregate", "policy.aggregates", ignored)
+}
+
+// fromRules: every rule that names one of names (a host's aggregates, its cells) must agree.
+func fromRules(rules map[string]bool, names []string, what, field string, ignored *[]string) verdict {
 	var found []verdict
 	seen := map[string]bool{}
-	for _, a := range vm.Aggregates {
+	for _, a := range names {
 		if seen[a] {
 			continue
 		}
 		seen[a] = true
-		if v := fromRule(e.pol.Aggregates, a, "aggregate", "policy.aggregates"); v.spoke {
+		if v := fromRule(rules, a, what, field); v.spoke {
 			found = append(found, v)
 		}
 	}
