@@ -14,6 +14,12 @@
 //   - auto_priority: auto; what does not fit goes to reserved hosts.
 //   - rh_priority: reserved hosts; what does not fit goes to the ordinary hosts.
 //
+// Explicit targets never break a hard server group policy (Nova's scheduler would refuse the
+// target): an anti-affinity member goes to a host with fewer members than the group's
+// max_server_per_host, an affinity member to the host its group runs on. A member no host may
+// take is Unplaced with a reason naming the policy, not placed against it. Soft policies are
+// followed while a host allows it; a move that cannot follow one says so (Move.Degraded).
+//
 // VMs are placed, and listed, by restart priority (highest first), then largest first so the
 // big ones still find room, then in input order. The plan's pre-flight names every VM that
 // does not fit. Every choice and every excluded host carries a typed reason.

@@ -50,6 +50,9 @@ type VM struct {
 	DiskGB int64
 	// Priority is the restart priority (policy.Engine.Priority); higher goes first.
 	Priority int
+	// Group is the id of the server group the VM is a member of ("" when none), a key of
+	// Input.Groups.
+	Group string
 }
 
 // Input is everything [Make] needs.
@@ -57,6 +60,31 @@ type Input struct {
 	FailedHost string
 	Segment    Segment
 	VMs        []VM
+	// Groups are the server groups of the VMs, by id.
+	Groups map[string]Group
+}
+
+// GroupPolicy is a Nova server group policy.
+type GroupPolicy string
+
+// Server group policies, as Nova names them.
+const (
+	Affinity         GroupPolicy = "affinity"
+	AntiAffinity     GroupPolicy = "anti-affinity"
+	SoftAffinity     GroupPolicy = "soft-affinity"
+	SoftAntiAffinity GroupPolicy = "soft-anti-affinity"
+)
+
+// Group is a server group that VMs to place are members of. Explicit targets must never break
+// a hard policy, since Nova's scheduler refuses such a target (the evacuation then fails); a
+// soft one is followed while the segment allows it, and a plan that cannot is recorded.
+type Group struct {
+	Policy GroupPolicy
+	// MaxPerHost is anti-affinity's max_server_per_host (0 means 1).
+	MaxPerHost int
+	// Members counts, by host, the group's members that run elsewhere than the failed host
+	// and are not among the VMs to place.
+	Members map[string]int
 }
 
 // Reason says why a VM went where it did, or why a host was not used.
@@ -77,6 +105,10 @@ const (
 
 	// ReasonNoRoom: no eligible host has the room the VM needs.
 	ReasonNoRoom Reason = "no-room"
+	// ReasonHardAffinity and ReasonHardAntiAffinity: a host has room, but none that the VM's
+	// hard server group policy allows; Nova's scheduler would refuse any other.
+	ReasonHardAffinity     Reason = "affinity-unsatisfiable"
+	ReasonHardAntiAffinity Reason = "anti-affinity-unsatisfiable"
 
 	// ReasonFailedHost, ReasonDisabled, ReasonDown and ReasonForcedDown say why a host is not
 	// a target.
@@ -96,6 +128,9 @@ type Move struct {
 	Reason Reason
 	// Detail is one line for logs: the target's free capacity before this VM, and the pool.
 	Detail string
+	// Degraded, when set, says how the target breaks the VM's soft server group policy
+	// because no host that follows it has room.
+	Degraded string
 }
 
 // Unplaced is a VM that does not fit anywhere.
@@ -180,39 +215,51 @@ func Make(in Input) (*Plan, error) {
 	setScales(ordinary)
 	setScales(reserved)
 
+	groups := newGroupState(in.Groups)
 	p.Moves = make([]Move, 0, len(in.VMs))
 	for _, i := range order(in.VMs) {
 		vm := &in.VMs[i]
-		var t *target
-		var reason Reason
-		var newlyTaken bool
-		switch method {
-		case config.RecoveryAuto:
-			t, reason = mostFreeFit(ordinary, vm), ReasonMostFree
-		case config.RecoveryReservedHost:
-			t, newlyTaken = firstFit(reserved, vm, p)
-			reason = ReasonReservedHost
-		case config.RecoveryAutoPriority:
-			if t, reason = mostFreeFit(ordinary, vm), ReasonMostFree; t == nil {
-				t, newlyTaken = firstFit(reserved, vm, p)
-				reason = ReasonFallbackReserved
-			}
-		case config.RecoveryRHPriority:
-			if t, newlyTaken = firstFit(reserved, vm, p); t != nil {
+		g := groups.of(vm)
+		place := func(g *groupState) (t *target, reason Reason, newlyTaken bool) {
+			switch method {
+			case config.RecoveryAuto:
+				t, reason = mostFreeFit(ordinary, vm, g), ReasonMostFree
+			case config.RecoveryReservedHost:
+				t, newlyTaken = firstFit(reserved, vm, p, g)
 				reason = ReasonReservedHost
-			} else {
-				t, reason = mostFreeFit(ordinary, vm), ReasonFallbackAuto
+			case config.RecoveryAutoPriority:
+				if t, reason = mostFreeFit(ordinary, vm, g), ReasonMostFree; t == nil {
+					t, newlyTaken = firstFit(reserved, vm, p, g)
+					reason = ReasonFallbackReserved
+				}
+			case config.RecoveryRHPriority:
+				if t, newlyTaken = firstFit(reserved, vm, p, g); t != nil {
+					reason = ReasonReservedHost
+				} else {
+					t, reason = mostFreeFit(ordinary, vm, g), ReasonFallbackAuto
+				}
 			}
+			return t, reason, newlyTaken
 		}
+		t, reason, newlyTaken := place(g)
 		if t == nil {
-			p.Unplaced = append(p.Unplaced, Unplaced{VM: *vm, Reason: ReasonNoRoom, Detail: noRoomDetail(vm, method, ordinary, reserved)})
+			u := Unplaced{VM: *vm, Reason: ReasonNoRoom, Detail: noRoomDetail(vm, method, ordinary, reserved)}
+			if g != nil && g.hard() && anyFits(ordinary, reserved, vm, method) {
+				u.Reason, u.Detail = g.unsatisfiable(), g.why(vm)
+			}
+			p.Unplaced = append(p.Unplaced, u)
 			continue
 		}
 		detail := fmt.Sprintf("%s had %d vCPU, %d MB RAM, %d GB disk free", t.name, t.vcpus, t.ram, t.disk)
 		if newlyTaken {
 			detail = "reserved host " + detail + "; taken into use"
 		}
-		p.Moves = append(p.Moves, Move{VM: *vm, Target: t.name, Reason: reason, Detail: detail})
+		m := Move{VM: *vm, Target: t.name, Reason: reason, Detail: detail}
+		if g != nil {
+			m.Degraded = g.degraded(t.name)
+			g.place(t.name)
+		}
+		p.Moves = append(p.Moves, m)
 		t.vcpus -= vm.VCPUs
 		t.ram -= vm.RAMMB
 		t.disk -= vm.DiskGB
@@ -222,37 +269,70 @@ func Make(in Input) (*Plan, error) {
 }
 
 // mostFreeFit returns the host of pool with the most capacity left after placing vm, among
-// those with room; ties go to the earlier host.
-func mostFreeFit(pool []*target, vm *VM) *target {
+// those with room that vm's group allows, those its soft policy prefers first; ties go to the
+// earlier host.
+func mostFreeFit(pool []*target, vm *VM, g *groupState) *target {
 	var best *target
 	var bestScore float64
+	bestRank := 0
 	for _, t := range pool {
-		if !t.fits(vm) {
+		if !t.fits(vm) || !g.allows(t.name) {
 			continue
 		}
-		if s := t.score(vm); best == nil || s > bestScore {
-			best, bestScore = t, s
+		r, s := g.rank(t.name), t.score(vm)
+		if best == nil || r < bestRank || r == bestRank && s > bestScore {
+			best, bestScore, bestRank = t, s, r
 		}
 	}
 	return best
 }
 
-// firstFit returns the first reserved host already taken into use that has room, and
-// otherwise takes the next one with room into use (newlyTaken), recording it in p.
-func firstFit(pool []*target, vm *VM, p *Plan) (t *target, newlyTaken bool) {
-	for _, t := range pool {
-		if t.taken && t.fits(vm) {
-			return t, false
+// firstFit returns the reserved host already taken into use that has room (the first of
+// those its group prefers), and otherwise takes the next one with room into use
+// (newlyTaken), recording it in p.
+func firstFit(pool []*target, vm *VM, p *Plan, g *groupState) (t *target, newlyTaken bool) {
+	for _, taken := range []bool{true, false} {
+		var best *target
+		for _, c := range pool {
+			if c.taken != taken || !c.fits(vm) || !g.allows(c.name) {
+				continue
+			}
+			if best == nil || g.rank(c.name) < g.rank(best.name) {
+				best = c
+			}
 		}
-	}
-	for _, t := range pool {
-		if !t.taken && t.fits(vm) {
-			t.taken = true
-			p.ReservedHostsUsed = append(p.ReservedHostsUsed, t.name)
-			return t, true
+		if best == nil {
+			continue
 		}
+		if !taken {
+			best.taken = true
+			p.ReservedHostsUsed = append(p.ReservedHostsUsed, best.name)
+		}
+		return best, !taken
 	}
 	return nil, false
+}
+
+// anyFits tells whether some host of the pools the method uses has room for vm, its group
+// aside.
+func anyFits(ordinary, reserved []*target, vm *VM, method config.RecoveryMethod) bool {
+	var pools [][]*target
+	switch method {
+	case config.RecoveryAuto:
+		pools = [][]*target{ordinary}
+	case config.RecoveryReservedHost:
+		pools = [][]*target{reserved}
+	default:
+		pools = [][]*target{ordinary, reserved}
+	}
+	for _, pool := range pools {
+		for _, t := range pool {
+			if t.fits(vm) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func setScales(pool []*target) {
@@ -384,8 +464,18 @@ func check(in Input) error {
 	if in.FailedHost != "" && !hosts[in.FailedHost] {
 		problems = append(problems, fmt.Sprintf("failed host %s is not in segment %s", in.FailedHost, in.Segment.Name))
 	}
+	for id, g := range in.Groups {
+		switch g.Policy {
+		case Affinity, AntiAffinity, SoftAffinity, SoftAntiAffinity:
+		default:
+			problems = append(problems, fmt.Sprintf("server group %s: unknown policy %q", id, g.Policy))
+		}
+	}
 	ids := map[string]bool{}
 	for _, vm := range in.VMs {
+		if _, ok := in.Groups[vm.Group]; vm.Group != "" && !ok {
+			problems = append(problems, fmt.Sprintf("VM %s: server group %s is not among the groups", vm.ID, vm.Group))
+		}
 		switch {
 		case vm.ID == "":
 			problems = append(problems, "a VM has no ID")
