@@ -53,7 +53,8 @@
 //	events(id, time_us, host, kind, summary, reason_code, reason_text, actor,
 //	       incident, details)                        -- append-only
 //	moves(id, incident, vm_id, vm_name, project, from_host, to_host,
-//	      start_us, end_us NULL while running, result, attempts, error, actor)
+//	      start_us, end_us NULL while running, result, attempts, error, actor,
+//	      method)                                    -- method added in version 3
 //	incidents(id, host, opened_us, closed_us NULL while open, outcome,
 //	          summary, actor)                        -- added in version 2
 //
@@ -67,7 +68,7 @@
 //	       reason_text, actor, incident, details (object or null)
 //	move:  type ("move"), id, incident, vm_id, vm_name, project, from, to,
 //	       start, end (null while running), duration_us (null while running),
-//	       result, attempts, error, actor
+//	       result, attempts, error, actor, method
 //
 // Times are RFC 3339 in UTC with exactly six fractional digits, e.g.
 // "2026-03-01T10:00:00.000001Z".

@@ -120,7 +120,8 @@ func (r MoveResult) terminal() bool {
 	return r == MoveSucceeded || r == MoveFailed || r == MoveSkipped
 }
 
-// Move is one VM's evacuation from a failed host.
+// Move is one VM's recovery from a failed host: an evacuation, a migration, a restart or a
+// recreation (Method).
 type Move struct {
 	ID       int64 // assigned by the store
 	Incident string
@@ -135,6 +136,9 @@ type Move struct {
 	Attempts int
 	Error    string // last error text when the move failed
 	Actor    string
+	// Method is how the VM was moved or restarted: evacuate, live-migrate, cold-migrate,
+	// restart, recreate, none. Empty in moves recorded before methods were (read as evacuate).
+	Method string
 }
 
 // Duration is End-Start, and false while the move is still running.

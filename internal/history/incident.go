@@ -182,8 +182,31 @@ func (in *Incident) StartMove(ctx context.Context, m Move) (int64, error) {
 		Time:    m.Start,
 		Host:    m.From,
 		Kind:    KindMove,
-		Summary: "evacuating VM " + vmLabel(m.VMName, m.VMID) + dest(m.To),
+		Summary: moveVerb(m.Method) + " VM " + vmLabel(m.VMName, m.VMID) + dest(m.To),
 	})
+}
+
+// moveVerb says what a move of method does, for its start event.
+func moveVerb(method string) string {
+	switch method {
+	case "", "evacuate":
+		return "evacuating"
+	case "live-migrate":
+		return "live-migrating"
+	case "cold-migrate":
+		return "cold-migrating"
+	case "restart":
+		return "restarting"
+	case "recreate":
+		return "recreating"
+	}
+	return method + ":"
+}
+
+// RetryMove counts one more attempt of a move of this incident, and records a new
+// destination when to is not empty.
+func (in *Incident) RetryMove(ctx context.Context, id int64, to string) error {
+	return in.s.RetryMove(ctx, id, to)
 }
 
 // FinishMove records how a move of this incident ended, and a move event

@@ -146,6 +146,7 @@ type jsonMove struct {
 	Attempts   int     `json:"attempts"`
 	Error      string  `json:"error"`
 	Actor      string  `json:"actor"`
+	Method     string  `json:"method"`
 }
 
 func renderJSON(w io.Writer, events []Event, moves []Move) error {
@@ -169,7 +170,7 @@ func renderJSON(w io.Writer, events []Event, moves []Move) error {
 		jm := jsonMove{
 			Type: "move", ID: m.ID, Incident: m.Incident, VMID: m.VMID, VMName: m.VMName, Project: m.Project,
 			From: m.From, To: m.To, Start: m.Start.UTC().Format(jsonTime), Result: string(m.Result),
-			Attempts: m.Attempts, Error: m.Error, Actor: m.Actor,
+			Attempts: m.Attempts, Error: m.Error, Actor: m.Actor, Method: m.Method,
 		}
 		if d, ok := m.Duration(); ok {
 			end, us := m.End.UTC().Format(jsonTime), d.Microseconds()

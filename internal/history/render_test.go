@@ -109,7 +109,7 @@ func TestRenderJSONLinesAreSelfContainedObjectsWithStableFields(t *testing.T) {
 	wantKeys := map[string][]string{
 		"event": {"actor", "details", "host", "id", "incident", "kind", "reason_code", "reason_text", "summary", "time", "type"},
 		"move": {
-			"actor", "attempts", "duration_us", "end", "error", "from", "id", "incident", "project", "result",
+			"actor", "attempts", "duration_us", "end", "error", "from", "id", "incident", "method", "project", "result",
 			"start", "to", "type", "vm_id", "vm_name",
 		},
 	}

@@ -134,6 +134,12 @@ var migrations = []migration{
 			`ALTER TABLE moves ADD INDEX moves_incident (incident, start_us, id)`,
 		},
 	},
+	{
+		version: 3,
+		name:    "the method of each move",
+		sqlite:  []string{`ALTER TABLE moves ADD COLUMN method TEXT NOT NULL DEFAULT ''`},
+		mysql:   []string{`ALTER TABLE moves ADD COLUMN method VARCHAR(64) NOT NULL DEFAULT ''`},
+	},
 }
 
 // LatestSchema is the schema version this code writes.

@@ -340,7 +340,7 @@ func (s *Store) RecordEvent(ctx context.Context, e Event) (Event, error) {
 // stamped now; Attempts defaults to 1.
 func (s *Store) StartMove(ctx context.Context, m Move) (int64, error) {
 	m.VMID, m.VMName, m.Project = clean(m.VMID), clean(m.VMName), clean(m.Project)
-	m.From, m.To, m.Incident = clean(m.From), clean(m.To), clean(m.Incident)
+	m.From, m.To, m.Incident, m.Method = clean(m.From), clean(m.To), clean(m.Incident), clean(m.Method)
 	if m.VMID == "" || m.From == "" {
 		return 0, fmt.Errorf("%w: a move needs a VM id and a source host", ErrInvalid)
 	}
@@ -361,6 +361,7 @@ func (s *Store) StartMove(ctx context.Context, m Move) (int64, error) {
 		{"destination host", m.To, maxName},
 		{"incident", m.Incident, maxIncident},
 		{"actor", m.Actor, maxName},
+		{"method", m.Method, maxCode},
 	} {
 		if err := checkLen(c.field, c.v, c.max); err != nil {
 			return 0, err
@@ -369,10 +370,10 @@ func (s *Store) StartMove(ctx context.Context, m Move) (int64, error) {
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
 	res, err := s.db.ExecContext(ctx, `INSERT INTO moves
-		(incident, vm_id, vm_name, project, from_host, to_host, start_us, end_us, result, attempts, error, actor)
-		VALUES (?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, '', ?)`,
+		(incident, vm_id, vm_name, project, from_host, to_host, start_us, end_us, result, attempts, error, actor, method)
+		VALUES (?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, '', ?, ?)`,
 		m.Incident, m.VMID, m.VMName, m.Project, m.From, m.To, micro(s.stamp(m.Start)),
-		string(MoveRunning), m.Attempts, m.Actor)
+		string(MoveRunning), m.Attempts, m.Actor, m.Method)
 	if err != nil {
 		return 0, fmt.Errorf("record move of VM %s: %w", m.VMID, err)
 	}
@@ -571,7 +572,7 @@ func (s *Store) Moves(ctx context.Context, f Filter) ([]Move, error) {
 }
 
 const moveColumns = `id, incident, vm_id, vm_name, project, from_host, to_host,
-	start_us, end_us, result, attempts, error, actor`
+	start_us, end_us, result, attempts, error, actor, method`
 
 // scanMove reads a row of moveColumns.
 func scanMove(row interface{ Scan(...any) error }) (Move, error) {
@@ -582,7 +583,7 @@ func scanMove(row interface{ Scan(...any) error }) (Move, error) {
 		result string
 	)
 	if err := row.Scan(&m.ID, &m.Incident, &m.VMID, &m.VMName, &m.Project, &m.From, &m.To,
-		&start, &end, &result, &m.Attempts, &m.Error, &m.Actor); err != nil {
+		&start, &end, &result, &m.Attempts, &m.Error, &m.Actor, &m.Method); err != nil {
 		return Move{}, err
 	}
 	m.Start, m.Result = fromMicro(start), MoveResult(result)

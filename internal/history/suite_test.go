@@ -146,14 +146,16 @@ func runSuite(t *testing.T, b backend) {
 		driver, dsn := b.fresh(t)
 		old := open(t, driver, dsn, withSchema(LatestSchema()-1))
 		mustRecord(t, old, Event{Host: "compute1", Kind: KindFailure, Summary: "written by the previous version"})
-		if _, err := old.StartMove(ctx, Move{VMID: "vm-old", From: "compute1"}); err != nil {
-			t.Fatalf("StartMove on the previous schema: %v", err)
+		// A move as the previous version wrote it: without a method.
+		if _, err := old.db.ExecContext(ctx, `INSERT INTO moves
+			(incident, vm_id, vm_name, project, from_host, to_host, start_us, end_us, result, attempts, error, actor)
+			VALUES ('', 'vm-old', '', '', 'compute1', '', 1, NULL, 'running', 1, '', 'old')`); err != nil {
+			t.Fatalf("a move of the previous schema: %v", err)
 		}
-		if _, err := old.OpenIncident(ctx, "compute1", Event{Summary: "x"}); err == nil {
-			t.Fatal("OpenIncident worked on the previous schema, so the test does not exercise the migration")
+		if _, err := old.StartMove(ctx, Move{VMID: "vm-new", From: "compute1", Method: "recreate"}); err == nil {
+			t.Fatal("a move with a method was recorded on the previous schema, so the test does not exercise the migration")
 		}
 		before := mustQuery(t, old, Filter{})
-		beforeMoves := mustMoves(t, old, Filter{})
 		if err := old.Close(); err != nil {
 			t.Fatal(err)
 		}
@@ -165,11 +167,14 @@ func runSuite(t *testing.T, b backend) {
 		if diff := cmp.Diff(before, mustQuery(t, s, Filter{})); diff != "" {
 			t.Errorf("events after migration (-want +got):\n%s", diff)
 		}
-		if diff := cmp.Diff(beforeMoves, mustMoves(t, s, Filter{})); diff != "" {
-			t.Errorf("moves after migration (-want +got):\n%s", diff)
-		}
 		if _, err := s.OpenIncident(ctx, "compute1", Event{Summary: "after migration"}); err != nil {
 			t.Errorf("OpenIncident after migration: %v", err)
+		}
+		if _, err := s.StartMove(ctx, Move{VMID: "vm-new", From: "compute1", Method: "recreate"}); err != nil {
+			t.Fatalf("a move with a method after migration: %v", err)
+		}
+		if ms := mustMoves(t, s, Filter{}); len(ms) != 2 || ms[0].VMID != "vm-old" || ms[0].Actor != "old" || ms[0].Method != "" || ms[1].Method != "recreate" {
+			t.Errorf("moves after migration: %+v, want the old one without a method and the new one recreate", ms)
 		}
 	})
 
