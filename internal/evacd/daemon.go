@@ -21,8 +21,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -33,7 +31,7 @@ import (
 	"github.com/computeha/computeha/internal/evacstate"
 	"github.com/computeha/computeha/internal/history"
 	"github.com/computeha/computeha/internal/openstack"
-	"github.com/computeha/computeha/internal/policy"
+	"github.com/computeha/computeha/internal/recovery"
 )
 
 // ReleaseAttribute is set on a host's node by an operator (computeha guard
@@ -65,9 +63,8 @@ type Options struct {
 	// it runs on).
 	Owner string
 	Log   *slog.Logger
-	// Now and Sleep are the clock (nil: the real one).
-	Now   func() time.Time
-	Sleep func(ctx context.Context, d time.Duration) error
+	// Clock paces every wait (nil: the real one).
+	Clock clock.Clock
 	// Poll is how often job loops look again (VM state, fencing, guard);
 	// default 1 s.
 	Poll time.Duration
@@ -97,9 +94,9 @@ type Options struct {
 // Daemon recovers marked hosts, one job per host.
 type Daemon struct {
 	o      Options
-	policy *policy.Engine
+	clock  clock.Clock
+	engine *recovery.Engine
 	marks  evacstate.Marks
-	sem    chan struct{} // bounds evacuations in flight across all jobs
 
 	mu       sync.Mutex
 	jobs     map[string]*job
@@ -111,12 +108,6 @@ type Daemon struct {
 
 // New returns a daemon.
 func New(o Options) *Daemon {
-	if o.Now == nil {
-		o.Now = time.Now
-	}
-	if o.Sleep == nil {
-		o.Sleep = clock.Sleep
-	}
 	if o.Poll <= 0 {
 		o.Poll = time.Second
 	}
@@ -130,16 +121,19 @@ func New(o Options) *Daemon {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
 	o.Log = o.Log.With("component", "evacd")
-	conc := max(1, o.Config.Evacuation.Concurrency)
-	return &Daemon{
+	d := &Daemon{
 		o:        o,
-		policy:   policy.New(o.Config.Policy, o.Config.Evacuation.RestartPriority),
+		clock:    clock.Or(o.Clock),
 		marks:    evacstate.Marks{Attrs: o.Cluster},
-		sem:      make(chan struct{}, conc),
 		jobs:     map[string]*job{},
 		failures: map[string]time.Time{},
 		wake:     map[string]chan struct{}{},
 	}
+	d.engine = recovery.New(recovery.Options{
+		Config: o.Config, Nova: o.Nova, Cluster: o.Cluster, Clock: d.clock, Poll: o.Poll, Log: o.Log,
+		Failing: d.failingNovaHosts, OnNovaError: d.setErr,
+	})
+	return d
 }
 
 // Health is what the daemon reports to its OCF agent's monitor.
@@ -161,7 +155,7 @@ func (d *Daemon) Health() Health {
 // rereads the CIB every Reconcile as a backstop.
 func (d *Daemon) Run(ctx context.Context, events <-chan crm.Event) error {
 	d.mu.Lock()
-	d.started = d.o.Now()
+	d.started = d.clock.Now()
 	d.mu.Unlock()
 	var wg sync.WaitGroup
 	defer wg.Wait()
@@ -204,6 +198,7 @@ func (d *Daemon) reconcile(ctx context.Context, wg *sync.WaitGroup) {
 		return
 	}
 	d.setErr(nil)
+	marked := map[string]evacstate.State{}
 	for _, n := range cib.Nodes {
 		st, err := evacstate.Parse(n.Attributes[evacstate.Attribute])
 		if err != nil {
@@ -211,8 +206,35 @@ func (d *Daemon) reconcile(ctx context.Context, wg *sync.WaitGroup) {
 			continue
 		}
 		if st.Phase == evacstate.Pending || st.Phase == evacstate.Running {
+			marked[n.Name] = st
+		}
+	}
+	// Every host found marked counts for the guard before any of their jobs asks it: hosts
+	// that failed together are judged together.
+	for node, st := range marked {
+		d.noteFailure(node, st)
+	}
+	for _, n := range cib.Nodes {
+		if st, ok := marked[n.Name]; ok {
 			d.start(ctx, wg, n.Name, st)
 		}
+	}
+}
+
+// noteFailure records when node was first seen marked, for the guard.
+func (d *Daemon) noteFailure(node string, st evacstate.State) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.noteFailureLocked(node, st)
+}
+
+func (d *Daemon) noteFailureLocked(node string, st evacstate.State) {
+	if _, seen := d.failures[node]; !seen {
+		at := st.Since
+		if at.IsZero() {
+			at = d.clock.Now()
+		}
+		d.failures[node] = at
 	}
 }
 
@@ -279,14 +301,8 @@ func (d *Daemon) start(ctx context.Context, wg *sync.WaitGroup, node string, st 
 		d.mu.Unlock()
 		return
 	}
-	if _, seen := d.failures[node]; !seen {
-		at := st.Since
-		if at.IsZero() {
-			at = d.o.Now()
-		}
-		d.failures[node] = at
-	}
-	j := &job{d: d, node: node, host: d.o.Config.NovaHost(node), mark: st}
+	d.noteFailureLocked(node, st)
+	j := &job{d: d, node: node, host: recovery.NewNames(d.o.Config, nil).ByNode(node), mark: st}
 	d.jobs[node] = j
 	d.wake[node] = make(chan struct{}, 1)
 	d.mu.Unlock()
@@ -328,71 +344,4 @@ func (d *Daemon) recentFailures() map[string]time.Time {
 		out[h] = t
 	}
 	return out
-}
-
-// retryNova repeats call while Nova is unreachable or failing with 5xx, so
-// a control-plane outage during recovery delays it instead of failing it.
-func (d *Daemon) retryNova(ctx context.Context, what string, call func(ctx context.Context) error) error {
-	wait := d.o.Poll
-	for {
-		err := call(ctx)
-		if err == nil || !transient(err) {
-			return err
-		}
-		d.o.Log.Warn("Nova unavailable; retrying", "call", what, "error", err)
-		d.setErr(fmt.Errorf("%s: %w", what, err))
-		if err := d.o.Sleep(ctx, wait); err != nil {
-			return err
-		}
-		wait = min(2*wait, 10*time.Second)
-	}
-}
-
-// transient tells errors worth waiting out: Nova or Keystone down, a
-// connection refused or reset, a timeout.
-func transient(err error) bool {
-	if openstack.IsUnavailable(err) || errors.Is(err, context.DeadlineExceeded) {
-		return true
-	}
-	s := err.Error()
-	for _, frag := range []string{"connection refused", "connection reset", "EOF", "timeout", "no such host", "i/o timeout"} {
-		if strings.Contains(s, frag) {
-			return true
-		}
-	}
-	return false
-}
-
-// segmentOf resolves the segment of a failed host, given by its Nova host name.
-func (d *Daemon) segmentOf(ctx context.Context, host string) (string, config.Segment, []openstack.Aggregate, error) {
-	var aggs []openstack.Aggregate
-	if err := d.retryNova(ctx, "list aggregates", func(ctx context.Context) error {
-		var err error
-		aggs, err = d.o.Nova.Aggregates(ctx)
-		return err
-	}); err != nil {
-		return "", config.Segment{}, nil, err
-	}
-	byName := map[string][]string{}
-	for _, a := range aggs {
-		byName[a.Name] = slices.Clone(a.Hosts)
-	}
-	segs, err := d.o.Config.ResolveSegments(byName)
-	if err != nil {
-		return "", config.Segment{}, aggs, err
-	}
-	name, ok := segs.Of(host)
-	if !ok {
-		return "", config.Segment{}, aggs, fmt.Errorf("host %s is in no failover segment of the configuration", d.hostLabel(host))
-	}
-	return name, segs[name], aggs, nil
-}
-
-// hostLabel names a Nova host for messages: "cmp1.example.com", or "cmp1 (Nova host
-// cmp1.example.com)" when its node is named otherwise.
-func (d *Daemon) hostLabel(novaHost string) string {
-	if n := d.o.Config.Node(novaHost); n != novaHost {
-		return n + " (Nova host " + novaHost + ")"
-	}
-	return novaHost
 }

@@ -6,8 +6,8 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/computeha/computeha/crm"
@@ -15,110 +15,17 @@ import (
 	"github.com/computeha/computeha/internal/evacstate"
 	"github.com/computeha/computeha/internal/history"
 	"github.com/computeha/computeha/internal/openstack"
+	"github.com/computeha/computeha/internal/recovery"
 )
 
-// fakeCluster is Pacemaker for unit tests of the daemon's logic: node
-// attributes, a fencing history and quorum.
-type fakeCluster struct {
-	mu      sync.Mutex
-	attrs   map[string]map[string]string
-	fencing []crm.FenceEvent
-	quorate bool
+// mark has fence_nova mark node for evacuation at at.
+func mark(c *crm.Fake, node string, at time.Time) {
+	_ = evacstate.Marks{Attrs: c}.Set(context.Background(), node, evacstate.State{Phase: evacstate.Pending, By: "fence_nova", Since: at})
 }
 
-func newFakeCluster(nodes ...string) *fakeCluster {
-	c := &fakeCluster{attrs: map[string]map[string]string{}, quorate: true}
-	for _, n := range nodes {
-		c.attrs[n] = map[string]string{}
-	}
-	return c
-}
-
-func (c *fakeCluster) Status(context.Context) (*crm.Status, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return &crm.Status{Quorate: c.quorate}, nil
-}
-
-func (c *fakeCluster) CIB(context.Context) (*crm.CIB, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	cib := &crm.CIB{}
-	for n, a := range c.attrs {
-		m := map[string]string{}
-		for k, v := range a {
-			m[k] = v
-		}
-		cib.Nodes = append(cib.Nodes, crm.CIBNode{Name: n, Attributes: m})
-	}
-	return cib, nil
-}
-
-func (c *fakeCluster) Attribute(_ context.Context, node, name string, _ crm.Lifetime) (string, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	v, ok := c.attrs[node][name]
-	if !ok {
-		return "", crm.ErrNoSuchObject
-	}
-	return v, nil
-}
-
-func (c *fakeCluster) SetAttribute(_ context.Context, node, name, value string, _ crm.Lifetime) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.attrs[node] == nil {
-		c.attrs[node] = map[string]string{}
-	}
-	c.attrs[node][name] = value
-	return nil
-}
-
-func (c *fakeCluster) AttributeAllNodes(_ context.Context, name string) (map[string]string, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	m := map[string]string{}
-	for n, a := range c.attrs {
-		if v, ok := a[name]; ok && v != "" {
-			m[n] = v
-		}
-	}
-	return m, nil
-}
-
-func (c *fakeCluster) DeleteAttribute(_ context.Context, node, name string, _ crm.Lifetime) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	delete(c.attrs[node], name)
-	return nil
-}
-
-func (c *fakeCluster) FencingHistory(_ context.Context, node string) ([]crm.FenceEvent, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	var out []crm.FenceEvent
-	for _, e := range c.fencing {
-		if e.Target == node {
-			out = append(out, e)
-		}
-	}
-	return out, nil
-}
-
-func (c *fakeCluster) mark(node string, at time.Time) {
-	_ = c.SetAttribute(context.Background(), node, evacstate.Attribute,
-		evacstate.State{Phase: evacstate.Pending, By: "fence_nova", Since: at}.String(), crm.Permanent)
-}
-
-func (c *fakeCluster) fenced(node string, at time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.fencing = append(c.fencing, crm.FenceEvent{Action: "reboot", Target: node, Status: "success", Delegate: "ctl1", Completed: at})
-}
-
-func (c *fakeCluster) phase(node string) evacstate.Phase {
-	v, _ := c.Attribute(context.Background(), node, evacstate.Attribute, crm.Permanent)
-	st, _ := evacstate.Parse(v)
+// phase is node's evacuation phase.
+func phase(c *crm.Fake, node string) evacstate.Phase {
+	st, _ := evacstate.Marks{Attrs: c}.Get(context.Background(), node)
 	return st.Phase
 }
 
@@ -144,7 +51,7 @@ guard:
 `
 
 type world struct {
-	cluster *fakeCluster
+	cluster *crm.Fake
 	nova    *openstack.Fake
 	store   *history.Store
 	cfg     *config.Config
@@ -173,7 +80,7 @@ func newWorldIn(t *testing.T, domain, method, reserved string) *world {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := &world{cluster: newFakeCluster(nodes...), nova: openstack.NewFake(nil), cfg: cfg, servers: map[string]openstack.Server{}}
+	w := &world{cluster: crm.NewFake(nil, nodes...), nova: openstack.NewFake(nil), cfg: cfg, servers: map[string]openstack.Server{}}
 	for _, n := range nodes {
 		h := cfg.NovaHost(n)
 		w.nova.AddCompute(h, "nova")
@@ -223,8 +130,8 @@ func (w *world) disable(t *testing.T, host string) {
 func (w *world) fail(host string) {
 	now := time.Now().UTC()
 	w.nova.KillCompute(host)
-	w.cluster.mark(host, now)
-	w.cluster.fenced(host, now)
+	mark(w.cluster, host, now)
+	w.cluster.Fenced(host, now)
 }
 
 // run runs the daemon until stop returns true or the limit passes.
@@ -284,69 +191,71 @@ func (w *world) events(t *testing.T, kind history.Kind) []history.Event {
 }
 
 func TestAFencedHostsHAVMsAreRecoveredInsideTheSegmentOnce(t *testing.T) {
-	w := newWorld(t, "auto", "")
-	w.boot("cmp1", 6, true)
-	w.boot("cmp1", 2, false)
-	w.boot("cmp2", 1, true)
-	now := time.Now().UTC()
-	w.nova.KillCompute("cmp1")
-	w.cluster.mark("cmp1", now)
-	w.cluster.fenced("cmp1", now.Add(time.Second))
+	bubble(t, func(t *testing.T) {
+		w := newWorld(t, "auto", "")
+		w.boot("cmp1", 6, true)
+		w.boot("cmp1", 2, false)
+		w.boot("cmp2", 1, true)
+		now := time.Now().UTC()
+		w.nova.KillCompute("cmp1")
+		mark(w.cluster, "cmp1", now)
+		w.cluster.Fenced("cmp1", now.Add(time.Second))
 
-	w.run(t, 10*time.Second, func() bool { return w.cluster.phase("cmp1") == evacstate.Done })
-	if p := w.cluster.phase("cmp1"); p != evacstate.Done {
-		t.Fatalf("cmp1 is %q, want done (health %+v)", p, w.daemon.Health())
-	}
-	counts := w.evacuations()
-	for id, s := range w.servers {
-		got := w.hostOf(t, id)
-		ha := strings.HasSuffix(s.Name, "hatrue")
-		switch {
-		case s.Host != "cmp1":
-			if counts[id] != 0 || got.Host != s.Host {
-				t.Errorf("%s on %s was touched", s.Name, s.Host)
-			}
-		case ha:
-			if got.Host == "cmp1" || got.Status != "ACTIVE" || counts[id] != 1 {
-				t.Errorf("%s: on %s, %s, evacuated %d times; want ACTIVE elsewhere, once", s.Name, got.Host, got.Status, counts[id])
-			}
-		default:
-			if got.Host != "cmp1" || counts[id] != 0 {
-				t.Errorf("non-HA %s was moved to %s", s.Name, got.Host)
+		w.run(t, 10*time.Second, func() bool { return phase(w.cluster, "cmp1") == evacstate.Done })
+		if p := phase(w.cluster, "cmp1"); p != evacstate.Done {
+			t.Fatalf("cmp1 is %q, want done (health %+v)", p, w.daemon.Health())
+		}
+		counts := w.evacuations()
+		for id, s := range w.servers {
+			got := w.hostOf(t, id)
+			ha := strings.HasSuffix(s.Name, "hatrue")
+			switch {
+			case s.Host != "cmp1":
+				if counts[id] != 0 || got.Host != s.Host {
+					t.Errorf("%s on %s was touched", s.Name, s.Host)
+				}
+			case ha:
+				if got.Host == "cmp1" || got.Status != "ACTIVE" || counts[id] != 1 {
+					t.Errorf("%s: on %s, %s, evacuated %d times; want ACTIVE elsewhere, once", s.Name, got.Host, got.Status, counts[id])
+				}
+			default:
+				if got.Host != "cmp1" || counts[id] != 0 {
+					t.Errorf("non-HA %s was moved to %s", s.Name, got.Host)
+				}
 			}
 		}
-	}
-	svc, _ := w.nova.FindComputeService(context.Background(), "cmp1")
-	if !svc.ForcedDown || svc.Enabled() {
-		t.Errorf("cmp1's service: %+v", svc)
-	}
-	// The job marks the host done, then closes the incident: give it the moment between.
-	var (
-		incs []history.IncidentInfo
-		err  error
-	)
-	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
-		incs, err = w.store.Incidents(context.Background(), history.Filter{Host: "cmp1"})
-		if err != nil || (len(incs) == 1 && !incs[0].Closed.IsZero()) || time.Now().After(deadline) {
-			break
+		svc, _ := w.nova.FindComputeService(context.Background(), "cmp1")
+		if !svc.ForcedDown || svc.Enabled() {
+			t.Errorf("cmp1's service: %+v", svc)
 		}
-	}
-	if err != nil || len(incs) != 1 || incs[0].Outcome != history.OutcomeRecovered {
-		t.Errorf("incidents: %+v (%v)", incs, err)
-	}
-	moves, _ := w.store.Moves(context.Background(), history.Filter{Host: "cmp1"})
-	var ok, skipped int
-	for _, m := range moves {
-		switch m.Result {
-		case history.MoveSucceeded:
-			ok++
-		case history.MoveSkipped:
-			skipped++
+		// The job marks the host done, then closes the incident: give it the moment between.
+		var (
+			incs []history.IncidentInfo
+			err  error
+		)
+		for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+			incs, err = w.store.Incidents(context.Background(), history.Filter{Host: "cmp1"})
+			if err != nil || (len(incs) == 1 && !incs[0].Closed.IsZero()) || time.Now().After(deadline) {
+				break
+			}
 		}
-	}
-	if ok != 6 || skipped != 2 {
-		t.Errorf("history moves: %d succeeded, %d skipped; want 6 and 2", ok, skipped)
-	}
+		if err != nil || len(incs) != 1 || incs[0].Outcome != history.OutcomeRecovered {
+			t.Errorf("incidents: %+v (%v)", incs, err)
+		}
+		moves, _ := w.store.Moves(context.Background(), history.Filter{Host: "cmp1"})
+		var ok, skipped int
+		for _, m := range moves {
+			switch m.Result {
+			case history.MoveSucceeded:
+				ok++
+			case history.MoveSkipped:
+				skipped++
+			}
+		}
+		if ok != 6 || skipped != 2 {
+			t.Errorf("history moves: %d succeeded, %d skipped; want 6 and 2", ok, skipped)
+		}
+	})
 }
 
 func TestNothingMovesWithoutAConfirmedFencing(t *testing.T) {
@@ -355,215 +264,238 @@ func TestNothingMovesWithoutAConfirmedFencing(t *testing.T) {
 		setup func(w *world, now time.Time)
 	}{
 		{"no fencing at all", func(*world, time.Time) {}},
-		{"only a fencing from before the mark", func(w *world, now time.Time) { w.cluster.fenced("cmp1", now.Add(-time.Hour)) }},
+		{"only a fencing from before the mark", func(w *world, now time.Time) { w.cluster.Fenced("cmp1", now.Add(-time.Hour)) }},
 		{"a fencing that failed", func(w *world, now time.Time) {
-			w.cluster.fencing = append(w.cluster.fencing, crm.FenceEvent{Action: "reboot", Target: "cmp1", Status: "failed", Completed: now})
+			w.cluster.AddFencing(crm.FenceEvent{Action: "reboot", Target: "cmp1", Status: "failed", Completed: now})
 		}},
-		{"a confirmed fencing but no quorum", func(w *world, now time.Time) { w.cluster.fenced("cmp1", now); w.cluster.quorate = false }},
+		{"a confirmed fencing but no quorum", func(w *world, now time.Time) { w.cluster.Fenced("cmp1", now); w.cluster.SetQuorate(false) }},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			w := newWorld(t, "auto", "")
-			w.boot("cmp1", 3, true)
-			now := time.Now().UTC()
-			w.nova.KillCompute("cmp1")
-			w.cluster.mark("cmp1", now)
-			tt.setup(w, now)
-			w.run(t, 500*time.Millisecond, func() bool { return false })
-			if n := len(w.evacuations()); n != 0 {
-				t.Errorf("%d servers evacuated", n)
-			}
-			if p := w.cluster.phase("cmp1"); p != evacstate.Pending {
-				t.Errorf("cmp1 is %q, want still pending", p)
-			}
-			found := false
-			for _, e := range w.events(t, history.KindDecision) {
-				found = found || e.Reason.Code == "fencing-unconfirmed"
-			}
-			if !found {
-				t.Errorf("the history does not say why nothing moved")
-			}
+			bubble(t, func(t *testing.T) {
+				w := newWorld(t, "auto", "")
+				w.boot("cmp1", 3, true)
+				now := time.Now().UTC()
+				w.nova.KillCompute("cmp1")
+				mark(w.cluster, "cmp1", now)
+				tt.setup(w, now)
+				w.run(t, 500*time.Millisecond, func() bool { return false })
+				if n := len(w.evacuations()); n != 0 {
+					t.Errorf("%d servers evacuated", n)
+				}
+				if p := phase(w.cluster, "cmp1"); p != evacstate.Pending {
+					t.Errorf("cmp1 is %q, want still pending", p)
+				}
+				found := false
+				for _, e := range w.events(t, history.KindDecision) {
+					found = found || e.Reason.Code == "fencing-unconfirmed"
+				}
+				if !found {
+					t.Errorf("the history does not say why nothing moved")
+				}
+			})
 		})
 	}
 }
 
 func TestAResumedRecoveryNeverEvacuatesTwice(t *testing.T) {
-	w := newWorld(t, "auto", "")
-	w.boot("cmp1", 4, true)
-	now := time.Now().UTC()
-	w.nova.KillCompute("cmp1")
-	svc, _ := w.nova.FindComputeService(context.Background(), "cmp1")
-	_, _ = w.nova.ForceDown(context.Background(), svc.ID)
-	// A previous daemon evacuated two of the four, then died.
-	var first []string
-	for id := range w.servers {
-		if len(first) < 2 {
-			if err := w.nova.Evacuate(context.Background(), id, "cmp2"); err != nil {
-				t.Fatal(err)
+	bubble(t, func(t *testing.T) {
+		w := newWorld(t, "auto", "")
+		w.boot("cmp1", 4, true)
+		now := time.Now().UTC()
+		w.nova.KillCompute("cmp1")
+		svc, _ := w.nova.FindComputeService(context.Background(), "cmp1")
+		_, _ = w.nova.ForceDown(context.Background(), svc.ID)
+		// A previous daemon evacuated two of the four, then died.
+		var first []string
+		for id := range w.servers {
+			if len(first) < 2 {
+				if err := w.nova.Evacuate(context.Background(), id, "cmp2"); err != nil {
+					t.Fatal(err)
+				}
+				first = append(first, id)
 			}
-			first = append(first, id)
 		}
-	}
-	before := w.evacuations()
-	_ = w.cluster.SetAttribute(context.Background(), "cmp1", evacstate.Attribute,
-		evacstate.State{Phase: evacstate.Running, Owner: "ctl2", Since: now}.String(), crm.Permanent)
+		before := w.evacuations()
+		_ = w.cluster.SetAttribute(context.Background(), "cmp1", evacstate.Attribute,
+			evacstate.State{Phase: evacstate.Running, Owner: "ctl2", Since: now}.String(), crm.Permanent)
 
-	w.run(t, 10*time.Second, func() bool { return w.cluster.phase("cmp1") == evacstate.Done })
-	after := w.evacuations()
-	for id := range w.servers {
-		if after[id] != 1 {
-			t.Errorf("server %s evacuated %d times in all (before the restart: %d)", id, after[id], before[id])
+		w.run(t, 10*time.Second, func() bool { return phase(w.cluster, "cmp1") == evacstate.Done })
+		after := w.evacuations()
+		for id := range w.servers {
+			if after[id] != 1 {
+				t.Errorf("server %s evacuated %d times in all (before the restart: %d)", id, after[id], before[id])
+			}
+			if w.hostOf(t, id).Host == "cmp1" {
+				t.Errorf("server %s still on cmp1", id)
+			}
 		}
-		if w.hostOf(t, id).Host == "cmp1" {
-			t.Errorf("server %s still on cmp1", id)
-		}
-	}
+	})
 }
 
 func TestANovaOutageDelaysTheRecoveryWithoutFailingIt(t *testing.T) {
-	w := newWorld(t, "auto", "")
-	w.boot("cmp1", 3, true)
-	now := time.Now().UTC()
-	w.nova.KillCompute("cmp1")
-	w.cluster.mark("cmp1", now)
-	w.cluster.fenced("cmp1", now)
-	outage := fmt.Errorf("%w: 503 from nova-api", openstack.ErrUnavailable)
-	for range 3 {
-		w.nova.FailNext("ServersOnHost", outage)
-		w.nova.FailNext("Evacuate", outage)
-	}
-	w.run(t, 20*time.Second, func() bool { return w.cluster.phase("cmp1") == evacstate.Done })
-	if p := w.cluster.phase("cmp1"); p != evacstate.Done {
-		t.Fatalf("cmp1 is %q after the outage, want done", p)
-	}
-	for id := range w.servers {
-		if w.hostOf(t, id).Host == "cmp1" {
-			t.Errorf("server %s still on cmp1", id)
+	bubble(t, func(t *testing.T) {
+		w := newWorld(t, "auto", "")
+		w.boot("cmp1", 3, true)
+		now := time.Now().UTC()
+		w.nova.KillCompute("cmp1")
+		mark(w.cluster, "cmp1", now)
+		w.cluster.Fenced("cmp1", now)
+		outage := fmt.Errorf("%w: 503 from nova-api", openstack.ErrUnavailable)
+		for range 3 {
+			w.nova.FailNext("ServersOnHost", outage)
+			w.nova.FailNext("Evacuate", outage)
 		}
-	}
+		w.run(t, 20*time.Second, func() bool { return phase(w.cluster, "cmp1") == evacstate.Done })
+		if p := phase(w.cluster, "cmp1"); p != evacstate.Done {
+			t.Fatalf("cmp1 is %q after the outage, want done", p)
+		}
+		for id := range w.servers {
+			if w.hostOf(t, id).Host == "cmp1" {
+				t.Errorf("server %s still on cmp1", id)
+			}
+		}
+	})
 }
 
 func TestTheGuardPausesAMassFailureUntilReleased(t *testing.T) {
-	w := newWorld(t, "auto", "")
-	now := time.Now().UTC()
-	for _, h := range []string{"cmp1", "cmp2", "cmp3"} {
-		w.boot(h, 1, true)
-		w.nova.KillCompute(h)
-		w.cluster.mark(h, now)
-		w.cluster.fenced(h, now)
-	}
-	// Three of four hosts (0.75 > 0.6) failing together is held back.
-	w.run(t, 700*time.Millisecond, func() bool { return false })
-	if n := len(w.evacuations()); n != 0 {
-		t.Errorf("%d servers evacuated despite the guard", n)
-	}
-	paused := 0
-	for _, e := range w.events(t, history.KindGuard) {
-		if strings.Contains(e.Summary, "paused") {
-			paused++
+	bubble(t, func(t *testing.T) {
+		w := newWorld(t, "auto", "")
+		now := time.Now().UTC()
+		for _, h := range []string{"cmp1", "cmp2", "cmp3"} {
+			w.boot(h, 1, true)
+			w.nova.KillCompute(h)
+			mark(w.cluster, h, now)
+			w.cluster.Fenced(h, now)
 		}
-	}
-	if paused == 0 {
-		t.Errorf("no guard event in the history")
-	}
-	if len(w.events(t, history.KindAlert)) == 0 {
-		t.Errorf("no alert in the history")
-	}
-	for _, h := range []string{"cmp1", "cmp2", "cmp3"} {
-		_ = w.cluster.SetAttribute(context.Background(), h, ReleaseAttribute, time.Now().UTC().Format(time.RFC3339), crm.Permanent)
-	}
-	w.run(t, 10*time.Second, func() bool {
-		return w.cluster.phase("cmp1") == evacstate.Done && w.cluster.phase("cmp2") == evacstate.Done && w.cluster.phase("cmp3") == evacstate.Done
+		// Three of four hosts (0.75 > 0.6) failing together is held back.
+		w.run(t, 700*time.Millisecond, func() bool { return false })
+		if n := len(w.evacuations()); n != 0 {
+			t.Errorf("%d servers evacuated despite the guard", n)
+		}
+		paused := 0
+		for _, e := range w.events(t, history.KindGuard) {
+			if strings.Contains(e.Summary, "paused") {
+				paused++
+			}
+		}
+		if paused == 0 {
+			t.Errorf("no guard event in the history")
+		}
+		if len(w.events(t, history.KindAlert)) == 0 {
+			t.Errorf("no alert in the history")
+		}
+		for _, h := range []string{"cmp1", "cmp2", "cmp3"} {
+			_ = w.cluster.SetAttribute(context.Background(), h, ReleaseAttribute, time.Now().UTC().Format(time.RFC3339), crm.Permanent)
+		}
+		w.run(t, 10*time.Second, func() bool {
+			return phase(w.cluster, "cmp1") == evacstate.Done && phase(w.cluster, "cmp2") == evacstate.Done && phase(w.cluster, "cmp3") == evacstate.Done
+		})
+		for id := range w.servers {
+			if got := w.hostOf(t, id); got.Host != "cmp4" {
+				t.Errorf("after release, %s is on %s, want cmp4 (the only host left)", id, got.Host)
+			}
+		}
 	})
-	for id := range w.servers {
-		if got := w.hostOf(t, id); got.Host != "cmp4" {
-			t.Errorf("after release, %s is on %s, want cmp4 (the only host left)", id, got.Host)
-		}
-	}
 }
 
 func TestAReservedHostIsTakenIntoUseAndRecorded(t *testing.T) {
-	w := newWorld(t, "reserved_host", "cmp4")
-	w.boot("cmp1", 2, true)
-	now := time.Now().UTC()
-	w.nova.KillCompute("cmp1")
-	w.cluster.mark("cmp1", now)
-	w.cluster.fenced("cmp1", now)
-	w.run(t, 10*time.Second, func() bool { return w.cluster.phase("cmp1") == evacstate.Done })
-	for id := range w.servers {
-		if got := w.hostOf(t, id); got.Host != "cmp4" {
-			t.Errorf("%s on %s, want the reserved host cmp4", id, got.Host)
+	bubble(t, func(t *testing.T) {
+		w := newWorld(t, "reserved_host", "cmp4")
+		w.boot("cmp1", 2, true)
+		now := time.Now().UTC()
+		w.nova.KillCompute("cmp1")
+		mark(w.cluster, "cmp1", now)
+		w.cluster.Fenced("cmp1", now)
+		w.run(t, 10*time.Second, func() bool { return phase(w.cluster, "cmp1") == evacstate.Done })
+		for id := range w.servers {
+			if got := w.hostOf(t, id); got.Host != "cmp4" {
+				t.Errorf("%s on %s, want the reserved host cmp4", id, got.Host)
+			}
 		}
-	}
-	svc, _ := w.nova.FindComputeService(context.Background(), "cmp4")
-	if !svc.Enabled() {
-		t.Errorf("the reserved host was not enabled")
-	}
-	if v, _ := w.cluster.Attribute(context.Background(), "cmp4", ReservedAttribute, crm.Permanent); v == "" {
-		t.Errorf("the reserved host's use is not recorded")
-	}
+		svc, _ := w.nova.FindComputeService(context.Background(), "cmp4")
+		if !svc.Enabled() {
+			t.Errorf("the reserved host was not enabled")
+		}
+		if v, _ := w.cluster.Attribute(context.Background(), "cmp4", recovery.ReservedAttribute, crm.Permanent); v == "" {
+			t.Errorf("the reserved host's use is not recorded")
+		}
+	})
 }
 
 func TestAVMThatCannotBeRecoveredMarksTheHostFailed(t *testing.T) {
-	w := newWorld(t, "auto", "")
-	w.boot("cmp1", 1, true)
-	now := time.Now().UTC()
-	w.nova.KillCompute("cmp1")
-	w.cluster.mark("cmp1", now)
-	w.cluster.fenced("cmp1", now)
-	for range 5 {
-		w.nova.FailNext("Evacuate", errors.New("400 bad request: instance locked"))
-	}
-	w.run(t, 10*time.Second, func() bool { return w.cluster.phase("cmp1") == evacstate.Failed })
-	if p := w.cluster.phase("cmp1"); p != evacstate.Failed {
-		t.Fatalf("cmp1 is %q, want failed", p)
-	}
-	v, _ := w.cluster.Attribute(context.Background(), "cmp1", evacstate.Attribute, crm.Permanent)
-	if st, _ := evacstate.Parse(v); !strings.Contains(st.Reason, "1 VMs not recovered") || !st.Blocking() {
-		t.Errorf("failed state %+v should say why and keep the host out", st)
-	}
+	bubble(t, func(t *testing.T) {
+		w := newWorld(t, "auto", "")
+		w.boot("cmp1", 1, true)
+		now := time.Now().UTC()
+		w.nova.KillCompute("cmp1")
+		mark(w.cluster, "cmp1", now)
+		w.cluster.Fenced("cmp1", now)
+		for range 5 {
+			w.nova.FailNext("Evacuate", errors.New("400 bad request: instance locked"))
+		}
+		w.run(t, 10*time.Second, func() bool { return phase(w.cluster, "cmp1") == evacstate.Failed })
+		if p := phase(w.cluster, "cmp1"); p != evacstate.Failed {
+			t.Fatalf("cmp1 is %q, want failed", p)
+		}
+		v, _ := w.cluster.Attribute(context.Background(), "cmp1", evacstate.Attribute, crm.Permanent)
+		if st, _ := evacstate.Parse(v); !strings.Contains(st.Reason, "1 VMs not recovered") || !st.Blocking() {
+			t.Errorf("failed state %+v should say why and keep the host out", st)
+		}
+	})
 }
 
 func TestADaemonStoppedMidRecoveryLeavesTheHostForTheNextOne(t *testing.T) {
-	w := newWorld(t, "auto", "")
-	w.boot("cmp1", 2, true)
-	now := time.Now().UTC()
-	w.nova.KillCompute("cmp1")
-	w.cluster.mark("cmp1", now)
-	w.cluster.fenced("cmp1", now)
-	outage := fmt.Errorf("%w: 503", openstack.ErrUnavailable)
-	for range 1000 {
-		w.nova.FailNext("Aggregates", outage)
-	}
-	w.run(t, 300*time.Millisecond, func() bool { return false })
-	if p := w.cluster.phase("cmp1"); p != evacstate.Pending && p != evacstate.Running {
-		t.Errorf("after a stop during a Nova outage cmp1 is %q, want still pending or running", p)
-	}
+	bubble(t, func(t *testing.T) {
+		w := newWorld(t, "auto", "")
+		w.boot("cmp1", 2, true)
+		now := time.Now().UTC()
+		w.nova.KillCompute("cmp1")
+		mark(w.cluster, "cmp1", now)
+		w.cluster.Fenced("cmp1", now)
+		outage := fmt.Errorf("%w: 503", openstack.ErrUnavailable)
+		for range 1000 {
+			w.nova.FailNext("Aggregates", outage)
+		}
+		w.run(t, 300*time.Millisecond, func() bool { return false })
+		if p := phase(w.cluster, "cmp1"); p != evacstate.Pending && p != evacstate.Running {
+			t.Errorf("after a stop during a Nova outage cmp1 is %q, want still pending or running", p)
+		}
+	})
 }
 
 func TestAnERRORVMIsResetThenEvacuatedWhenConfiguredSo(t *testing.T) {
-	w := newWorld(t, "auto", "")
-	w.cfg.Evacuation.ErrorVMs = config.ErrorVMsResetState
-	w.boot("cmp1", 1, true)
-	var id string
-	for sid := range w.servers {
-		id = sid
-	}
-	if err := w.nova.ResetState(context.Background(), id, "error"); err != nil {
-		t.Fatal(err)
-	}
-	now := time.Now().UTC()
-	w.nova.KillCompute("cmp1")
-	w.cluster.mark("cmp1", now)
-	w.cluster.fenced("cmp1", now)
-	w.run(t, 10*time.Second, func() bool { return w.cluster.phase("cmp1") == evacstate.Done })
-	if got := w.hostOf(t, id); got.Host == "cmp1" || got.Status != "ACTIVE" {
-		t.Errorf("the ERROR VM is %s on %s, want ACTIVE elsewhere", got.Status, got.Host)
-	}
-	reset := false
-	for _, c := range w.nova.Calls() {
-		reset = reset || strings.HasPrefix(c, "ResetState "+id+" active")
-	}
-	if !reset {
-		t.Errorf("the VM was not reset to active before its evacuation: %v", w.nova.Calls())
-	}
+	bubble(t, func(t *testing.T) {
+		w := newWorld(t, "auto", "")
+		w.cfg.Evacuation.ErrorVMs = config.ErrorVMsResetState
+		w.boot("cmp1", 1, true)
+		var id string
+		for sid := range w.servers {
+			id = sid
+		}
+		if err := w.nova.ResetState(context.Background(), id, "error"); err != nil {
+			t.Fatal(err)
+		}
+		now := time.Now().UTC()
+		w.nova.KillCompute("cmp1")
+		mark(w.cluster, "cmp1", now)
+		w.cluster.Fenced("cmp1", now)
+		w.run(t, 10*time.Second, func() bool { return phase(w.cluster, "cmp1") == evacstate.Done })
+		if got := w.hostOf(t, id); got.Host == "cmp1" || got.Status != "ACTIVE" {
+			t.Errorf("the ERROR VM is %s on %s, want ACTIVE elsewhere", got.Status, got.Host)
+		}
+		reset := false
+		for _, c := range w.nova.Calls() {
+			reset = reset || strings.HasPrefix(c, "ResetState "+id+" active")
+		}
+		if !reset {
+			t.Errorf("the VM was not reset to active before its evacuation: %v", w.nova.Calls())
+		}
+	})
+}
+
+// bubble runs f in a synctest bubble: its clock moves only when every goroutine of the test
+// waits, so the daemon's polls, retries and timeouts cost no time on the machine's clock.
+func bubble(t *testing.T, f func(t *testing.T)) {
+	t.Helper()
+	synctest.Test(t, f)
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -16,8 +15,7 @@ import (
 	"github.com/computeha/computeha/internal/health"
 	"github.com/computeha/computeha/internal/history"
 	"github.com/computeha/computeha/internal/openstack"
-	"github.com/computeha/computeha/internal/plan"
-	"github.com/computeha/computeha/internal/policy"
+	"github.com/computeha/computeha/internal/recovery"
 )
 
 // The health loop judges every configured compute host each health interval and answers a
@@ -185,7 +183,7 @@ func newHealthLoop(d *Daemon) *healthLoop {
 	}
 	if l.obs == nil {
 		l.obs = &evidenceObserver{
-			src: evidence.Sources{Cluster: d.o.Cluster, Storage: &evidence.Storage{}, Now: d.o.Now, Log: d.o.Log},
+			src: evidence.Sources{Cluster: d.o.Cluster, Storage: &evidence.Storage{}, Now: d.clock.Now, Log: d.o.Log},
 			cfg: cfg,
 		}
 	}
@@ -241,7 +239,7 @@ func (l *healthLoop) run(ctx context.Context) {
 // computeHosts lists the configured hosts (Pacemaker node names) whose Nova hosts are computes
 // of a segment, in name order.
 func (l *healthLoop) computeHosts(ctx context.Context) []string {
-	now := l.d.o.Now()
+	now := l.d.clock.Now()
 	if now.Sub(l.segsAt) > time.Minute {
 		segs, err := l.d.o.Config.ResolveSegments(nil)
 		if err != nil {
@@ -307,7 +305,7 @@ func (l *healthLoop) tick(ctx context.Context) {
 		l.d.o.Log.Warn("health: a slow round", "took", took.Round(time.Millisecond),
 			"evidence", observed.Round(time.Millisecond), "cluster_status", (took - observed).Round(time.Millisecond))
 	}
-	now := l.d.o.Now()
+	now := l.d.clock.Now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for _, name := range hosts {
@@ -519,7 +517,7 @@ func (l *healthLoop) async(ctx context.Context, name string, h *hostHealth, fn f
 		if err != nil && ctx.Err() == nil {
 			l.d.o.Log.Warn("health response failed; retrying later", "host", name, "error", err, "retry_in", healthRetry)
 			h.acted = ""
-			h.retryAt = l.d.o.Now().Add(healthRetry)
+			h.retryAt = l.d.clock.Now().Add(healthRetry)
 		}
 	}()
 }
@@ -591,14 +589,14 @@ func (l *healthLoop) disable(ctx context.Context, name, reason string) error {
 	nova, host := l.d.o.Nova, l.d.o.Config.NovaHost(name)
 	svc, err := nova.FindComputeService(ctx, host)
 	if err != nil {
-		return fmt.Errorf("compute service of %s: %w", l.d.hostLabel(host), err)
+		return fmt.Errorf("compute service of %s: %w", recovery.NewNames(l.d.o.Config, nil).ByNova(host), err)
 	}
 	if !svc.Enabled() {
 		l.d.o.Log.Info("health: compute service already disabled; left so", "host", name, "nova_host", host, "reason", svc.DisabledReason)
 		return nil
 	}
 	if _, err := nova.DisableService(ctx, svc.ID, reason); err != nil {
-		return fmt.Errorf("disable %s: %w", l.d.hostLabel(host), err)
+		return fmt.Errorf("disable %s: %w", recovery.NewNames(l.d.o.Config, nil).ByNova(host), err)
 	}
 	l.record(ctx, name, history.KindDecision, "disabled "+name+" in Nova", history.Reason{Code: "health-disabled", Text: reason}, novaHostDetails(name, host))
 	return nil
@@ -619,7 +617,7 @@ func (l *healthLoop) enable(ctx context.Context, name string) error {
 	nova, host := l.d.o.Nova, l.d.o.Config.NovaHost(name)
 	svc, err := nova.FindComputeService(ctx, host)
 	if err != nil {
-		return fmt.Errorf("compute service of %s: %w", l.d.hostLabel(host), err)
+		return fmt.Errorf("compute service of %s: %w", recovery.NewNames(l.d.o.Config, nil).ByNova(host), err)
 	}
 	if svc.Enabled() || !healthDisabled(svc.DisabledReason) {
 		return nil
@@ -635,7 +633,7 @@ func (l *healthLoop) enable(ctx context.Context, name string) error {
 		return nil
 	}
 	if _, err := nova.EnableService(ctx, svc.ID); err != nil {
-		return fmt.Errorf("enable %s: %w", l.d.hostLabel(host), err)
+		return fmt.Errorf("enable %s: %w", recovery.NewNames(l.d.o.Config, nil).ByNova(host), err)
 	}
 	l.record(ctx, name, history.KindDecision, "enabled "+name+" again in Nova: it is running",
 		history.Reason{Code: "health-enabled", Text: "was disabled: " + svc.DisabledReason}, novaHostDetails(name, host))
@@ -676,41 +674,38 @@ func (l *healthLoop) confirm(ctx context.Context, name string, episode time.Time
 	return nil
 }
 
-// migrate live-migrates the host's HA VMs to other hosts of its segment, chosen as the
-// evacuation chooses them, then disables the host. The host is alive: nothing is forced down
-// and nothing is evacuated.
+// migrate moves the host's HA VMs to other hosts of its segment through the recovery engine
+// (live-migrated when they run, as each VM's recovery class says), then disables the host.
+// The host is alive: nothing is forced down and nothing is evacuated.
 func (l *healthLoop) migrate(ctx context.Context, name string, dec health.Decision) error {
 	d := l.d
-	host := d.o.Config.NovaHost(name)
-	segName, seg, aggs, err := d.segmentOf(ctx, host)
-	if err != nil {
-		return err
-	}
+	host := recovery.NewNames(d.o.Config, nil).ByNode(name)
 	var inc *history.Incident
 	if d.o.History != nil {
 		failure := history.Event{
 			Host: name, Kind: history.KindFailure, Summary: fmt.Sprintf("%s lost %s: live-migrating its HA VMs", name, lostNetworks(dec)),
 			Reason: history.Reason{Code: history.ReasonCode(dec.Reason.Code), Text: dec.Reason.Text},
 		}
-		if det := novaHostDetails(name, host); det != nil {
+		if det := novaHostDetails(name, host.NovaHost); det != nil {
 			failure.Details, _ = json.Marshal(det)
 		}
-		inc, err = d.o.History.OpenIncident(ctx, name, failure)
-		if err != nil {
+		var err error
+		if inc, err = d.o.History.OpenIncident(ctx, name, failure); err != nil {
 			d.o.Log.Warn("opening an incident failed", "error", err)
 		}
 	}
-	// The evacuation job's helpers are reused read-only for the segment's hosts and reserved
-	// hosts, so both responses place VMs the same way.
-	j := &job{d: d, node: name, host: host, inc: inc}
-	failed, err := l.liveMigrateAll(ctx, j, segName, seg, aggs)
+	job := recovery.Job{Source: host, Situation: recovery.HostDegraded}
+	if inc != nil {
+		job.Recorder = inc
+	}
+	rep, err := d.engine.Run(ctx, job)
 	if err != nil {
-		l.closeIncident(ctx, inc, history.OutcomeFailed, "live migration from "+name+" stopped: "+err.Error())
+		l.closeIncident(ctx, inc, history.OutcomeFailed, "moving the VMs off "+name+" stopped: "+err.Error())
 		return err
 	}
-	outcome, summary := history.OutcomeRecovered, "every HA VM of "+name+" live-migrated"
-	if failed > 0 {
-		outcome, summary = history.OutcomePartial, fmt.Sprintf("%d HA VMs of %s could not be live-migrated", failed, name)
+	outcome, summary := history.OutcomeRecovered, "every HA VM of "+name+" moved"
+	if failed := rep.Count(recovery.Failed) + rep.Count(recovery.Unrecoverable); failed > 0 {
+		outcome, summary = history.OutcomePartial, fmt.Sprintf("%d HA VMs of %s could not be moved", failed, name)
 		l.record(ctx, name, history.KindAlert, summary, history.Reason{Code: "live-migration-failed"}, nil)
 	}
 	if err := l.disable(ctx, name, migrateReason(dec)); err != nil {
@@ -728,229 +723,4 @@ func (l *healthLoop) closeIncident(ctx context.Context, inc *history.Incident, o
 	if err := inc.Close(ctx, o, summary, history.Reason{Code: "health-migrate"}); err != nil {
 		l.d.o.Log.Warn("closing the incident failed", "error", err)
 	}
-}
-
-// policyVM is the policy's view of a server, built as the evacuation job builds it.
-func policyVM(s openstack.Server, hostAggs []string, az string) policy.VM {
-	return policy.VM{
-		ID: s.ID, Name: s.Name, ProjectID: s.ProjectID, AvailabilityZone: firstNonEmpty(s.AvailabilityZone, az),
-		Aggregates: hostAggs, FlavorExtraSpecs: s.Flavor.ExtraSpecs, ImageProperties: s.ImageProperties, Metadata: s.Metadata, Tags: s.Tags,
-	}
-}
-
-// liveMigrateAll moves every running HA VM of j.host; it returns how many did not move.
-func (l *healthLoop) liveMigrateAll(ctx context.Context, j *job, segName string, seg config.Segment, aggs []openstack.Aggregate) (int, error) {
-	d, name, host := l.d, j.node, j.host
-	var servers []openstack.Server
-	if err := d.retryNova(ctx, "list servers", func(ctx context.Context) (err error) {
-		servers, err = d.o.Nova.ServersOnHost(ctx, host)
-		return err
-	}); err != nil {
-		return 0, err
-	}
-	hosts, err := j.segmentHosts(ctx, seg)
-	if err != nil {
-		return 0, err
-	}
-	var hostAggs []string
-	az := ""
-	for _, a := range aggs {
-		if slices.Contains(a.Hosts, host) {
-			hostAggs = append(hostAggs, a.Name)
-			if a.AvailabilityZone != "" {
-				az = a.AvailabilityZone
-			}
-		}
-	}
-	byID := map[string]openstack.Server{}
-	var vms []plan.VM
-	for _, s := range servers {
-		pv := policyVM(s, hostAggs, az)
-		if dec := d.policy.Decide(pv); !dec.HA {
-			continue // stays: only HA VMs are moved, as for an evacuation
-		}
-		if s.Status != "ACTIVE" && s.Status != "PAUSED" {
-			j.record(ctx, history.KindDecision, fmt.Sprintf("%s (%s) left on %s: %s, not running", s.Name, s.ID, name, s.Status),
-				history.Reason{Code: "not-live-migratable", Text: "live migration moves running VMs only"}, nil)
-			continue
-		}
-		byID[s.ID] = s
-		vms = append(vms, plan.VM{
-			ID: s.ID, Name: s.Name, VCPUs: int64(s.Flavor.VCPUs), RAMMB: int64(s.Flavor.RAMMB),
-			DiskGB: int64(s.Flavor.DiskGB + s.Flavor.EphemeralGB), Priority: d.policy.Priority(pv).Value,
-		})
-	}
-	p, err := plan.Make(plan.Input{FailedHost: host, Segment: plan.Segment{Name: segName, RecoveryMethod: seg.RecoveryMethod, Hosts: hosts}, VMs: vms})
-	if err != nil {
-		return 0, err
-	}
-	for _, r := range p.ReservedHostsUsed {
-		if err := j.takeReserved(ctx, r); err != nil {
-			return 0, err
-		}
-	}
-	type lm struct {
-		srv    openstack.Server
-		target string
-	}
-	var moves []lm
-	for _, m := range p.Moves {
-		moves = append(moves, lm{byID[m.VM.ID], m.Target})
-		j.record(ctx, history.KindDecision, fmt.Sprintf("%s (%s) goes to %s (live migration)", m.VM.Name, m.VM.ID, j.nodeOf(m.Target)),
-			history.Reason{Code: history.ReasonCode(m.Reason), Text: m.Detail}, j.novaTarget(m.Target))
-	}
-	for _, u := range p.Unplaced {
-		// No room found: Nova's scheduler may still find some.
-		moves = append(moves, lm{srv: byID[u.VM.ID]})
-		j.record(ctx, history.KindAlert, fmt.Sprintf("%s (%s) fits on no host of segment %s", u.VM.Name, u.VM.ID, segName),
-			history.Reason{Code: history.ReasonCode(u.Reason), Text: u.Detail}, nil)
-	}
-	var (
-		wg     sync.WaitGroup
-		fmu    sync.Mutex
-		failed int
-	)
-	for _, m := range moves {
-		wg.Go(func() {
-			if err := l.liveMigrate(ctx, j, m.srv, m.target, seg); err != nil {
-				d.o.Log.Warn("live migration failed", "host", name, "vm", m.srv.ID, "error", err)
-				fmu.Lock()
-				failed++
-				fmu.Unlock()
-			}
-		})
-	}
-	wg.Wait()
-	return failed, ctx.Err()
-}
-
-// liveMigrate moves one VM and waits until it is ACTIVE on another host, recording the move.
-func (l *healthLoop) liveMigrate(ctx context.Context, j *job, srv openstack.Server, target string, seg config.Segment) error {
-	d := l.d
-	var id int64
-	if j.inc != nil {
-		if mid, err := j.inc.StartMove(ctx, history.Move{VMID: srv.ID, VMName: srv.Name, Project: srv.ProjectID, From: j.node, To: j.nodeOf(target)}); err == nil {
-			id = mid
-		}
-	}
-	finish := func(res history.MoveResult, to, errText string) {
-		if j.inc != nil && id != 0 {
-			if err := j.inc.FinishMove(ctx, id, history.MoveOutcome{Result: res, To: j.nodeOf(to), Error: errText}); err != nil {
-				d.o.Log.Warn("recording a move failed", "error", err)
-			}
-		}
-	}
-	request := func(target string) error {
-		d.sem <- struct{}{}
-		defer func() { <-d.sem }()
-		return d.retryNova(ctx, "live-migrate", func(ctx context.Context) error {
-			return d.o.Nova.LiveMigrate(ctx, srv.ID, target, false)
-		})
-	}
-	// The planned host first; after a refusal or a failed migration (the target stopped
-	// reporting to Nova, say), the scheduler chooses inside Nova's rules, up to the
-	// evacuation's retries, with its backoff.
-	var (
-		to      string
-		err     error
-		backoff = d.o.Config.Evacuation.RetryBackoff.Initial
-	)
-	for attempt := 0; attempt <= d.o.Config.Evacuation.Retries; attempt++ {
-		t := target
-		if attempt > 0 {
-			t = ""
-			d.o.Log.Warn("live migration failed; trying again, the scheduler choosing the host", "vm", srv.ID, "attempt", attempt+1, "error", err)
-			if id != 0 && d.o.History != nil {
-				_ = d.o.History.RetryMove(ctx, id, "")
-			}
-			if serr := d.o.Sleep(ctx, backoff); serr != nil {
-				err = serr
-				break
-			}
-			backoff = min(2*backoff, d.o.Config.Evacuation.RetryBackoff.Max)
-		}
-		// Nova's earlier live migrations of this VM are told apart from this one by their id.
-		var seen int
-		if err = d.retryNova(ctx, "list migrations", func(ctx context.Context) error {
-			migs, err := d.o.Nova.Migrations(ctx, openstack.MigrationFilter{ServerID: srv.ID, Type: "live-migration"})
-			for _, m := range migs {
-				seen = max(seen, m.ID)
-			}
-			return err
-		}); err != nil {
-			break
-		}
-		if err = request(t); err != nil {
-			if ctx.Err() != nil {
-				break
-			}
-			continue
-		}
-		if to, err = l.awaitLiveMigration(ctx, srv.ID, j.host, seen); err == nil || ctx.Err() != nil {
-			break
-		}
-	}
-	if err != nil {
-		finish(history.MoveFailed, "", err.Error())
-		return err
-	}
-	if !slices.Contains(seg.Hosts, to) {
-		j.record(ctx, history.KindAlert, fmt.Sprintf("%s (%s) landed on %s, outside its segment", srv.Name, srv.ID, to),
-			history.Reason{Code: "outside-segment"}, nil)
-	}
-	finish(history.MoveSucceeded, to, "")
-	return nil
-}
-
-// awaitLiveMigration polls the server until it is ACTIVE on a host other than source, or Nova
-// reports the migration failed (a record newer than seen), at most the evacuation's confirm
-// timeout.
-func (l *healthLoop) awaitLiveMigration(ctx context.Context, id, source string, seen int) (string, error) {
-	d := l.d
-	timeout := d.o.Config.Evacuation.ConfirmTimeout
-	deadline := d.o.Now().Add(timeout)
-	for {
-		var s openstack.Server
-		if err := d.retryNova(ctx, "show server", func(ctx context.Context) (err error) {
-			s, err = d.o.Nova.Server(ctx, id)
-			return err
-		}); err != nil {
-			return "", err
-		}
-		switch {
-		case s.Host != source && s.TaskState == "" && s.Status == "ACTIVE":
-			return s.Host, nil
-		case s.Status == "ERROR":
-			return "", fmt.Errorf("%s is in ERROR after its live migration", id)
-		case s.Host == source && s.TaskState == "":
-			// Not started yet, or over and rolled back: Nova's migration record tells.
-			var migs []openstack.Migration
-			if err := d.retryNova(ctx, "list migrations", func(ctx context.Context) (err error) {
-				migs, err = d.o.Nova.Migrations(ctx, openstack.MigrationFilter{ServerID: id, Type: "live-migration"})
-				return err
-			}); err != nil {
-				return "", err
-			}
-			for _, m := range migs {
-				if m.ID > seen && slices.Contains([]string{"error", "failed", "cancelled"}, m.Status) {
-					return "", fmt.Errorf("%s: Nova's live migration ended %s; the VM stays on %s", id, m.Status, source)
-				}
-			}
-		}
-		if d.o.Now().After(deadline) {
-			return "", fmt.Errorf("%s not ACTIVE on another host within %s (status %s, host %s, task %q)", id, timeout, s.Status, s.Host, s.TaskState)
-		}
-		if err := d.o.Sleep(ctx, d.o.Poll); err != nil {
-			return "", err
-		}
-	}
-}
-
-// LiveMigrate completes lazyNova's openstack.Client.
-func (l *lazyNova) LiveMigrate(ctx context.Context, serverID, targetHost string, blockMigration bool) error {
-	c, err := l.get(ctx)
-	if err != nil {
-		return err
-	}
-	return c.LiveMigrate(ctx, serverID, targetHost, blockMigration)
 }

@@ -12,67 +12,13 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/computeha/computeha/crm"
+	"github.com/computeha/computeha/internal/clock"
 	"github.com/computeha/computeha/internal/config"
 	"github.com/computeha/computeha/internal/evacstate"
 	"github.com/computeha/computeha/internal/health"
 	"github.com/computeha/computeha/internal/history"
 	"github.com/computeha/computeha/internal/openstack"
 )
-
-// healthCluster adds to fakeCluster what the health loop reads and asks: each node's state in
-// crm_mon, fencing requests and confirmations.
-type healthCluster struct {
-	*fakeCluster
-	nodes       map[string]crm.Node
-	maintenance bool
-	fences      []string // "node action"
-	confirms    []string
-	fenceErr    error
-}
-
-func (c *healthCluster) Status(context.Context) (*crm.Status, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	st := &crm.Status{Quorate: c.quorate, MaintenanceMode: c.maintenance}
-	for _, n := range slices.Sorted(func(yield func(string) bool) {
-		for k := range c.nodes {
-			if !yield(k) {
-				return
-			}
-		}
-	}) {
-		st.Nodes = append(st.Nodes, c.nodes[n])
-	}
-	return st, nil
-}
-
-func (c *healthCluster) Fence(_ context.Context, node string, action crm.FenceAction, _ time.Duration) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.fences = append(c.fences, node+" "+string(action))
-	return c.fenceErr
-}
-
-func (c *healthCluster) ConfirmFenced(_ context.Context, node string) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.confirms = append(c.confirms, node)
-	return nil
-}
-
-func (c *healthCluster) setNode(name string, edit func(n *crm.Node)) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	n := c.nodes[name]
-	edit(&n)
-	c.nodes[name] = n
-}
-
-func (c *healthCluster) calls() (fences, confirms []string) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return slices.Clone(c.fences), slices.Clone(c.confirms)
-}
 
 // judgeTable is the injected Collect+Decide: each host's evidence and raw decision as the
 // test sets them; running when unset.
@@ -142,12 +88,10 @@ func dead() (health.Evidence, health.Decision) {
 // healthWorld is a daemon whose health loop the test drives tick by tick on a fake clock.
 type healthWorld struct {
 	*world
-	hc    *healthCluster
 	judge *judgeTable
 	loop  *healthLoop
 
-	mu  sync.Mutex
-	now time.Time
+	clk clock.Clock
 }
 
 func newHealthWorld(t *testing.T) *healthWorld {
@@ -172,17 +116,16 @@ func healthWorldOf(w *world) *healthWorld {
 	w.cfg.Health = h
 	hw := &healthWorld{
 		world: w,
-		hc:    &healthCluster{fakeCluster: w.cluster, nodes: map[string]crm.Node{}},
 		judge: &judgeTable{ev: map[string]health.Evidence{}, dec: map[string]health.Decision{}, asked: map[string]int{}},
-		now:   time.Date(2026, 3, 1, 10, 0, 0, 0, time.UTC),
+		clk:   clock.Real{}, // the bubble's
 	}
 	for _, n := range []string{"cmp1", "cmp2", "cmp3", "cmp4"} {
-		hw.hc.nodes[n] = crm.Node{Name: n, Type: crm.NodeRemote, Online: true}
+		hw.cluster.AddNode(n, crm.Node{Type: crm.NodeRemote, Online: true})
 	}
-	hw.hc.nodes["ctl1"] = crm.Node{Name: "ctl1", Type: crm.NodeMember, Online: true, IsDC: true}
+	hw.cluster.AddNode("ctl1", crm.Node{Type: crm.NodeMember, Online: true, IsDC: true})
 	d := New(Options{
-		Config: w.cfg, Cluster: hw.hc, Nova: w.nova, History: w.store, Owner: "ctl1",
-		Now: hw.clock, Poll: time.Millisecond,
+		Config: w.cfg, Cluster: w.cluster, Nova: w.nova, History: w.store, Owner: "ctl1",
+		Clock: hw.clk, Poll: time.Millisecond,
 		Observer: ObserverFunc(func(context.Context) (health.Observations, error) { return health.Observations{Now: hw.clock()}, nil }),
 		Judge:    hw.judge.judge,
 	})
@@ -191,17 +134,11 @@ func healthWorldOf(w *world) *healthWorld {
 	return hw
 }
 
-func (hw *healthWorld) clock() time.Time {
-	hw.mu.Lock()
-	defer hw.mu.Unlock()
-	return hw.now
-}
+func (hw *healthWorld) clock() time.Time { return hw.clk.Now() }
 
 // step advances the clock by d, runs one round and waits for the responses it started.
 func (hw *healthWorld) step(d time.Duration) {
-	hw.mu.Lock()
-	hw.now = hw.now.Add(d)
-	hw.mu.Unlock()
+	time.Sleep(d) // the bubble's time
 	hw.loop.tick(context.Background())
 	hw.loop.wait()
 }
@@ -256,38 +193,40 @@ func (hw *healthWorld) noEvacuation(t *testing.T) {
 }
 
 func TestAnIsolatedHostIsDisabledOnlyOnceConfirmedAndNeverFenced(t *testing.T) {
-	hw := newHealthWorld(t)
-	hw.steps(3) // every host confirmed running
-	hw.judge.setFn("cmp1", isolated)
-	hw.hc.setNode("cmp1", func(n *crm.Node) { n.Online, n.Unclean = false, true })
+	bubble(t, func(t *testing.T) {
+		hw := newHealthWorld(t)
+		hw.steps(3) // every host confirmed running
+		hw.judge.setFn("cmp1", isolated)
+		hw.cluster.SetNode("cmp1", func(n *crm.Node) { n.Online, n.Unclean = false, true })
 
-	hw.step(time.Second) // raw isolated, not confirmed
-	hw.step(time.Second) // held 1 s of the 2 s
-	if c := hw.novaCalls("DisableService"); len(c) != 0 {
-		t.Fatalf("disabled before the state was confirmed: %v", c)
-	}
-	if e := hw.hostEvents(t, "cmp1", history.KindDecision); len(e) != 1 {
-		t.Fatalf("decisions before confirmation: %v; want only the first running", e)
-	}
-	hw.steps(5)
-	svc := hw.service(t, "cmp1")
-	if svc.Enabled() || svc.DisabledReason != "computeha: health: isolated" {
-		t.Errorf("cmp1's service after the isolation was confirmed: %+v", svc)
-	}
-	if c := hw.novaCalls("DisableService"); len(c) != 1 {
-		t.Errorf("DisableService calls: %v, want exactly one", c)
-	}
-	if fences, confirms := hw.hc.calls(); len(fences)+len(confirms) != 0 {
-		t.Errorf("an isolated host was fenced %v or confirmed %v", fences, confirms)
-	}
-	hw.noEvacuation(t)
-	want := []string{"cmp1 is running: none [healthy]", "cmp1 is isolated: disable [isolated]", "disabled cmp1 in Nova [health-disabled]"}
-	if diff := cmp.Diff(want, hw.hostEvents(t, "cmp1", history.KindDecision)); diff != "" {
-		t.Errorf("cmp1's decisions in the history (-want +got):\n%s", diff)
-	}
-	if diff := cmp.Diff([]string{"cmp1 is isolated [isolated]"}, hw.hostEvents(t, "cmp1", history.KindAlert)); diff != "" {
-		t.Errorf("alerts (-want +got):\n%s", diff)
-	}
+		hw.step(time.Second) // raw isolated, not confirmed
+		hw.step(time.Second) // held 1 s of the 2 s
+		if c := hw.novaCalls("DisableService"); len(c) != 0 {
+			t.Fatalf("disabled before the state was confirmed: %v", c)
+		}
+		if e := hw.hostEvents(t, "cmp1", history.KindDecision); len(e) != 1 {
+			t.Fatalf("decisions before confirmation: %v; want only the first running", e)
+		}
+		hw.steps(5)
+		svc := hw.service(t, "cmp1")
+		if svc.Enabled() || svc.DisabledReason != "computeha: health: isolated" {
+			t.Errorf("cmp1's service after the isolation was confirmed: %+v", svc)
+		}
+		if c := hw.novaCalls("DisableService"); len(c) != 1 {
+			t.Errorf("DisableService calls: %v, want exactly one", c)
+		}
+		if fences, confirms := hw.cluster.Fences(), hw.cluster.Confirms(); len(fences)+len(confirms) != 0 {
+			t.Errorf("an isolated host was fenced %v or confirmed %v", fences, confirms)
+		}
+		hw.noEvacuation(t)
+		want := []string{"cmp1 is running: none [healthy]", "cmp1 is isolated: disable [isolated]", "disabled cmp1 in Nova [health-disabled]"}
+		if diff := cmp.Diff(want, hw.hostEvents(t, "cmp1", history.KindDecision)); diff != "" {
+			t.Errorf("cmp1's decisions in the history (-want +got):\n%s", diff)
+		}
+		if diff := cmp.Diff([]string{"cmp1 is isolated [isolated]"}, hw.hostEvents(t, "cmp1", history.KindAlert)); diff != "" {
+			t.Errorf("alerts (-want +got):\n%s", diff)
+		}
+	})
 }
 
 func TestARecoveredHostIsConfirmedToPacemakerOnlyWhenEveryCheckPasses(t *testing.T) {
@@ -321,7 +260,7 @@ func TestARecoveredHostIsConfirmedToPacemakerOnlyWhenEveryCheckPasses(t *testing
 		{
 			name:  "a host Pacemaker fenced during the isolation is not confirmed",
 			back:  func() (health.Evidence, health.Decision) { return back(health.OK, health.OK) },
-			setup: func(hw *healthWorld) { hw.cluster.fenced("cmp1", hw.clock()) },
+			setup: func(hw *healthWorld) { hw.cluster.Fenced("cmp1", hw.clock()) },
 		},
 		{
 			name: "a host carrying an evacuation mark is not confirmed",
@@ -334,37 +273,39 @@ func TestARecoveredHostIsConfirmedToPacemakerOnlyWhenEveryCheckPasses(t *testing
 		{
 			name:  "a host Pacemaker no longer shows unclean is not confirmed",
 			back:  func() (health.Evidence, health.Decision) { return back(health.OK, health.OK) },
-			setup: func(hw *healthWorld) { hw.hc.setNode("cmp1", func(n *crm.Node) { n.Unclean = false }) },
+			setup: func(hw *healthWorld) { hw.cluster.SetNode("cmp1", func(n *crm.Node) { n.Unclean = false }) },
 		},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			hw := newHealthWorld(t)
-			hw.steps(3)
-			hw.judge.setFn("cmp1", isolated)
-			hw.hc.setNode("cmp1", func(n *crm.Node) { n.Online, n.Unclean = false, true })
-			hw.steps(5)
-			if tt.setup != nil {
-				tt.setup(hw)
-			}
-			hw.judge.setFn("cmp1", tt.back)
-			hw.steps(6)
-			_, confirms := hw.hc.calls()
-			if got := len(confirms) > 0; got != tt.wantConfirm {
-				t.Fatalf("confirmations %v, want confirmed %v", confirms, tt.wantConfirm)
-			}
-			if tt.wantConfirm {
-				if len(confirms) != 1 {
-					t.Errorf("confirmed %d times, want once", len(confirms))
+			bubble(t, func(t *testing.T) {
+				hw := newHealthWorld(t)
+				hw.steps(3)
+				hw.judge.setFn("cmp1", isolated)
+				hw.cluster.SetNode("cmp1", func(n *crm.Node) { n.Online, n.Unclean = false, true })
+				hw.steps(5)
+				if tt.setup != nil {
+					tt.setup(hw)
 				}
-				ev := hw.hostEvents(t, "cmp1", history.KindFencing)
-				if len(ev) != 1 || !strings.Contains(ev[0], "[confirm-fenced]") {
-					t.Errorf("fencing events %v, want the confirmation with its reason", ev)
+				hw.judge.setFn("cmp1", tt.back)
+				hw.steps(6)
+				confirms := hw.cluster.Confirms()
+				if got := len(confirms) > 0; got != tt.wantConfirm {
+					t.Fatalf("confirmations %v, want confirmed %v", confirms, tt.wantConfirm)
 				}
-			}
-			if fences, _ := hw.hc.calls(); len(fences) != 0 {
-				t.Errorf("fenced: %v", fences)
-			}
-			hw.noEvacuation(t)
+				if tt.wantConfirm {
+					if len(confirms) != 1 {
+						t.Errorf("confirmed %d times, want once", len(confirms))
+					}
+					ev := hw.hostEvents(t, "cmp1", history.KindFencing)
+					if len(ev) != 1 || !strings.Contains(ev[0], "[confirm-fenced]") {
+						t.Errorf("fencing events %v, want the confirmation with its reason", ev)
+					}
+				}
+				if fences := hw.cluster.Fences(); len(fences) != 0 {
+					t.Errorf("fenced: %v", fences)
+				}
+				hw.noEvacuation(t)
+			})
 		})
 	}
 }
@@ -386,87 +327,95 @@ func TestARunningHostIsEnabledAgainOnlyWhenTheDisableWasTheIsolations(t *testing
 		{name: "an evacuation's disable stays", before: "computeha: evacuated by computeha at 2026-03-01T09:00:00Z", wantReason: "computeha: evacuated by computeha at 2026-03-01T09:00:00Z"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			hw := newHealthWorld(t)
-			if tt.before != "" {
-				_, _ = hw.nova.DisableService(context.Background(), hw.service(t, "cmp1").ID, tt.before)
-			}
-			hw.steps(3)
-			hw.judge.setFn("cmp1", isolated)
-			hw.hc.setNode("cmp1", func(n *crm.Node) { n.Online, n.Unclean = false, true })
-			hw.steps(5)
-			hw.judge.setFn("cmp1", func() (health.Evidence, health.Decision) { return back(health.OK, health.OK) })
-			hw.steps(5)
-			// The confirmation lets Pacemaker reconnect it.
-			hw.hc.setNode("cmp1", func(n *crm.Node) { n.Online, n.Unclean = true, false })
-			hw.judge.setFn("cmp1", running)
-			hw.steps(5)
-			svc := hw.service(t, "cmp1")
-			if svc.Enabled() != tt.wantEnabled || svc.DisabledReason != tt.wantReason {
-				t.Errorf("cmp1's service: enabled %v reason %q; want enabled %v reason %q", svc.Enabled(), svc.DisabledReason, tt.wantEnabled, tt.wantReason)
-			}
-			enables := hw.novaCalls("EnableService")
-			if want := map[bool]int{true: 1, false: 0}[tt.wantEnabled]; len(enables) != want {
-				t.Errorf("EnableService calls %v, want %d", enables, want)
-			}
+			bubble(t, func(t *testing.T) {
+				hw := newHealthWorld(t)
+				if tt.before != "" {
+					_, _ = hw.nova.DisableService(context.Background(), hw.service(t, "cmp1").ID, tt.before)
+				}
+				hw.steps(3)
+				hw.judge.setFn("cmp1", isolated)
+				hw.cluster.SetNode("cmp1", func(n *crm.Node) { n.Online, n.Unclean = false, true })
+				hw.steps(5)
+				hw.judge.setFn("cmp1", func() (health.Evidence, health.Decision) { return back(health.OK, health.OK) })
+				hw.steps(5)
+				// The confirmation lets Pacemaker reconnect it.
+				hw.cluster.SetNode("cmp1", func(n *crm.Node) { n.Online, n.Unclean = true, false })
+				hw.judge.setFn("cmp1", running)
+				hw.steps(5)
+				svc := hw.service(t, "cmp1")
+				if svc.Enabled() != tt.wantEnabled || svc.DisabledReason != tt.wantReason {
+					t.Errorf("cmp1's service: enabled %v reason %q; want enabled %v reason %q", svc.Enabled(), svc.DisabledReason, tt.wantEnabled, tt.wantReason)
+				}
+				enables := hw.novaCalls("EnableService")
+				if want := map[bool]int{true: 1, false: 0}[tt.wantEnabled]; len(enables) != want {
+					t.Errorf("EnableService calls %v, want %d", enables, want)
+				}
+			})
 		})
 	}
 }
 
 func TestLostStorageWhilePacemakerSeesTheHostAsksForFencingOnceAndEvacuatesNothing(t *testing.T) {
-	hw := newHealthWorld(t)
-	hw.steps(3)
-	hw.judge.setFn("cmp2", storageLost)
-	hw.steps(2)
-	if fences, _ := hw.hc.calls(); len(fences) != 0 {
-		t.Fatalf("fenced before the state was confirmed: %v", fences)
-	}
-	hw.steps(6)
-	fences, _ := hw.hc.calls()
-	if diff := cmp.Diff([]string{"cmp2 off"}, fences); diff != "" {
-		t.Errorf("fencing requests (-want +got):\n%s", diff)
-	}
-	want := []string{"asking Pacemaker to fence cmp2 (off) [health-fence]", "fencing of cmp2 requested by the health check succeeded [health-fenced]"}
-	if diff := cmp.Diff(want, hw.hostEvents(t, "cmp2", history.KindFencing)); diff != "" {
-		t.Errorf("fencing events (-want +got):\n%s", diff)
-	}
-	if svc := hw.service(t, "cmp2"); !svc.Enabled() {
-		t.Errorf("the health loop disabled cmp2 itself: %+v", svc)
-	}
-	hw.noEvacuation(t)
+	bubble(t, func(t *testing.T) {
+		hw := newHealthWorld(t)
+		hw.steps(3)
+		hw.judge.setFn("cmp2", storageLost)
+		hw.steps(2)
+		if fences := hw.cluster.Fences(); len(fences) != 0 {
+			t.Fatalf("fenced before the state was confirmed: %v", fences)
+		}
+		hw.steps(6)
+		fences := hw.cluster.Fences()
+		if diff := cmp.Diff([]string{"cmp2 off"}, fences); diff != "" {
+			t.Errorf("fencing requests (-want +got):\n%s", diff)
+		}
+		want := []string{"asking Pacemaker to fence cmp2 (off) [health-fence]", "fencing of cmp2 requested by the health check succeeded [health-fenced]"}
+		if diff := cmp.Diff(want, hw.hostEvents(t, "cmp2", history.KindFencing)); diff != "" {
+			t.Errorf("fencing events (-want +got):\n%s", diff)
+		}
+		if svc := hw.service(t, "cmp2"); !svc.Enabled() {
+			t.Errorf("the health loop disabled cmp2 itself: %+v", svc)
+		}
+		hw.noEvacuation(t)
+	})
 }
 
 func TestAFencingPacemakerRefusesIsAskedAgainLaterNotEveryRound(t *testing.T) {
-	hw := newHealthWorld(t)
-	hw.hc.fenceErr = fmt.Errorf("stonith_admin: %w", crm.ErrTimeout)
-	hw.steps(3)
-	hw.judge.setFn("cmp2", storageLost)
-	hw.steps(10)
-	if fences, _ := hw.hc.calls(); len(fences) != 1 {
-		t.Fatalf("fencing requests within 10 s: %v, want one", fences)
-	}
-	hw.step(healthRetry)
-	if fences, _ := hw.hc.calls(); len(fences) != 2 {
-		t.Errorf("fencing requests after the retry delay: %v, want two", fences)
-	}
+	bubble(t, func(t *testing.T) {
+		hw := newHealthWorld(t)
+		hw.cluster.FenceErr = fmt.Errorf("stonith_admin: %w", crm.ErrTimeout)
+		hw.steps(3)
+		hw.judge.setFn("cmp2", storageLost)
+		hw.steps(10)
+		if fences := hw.cluster.Fences(); len(fences) != 1 {
+			t.Fatalf("fencing requests within 10 s: %v, want one", fences)
+		}
+		hw.step(healthRetry)
+		if fences := hw.cluster.Fences(); len(fences) != 2 {
+			t.Errorf("fencing requests after the retry delay: %v, want two", fences)
+		}
+	})
 }
 
 func TestADeadHostIsOnlyRecordedSincePacemakerFencesIt(t *testing.T) {
-	hw := newHealthWorld(t)
-	hw.steps(3)
-	hw.judge.setFn("cmp3", dead)
-	hw.hc.setNode("cmp3", func(n *crm.Node) { n.Online, n.Unclean = false, true })
-	hw.steps(8)
-	if fences, confirms := hw.hc.calls(); len(fences)+len(confirms) != 0 {
-		t.Errorf("a dead host got fencing %v or confirmations %v from the health loop", fences, confirms)
-	}
-	if c := hw.novaCalls("DisableService", "EnableService", "LiveMigrate"); len(c) != 0 {
-		t.Errorf("Nova calls for a dead host: %v", c)
-	}
-	want := []string{"cmp3 is running: none [healthy]", "cmp3 is dead: fence (Pacemaker fences it) [all-signals-lost]"}
-	if diff := cmp.Diff(want, hw.hostEvents(t, "cmp3", history.KindDecision)); diff != "" {
-		t.Errorf("decisions (-want +got):\n%s", diff)
-	}
-	hw.noEvacuation(t)
+	bubble(t, func(t *testing.T) {
+		hw := newHealthWorld(t)
+		hw.steps(3)
+		hw.judge.setFn("cmp3", dead)
+		hw.cluster.SetNode("cmp3", func(n *crm.Node) { n.Online, n.Unclean = false, true })
+		hw.steps(8)
+		if fences, confirms := hw.cluster.Fences(), hw.cluster.Confirms(); len(fences)+len(confirms) != 0 {
+			t.Errorf("a dead host got fencing %v or confirmations %v from the health loop", fences, confirms)
+		}
+		if c := hw.novaCalls("DisableService", "EnableService", "LiveMigrate"); len(c) != 0 {
+			t.Errorf("Nova calls for a dead host: %v", c)
+		}
+		want := []string{"cmp3 is running: none [healthy]", "cmp3 is dead: fence (Pacemaker fences it) [all-signals-lost]"}
+		if diff := cmp.Diff(want, hw.hostEvents(t, "cmp3", history.KindDecision)); diff != "" {
+			t.Errorf("decisions (-want +got):\n%s", diff)
+		}
+		hw.noEvacuation(t)
+	})
 }
 
 func TestADeadHostPacemakerStoppedFencingIsFencedByTheDaemonAfterAMinute(t *testing.T) {
@@ -479,78 +428,85 @@ func TestADeadHostPacemakerStoppedFencingIsFencedByTheDaemonAfterAMinute(t *test
 		{name: "fenced by Pacemaker (offline and clean): left alone", unclean: false},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			hw := newHealthWorld(t)
-			hw.steps(3)
-			hw.judge.setFn("cmp3", dead)
-			hw.hc.setNode("cmp3", func(n *crm.Node) { n.Online, n.Unclean = false, tt.unclean })
-			hw.steps(50)
-			if fences, _ := hw.hc.calls(); len(fences) != 0 {
-				t.Fatalf("fenced %v within 50 s of the failure, while Pacemaker may be fencing", fences)
-			}
-			hw.steps(30)
-			fences, _ := hw.hc.calls()
-			if diff := cmp.Diff(tt.wantFence, fences); diff != "" {
-				t.Errorf("fencing requests (-want +got):\n%s", diff)
-			}
-			alerts := hw.hostEvents(t, "cmp3", history.KindAlert)
-			if got := len(alerts); got != len(tt.wantFence) || (got == 1 && !strings.Contains(alerts[0], "dead-not-fenced")) {
-				t.Errorf("alerts %v, want %d saying why the daemon fences", alerts, len(tt.wantFence))
-			}
-			hw.noEvacuation(t)
+			bubble(t, func(t *testing.T) {
+				hw := newHealthWorld(t)
+				hw.steps(3)
+				hw.judge.setFn("cmp3", dead)
+				hw.cluster.SetNode("cmp3", func(n *crm.Node) { n.Online, n.Unclean = false, tt.unclean })
+				hw.steps(50)
+				if fences := hw.cluster.Fences(); len(fences) != 0 {
+					t.Fatalf("fenced %v within 50 s of the failure, while Pacemaker may be fencing", fences)
+				}
+				hw.steps(30)
+				fences := hw.cluster.Fences()
+				if diff := cmp.Diff(tt.wantFence, fences); diff != "" {
+					t.Errorf("fencing requests (-want +got):\n%s", diff)
+				}
+				alerts := hw.hostEvents(t, "cmp3", history.KindAlert)
+				if got := len(alerts); got != len(tt.wantFence) || (got == 1 && !strings.Contains(alerts[0], "dead-not-fenced")) {
+					t.Errorf("alerts %v, want %d saying why the daemon fences", alerts, len(tt.wantFence))
+				}
+				hw.noEvacuation(t)
+			})
 		})
 	}
 }
 
 func TestALostTenantNetworkLiveMigratesTheHAVMsInsideTheSegmentThenDisablesTheHost(t *testing.T) {
-	hw := newHealthWorld(t)
-	hw.boot("cmp1", 3, true)
-	hw.boot("cmp1", 2, false)
-	hw.steps(3)
-	hw.judge.setFn("cmp1", tenantLost)
-	hw.steps(6)
+	bubble(t, func(t *testing.T) {
+		hw := newHealthWorld(t)
+		hw.boot("cmp1", 3, true)
+		hw.boot("cmp1", 2, false)
+		hw.steps(3)
+		hw.judge.setFn("cmp1", tenantLost)
+		hw.steps(6)
 
-	for id, s := range hw.servers {
-		got := hw.hostOf(t, id)
-		ha := strings.HasSuffix(s.Name, "hatrue")
-		switch {
-		case ha && (got.Host == "cmp1" || got.Status != "ACTIVE" || !slices.Contains([]string{"cmp2", "cmp3", "cmp4"}, got.Host)):
-			t.Errorf("HA VM %s is %s on %s, want ACTIVE on another host of the segment", s.Name, got.Status, got.Host)
-		case !ha && got.Host != "cmp1":
-			t.Errorf("non-HA VM %s moved to %s", s.Name, got.Host)
+		for id, s := range hw.servers {
+			got := hw.hostOf(t, id)
+			ha := strings.HasSuffix(s.Name, "hatrue")
+			switch {
+			case ha && (got.Host == "cmp1" || got.Status != "ACTIVE" || !slices.Contains([]string{"cmp2", "cmp3", "cmp4"}, got.Host)):
+				t.Errorf("HA VM %s is %s on %s, want ACTIVE on another host of the segment", s.Name, got.Status, got.Host)
+			case !ha && got.Host != "cmp1":
+				t.Errorf("non-HA VM %s moved to %s", s.Name, got.Host)
+			}
 		}
-	}
-	if n := len(hw.novaCalls("LiveMigrate")); n != 3 {
-		t.Errorf("%d live migrations, want 3", n)
-	}
-	moves, err := hw.store.Moves(context.Background(), history.Filter{Host: "cmp1"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ok := 0
-	for _, m := range moves {
-		if m.Result == history.MoveSucceeded && m.From == "cmp1" && m.To != "" && m.To != "cmp1" && !m.End.IsZero() {
-			ok++
+		if n := len(hw.novaCalls("LiveMigrate")); n != 3 {
+			t.Errorf("%d live migrations, want 3", n)
 		}
-	}
-	if ok != 3 || len(moves) != 3 {
-		t.Errorf("moves in the history: %+v; want 3 succeeded from cmp1", moves)
-	}
-	svc := hw.service(t, "cmp1")
-	if svc.Enabled() || svc.DisabledReason != "computeha: health: tenant network lost" || svc.ForcedDown {
-		t.Errorf("cmp1's service after the migration: %+v", svc)
-	}
-	incs, err := hw.store.Incidents(context.Background(), history.Filter{Host: "cmp1"})
-	if err != nil || len(incs) != 1 || incs[0].Outcome != history.OutcomeRecovered {
-		t.Errorf("incidents: %+v (%v)", incs, err)
-	}
-	hw.noEvacuation(t)
+		moves, err := hw.store.Moves(context.Background(), history.Filter{Host: "cmp1"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ok, left := 0, 0
+		for _, m := range moves {
+			switch {
+			case m.Result == history.MoveSucceeded && m.From == "cmp1" && m.To != "" && m.To != "cmp1" && !m.End.IsZero() && m.Method == "live-migrate":
+				ok++
+			case m.Result == history.MoveSkipped && m.To == "" && strings.HasPrefix(m.Error, "no HA"):
+				left++ // the VMs without HA, left where they are, on record
+			}
+		}
+		if ok != 3 || left != 2 || len(moves) != 5 {
+			t.Errorf("moves in the history: %+v; want 3 live migrations from cmp1 and the 2 VMs without HA left", moves)
+		}
+		svc := hw.service(t, "cmp1")
+		if svc.Enabled() || svc.DisabledReason != "computeha: health: tenant network lost" || svc.ForcedDown {
+			t.Errorf("cmp1's service after the migration: %+v", svc)
+		}
+		incs, err := hw.store.Incidents(context.Background(), history.Filter{Host: "cmp1"})
+		if err != nil || len(incs) != 1 || incs[0].Outcome != history.OutcomeRecovered {
+			t.Errorf("incidents: %+v (%v)", incs, err)
+		}
+		hw.noEvacuation(t)
 
-	// The tenant network comes back: the migrate response's disable stays for an operator.
-	hw.judge.setFn("cmp1", running)
-	hw.steps(5)
-	if hw.service(t, "cmp1").Enabled() {
-		t.Errorf("cmp1 was enabled again after a migration")
-	}
+		// The tenant network comes back: the migrate response's disable stays for an operator.
+		hw.judge.setFn("cmp1", running)
+		hw.steps(5)
+		if hw.service(t, "cmp1").Enabled() {
+			t.Errorf("cmp1 was enabled again after a migration")
+		}
+	})
 }
 
 func TestAServiceThatDoesNotComeBackGetsTheHostFencedAfterTheRestartTimeout(t *testing.T) {
@@ -563,54 +519,54 @@ func TestAServiceThatDoesNotComeBackGetsTheHostFencedAfterTheRestartTimeout(t *t
 		{name: "Pacemaker shows the host offline but clean: it is left and an alert says why", unclean: false},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			hw := newHealthWorld(t)
-			hw.steps(3)
-			hw.judge.setFn("cmp4", serviceDown)
-			hw.hc.setNode("cmp4", func(n *crm.Node) { n.Online, n.Unclean = false, tt.unclean })
-			hw.steps(50)
-			if fences, _ := hw.hc.calls(); len(fences) != 0 {
-				t.Fatalf("fenced %v within 50 s, before the restart timeout", fences)
-			}
-			hw.steps(20)
-			fences, _ := hw.hc.calls()
-			if tt.wantFence {
-				if diff := cmp.Diff([]string{"cmp4 off"}, fences); diff != "" {
-					t.Errorf("fencing after the restart timeout (-want +got):\n%s", diff)
+			bubble(t, func(t *testing.T) {
+				hw := newHealthWorld(t)
+				hw.steps(3)
+				hw.judge.setFn("cmp4", serviceDown)
+				hw.cluster.SetNode("cmp4", func(n *crm.Node) { n.Online, n.Unclean = false, tt.unclean })
+				hw.steps(50)
+				if fences := hw.cluster.Fences(); len(fences) != 0 {
+					t.Fatalf("fenced %v within 50 s, before the restart timeout", fences)
 				}
-			} else {
-				if len(fences) != 0 {
-					t.Errorf("fenced %v a host Pacemaker does not want fenced", fences)
+				hw.steps(20)
+				fences := hw.cluster.Fences()
+				if tt.wantFence {
+					if diff := cmp.Diff([]string{"cmp4 off"}, fences); diff != "" {
+						t.Errorf("fencing after the restart timeout (-want +got):\n%s", diff)
+					}
+				} else {
+					if len(fences) != 0 {
+						t.Errorf("fenced %v a host Pacemaker does not want fenced", fences)
+					}
+					if a := hw.hostEvents(t, "cmp4", history.KindAlert); len(a) != 1 || !strings.Contains(a[0], "restart-timeout-clean") {
+						t.Errorf("alerts %v, want one saying why it is not fenced", a)
+					}
 				}
-				if a := hw.hostEvents(t, "cmp4", history.KindAlert); len(a) != 1 || !strings.Contains(a[0], "restart-timeout-clean") {
-					t.Errorf("alerts %v, want one saying why it is not fenced", a)
-				}
-			}
-			hw.noEvacuation(t)
+				hw.noEvacuation(t)
+			})
 		})
 	}
 }
 
 func TestNothingIsDoneWithoutQuorumAndTheResponseFollowsWhenItReturns(t *testing.T) {
-	hw := newHealthWorld(t)
-	hw.steps(3)
-	hw.cluster.mu.Lock()
-	hw.cluster.quorate = false
-	hw.cluster.mu.Unlock()
-	hw.judge.setFn("cmp1", isolated)
-	hw.steps(10)
-	if c := hw.novaCalls("DisableService"); len(c) != 0 {
-		t.Fatalf("acted without quorum: %v", c)
-	}
-	if g := hw.hostEvents(t, "cmp1", history.KindGuard); len(g) != 1 {
-		t.Errorf("guard events %v, want one", g)
-	}
-	hw.cluster.mu.Lock()
-	hw.cluster.quorate = true
-	hw.cluster.mu.Unlock()
-	hw.steps(1)
-	if c := hw.novaCalls("DisableService"); len(c) != 1 {
-		t.Errorf("after quorum returned, DisableService calls %v, want one", c)
-	}
+	bubble(t, func(t *testing.T) {
+		hw := newHealthWorld(t)
+		hw.steps(3)
+		hw.cluster.SetQuorate(false)
+		hw.judge.setFn("cmp1", isolated)
+		hw.steps(10)
+		if c := hw.novaCalls("DisableService"); len(c) != 0 {
+			t.Fatalf("acted without quorum: %v", c)
+		}
+		if g := hw.hostEvents(t, "cmp1", history.KindGuard); len(g) != 1 {
+			t.Errorf("guard events %v, want one", g)
+		}
+		hw.cluster.SetQuorate(true)
+		hw.steps(1)
+		if c := hw.novaCalls("DisableService"); len(c) != 1 {
+			t.Errorf("after quorum returned, DisableService calls %v, want one", c)
+		}
+	})
 }
 
 func TestAHostInMaintenanceIsSkippedAndRecordedOnce(t *testing.T) {
@@ -618,118 +574,128 @@ func TestAHostInMaintenanceIsSkippedAndRecordedOnce(t *testing.T) {
 		name string
 		set  func(hw *healthWorld)
 	}{
-		{"a node in maintenance", func(hw *healthWorld) { hw.hc.setNode("cmp1", func(n *crm.Node) { n.Maintenance = true }) }},
-		{"a node in standby", func(hw *healthWorld) { hw.hc.setNode("cmp1", func(n *crm.Node) { n.Standby = true }) }},
-		{"a cluster in maintenance mode", func(hw *healthWorld) { hw.hc.maintenance = true }},
+		{"a node in maintenance", func(hw *healthWorld) { hw.cluster.SetNode("cmp1", func(n *crm.Node) { n.Maintenance = true }) }},
+		{"a node in standby", func(hw *healthWorld) { hw.cluster.SetNode("cmp1", func(n *crm.Node) { n.Standby = true }) }},
+		{"a cluster in maintenance mode", func(hw *healthWorld) { hw.cluster.SetMaintenanceMode(true) }},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			hw := newHealthWorld(t)
-			tt.set(hw)
-			hw.judge.setFn("cmp1", isolated)
-			hw.steps(10)
-			if c := hw.novaCalls("DisableService"); len(c) != 0 {
-				t.Errorf("acted on a host in maintenance: %v", c)
-			}
-			if m := hw.hostEvents(t, "cmp1", history.KindMaintenance); len(m) != 1 || !strings.Contains(m[0], "suspended") {
-				t.Errorf("maintenance events %v, want one", m)
-			}
+			bubble(t, func(t *testing.T) {
+				hw := newHealthWorld(t)
+				tt.set(hw)
+				hw.judge.setFn("cmp1", isolated)
+				hw.steps(10)
+				if c := hw.novaCalls("DisableService"); len(c) != 0 {
+					t.Errorf("acted on a host in maintenance: %v", c)
+				}
+				if m := hw.hostEvents(t, "cmp1", history.KindMaintenance); len(m) != 1 || !strings.Contains(m[0], "suspended") {
+					t.Errorf("maintenance events %v, want one", m)
+				}
+			})
 		})
 	}
 }
 
 func TestAFlappingHostTriggersNoResponse(t *testing.T) {
-	hw := newHealthWorld(t)
-	hw.steps(3)
-	for i := range 20 {
-		if i%2 == 0 {
-			hw.judge.setFn("cmp1", isolated)
-		} else {
-			hw.judge.setFn("cmp1", running)
+	bubble(t, func(t *testing.T) {
+		hw := newHealthWorld(t)
+		hw.steps(3)
+		for i := range 20 {
+			if i%2 == 0 {
+				hw.judge.setFn("cmp1", isolated)
+			} else {
+				hw.judge.setFn("cmp1", running)
+			}
+			hw.step(time.Second)
 		}
-		hw.step(time.Second)
-	}
-	if c := hw.novaCalls("DisableService", "EnableService"); len(c) != 0 {
-		t.Errorf("a host flapping faster than the confirmation time got %v", c)
-	}
-	if d := hw.hostEvents(t, "cmp1", history.KindDecision); len(d) != 1 {
-		t.Errorf("decisions %v, want only the first running", d)
-	}
+		if c := hw.novaCalls("DisableService", "EnableService"); len(c) != 0 {
+			t.Errorf("a host flapping faster than the confirmation time got %v", c)
+		}
+		if d := hw.hostEvents(t, "cmp1", history.KindDecision); len(d) != 1 {
+			t.Errorf("decisions %v, want only the first running", d)
+		}
+	})
 }
 
 func TestOnlyComputesOfASegmentAreJudged(t *testing.T) {
-	hw := newHealthWorld(t)
-	hw.steps(3)
-	hw.judge.mu.Lock()
-	defer hw.judge.mu.Unlock()
-	if n := hw.judge.asked["ctl1"]; n != 0 {
-		t.Errorf("the controller ctl1 was judged %d times", n)
-	}
-	if n := hw.judge.asked["cmp1"]; n != 3 {
-		t.Errorf("cmp1 was judged %d times in 3 rounds", n)
-	}
+	bubble(t, func(t *testing.T) {
+		hw := newHealthWorld(t)
+		hw.steps(3)
+		hw.judge.mu.Lock()
+		defer hw.judge.mu.Unlock()
+		if n := hw.judge.asked["ctl1"]; n != 0 {
+			t.Errorf("the controller ctl1 was judged %d times", n)
+		}
+		if n := hw.judge.asked["cmp1"]; n != 3 {
+			t.Errorf("cmp1 was judged %d times in 3 rounds", n)
+		}
+	})
 }
 
 func TestTheDaemonRunsTheHealthLoopWhenTheConfigurationEnablesIt(t *testing.T) {
-	hw := newHealthWorld(t)
-	hw.cfg.Health.Interval, hw.cfg.Health.Confirm = 5*time.Millisecond, 20*time.Millisecond
-	hw.judge.setFn("cmp1", isolated)
-	d := New(Options{
-		Config: hw.cfg, Cluster: hw.hc, Nova: hw.nova, History: hw.store, Owner: "ctl1", Poll: 10 * time.Millisecond,
-		Observer: ObserverFunc(func(context.Context) (health.Observations, error) { return health.Observations{Now: time.Now()}, nil }),
-		Judge:    hw.judge.judge,
+	bubble(t, func(t *testing.T) {
+		hw := newHealthWorld(t)
+		hw.cfg.Health.Interval, hw.cfg.Health.Confirm = 5*time.Millisecond, 20*time.Millisecond
+		hw.judge.setFn("cmp1", isolated)
+		d := New(Options{
+			Config: hw.cfg, Cluster: hw.cluster, Nova: hw.nova, History: hw.store, Owner: "ctl1", Poll: 10 * time.Millisecond,
+			Observer: ObserverFunc(func(context.Context) (health.Observations, error) { return health.Observations{Now: time.Now()}, nil }),
+			Judge:    hw.judge.judge,
+		})
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		done := make(chan error, 1)
+		go func() { done <- d.Run(ctx, nil) }()
+		for ctx.Err() == nil && hw.service(t, "cmp1").Enabled() {
+			time.Sleep(10 * time.Millisecond)
+		}
+		cancel()
+		<-done
+		if svc := hw.service(t, "cmp1"); svc.Enabled() || svc.DisabledReason != "computeha: health: isolated" {
+			t.Errorf("cmp1's service while the daemon ran: %+v", svc)
+		}
 	})
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	done := make(chan error, 1)
-	go func() { done <- d.Run(ctx, nil) }()
-	for ctx.Err() == nil && hw.service(t, "cmp1").Enabled() {
-		time.Sleep(10 * time.Millisecond)
-	}
-	cancel()
-	<-done
-	if svc := hw.service(t, "cmp1"); svc.Enabled() || svc.DisabledReason != "computeha: health: isolated" {
-		t.Errorf("cmp1's service while the daemon ran: %+v", svc)
-	}
 }
 
 func TestTheDefaultObserverReadsReachabilityFromAttrdAndMembershipFromCrmMon(t *testing.T) {
-	hw := newHealthWorld(t)
-	hw.cfg.Health.SharedDir = t.TempDir()
-	ctx := context.Background()
-	for _, a := range []struct{ node, network, value string }{
-		{"ctl1", "mgmt", "cmp1=lost cmp2=ok"},
-		{"cmp2", "mgmt", "cmp1=lost ctl1=ok"},
-		{"cmp2", "storage", "cmp1=ok ctl1=ok"},
-		// Deleted (attrd keeps it empty): no view.
-		{"cmp3", "storage", ""},
-		// Not a configured network: never read.
-		{"cmp3", "backup", "cmp1=lost"},
-	} {
-		if err := hw.hc.SetAttribute(ctx, a.node, health.ReachAttribute(a.network), a.value, crm.Private); err != nil {
+	bubble(t, func(t *testing.T) {
+		hw := newHealthWorld(t)
+		hw.cfg.Health.SharedDir = t.TempDir()
+		ctx := context.Background()
+		for _, a := range []struct{ node, network, value string }{
+			{"ctl1", "mgmt", "cmp1=lost cmp2=ok"},
+			{"cmp2", "mgmt", "cmp1=lost ctl1=ok"},
+			{"cmp2", "storage", "cmp1=ok ctl1=ok"},
+			// Deleted (attrd keeps it empty): no view.
+			{"cmp3", "storage", ""},
+			// Not a configured network: never read.
+			{"cmp3", "backup", "cmp1=lost"},
+		} {
+			if err := hw.cluster.SetAttribute(ctx, a.node, health.ReachAttribute(a.network), a.value, crm.Private); err != nil {
+				t.Fatal(err)
+			}
+		}
+		hw.cluster.SetNode("cmp1", func(n *crm.Node) { n.Online = false })
+		d := New(Options{Config: hw.cfg, Cluster: hw.cluster, Nova: hw.nova, History: hw.store, Owner: "ctl1", Clock: hw.clk})
+		obs, err := newHealthLoop(d).obs.Observe(ctx)
+		if err != nil {
 			t.Fatal(err)
 		}
-	}
-	hw.hc.setNode("cmp1", func(n *crm.Node) { n.Online = false })
-	d := New(Options{Config: hw.cfg, Cluster: hw.hc, Nova: hw.nova, History: hw.store, Owner: "ctl1", Now: hw.clock})
-	obs, err := newHealthLoop(d).obs.Observe(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	wantReach := map[string]map[string]map[string]health.Signal{
-		"ctl1": {"mgmt": {"cmp1": health.Lost, "cmp2": health.OK}},
-		"cmp2": {
-			"mgmt":    {"cmp1": health.Lost, "ctl1": health.OK},
-			"storage": {"cmp1": health.OK, "ctl1": health.OK},
-		},
-	}
-	if diff := cmp.Diff(wantReach, obs.Reach); diff != "" {
-		t.Errorf("reachability (-want +got):\n%s", diff)
-	}
-	wantMembers := map[string]bool{"cmp1": false, "cmp2": true, "cmp3": true, "cmp4": true, "ctl1": true}
-	if diff := cmp.Diff(wantMembers, obs.Members); diff != "" {
-		t.Errorf("membership (-want +got):\n%s", diff)
-	}
-	if obs.StorageErr != nil || !obs.Now.Equal(hw.clock()) {
-		t.Errorf("storage error %v, time %s: want none, the daemon's clock", obs.StorageErr, obs.Now)
-	}
+		wantReach := map[string]map[string]map[string]health.Signal{
+			"ctl1": {"mgmt": {"cmp1": health.Lost, "cmp2": health.OK}},
+			"cmp2": {
+				"mgmt":    {"cmp1": health.Lost, "ctl1": health.OK},
+				"storage": {"cmp1": health.OK, "ctl1": health.OK},
+			},
+		}
+		if diff := cmp.Diff(wantReach, obs.Reach); diff != "" {
+			t.Errorf("reachability (-want +got):\n%s", diff)
+		}
+		wantMembers := map[string]bool{"cmp1": false, "cmp2": true, "cmp3": true, "cmp4": true, "ctl1": true}
+		if diff := cmp.Diff(wantMembers, obs.Members); diff != "" {
+			t.Errorf("membership (-want +got):\n%s", diff)
+		}
+		if obs.StorageErr != nil || !obs.Now.Equal(hw.clock()) {
+			t.Errorf("storage error %v, time %s: want none, the daemon's clock", obs.StorageErr, obs.Now)
+		}
+	})
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/computeha/computeha/internal/health"
 	"github.com/computeha/computeha/internal/history"
 	"github.com/computeha/computeha/internal/openstack"
+	"github.com/computeha/computeha/internal/recovery"
 )
 
 // In these tests Pacemaker names the computes cmp1-cmp4 and Nova cmp1.example.com-
@@ -77,264 +78,283 @@ func waitFor(limit time.Duration, cond func() bool) bool {
 }
 
 func TestAFencedShortNamedNodesVMsAreEvacuatedFromItsNovaHostInsideItsSegment(t *testing.T) {
-	w := newWorldIn(t, testDomain, "auto", "")
-	// A Nova host outside the segment, empty and enabled: the scheduler's favourite, never ours.
-	w.nova.AddCompute("cmp9."+testDomain, "nova")
-	w.roomy("cmp9." + testDomain)
-	w.boot(fqdn("cmp1"), 4, true)
-	w.boot(fqdn("cmp1"), 1, false)
-	now := time.Now().UTC()
-	w.nova.KillCompute(fqdn("cmp1"))
-	w.cluster.mark("cmp1", now)
-	w.cluster.fenced("cmp1", now.Add(time.Second))
+	bubble(t, func(t *testing.T) {
+		w := newWorldIn(t, testDomain, "auto", "")
+		// A Nova host outside the segment, empty and enabled: the scheduler's favourite, never ours.
+		w.nova.AddCompute("cmp9."+testDomain, "nova")
+		w.roomy("cmp9." + testDomain)
+		w.boot(fqdn("cmp1"), 4, true)
+		w.boot(fqdn("cmp1"), 1, false)
+		now := time.Now().UTC()
+		w.nova.KillCompute(fqdn("cmp1"))
+		mark(w.cluster, "cmp1", now)
+		w.cluster.Fenced("cmp1", now.Add(time.Second))
 
-	ctx := context.Background()
-	recovered := func() bool {
-		incs, err := w.store.Incidents(ctx, history.Filter{Host: "cmp1"})
-		return err == nil && len(incs) == 1 && incs[0].Outcome == history.OutcomeRecovered
-	}
-	// The daemon closes the incident after it marks the node done: it runs until both.
-	w.run(t, 10*time.Second, func() bool { return w.cluster.phase("cmp1") == evacstate.Done && recovered() })
-	if p := w.cluster.phase("cmp1"); p != evacstate.Done {
-		t.Fatalf("node cmp1 is %q, want done (health %+v, Nova calls %v)", p, w.daemon.Health(), w.nova.Calls())
-	}
-	segment := []string{fqdn("cmp2"), fqdn("cmp3"), fqdn("cmp4")}
-	for id, s := range w.servers {
-		got := w.hostOf(t, id)
-		if strings.HasSuffix(s.Name, "hatrue") {
-			if !slices.Contains(segment, got.Host) || got.Status != "ACTIVE" {
-				t.Errorf("HA VM %s is %s on %s, want ACTIVE on another Nova host of the segment", s.Name, got.Status, got.Host)
+		ctx := context.Background()
+		recovered := func() bool {
+			incs, err := w.store.Incidents(ctx, history.Filter{Host: "cmp1"})
+			return err == nil && len(incs) == 1 && incs[0].Outcome == history.OutcomeRecovered
+		}
+		// The daemon closes the incident after it marks the node done: it runs until both.
+		w.run(t, 10*time.Second, func() bool { return phase(w.cluster, "cmp1") == evacstate.Done && recovered() })
+		if p := phase(w.cluster, "cmp1"); p != evacstate.Done {
+			t.Fatalf("node cmp1 is %q, want done (health %+v, Nova calls %v)", p, w.daemon.Health(), w.nova.Calls())
+		}
+		segment := []string{fqdn("cmp2"), fqdn("cmp3"), fqdn("cmp4")}
+		for id, s := range w.servers {
+			got := w.hostOf(t, id)
+			if strings.HasSuffix(s.Name, "hatrue") {
+				if !slices.Contains(segment, got.Host) || got.Status != "ACTIVE" {
+					t.Errorf("HA VM %s is %s on %s, want ACTIVE on another Nova host of the segment", s.Name, got.Status, got.Host)
+				}
+			} else if got.Host != fqdn("cmp1") {
+				t.Errorf("non-HA VM %s moved to %s", s.Name, got.Host)
 			}
-		} else if got.Host != fqdn("cmp1") {
-			t.Errorf("non-HA VM %s moved to %s", s.Name, got.Host)
 		}
-	}
-	for _, target := range w.evacuateTargets() {
-		if !slices.Contains(segment, target) {
-			t.Errorf("an evacuation named target %q, want a Nova host of the segment", target)
+		for _, target := range w.evacuateTargets() {
+			if !slices.Contains(segment, target) {
+				t.Errorf("an evacuation named target %q, want a Nova host of the segment", target)
+			}
 		}
-	}
-	if svc, _ := w.nova.FindComputeService(context.Background(), fqdn("cmp1")); !svc.ForcedDown || svc.Enabled() {
-		t.Errorf("cmp1.example.com's service is not forced down and disabled: %+v", svc)
-	}
+		if svc, _ := w.nova.FindComputeService(context.Background(), fqdn("cmp1")); !svc.ForcedDown || svc.Enabled() {
+			t.Errorf("cmp1.example.com's service is not forced down and disabled: %+v", svc)
+		}
 
-	// The history names the Pacemaker node, as an operator finds it in crm_mon.
-	if !recovered() {
-		incs, err := w.store.Incidents(ctx, history.Filter{})
-		t.Errorf("no recovered incident of node cmp1: %+v (%v)", incs, err)
-	}
-	moves, err := w.store.Moves(ctx, history.Filter{Host: "cmp1"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var got []string
-	for _, m := range moves {
-		got = append(got, m.From+" "+string(m.Result))
-		if m.Result == history.MoveSucceeded && !slices.Contains([]string{"cmp2", "cmp3", "cmp4"}, m.To) {
-			t.Errorf("move of %s recorded to %q, want the target's node name", m.VMName, m.To)
+		// The history names the Pacemaker node, as an operator finds it in crm_mon.
+		if !recovered() {
+			incs, err := w.store.Incidents(ctx, history.Filter{})
+			t.Errorf("no recovered incident of node cmp1: %+v (%v)", incs, err)
 		}
-	}
-	sort.Strings(got)
-	want := []string{"cmp1 skipped", "cmp1 succeeded", "cmp1 succeeded", "cmp1 succeeded", "cmp1 succeeded"}
-	if diff := cmp.Diff(want, got); diff != "" {
-		t.Errorf("moves from node cmp1 in the history (-want +got):\n%s", diff)
-	}
-	failures, err := w.store.Query(ctx, history.Filter{Host: "cmp1", Kind: history.KindFailure})
-	if err != nil || len(failures) == 0 {
-		t.Fatalf("no failure event of node cmp1: %v", err)
-	}
-	var details map[string]string
-	if err := json.Unmarshal(failures[0].Details, &details); err != nil || details["nova_host"] != fqdn("cmp1") {
-		t.Errorf("the failure event's details %s do not name the Nova host cmp1.example.com (%v)", failures[0].Details, err)
-	}
+		moves, err := w.store.Moves(ctx, history.Filter{Host: "cmp1"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, m := range moves {
+			got = append(got, m.From+" "+string(m.Result))
+			if m.Result == history.MoveSucceeded && !slices.Contains([]string{"cmp2", "cmp3", "cmp4"}, m.To) {
+				t.Errorf("move of %s recorded to %q, want the target's node name", m.VMName, m.To)
+			}
+		}
+		sort.Strings(got)
+		want := []string{"cmp1 skipped", "cmp1 succeeded", "cmp1 succeeded", "cmp1 succeeded", "cmp1 succeeded"}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("moves from node cmp1 in the history (-want +got):\n%s", diff)
+		}
+		failures, err := w.store.Query(ctx, history.Filter{Host: "cmp1", Kind: history.KindFailure})
+		if err != nil || len(failures) == 0 {
+			t.Fatalf("no failure event of node cmp1: %v", err)
+		}
+		var details map[string]string
+		if err := json.Unmarshal(failures[0].Details, &details); err != nil || details["nova_host"] != fqdn("cmp1") {
+			t.Errorf("the failure event's details %s do not name the Nova host cmp1.example.com (%v)", failures[0].Details, err)
+		}
+	})
 }
 
 func TestANodeBeingRecoveredIsNeverATargetUnderItsNovaName(t *testing.T) {
-	w := newWorldIn(t, testDomain, "auto", "")
-	// cmp2 has by far the most room: only knowing that it is failing keeps VMs off it.
-	w.roomy(fqdn("cmp2"))
-	w.boot(fqdn("cmp1"), 4, true)
-	now := time.Now().UTC()
-	// cmp2 is marked, its fencing not yet confirmed: its job waits, and Nova still shows its
-	// service up and enabled, as it does until fence_nova forces it down.
-	w.cluster.mark("cmp2", now)
-	stop := w.start(t, 15*time.Second)
-	defer stop()
-	if !waitFor(5*time.Second, func() bool { _, ok := w.daemon.Health().Jobs["cmp2"]; return ok }) {
-		t.Fatalf("no job for node cmp2: %+v", w.daemon.Health())
-	}
-	w.nova.KillCompute(fqdn("cmp1"))
-	w.cluster.mark("cmp1", now)
-	w.cluster.fenced("cmp1", now)
-	if !waitFor(10*time.Second, func() bool { return w.cluster.phase("cmp1") == evacstate.Done }) {
-		t.Fatalf("node cmp1 is %q, want done (health %+v)", w.cluster.phase("cmp1"), w.daemon.Health())
-	}
-	stop()
-	for _, target := range w.evacuateTargets() {
-		if target == fqdn("cmp2") || target == "cmp2" {
-			t.Errorf("an evacuation targeted the failing node cmp2 (%s)", target)
+	bubble(t, func(t *testing.T) {
+		w := newWorldIn(t, testDomain, "auto", "")
+		// cmp2 has by far the most room: only knowing that it is failing keeps VMs off it.
+		w.roomy(fqdn("cmp2"))
+		w.boot(fqdn("cmp1"), 4, true)
+		now := time.Now().UTC()
+		// cmp2 is marked, its fencing not yet confirmed: its job waits, and Nova still shows its
+		// service up and enabled, as it does until fence_nova forces it down.
+		mark(w.cluster, "cmp2", now)
+		stop := w.start(t, 15*time.Second)
+		defer stop()
+		if !waitFor(5*time.Second, func() bool { _, ok := w.daemon.Health().Jobs["cmp2"]; return ok }) {
+			t.Fatalf("no job for node cmp2: %+v", w.daemon.Health())
 		}
-	}
-	for id := range w.servers {
-		if got := w.hostOf(t, id).Host; !slices.Contains([]string{fqdn("cmp3"), fqdn("cmp4")}, got) {
-			t.Errorf("VM %s is on %s, want cmp3 or cmp4.example.com", id, got)
+		w.nova.KillCompute(fqdn("cmp1"))
+		mark(w.cluster, "cmp1", now)
+		w.cluster.Fenced("cmp1", now)
+		if !waitFor(10*time.Second, func() bool { return phase(w.cluster, "cmp1") == evacstate.Done }) {
+			t.Fatalf("node cmp1 is %q, want done (health %+v)", phase(w.cluster, "cmp1"), w.daemon.Health())
 		}
-	}
-	if p := w.cluster.phase("cmp2"); p != evacstate.Pending {
-		t.Errorf("node cmp2 is %q, want still pending", p)
-	}
+		stop()
+		for _, target := range w.evacuateTargets() {
+			if target == fqdn("cmp2") || target == "cmp2" {
+				t.Errorf("an evacuation targeted the failing node cmp2 (%s)", target)
+			}
+		}
+		for id := range w.servers {
+			if got := w.hostOf(t, id).Host; !slices.Contains([]string{fqdn("cmp3"), fqdn("cmp4")}, got) {
+				t.Errorf("VM %s is on %s, want cmp3 or cmp4.example.com", id, got)
+			}
+		}
+		if p := phase(w.cluster, "cmp2"); p != evacstate.Pending {
+			t.Errorf("node cmp2 is %q, want still pending", p)
+		}
+	})
 }
 
 func TestReservedHostsAreTakenAndRecordedOnTheirNodes(t *testing.T) {
 	t.Run("a reserved Nova host taken into use is recorded on its node", func(t *testing.T) {
-		w := newWorldIn(t, testDomain, "reserved_host", "cmp4")
-		w.boot(fqdn("cmp1"), 2, true)
-		now := time.Now().UTC()
-		w.nova.KillCompute(fqdn("cmp1"))
-		w.cluster.mark("cmp1", now)
-		w.cluster.fenced("cmp1", now)
-		w.run(t, 10*time.Second, func() bool { return w.cluster.phase("cmp1") == evacstate.Done })
-		for id := range w.servers {
-			if got := w.hostOf(t, id).Host; got != fqdn("cmp4") {
-				t.Errorf("VM %s on %s, want the reserved host cmp4.example.com", id, got)
+		bubble(t, func(t *testing.T) {
+			w := newWorldIn(t, testDomain, "reserved_host", "cmp4")
+			w.boot(fqdn("cmp1"), 2, true)
+			now := time.Now().UTC()
+			w.nova.KillCompute(fqdn("cmp1"))
+			mark(w.cluster, "cmp1", now)
+			w.cluster.Fenced("cmp1", now)
+			w.run(t, 10*time.Second, func() bool { return phase(w.cluster, "cmp1") == evacstate.Done })
+			for id := range w.servers {
+				if got := w.hostOf(t, id).Host; got != fqdn("cmp4") {
+					t.Errorf("VM %s on %s, want the reserved host cmp4.example.com", id, got)
+				}
 			}
-		}
-		if svc, _ := w.nova.FindComputeService(context.Background(), fqdn("cmp4")); !svc.Enabled() {
-			t.Errorf("the reserved host was not enabled: %+v", svc)
-		}
-		if v, _ := w.cluster.Attribute(context.Background(), "cmp4", ReservedAttribute, crm.Permanent); v == "" {
-			t.Errorf("the reserved host's use is not recorded on node cmp4 (nodes: %v)", w.cluster.attrs)
-		}
+			if svc, _ := w.nova.FindComputeService(context.Background(), fqdn("cmp4")); !svc.Enabled() {
+				t.Errorf("the reserved host was not enabled: %+v", svc)
+			}
+			if v, _ := w.cluster.Attribute(context.Background(), "cmp4", recovery.ReservedAttribute, crm.Permanent); v == "" {
+				t.Errorf("the reserved host's use is not recorded on node cmp4")
+			}
+		})
 	})
 	t.Run("a reserved host its node records as taken counts as an ordinary host", func(t *testing.T) {
-		w := newWorldIn(t, testDomain, "auto", "cmp4")
-		// The used reserved host has the most room: auto uses it only if it knows it is used.
-		w.roomy(fqdn("cmp4"))
-		_ = w.cluster.SetAttribute(context.Background(), "cmp4", ReservedAttribute, time.Now().UTC().Format(time.RFC3339), crm.Permanent)
-		svc, _ := w.nova.FindComputeService(context.Background(), fqdn("cmp4"))
-		_, _ = w.nova.EnableService(context.Background(), svc.ID)
-		w.boot(fqdn("cmp1"), 2, true)
-		now := time.Now().UTC()
-		w.nova.KillCompute(fqdn("cmp1"))
-		w.cluster.mark("cmp1", now)
-		w.cluster.fenced("cmp1", now)
-		w.run(t, 10*time.Second, func() bool { return w.cluster.phase("cmp1") == evacstate.Done })
-		if diff := cmp.Diff([]string{fqdn("cmp4"), fqdn("cmp4")}, w.evacuateTargets()); diff != "" {
-			t.Errorf("evacuation targets (-want +got):\n%s", diff)
-		}
+		bubble(t, func(t *testing.T) {
+			w := newWorldIn(t, testDomain, "auto", "cmp4")
+			// The used reserved host has the most room: auto uses it only if it knows it is used.
+			w.roomy(fqdn("cmp4"))
+			_ = w.cluster.SetAttribute(context.Background(), "cmp4", recovery.ReservedAttribute, time.Now().UTC().Format(time.RFC3339), crm.Permanent)
+			svc, _ := w.nova.FindComputeService(context.Background(), fqdn("cmp4"))
+			_, _ = w.nova.EnableService(context.Background(), svc.ID)
+			w.boot(fqdn("cmp1"), 2, true)
+			now := time.Now().UTC()
+			w.nova.KillCompute(fqdn("cmp1"))
+			mark(w.cluster, "cmp1", now)
+			w.cluster.Fenced("cmp1", now)
+			w.run(t, 10*time.Second, func() bool { return phase(w.cluster, "cmp1") == evacstate.Done })
+			if diff := cmp.Diff([]string{fqdn("cmp4"), fqdn("cmp4")}, w.evacuateTargets()); diff != "" {
+				t.Errorf("evacuation targets (-want +got):\n%s", diff)
+			}
+		})
 	})
 }
 
 func TestTheGuardNamesAndReleasesThePacemakerNode(t *testing.T) {
-	w := newWorldIn(t, testDomain, "auto", "")
-	now := time.Now().UTC()
-	for _, n := range []string{"cmp1", "cmp2", "cmp3"} {
-		w.boot(fqdn(n), 1, true)
-		w.nova.KillCompute(fqdn(n))
-		w.cluster.mark(n, now)
-		w.cluster.fenced(n, now)
-	}
-	w.run(t, 700*time.Millisecond, func() bool { return false })
-	var alerts []string
-	for _, e := range w.events(t, history.KindAlert) {
-		if strings.HasPrefix(e.Summary, "operator action needed") {
-			alerts = append(alerts, e.Host+": "+e.Summary)
+	bubble(t, func(t *testing.T) {
+		w := newWorldIn(t, testDomain, "auto", "")
+		now := time.Now().UTC()
+		for _, n := range []string{"cmp1", "cmp2", "cmp3"} {
+			w.boot(fqdn(n), 1, true)
+			w.nova.KillCompute(fqdn(n))
+			mark(w.cluster, n, now)
+			w.cluster.Fenced(n, now)
 		}
-	}
-	sort.Strings(alerts)
-	want := []string{
-		"cmp1: operator action needed: computeha guard release cmp1",
-		"cmp2: operator action needed: computeha guard release cmp2",
-		"cmp3: operator action needed: computeha guard release cmp3",
-	}
-	if diff := cmp.Diff(want, alerts); diff != "" {
-		t.Errorf("the guard's alerts (-want +got):\n%s", diff)
-	}
-	for _, n := range []string{"cmp1", "cmp2", "cmp3"} {
-		_ = w.cluster.SetAttribute(context.Background(), n, ReleaseAttribute, time.Now().UTC().Format(time.RFC3339), crm.Permanent)
-	}
-	w.run(t, 10*time.Second, func() bool {
-		return w.cluster.phase("cmp1") == evacstate.Done && w.cluster.phase("cmp2") == evacstate.Done && w.cluster.phase("cmp3") == evacstate.Done
+		w.run(t, 700*time.Millisecond, func() bool { return false })
+		var alerts []string
+		for _, e := range w.events(t, history.KindAlert) {
+			if strings.HasPrefix(e.Summary, "operator action needed") {
+				alerts = append(alerts, e.Host+": "+e.Summary)
+			}
+		}
+		sort.Strings(alerts)
+		want := []string{
+			"cmp1: operator action needed: computeha guard release cmp1",
+			"cmp2: operator action needed: computeha guard release cmp2",
+			"cmp3: operator action needed: computeha guard release cmp3",
+		}
+		if diff := cmp.Diff(want, alerts); diff != "" {
+			t.Errorf("the guard's alerts (-want +got):\n%s", diff)
+		}
+		for _, n := range []string{"cmp1", "cmp2", "cmp3"} {
+			_ = w.cluster.SetAttribute(context.Background(), n, ReleaseAttribute, time.Now().UTC().Format(time.RFC3339), crm.Permanent)
+		}
+		w.run(t, 10*time.Second, func() bool {
+			return phase(w.cluster, "cmp1") == evacstate.Done && phase(w.cluster, "cmp2") == evacstate.Done && phase(w.cluster, "cmp3") == evacstate.Done
+		})
+		for id := range w.servers {
+			if got := w.hostOf(t, id).Host; got != fqdn("cmp4") {
+				t.Errorf("after the release, %s is on %s, want cmp4.example.com", id, got)
+			}
+		}
 	})
-	for id := range w.servers {
-		if got := w.hostOf(t, id).Host; got != fqdn("cmp4") {
-			t.Errorf("after the release, %s is on %s, want cmp4.example.com", id, got)
-		}
-	}
 }
 
 func TestTheHealthLoopActsOnTheNovaHostOfTheNodeItJudges(t *testing.T) {
 	t.Run("an isolated node's Nova host is disabled, then enabled again once it runs", func(t *testing.T) {
-		hw := healthWorldOf(newWorldIn(t, testDomain, "auto", ""))
-		hw.steps(3)
-		hw.judge.setFn("cmp1", isolated)
-		hw.hc.setNode("cmp1", func(n *crm.Node) { n.Online, n.Unclean = false, true })
-		hw.steps(5)
-		if svc := hw.service(t, fqdn("cmp1")); svc.Enabled() || svc.DisabledReason != "computeha: health: isolated" {
-			t.Errorf("cmp1.example.com's service after the isolation: %+v", svc)
-		}
-		hw.judge.setFn("cmp1", func() (health.Evidence, health.Decision) { return back(health.OK, health.OK) })
-		hw.steps(5)
-		hw.hc.setNode("cmp1", func(n *crm.Node) { n.Online, n.Unclean = true, false })
-		hw.judge.setFn("cmp1", running)
-		hw.steps(5)
-		if svc := hw.service(t, fqdn("cmp1")); !svc.Enabled() {
-			t.Errorf("cmp1.example.com's service once cmp1 runs again: %+v", svc)
-		}
-		want := []string{"DisableService " + hw.service(t, fqdn("cmp1")).ID, "EnableService " + hw.service(t, fqdn("cmp1")).ID}
-		if diff := cmp.Diff(want, firstFields(hw.novaCalls("DisableService", "EnableService"), 2)); diff != "" {
-			t.Errorf("Nova calls (-want +got):\n%s", diff)
-		}
-		want = []string{
-			"cmp1 is running: none [healthy]", "cmp1 is isolated: disable [isolated]", "disabled cmp1 in Nova [health-disabled]",
-			"cmp1 is service-unreachable: restart [service-unreachable]", "cmp1 is running: none [healthy]",
-			"enabled cmp1 again in Nova: it is running [health-enabled]",
-		}
-		if diff := cmp.Diff(want, hw.hostEvents(t, "cmp1", history.KindDecision)); diff != "" {
-			t.Errorf("node cmp1's decisions (-want +got):\n%s", diff)
-		}
+		bubble(t, func(t *testing.T) {
+			hw := healthWorldOf(newWorldIn(t, testDomain, "auto", ""))
+			hw.steps(3)
+			hw.judge.setFn("cmp1", isolated)
+			hw.cluster.SetNode("cmp1", func(n *crm.Node) { n.Online, n.Unclean = false, true })
+			hw.steps(5)
+			if svc := hw.service(t, fqdn("cmp1")); svc.Enabled() || svc.DisabledReason != "computeha: health: isolated" {
+				t.Errorf("cmp1.example.com's service after the isolation: %+v", svc)
+			}
+			hw.judge.setFn("cmp1", func() (health.Evidence, health.Decision) { return back(health.OK, health.OK) })
+			hw.steps(5)
+			hw.cluster.SetNode("cmp1", func(n *crm.Node) { n.Online, n.Unclean = true, false })
+			hw.judge.setFn("cmp1", running)
+			hw.steps(5)
+			if svc := hw.service(t, fqdn("cmp1")); !svc.Enabled() {
+				t.Errorf("cmp1.example.com's service once cmp1 runs again: %+v", svc)
+			}
+			want := []string{"DisableService " + hw.service(t, fqdn("cmp1")).ID, "EnableService " + hw.service(t, fqdn("cmp1")).ID}
+			if diff := cmp.Diff(want, firstFields(hw.novaCalls("DisableService", "EnableService"), 2)); diff != "" {
+				t.Errorf("Nova calls (-want +got):\n%s", diff)
+			}
+			want = []string{
+				"cmp1 is running: none [healthy]", "cmp1 is isolated: disable [isolated]", "disabled cmp1 in Nova [health-disabled]",
+				"cmp1 is service-unreachable: restart [service-unreachable]", "cmp1 is running: none [healthy]",
+				"enabled cmp1 again in Nova: it is running [health-enabled]",
+			}
+			if diff := cmp.Diff(want, hw.hostEvents(t, "cmp1", history.KindDecision)); diff != "" {
+				t.Errorf("node cmp1's decisions (-want +got):\n%s", diff)
+			}
+		})
 	})
 	t.Run("a node that lost its tenant network has its Nova host's HA VMs live-migrated inside the segment, then disabled", func(t *testing.T) {
-		hw := healthWorldOf(newWorldIn(t, testDomain, "auto", ""))
-		hw.nova.AddCompute("cmp9."+testDomain, "nova") // outside the segment
-		hw.roomy("cmp9." + testDomain)
-		hw.boot(fqdn("cmp2"), 3, true)
-		hw.boot(fqdn("cmp2"), 1, false)
-		hw.steps(3)
-		hw.judge.setFn("cmp2", tenantLost)
-		hw.steps(6)
-		segment := []string{fqdn("cmp1"), fqdn("cmp3"), fqdn("cmp4")}
-		for id, s := range hw.servers {
-			got := hw.hostOf(t, id)
-			ha := strings.HasSuffix(s.Name, "hatrue")
-			switch {
-			case ha && (!slices.Contains(segment, got.Host) || got.Status != "ACTIVE"):
-				t.Errorf("HA VM %s is %s on %s, want ACTIVE on another Nova host of the segment", s.Name, got.Status, got.Host)
-			case !ha && got.Host != fqdn("cmp2"):
-				t.Errorf("non-HA VM %s moved to %s", s.Name, got.Host)
+		bubble(t, func(t *testing.T) {
+			hw := healthWorldOf(newWorldIn(t, testDomain, "auto", ""))
+			hw.nova.AddCompute("cmp9."+testDomain, "nova") // outside the segment
+			hw.roomy("cmp9." + testDomain)
+			hw.boot(fqdn("cmp2"), 3, true)
+			hw.boot(fqdn("cmp2"), 1, false)
+			hw.steps(3)
+			hw.judge.setFn("cmp2", tenantLost)
+			hw.steps(6)
+			segment := []string{fqdn("cmp1"), fqdn("cmp3"), fqdn("cmp4")}
+			for id, s := range hw.servers {
+				got := hw.hostOf(t, id)
+				ha := strings.HasSuffix(s.Name, "hatrue")
+				switch {
+				case ha && (!slices.Contains(segment, got.Host) || got.Status != "ACTIVE"):
+					t.Errorf("HA VM %s is %s on %s, want ACTIVE on another Nova host of the segment", s.Name, got.Status, got.Host)
+				case !ha && got.Host != fqdn("cmp2"):
+					t.Errorf("non-HA VM %s moved to %s", s.Name, got.Host)
+				}
 			}
-		}
-		for _, c := range hw.novaCalls("LiveMigrate") {
-			if f := strings.Fields(c); len(f) < 3 || !slices.Contains(segment, f[2]) {
-				t.Errorf("live migration %q does not name a Nova host of the segment", c)
+			for _, c := range hw.novaCalls("LiveMigrate") {
+				if f := strings.Fields(c); len(f) < 3 || !slices.Contains(segment, f[2]) {
+					t.Errorf("live migration %q does not name a Nova host of the segment", c)
+				}
 			}
-		}
-		if svc := hw.service(t, fqdn("cmp2")); svc.Enabled() || svc.DisabledReason != "computeha: health: tenant network lost" {
-			t.Errorf("cmp2.example.com's service after the migration: %+v", svc)
-		}
-		moves, err := hw.store.Moves(context.Background(), history.Filter{Host: "cmp2"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, m := range moves {
-			if m.From != "cmp2" || m.Result != history.MoveSucceeded || !slices.Contains([]string{"cmp1", "cmp3", "cmp4"}, m.To) {
-				t.Errorf("move %+v: want from node cmp2 to another node of the segment, succeeded", m)
+			if svc := hw.service(t, fqdn("cmp2")); svc.Enabled() || svc.DisabledReason != "computeha: health: tenant network lost" {
+				t.Errorf("cmp2.example.com's service after the migration: %+v", svc)
 			}
-		}
-		if len(moves) != 3 {
-			t.Errorf("%d moves of node cmp2 in the history, want 3", len(moves))
-		}
-		hw.noEvacuation(t)
+			moves, err := hw.store.Moves(context.Background(), history.Filter{Host: "cmp2"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			moved := 0
+			for _, m := range moves {
+				if m.Result == history.MoveSkipped {
+					continue // a VM without HA, left on record
+				}
+				moved++
+				if m.From != "cmp2" || m.Result != history.MoveSucceeded || !slices.Contains([]string{"cmp1", "cmp3", "cmp4"}, m.To) {
+					t.Errorf("move %+v: want from node cmp2 to another node of the segment, succeeded", m)
+				}
+			}
+			if moved != 3 {
+				t.Errorf("%d moves of node cmp2 in the history, want 3", moved)
+			}
+			hw.noEvacuation(t)
+		})
 	})
 }
 

@@ -64,36 +64,38 @@ func TestARetriedEvacuationGoesToAnotherSegmentHostThanTheOneItFailedOn(t *testi
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			w := newWorld(t, "auto", "")
-			w.boot("cmp1", 1, true)
-			w.roomy("cmp2") // the plan's first choice
-			w.disable(t, "cmp4")
-			w.fail("cmp1")
-			nova := &brokenTargets{Fake: w.nova, broken: tc.broken, disabled: "cmp4"}
-			w.runWith(t, nova, 4*time.Second, func() bool { return w.cluster.phase("cmp1") == evacstate.Done })
-			if p := w.cluster.phase("cmp1"); p != evacstate.Done {
-				t.Fatalf("cmp1 is %q, want done", p)
-			}
-			if diff := cmp.Diff(tc.want, nova.targets()); diff != "" {
-				t.Errorf("evacuation targets (-want +got):\n%s", diff)
-			}
-			for id := range w.servers {
-				s := w.hostOf(t, id)
-				if s.Status != "ACTIVE" || s.Host == "cmp1" || s.Host == "cmp4" {
-					t.Errorf("server is %s on %s, want ACTIVE on cmp2 or cmp3", s.Status, s.Host)
+			bubble(t, func(t *testing.T) {
+				w := newWorld(t, "auto", "")
+				w.boot("cmp1", 1, true)
+				w.roomy("cmp2") // the plan's first choice
+				w.disable(t, "cmp4")
+				w.fail("cmp1")
+				nova := &brokenTargets{Fake: w.nova, broken: tc.broken, disabled: "cmp4"}
+				w.runWith(t, nova, 4*time.Second, func() bool { return phase(w.cluster, "cmp1") == evacstate.Done })
+				if p := phase(w.cluster, "cmp1"); p != evacstate.Done {
+					t.Fatalf("cmp1 is %q, want done", p)
 				}
-			}
-			var retry []string
-			for _, e := range w.events(t, history.KindDecision) {
-				if e.Reason.Code == "retry-elsewhere" {
-					_, to, _ := strings.Cut(e.Summary, " retried on ")
-					to, _, _ = strings.Cut(to, ",")
-					retry = append(retry, to)
+				if diff := cmp.Diff(tc.want, nova.targets()); diff != "" {
+					t.Errorf("evacuation targets (-want +got):\n%s", diff)
 				}
-			}
-			if diff := cmp.Diff(tc.retry, retry); diff != "" {
-				t.Errorf("retry-elsewhere decisions (-want +got):\n%s", diff)
-			}
+				for id := range w.servers {
+					s := w.hostOf(t, id)
+					if s.Status != "ACTIVE" || s.Host == "cmp1" || s.Host == "cmp4" {
+						t.Errorf("server is %s on %s, want ACTIVE on cmp2 or cmp3", s.Status, s.Host)
+					}
+				}
+				var retry []string
+				for _, e := range w.events(t, history.KindDecision) {
+					if e.Reason.Code == "retry-elsewhere" {
+						_, to, _ := strings.Cut(e.Summary, " retried on ")
+						to, _, _ = strings.Cut(to, ",")
+						retry = append(retry, to)
+					}
+				}
+				if diff := cmp.Diff(tc.retry, retry); diff != "" {
+					t.Errorf("retry-elsewhere decisions (-want +got):\n%s", diff)
+				}
+			})
 		})
 	}
 }

@@ -8,7 +8,6 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"sync"
 	"time"
 
 	"github.com/computeha/computeha/crm"
@@ -91,7 +90,7 @@ func Serve(ctx context.Context, o ServiceOptions) error {
 	if err := w.Listen(); err != nil {
 		return err
 	}
-	nova := &lazyNova{opts: openstack.Options{Cloud: cfg.Cloud, CloudsFile: cfg.CloudsYAML, Logger: o.Log, DialContext: o.DialContext}}
+	nova := openstack.NewLazy(openstack.Options{Cloud: cfg.Cloud, CloudsFile: cfg.CloudsYAML, Logger: o.Log, DialContext: o.DialContext})
 	d := New(Options{Config: cfg, Cluster: cl, Nova: nova, History: store, Owner: o.Owner, Log: o.Log})
 
 	ctx, cancel := context.WithCancel(ctx)
@@ -100,7 +99,7 @@ func Serve(ctx context.Context, o ServiceOptions) error {
 	// two, and that second belongs to the recovery.
 	go func() {
 		for ctx.Err() == nil {
-			if _, err := nova.get(ctx); err == nil {
+			if err := nova.Ready(ctx); err == nil {
 				return
 			}
 			_ = clock.Sleep(ctx, 2*time.Second)
@@ -127,127 +126,4 @@ func serveHealth(ctx context.Context, path string, d *Daemon) error {
 		return err
 	}
 	return healthsock.Serve(ctx, ln, d.Health)
-}
-
-// lazyNova logs in to Keystone on first use, and again after a failure,
-// so a control plane that is down when the daemon starts only delays it.
-type lazyNova struct {
-	opts openstack.Options
-	mu   sync.Mutex
-	c    openstack.Client
-}
-
-var _ openstack.Client = (*lazyNova)(nil)
-
-func (l *lazyNova) get(ctx context.Context) (openstack.Client, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.c != nil {
-		return l.c, nil
-	}
-	c, err := openstack.New(ctx, l.opts)
-	if err != nil {
-		if openstack.IsUnauthorized(err) {
-			return nil, err
-		}
-		return nil, fmt.Errorf("%w: %w", openstack.ErrUnavailable, err)
-	}
-	l.c = c
-	return c, nil
-}
-
-func (l *lazyNova) FindComputeService(ctx context.Context, host string) (openstack.Service, error) {
-	c, err := l.get(ctx)
-	if err != nil {
-		return openstack.Service{}, err
-	}
-	return c.FindComputeService(ctx, host)
-}
-
-func (l *lazyNova) DisableService(ctx context.Context, id, reason string) (openstack.Service, error) {
-	c, err := l.get(ctx)
-	if err != nil {
-		return openstack.Service{}, err
-	}
-	return c.DisableService(ctx, id, reason)
-}
-
-func (l *lazyNova) EnableService(ctx context.Context, id string) (openstack.Service, error) {
-	c, err := l.get(ctx)
-	if err != nil {
-		return openstack.Service{}, err
-	}
-	return c.EnableService(ctx, id)
-}
-
-func (l *lazyNova) ForceDown(ctx context.Context, id string) (openstack.Service, error) {
-	c, err := l.get(ctx)
-	if err != nil {
-		return openstack.Service{}, err
-	}
-	return c.ForceDown(ctx, id)
-}
-
-func (l *lazyNova) UnforceDown(ctx context.Context, id string) (openstack.Service, error) {
-	c, err := l.get(ctx)
-	if err != nil {
-		return openstack.Service{}, err
-	}
-	return c.UnforceDown(ctx, id)
-}
-
-func (l *lazyNova) ServersOnHost(ctx context.Context, host string) ([]openstack.Server, error) {
-	c, err := l.get(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return c.ServersOnHost(ctx, host)
-}
-
-func (l *lazyNova) Server(ctx context.Context, id string) (openstack.Server, error) {
-	c, err := l.get(ctx)
-	if err != nil {
-		return openstack.Server{}, err
-	}
-	return c.Server(ctx, id)
-}
-
-func (l *lazyNova) Evacuate(ctx context.Context, id, target string) error {
-	c, err := l.get(ctx)
-	if err != nil {
-		return err
-	}
-	return c.Evacuate(ctx, id, target)
-}
-
-func (l *lazyNova) Migrations(ctx context.Context, f openstack.MigrationFilter) ([]openstack.Migration, error) {
-	c, err := l.get(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return c.Migrations(ctx, f)
-}
-
-func (l *lazyNova) Hypervisors(ctx context.Context) ([]openstack.Hypervisor, error) {
-	c, err := l.get(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return c.Hypervisors(ctx)
-}
-
-func (l *lazyNova) Aggregates(ctx context.Context) ([]openstack.Aggregate, error) {
-	c, err := l.get(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return c.Aggregates(ctx)
-}
-
-func (l *lazyNova) ResetState(ctx context.Context, id, state string) error {
-	c, err := l.get(ctx)
-	if err != nil {
-		return err
-	}
-	return c.ResetState(ctx, id, state)
 }

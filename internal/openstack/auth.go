@@ -15,6 +15,7 @@ import (
 	"github.com/gophercloud/gophercloud/v2"
 	gcopenstack "github.com/gophercloud/gophercloud/v2/openstack"
 	"github.com/gophercloud/gophercloud/v2/openstack/config/clouds"
+	tokens3 "github.com/gophercloud/gophercloud/v2/openstack/identity/v3/tokens"
 
 	"github.com/computeha/computeha/internal/clock"
 )
@@ -23,6 +24,9 @@ import (
 const (
 	ComputeMicroversion   = "2.69"
 	PlacementMicroversion = "1.14"
+	// CreateServerMicroversion is sent by CreateServer alone: 2.74 is the first that takes a
+	// requested host that the scheduler still checks.
+	CreateServerMicroversion = "2.74"
 )
 
 // Options configures [New].
@@ -132,8 +136,20 @@ func New(ctx context.Context, opts Options) (Client, error) {
 			opts.Cloud, eo.Region, eo.Availability, err)
 	}
 	c.compute.Microversion = ComputeMicroversion
-	// Placement and Glance are only needed by some calls; a catalog without them fails those
-	// calls, not the login.
+	c.pc, c.eo = pc, eo
+	c.projectID, c.userID = tokenOwner(pc)
+	// Rescoping (CreateServer in another project) posts to Keystone with a provider client of
+	// its own: no token, no re-login, so a refusal comes back as it is instead of being taken
+	// for an expired token of the main login.
+	idpc := &gophercloud.ProviderClient{
+		IdentityBase: pc.IdentityBase, IdentityEndpoint: pc.IdentityEndpoint,
+		HTTPClient: pc.HTTPClient, UserAgent: pc.UserAgent,
+	}
+	if c.identity, err = gcopenstack.NewIdentityV3(idpc, gophercloud.EndpointOpts{}); err != nil {
+		return nil, fmt.Errorf("cloud %q: identity endpoint: %w", opts.Cloud, err)
+	}
+	// Placement, Glance and Neutron are only needed by some calls; a catalog without them
+	// fails those calls, not the login.
 	if c.placement, err = serviceClient(pc, eo, "placement"); err == nil {
 		c.placement.Microversion = PlacementMicroversion
 	} else {
@@ -147,7 +163,29 @@ func New(ctx context.Context, opts Options) (Client, error) {
 	} else {
 		c.image, c.imageErr = nil, fmt.Errorf("no image endpoint in the catalog: %w", err)
 	}
+	if c.network, err = serviceClient(pc, eo, "network"); err == nil {
+		// Neutron's catalog URL is unversioned; the v2.0 API lives under /v2.0/.
+		c.network.ResourceBase = c.network.Endpoint + "v2.0/"
+	} else {
+		c.network, c.networkErr = nil, fmt.Errorf("no network endpoint in the catalog: %w", err)
+	}
 	return c, nil
+}
+
+// tokenOwner returns the project and the user of the login's token ("" when it has none, e.g.
+// a domain-scoped token).
+func tokenOwner(pc *gophercloud.ProviderClient) (projectID, userID string) {
+	r, ok := pc.GetAuthResult().(tokens3.CreateResult)
+	if !ok {
+		return "", ""
+	}
+	if p, err := r.ExtractProject(); err == nil && p != nil {
+		projectID = p.ID
+	}
+	if u, err := r.ExtractUser(); err == nil && u != nil {
+		userID = u.ID
+	}
+	return projectID, userID
 }
 
 // serviceClient takes the endpoint of serviceType from the login's catalog. It does not use

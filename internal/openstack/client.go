@@ -40,6 +40,39 @@ type Client interface {
 	ResetState(ctx context.Context, serverID, state string) error
 	// LiveMigrate moves a running server to targetHost ("" lets the scheduler choose) without stopping it; blockMigration false lets Nova choose ("auto"). Success means Nova accepted the request.
 	LiveMigrate(ctx context.Context, serverID, targetHost string, blockMigration bool) error
+	// ColdMigrate moves a server to targetHost ("" lets the scheduler choose) by stopping it
+	// and starting it there (the migrate action, with host from 2.56). Success means Nova
+	// accepted the request; the server then ends in VERIFY_RESIZE on its new host until
+	// ConfirmResize, or back where it was if the migration failed.
+	ColdMigrate(ctx context.Context, serverID, targetHost string) error
+	// ConfirmResize confirms a cold migration that reached VERIFY_RESIZE: the server runs on
+	// (or stays stopped on) its new host and its copy on the source is removed.
+	ConfirmResize(ctx context.Context, serverID string) error
+	// Reboot restarts a server in place (hard: the instance is destroyed and started again
+	// from its definition, which also brings back one whose process died). Nova's state
+	// stays true: the server goes REBOOT/HARD_REBOOT, then ACTIVE.
+	Reboot(ctx context.Context, serverID string, hard bool) error
+	// StartServer powers on a stopped (SHUTOFF) server (os-start).
+	StartServer(ctx context.Context, serverID string) error
+	// DeleteServer deletes a server. On a host whose compute service is down Nova deletes it
+	// at once in its database (a local delete); ErrNotFound if it is already gone.
+	DeleteServer(ctx context.Context, serverID string) error
+	// ServerSpec reads everything it takes to create the server again (see [ServerSpec]).
+	ServerSpec(ctx context.Context, serverID string) (ServerSpec, error)
+	// CreateServer creates a server from spec, in spec.ProjectID (the client's token is
+	// rescoped to that project when it is another one), on spec.Host when set (microversion
+	// 2.74; the scheduler still checks it). It returns the new server's id; the build runs
+	// after, and a build that finds no valid host leaves the server in ERROR. It fails with
+	// ErrForbidden when the cloud user has no role in spec.ProjectID. spec.Ports must have
+	// ids (create missing ones with CreatePort first).
+	CreateServer(ctx context.Context, spec ServerSpec) (string, error)
+	// CreatePort creates a Neutron port like p (network, fixed IPs, MAC address, security
+	// groups, in p.ProjectID) and returns it with its id.
+	CreatePort(ctx context.Context, p Port) (Port, error)
+	// Port returns one Neutron port; ErrNotFound when it is gone.
+	Port(ctx context.Context, portID string) (Port, error)
+	// ServerGroups lists every server group of every project, with its members and policy.
+	ServerGroups(ctx context.Context) ([]ServerGroup, error)
 	// Migrations lists migration records matching filter, newest first.
 	Migrations(ctx context.Context, filter MigrationFilter) ([]Migration, error)
 	// Hypervisors lists compute nodes with their Placement capacity.
@@ -170,4 +203,93 @@ type Aggregate struct {
 	AvailabilityZone string // "" when the aggregate defines none
 	Hosts            []string
 	Metadata         map[string]string
+}
+
+// ServerSpec is what [Client.CreateServer] needs to create a server again as it was: a
+// recreated server keeps its name, project, flavor, image or boot volume, metadata, tags,
+// key pair, user data, server group, availability zone and, through its ports, its fixed
+// addresses.
+type ServerSpec struct {
+	// Name, ProjectID and UserID of the server (the new one is owned by ProjectID; UserID is
+	// whoever the client logs in as).
+	Name      string
+	ProjectID string
+	UserID    string
+	// FlavorID is the flavor to create it with: the id of the flavor whose name is the
+	// embedded flavor's original name. ServerSpec fails with ErrNotFound when that flavor no
+	// longer exists (a server cannot be created from an embedded copy).
+	FlavorID   string
+	FlavorName string
+	// ImageID is the image a server booted from an image was built from; "" when it booted
+	// from a volume.
+	ImageID string
+	// BootVolume is the volume a server booted from a volume boots from, and whether Nova
+	// deletes that volume when the server is deleted (then it cannot be recreated from it).
+	BootVolume                  string
+	BootVolumeDeleteOnTerminate bool
+	// DataVolumes are the other volumes attached to the server.
+	DataVolumes []string
+	// LocalDisks tells whether the server keeps data on disks of its host: a root disk made
+	// from an image, an ephemeral disk. Recreating such a server loses that data.
+	LocalDisks bool
+	Metadata   map[string]string
+	Tags       []string
+	// KeyName is the server's key pair; KeyOwner the user it belongs to (key pairs are per
+	// user: CreateServer copies the public key under the client's user when it is another).
+	KeyName  string
+	KeyOwner string
+	// UserData is the base64 user data given at boot ("" when none).
+	UserData         string
+	AvailabilityZone string
+	// Group is the id of the server group the server is a member of ("" when none).
+	Group string
+	// Ports are the server's Neutron ports, in attachment order; none means the server was
+	// booted with networks "none".
+	Ports []Port
+	// Host, when set, is where CreateServer asks Nova to build the server.
+	Host string
+}
+
+// Port is a Neutron port.
+type Port struct {
+	ID             string
+	Name           string
+	NetworkID      string
+	ProjectID      string
+	MACAddress     string
+	FixedIPs       []FixedIP
+	SecurityGroups []string // ids
+	DeviceID       string   // the server it is bound to, "" when none
+}
+
+// FixedIP is an address of a port on a subnet.
+type FixedIP struct {
+	SubnetID  string
+	IPAddress string
+}
+
+// ServerGroup is a Nova server group (microversion 2.64: one policy, and rules).
+type ServerGroup struct {
+	ID        string
+	Name      string
+	ProjectID string
+	// Policy is affinity, anti-affinity, soft-affinity or soft-anti-affinity.
+	Policy string
+	// MaxServerPerHost is the anti-affinity rule max_server_per_host (0 when unset: 1).
+	MaxServerPerHost int
+	Members          []string // server ids
+}
+
+// Server group policies.
+const (
+	PolicyAffinity         = "affinity"
+	PolicyAntiAffinity     = "anti-affinity"
+	PolicySoftAffinity     = "soft-affinity"
+	PolicySoftAntiAffinity = "soft-anti-affinity"
+)
+
+// Hard tells whether the scheduler refuses a host that breaks the policy (affinity,
+// anti-affinity); the soft ones are only preferences.
+func (g ServerGroup) Hard() bool {
+	return g.Policy == PolicyAffinity || g.Policy == PolicyAntiAffinity
 }

@@ -26,13 +26,24 @@ import (
 //   - DisableService of a dead host that Nova still believes up is counted as blocked
 //     (BlockedDisables), since real Nova then waits about a minute on an RPC to it;
 //   - Evacuate to an unknown host is ErrNotFound, to the source host ErrBadRequest, and of a
-//     server with a task in progress ErrConflict.
+//     server with a task in progress ErrConflict;
+//   - a reboot or a start cast to a compute that is dead or forced down is accepted and never
+//     done: the server stays in its task state until RestartCompute;
+//   - a hard server group policy refuses hosts, for an explicit target as for the scheduler's
+//     pick, with the outcome Nova gives when no host is valid.
 //
 // Evacuations complete at once: the server is on its new host, in its previous status, as soon
 // as Evacuate returns. Without a target, the fake picks the enabled, up host with the fewest
-// servers (the real scheduler's choice is less even). With no such host the migration is
-// recorded as "error" and the server stays, in ERROR, as when Nova's scheduler finds no valid
-// host; a later evacuation that succeeds brings it back in the status it had before.
+// servers (the real scheduler's choice is less even), preferring hosts that keep a soft group
+// policy. With no such host the migration is recorded as "error" and the server stays, in
+// ERROR, as when Nova's scheduler finds no valid host; a later evacuation that succeeds brings
+// it back in the status it had before. Cold migrations, live migrations and server creations
+// complete at once too.
+//
+// Flavors are known by id (AddFlavor); AddServer makes the flavor of a server known under its
+// name when no flavor of that name is, as a cloud where the server's flavor still exists.
+// Neutron ports are kept in memory (AddPort, CreatePort). Key pairs are not stored: CreateServer
+// takes any key name, a key pair of another user under the name the real client copies it to.
 type Fake struct {
 	mu    sync.Mutex
 	now   func() time.Time
@@ -42,6 +53,9 @@ type Fake struct {
 
 	// ServiceDownTime is Nova's service_down_time (default 60 s).
 	ServiceDownTime time.Duration
+	// UserID is the user the fake client logs in as: servers it creates belong to it, and key
+	// pairs of other users are copied to it (default "computeha").
+	UserID string
 
 	services        map[string]*fakeService // by host
 	servers         map[string]*Server      // by id
@@ -50,6 +64,25 @@ type Fake struct {
 	blockedDisables int
 	// beforeNoHost keeps the status of a server an evacuation without a valid host put in ERROR.
 	beforeNoHost map[string][2]string
+
+	flavors map[string]Flavor     // by id
+	groups  []*ServerGroup        // in the order they were added
+	ports   []*Port               // in the order they were created
+	specs   map[string]ServerSpec // SetServerSpec, by server id
+	// boot keeps what CreateServer was given that a Server does not show.
+	boot map[string]fakeBoot
+	// resized keeps the vm_state a cold-migrated server had, for ConfirmResize to restore.
+	resized map[string]string
+}
+
+// fakeBoot is what a server was created with beyond what Server carries.
+type fakeBoot struct {
+	// bootVolume is never deleted with the server: CreateServer maps it so.
+	bootVolume        string
+	dataVolumes       []string
+	keyName, keyOwner string
+	userData          string
+	ports             []string // in the order of the create request
 }
 
 type fakeService struct {
@@ -70,9 +103,14 @@ func NewFake(now func() time.Time) *Fake {
 		now:             now,
 		ServiceDownTime: 60 * time.Second,
 		fail:            map[string][]error{},
+		UserID:          "computeha",
 		services:        map[string]*fakeService{},
 		servers:         map[string]*Server{},
 		beforeNoHost:    map[string][2]string{},
+		flavors:         map[string]Flavor{},
+		specs:           map[string]ServerSpec{},
+		boot:            map[string]fakeBoot{},
+		resized:         map[string]string{},
 	}
 }
 
@@ -102,7 +140,8 @@ func (f *Fake) SetResources(host string, res map[string]Resource) {
 	}
 }
 
-// AddServer adds a server; an empty ID gets one generated, an empty Status is ACTIVE.
+// AddServer adds a server; an empty ID gets one generated, an empty Status is ACTIVE. A flavor
+// name no known flavor has is made known with the server's flavor under the name as its id.
 func (f *Fake) AddServer(s Server) Server {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -115,8 +154,50 @@ func (f *Fake) AddServer(s Server) Server {
 	if s.VMState == "" {
 		s.VMState = map[string]string{"ACTIVE": "active", "SHUTOFF": "stopped", "ERROR": "error"}[s.Status]
 	}
+	if name := s.Flavor.OriginalName; name != "" && f.flavorID(name) == "" {
+		f.flavors[name] = cloneFlavor(s.Flavor)
+	}
 	f.servers[s.ID] = &s
-	return s
+	return cloneServer(s)
+}
+
+// AddFlavor makes a flavor known under id; its name is fl.OriginalName.
+func (f *Fake) AddFlavor(id string, fl Flavor) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.flavors[id] = cloneFlavor(fl)
+}
+
+// DeleteFlavor forgets a flavor, as when an operator deletes it: ServerSpec of servers built
+// from it then fails with ErrNotFound.
+func (f *Fake) DeleteFlavor(id string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.flavors, id)
+}
+
+// flavorID returns the id of the flavor named name ("" when none); the smallest id when
+// several are, so the answer does not change from call to call.
+func (f *Fake) flavorID(name string) string {
+	for _, id := range slices.Sorted(maps.Keys(f.flavors)) {
+		if f.flavors[id].OriginalName == name {
+			return id
+		}
+	}
+	return ""
+}
+
+func cloneFlavor(fl Flavor) Flavor {
+	fl.ExtraSpecs = maps.Clone(fl.ExtraSpecs)
+	return fl
+}
+
+// SetServerSpec makes ServerSpec of serverID return spec instead of what the fake derives
+// from the server: for boot volumes, key pairs or user data of servers added with AddServer.
+func (f *Fake) SetServerSpec(serverID string, spec ServerSpec) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.specs[serverID] = cloneSpec(spec)
 }
 
 // AddAggregate adds a host aggregate.
@@ -137,7 +218,8 @@ func (f *Fake) KillCompute(host string) {
 
 // RestartCompute starts host's nova-compute again: it heartbeats, and, as the real one does
 // at start, it deletes the local copies of servers evacuated away and turns their "done"
-// evacuation migrations "completed".
+// evacuation migrations "completed", and does the reboots and starts cast to it while it was
+// down.
 func (f *Fake) RestartCompute(host string) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -150,6 +232,7 @@ func (f *Fake) RestartCompute(host string) {
 			f.migrations[i].Status, f.migrations[i].UpdatedAt = "completed", f.now()
 		}
 	}
+	f.finishPendingTasks(host)
 }
 
 // FailNext makes the next call of method (e.g. "Evacuate") fail with err, once per call.
@@ -376,9 +459,9 @@ func (f *Fake) Evacuate(ctx context.Context, serverID, targetHost string) error 
 	}
 	dest := targetHost
 	if dest == "" {
-		dest = f.pickHost(srv.Host)
+		dest = f.pickHost(serverID, srv.Host, "")
 	}
-	if t := f.services[dest]; dest == "" || t == nil || t.Status != "enabled" || f.view(t).State != "up" {
+	if !f.canHost(dest, serverID) {
 		mig.Status = "error" // the scheduler found no valid host
 		f.migrations = append(f.migrations, mig)
 		if _, seen := f.beforeNoHost[serverID]; !seen {
@@ -397,20 +480,22 @@ func (f *Fake) Evacuate(ctx context.Context, serverID, targetHost string) error 
 	return nil
 }
 
-// pickHost is the fake scheduler: the enabled, up host other than source with fewest servers.
-func (f *Fake) pickHost(source string) string {
+// pickHost is the fake scheduler: among the hosts other than source, in zone when set, that
+// can take serverID (canHost: enabled, up, within a hard group policy), the one that best
+// keeps a soft group policy, then the one with the fewest servers; "" when none can.
+func (f *Fake) pickHost(serverID, source, zone string) string {
 	load := map[string]int{}
 	for _, s := range f.servers {
 		load[s.Host]++
 	}
-	best := ""
+	best, bestPenalty := "", 0
 	for _, h := range slices.Sorted(maps.Keys(f.services)) {
-		s := f.services[h]
-		if h == source || s.Status != "enabled" || f.view(s).State != "up" {
+		if h == source || zone != "" && f.services[h].Zone != zone || !f.canHost(h, serverID) {
 			continue
 		}
-		if best == "" || load[h] < load[best] {
-			best = h
+		p := f.softGroupPenalty(serverID, h)
+		if best == "" || p < bestPenalty || p == bestPenalty && load[h] < load[best] {
+			best, bestPenalty = h, p
 		}
 	}
 	return best

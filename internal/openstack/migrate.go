@@ -51,8 +51,9 @@ func (c *nova) LiveMigrate(ctx context.Context, serverID, targetHost string, blo
 // PAUSED or has a task in progress, (400) to its own host or while its source compute service
 // is down, (404) to an unknown host. It completes at once: the server is on its new host when
 // LiveMigrate returns, and a "completed" live-migration record is kept. Without a target the
-// fake scheduler picks as for Evacuate; when the chosen host is disabled or down the migration
-// is recorded as "error" and the server stays, as when Nova's scheduler finds no valid host.
+// fake scheduler picks as for Evacuate; when the chosen host is disabled, down or breaks a hard
+// policy of the server's group, the migration is recorded as "error" and the server stays
+// ACTIVE where it was, as when Nova's scheduler finds no valid host.
 func (f *Fake) LiveMigrate(ctx context.Context, serverID, targetHost string, blockMigration bool) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -88,9 +89,9 @@ func (f *Fake) LiveMigrate(ctx context.Context, serverID, targetHost string, blo
 	}
 	dest := targetHost
 	if dest == "" {
-		dest = f.pickHost(srv.Host)
+		dest = f.pickHost(serverID, srv.Host, "")
 	}
-	if t := f.services[dest]; dest == "" || t == nil || t.Status != "enabled" || f.view(t).State != "up" {
+	if !f.canHost(dest, serverID) {
 		mig.Status = "error"
 		f.migrations = append(f.migrations, mig)
 		return nil

@@ -27,6 +27,27 @@ type nova struct {
 	placementErr error
 	image        *gophercloud.ServiceClient
 	imageErr     error
+	network      *gophercloud.ServiceClient
+	networkErr   error
+
+	// pc is the login every service client above shares; eo chooses endpoints in a catalog.
+	pc *gophercloud.ProviderClient
+	eo gophercloud.EndpointOpts
+	// projectID and userID own the login's token: servers it creates belong to projectID,
+	// key pairs it names belong to userID.
+	projectID, userID string
+	// identity reaches Keystone v3 without a token of its own, to rescope the login's token.
+	identity *gophercloud.ServiceClient
+
+	// scoped holds a compute client per other project CreateServer was asked to create in,
+	// each with its own rescoped token; refused remembers, for a while, the projects Keystone
+	// would not scope a token to, so a recovery recreating many servers of such a project
+	// does not ask again (and log in again) for each.
+	scopedMu sync.Mutex
+	scoped   map[string]*gophercloud.ServiceClient
+	refused  map[string]refusal
+	// keysMu serialises key pair copies, so two concurrent creates never import one key twice.
+	keysMu sync.Mutex
 
 	// images caches image properties: a recovery reads the same few
 	// images for every server it watches, and a control plane under load

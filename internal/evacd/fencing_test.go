@@ -1,0 +1,103 @@
+package evacd
+
+import (
+	"context"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/computeha/computeha/crm"
+	"github.com/computeha/computeha/internal/evacstate"
+	"github.com/computeha/computeha/internal/openstack"
+)
+
+// staleHistory is a cluster whose stonith_admin-style history shows only
+// an older fencing of each node, as stonith_admin --history does without
+// --verbose, while crm_mon's status carries the full history.
+type staleHistory struct {
+	*crm.Fake
+	old time.Time
+}
+
+func (c staleHistory) FencingHistory(_ context.Context, node string) ([]crm.FenceEvent, error) {
+	return []crm.FenceEvent{{Action: "reboot", Target: node, Status: "success", Delegate: "ctl1", Completed: c.old}}, nil
+}
+
+func TestAHostFencedASecondTimeIsRecoveredWhenOnlyCrmMonShowsTheNewFencing(t *testing.T) {
+	bubble(t, func(t *testing.T) {
+		w := newWorld(t, "auto", "")
+		w.boot("cmp1", 2, true)
+		now := time.Now().UTC()
+		w.nova.KillCompute("cmp1")
+		mark(w.cluster, "cmp1", now)
+		w.cluster.Fenced("cmp1", now)
+		cl := staleHistory{Fake: w.cluster, old: now.Add(-time.Hour)}
+		w.daemon = New(Options{
+			Config: w.cfg, Cluster: cl, Nova: w.nova, History: w.store, Owner: "ctl1",
+			Poll: 10 * time.Millisecond, Reconcile: 20 * time.Millisecond,
+		})
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		done := make(chan error, 1)
+		go func() { done <- w.daemon.Run(ctx, nil) }()
+		for ctx.Err() == nil && phase(w.cluster, "cmp1") != evacstate.Done {
+			time.Sleep(10 * time.Millisecond)
+		}
+		cancel()
+		<-done
+		if p := phase(w.cluster, "cmp1"); p != evacstate.Done {
+			t.Fatalf("cmp1 is %q, want done", p)
+		}
+	})
+}
+
+// noHostOnce sends the first evacuation to a disabled host, where Nova's
+// scheduler finds no valid host and puts the server in ERROR.
+type noHostOnce struct {
+	*openstack.Fake
+	disabled string
+	sent     atomic.Bool
+}
+
+func (n *noHostOnce) Evacuate(ctx context.Context, id, target string) error {
+	if n.sent.CompareAndSwap(false, true) {
+		target = n.disabled
+	}
+	return n.Fake.Evacuate(ctx, id, target)
+}
+
+func TestAnEvacuationNovaFailsIsRetriedAtOnceNotAtTheConfirmationTimeout(t *testing.T) {
+	bubble(t, func(t *testing.T) {
+		w := newWorld(t, "auto", "")
+		w.boot("cmp1", 1, true)
+		w.disable(t, "cmp4")
+		w.fail("cmp1")
+		nova := &noHostOnce{Fake: w.nova, disabled: "cmp4"}
+		w.daemon = New(Options{
+			Config: w.cfg, Cluster: w.cluster, Nova: nova, History: w.store, Owner: "ctl1",
+			Poll: 10 * time.Millisecond, Reconcile: 20 * time.Millisecond,
+		})
+		// Well under the configuration's 5 s confirmation timeout.
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		defer cancel()
+		done := make(chan error, 1)
+		go func() { done <- w.daemon.Run(ctx, nil) }()
+		for ctx.Err() == nil && phase(w.cluster, "cmp1") != evacstate.Done {
+			time.Sleep(10 * time.Millisecond)
+		}
+		cancel()
+		<-done
+		if p := phase(w.cluster, "cmp1"); p != evacstate.Done {
+			t.Fatalf("cmp1 is %q 3 s after its fencing, want done: the failed evacuation waited for the confirmation timeout", p)
+		}
+		for id := range w.servers {
+			s := w.hostOf(t, id)
+			if s.Host == "cmp1" || s.Host == "cmp4" || s.Status != "ACTIVE" {
+				t.Errorf("server is %s on %s, want ACTIVE on cmp2 or cmp3", s.Status, s.Host)
+			}
+			if n := w.evacuations()[id]; n != 2 {
+				t.Errorf("%d evacuation requests, want 2 (the failed one and its retry)", n)
+			}
+		}
+	})
+}

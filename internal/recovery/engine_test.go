@@ -1,0 +1,510 @@
+package recovery
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/computeha/computeha/internal/history"
+	"github.com/computeha/computeha/internal/openstack"
+)
+
+func TestAFencedHostsHAVMsAreEvacuatedInsideTheSegmentOnceAndTheOthersLeft(t *testing.T) {
+	bubble(t, func(t *testing.T) {
+		w := newWorld(t, "auto", "")
+		vms := w.boot("cmp1", ha("cmp1", 6)...)
+		others := w.boot("cmp1", vm{name: "plain", image: "img"})
+		w.fence("cmp1")
+		rep := w.run("cmp1", HostFenced)
+		if n := rep.Count(Recovered); n != 6 {
+			t.Fatalf("%d VMs recovered, want 6: %+v", n, rep)
+		}
+		ev := w.calls("Evacuate")
+		for _, s := range vms {
+			got := w.server(s.ID)
+			if got.Host == "cmp1" || got.Status != "ACTIVE" || !slices.Contains([]string{"cmp2", "cmp3", "cmp4"}, got.Host) {
+				t.Errorf("%s is %s on %s", s.Name, got.Status, got.Host)
+			}
+			if ev[s.ID] != 1 {
+				t.Errorf("%s evacuated %d times, want once", s.Name, ev[s.ID])
+			}
+			if r := result(rep, s.Name); r.Method != Evacuate || r.To.NovaHost != got.Host {
+				t.Errorf("report of %s: %+v", s.Name, r)
+			}
+		}
+		if r := result(rep, "plain"); r.Result != Left || r.Reason.Code != CodeNoHA || ev[others[0].ID] != 0 {
+			t.Errorf("a VM without HA: %+v, evacuated %d times", r, ev[others[0].ID])
+		}
+		// The plan spread them by free capacity: two per host.
+		per := map[string]int{}
+		for _, s := range vms {
+			per[w.server(s.ID).Host]++
+		}
+		for h, n := range per {
+			if n != 2 {
+				t.Errorf("%s took %d VMs, want 2 each: %v", h, n, per)
+			}
+		}
+		if got := len(w.moves(history.MoveSucceeded)); got != 6 {
+			t.Errorf("%d moves recorded succeeded, want 6", got)
+		}
+		for _, m := range w.moves(history.MoveSucceeded) {
+			if m.Method != string(Evacuate) {
+				t.Errorf("move of %s recorded with method %q", m.VMName, m.Method)
+			}
+		}
+	})
+}
+
+func TestEachVMIsRecoveredByItsClass(t *testing.T) {
+	bubble(t, func(t *testing.T) {
+		w := newWorld(t, "auto", "")
+		vms := w.boot("cmp1",
+			vm{name: "pet", ha: true, image: "img"},
+			vm{name: "cattle-volume", ha: true, meta: map[string]string{"computeha_recovery": "recreate"}},
+			vm{name: "cattle-image", ha: true, image: "img", meta: map[string]string{"computeha_recovery": "recreate"}},
+			vm{name: "cattle-image-ok", ha: true, image: "img", meta: map[string]string{"computeha_recovery": "recreate-losing-local-data"}},
+			vm{name: "leave-me", ha: true, image: "img", meta: map[string]string{"computeha_recovery": "none"}},
+		)
+		w.nova.SetServerSpec(vms[1].ID, openstack.ServerSpec{Name: "cattle-volume", ProjectID: "p1", FlavorID: "m1.small", FlavorName: "m1.small",
+			BootVolume: "vol-1", Metadata: map[string]string{"computeha_recovery": "recreate"}})
+		w.fence("cmp1")
+		rep := w.run("cmp1", HostFenced)
+		for _, c := range []struct {
+			name   string
+			method MethodName
+			result Result
+		}{
+			{"pet", Evacuate, Recovered},
+			{"cattle-volume", Recreate, Recovered},
+			{"cattle-image", Evacuate, Recovered},
+			{"cattle-image-ok", Recreate, Recovered},
+			{"leave-me", None, Left},
+		} {
+			r := result(rep, c.name)
+			if r.Method != c.method || r.Result != c.result {
+				t.Errorf("%s: %s %s, want %s %s (%v)", c.name, r.Method, r.Result, c.method, c.result, r.Reason)
+			}
+		}
+		if r := result(rep, "leave-me"); r.Reason.Code != CodeClassNone {
+			t.Errorf("the none VM's reason: %+v", r.Reason)
+		}
+		if !w.decided(CodeLocalDataKept) {
+			t.Error("recreating a VM with local data was not refused on record")
+		}
+		for _, name := range []string{"cattle-volume", "cattle-image-ok"} {
+			r := result(rep, name)
+			if r.ID == r.Server.ID {
+				t.Errorf("%s kept its id %s: not recreated", name, r.ID)
+			}
+			s := w.server(r.ID)
+			if s.Name != name || s.Host == "cmp1" || s.Status != "ACTIVE" || s.Flavor.OriginalName != "m1.small" {
+				t.Errorf("recreated %s: %+v", name, s)
+			}
+			if _, err := w.nova.Server(context.Background(), r.Server.ID); !openstack.IsNotFound(err) {
+				t.Errorf("the old %s is still there: %v", name, err)
+			}
+		}
+		if !w.decided(CodeRecreated) {
+			t.Error("no recreation recorded")
+		}
+		if s := w.server(result(rep, "leave-me").Server.ID); s.Host != "cmp1" {
+			t.Errorf("the none VM moved to %s", s.Host)
+		}
+	})
+}
+
+func TestARunningHostGivesUpRunningVMsLiveAndStoppedOnesCold(t *testing.T) {
+	bubble(t, func(t *testing.T) {
+		w := newWorld(t, "auto", "")
+		w.boot("cmp2",
+			vm{name: "running", ha: true, image: "img"},
+			vm{name: "stopped", ha: true, image: "img", status: "SHUTOFF"},
+			vm{name: "no-live", ha: true, image: "img", meta: map[string]string{"computeha_recovery": "cold-migrate"}},
+			vm{name: "broken", ha: true, image: "img", status: "ERROR"},
+			vm{name: "plain", image: "img"},
+		)
+		rep := w.run("cmp2", HostDegraded)
+		for _, c := range []struct {
+			name, status string
+			method       MethodName
+		}{{"running", "ACTIVE", LiveMigrate}, {"stopped", "SHUTOFF", ColdMigrate}, {"no-live", "ACTIVE", ColdMigrate}} {
+			r := result(rep, c.name)
+			s := w.server(r.Server.ID)
+			if r.Result != Recovered || r.Method != c.method || s.Host == "cmp2" || s.Status != c.status {
+				t.Errorf("%s: %s by %s, now %s on %s; want recovered by %s, %s elsewhere", c.name, r.Result, r.Method, s.Status, s.Host, c.method, c.status)
+			}
+		}
+		if r := result(rep, "broken"); r.Result != Left || r.Reason.Code != CodeNotMovable {
+			t.Errorf("a VM in ERROR on a running host: %+v", r)
+		}
+		if r := result(rep, "plain"); r.Result != Left || w.server(r.Server.ID).Host != "cmp2" {
+			t.Errorf("a VM without HA: %+v", r)
+		}
+		if n := len(w.calls("Evacuate")); n != 0 {
+			t.Errorf("%d evacuations from a running host", n)
+		}
+	})
+}
+
+func TestAnAntiAffinityMemberNeverJoinsAnotherAndAnUnsatisfiableOneIsReportedNotMoved(t *testing.T) {
+	bubble(t, func(t *testing.T) {
+		w := newWorld(t, "auto", "")
+		a := w.boot("cmp1", vm{name: "a1", ha: true, image: "img"}, vm{name: "lonely", ha: true, image: "img"})
+		b := w.boot("cmp2", vm{name: "a2", ha: true, image: "img"})
+		l2 := w.boot("cmp2", vm{name: "l2", image: "img"})
+		l3 := w.boot("cmp3", vm{name: "l3", image: "img"})
+		l4 := w.boot("cmp4", vm{name: "l4", image: "img"})
+		w.roomy("cmp2", 64) // the roomiest host is the one the plan must not pick
+		w.nova.AddServerGroup(openstack.ServerGroup{ID: "g-anti", Name: "anti", ProjectID: "p1", Policy: openstack.PolicyAntiAffinity, Members: []string{a[0].ID, b[0].ID}})
+		w.nova.AddServerGroup(openstack.ServerGroup{ID: "g-full", Name: "full", ProjectID: "p1", Policy: openstack.PolicyAntiAffinity,
+			Members: []string{a[1].ID, l2[0].ID, l3[0].ID, l4[0].ID}})
+		w.fence("cmp1")
+		rep := w.run("cmp1", HostFenced)
+		if r := result(rep, "a1"); r.Result != Recovered || r.To.NovaHost == "cmp2" {
+			t.Errorf("anti-affinity member a1: %+v, want recovered anywhere but cmp2", r)
+		}
+		r := result(rep, "lonely")
+		if r.Result != Unrecoverable || r.Reason.Code != Code("anti-affinity-unsatisfiable") {
+			t.Errorf("a member every host refuses: %+v, want unrecoverable", r)
+		}
+		if n := w.calls("Evacuate")[a[1].ID]; n != 0 {
+			t.Errorf("the unrecoverable member was evacuated %d times", n)
+		}
+		if s := w.server(a[1].ID); s.Host != "cmp1" {
+			t.Errorf("the unrecoverable member is on %s", s.Host)
+		}
+	})
+}
+
+func TestTwoSoftAntiAffinityMembersEndOnTwoHosts(t *testing.T) {
+	bubble(t, func(t *testing.T) {
+		w := newWorld(t, "auto", "")
+		vms := w.boot("cmp1", ha("cmp1", 2)...)
+		w.roomy("cmp2", 64)
+		w.nova.AddServerGroup(openstack.ServerGroup{ID: "g", ProjectID: "p1", Policy: openstack.PolicySoftAntiAffinity, Members: []string{vms[0].ID, vms[1].ID}})
+		w.fence("cmp1")
+		w.run("cmp1", HostFenced)
+		if h0, h1 := w.server(vms[0].ID).Host, w.server(vms[1].ID).Host; h0 == h1 {
+			t.Errorf("both soft-anti-affinity members on %s", h0)
+		}
+	})
+}
+
+func TestAFailedMoveIsRetriedOnAnotherSegmentHost(t *testing.T) {
+	bubble(t, func(t *testing.T) {
+		w := newWorld(t, "auto", "")
+		vms := w.boot("cmp1", ha("cmp1", 1)...)
+		w.roomy("cmp2", 64)
+		w.fence("cmp1")
+		w.nova.FailNext("Evacuate", errors.New("injected: rebuild failed"))
+		rep := w.run("cmp1", HostFenced)
+		r := result(rep, vms[0].Name)
+		if r.Result != Recovered || r.To.NovaHost == "cmp2" {
+			t.Errorf("after a failure on cmp2: %+v, want recovered elsewhere", r)
+		}
+		if !w.decided(CodeRetryElsewhere) {
+			t.Error("the retry's new target was not recorded")
+		}
+		if m := w.moves(history.MoveSucceeded); len(m) != 1 || m[0].Attempts != 2 {
+			t.Errorf("moves %+v, want one succeeded on its second attempt", m)
+		}
+	})
+}
+
+func TestAMoveThatKeepsFailingIsReportedFailedAfterItsRetries(t *testing.T) {
+	bubble(t, func(t *testing.T) {
+		w := newWorld(t, "auto", "")
+		vms := w.boot("cmp1", ha("cmp1", 1)...)
+		w.fence("cmp1")
+		for range 3 {
+			w.nova.FailNext("Evacuate", openstack.ErrConflict)
+		}
+		rep := w.run("cmp1", HostFenced)
+		if r := result(rep, vms[0].Name); r.Result != Failed || r.Reason.Code != CodeMoveFailed {
+			t.Errorf("%+v, want failed", r)
+		}
+		if n := w.calls("Evacuate")[vms[0].ID]; n != 3 {
+			t.Errorf("%d evacuation requests, want 3 (the first and two retries)", n)
+		}
+	})
+}
+
+func TestANovaOutageDelaysTheRecoveryWithoutFailingIt(t *testing.T) {
+	bubble(t, func(t *testing.T) {
+		w := newWorld(t, "auto", "")
+		vms := w.boot("cmp1", ha("cmp1", 2)...)
+		w.fence("cmp1")
+		for range 5 {
+			w.nova.FailNext("Evacuate", fmt.Errorf("%w: connection refused", openstack.ErrUnavailable))
+		}
+		rep := w.run("cmp1", HostFenced)
+		if n := rep.Count(Recovered); n != len(vms) {
+			t.Errorf("%d of %d recovered across the outage", n, len(vms))
+		}
+	})
+}
+
+func TestAnEvacuationAlreadyInFlightIsWaitedForNotAskedAgain(t *testing.T) {
+	bubble(t, func(t *testing.T) {
+		w := newWorld(t, "auto", "")
+		vms := w.boot("cmp1", ha("cmp1", 2)...)
+		w.fence("cmp1")
+		src := NewNames(w.cfg, nil).ByNode("cmp1")
+		r, err := w.eng.Read(context.Background(), src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// A daemon before this one asked for the first VM's evacuation, which Nova was still
+		// running when these reads were made; it completes meanwhile.
+		r.Migrations = append([]openstack.Migration{{ID: 99, ServerID: vms[0].ID, Type: "evacuation", Status: "rebuilding", SourceCompute: "cmp1", DestCompute: "cmp3"}}, r.Migrations...)
+		if err := w.nova.Evacuate(context.Background(), vms[0].ID, "cmp3"); err != nil {
+			t.Fatal(err)
+		}
+		rep, err := w.eng.Run(context.Background(), Job{Source: src, Situation: HostFenced, Reads: r, Recorder: w.rec})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := w.calls("Evacuate")[vms[0].ID]; n != 1 {
+			t.Errorf("the VM in flight was evacuated %d times in all, want once", n)
+		}
+		if r := result(rep, vms[0].Name); r.Result != Recovered || r.To.NovaHost != "cmp3" {
+			t.Errorf("%+v", r)
+		}
+		if !w.decided(CodeResumed) {
+			t.Error("resuming was not recorded")
+		}
+	})
+}
+
+func TestReservedHostsAreTakenIntoUseAndRecordedOnTheirNodes(t *testing.T) {
+	bubble(t, func(t *testing.T) {
+		w := newWorld(t, "reserved_host", "cmp4")
+		vms := w.boot("cmp1", ha("cmp1", 3)...)
+		w.fence("cmp1")
+		w.run("cmp1", HostFenced)
+		for _, s := range vms {
+			if h := w.server(s.ID).Host; h != "cmp4" {
+				t.Errorf("%s on %s, want the reserved host cmp4", s.Name, h)
+			}
+		}
+		if v, err := w.cluster.Attribute(context.Background(), "cmp4", ReservedAttribute, 1); err != nil || v == "" {
+			t.Errorf("cmp4's use not recorded on its node: %q, %v", v, err)
+		}
+		if svc, _ := w.nova.FindComputeService(context.Background(), "cmp4"); !svc.Enabled() {
+			t.Error("the reserved host taken into use is still disabled")
+		}
+		if !w.decided(CodeReservedHostUsed) {
+			t.Error("not recorded in the history")
+		}
+	})
+}
+
+func TestAnERRORVMIsResetThenEvacuatedOrLeftAsConfigured(t *testing.T) {
+	for _, c := range []struct {
+		setting string
+		want    Result
+	}{{"reset-state-then-evacuate", Recovered}, {"skip", Left}} {
+		t.Run(c.setting, func(t *testing.T) {
+			bubble(t, func(t *testing.T) {
+				w := newWorld(t, "auto", "", "  error_vms: "+c.setting)
+				vms := w.boot("cmp1", vm{name: "broken", ha: true, image: "img", status: "ERROR"})
+				w.fence("cmp1")
+				rep := w.run("cmp1", HostFenced)
+				r := result(rep, "broken")
+				if r.Result != c.want {
+					t.Fatalf("%+v, want %s", r, c.want)
+				}
+				if c.want == Recovered && w.server(vms[0].ID).Status != "ACTIVE" {
+					t.Errorf("recovered, but %s", w.server(vms[0].ID).Status)
+				}
+			})
+		})
+	}
+}
+
+func TestHostsBeingRecoveredAreNeverTargets(t *testing.T) {
+	bubble(t, func(t *testing.T) {
+		w := newWorld(t, "auto", "")
+		vms := w.boot("cmp1", ha("cmp1", 4)...)
+		w.roomy("cmp2", 64)
+		w.fence("cmp1")
+		w.eng.o.Failing = func() map[string]bool { return map[string]bool{"cmp1": true, "cmp2": true} }
+		w.run("cmp1", HostFenced)
+		for _, s := range vms {
+			if h := w.server(s.ID).Host; h == "cmp2" || h == "cmp1" {
+				t.Errorf("%s on %s, a host being recovered", s.Name, h)
+			}
+		}
+	})
+}
+
+func TestAHostInNoSegmentIsAnError(t *testing.T) {
+	bubble(t, func(t *testing.T) {
+		w := newWorld(t, "auto", "")
+		w.nova.AddCompute("elsewhere", "nova")
+		_, err := w.eng.Run(context.Background(), Job{Source: Host{Node: "elsewhere", NovaHost: "elsewhere"}, Situation: HostFenced})
+		if !errors.Is(err, ErrNoSegment) {
+			t.Errorf("err = %v, want ErrNoSegment", err)
+		}
+	})
+}
+
+func TestReadsMadeAheadAreUsedWhileFreshAndReadAgainWhenOld(t *testing.T) {
+	bubble(t, func(t *testing.T) {
+		w := newWorld(t, "auto", "")
+		w.boot("cmp1", ha("cmp1", 1)...)
+		w.fence("cmp1")
+		src := NewNames(w.cfg, nil).ByNode("cmp1")
+		r, err := w.eng.Read(context.Background(), src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := w.count("Hypervisors")
+		if _, err := w.eng.Run(context.Background(), Job{Source: src, Situation: HostFenced, Reads: r}); err != nil {
+			t.Fatal(err)
+		}
+		if got := w.count("Hypervisors"); got != n {
+			t.Errorf("fresh reads made ahead were read again (%d hypervisor listings, want %d)", got, n)
+		}
+		r.At = w.clock.Now().Add(-DefaultMaxAge - 1)
+		if _, err := w.eng.Run(context.Background(), Job{Source: src, Situation: HostFenced, Reads: r}); err != nil {
+			t.Fatal(err)
+		}
+		if w.count("Hypervisors") == n {
+			t.Error("old reads were used instead of reading again")
+		}
+	})
+}
+
+// stuckNova is the fake Nova, but the evacuation of one server blocks until released.
+type stuckNova struct {
+	*openstack.Fake
+	stuck   string
+	release chan struct{}
+}
+
+func (n *stuckNova) Evacuate(ctx context.Context, id, target string) error {
+	if id == n.stuck {
+		select {
+		case <-n.release:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	return n.Fake.Evacuate(ctx, id, target)
+}
+
+func TestTiersSendALowerPriorityOnlyOnceTheHigherOneRunsOrItsTimeoutPassed(t *testing.T) {
+	tiers := "  tiers: {enabled: true, timeout: 2m, ready_delay: 10s}"
+	t.Run("every VM of tier 1 runs before tier 2 is asked for", func(t *testing.T) {
+		bubble(t, func(t *testing.T) {
+			w := newWorld(t, "auto", "", tiers)
+			w.boot("cmp1", vm{name: "db1", ha: true, image: "img", prio: 10}, vm{name: "db2", ha: true, image: "img", prio: 10},
+				vm{name: "web1", ha: true, image: "img", prio: 1}, vm{name: "web2", ha: true, image: "img"})
+			w.fence("cmp1")
+			rep := w.run("cmp1", HostFenced)
+			if n := rep.Count(Recovered); n != 4 {
+				t.Fatalf("%d recovered, want 4", n)
+			}
+			order := w.evacuationOrder()
+			if i, j := slices.Index(order, "db2"), slices.Index(order, "web1"); max(slices.Index(order, "db1"), i) > j || j > slices.Index(order, "web2") {
+				t.Errorf("evacuations asked in the order %v, want db1 and db2, then web1, then web2", order)
+			}
+			if n := count(w.rec.Codes(), CodeTierReady); n != 2 {
+				t.Errorf("%d tiers recorded ready, want 2 (tier 1 then tier 2)", n)
+			}
+			for _, m := range w.rec.Moves() {
+				if strings.HasPrefix(m.VMName, "web") {
+					for _, d := range w.rec.Moves() {
+						if strings.HasPrefix(d.VMName, "db") && m.Start.Before(d.End.Add(10*time.Second)) {
+							t.Errorf("%s began at %s, before %s had run for the ready delay (ended %s)", m.VMName, m.Start, d.VMName, d.End)
+						}
+					}
+				}
+			}
+		})
+	})
+	t.Run("a stuck VM of tier 1 holds tier 2 back only for the tier timeout", func(t *testing.T) {
+		bubble(t, func(t *testing.T) {
+			w := newWorld(t, "auto", "", tiers)
+			vms := w.boot("cmp1", vm{name: "db1", ha: true, image: "img", prio: 10}, vm{name: "stuck", ha: true, image: "img", prio: 10},
+				vm{name: "web1", ha: true, image: "img"})
+			w.fence("cmp1")
+			n := &stuckNova{Fake: w.nova, stuck: vms[1].ID, release: make(chan struct{})}
+			w.eng = New(Options{Config: w.cfg, Nova: n, Cluster: w.cluster, Clock: w.clock, Poll: time.Second})
+			start := w.clock.Now()
+			done := make(chan Report)
+			go func() { done <- w.run("cmp1", HostFenced) }()
+			waitFor(t, func() bool { return slices.Contains(w.evacuationOrder(), "web1") })
+			if took := w.clock.Now().Sub(start); took < 2*time.Minute {
+				t.Errorf("tier 2 began %s after the start, before the 2m tier timeout", took)
+			}
+			if count(w.rec.Codes(), CodeTierTimeout) != 1 {
+				t.Error("the tier timeout was not recorded")
+			}
+			close(n.release)
+			rep := <-done
+			if got := rep.Count(Recovered); got != 3 {
+				t.Errorf("%d recovered once the stuck one was let go, want 3", got)
+			}
+		})
+	})
+}
+
+// evacuationOrder names the evacuated VMs in the order their evacuations were asked.
+func (w *world) evacuationOrder() []string {
+	var out []string
+	for _, c := range w.nova.Calls() {
+		if f := strings.Fields(c); len(f) >= 2 && f[0] == "Evacuate" {
+			for _, m := range w.rec.Moves() {
+				if m.VMID == f[1] {
+					out = append(out, m.VMName)
+				}
+			}
+		}
+	}
+	return out
+}
+
+func count[T comparable](s []T, v T) int {
+	n := 0
+	for _, x := range s {
+		if x == v {
+			n++
+		}
+	}
+	return n
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	// The bubble's hour: time moves only while everything waits.
+	for range 3600 {
+		if cond() {
+			return
+		}
+		time.Sleep(time.Second)
+	}
+	t.Fatal("condition not met within an hour of the bubble's time")
+}
+
+func TestARecoveryConfirmsItsVMsFromListingsNotOneReadPerVM(t *testing.T) {
+	bubble(t, func(t *testing.T) {
+		w := newWorld(t, "auto", "")
+		w.boot("cmp1", ha("cmp1", 20)...)
+		w.fence("cmp1")
+		rep := w.run("cmp1", HostFenced)
+		if n := rep.Count(Recovered); n != 20 {
+			t.Fatalf("%d of 20 recovered", n)
+		}
+		if n := w.count("Server"); n != 0 {
+			t.Errorf("%d reads of single servers to confirm 20 evacuations inside the listed hosts, want 0", n)
+		}
+		t.Logf("%d listings of a host", w.count("ServersOnHost"))
+	})
+}

@@ -1,0 +1,209 @@
+package recovery
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/computeha/computeha/crm"
+	"github.com/computeha/computeha/internal/config"
+	"github.com/computeha/computeha/internal/openstack"
+)
+
+// Reads is what a recovery reads before it plans. The reads are made together: on a loaded
+// control plane they cost the slowest of them, not their sum. A caller that can read before
+// the recovery may begin (the daemon reads while a host's fencing is being confirmed) passes
+// them in [Job.Reads]; they only read, so nothing is acted on before the recovery runs.
+type Reads struct {
+	// At is when the reads began.
+	At time.Time
+	// Service is the source host's nova-compute service.
+	Service openstack.Service
+	// Servers are every server Nova places on the source host.
+	Servers []openstack.Server
+	// Migrations are those from or to the source host, newest first: they tell which VMs
+	// Nova already moves.
+	Migrations  []openstack.Migration
+	Hypervisors []openstack.Hypervisor
+	Aggregates  []openstack.Aggregate
+	Groups      []openstack.ServerGroup
+	// SegmentName and Segment are the source host's failover segment, aggregates resolved.
+	SegmentName string
+	Segment     config.Segment
+	// Nodes are the cluster's node names; Used the reserved hosts (Nova names) already
+	// taken into use. Both from the CIB, empty when it could not be read.
+	Nodes []string
+	Used  map[string]bool
+	// MemberHosts are where the other members of the server groups of the source's VMs run
+	// (server id → Nova host).
+	MemberHosts map[string]string
+}
+
+// ErrNoSegment is wrapped by the error of a recovery whose host is in no failover segment.
+var ErrNoSegment = errors.New("in no failover segment")
+
+// Read makes the reads of a recovery of source. Nova being unreachable or failing with 5xx is
+// waited out (the control plane coming back only delays the recovery); any other failure is
+// returned.
+func (e *Engine) Read(ctx context.Context, source Host) (*Reads, error) {
+	r := &Reads{At: e.clock.Now()}
+	var (
+		wg   sync.WaitGroup
+		errs [6]error
+	)
+	nova := e.o.Nova
+	wg.Go(func() {
+		errs[0] = e.nova(ctx, "find service", func(ctx context.Context) (err error) {
+			r.Service, err = nova.FindComputeService(ctx, source.NovaHost)
+			return err
+		})
+	})
+	wg.Go(func() {
+		errs[1] = e.nova(ctx, "list servers", func(ctx context.Context) (err error) {
+			r.Servers, err = nova.ServersOnHost(ctx, source.NovaHost)
+			return err
+		})
+	})
+	wg.Go(func() {
+		errs[2] = e.nova(ctx, "list migrations", func(ctx context.Context) (err error) {
+			r.Migrations, err = nova.Migrations(ctx, openstack.MigrationFilter{Host: source.NovaHost})
+			return err
+		})
+	})
+	wg.Go(func() {
+		errs[3] = e.nova(ctx, "hypervisors", func(ctx context.Context) (err error) {
+			r.Hypervisors, err = nova.Hypervisors(ctx)
+			return err
+		})
+	})
+	wg.Go(func() {
+		errs[4] = e.nova(ctx, "list aggregates", func(ctx context.Context) (err error) {
+			r.Aggregates, err = nova.Aggregates(ctx)
+			return err
+		})
+	})
+	wg.Go(func() {
+		errs[5] = e.nova(ctx, "list server groups", func(ctx context.Context) (err error) {
+			r.Groups, err = nova.ServerGroups(ctx)
+			return err
+		})
+	})
+	wg.Go(func() { r.Used, r.Nodes = e.clusterNodes(ctx) })
+	wg.Wait()
+	if err := errors.Join(errs[:]...); err != nil {
+		return nil, err
+	}
+	name, seg, err := e.segmentOf(source, r.Aggregates)
+	if err != nil {
+		return nil, err
+	}
+	r.SegmentName, r.Segment = name, seg
+	if r.MemberHosts, err = e.memberHosts(ctx, r); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// memberHosts finds where the other members of the source's server groups run: a few reads,
+// only for the VMs that are in a group.
+func (e *Engine) memberHosts(ctx context.Context, r *Reads) (map[string]string, error) {
+	onSource := map[string]bool{}
+	for _, s := range r.Servers {
+		onSource[s.ID] = true
+	}
+	var ids []string
+	for _, g := range r.Groups {
+		if !slices.ContainsFunc(g.Members, func(id string) bool { return onSource[id] }) {
+			continue
+		}
+		for _, id := range g.Members {
+			if !onSource[id] {
+				ids = append(ids, id)
+			}
+		}
+	}
+	out := map[string]string{}
+	var (
+		mu   sync.Mutex
+		wg   sync.WaitGroup
+		sem  = make(chan struct{}, 4)
+		errs = make([]error, len(ids))
+	)
+	for i, id := range ids {
+		wg.Go(func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			var s openstack.Server
+			err := e.nova(ctx, "show server group member", func(ctx context.Context) (err error) {
+				s, err = e.o.Nova.Server(ctx, id)
+				return err
+			})
+			if openstack.IsNotFound(err) {
+				return // deleted since the group was listed
+			}
+			errs[i] = err
+			mu.Lock()
+			out[id] = s.Host
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	return out, errors.Join(errs...)
+}
+
+// segmentOf resolves the segment of source.
+func (e *Engine) segmentOf(source Host, aggs []openstack.Aggregate) (string, config.Segment, error) {
+	segs, err := e.o.Config.ResolveSegments(aggregateHosts(aggs))
+	if err != nil {
+		return "", config.Segment{}, err
+	}
+	name, ok := segs.Of(source.NovaHost)
+	if !ok {
+		return "", config.Segment{}, fmt.Errorf("host %s is %w of the configuration", source, ErrNoSegment)
+	}
+	return name, segs[name], nil
+}
+
+func aggregateHosts(aggs []openstack.Aggregate) map[string][]string {
+	out := map[string][]string{}
+	for _, a := range aggs {
+		out[a.Name] = slices.Clone(a.Hosts)
+	}
+	return out
+}
+
+// ReservedAttribute records, on a reserved host's node, that a recovery took it into use (it
+// is then an ordinary host of its segment).
+const ReservedAttribute = "computeha-reserved-used"
+
+// clusterNodes reads the cluster's node names and, by their Nova host names, the reserved
+// hosts already taken into use. An unreadable CIB gives neither: reserved hosts then count as
+// still reserved, and Nova hosts map back to nodes by the configured rule alone.
+func (e *Engine) clusterNodes(ctx context.Context) (used map[string]bool, nodes []string) {
+	used = map[string]bool{}
+	if e.o.Cluster == nil {
+		return used, nil
+	}
+	cib, err := e.o.Cluster.CIB(ctx)
+	if err != nil {
+		e.log.Warn("reading the CIB failed; reserved hosts count as unused", "error", err)
+		return used, nil
+	}
+	for _, n := range cib.Nodes {
+		nodes = append(nodes, n.Name)
+		if n.Attributes[ReservedAttribute] != "" {
+			used[e.o.Config.NovaHost(n.Name)] = true
+		}
+	}
+	return used, nodes
+}
+
+// Cluster is what the engine needs of Pacemaker: the CIB's nodes, and a permanent node
+// attribute to record a reserved host taken into use ([crm.Client] and [crm.Fake] have them).
+type Cluster interface {
+	CIB(ctx context.Context) (*crm.CIB, error)
+	SetAttribute(ctx context.Context, node, name, value string, l crm.Lifetime) error
+}
