@@ -1,10 +1,10 @@
 // Package clock is the time a component reads and waits on, injected so that logic that
 // waits (retries, timeouts, polls) is tested without waiting on the wall clock.
 //
-// [Real] is the machine's clock. [Fake] is a virtual clock for tests: its time moves only
-// when a test advances it, or, in auto mode, when every sleeper it knows of would otherwise
-// block, by exactly the shortest pending sleep, so that a test of a loop with timeouts runs
-// in microseconds and its outcome does not depend on the machine's load.
+// [Real] is the machine's clock. Tests run the code under test in a testing/synctest bubble,
+// where this same clock is the bubble's: it moves only when every goroutine of the test
+// waits, so a loop of minutes of timeouts runs in microseconds and its outcome does not
+// depend on the machine's load.
 package clock
 
 import (
