@@ -104,6 +104,9 @@ type Daemon struct {
 	lastErr  string
 	started  time.Time
 	wake     map[string]chan struct{}
+	// early are reads begun when Pacemaker lost a host, for the recovery its fencing may
+	// start: by node.
+	early map[string]*prefetch
 }
 
 // New returns a daemon.
@@ -128,6 +131,7 @@ func New(o Options) *Daemon {
 		jobs:     map[string]*job{},
 		failures: map[string]time.Time{},
 		wake:     map[string]chan struct{}{},
+		early:    map[string]*prefetch{},
 	}
 	d.engine = recovery.New(recovery.Options{
 		Config: o.Config, Nova: o.Nova, Cluster: o.Cluster, Clock: d.clock, Poll: o.Poll, Log: o.Log,
@@ -265,6 +269,7 @@ func (d *Daemon) event(ctx context.Context, wg *sync.WaitGroup, e crm.Event) {
 			d.reconcile(ctx, wg)
 		}
 	case e.Kind == crm.NodeLost:
+		d.readAhead(ctx, e.Node)
 		d.record(ctx, history.Event{
 			Time: e.Time, Host: e.Node, Kind: history.KindFailure,
 			Summary: e.Node + " left the cluster", Reason: history.Reason{Code: "node-lost", Text: "reported by " + e.Source},
@@ -344,4 +349,31 @@ func (d *Daemon) recentFailures() map[string]time.Time {
 		out[h] = t
 	}
 	return out
+}
+
+// readAhead begins the reads of a recovery of node as soon as Pacemaker loses it: its fencing
+// takes seconds, and a recovery that follows finds them done. They only read. A node that is
+// not a compute of a segment just gets reads that fail, and are never used.
+func (d *Daemon) readAhead(ctx context.Context, node string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if _, busy := d.jobs[node]; busy {
+		return
+	}
+	if p := d.early[node]; p != nil && d.clock.Now().Sub(p.began) < prefetchMaxAge {
+		return
+	}
+	d.early[node] = d.startPrefetch(ctx, recovery.NewNames(d.o.Config, nil).ByNode(node))
+}
+
+// earlyReads hands the reads begun ahead for node to its job, if they are fresh enough.
+func (d *Daemon) earlyReads(node string) *prefetch {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	p := d.early[node]
+	delete(d.early, node)
+	if p == nil || d.clock.Now().Sub(p.began) >= prefetchMaxAge {
+		return nil
+	}
+	return p
 }

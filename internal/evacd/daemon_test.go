@@ -499,3 +499,14 @@ func bubble(t *testing.T, f func(t *testing.T)) {
 	t.Helper()
 	synctest.Test(t, f)
 }
+
+// count is how many calls of method the fake Nova saw.
+func (w *world) count(method string) int {
+	n := 0
+	for _, c := range w.nova.Calls() {
+		if f := strings.Fields(c); len(f) > 0 && f[0] == method {
+			n++
+		}
+	}
+	return n
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/computeha/computeha/crm"
@@ -98,6 +99,51 @@ func TestAnEvacuationNovaFailsIsRetriedAtOnceNotAtTheConfirmationTimeout(t *test
 			if n := w.evacuations()[id]; n != 2 {
 				t.Errorf("%d evacuation requests, want 2 (the failed one and its retry)", n)
 			}
+		}
+	})
+}
+
+func TestReadsBegunWhenPacemakerLostTheHostServeItsRecovery(t *testing.T) {
+	bubble(t, func(t *testing.T) {
+		w := newWorld(t, "auto", "")
+		w.boot("cmp1", 3, true)
+		w.daemon = New(Options{
+			Config: w.cfg, Cluster: w.cluster, Nova: w.nova, History: w.store, Owner: "ctl1",
+			Poll: 10 * time.Millisecond, Reconcile: time.Hour,
+		})
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		events := make(chan crm.Event, 4)
+		done := make(chan error, 1)
+		go func() { done <- w.daemon.Run(ctx, events) }()
+		synctest.Wait()
+		before := w.count("Hypervisors")
+		// Pacemaker loses the host; seconds later its fencing completes and fence_nova's mark
+		// is found.
+		events <- crm.Event{Kind: crm.NodeLost, Node: "cmp1", Time: time.Now()}
+		synctest.Wait()
+		if got := w.count("Hypervisors"); got != before+1 {
+			t.Fatalf("%d hypervisor listings after the host was lost, want the reads begun", got-before)
+		}
+		time.Sleep(5 * time.Second)
+		w.nova.KillCompute("cmp1")
+		now := time.Now().UTC()
+		mark(w.cluster, "cmp1", now)
+		w.cluster.Fenced("cmp1", now)
+		events <- crm.Event{Kind: crm.NodeFenced, Node: "cmp1", OK: true, Time: now}
+		for range 100 {
+			if phase(w.cluster, "cmp1") == evacstate.Done {
+				break
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		cancel()
+		<-done
+		if p := phase(w.cluster, "cmp1"); p != evacstate.Done {
+			t.Fatalf("cmp1 is %q, want done", p)
+		}
+		if got := w.count("Hypervisors"); got != before+1 {
+			t.Errorf("%d hypervisor listings in all, want the one begun when the host was lost", got-before)
 		}
 	})
 }

@@ -93,21 +93,28 @@ func (j *job) waitTick(ctx context.Context) error {
 func (j *job) run(ctx context.Context) error {
 	j.openIncident(ctx)
 	var pre *prefetch
+	quorate := false // just seen, with the fencing's confirmation
 	if j.mark.Phase == evacstate.Pending {
 		// Read what the recovery needs while the fencing is confirmed: those seconds belong
-		// to the recovery.
-		pctx, cancel := context.WithCancel(ctx)
-		defer cancel()
-		pre = j.prefetch(pctx)
+		// to the recovery. Reads begun when Pacemaker lost the host serve if still fresh.
+		if pre = j.d.earlyReads(j.node); pre == nil {
+			pctx, cancel := context.WithCancel(ctx)
+			defer cancel()
+			pre = j.prefetch(pctx)
+		}
 		if err := j.awaitFencing(ctx); err != nil {
 			return err
 		}
+		quorate = true
 	} else {
 		// running: a daemon before us confirmed the fencing and began.
 		j.record(ctx, history.KindDecision, "resuming the recovery of "+j.node,
 			history.Reason{Code: "resume", Text: fmt.Sprintf("found running (owner %s, since %s)", j.mark.Owner, j.mark.Since.Format(time.RFC3339))}, nil)
 	}
 	reads := pre.wait(ctx)
+	if reads != nil && j.d.clock.Now().Sub(reads.At) > prefetchMaxAge {
+		reads = nil
+	}
 	if reads == nil {
 		j.setStep("reading servers, migrations and capacity")
 		var err error
@@ -124,17 +131,22 @@ func (j *job) run(ctx context.Context) error {
 			return err
 		}
 	}
-	if err := j.awaitGuard(ctx, reads.SegmentName, reads.Segment); err != nil {
+	if err := j.awaitGuard(ctx, reads.SegmentName, reads.Segment, quorate); err != nil {
 		return err
 	}
+	// The running mark is written while the recovery begins, not before: it tells a daemon
+	// that takes over that this one had begun, and what Nova moves already is found in Nova
+	// itself, so nothing waits on it.
 	running := evacstate.State{Phase: evacstate.Running, Owner: j.d.o.Owner, Since: j.d.clock.Now().UTC()}
-	if err := j.d.marks.Set(ctx, j.node, running); err != nil {
-		return fmt.Errorf("mark %s running: %w", j.node, err)
-	}
+	marked := make(chan error, 1)
+	go func() { marked <- j.d.marks.Set(ctx, j.node, running) }()
 	rep, err := j.d.engine.Run(ctx, recovery.Job{
 		Source: j.host, Situation: recovery.HostFenced, Reads: reads, MaxAge: prefetchMaxAge,
 		Recorder: j.recorder(), Step: j.setStep,
 	})
+	if merr := <-marked; merr != nil && ctx.Err() == nil {
+		j.d.o.Log.Warn("marking the host running failed", "host", j.node, "error", merr)
+	}
 	if ctx.Err() != nil {
 		return ctx.Err()
 	}
@@ -180,14 +192,20 @@ const prefetchMaxAge = 30 * time.Second
 // changes.
 type prefetch struct {
 	done  chan struct{}
+	began time.Time
 	reads *recovery.Reads
 }
 
 func (j *job) prefetch(ctx context.Context) *prefetch {
-	p := &prefetch{done: make(chan struct{})}
+	return j.d.startPrefetch(ctx, j.host)
+}
+
+// startPrefetch reads what a recovery of host needs, in the background.
+func (d *Daemon) startPrefetch(ctx context.Context, host recovery.Host) *prefetch {
+	p := &prefetch{done: make(chan struct{}), began: d.clock.Now()}
 	go func() {
 		defer close(p.done)
-		r, err := j.d.engine.Read(ctx, j.host)
+		r, err := d.engine.Read(ctx, host)
 		if err == nil {
 			p.reads = r
 		}
@@ -319,12 +337,16 @@ func (j *job) fencingConfirmed(ctx context.Context) (bool, string) {
 
 // awaitGuard holds the recovery while the mass-failure guard says pause,
 // until an operator releases it.
-func (j *job) awaitGuard(ctx context.Context, segName string, seg config.Segment) error {
+// quorate says the partition was just seen quorate (with the fencing's confirmation): the first
+// look needs no cluster status of its own.
+func (j *job) awaitGuard(ctx context.Context, segName string, seg config.Segment, quorate bool) error {
 	logged := false
-	for {
+	for first := true; ; first = false {
 		g := plan.Guard{Config: j.d.o.Config.Guard, SegmentSizes: map[string]int{}, Quorate: true}
-		if st, err := j.d.o.Cluster.Status(ctx); err == nil {
-			g.Quorate = st.Quorate
+		if !first || !quorate {
+			if st, err := j.d.o.Cluster.Status(ctx); err == nil {
+				g.Quorate = st.Quorate
+			}
 		}
 		segs, _ := j.d.o.Config.ResolveSegments(nil)
 		for name, s := range segs {

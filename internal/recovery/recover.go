@@ -22,11 +22,21 @@ import (
 type hostState = plan.Host
 
 func (x *run) run(ctx context.Context) (Report, error) {
+	// fence_nova forced the source down and disabled it already, unless the host was marked
+	// by something else, or the reads are older than its fencing: make sure, beside the
+	// moves. An evacuation Nova refuses because it still sees the source up forces it down
+	// again itself.
+	fenced := make(chan error, 1)
 	if x.job.Situation == HostFenced {
-		if err := x.fenceInNova(ctx); err != nil {
-			return Report{}, err
-		}
+		go func() { fenced <- x.fenceInNova(ctx) }()
+	} else {
+		fenced <- nil
 	}
+	defer func() {
+		if err := <-fenced; err != nil && ctx.Err() == nil {
+			x.e.log.Warn("taking the fenced host out of Nova failed", "host", x.job.Source.Node, "error", err)
+		}
+	}()
 	moves := x.classify(ctx)
 	x.mu.Lock()
 	x.moves = moves
@@ -80,7 +90,6 @@ func (x *run) verb() string {
 func (x *run) fenceInNova(ctx context.Context) error {
 	nova, svc := x.e.o.Nova, x.r.Service
 	if !svc.ForcedDown {
-		x.step("forcing the compute service down in Nova")
 		if err := x.e.nova(ctx, "force down", func(ctx context.Context) error { _, err := nova.ForceDown(ctx, svc.ID); return err }); err != nil {
 			return err
 		}

@@ -110,6 +110,16 @@ func TestPowerLoss(t *testing.T) {
 		guardPausesMassFailure(ctx, t, env)
 	})
 
+	t.Run("a failed host's VMs are each recovered by their class, and never against their server group", func(t *testing.T) {
+		classesAndGroups(ctx, t, env)
+	})
+	t.Run("restart tiers: a lower priority waits for the higher one to run, or for the tier timeout", func(t *testing.T) {
+		restartTiers(ctx, t, env)
+	})
+	t.Run("a segment defined by an aggregate recovers onto its reserved hosts (reserved_host, then rh_priority)", func(t *testing.T) {
+		reservedHostsOfAnAggregateSegment(ctx, t, env)
+	})
+
 	// Last: it leaves cmp3 off, with a fencing device that cannot work.
 	t.Run("a host whose fencing fails is never evacuated", func(t *testing.T) {
 		vms, err := env.Boot(ctx, "cmp3", 3, 0)

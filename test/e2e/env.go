@@ -73,7 +73,7 @@ type Env struct {
 	CRM   *crm.Client
 	Dir   string
 	Bin   string // computeha and its agents
-	guard Guard  // the guard of the daemon's configuration
+	settings Settings // what the daemon's configuration says beyond the fixed parts
 	// health is the configuration's health section once EnableHealth ran.
 	health string
 	log    io.Writer
@@ -224,36 +224,66 @@ func (e *Env) EvacdConfig() string { return filepath.Join(e.Dir, "evacd.yaml") }
 // HistoryDB is the daemon's history store.
 func (e *Env) HistoryDB() string { return filepath.Join(e.Dir, "history.db") }
 
-// writeEvacdConfig writes the daemon's configuration with guard g.
-func (e *Env) writeEvacdConfig(g Guard) error {
+// Settings are the parts of the daemon's configuration a scenario changes.
+type Settings struct {
+	Guard Guard
+	// Segment is the body of the lab segment, each line indented four spaces; empty: every
+	// compute, recovery method auto.
+	Segment string
+	// Retries and Backoff (a flow mapping of initial and max) of the moves; zero: 3 and
+	// {initial: 1s, max: 5s}.
+	Retries int
+	Backoff string
+	// Tiers, when set, is the flow mapping of evacuation.tiers.
+	Tiers string
+}
+
+// DefaultSettings are the configuration the suite starts from.
+func DefaultSettings() Settings { return Settings{Guard: DefaultGuard} }
+
+// writeEvacdConfig writes the daemon's configuration with s.
+func (e *Env) writeEvacdConfig(s Settings) error {
+	seg := s.Segment
+	if seg == "" {
+		seg = fmt.Sprintf("    hosts: [%s]\n    recovery_method: auto\n", strings.Join(e.hosts, ", "))
+	}
+	if s.Retries == 0 {
+		s.Retries = 3
+	}
+	if s.Backoff == "" {
+		s.Backoff = "{initial: 1s, max: 5s}"
+	}
+	tiers := ""
+	if s.Tiers != "" {
+		tiers = "  tiers: " + s.Tiers + "\n"
+	}
+	g := s.Guard
 	cfg := fmt.Sprintf(`cloud: %s
 clouds_yaml: %s
 segments:
   lab:
-    hosts: [%s]
-    recovery_method: auto
-policy:
+%spolicy:
   default: off
   flavor_key: evacuable
 evacuation:
   concurrency: 16
-  retries: 3
-  retry_backoff: {initial: 1s, max: 5s}
+  retries: %d
+  retry_backoff: %s
   confirm_timeout: 3m
-guard:
+%sguard:
   max_hosts: %d
   window: %s
   max_segment_fraction: %g
 history:
   driver: sqlite
   dsn: %s
-`, nova.CloudAdmin, e.Plane.CloudsYAML(), strings.Join(e.hosts, ", "), g.MaxHosts, g.Window, g.MaxSegmentFraction, e.HistoryDB())
+`, nova.CloudAdmin, e.Plane.CloudsYAML(), seg, s.Retries, s.Backoff, tiers, g.MaxHosts, g.Window, g.MaxSegmentFraction, e.HistoryDB())
 	return os.WriteFile(e.EvacdConfig(), []byte(cfg+e.health), 0o644)
 }
 
 func (e *Env) configure(ctx context.Context) error {
-	e.guard = DefaultGuard
-	if err := e.writeEvacdConfig(e.guard); err != nil {
+	e.settings = DefaultSettings()
+	if err := e.writeEvacdConfig(e.settings); err != nil {
 		return err
 	}
 	clouds := e.Plane.CloudsYAML()

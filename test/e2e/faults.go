@@ -29,13 +29,20 @@ type Guard struct {
 // DefaultGuard lets the lab lose two of its three computes together.
 var DefaultGuard = Guard{MaxHosts: 3, Window: "10m", MaxSegmentFraction: 0.7}
 
-// SetGuard rewrites the daemon's configuration with g and restarts the
-// evacuator so that it reads it (the daemon reads its file at start only).
+// SetGuard rewrites the daemon's configuration with guard g (see Reconfigure).
 func (e *Env) SetGuard(ctx context.Context, g Guard) error {
-	if err := e.writeEvacdConfig(g); err != nil {
+	return e.Reconfigure(ctx, func(s *Settings) { s.Guard = g })
+}
+
+// Reconfigure rewrites the daemon's configuration with what change makes of its settings and
+// restarts the evacuator so that it reads it (the daemon reads its file at start only).
+func (e *Env) Reconfigure(ctx context.Context, change func(*Settings)) error {
+	s := e.settings
+	change(&s)
+	if err := e.writeEvacdConfig(s); err != nil {
 		return err
 	}
-	e.guard = g
+	e.settings = s
 	return e.RestartEvacuator(ctx)
 }
 
@@ -276,4 +283,43 @@ func (e *Env) States(ctx context.Context) (map[string]nova.ServerState, error) {
 		states[c[0]] = nova.ServerState{Host: c[1], Status: status, TaskState: c[3]}
 	}
 	return states, nil
+}
+
+// HistoryMove is one move line of `computeha history --json`.
+type HistoryMove struct {
+	VMID   string    `json:"vm_id"`
+	VMName string    `json:"vm_name"`
+	From   string    `json:"from"`
+	To     string    `json:"to"`
+	Start  time.Time `json:"start"`
+	End    time.Time `json:"end"`
+	Result string    `json:"result"`
+	Method string    `json:"method"`
+	Error  string    `json:"error"`
+}
+
+// HistoryMoves returns the moves from or to host that `computeha history --json` lists.
+func (e *Env) HistoryMoves(ctx context.Context, host string) ([]HistoryMove, error) {
+	out, err := exec.CommandContext(ctx, filepath.Join(e.Bin, "computeha"), "history", "--config", e.EvacdConfig(), "--host", host, "--json").Output()
+	if err != nil {
+		return nil, fmt.Errorf("computeha history: %w", err)
+	}
+	var moves []HistoryMove
+	for line := range strings.Lines(string(out)) {
+		var head struct {
+			Type string `json:"type"`
+		}
+		if err := json.Unmarshal([]byte(line), &head); err != nil {
+			return nil, fmt.Errorf("computeha history: line %q: %w", line, err)
+		}
+		if head.Type != "move" {
+			continue
+		}
+		var m HistoryMove
+		if err := json.Unmarshal([]byte(line), &m); err != nil {
+			return nil, fmt.Errorf("computeha history: line %q: %w", line, err)
+		}
+		moves = append(moves, m)
+	}
+	return moves, nil
 }

@@ -51,7 +51,7 @@ func (e *Env) EnableHealth(ctx context.Context) error {
 		return err
 	}
 	e.health = section
-	if err := e.writeEvacdConfig(e.guard); err != nil {
+	if err := e.writeEvacdConfig(e.settings); err != nil {
 		return err
 	}
 	steps := [][]string{

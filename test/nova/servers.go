@@ -4,10 +4,14 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/gophercloud/gophercloud/v2"
 	"github.com/gophercloud/gophercloud/v2/openstack"
+	"github.com/gophercloud/gophercloud/v2/openstack/compute/v2/aggregates"
+	"github.com/gophercloud/gophercloud/v2/openstack/compute/v2/flavors"
+	"github.com/gophercloud/gophercloud/v2/openstack/compute/v2/servergroups"
 	"github.com/gophercloud/gophercloud/v2/openstack/compute/v2/servers"
 
 	"github.com/gophercloud/gophercloud/v2/openstack/config"
@@ -189,4 +193,145 @@ func (a *Admin) States(ctx context.Context) (map[string]ServerState, error) {
 		out[s.ID] = ServerState{Host: s.Host, Status: s.Status, TaskState: s.TaskState}
 	}
 	return out, nil
+}
+
+// BootOpts is a server to boot with more than a name and a flavor.
+type BootOpts struct {
+	Name, Host, Flavor string
+	// Metadata is the instance metadata (recovery class, restart priority).
+	Metadata map[string]string
+	// Group is the server group the server joins ("" for none).
+	Group string
+}
+
+// BootWith creates a server on o.Host and returns its ID without waiting.
+func (a *Admin) BootWith(ctx context.Context, o BootOpts) (string, error) {
+	var create servers.CreateOptsBuilder = servers.CreateOpts{
+		Name: o.Name, ImageRef: a.image, FlavorRef: o.Flavor, Networks: "none", AvailabilityZone: "nova:" + o.Host,
+		Metadata: o.Metadata,
+	}
+	var hints servers.SchedulerHintOptsBuilder
+	if o.Group != "" {
+		hints = servers.SchedulerHintOpts{Group: o.Group}
+	}
+	s, err := servers.Create(ctx, a.Compute, create, hints).Extract()
+	if err != nil {
+		return "", fmt.Errorf("boot %s: %w", o.Name, err)
+	}
+	return s.ID, nil
+}
+
+// Image is the image servers boot from.
+func (a *Admin) Image() string { return a.image }
+
+// CreateGroup creates a server group with policy and returns its ID.
+func (a *Admin) CreateGroup(ctx context.Context, name, policy string) (string, error) {
+	g, err := servergroups.Create(ctx, a.Compute, servergroups.CreateOpts{Name: name, Policy: policy}).Extract()
+	if err != nil {
+		return "", fmt.Errorf("server group %s: %w", name, err)
+	}
+	return g.ID, nil
+}
+
+// DeleteGroups deletes every server group of the admin's project.
+func (a *Admin) DeleteGroups(ctx context.Context) error {
+	pages, err := servergroups.List(a.Compute, nil).AllPages(ctx)
+	if err != nil {
+		return err
+	}
+	gs, err := servergroups.ExtractServerGroups(pages)
+	if err != nil {
+		return err
+	}
+	for _, g := range gs {
+		if err := servergroups.Delete(ctx, a.Compute, g.ID).ExtractErr(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// GroupMembers lists the members of a server group.
+func (a *Admin) GroupMembers(ctx context.Context, id string) ([]string, error) {
+	g, err := servergroups.Get(ctx, a.Compute, id).Extract()
+	if err != nil {
+		return nil, err
+	}
+	return g.Members, nil
+}
+
+// EnsureFlavor creates a public flavor with the given id, name and size unless one with that
+// id exists.
+func (a *Admin) EnsureFlavor(ctx context.Context, id, name string, vcpus, ramMB, diskGB int) error {
+	if _, err := flavors.Get(ctx, a.Compute, id).Extract(); err == nil {
+		return nil
+	}
+	pub := true
+	_, err := flavors.Create(ctx, a.Compute, flavors.CreateOpts{ID: id, Name: name, VCPUs: vcpus, RAM: ramMB, Disk: &diskGB, IsPublic: &pub}).Extract()
+	if err != nil {
+		return fmt.Errorf("flavor %s: %w", name, err)
+	}
+	return nil
+}
+
+// SetAggregate makes the aggregate name hold exactly hosts, creating it if needed, and
+// returns its ID.
+func (a *Admin) SetAggregate(ctx context.Context, name string, hosts []string) (int, error) {
+	pages, err := aggregates.List(a.Compute).AllPages(ctx)
+	if err != nil {
+		return 0, err
+	}
+	all, err := aggregates.ExtractAggregates(pages)
+	if err != nil {
+		return 0, err
+	}
+	var agg *aggregates.Aggregate
+	for i := range all {
+		if all[i].Name == name {
+			agg = &all[i]
+		}
+	}
+	if agg == nil {
+		created, err := aggregates.Create(ctx, a.Compute, aggregates.CreateOpts{Name: name}).Extract()
+		if err != nil {
+			return 0, fmt.Errorf("aggregate %s: %w", name, err)
+		}
+		agg = created
+	}
+	for _, h := range agg.Hosts {
+		if !slices.Contains(hosts, h) {
+			if _, err := aggregates.RemoveHost(ctx, a.Compute, agg.ID, aggregates.RemoveHostOpts{Host: h}).Extract(); err != nil {
+				return 0, err
+			}
+		}
+	}
+	for _, h := range hosts {
+		if !slices.Contains(agg.Hosts, h) {
+			if _, err := aggregates.AddHost(ctx, a.Compute, agg.ID, aggregates.AddHostOpts{Host: h}).Extract(); err != nil {
+				return 0, err
+			}
+		}
+	}
+	return agg.ID, nil
+}
+
+// DeleteAggregate deletes the aggregate name, its hosts first; a missing one is no error.
+func (a *Admin) DeleteAggregate(ctx context.Context, name string) error {
+	if _, err := a.SetAggregate(ctx, name, nil); err != nil {
+		return err
+	}
+	pages, err := aggregates.List(a.Compute).AllPages(ctx)
+	if err != nil {
+		return err
+	}
+	all, err := aggregates.ExtractAggregates(pages)
+	if err != nil {
+		return err
+	}
+	for _, g := range all {
+		if g.Name == name {
+			return aggregates.Delete(ctx, a.Compute, g.ID).ExtractErr()
+		}
+	}
+	return nil
 }
