@@ -342,7 +342,8 @@ func restartTiers(ctx context.Context, t *testing.T, env *Env) {
 		}
 		tier2Start := minTime(at["app-1"].Start, at["stuck"].Start)
 		tier3Start := minTime(at["web-1"].Start, at["web-2"].Start)
-		if d := tier3Start.Sub(tier2Start); d < timeout || d > timeout+15*time.Second {
+		// Tier 2's moves are recorded a moment after its timeout began to run.
+		if d := tier3Start.Sub(tier2Start); d < timeout-time.Second || d > timeout+15*time.Second {
 			t.Errorf("tier 3 began %s after tier 2, want about the %s tier timeout (the stuck VM holds it no longer)", d, timeout)
 		}
 		t.Logf("tier 1 done %s after the fault; tier 2 began %s later; tier 3 %s after tier 2",
