@@ -109,8 +109,10 @@ func (f *Fake) Fenced(node string, at time.Time) {
 func (f *Fake) Status(context.Context) (*Status, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	st := &Status{DC: f.dc, Quorate: f.quorate, StonithEnabled: true, MaintenanceMode: f.maintenance,
-		Attributes: map[string]map[string]string{}}
+	st := &Status{
+		DC: f.dc, Quorate: f.quorate, StonithEnabled: true, MaintenanceMode: f.maintenance,
+		Attributes: map[string]map[string]string{},
+	}
 	for _, name := range slices.Sorted(maps.Keys(f.nodes)) {
 		fn := f.nodes[name]
 		st.Nodes = append(st.Nodes, fn.node)

@@ -23,7 +23,8 @@ func (m marks) get(node string) evacstate.State {
 	return st
 }
 
-func (m marks) set(node string, st evacstate.State) { _ = m.Set(context.Background(), node, st) }
+// setCompute1 sets the state of compute1, the host the tests fence.
+func (m marks) setCompute1(st evacstate.State) { _ = m.Set(context.Background(), "compute1", st) }
 
 var now = time.Date(2026, 11, 21, 10, 0, 0, 0, time.UTC)
 
@@ -90,7 +91,7 @@ func TestOffForcesDownDisablesAndMarksWithoutWaiting(t *testing.T) {
 func TestOffOfAFencedHostChangesNothing(t *testing.T) {
 	e := newEnv()
 	e.run(t, "action=off\nplug=compute1\n")
-	e.marks.set("compute1", evacstate.State{Phase: evacstate.Running, Owner: "ctl2", Since: now})
+	e.marks.setCompute1(evacstate.State{Phase: evacstate.Running, Owner: "ctl2", Since: now})
 	before := len(e.nova.Calls())
 	code, out, _ := e.run(t, "action=off\nplug=compute1\n")
 	if code != 0 || out != "Success: Already OFF\n" {
@@ -129,7 +130,7 @@ func TestUnfencingWaitsForTheEvacuation(t *testing.T) {
 		t.Run(string(phase), func(t *testing.T) {
 			e := newEnv()
 			e.run(t, "action=off\nplug=compute1\n")
-			e.marks.set("compute1", evacstate.State{Phase: phase, Since: now, Reason: "2 VMs not recovered"})
+			e.marks.setCompute1(evacstate.State{Phase: phase, Since: now, Reason: "2 VMs not recovered"})
 			code, _, errOut := e.run(t, "action=on\nplug=compute1\n")
 			if code != 1 || !strings.Contains(errOut, "evacuation of compute1 is "+string(phase)) {
 				t.Errorf("exit %d, stderr %q", code, errOut)
@@ -149,7 +150,7 @@ func TestUnfencingAfterTheEvacuationReenablesTheHost(t *testing.T) {
 	if err := e.nova.Evacuate(context.Background(), srv.ID, "compute2.example.org"); err != nil {
 		t.Fatal(err)
 	}
-	e.marks.set("compute1", evacstate.State{Phase: evacstate.Done, Since: now})
+	e.marks.setCompute1(evacstate.State{Phase: evacstate.Done, Since: now})
 
 	// nova-compute of compute1 has not cleaned up yet: Nova refuses to
 	// unforce, which fence_nova leaves to the nova-compute agent.
@@ -168,7 +169,7 @@ func TestUnfencingAfterTheEvacuationReenablesTheHost(t *testing.T) {
 	// After nova-compute cleaned up, on unforces as well.
 	e.nova.RestartCompute("compute1.example.org")
 	e.run(t, "action=off\nplug=compute1\n")
-	e.marks.set("compute1", evacstate.State{Phase: evacstate.Done, Since: now})
+	e.marks.setCompute1(evacstate.State{Phase: evacstate.Done, Since: now})
 	if code, _, errOut := e.run(t, "action=on\nplug=compute1\n"); code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}

@@ -304,8 +304,10 @@ func TestCreateServer(t *testing.T) {
 func TestOnlyTheCreateRequestIsSentAt274(t *testing.T) {
 	c := newTestCloud(t)
 	c.mux.HandleFunc("/compute/v2.1/servers", func(w http.ResponseWriter, r *http.Request) {
-		request{method: "POST", path: "/compute/v2.1/servers", version: CreateServerMicroversion,
-			body: `{"server": {"name": "x", "flavorRef": "1", "imageRef": "i", "networks": "none"}}`}.check(t, r)
+		request{
+			method: "POST", path: "/compute/v2.1/servers", version: CreateServerMicroversion,
+			body: `{"server": {"name": "x", "flavorRef": "1", "imageRef": "i", "networks": "none"}}`,
+		}.check(t, r)
 		reply(w, http.StatusAccepted, createdServer)
 	})
 	c.mux.HandleFunc("/compute/v2.1/servers/c5a0e4b2-7f1d-4e3c-9a8b-6d5e4f3a2b1c/action", func(w http.ResponseWriter, r *http.Request) {

@@ -146,8 +146,10 @@ func TestServerGroups(t *testing.T) {
 }
 
 func TestAGroupThePlanIsNotGivenIsAnInputError(t *testing.T) {
-	_, err := Make(Input{FailedHost: "f", Segment: Segment{Name: "s", RecoveryMethod: config.RecoveryAuto, Hosts: []Host{host("f", 1, 1, 1)}},
-		VMs: []VM{member("a", "missing")}, Groups: map[string]Group{"g": {Policy: "strict"}}})
+	_, err := Make(Input{
+		FailedHost: "f", Segment: Segment{Name: "s", RecoveryMethod: config.RecoveryAuto, Hosts: []Host{host("f", 1, 1, 1)}},
+		VMs: []VM{member("a", "missing")}, Groups: map[string]Group{"g": {Policy: "strict"}},
+	})
 	if err == nil || !strings.Contains(err.Error(), "server group missing is not among the groups") || !strings.Contains(err.Error(), `unknown policy "strict"`) {
 		t.Errorf("err = %v", err)
 	}

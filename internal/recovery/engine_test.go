@@ -16,14 +16,14 @@ import (
 func TestAFencedHostsHAVMsAreEvacuatedInsideTheSegmentOnceAndTheOthersLeft(t *testing.T) {
 	bubble(t, func(t *testing.T) {
 		w := newWorld(t, "auto", "")
-		vms := w.boot("cmp1", ha("cmp1", 6)...)
+		vms := w.boot("cmp1", ha(6)...)
 		others := w.boot("cmp1", vm{name: "plain", image: "img"})
-		w.fence("cmp1")
+		w.fenceCmp1()
 		rep := w.run("cmp1", HostFenced)
 		if n := rep.Count(Recovered); n != 6 {
 			t.Fatalf("%d VMs recovered, want 6: %+v", n, rep)
 		}
-		ev := w.calls("Evacuate")
+		ev := w.evacuations()
 		for _, s := range vms {
 			got := w.server(s.ID)
 			if got.Host == "cmp1" || got.Status != "ACTIVE" || !slices.Contains([]string{"cmp2", "cmp3", "cmp4"}, got.Host) {
@@ -70,9 +70,11 @@ func TestEachVMIsRecoveredByItsClass(t *testing.T) {
 			vm{name: "cattle-image-ok", ha: true, image: "img", meta: map[string]string{"computeha_recovery": "recreate-losing-local-data"}},
 			vm{name: "leave-me", ha: true, image: "img", meta: map[string]string{"computeha_recovery": "none"}},
 		)
-		w.nova.SetServerSpec(vms[1].ID, openstack.ServerSpec{Name: "cattle-volume", ProjectID: "p1", FlavorID: "m1.small", FlavorName: "m1.small",
-			BootVolume: "vol-1", Metadata: map[string]string{"computeha_recovery": "recreate"}})
-		w.fence("cmp1")
+		w.nova.SetServerSpec(vms[1].ID, openstack.ServerSpec{
+			Name: "cattle-volume", ProjectID: "p1", FlavorID: "m1.small", FlavorName: "m1.small",
+			BootVolume: "vol-1", Metadata: map[string]string{"computeha_recovery": "recreate"},
+		})
+		w.fenceCmp1()
 		rep := w.run("cmp1", HostFenced)
 		for _, c := range []struct {
 			name   string
@@ -145,7 +147,7 @@ func TestARunningHostGivesUpRunningVMsLiveAndStoppedOnesCold(t *testing.T) {
 		if r := result(rep, "plain"); r.Result != Left || w.server(r.Server.ID).Host != "cmp2" {
 			t.Errorf("a VM without HA: %+v", r)
 		}
-		if n := len(w.calls("Evacuate")); n != 0 {
+		if n := len(w.evacuations()); n != 0 {
 			t.Errorf("%d evacuations from a running host", n)
 		}
 	})
@@ -161,9 +163,11 @@ func TestAnAntiAffinityMemberNeverJoinsAnotherAndAnUnsatisfiableOneIsReportedNot
 		l4 := w.boot("cmp4", vm{name: "l4", image: "img"})
 		w.roomy("cmp2", 64) // the roomiest host is the one the plan must not pick
 		w.nova.AddServerGroup(openstack.ServerGroup{ID: "g-anti", Name: "anti", ProjectID: "p1", Policy: openstack.PolicyAntiAffinity, Members: []string{a[0].ID, b[0].ID}})
-		w.nova.AddServerGroup(openstack.ServerGroup{ID: "g-full", Name: "full", ProjectID: "p1", Policy: openstack.PolicyAntiAffinity,
-			Members: []string{a[1].ID, l2[0].ID, l3[0].ID, l4[0].ID}})
-		w.fence("cmp1")
+		w.nova.AddServerGroup(openstack.ServerGroup{
+			ID: "g-full", Name: "full", ProjectID: "p1", Policy: openstack.PolicyAntiAffinity,
+			Members: []string{a[1].ID, l2[0].ID, l3[0].ID, l4[0].ID},
+		})
+		w.fenceCmp1()
 		rep := w.run("cmp1", HostFenced)
 		if r := result(rep, "a1"); r.Result != Recovered || r.To.NovaHost == "cmp2" {
 			t.Errorf("anti-affinity member a1: %+v, want recovered anywhere but cmp2", r)
@@ -172,7 +176,7 @@ func TestAnAntiAffinityMemberNeverJoinsAnotherAndAnUnsatisfiableOneIsReportedNot
 		if r.Result != Unrecoverable || r.Reason.Code != Code("anti-affinity-unsatisfiable") {
 			t.Errorf("a member every host refuses: %+v, want unrecoverable", r)
 		}
-		if n := w.calls("Evacuate")[a[1].ID]; n != 0 {
+		if n := w.evacuations()[a[1].ID]; n != 0 {
 			t.Errorf("the unrecoverable member was evacuated %d times", n)
 		}
 		if s := w.server(a[1].ID); s.Host != "cmp1" {
@@ -184,10 +188,10 @@ func TestAnAntiAffinityMemberNeverJoinsAnotherAndAnUnsatisfiableOneIsReportedNot
 func TestTwoSoftAntiAffinityMembersEndOnTwoHosts(t *testing.T) {
 	bubble(t, func(t *testing.T) {
 		w := newWorld(t, "auto", "")
-		vms := w.boot("cmp1", ha("cmp1", 2)...)
+		vms := w.boot("cmp1", ha(2)...)
 		w.roomy("cmp2", 64)
 		w.nova.AddServerGroup(openstack.ServerGroup{ID: "g", ProjectID: "p1", Policy: openstack.PolicySoftAntiAffinity, Members: []string{vms[0].ID, vms[1].ID}})
-		w.fence("cmp1")
+		w.fenceCmp1()
 		w.run("cmp1", HostFenced)
 		if h0, h1 := w.server(vms[0].ID).Host, w.server(vms[1].ID).Host; h0 == h1 {
 			t.Errorf("both soft-anti-affinity members on %s", h0)
@@ -198,9 +202,9 @@ func TestTwoSoftAntiAffinityMembersEndOnTwoHosts(t *testing.T) {
 func TestAFailedMoveIsRetriedOnAnotherSegmentHost(t *testing.T) {
 	bubble(t, func(t *testing.T) {
 		w := newWorld(t, "auto", "")
-		vms := w.boot("cmp1", ha("cmp1", 1)...)
+		vms := w.boot("cmp1", ha(1)...)
 		w.roomy("cmp2", 64)
-		w.fence("cmp1")
+		w.fenceCmp1()
 		w.nova.FailNext("Evacuate", errors.New("injected: rebuild failed"))
 		rep := w.run("cmp1", HostFenced)
 		r := result(rep, vms[0].Name)
@@ -219,8 +223,8 @@ func TestAFailedMoveIsRetriedOnAnotherSegmentHost(t *testing.T) {
 func TestAMoveThatKeepsFailingIsReportedFailedAfterItsRetries(t *testing.T) {
 	bubble(t, func(t *testing.T) {
 		w := newWorld(t, "auto", "")
-		vms := w.boot("cmp1", ha("cmp1", 1)...)
-		w.fence("cmp1")
+		vms := w.boot("cmp1", ha(1)...)
+		w.fenceCmp1()
 		for range 3 {
 			w.nova.FailNext("Evacuate", openstack.ErrConflict)
 		}
@@ -228,7 +232,7 @@ func TestAMoveThatKeepsFailingIsReportedFailedAfterItsRetries(t *testing.T) {
 		if r := result(rep, vms[0].Name); r.Result != Failed || r.Reason.Code != CodeMoveFailed {
 			t.Errorf("%+v, want failed", r)
 		}
-		if n := w.calls("Evacuate")[vms[0].ID]; n != 3 {
+		if n := w.evacuations()[vms[0].ID]; n != 3 {
 			t.Errorf("%d evacuation requests, want 3 (the first and two retries)", n)
 		}
 	})
@@ -237,8 +241,8 @@ func TestAMoveThatKeepsFailingIsReportedFailedAfterItsRetries(t *testing.T) {
 func TestANovaOutageDelaysTheRecoveryWithoutFailingIt(t *testing.T) {
 	bubble(t, func(t *testing.T) {
 		w := newWorld(t, "auto", "")
-		vms := w.boot("cmp1", ha("cmp1", 2)...)
-		w.fence("cmp1")
+		vms := w.boot("cmp1", ha(2)...)
+		w.fenceCmp1()
 		for range 5 {
 			w.nova.FailNext("Evacuate", fmt.Errorf("%w: connection refused", openstack.ErrUnavailable))
 		}
@@ -252,8 +256,8 @@ func TestANovaOutageDelaysTheRecoveryWithoutFailingIt(t *testing.T) {
 func TestAnEvacuationAlreadyInFlightIsWaitedForNotAskedAgain(t *testing.T) {
 	bubble(t, func(t *testing.T) {
 		w := newWorld(t, "auto", "")
-		vms := w.boot("cmp1", ha("cmp1", 2)...)
-		w.fence("cmp1")
+		vms := w.boot("cmp1", ha(2)...)
+		w.fenceCmp1()
 		src := NewNames(w.cfg, nil).ByNode("cmp1")
 		r, err := w.eng.Read(context.Background(), src)
 		if err != nil {
@@ -269,7 +273,7 @@ func TestAnEvacuationAlreadyInFlightIsWaitedForNotAskedAgain(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if n := w.calls("Evacuate")[vms[0].ID]; n != 1 {
+		if n := w.evacuations()[vms[0].ID]; n != 1 {
 			t.Errorf("the VM in flight was evacuated %d times in all, want once", n)
 		}
 		if r := result(rep, vms[0].Name); r.Result != Recovered || r.To.NovaHost != "cmp3" {
@@ -284,8 +288,8 @@ func TestAnEvacuationAlreadyInFlightIsWaitedForNotAskedAgain(t *testing.T) {
 func TestReservedHostsAreTakenIntoUseAndRecordedOnTheirNodes(t *testing.T) {
 	bubble(t, func(t *testing.T) {
 		w := newWorld(t, "reserved_host", "cmp4")
-		vms := w.boot("cmp1", ha("cmp1", 3)...)
-		w.fence("cmp1")
+		vms := w.boot("cmp1", ha(3)...)
+		w.fenceCmp1()
 		w.run("cmp1", HostFenced)
 		for _, s := range vms {
 			if h := w.server(s.ID).Host; h != "cmp4" {
@@ -313,7 +317,7 @@ func TestAnERRORVMIsResetThenEvacuatedOrLeftAsConfigured(t *testing.T) {
 			bubble(t, func(t *testing.T) {
 				w := newWorld(t, "auto", "", "  error_vms: "+c.setting)
 				vms := w.boot("cmp1", vm{name: "broken", ha: true, image: "img", status: "ERROR"})
-				w.fence("cmp1")
+				w.fenceCmp1()
 				rep := w.run("cmp1", HostFenced)
 				r := result(rep, "broken")
 				if r.Result != c.want {
@@ -330,9 +334,9 @@ func TestAnERRORVMIsResetThenEvacuatedOrLeftAsConfigured(t *testing.T) {
 func TestHostsBeingRecoveredAreNeverTargets(t *testing.T) {
 	bubble(t, func(t *testing.T) {
 		w := newWorld(t, "auto", "")
-		vms := w.boot("cmp1", ha("cmp1", 4)...)
+		vms := w.boot("cmp1", ha(4)...)
 		w.roomy("cmp2", 64)
-		w.fence("cmp1")
+		w.fenceCmp1()
 		w.eng.o.Failing = func() map[string]bool { return map[string]bool{"cmp1": true, "cmp2": true} }
 		w.run("cmp1", HostFenced)
 		for _, s := range vms {
@@ -357,8 +361,8 @@ func TestAHostInNoSegmentIsAnError(t *testing.T) {
 func TestReadsMadeAheadAreUsedWhileFreshAndReadAgainWhenOld(t *testing.T) {
 	bubble(t, func(t *testing.T) {
 		w := newWorld(t, "auto", "")
-		w.boot("cmp1", ha("cmp1", 1)...)
-		w.fence("cmp1")
+		w.boot("cmp1", ha(1)...)
+		w.fenceCmp1()
 		src := NewNames(w.cfg, nil).ByNode("cmp1")
 		r, err := w.eng.Read(context.Background(), src)
 		if err != nil {
@@ -406,7 +410,7 @@ func TestTiersSendALowerPriorityOnlyOnceTheHigherOneRunsOrItsTimeoutPassed(t *te
 			w := newWorld(t, "auto", "", tiers)
 			w.boot("cmp1", vm{name: "db1", ha: true, image: "img", prio: 10}, vm{name: "db2", ha: true, image: "img", prio: 10},
 				vm{name: "web1", ha: true, image: "img", prio: 1}, vm{name: "web2", ha: true, image: "img"})
-			w.fence("cmp1")
+			w.fenceCmp1()
 			rep := w.run("cmp1", HostFenced)
 			if n := rep.Count(Recovered); n != 4 {
 				t.Fatalf("%d recovered, want 4", n)
@@ -434,7 +438,7 @@ func TestTiersSendALowerPriorityOnlyOnceTheHigherOneRunsOrItsTimeoutPassed(t *te
 			w := newWorld(t, "auto", "", tiers)
 			vms := w.boot("cmp1", vm{name: "db1", ha: true, image: "img", prio: 10}, vm{name: "stuck", ha: true, image: "img", prio: 10},
 				vm{name: "web1", ha: true, image: "img"})
-			w.fence("cmp1")
+			w.fenceCmp1()
 			n := &stuckNova{Fake: w.nova, stuck: vms[1].ID, release: make(chan struct{})}
 			w.eng = New(Options{Config: w.cfg, Nova: n, Cluster: w.cluster, Clock: w.clock, Poll: time.Second})
 			start := w.clock.Now()
@@ -496,8 +500,8 @@ func waitFor(t *testing.T, cond func() bool) {
 func TestARecoveryConfirmsItsVMsFromListingsNotOneReadPerVM(t *testing.T) {
 	bubble(t, func(t *testing.T) {
 		w := newWorld(t, "auto", "")
-		w.boot("cmp1", ha("cmp1", 20)...)
-		w.fence("cmp1")
+		w.boot("cmp1", ha(20)...)
+		w.fenceCmp1()
 		rep := w.run("cmp1", HostFenced)
 		if n := rep.Count(Recovered); n != 20 {
 			t.Fatalf("%d of 20 recovered", n)

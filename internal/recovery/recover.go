@@ -296,8 +296,10 @@ func (x *run) leave(ctx context.Context, m *move, why Reason, short string) {
 		m.report.Method = m.method.Name()
 	}
 	x.record(ctx, history.KindDecision, fmt.Sprintf("%s left on %s: %s", m.label(), x.job.Source.Node, short), why, nil)
-	if id, err := x.job.Recorder.StartMove(ctx, history.Move{VMID: m.srv.ID, VMName: m.srv.Name, Project: m.srv.ProjectID,
-		From: x.job.Source.Node, Method: string(m.report.Method)}); err == nil {
+	if id, err := x.job.Recorder.StartMove(ctx, history.Move{
+		VMID: m.srv.ID, VMName: m.srv.Name, Project: m.srv.ProjectID,
+		From: x.job.Source.Node, Method: string(m.report.Method),
+	}); err == nil {
 		_ = x.job.Recorder.FinishMove(ctx, id, history.MoveOutcome{Result: history.MoveSkipped, Error: short + ": " + why.Text})
 	}
 	m.endedAt = x.e.clock.Now()
@@ -354,8 +356,10 @@ func (x *run) plan(ctx context.Context, moves []*move) error {
 			why := Reason{Code: codeOf(u.Reason), Text: u.Detail}
 			x.record(ctx, history.KindAlert, fmt.Sprintf("%s cannot be recovered inside segment %s", m.label(), x.r.SegmentName), why, nil)
 			m.report.Result, m.report.Reason, m.report.Method = Unrecoverable, why, m.method.Name()
-			if id, err := x.job.Recorder.StartMove(ctx, history.Move{VMID: m.srv.ID, VMName: m.srv.Name, Project: m.srv.ProjectID,
-				From: x.job.Source.Node, Method: string(m.method.Name())}); err == nil {
+			if id, err := x.job.Recorder.StartMove(ctx, history.Move{
+				VMID: m.srv.ID, VMName: m.srv.Name, Project: m.srv.ProjectID,
+				From: x.job.Source.Node, Method: string(m.method.Name()),
+			}); err == nil {
 				_ = x.job.Recorder.FinishMove(ctx, id, history.MoveOutcome{Result: history.MoveFailed, Error: u.Detail})
 			}
 			m.endedAt = x.e.clock.Now()
@@ -553,8 +557,10 @@ func (x *run) execute(ctx context.Context, m *move) {
 	name := m.method.Name()
 	m.report.Method = name
 	rec := x.job.Recorder
-	if id, err := rec.StartMove(ctx, history.Move{VMID: m.srv.ID, VMName: m.srv.Name, Project: m.srv.ProjectID,
-		From: x.job.Source.Node, To: x.names.ByNova(m.target).Node, Method: string(name)}); err == nil {
+	if id, err := rec.StartMove(ctx, history.Move{
+		VMID: m.srv.ID, VMName: m.srv.Name, Project: m.srv.ProjectID,
+		From: x.job.Source.Node, To: x.names.ByNova(m.target).Node, Method: string(name),
+	}); err == nil {
 		m.recID = id
 	}
 	finish := func(res history.MoveResult, to, errText string) {

@@ -59,8 +59,10 @@ func newWorld(t *testing.T, method, reserved string, extra ...string) *world {
 		t.Fatal(err)
 	}
 	c := clock.Real{}
-	w := &world{t: t, cfg: cfg, nova: openstack.NewFake(c.Now), cluster: crm.NewFake(c.Now, "cmp1", "cmp2", "cmp3", "cmp4"),
-		clock: c, rec: NewMemRecorder(c.Now)}
+	w := &world{
+		t: t, cfg: cfg, nova: openstack.NewFake(c.Now), cluster: crm.NewFake(c.Now, "cmp1", "cmp2", "cmp3", "cmp4"),
+		clock: c, rec: NewMemRecorder(c.Now),
+	}
 	for _, h := range []string{"cmp1", "cmp2", "cmp3", "cmp4"} {
 		w.nova.AddCompute(h, "nova")
 		w.roomy(h, 16)
@@ -115,17 +117,19 @@ func (w *world) boot(host string, vms ...vm) []openstack.Server {
 	return out
 }
 
-// ha is n HA VMs named host-haN, image-backed.
-func ha(host string, n int) []vm {
+// ha is n HA VMs named haN, image-backed.
+func ha(n int) []vm {
 	out := make([]vm, n)
 	for i := range out {
-		out[i] = vm{name: fmt.Sprintf("%s-ha%d", host, i), ha: true, image: "img"}
+		out[i] = vm{name: fmt.Sprintf("ha%d", i), ha: true, image: "img"}
 	}
 	return out
 }
 
-// fence takes host down in Nova as fence_nova does (forced down, disabled).
-func (w *world) fence(host string) {
+// fenceCmp1 takes cmp1, the host the tests fail, down in Nova as fence_nova does (forced
+// down, disabled).
+func (w *world) fenceCmp1() {
+	const host = "cmp1"
 	w.nova.KillCompute(host)
 	s, _ := w.nova.FindComputeService(context.Background(), host)
 	_, _ = w.nova.ForceDown(context.Background(), s.ID)
@@ -152,11 +156,11 @@ func (w *world) server(id string) openstack.Server {
 	return s
 }
 
-// calls counts the calls of method per first argument.
-func (w *world) calls(method string) map[string]int {
+// evacuations counts the evacuation requests per server.
+func (w *world) evacuations() map[string]int {
 	out := map[string]int{}
 	for _, c := range w.nova.Calls() {
-		if f := strings.Fields(c); len(f) >= 2 && f[0] == method {
+		if f := strings.Fields(c); len(f) >= 2 && f[0] == "Evacuate" {
 			out[f[1]]++
 		}
 	}

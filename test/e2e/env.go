@@ -66,13 +66,13 @@ type Options struct {
 
 // Env is the assembled system.
 type Env struct {
-	Lab   *lab.Lab
-	Plane *nova.Plane
-	Admin *nova.Admin
-	Nova  openstack.Client
-	CRM   *crm.Client
-	Dir   string
-	Bin   string // computeha and its agents
+	Lab      *lab.Lab
+	Plane    *nova.Plane
+	Admin    *nova.Admin
+	Nova     openstack.Client
+	CRM      *crm.Client
+	Dir      string
+	Bin      string   // computeha and its agents
 	settings Settings // what the daemon's configuration says beyond the fixed parts
 	// health is the configuration's health section once EnableHealth ran.
 	health string
