@@ -97,6 +97,7 @@ type Daemon struct {
 	clock  clock.Clock
 	engine *recovery.Engine
 	marks  evacstate.Marks
+	names  recovery.Names // node ↔ Nova host, by the configuration's rule
 
 	mu       sync.Mutex
 	jobs     map[string]*job
@@ -132,6 +133,7 @@ func New(o Options) *Daemon {
 		failures: map[string]time.Time{},
 		wake:     map[string]chan struct{}{},
 		early:    map[string]*prefetch{},
+		names:    recovery.NewNames(o.Config, nil),
 	}
 	d.engine = recovery.New(recovery.Options{
 		Config: o.Config, Nova: o.Nova, Cluster: o.Cluster, Clock: d.clock, Poll: o.Poll, Log: o.Log,
@@ -307,7 +309,7 @@ func (d *Daemon) start(ctx context.Context, wg *sync.WaitGroup, node string, st 
 		return
 	}
 	d.noteFailureLocked(node, st)
-	j := &job{d: d, node: node, host: recovery.NewNames(d.o.Config, nil).ByNode(node), mark: st}
+	j := &job{d: d, node: node, host: d.names.ByNode(node), mark: st}
 	d.jobs[node] = j
 	d.wake[node] = make(chan struct{}, 1)
 	d.mu.Unlock()
@@ -335,7 +337,7 @@ func (d *Daemon) failingNovaHosts() map[string]bool {
 	defer d.mu.Unlock()
 	out := make(map[string]bool, len(d.jobs))
 	for node := range d.jobs {
-		out[d.o.Config.NovaHost(node)] = true
+		out[d.names.ByNode(node).NovaHost] = true
 	}
 	return out
 }
@@ -363,7 +365,7 @@ func (d *Daemon) readAhead(ctx context.Context, node string) {
 	if p := d.early[node]; p != nil && d.clock.Now().Sub(p.began) < prefetchMaxAge {
 		return
 	}
-	d.early[node] = d.startPrefetch(ctx, recovery.NewNames(d.o.Config, nil).ByNode(node))
+	d.early[node] = d.startPrefetch(ctx, d.names.ByNode(node))
 }
 
 // earlyReads hands the reads begun ahead for node to its job, if they are fresh enough.

@@ -264,7 +264,7 @@ func (l *healthLoop) computeHosts(ctx context.Context) []string {
 	}
 	var out []string
 	for _, h := range l.cfg.HostNames() {
-		if _, ok := l.segs.Of(l.d.o.Config.NovaHost(h)); ok {
+		if _, ok := l.segs.Of(l.d.names.ByNode(h).NovaHost); ok {
 			out = append(out, h)
 		}
 	}
@@ -586,17 +586,17 @@ func (l *healthLoop) fence(ctx context.Context, name, why string) error {
 // disable alerts and stops scheduling to the host. A service already disabled is left as it
 // is: an operator's reason (or an evacuation's) is not overwritten.
 func (l *healthLoop) disable(ctx context.Context, name, reason string) error {
-	nova, host := l.d.o.Nova, l.d.o.Config.NovaHost(name)
+	nova, host := l.d.o.Nova, l.d.names.ByNode(name).NovaHost
 	svc, err := nova.FindComputeService(ctx, host)
 	if err != nil {
-		return fmt.Errorf("compute service of %s: %w", recovery.NewNames(l.d.o.Config, nil).ByNova(host), err)
+		return fmt.Errorf("compute service of %s: %w", l.d.names.ByNova(host), err)
 	}
 	if !svc.Enabled() {
 		l.d.o.Log.Info("health: compute service already disabled; left so", "host", name, "nova_host", host, "reason", svc.DisabledReason)
 		return nil
 	}
 	if _, err := nova.DisableService(ctx, svc.ID, reason); err != nil {
-		return fmt.Errorf("disable %s: %w", recovery.NewNames(l.d.o.Config, nil).ByNova(host), err)
+		return fmt.Errorf("disable %s: %w", l.d.names.ByNova(host), err)
 	}
 	l.record(ctx, name, history.KindDecision, "disabled "+name+" in Nova", history.Reason{Code: "health-disabled", Text: reason}, novaHostDetails(name, host))
 	return nil
@@ -614,10 +614,10 @@ func novaHostDetails(node, host string) any {
 // enable undoes the disable response once the host runs again: only a service disabled with
 // its reason, not forced down, and not under evacuation.
 func (l *healthLoop) enable(ctx context.Context, name string) error {
-	nova, host := l.d.o.Nova, l.d.o.Config.NovaHost(name)
+	nova, host := l.d.o.Nova, l.d.names.ByNode(name).NovaHost
 	svc, err := nova.FindComputeService(ctx, host)
 	if err != nil {
-		return fmt.Errorf("compute service of %s: %w", recovery.NewNames(l.d.o.Config, nil).ByNova(host), err)
+		return fmt.Errorf("compute service of %s: %w", l.d.names.ByNova(host), err)
 	}
 	if svc.Enabled() || !healthDisabled(svc.DisabledReason) {
 		return nil
@@ -633,7 +633,7 @@ func (l *healthLoop) enable(ctx context.Context, name string) error {
 		return nil
 	}
 	if _, err := nova.EnableService(ctx, svc.ID); err != nil {
-		return fmt.Errorf("enable %s: %w", recovery.NewNames(l.d.o.Config, nil).ByNova(host), err)
+		return fmt.Errorf("enable %s: %w", l.d.names.ByNova(host), err)
 	}
 	l.record(ctx, name, history.KindDecision, "enabled "+name+" again in Nova: it is running",
 		history.Reason{Code: "health-enabled", Text: "was disabled: " + svc.DisabledReason}, novaHostDetails(name, host))
@@ -679,7 +679,7 @@ func (l *healthLoop) confirm(ctx context.Context, name string, episode time.Time
 // The host is alive: nothing is forced down and nothing is evacuated.
 func (l *healthLoop) migrate(ctx context.Context, name string, dec health.Decision) error {
 	d := l.d
-	host := recovery.NewNames(d.o.Config, nil).ByNode(name)
+	host := d.names.ByNode(name)
 	var inc *history.Incident
 	if d.o.History != nil {
 		failure := history.Event{

@@ -357,7 +357,7 @@ func (j *job) awaitGuard(ctx context.Context, segName string, seg config.Segment
 		for node, at := range j.d.recentFailures() {
 			sn := segName
 			if node != j.node {
-				if n, ok := segs.Of(j.d.o.Config.NovaHost(node)); ok {
+				if n, ok := segs.Of(j.d.names.ByNode(node).NovaHost); ok {
 					sn = n
 				}
 			}
