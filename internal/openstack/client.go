@@ -145,6 +145,9 @@ type MigrationFilter struct {
 	Status string
 	// ServerID keeps only the migrations of one server.
 	ServerID string
+	// ChangedSince keeps only the migrations updated at or after it (changes-since, 2.59+):
+	// a host's whole past is not listed again at every look.
+	ChangedSince time.Time
 }
 
 // Migration is one record of GET /os-migrations.

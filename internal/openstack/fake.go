@@ -513,7 +513,8 @@ func (f *Fake) Migrations(ctx context.Context, filter MigrationFilter) ([]Migrat
 		if filter.Host != "" && m.SourceCompute != filter.Host && m.DestCompute != filter.Host ||
 			filter.Type != "" && m.Type != filter.Type ||
 			filter.Status != "" && m.Status != filter.Status ||
-			filter.ServerID != "" && m.ServerID != filter.ServerID {
+			filter.ServerID != "" && m.ServerID != filter.ServerID ||
+			!filter.ChangedSince.IsZero() && m.UpdatedAt.Before(filter.ChangedSince) {
 			continue
 		}
 		out = append(out, m)

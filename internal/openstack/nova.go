@@ -477,6 +477,9 @@ func (c *nova) Migrations(ctx context.Context, f MigrationFilter) ([]Migration, 
 				q.Set(k, v)
 			}
 		}
+		if !f.ChangedSince.IsZero() {
+			q.Set("changes-since", f.ChangedSince.UTC().Format(time.RFC3339))
+		}
 		if marker != "" {
 			q.Set("marker", marker)
 		}

@@ -12,8 +12,9 @@ import (
 // live-migrated. A running VM is down meanwhile; a stopped one stays stopped.
 type coldMigrate struct{}
 
-func (coldMigrate) Name() MethodName { return ColdMigrate }
-func (coldMigrate) Placed() bool     { return true }
+func (coldMigrate) Name() MethodName   { return ColdMigrate }
+func (coldMigrate) ByMigrations() bool { return false }
+func (coldMigrate) Placed() bool       { return true }
 
 func (coldMigrate) Start(ctx context.Context, x *run, m *move, attempt int) error {
 	if err := latestMigration(ctx, x, m, "migration"); err != nil {
@@ -28,7 +29,8 @@ func (coldMigrate) Start(ctx context.Context, x *run, m *move, attempt int) erro
 	})
 }
 
-func (coldMigrate) Check(ctx context.Context, x *run, m *move, s openstack.Server) (bool, string, error) {
+func (coldMigrate) Check(ctx context.Context, x *run, m *move, o observation) (bool, string, error) {
+	s := o.server
 	source := x.job.Source.NovaHost
 	switch {
 	case s.Status == "VERIFY_RESIZE" && s.Host != source && s.TaskState == "":

@@ -497,7 +497,7 @@ func waitFor(t *testing.T, cond func() bool) {
 	t.Fatal("condition not met within an hour of the bubble's time")
 }
 
-func TestARecoveryConfirmsItsVMsFromListingsNotOneReadPerVM(t *testing.T) {
+func TestEvacuationsAreConfirmedFromTheSourcesMigrationsNotOneReadPerVM(t *testing.T) {
 	bubble(t, func(t *testing.T) {
 		w := newWorld(t, "auto", "")
 		w.boot("cmp1", ha(20)...)
@@ -507,8 +507,13 @@ func TestARecoveryConfirmsItsVMsFromListingsNotOneReadPerVM(t *testing.T) {
 			t.Fatalf("%d of 20 recovered", n)
 		}
 		if n := w.count("Server"); n != 0 {
-			t.Errorf("%d reads of single servers to confirm 20 evacuations inside the listed hosts, want 0", n)
+			t.Errorf("%d reads of single servers to confirm 20 evacuations, want 0", n)
 		}
-		t.Logf("%d listings of a host", w.count("ServersOnHost"))
+		// Evacuations are followed by the source's migration records: the servers are listed
+		// once, by the reads, and never to confirm.
+		if n := w.count("ServersOnHost"); n != 1 {
+			t.Errorf("%d listings of a host's servers, want 1 (the reads)", n)
+		}
+		t.Logf("%d listings of the source's migrations", w.count("Migrations"))
 	})
 }

@@ -3,6 +3,7 @@ package recovery
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	"github.com/computeha/computeha/internal/config"
 	"github.com/computeha/computeha/internal/openstack"
@@ -16,6 +17,11 @@ type evacuate struct{}
 
 func (evacuate) Name() MethodName { return Evacuate }
 func (evacuate) Placed() bool     { return true }
+
+// ByMigrations: an evacuation's record turns "done" once Nova rebuilt the VM on its new host
+// (running, or stopped as it was), and "error" or "failed" when it could not; one listing of the
+// source host's migrations a round follows every evacuation of a recovery.
+func (evacuate) ByMigrations() bool { return true }
 
 func (evacuate) Start(ctx context.Context, x *run, m *move, attempt int) error {
 	nova := x.e.o.Nova
@@ -40,17 +46,38 @@ func (evacuate) Start(ctx context.Context, x *run, m *move, attempt int) error {
 	})
 }
 
-func (evacuate) Check(_ context.Context, x *run, m *move, s openstack.Server) (bool, string, error) {
-	source := x.job.Source.NovaHost
-	switch {
-	case s.Host == source && s.TaskState == "" && s.Status == "ERROR":
-		// Seen after Nova accepted the request, so not the VM's state before it: the rebuild
-		// failed where it was (no valid host: the target full, or seen down under load).
-		return false, "", fmt.Errorf("the evacuation of %s failed in Nova: ERROR on %s", m.id, s.Host)
-	case s.Host != source && s.TaskState == "" && s.Status == m.want:
-		return true, s.Host, nil
-	case s.Host != source && s.TaskState == "" && s.Status == "ERROR":
-		return false, "", fmt.Errorf("%s is in ERROR after its evacuation to %s", m.id, s.Host)
+func (evacuate) Check(_ context.Context, x *run, m *move, o observation) (bool, string, error) {
+	for _, mg := range o.migrations { // newest first
+		if mg.Type != "evacuation" || mg.ID <= m.seen || mg.SourceCompute != x.job.Source.NovaHost {
+			continue
+		}
+		switch mg.Status {
+		case "done", "completed":
+			return true, mg.DestCompute, nil
+		case "error", "failed", "cancelled":
+			// Nova found no valid host (the target full, or seen down under load), or the
+			// rebuild failed there: a retry now, not at the confirmation timeout.
+			m.seen = mg.ID
+			return false, "", fmt.Errorf("the evacuation of %s to %q ended %s in Nova", m.id, mg.DestCompute, mg.Status)
+		}
+		return false, "", nil // the newest, still under way
 	}
 	return false, "", nil
+}
+
+// priorEvacuations is the newest evacuation record of server id among migs (all of them, or only
+// finished ones when its evacuation in flight is to be waited for), so that the record of the
+// coming request is told apart.
+func priorEvacuations(migs []openstack.Migration, id string, inFlight bool) int {
+	seen := 0
+	for _, mg := range migs {
+		if mg.ServerID != id || mg.Type != "evacuation" {
+			continue
+		}
+		if inFlight && !slices.Contains(terminalMigration, mg.Status) {
+			continue
+		}
+		seen = max(seen, mg.ID)
+	}
+	return seen
 }

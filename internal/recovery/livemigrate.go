@@ -12,8 +12,9 @@ import (
 // migration that failed by its record; the VM then stays on the source.
 type liveMigrate struct{}
 
-func (liveMigrate) Name() MethodName { return LiveMigrate }
-func (liveMigrate) Placed() bool     { return true }
+func (liveMigrate) Name() MethodName   { return LiveMigrate }
+func (liveMigrate) ByMigrations() bool { return false }
+func (liveMigrate) Placed() bool       { return true }
 
 func (liveMigrate) Start(ctx context.Context, x *run, m *move, attempt int) error {
 	if err := latestMigration(ctx, x, m, "live-migration"); err != nil {
@@ -27,7 +28,8 @@ func (liveMigrate) Start(ctx context.Context, x *run, m *move, attempt int) erro
 	})
 }
 
-func (liveMigrate) Check(ctx context.Context, x *run, m *move, s openstack.Server) (bool, string, error) {
+func (liveMigrate) Check(ctx context.Context, x *run, m *move, o observation) (bool, string, error) {
+	s := o.server
 	source := x.job.Source.NovaHost
 	switch {
 	case s.Host != source && s.TaskState == "" && s.Status == m.want:

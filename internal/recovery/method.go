@@ -10,19 +10,31 @@ import (
 )
 
 // Method is one way of making a VM run again. The engine drives it: Start asks Nova for the
-// move toward the VM's target, then Check is given the VM as each listing taken after Start
-// returned shows it, until it says the move is done or has failed. A failed attempt is retried
-// (Start again, with attempt > 0), possibly toward another target.
+// move toward the VM's target, then Check is given what each round of the watch taken after
+// Start returned shows of it, until it says the move is done or has failed. A failed attempt is
+// retried (Start again, with attempt > 0), possibly toward another target.
 type Method interface {
 	Name() MethodName
 	// Placed tells whether the plan gives the VM a target host (a restart stays where it is).
 	Placed() bool
+	// ByMigrations tells whether the move is followed by Nova's migration records of the source
+	// host alone; otherwise by the server itself.
+	ByMigrations() bool
 	// Start asks Nova to begin the move of m toward m.target ("" lets Nova's scheduler
 	// choose). It returns once Nova accepted the request.
 	Start(ctx context.Context, x *run, m *move, attempt int) error
-	// Check reads how far the move got from s: done, on host; or an error when this attempt
-	// failed; or neither while it goes on.
-	Check(ctx context.Context, x *run, m *move, s openstack.Server) (done bool, host string, err error)
+	// Check reads how far the move got from what a round shows: done, on host; or an error
+	// when this attempt failed; or neither while it goes on.
+	Check(ctx context.Context, x *run, m *move, o observation) (done bool, host string, err error)
+}
+
+// observation is what a round of the watch shows of a move's VM.
+type observation struct {
+	// server is the VM as listed, or read on its own; zero for a move followed by migrations.
+	server openstack.Server
+	// migrations are the VM's migrations from or to the source host, newest first; only for a
+	// move followed by migrations.
+	migrations []openstack.Migration
 }
 
 // move is one VM's recovery.

@@ -2,8 +2,6 @@ package recovery
 
 import (
 	"context"
-
-	"github.com/computeha/computeha/internal/openstack"
 )
 
 // none leaves a VM where it is: the recovery class an operator gives VMs that must not be
@@ -11,8 +9,10 @@ import (
 type none struct{}
 
 func (none) Name() MethodName                              { return None }
+func (none) ByMigrations() bool                            { return false }
 func (none) Placed() bool                                  { return false }
 func (none) Start(context.Context, *run, *move, int) error { return nil }
-func (none) Check(_ context.Context, _ *run, _ *move, s openstack.Server) (bool, string, error) {
+func (none) Check(_ context.Context, _ *run, _ *move, o observation) (bool, string, error) {
+	s := o.server
 	return true, s.Host, nil
 }

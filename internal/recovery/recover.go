@@ -51,7 +51,14 @@ func (x *run) run(ctx context.Context) (Report, error) {
 		})
 		return out, err
 	})
-	x.watch.include(x.job.Source.NovaHost)
+	x.watch.migs = func(ctx context.Context) (out []openstack.Migration, err error) {
+		err = x.e.nova(ctx, "list migrations", func(ctx context.Context) (err error) {
+			// Nova's clock may differ from ours: a minute of margin.
+			out, err = x.e.o.Nova.Migrations(ctx, openstack.MigrationFilter{Host: x.job.Source.NovaHost, Type: "evacuation", ChangedSince: x.r.At.Add(-time.Minute)})
+			return err
+		})
+		return out, err
+	}
 	active := 0
 	for _, m := range moves {
 		if m.report.Result == "" {
@@ -189,6 +196,10 @@ func (x *run) classify(ctx context.Context) []*move {
 		}
 		m.method = x.e.methods[name]
 		m.want = wantStatus(name, s)
+		if name == Evacuate {
+			_, busy := inFlight[s.ID]
+			m.seen = priorEvacuations(x.r.Migrations, s.ID, busy)
+		}
 		if mig, ok := inFlight[s.ID]; ok && migrationType(name) == mig.Type {
 			m.inFlight = true
 			m.target = mig.DestCompute
@@ -470,6 +481,8 @@ func (x *run) takeReserved(ctx context.Context, novaHost string) error {
 // includeTarget makes the watch list where m may end.
 func (x *run) includeTarget(m *move) {
 	switch {
+	case m.method.ByMigrations():
+		x.watch.wantMigrations()
 	case !m.method.Placed():
 		x.watch.include(x.job.Source.NovaHost)
 	case m.target == "":
@@ -653,21 +666,28 @@ func (x *run) await(ctx context.Context, m *move, after uint64) (string, error) 
 			return "", err
 		}
 		after = round.seq
-		s, listed := round.servers[m.id]
-		if !listed {
-			if err := x.e.nova(ctx, "show server", func(ctx context.Context) (err error) {
-				s, err = x.e.o.Nova.Server(ctx, m.id)
-				return err
-			}); err != nil {
-				return "", err
+		var o observation
+		listed := true
+		if m.method.ByMigrations() {
+			o.migrations = round.migrations[m.id]
+		} else {
+			o.server, listed = round.servers[m.id]
+			if !listed {
+				if err := x.e.nova(ctx, "show server", func(ctx context.Context) (err error) {
+					o.server, err = x.e.o.Nova.Server(ctx, m.id)
+					return err
+				}); err != nil {
+					return "", err
+				}
+				x.watch.include(o.server.Host)
 			}
-			x.watch.include(s.Host)
 		}
-		done, host, err := m.method.Check(ctx, x, m, s)
+		done, host, err := m.method.Check(ctx, x, m, o)
 		if err != nil || done {
 			return host, err
 		}
 		if x.e.clock.Now().After(deadline) {
+			s := o.server
 			return "", fmt.Errorf("%s not %s within %s (status %s, host %s, task %q)", m.id, m.want, timeout, s.Status, s.Host, s.TaskState)
 		}
 		// Rounds are paced by the watch; reads of single servers here.

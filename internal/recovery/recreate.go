@@ -16,8 +16,9 @@ import (
 // new VM has a new id, and whatever its host's disks held is gone.
 type recreate struct{}
 
-func (recreate) Name() MethodName { return Recreate }
-func (recreate) Placed() bool     { return true }
+func (recreate) Name() MethodName   { return Recreate }
+func (recreate) ByMigrations() bool { return false }
+func (recreate) Placed() bool       { return true }
 
 func (recreate) Start(ctx context.Context, x *run, m *move, attempt int) error {
 	nova := x.e.o.Nova
@@ -68,7 +69,8 @@ func (recreate) Start(ctx context.Context, x *run, m *move, attempt int) error {
 	return nil
 }
 
-func (recreate) Check(_ context.Context, _ *run, m *move, s openstack.Server) (bool, string, error) {
+func (recreate) Check(_ context.Context, _ *run, m *move, o observation) (bool, string, error) {
+	s := o.server
 	switch {
 	case s.TaskState == "" && s.Status == "ACTIVE" && s.Host != "":
 		return true, s.Host, nil

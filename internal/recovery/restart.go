@@ -3,8 +3,6 @@ package recovery
 import (
 	"context"
 	"fmt"
-
-	"github.com/computeha/computeha/internal/openstack"
 )
 
 // restart runs a VM again where it is, through Nova, so that Nova's view stays true: a hard
@@ -12,8 +10,9 @@ import (
 // one whose process died), or a start for one Nova found stopped.
 type restart struct{}
 
-func (restart) Name() MethodName { return Restart }
-func (restart) Placed() bool     { return false }
+func (restart) Name() MethodName   { return Restart }
+func (restart) ByMigrations() bool { return false }
+func (restart) Placed() bool       { return false }
 
 func (restart) Start(ctx context.Context, x *run, m *move, _ int) error {
 	nova := x.e.o.Nova
@@ -29,7 +28,8 @@ func (restart) Start(ctx context.Context, x *run, m *move, _ int) error {
 	})
 }
 
-func (restart) Check(_ context.Context, _ *run, m *move, s openstack.Server) (bool, string, error) {
+func (restart) Check(_ context.Context, _ *run, m *move, o observation) (bool, string, error) {
+	s := o.server
 	switch {
 	case s.TaskState == "" && s.Status == "ACTIVE":
 		return true, s.Host, nil

@@ -15,11 +15,18 @@ import (
 const listParallel = 2
 
 // serverWatch serves the confirmation loops of one recovery from shared
-// listings of the servers on the hosts involved. A round lists each host
-// once, whatever the number of VMs waiting on it; a VM a round does not
-// show (it went to a host not listed) is read on its own.
+// listings of the servers on the hosts involved, and of the migrations of the
+// source host. A round lists each host once, whatever the number of VMs
+// waiting on it; a VM a round does not show (it went to a host not listed) is
+// read on its own. Evacuations are followed by their migration records alone:
+// one light request a round for all of them, where listing servers would cost
+// the control plane a view of each.
 type serverWatch struct {
 	list func(ctx context.Context, host string) ([]openstack.Server, error)
+	// migs lists the migrations of the source host; asked for only once a move
+	// needs them (wantMigrations).
+	migs     func(ctx context.Context) ([]openstack.Migration, error)
+	wantMigs bool
 	// Rounds begin at most once per interval: VMs whose evacuations are
 	// accepted one after the other then share rounds, instead of each
 	// starting its own. A round that took long (many VMs, a loaded API)
@@ -43,7 +50,9 @@ type serverRound struct {
 	seq     uint64
 	done    chan struct{}
 	servers map[string]openstack.Server
-	err     error
+	// migrations of the source host by server, newest first (nil when no move needs them).
+	migrations map[string][]openstack.Migration
+	err        error
 }
 
 func newServerWatch(interval time.Duration, c clock.Clock, list func(ctx context.Context, host string) ([]openstack.Server, error)) *serverWatch {
@@ -59,6 +68,13 @@ func (w *serverWatch) include(hosts ...string) {
 			w.hosts = append(w.hosts, h)
 		}
 	}
+}
+
+// wantMigrations makes rounds list the source host's migrations from the next one on.
+func (w *serverWatch) wantMigrations() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.wantMigs = w.migs != nil
 }
 
 // begun is the number of rounds begun so far: a caller that needs a view
@@ -110,9 +126,9 @@ func (w *serverWatch) after(ctx context.Context, n uint64) (*serverRound, error)
 		if r.err == nil {
 			w.mu.Lock()
 			w.last = w.clock.Now()
-			hosts := slices.Clone(w.hosts)
+			hosts, migs := slices.Clone(w.hosts), w.wantMigs
 			w.mu.Unlock()
-			r.servers, r.err = w.fetch(ctx, hosts)
+			r.servers, r.migrations, r.err = w.fetch(ctx, hosts, migs)
 			w.mu.Lock()
 			w.lastEnd = w.clock.Now()
 			w.lastDur = w.lastEnd.Sub(w.last)
@@ -135,13 +151,17 @@ func (w *serverWatch) after(ctx context.Context, n uint64) (*serverRound, error)
 // fetch lists the hosts, a few at a time. A server listed under two hosts
 // moved between the listings: it is left out, so its caller reads it on
 // its own rather than trust either.
-func (w *serverWatch) fetch(ctx context.Context, hosts []string) (map[string]openstack.Server, error) {
+func (w *serverWatch) fetch(ctx context.Context, hosts []string, migs bool) (map[string]openstack.Server, map[string][]openstack.Migration, error) {
 	var (
-		wg    sync.WaitGroup
-		sem   = make(chan struct{}, listParallel)
-		lists = make([][]openstack.Server, len(hosts))
-		errs  = make([]error, len(hosts))
+		wg      sync.WaitGroup
+		sem     = make(chan struct{}, listParallel)
+		lists   = make([][]openstack.Server, len(hosts))
+		errs    = make([]error, len(hosts)+1)
+		migList []openstack.Migration
 	)
+	if migs {
+		wg.Go(func() { migList, errs[len(hosts)] = w.migs(ctx) })
+	}
 	for i, h := range hosts {
 		wg.Go(func() {
 			sem <- struct{}{}
@@ -150,11 +170,21 @@ func (w *serverWatch) fetch(ctx context.Context, hosts []string) (map[string]ope
 		})
 	}
 	wg.Wait()
+	var byServer map[string][]openstack.Migration
+	if migs {
+		if err := errs[len(hosts)]; err != nil {
+			return nil, nil, err
+		}
+		byServer = map[string][]openstack.Migration{}
+		for _, m := range migList {
+			byServer[m.ServerID] = append(byServer[m.ServerID], m)
+		}
+	}
 	out := map[string]openstack.Server{}
 	twice := map[string]bool{}
 	for i, l := range lists {
 		if errs[i] != nil {
-			return nil, errs[i]
+			return nil, nil, errs[i]
 		}
 		for _, s := range l {
 			if _, dup := out[s.ID]; dup {
@@ -166,5 +196,5 @@ func (w *serverWatch) fetch(ctx context.Context, hosts []string) (map[string]ope
 	for id := range twice {
 		delete(out, id)
 	}
-	return out, nil
+	return out, byServer, nil
 }
