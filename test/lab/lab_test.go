@@ -30,6 +30,22 @@ func TestLab(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
 
+	// A lab that died without "lab down" (killed, or a machine restarted
+	// with /run kept) leaves empty namespaces and no record of them: the
+	// next lab takes their place instead of refusing to start.
+	prefix := os.Getenv("LAB_PREFIX")
+	if prefix == "" {
+		prefix = DefaultPrefix
+	}
+	for _, ns := range []string{prefix + "-fabric", prefix + "-cmp2"} {
+		if _, err := os.Stat("/run/netns/" + ns); err == nil {
+			continue
+		}
+		if out, err := exec.Command("ip", "netns", "add", ns).CombinedOutput(); err != nil {
+			t.Fatalf("ip netns add %s: %v: %s", ns, err, out)
+		}
+	}
+
 	upStart := time.Now()
 	l, err := Up(ctx, Options{Controllers: 3, Computes: 2, Dir: labDir(t), Bin: os.Getenv("LAB_BIN"), Log: testLog{t}})
 	if err != nil {
