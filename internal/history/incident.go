@@ -159,31 +159,59 @@ func (s *Store) Incidents(ctx context.Context, f Filter) ([]IncidentInfo, error)
 // Record appends a step of the incident: e's Incident is set to this one,
 // and an empty Host defaults to the failed host.
 func (in *Incident) Record(ctx context.Context, e Event) error {
+	return in.s.Record(ctx, in.own(e))
+}
+
+// RecordAll appends steps of the incident in one transaction, as Record does
+// each.
+func (in *Incident) RecordAll(ctx context.Context, events []Event) error {
+	own := make([]Event, len(events))
+	for i, e := range events {
+		own[i] = in.own(e)
+	}
+	return in.s.RecordAll(ctx, own)
+}
+
+func (in *Incident) own(e Event) Event {
 	e.Incident = in.ID
 	if e.Host == "" {
 		e.Host = in.Host
 	}
-	return in.s.Record(ctx, e)
+	return e
 }
 
 // StartMove records a VM move of this incident (From defaults to the failed
-// host) and a move event saying it started.
+// host) and a move event saying it started, both in one transaction.
 func (in *Incident) StartMove(ctx context.Context, m Move) (int64, error) {
 	m.Incident = in.ID
 	if m.From == "" {
 		m.From = in.Host
 	}
-	m.Start = in.s.stamp(m.Start)
-	id, err := in.s.StartMove(ctx, m)
-	if err != nil {
+	if err := in.s.prepareMove(&m); err != nil {
 		return 0, err
 	}
-	return id, in.Record(ctx, Event{
+	e := in.own(Event{
 		Time:    m.Start,
 		Host:    m.From,
 		Kind:    KindMove,
 		Summary: moveVerb(m.Method) + " VM " + vmLabel(m.VMName, m.VMID) + dest(m.To),
 	})
+	if err := in.s.prepareEvent(&e); err != nil {
+		return 0, err
+	}
+	ctx, cancel := in.s.bound(ctx)
+	defer cancel()
+	var id int64
+	err := in.s.inTx(ctx, func(tx *sql.Tx) (err error) {
+		if id, err = insertMove(ctx, tx, m); err != nil {
+			return err
+		}
+		return insertEvent(ctx, tx, &e)
+	})
+	if err != nil {
+		return 0, err
+	}
+	return id, nil
 }
 
 // moveVerb says what a move of method does, for its start event.
@@ -210,28 +238,37 @@ func (in *Incident) RetryMove(ctx context.Context, id int64, to string) error {
 }
 
 // FinishMove records how a move of this incident ended, and a move event
-// with the result.
+// with the result, both in one transaction.
 func (in *Incident) FinishMove(ctx context.Context, id int64, out MoveOutcome) error {
-	out.End = in.s.stamp(out.End)
-	if err := in.s.FinishMove(ctx, id, out); err != nil {
+	if err := in.s.prepareOutcome(&out); err != nil {
 		return err
 	}
-	ms, err := in.s.moveByID(ctx, id)
-	if err != nil {
-		return err
-	}
-	summary := fmt.Sprintf("VM %s %s", vmLabel(ms.VMName, ms.VMID), out.Result)
-	if ms.To != "" && out.Result == MoveSucceeded {
-		summary = fmt.Sprintf("VM %s moved to %s", vmLabel(ms.VMName, ms.VMID), ms.To)
-	}
-	if d, ok := ms.Duration(); ok {
-		summary += fmt.Sprintf(" in %s", d.Round(time.Millisecond))
-	}
-	e := Event{Time: out.End, Host: ms.From, Kind: KindMove, Summary: summary}
-	if out.Error != "" {
-		e.Reason = Reason{Code: "move-" + ReasonCode(out.Result), Text: out.Error}
-	}
-	return in.Record(ctx, e)
+	ctx, cancel := in.s.bound(ctx)
+	defer cancel()
+	return in.s.inTx(ctx, func(tx *sql.Tx) error {
+		if err := finishMove(ctx, tx, id, out); err != nil {
+			return err
+		}
+		ms, err := moveByID(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		summary := fmt.Sprintf("VM %s %s", vmLabel(ms.VMName, ms.VMID), out.Result)
+		if ms.To != "" && out.Result == MoveSucceeded {
+			summary = fmt.Sprintf("VM %s moved to %s", vmLabel(ms.VMName, ms.VMID), ms.To)
+		}
+		if d, ok := ms.Duration(); ok {
+			summary += fmt.Sprintf(" in %s", d.Round(time.Millisecond))
+		}
+		e := in.own(Event{Time: out.End, Host: ms.From, Kind: KindMove, Summary: summary})
+		if out.Error != "" {
+			e.Reason = Reason{Code: "move-" + ReasonCode(out.Result), Text: out.Error}
+		}
+		if err := in.s.prepareEvent(&e); err != nil {
+			return err
+		}
+		return insertEvent(ctx, tx, &e)
+	})
 }
 
 // Close ends the incident with an outcome, recording a failure event with
@@ -278,10 +315,8 @@ func (in *Incident) Close(ctx context.Context, outcome Outcome, summary string, 
 }
 
 // moveByID reads one move.
-func (s *Store) moveByID(ctx context.Context, id int64) (Move, error) {
-	ctx, cancel := s.bound(ctx)
-	defer cancel()
-	m, err := scanMove(s.db.QueryRowContext(ctx, `SELECT `+moveColumns+` FROM moves WHERE id = ?`, id))
+func moveByID(ctx context.Context, x querier, id int64) (Move, error) {
+	m, err := scanMove(x.QueryRowContext(ctx, `SELECT `+moveColumns+` FROM moves WHERE id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return Move{}, fmt.Errorf("move %d: %w", id, ErrNotFound)
 	}

@@ -323,6 +323,29 @@ func (s *Store) Record(ctx context.Context, e Event) error {
 	return err
 }
 
+// RecordAll appends events in one transaction: all are committed when it
+// returns, or none. It costs one durable write, not one per event.
+func (s *Store) RecordAll(ctx context.Context, events []Event) error {
+	if len(events) == 0 {
+		return nil
+	}
+	for i := range events {
+		if err := s.prepareEvent(&events[i]); err != nil {
+			return err
+		}
+	}
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
+	return s.inTx(ctx, func(tx *sql.Tx) error {
+		for i := range events {
+			if err := insertEvent(ctx, tx, &events[i]); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
 // RecordEvent is Record returning the event as stored (ID, time, actor).
 func (s *Store) RecordEvent(ctx context.Context, e Event) (Event, error) {
 	if err := s.prepareEvent(&e); err != nil {
@@ -339,10 +362,20 @@ func (s *Store) RecordEvent(ctx context.Context, e Event) (Event, error) {
 // StartMove records a VM move as running and returns its id. A zero Start is
 // stamped now; Attempts defaults to 1.
 func (s *Store) StartMove(ctx context.Context, m Move) (int64, error) {
+	if err := s.prepareMove(&m); err != nil {
+		return 0, err
+	}
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
+	return insertMove(ctx, s.db, m)
+}
+
+// prepareMove validates m and fills its defaults.
+func (s *Store) prepareMove(m *Move) error {
 	m.VMID, m.VMName, m.Project = clean(m.VMID), clean(m.VMName), clean(m.Project)
 	m.From, m.To, m.Incident, m.Method = clean(m.From), clean(m.To), clean(m.Incident), clean(m.Method)
 	if m.VMID == "" || m.From == "" {
-		return 0, fmt.Errorf("%w: a move needs a VM id and a source host", ErrInvalid)
+		return fmt.Errorf("%w: a move needs a VM id and a source host", ErrInvalid)
 	}
 	if m.Actor == "" {
 		m.Actor = s.actor
@@ -350,6 +383,7 @@ func (s *Store) StartMove(ctx context.Context, m Move) (int64, error) {
 	if m.Attempts <= 0 {
 		m.Attempts = 1
 	}
+	m.Start = s.stamp(m.Start)
 	for _, c := range []struct {
 		field, v string
 		max      int
@@ -364,15 +398,17 @@ func (s *Store) StartMove(ctx context.Context, m Move) (int64, error) {
 		{"method", m.Method, maxCode},
 	} {
 		if err := checkLen(c.field, c.v, c.max); err != nil {
-			return 0, err
+			return err
 		}
 	}
-	ctx, cancel := s.bound(ctx)
-	defer cancel()
-	res, err := s.db.ExecContext(ctx, `INSERT INTO moves
+	return nil
+}
+
+func insertMove(ctx context.Context, x execer, m Move) (int64, error) {
+	res, err := x.ExecContext(ctx, `INSERT INTO moves
 		(incident, vm_id, vm_name, project, from_host, to_host, start_us, end_us, result, attempts, error, actor, method)
 		VALUES (?, ?, ?, ?, ?, ?, ?, NULL, ?, ?, '', ?, ?)`,
-		m.Incident, m.VMID, m.VMName, m.Project, m.From, m.To, micro(s.stamp(m.Start)),
+		m.Incident, m.VMID, m.VMName, m.Project, m.From, m.To, micro(m.Start),
 		string(MoveRunning), m.Attempts, m.Actor, m.Method)
 	if err != nil {
 		return 0, fmt.Errorf("record move of VM %s: %w", m.VMID, err)
@@ -399,12 +435,22 @@ func (s *Store) RetryMove(ctx context.Context, id int64, to string) error {
 	if err != nil {
 		return fmt.Errorf("record retry of move %d: %w", id, err)
 	}
-	return s.checkMoveUpdated(ctx, res, id)
+	return checkMoveUpdated(ctx, s.db, res, id)
 }
 
 // FinishMove records how a running move ended. Finishing a move twice fails
 // with ErrFinished, an unknown id with ErrNotFound.
 func (s *Store) FinishMove(ctx context.Context, id int64, out MoveOutcome) error {
+	if err := s.prepareOutcome(&out); err != nil {
+		return err
+	}
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
+	return finishMove(ctx, s.db, id, out)
+}
+
+// prepareOutcome validates out and stamps its end.
+func (s *Store) prepareOutcome(out *MoveOutcome) error {
 	if !out.Result.terminal() {
 		return fmt.Errorf("%w: move result %q is not final (want succeeded, failed or skipped)", ErrInvalid, out.Result)
 	}
@@ -412,20 +458,29 @@ func (s *Store) FinishMove(ctx context.Context, id int64, out MoveOutcome) error
 	if err := checkLen("destination host", out.To, maxName); err != nil {
 		return err
 	}
-	ctx, cancel := s.bound(ctx)
-	defer cancel()
-	res, err := s.db.ExecContext(ctx, `UPDATE moves SET end_us = ?, result = ?, error = ?,
+	out.End = s.stamp(out.End)
+	return nil
+}
+
+// querier is what both *sql.DB and *sql.Tx offer.
+type querier interface {
+	execer
+	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
+}
+
+func finishMove(ctx context.Context, x querier, id int64, out MoveOutcome) error {
+	res, err := x.ExecContext(ctx, `UPDATE moves SET end_us = ?, result = ?, error = ?,
 		to_host = CASE WHEN ? = '' THEN to_host ELSE ? END
 		WHERE id = ? AND end_us IS NULL`,
-		micro(s.stamp(out.End)), string(out.Result), out.Error, out.To, out.To, id)
+		micro(out.End), string(out.Result), out.Error, out.To, out.To, id)
 	if err != nil {
 		return fmt.Errorf("record end of move %d: %w", id, err)
 	}
-	return s.checkMoveUpdated(ctx, res, id)
+	return checkMoveUpdated(ctx, x, res, id)
 }
 
 // checkMoveUpdated turns "no row changed" into ErrNotFound or ErrFinished.
-func (s *Store) checkMoveUpdated(ctx context.Context, res sql.Result, id int64) error {
+func checkMoveUpdated(ctx context.Context, x querier, res sql.Result, id int64) error {
 	n, err := res.RowsAffected()
 	if err != nil {
 		return fmt.Errorf("move %d: %w", id, err)
@@ -434,7 +489,7 @@ func (s *Store) checkMoveUpdated(ctx context.Context, res sql.Result, id int64) 
 		return nil
 	}
 	var one int
-	err = s.db.QueryRowContext(ctx, `SELECT 1 FROM moves WHERE id = ?`, id).Scan(&one)
+	err = x.QueryRowContext(ctx, `SELECT 1 FROM moves WHERE id = ?`, id).Scan(&one)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return fmt.Errorf("move %d: %w", id, ErrNotFound)

@@ -583,6 +583,75 @@ func runSuite(t *testing.T, b backend) {
 		}
 	})
 
+	t.Run("events recorded together are all kept in time order, or none when one is bad", func(t *testing.T) {
+		driver, dsn := b.fresh(t)
+		s := open(t, driver, dsn)
+		in, err := s.OpenIncident(ctx, "compute1", Event{Time: t0, Summary: "compute1 lost"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Written after a later move event, as a recovery writes its held decisions.
+		id, err := in.StartMove(ctx, Move{VMID: "a1", To: "compute2", Start: t0.Add(3 * time.Second)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := in.RecordAll(ctx, []Event{
+			{Time: t0.Add(time.Second), Kind: KindDecision, Summary: "a1 goes to compute2"},
+			{Time: t0.Add(2 * time.Second), Host: "compute2", Kind: KindDecision, Summary: "reserved host compute2 taken into use"},
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if err := in.FinishMove(ctx, id, MoveOutcome{Result: MoveSucceeded, End: t0.Add(5 * time.Second)}); err != nil {
+			t.Fatal(err)
+		}
+		bad := []Event{
+			{Time: t0.Add(6 * time.Second), Kind: KindDecision, Summary: "kept only with the next"},
+			{Time: t0.Add(7 * time.Second), Kind: KindDecision, Summary: "  "},
+		}
+		if err := in.RecordAll(ctx, bad); !errors.Is(err, ErrInvalid) {
+			t.Errorf("RecordAll with an event without a summary = %v, want ErrInvalid", err)
+		}
+		if err := s.RecordAll(ctx, nil); err != nil {
+			t.Errorf("RecordAll of nothing = %v", err)
+		}
+		type row struct{ Host, Summary string }
+		var got []row
+		for _, e := range mustQuery(t, s, Filter{Incident: in.ID}) {
+			got = append(got, row{e.Host, e.Summary})
+		}
+		want := []row{
+			{"compute1", "compute1 lost"},
+			{"compute1", "a1 goes to compute2"},
+			{"compute2", "reserved host compute2 taken into use"},
+			{"compute1", "evacuating VM a1 to compute2"},
+			{"compute1", "VM a1 moved to compute2 in 2s"},
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("incident events (-want +got):\n%s", diff)
+		}
+	})
+
+	t.Run("a move that cannot be recorded leaves neither its row nor its event", func(t *testing.T) {
+		driver, dsn := b.fresh(t)
+		s := open(t, driver, dsn)
+		in, err := s.OpenIncident(ctx, "compute1", Event{Time: t0, Summary: "compute1 lost"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := in.StartMove(ctx, Move{VMID: "a1", To: strings.Repeat("h", 256)}); !errors.Is(err, ErrInvalid) {
+			t.Errorf("StartMove to a host longer than the schema allows = %v, want ErrInvalid", err)
+		}
+		if err := in.FinishMove(ctx, 12345, MoveOutcome{Result: MoveSucceeded}); !errors.Is(err, ErrNotFound) {
+			t.Errorf("FinishMove of an unknown move = %v, want ErrNotFound", err)
+		}
+		if n := countRows(t, s, "moves"); n != 0 {
+			t.Errorf("moves has %d rows, want 0", n)
+		}
+		if n := countRows(t, s, "events"); n != 1 {
+			t.Errorf("events has %d rows, want only the incident's opening", n)
+		}
+	})
+
 	t.Run("a record without time or actor gets the store's clock and actor", func(t *testing.T) {
 		driver, dsn := b.fresh(t)
 		s := open(t, driver, dsn, WithClock(func() time.Time { return t0.Add(42 * time.Microsecond) }), WithActor("ctl-7/123"))

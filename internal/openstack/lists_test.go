@@ -163,8 +163,10 @@ func TestMigrationsFilterAndFollowPages(t *testing.T) {
 	c := newTestCloud(t)
 	var pages atomic.Int32
 	c.mux.HandleFunc("/compute/v2.1/os-migrations", func(w http.ResponseWriter, r *http.Request) {
-		q := url.Values{"host": {"compute1"}, "migration_type": {"evacuation"}, "status": {"done"}, "limit": {"200"},
-			"changes-since": {"2024-05-01T09:59:00Z"}}
+		q := url.Values{
+			"host": {"compute1"}, "migration_type": {"evacuation"}, "status": {"done"}, "limit": {"200"},
+			"changes-since": {"2024-05-01T09:59:00Z"},
+		}
 		body := `{"migrations": [{"id": 12, "uuid": "12341d4b-346a-40d0-83c6-5f4f6892b650", "instance_uuid": "9168b536-cd40-4630-b43f-b259807c6e87",
 			"migration_type": "evacuation", "status": "done", "source_compute": "compute1", "source_node": "compute1",
 			"source_region": "RegionOne", "dest_compute": "compute2", "dest_node": "compute2", "dest_host": "192.0.2.12", "dest_region": "RegionOne",

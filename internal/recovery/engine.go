@@ -11,6 +11,7 @@ import (
 
 	"github.com/computeha/computeha/internal/clock"
 	"github.com/computeha/computeha/internal/config"
+	"github.com/computeha/computeha/internal/history"
 	"github.com/computeha/computeha/internal/openstack"
 	"github.com/computeha/computeha/internal/policy"
 )
@@ -163,7 +164,7 @@ func (e *Engine) Run(ctx context.Context, job Job) (Report, error) {
 			return Report{}, err
 		}
 	}
-	x := &run{e: e, job: job, r: r, names: NewNames(e.o.Config, r.Nodes)}
+	x := &run{e: e, job: job, r: r, names: NewNames(e.o.Config, r.Nodes), holding: true}
 	return x.run(ctx)
 }
 
@@ -180,6 +181,10 @@ type run struct {
 
 	mu    sync.Mutex
 	moves []*move
+	// holding: records wait in held and heldMoves until the first moves are sent.
+	holding   bool
+	held      []history.Event
+	heldMoves []func(context.Context)
 }
 
 // step says what the recovery is doing: to job.Step, which logs it, or to the log.

@@ -517,3 +517,77 @@ func TestEvacuationsAreConfirmedFromTheSourcesMigrationsNotOneReadPerVM(t *testi
 		t.Logf("%d listings of the source's migrations", w.count("Migrations"))
 	})
 }
+
+// slowRecorder is a history whose every durable write takes d, as a disk under load does.
+type slowRecorder struct {
+	*MemRecorder
+	d time.Duration
+}
+
+func (r slowRecorder) Record(ctx context.Context, e history.Event) error {
+	if e.Time.IsZero() {
+		e.Time = time.Now()
+	}
+	time.Sleep(r.d)
+	return r.MemRecorder.Record(ctx, e)
+}
+
+func (r slowRecorder) RecordAll(ctx context.Context, es []history.Event) error {
+	time.Sleep(r.d)
+	return r.MemRecorder.RecordAll(ctx, es)
+}
+
+func (r slowRecorder) StartMove(ctx context.Context, m history.Move) (int64, error) {
+	if m.Start.IsZero() {
+		m.Start = time.Now()
+	}
+	time.Sleep(r.d)
+	return r.MemRecorder.StartMove(ctx, m)
+}
+
+func (r slowRecorder) FinishMove(ctx context.Context, id int64, out history.MoveOutcome) error {
+	time.Sleep(r.d)
+	return r.MemRecorder.FinishMove(ctx, id, out)
+}
+
+func TestTheFirstMoveDoesNotWaitForThePlansRecordsToBeWritten(t *testing.T) {
+	bubble(t, func(t *testing.T) {
+		w := newWorld(t, "auto", "")
+		w.boot("cmp1", ha(20)...)
+		w.boot("cmp1", vm{name: "plain", image: "img"})
+		w.fenceCmp1()
+		const write = 50 * time.Millisecond
+		w.rec = NewMemRecorder(time.Now)
+		begin := time.Now()
+		rep, err := w.eng.Run(t.Context(), Job{Source: NewNames(w.cfg, nil).ByNode("cmp1"), Situation: HostFenced, Recorder: slowRecorder{w.rec, write}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n := rep.Count(Recovered); n != 20 {
+			t.Fatalf("%d VMs recovered, want 20", n)
+		}
+		var first time.Time
+		for _, m := range w.rec.Moves() {
+			if m.Result == history.MoveSucceeded && (first.IsZero() || m.Start.Before(first)) {
+				first = m.Start
+			}
+		}
+		// 21 decisions and a skipped move are written before the recovery ends, not before
+		// the first move begins.
+		if d := first.Sub(begin); d >= write {
+			t.Errorf("the first move began %s after the recovery, behind the writes of its decisions (%s each)", d, write)
+		}
+		placed := 0
+		for _, e := range w.rec.Events(history.KindDecision) {
+			if strings.Contains(e.Summary, " goes to ") {
+				placed++
+				if e.Time.After(first) {
+					t.Errorf("decision %q stamped %s, after the first move (%s)", e.Summary, e.Time, first)
+				}
+			}
+		}
+		if placed != 20 || !w.decided(CodeNoHA) || len(w.moves(history.MoveSkipped)) != 1 {
+			t.Errorf("%d placements recorded (want 20), no-HA decided %v, %d skipped moves (want 1)", placed, w.decided(CodeNoHA), len(w.moves(history.MoveSkipped)))
+		}
+	})
+}

@@ -35,7 +35,19 @@ func (r *MemRecorder) Record(_ context.Context, e history.Event) error {
 	if e.Time.IsZero() {
 		e.Time = r.now()
 	}
-	r.events = append(r.events, e)
+	// In time order, as the history reads them back: some are written after later ones.
+	i := len(r.events)
+	for i > 0 && r.events[i-1].Time.After(e.Time) {
+		i--
+	}
+	r.events = slices.Insert(r.events, i, e)
+	return nil
+}
+
+func (r *MemRecorder) RecordAll(ctx context.Context, events []history.Event) error {
+	for _, e := range events {
+		_ = r.Record(ctx, e)
+	}
 	return nil
 }
 

@@ -68,9 +68,13 @@ func (x *run) run(ctx context.Context) (Report, error) {
 	}
 	x.step(fmt.Sprintf("%s %d VMs", x.verb(), active))
 	tiers := x.tiers(moves)
+	released := make(chan struct{})
 	for i, tier := range tiers {
 		for _, m := range tier {
 			go x.execute(ctx, m)
+		}
+		if i == 0 {
+			go func() { defer close(released); x.release(ctx) }()
 		}
 		if i < len(tiers)-1 {
 			x.awaitTier(ctx, i, tier, tiers[i+1])
@@ -81,6 +85,7 @@ func (x *run) run(ctx context.Context) (Report, error) {
 		<-m.ended
 		rep.VMs = append(rep.VMs, m.report)
 	}
+	<-released
 	return rep, ctx.Err()
 }
 
@@ -111,15 +116,65 @@ func (x *run) fenceInNova(ctx context.Context) error {
 }
 
 // record keeps an event of the recovery, about the source host unless e says otherwise.
+// Until the first moves are sent, records are held and written together right after: each
+// durable write costs milliseconds, and a hundred of them would delay the first request.
 func (x *run) record(ctx context.Context, kind history.Kind, summary string, reason Reason, details any) {
-	e := history.Event{Host: x.job.Source.Node, Kind: kind, Summary: summary, Reason: reason}
+	e := history.Event{Time: x.e.clock.Now(), Host: x.job.Source.Node, Kind: kind, Summary: summary, Reason: reason}
 	if details != nil {
 		if b, err := json.Marshal(details); err == nil {
 			e.Details = b
 		}
 	}
+	x.mu.Lock()
+	if x.holding {
+		x.held = append(x.held, e)
+		x.mu.Unlock()
+		return
+	}
+	x.mu.Unlock()
 	if err := x.job.Recorder.Record(ctx, e); err != nil {
 		x.e.log.Warn("recording history failed", "error", err, "summary", summary)
+	}
+}
+
+// recordEnded records a move that ended before it began (a VM left, or that cannot be
+// placed), held like the events until the first moves are sent.
+func (x *run) recordEnded(ctx context.Context, m *move, res history.MoveResult, errText string) {
+	mv := history.Move{
+		VMID: m.srv.ID, VMName: m.srv.Name, Project: m.srv.ProjectID,
+		From: x.job.Source.Node, Method: string(m.report.Method), Start: x.e.clock.Now(),
+	}
+	write := func(ctx context.Context) {
+		id, err := x.job.Recorder.StartMove(ctx, mv)
+		if err == nil {
+			err = x.job.Recorder.FinishMove(ctx, id, history.MoveOutcome{Result: res, Error: errText, End: mv.Start})
+		}
+		if err != nil {
+			x.e.log.Warn("recording a move failed", "vm", mv.VMID, "error", err)
+		}
+	}
+	x.mu.Lock()
+	if x.holding {
+		x.heldMoves = append(x.heldMoves, write)
+		x.mu.Unlock()
+		return
+	}
+	x.mu.Unlock()
+	write(ctx)
+}
+
+// release writes what was held, in one transaction for the events, and records directly from
+// then on.
+func (x *run) release(ctx context.Context) {
+	x.mu.Lock()
+	events, moves := x.held, x.heldMoves
+	x.held, x.heldMoves, x.holding = nil, nil, false
+	x.mu.Unlock()
+	if err := x.job.Recorder.RecordAll(ctx, events); err != nil {
+		x.e.log.Warn("recording history failed", "error", err, "events", len(events))
+	}
+	for _, w := range moves {
+		w(ctx)
 	}
 }
 
@@ -307,12 +362,7 @@ func (x *run) leave(ctx context.Context, m *move, why Reason, short string) {
 		m.report.Method = m.method.Name()
 	}
 	x.record(ctx, history.KindDecision, fmt.Sprintf("%s left on %s: %s", m.label(), x.job.Source.Node, short), why, nil)
-	if id, err := x.job.Recorder.StartMove(ctx, history.Move{
-		VMID: m.srv.ID, VMName: m.srv.Name, Project: m.srv.ProjectID,
-		From: x.job.Source.Node, Method: string(m.report.Method),
-	}); err == nil {
-		_ = x.job.Recorder.FinishMove(ctx, id, history.MoveOutcome{Result: history.MoveSkipped, Error: short + ": " + why.Text})
-	}
+	x.recordEnded(ctx, m, history.MoveSkipped, short+": "+why.Text)
 	m.endedAt = x.e.clock.Now()
 	close(m.ended)
 }
@@ -367,12 +417,7 @@ func (x *run) plan(ctx context.Context, moves []*move) error {
 			why := Reason{Code: codeOf(u.Reason), Text: u.Detail}
 			x.record(ctx, history.KindAlert, fmt.Sprintf("%s cannot be recovered inside segment %s", m.label(), x.r.SegmentName), why, nil)
 			m.report.Result, m.report.Reason, m.report.Method = Unrecoverable, why, m.method.Name()
-			if id, err := x.job.Recorder.StartMove(ctx, history.Move{
-				VMID: m.srv.ID, VMName: m.srv.Name, Project: m.srv.ProjectID,
-				From: x.job.Source.Node, Method: string(m.method.Name()),
-			}); err == nil {
-				_ = x.job.Recorder.FinishMove(ctx, id, history.MoveOutcome{Result: history.MoveFailed, Error: u.Detail})
-			}
+			x.recordEnded(ctx, m, history.MoveFailed, u.Detail)
 			m.endedAt = x.e.clock.Now()
 			close(m.ended)
 			continue

@@ -34,13 +34,14 @@ func main() {
 	ratio := flag.Float64("ratio", 0.8, "largest acceptable evacuation phase (first request to all ACTIVE), as a fraction of Nova alone")
 	confirm := flag.Duration("confirm", 500*time.Millisecond, "largest acceptable time from the fencing confirmed to the first request, in any run")
 	rssTarget := flag.Int("rss-mb", 30, "largest acceptable peak RSS of the evacuation daemon after the largest size, in MB")
+	keep := flag.String("keep", "/tmp/computeha-bench-recovery-failed", "where a failed or missed run keeps the lab's, the daemon's and Nova's logs (a directory per run)")
 	flag.Parse()
 	ns, rs, err := parseSizes(*sizes, *runs)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "recovery:", err)
 		os.Exit(2)
 	}
-	if err := run(*bin, ns, rs, *ratio, *confirm, *rssTarget); err != nil {
+	if err := run(*bin, ns, rs, *ratio, *confirm, *rssTarget, *keep); err != nil {
 		fmt.Fprintln(os.Stderr, "recovery:", err)
 		os.Exit(1)
 	}
@@ -94,7 +95,7 @@ type figures struct {
 	ref              time.Duration
 }
 
-func run(bin string, sizes, runs []int, ratioTarget float64, confirmTarget time.Duration, rssTarget int) error {
+func run(bin string, sizes, runs []int, ratioTarget float64, confirmTarget time.Duration, rssTarget int, keep string) (err error) {
 	abs, err := filepath.Abs(bin)
 	if err != nil {
 		return err
@@ -106,6 +107,17 @@ func run(bin string, sizes, runs []int, ratioTarget float64, confirmTarget time.
 		return err
 	}
 	defer env.Down(context.Background())
+	defer func() {
+		if err == nil || keep == "" {
+			return
+		}
+		dir := filepath.Join(keep, time.Now().UTC().Format("20060102T150405Z"))
+		if _, kerr := env.KeepLogs(dir); kerr != nil {
+			fmt.Fprintln(os.Stderr, "recovery: keeping the logs:", kerr)
+			return
+		}
+		fmt.Fprintln(os.Stderr, "recovery: logs kept in", dir)
+	}()
 	hosts := env.Computes()
 	// The first failure after the daemon starts is measured too: nothing is warmed by an
 	// earlier recovery.
