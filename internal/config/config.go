@@ -150,6 +150,11 @@ type Evacuation struct {
 	PerHostConcurrency int `yaml:"per_host_concurrency"`
 	// Tiers turn restart priorities into restart tiers.
 	Tiers Tiers `yaml:"tiers"`
+	// Refresh is how often the daemon rereads Nova's hypervisors, aggregates and server
+	// groups while it runs, so that a recovery plans from reads this recent instead of
+	// waiting for them (the failed host's servers and migrations are always read when it
+	// fails). 0 reads everything when a recovery begins. Default 10s.
+	Refresh time.Duration `yaml:"refresh"`
 }
 
 // Backoff is an exponential backoff: Initial, doubling up to Max.
@@ -239,6 +244,7 @@ func Default() *Config {
 			ConfirmTimeout:     DefaultConfirmTimeout,
 			PerHostConcurrency: DefaultPerHostConcurrency,
 			Tiers:              Tiers{Timeout: DefaultTierTimeout},
+			Refresh:            DefaultRefresh,
 		},
 		Guard: Guard{
 			MaxHosts:           DefaultGuardMaxHosts,

@@ -56,6 +56,7 @@ func TestLoadExampleGivesTheDocumentedValues(t *testing.T) {
 			ConfirmTimeout:     5 * time.Minute,
 			PerHostConcurrency: 10,
 			Tiers:              Tiers{Timeout: 5 * time.Minute},
+			Refresh:            10 * time.Second,
 		},
 		Guard:   Guard{MaxHosts: 3, Window: 10 * time.Minute, MaxSegmentFraction: 0.5},
 		History: History{Driver: DriverSQLite, DSN: "/var/lib/computeha/history.db"},

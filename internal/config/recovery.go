@@ -126,6 +126,7 @@ const (
 	DefaultRecoveryPolicyKey  = "computeha_recovery"
 	DefaultTierTimeout        = 5 * time.Minute
 	DefaultPerHostConcurrency = 10
+	DefaultRefresh            = 10 * time.Second
 )
 
 // DefaultRecoveryPolicy is the recovery policy's defaults.

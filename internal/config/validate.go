@@ -154,6 +154,9 @@ func (e Evacuation) validate(p *problems) {
 	if e.PerHostConcurrency < 1 {
 		p.add("evacuation.per_host_concurrency: %d is below 1", e.PerHostConcurrency)
 	}
+	if e.Refresh < 0 {
+		p.add("evacuation.refresh: %s is negative (0 turns the rereads off)", e.Refresh)
+	}
 	e.Tiers.validate(p)
 }
 
