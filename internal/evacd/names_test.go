@@ -224,6 +224,9 @@ func TestReservedHostsAreTakenAndRecordedOnTheirNodes(t *testing.T) {
 			w.boot(fqdn("cmp1"), 2, true)
 			now := time.Now().UTC()
 			w.nova.KillCompute(fqdn("cmp1"))
+			// As fence_nova does before it marks the node: Nova sees the source down.
+			src, _ := w.nova.FindComputeService(context.Background(), fqdn("cmp1"))
+			_, _ = w.nova.ForceDown(context.Background(), src.ID)
 			mark(w.cluster, "cmp1", now)
 			w.cluster.Fenced("cmp1", now)
 			w.run(t, 10*time.Second, func() bool { return phase(w.cluster, "cmp1") == evacstate.Done })

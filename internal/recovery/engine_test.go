@@ -591,3 +591,37 @@ func TestTheFirstMoveDoesNotWaitForThePlansRecordsToBeWritten(t *testing.T) {
 		}
 	})
 }
+
+func TestAnEvacuationRefusedWhileNovaSeesTheSourceUpIsAskedAgainOnTheSameTarget(t *testing.T) {
+	bubble(t, func(t *testing.T) {
+		w := newWorld(t, "auto", "")
+		vms := w.boot("cmp1", ha(3)...)
+		// Marked by something other than fence_nova: Nova still sees cmp1 up.
+		w.nova.KillCompute("cmp1")
+		rep := w.run("cmp1", HostFenced)
+		if n := rep.Count(Recovered); n != 3 {
+			t.Fatalf("%d VMs recovered, want 3: %+v", n, rep)
+		}
+		targets := map[string][]string{}
+		for _, c := range w.nova.Calls() {
+			if f := strings.Fields(c); len(f) == 3 && f[0] == "Evacuate" {
+				targets[f[1]] = append(targets[f[1]], f[2])
+			}
+		}
+		for _, s := range vms {
+			got := targets[s.ID]
+			if len(got) == 0 || slices.ContainsFunc(got, func(h string) bool { return h != got[0] }) {
+				t.Errorf("%s was asked to go to %v: a refusal about the source moved it elsewhere", s.Name, got)
+			}
+			if h := w.server(s.ID).Host; h != got[len(got)-1] {
+				t.Errorf("%s is on %s, asked for %v", s.Name, h, got)
+			}
+		}
+		if w.decided(CodeRetryElsewhere) {
+			t.Errorf("a retry elsewhere was recorded: %v", w.rec.Codes())
+		}
+		if s, _ := w.nova.FindComputeService(t.Context(), "cmp1"); !s.ForcedDown {
+			t.Errorf("cmp1 is not forced down in Nova: %+v", s)
+		}
+	})
+}

@@ -36,13 +36,20 @@ func (evacuate) Start(ctx context.Context, x *run, m *move, attempt int) error {
 	}
 	return x.e.request(ctx, "evacuate", func(ctx context.Context) error {
 		err := nova.Evacuate(ctx, m.id, m.target)
-		if openstack.IsSourceServiceUp(err) {
-			// Nova still sees the source up: force it down again, then retry.
-			if svc, ferr := nova.FindComputeService(ctx, x.job.Source.NovaHost); ferr == nil {
-				_, _ = nova.ForceDown(ctx, svc.ID)
-			}
+		if !openstack.IsSourceServiceUp(err) {
+			return err
 		}
-		return err
+		// Nova still sees the source up (the host was marked by something other than
+		// fence_nova, and the recovery forces it down beside its first moves): force it
+		// down, then ask again. Nothing is wrong with the target.
+		svc, ferr := nova.FindComputeService(ctx, x.job.Source.NovaHost)
+		if ferr != nil {
+			return err
+		}
+		if _, ferr := nova.ForceDown(ctx, svc.ID); ferr != nil {
+			return err
+		}
+		return nova.Evacuate(ctx, m.id, m.target)
 	})
 }
 

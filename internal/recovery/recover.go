@@ -750,6 +750,9 @@ func (x *run) await(ctx context.Context, m *move, after uint64) (string, error) 
 // server group. Reserved hosts not yet in use stay out, as taking one into use is the plan's
 // decision; with no host left, Nova's scheduler chooses.
 func (x *run) retarget(ctx context.Context, m *move, cause error) {
+	if openstack.IsSourceServiceUp(cause) {
+		return // the source, not the target, made it fail: the same target again
+	}
 	if m.target != "" && !slices.Contains(m.failedOn, m.target) {
 		m.failedOn = append(m.failedOn, m.target)
 	}
