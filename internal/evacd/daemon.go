@@ -167,6 +167,9 @@ func (d *Daemon) Run(ctx context.Context, events <-chan crm.Event) error {
 	defer wg.Wait()
 	d.reconcile(ctx, &wg)
 	d.startHealth(ctx, &wg)
+	if every := d.o.Config.Evacuation.Refresh; every > 0 {
+		wg.Go(func() { d.keepFresh(ctx, every) })
+	}
 	tick := time.NewTicker(d.o.Reconcile)
 	defer tick.Stop()
 	for {
@@ -378,4 +381,26 @@ func (d *Daemon) earlyReads(node string) *prefetch {
 		return nil
 	}
 	return p
+}
+
+// keepFresh rereads what every recovery reads alike, every interval, from the daemon's start:
+// the first failure after a start finds them read and Nova's API and token warm, as later
+// ones do. A failure is logged when it begins and when it ends, not at every attempt.
+func (d *Daemon) keepFresh(ctx context.Context, every time.Duration) {
+	failing := false
+	for {
+		err := d.engine.Refresh(ctx)
+		switch {
+		case ctx.Err() != nil:
+			return
+		case err != nil && !failing:
+			d.o.Log.Warn("rereading Nova's hypervisors, aggregates and server groups failed; recoveries read them when they begin", "error", err)
+		case err == nil && failing:
+			d.o.Log.Info("rereading Nova's hypervisors, aggregates and server groups works again")
+		}
+		failing = err != nil
+		if d.clock.Sleep(ctx, every) != nil {
+			return
+		}
+	}
 }

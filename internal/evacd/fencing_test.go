@@ -7,6 +7,8 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/computeha/computeha/crm"
 	"github.com/computeha/computeha/internal/evacstate"
 	"github.com/computeha/computeha/internal/openstack"
@@ -117,13 +119,13 @@ func TestReadsBegunWhenPacemakerLostTheHostServeItsRecovery(t *testing.T) {
 		done := make(chan error, 1)
 		go func() { done <- w.daemon.Run(ctx, events) }()
 		synctest.Wait()
-		before := w.count("Hypervisors")
+		before := w.count("ServersOnHost")
 		// Pacemaker loses the host; seconds later its fencing completes and fence_nova's mark
 		// is found.
 		events <- crm.Event{Kind: crm.NodeLost, Node: "cmp1", Time: time.Now()}
 		synctest.Wait()
-		if got := w.count("Hypervisors"); got != before+1 {
-			t.Fatalf("%d hypervisor listings after the host was lost, want the reads begun", got-before)
+		if got := w.count("ServersOnHost"); got != before+1 {
+			t.Fatalf("%d listings of the host's servers after it was lost, want the reads begun", got-before)
 		}
 		time.Sleep(5 * time.Second)
 		w.nova.KillCompute("cmp1")
@@ -142,8 +144,33 @@ func TestReadsBegunWhenPacemakerLostTheHostServeItsRecovery(t *testing.T) {
 		if p := phase(w.cluster, "cmp1"); p != evacstate.Done {
 			t.Fatalf("cmp1 is %q, want done", p)
 		}
-		if got := w.count("Hypervisors"); got != before+1 {
-			t.Errorf("%d hypervisor listings in all, want the one begun when the host was lost", got-before)
+		if got := w.count("ServersOnHost"); got != before+1 {
+			t.Errorf("%d listings of the host's servers in all, want the one begun when the host was lost", got-before)
 		}
+	})
+}
+
+func TestTheDaemonRereadsWhatEveryRecoveryNeedsFromItsStartOn(t *testing.T) {
+	bubble(t, func(t *testing.T) {
+		w := newWorld(t, "auto", "")
+		w.daemon = New(Options{
+			Config: w.cfg, Cluster: w.cluster, Nova: w.nova, History: w.store, Owner: "ctl1",
+			Poll: 10 * time.Millisecond, Reconcile: time.Hour,
+		})
+		ctx, cancel := context.WithCancel(context.Background())
+		done := make(chan error, 1)
+		go func() { done <- w.daemon.Run(ctx, nil) }()
+		synctest.Wait()
+		reads := func() []int { return []int{w.count("Hypervisors"), w.count("Aggregates"), w.count("ServerGroups")} }
+		if diff := cmp.Diff([]int{1, 1, 1}, reads()); diff != "" {
+			t.Errorf("reads at the daemon's start (hypervisors, aggregates, groups; -want +got):\n%s", diff)
+		}
+		time.Sleep(25 * time.Second) // evacuation.refresh is 10s by default
+		synctest.Wait()
+		if diff := cmp.Diff([]int{3, 3, 3}, reads()); diff != "" {
+			t.Errorf("reads 25s after the start (-want +got):\n%s", diff)
+		}
+		cancel()
+		<-done
 	})
 }

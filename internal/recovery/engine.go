@@ -53,6 +53,9 @@ type Engine struct {
 	// Nova's API accepts a few moves a second, and more only queue there.
 	reqs    chan struct{}
 	methods map[MethodName]Method
+
+	cacheMu sync.Mutex
+	cache   *shared // the last shared reads
 }
 
 // New returns an engine.

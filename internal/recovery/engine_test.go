@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/computeha/computeha/internal/config"
 	"github.com/computeha/computeha/internal/history"
 	"github.com/computeha/computeha/internal/openstack"
 )
@@ -368,18 +369,18 @@ func TestReadsMadeAheadAreUsedWhileFreshAndReadAgainWhenOld(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		n := w.count("Hypervisors")
+		n, hv := w.count("ServersOnHost"), w.count("Hypervisors")
 		if _, err := w.eng.Run(context.Background(), Job{Source: src, Situation: HostFenced, Reads: r}); err != nil {
 			t.Fatal(err)
 		}
-		if got := w.count("Hypervisors"); got != n {
-			t.Errorf("fresh reads made ahead were read again (%d hypervisor listings, want %d)", got, n)
+		if got, gotHV := w.count("ServersOnHost"), w.count("Hypervisors"); got != n || gotHV != hv {
+			t.Errorf("fresh reads made ahead were read again (%d listings of the source's servers, want %d; %d of hypervisors, want %d)", got, n, gotHV, hv)
 		}
 		r.At = w.clock.Now().Add(-DefaultMaxAge - 1)
 		if _, err := w.eng.Run(context.Background(), Job{Source: src, Situation: HostFenced, Reads: r}); err != nil {
 			t.Fatal(err)
 		}
-		if w.count("Hypervisors") == n {
+		if w.count("ServersOnHost") == n {
 			t.Error("old reads were used instead of reading again")
 		}
 	})
@@ -624,4 +625,56 @@ func TestAnEvacuationRefusedWhileNovaSeesTheSourceUpIsAskedAgainOnTheSameTarget(
 			t.Errorf("cmp1 is not forced down in Nova: %+v", s)
 		}
 	})
+}
+
+func TestTheReadsEveryRecoveryMakesAlikeAreRefreshedAheadAndServeWhileFresh(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		refresh string
+		// listings of hypervisors by a recovery right after a refresh, and after twice the
+		// refresh interval with no refresh in between
+		fresh, stale int
+	}{
+		{"every 10s", "  refresh: 10s", 0, 1},
+		{"off", "  refresh: 0s", 1, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			bubble(t, func(t *testing.T) {
+				w := newWorld(t, "auto", "")
+				cfg, err := config.Parse([]byte(fmt.Sprintf(worldConfig, "auto", "") + tc.refresh))
+				if err != nil {
+					t.Fatal(err)
+				}
+				w.cfg = cfg
+				w.eng = New(Options{Config: cfg, Nova: w.nova, Cluster: w.cluster, Clock: w.clock, Poll: time.Second})
+				w.boot("cmp1", ha(2)...)
+				w.fenceCmp1()
+				src := NewNames(w.cfg, nil).ByNode("cmp1")
+				if err := w.eng.Refresh(t.Context()); err != nil {
+					t.Fatal(err)
+				}
+				// A host enabled after the refresh is seen by the next one, not before.
+				time.Sleep(3 * time.Second)
+				before := w.count("Hypervisors")
+				if _, err := w.eng.Read(t.Context(), src); err != nil {
+					t.Fatal(err)
+				}
+				if got := w.count("Hypervisors") - before; got != tc.fresh {
+					t.Errorf("a recovery 3s after a refresh listed the hypervisors %d times, want %d", got, tc.fresh)
+				}
+				time.Sleep(20 * time.Second)
+				before = w.count("Hypervisors")
+				r, err := w.eng.Read(t.Context(), src)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got := w.count("Hypervisors") - before; got != tc.stale {
+					t.Errorf("a recovery 23s after a refresh listed the hypervisors %d times, want %d", got, tc.stale)
+				}
+				if len(r.Servers) != 2 || len(r.Hypervisors) != 4 || r.SegmentName != "seg-a" {
+					t.Errorf("reads: %d servers (want 2), %d hypervisors (want 4), segment %q", len(r.Servers), len(r.Hypervisors), r.SegmentName)
+				}
+			})
+		})
+	}
 }

@@ -47,12 +47,13 @@ var ErrNoSegment = errors.New("in no failover segment")
 
 // Read makes the reads of a recovery of source. Nova being unreachable or failing with 5xx is
 // waited out (the control plane coming back only delays the recovery); any other failure is
-// returned.
+// returned. The hypervisors, aggregates and server groups come from the last [Engine.Refresh]
+// while it is fresh (evacuation.refresh), and are read with the rest otherwise.
 func (e *Engine) Read(ctx context.Context, source Host) (*Reads, error) {
 	r := &Reads{At: e.clock.Now()}
 	var (
 		wg   sync.WaitGroup
-		errs [6]error
+		errs [4]error
 	)
 	nova := e.o.Nova
 	wg.Go(func() {
@@ -73,24 +74,16 @@ func (e *Engine) Read(ctx context.Context, source Host) (*Reads, error) {
 			return err
 		})
 	})
-	wg.Go(func() {
-		errs[3] = e.nova(ctx, "hypervisors", func(ctx context.Context) (err error) {
-			r.Hypervisors, err = nova.Hypervisors(ctx)
-			return err
+	if c, ok := e.sharedFresh(); ok {
+		r.Hypervisors, r.Aggregates, r.Groups = c.hypervisors, c.aggregates, c.groups
+	} else {
+		wg.Go(func() {
+			var c *shared
+			if c, errs[3] = e.readShared(ctx); c != nil {
+				r.Hypervisors, r.Aggregates, r.Groups = c.hypervisors, c.aggregates, c.groups
+			}
 		})
-	})
-	wg.Go(func() {
-		errs[4] = e.nova(ctx, "list aggregates", func(ctx context.Context) (err error) {
-			r.Aggregates, err = nova.Aggregates(ctx)
-			return err
-		})
-	})
-	wg.Go(func() {
-		errs[5] = e.nova(ctx, "list server groups", func(ctx context.Context) (err error) {
-			r.Groups, err = nova.ServerGroups(ctx)
-			return err
-		})
-	})
+	}
 	wg.Go(func() { r.Used, r.Nodes = e.clusterNodes(ctx) })
 	wg.Wait()
 	if err := errors.Join(errs[:]...); err != nil {
@@ -106,6 +99,79 @@ func (e *Engine) Read(ctx context.Context, source Host) (*Reads, error) {
 	}
 	return r, nil
 }
+
+// shared is what every recovery reads alike, whichever host failed.
+type shared struct {
+	at          time.Time
+	hypervisors []openstack.Hypervisor
+	aggregates  []openstack.Aggregate
+	groups      []openstack.ServerGroup
+}
+
+// Refresh rereads what every recovery reads alike (hypervisors, aggregates, server groups)
+// for the recoveries that begin while it is fresh. A daemon calls it every
+// evacuation.refresh: a failure then finds them read, and Nova's API and the token warm.
+func (e *Engine) Refresh(ctx context.Context) error {
+	_, err := e.readShared(ctx)
+	return err
+}
+
+// readShared reads the shared reads, together, and keeps them for the recoveries that begin
+// while they are fresh (none when evacuation.refresh is 0).
+func (e *Engine) readShared(ctx context.Context) (*shared, error) {
+	c := &shared{at: e.clock.Now()}
+	var (
+		wg   sync.WaitGroup
+		errs [3]error
+	)
+	nova := e.o.Nova
+	wg.Go(func() {
+		errs[0] = e.nova(ctx, "hypervisors", func(ctx context.Context) (err error) {
+			c.hypervisors, err = nova.Hypervisors(ctx)
+			return err
+		})
+	})
+	wg.Go(func() {
+		errs[1] = e.nova(ctx, "list aggregates", func(ctx context.Context) (err error) {
+			c.aggregates, err = nova.Aggregates(ctx)
+			return err
+		})
+	})
+	wg.Go(func() {
+		errs[2] = e.nova(ctx, "list server groups", func(ctx context.Context) (err error) {
+			c.groups, err = nova.ServerGroups(ctx)
+			return err
+		})
+	})
+	wg.Wait()
+	if err := errors.Join(errs[:]...); err != nil {
+		return nil, err
+	}
+	e.cacheMu.Lock()
+	if e.cache == nil || !c.at.Before(e.cache.at) {
+		e.cache = c
+	}
+	e.cacheMu.Unlock()
+	return c, nil
+}
+
+// sharedFresh is the last shared reads if younger than evacuation.refresh plus the time one
+// refresh may take (a slow Nova must not make every recovery read them again).
+func (e *Engine) sharedFresh() (*shared, bool) {
+	every := e.o.Config.Evacuation.Refresh
+	if every <= 0 {
+		return nil, false
+	}
+	e.cacheMu.Lock()
+	defer e.cacheMu.Unlock()
+	if e.cache == nil || e.clock.Now().Sub(e.cache.at) > every+sharedGrace {
+		return nil, false
+	}
+	return e.cache, true
+}
+
+// sharedGrace is how long past evacuation.refresh the shared reads still serve.
+const sharedGrace = 5 * time.Second
 
 // memberHosts finds where the other members of the source's server groups run: a few reads,
 // only for the VMs that are in a group.
