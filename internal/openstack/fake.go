@@ -64,6 +64,9 @@ type Fake struct {
 	blockedDisables int
 	// beforeNoHost keeps the status of a server an evacuation without a valid host put in ERROR.
 	beforeNoHost map[string][2]string
+	// holdEvacuations leaves accepted evacuations under way; held are their migrations' indexes.
+	holdEvacuations bool
+	held            []int
 
 	flavors map[string]Flavor     // by id
 	groups  []*ServerGroup        // in the order they were added
@@ -471,6 +474,13 @@ func (f *Fake) Evacuate(ctx context.Context, serverID, targetHost string) error 
 		return nil
 	}
 	mig.Status, mig.DestCompute, mig.DestNode = "done", dest, dest
+	if f.holdEvacuations {
+		// A loaded Nova: the rebuild has not begun, and the server shows nothing of it yet.
+		mig.Status = "pre-migrating"
+		f.held = append(f.held, len(f.migrations))
+		f.migrations = append(f.migrations, mig)
+		return nil
+	}
 	f.migrations = append(f.migrations, mig)
 	srv.Host, srv.HypervisorHostname = dest, dest
 	if st, ok := f.beforeNoHost[serverID]; ok {
@@ -478,6 +488,30 @@ func (f *Fake) Evacuate(ctx context.Context, serverID, targetHost string) error 
 		delete(f.beforeNoHost, serverID)
 	}
 	return nil
+}
+
+// HoldEvacuations makes the evacuations accepted from now on stay under way (their migrations
+// "pre-migrating", their servers where they were), as on a loaded Nova, until
+// ReleaseEvacuations completes them.
+func (f *Fake) HoldEvacuations() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.holdEvacuations = true
+}
+
+// ReleaseEvacuations completes the evacuations held so far, and holds no more.
+func (f *Fake) ReleaseEvacuations() {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.holdEvacuations = false
+	for _, i := range f.held {
+		mig := &f.migrations[i]
+		mig.Status, mig.UpdatedAt = "done", f.now()
+		if srv := f.servers[mig.ServerID]; srv != nil {
+			srv.Host, srv.HypervisorHostname = mig.DestCompute, mig.DestNode
+		}
+	}
+	f.held = nil
 }
 
 // pickHost is the fake scheduler: among the hosts other than source, in zone when set, that

@@ -678,3 +678,50 @@ func TestTheReadsEveryRecoveryMakesAlikeAreRefreshedAheadAndServeWhileFresh(t *t
 		})
 	}
 }
+
+func TestAnEvacuationNovaStillCarriesOutIsWaitedForAndNeverAskedAgain(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		release time.Duration // after the recovery begins; 0: never
+		want    Result
+	}{
+		// confirm_timeout is 1m: released within the waits that follow the first timeout.
+		{"Nova finishes after three timeouts", 3*time.Minute + 30*time.Second, Recovered},
+		{"Nova never finishes", 0, Failed},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			bubble(t, func(t *testing.T) {
+				w := newWorld(t, "auto", "")
+				vms := w.boot("cmp1", ha(3)...)
+				w.fenceCmp1()
+				w.nova.HoldEvacuations()
+				if tc.release > 0 {
+					go func() {
+						time.Sleep(tc.release)
+						w.nova.ReleaseEvacuations()
+					}()
+				}
+				rep := w.run("cmp1", HostFenced)
+				for _, s := range vms {
+					r := result(rep, s.Name)
+					if r.Result != tc.want {
+						t.Errorf("%s: %s (%s), want %s", s.Name, r.Result, r.Reason.Text, tc.want)
+					}
+					if tc.want == Failed && r.Reason.Code != CodeStillMoving {
+						t.Errorf("%s failed with code %q, want %q", s.Name, r.Reason.Code, CodeStillMoving)
+					}
+				}
+				// One request each: Nova accepts a second evacuation while the first still
+				// runs, and the VM would be rebuilt twice.
+				for id, n := range w.evacuations() {
+					if n != 1 {
+						t.Errorf("%s: %d evacuation requests, want 1", id, n)
+					}
+				}
+				if !w.decided(CodeStillMoving) || w.decided(CodeRetryElsewhere) {
+					t.Errorf("recorded codes %v: want the wait recorded, and no retry elsewhere", w.rec.Codes())
+				}
+			})
+		})
+	}
+}

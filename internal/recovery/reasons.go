@@ -1,6 +1,8 @@
 package recovery
 
 import (
+	"errors"
+
 	"github.com/computeha/computeha/internal/history"
 	"github.com/computeha/computeha/internal/openstack"
 	"github.com/computeha/computeha/internal/plan"
@@ -67,7 +69,12 @@ const (
 	CodeOutsideSegment   Code = "outside-segment"    // Nova's scheduler put a VM outside the segment
 	CodeRecreated        Code = "recreated"          // a VM was recreated under a new id
 	CodeMoveFailed       Code = "move-failed"        // a VM's method failed, retries included
+	CodeStillMoving      Code = "still-moving"       // Nova still moves a VM past the confirmation timeout: waited for, never asked again
 )
+
+// ErrStillMoving is wrapped by the error of a move Nova still carries out when the wait for it
+// ends: asking Nova again could start a second copy of the VM, so it is not retried.
+var ErrStillMoving = errors.New("still being moved by Nova")
 
 // Reason is a decision's code and its sentence.
 type Reason = history.Reason

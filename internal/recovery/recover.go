@@ -659,7 +659,7 @@ func (x *run) execute(ctx context.Context, m *move) {
 			return
 		}
 		last = err
-		if ctx.Err() != nil {
+		if ctx.Err() != nil || errors.Is(err, ErrStillMoving) {
 			break
 		}
 		x.e.log.Warn("move failed", "vm", m.srv.ID, "method", name, "attempt", attempt+1, "error", err)
@@ -672,6 +672,9 @@ func (x *run) execute(ctx context.Context, m *move) {
 	}
 	m.report.Result, m.report.ID = Failed, m.id
 	m.report.Reason = Reason{Code: CodeMoveFailed, Text: last.Error()}
+	if errors.Is(last, ErrStillMoving) {
+		m.report.Reason.Code = CodeStillMoving
+	}
 	finish(history.MoveFailed, "", last.Error())
 }
 
@@ -705,6 +708,7 @@ func (x *run) attempt(ctx context.Context, m *move, attempt int) (string, error)
 func (x *run) await(ctx context.Context, m *move, after uint64) (string, error) {
 	timeout := x.cfg().Evacuation.ConfirmTimeout
 	deadline := x.e.clock.Now().Add(timeout)
+	extended := 0
 	for {
 		round, err := x.watch.after(ctx, after)
 		if err != nil {
@@ -731,9 +735,22 @@ func (x *run) await(ctx context.Context, m *move, after uint64) (string, error) 
 		if err != nil || done {
 			return host, err
 		}
-		if x.e.clock.Now().After(deadline) {
+		if now := x.e.clock.Now(); now.After(deadline) {
 			s := o.server
-			return "", fmt.Errorf("%s not %s within %s (status %s, host %s, task %q)", m.id, m.want, timeout, s.Status, s.Host, s.TaskState)
+			moving := stillMoving(m, o)
+			if moving == "" {
+				return "", fmt.Errorf("%s not %s within %s (status %s, host %s, task %q)", m.id, m.want, timeout, s.Status, s.Host, s.TaskState)
+			}
+			// Nova is still at it: asking again could start a second copy of the VM (Nova
+			// accepts a second evacuation while the first still rebuilds). Wait for its
+			// verdict, up to stillMovingWaits more timeouts, and say so.
+			if extended >= stillMovingWaits {
+				return "", fmt.Errorf("%s not %s within %s: %w (%s)", m.id, m.want, timeout*time.Duration(extended+1), ErrStillMoving, moving)
+			}
+			extended++
+			deadline = now.Add(timeout)
+			x.record(ctx, history.KindAlert, fmt.Sprintf("%s still being moved by Nova after %s (%s): waiting for it, not asking again", m.label(), timeout*time.Duration(extended), moving),
+				Reason{Code: CodeStillMoving, Text: "Nova has not finished the move it accepted"}, nil)
 		}
 		// Rounds are paced by the watch; reads of single servers here.
 		if !listed {
@@ -742,6 +759,32 @@ func (x *run) await(ctx context.Context, m *move, after uint64) (string, error) 
 			}
 		}
 	}
+}
+
+// stillMovingWaits is how many more confirmation timeouts a move Nova still carries out is
+// waited for before it counts as failed (without being asked again).
+const stillMovingWaits = 3
+
+// stillMoving says what Nova is still doing with m ("" when nothing): a migration of the
+// method's kind accepted after the request and not ended, or a task under way on the server.
+func stillMoving(m *move, o observation) string {
+	if m.method.ByMigrations() {
+		typ := migrationType(m.method.Name())
+		for _, mg := range o.migrations { // newest first
+			if mg.ID <= m.seen || mg.Type != typ {
+				continue
+			}
+			if slices.Contains(terminalMigration, mg.Status) {
+				return ""
+			}
+			return fmt.Sprintf("its %s is %s", mg.Type, mg.Status)
+		}
+		return ""
+	}
+	if o.server.TaskState != "" {
+		return "task " + o.server.TaskState
+	}
+	return ""
 }
 
 // retarget chooses where the retry of a failed move goes: the plan's best host of the segment
