@@ -476,7 +476,9 @@ func (f *Fake) Evacuate(ctx context.Context, serverID, targetHost string) error 
 	mig.Status, mig.DestCompute, mig.DestNode = "done", dest, dest
 	if f.holdEvacuations {
 		// A loaded Nova: the rebuild has not begun, and the server shows nothing of it yet.
-		mig.Status = "pre-migrating"
+		// The record is as the API created it: never saved since, so without updated_at, and
+		// left out of listings with changes-since, as Nova's database leaves it out.
+		mig.Status, mig.UpdatedAt = "accepted", time.Time{}
 		f.held = append(f.held, len(f.migrations))
 		f.migrations = append(f.migrations, mig)
 		return nil
@@ -491,7 +493,7 @@ func (f *Fake) Evacuate(ctx context.Context, serverID, targetHost string) error 
 }
 
 // HoldEvacuations makes the evacuations accepted from now on stay under way (their migrations
-// "pre-migrating", their servers where they were), as on a loaded Nova, until
+// "accepted" and never updated, their servers where they were), as on a loaded Nova, until
 // ReleaseEvacuations completes them.
 func (f *Fake) HoldEvacuations() {
 	f.mu.Lock()
@@ -548,7 +550,7 @@ func (f *Fake) Migrations(ctx context.Context, filter MigrationFilter) ([]Migrat
 			filter.Type != "" && m.Type != filter.Type ||
 			filter.Status != "" && m.Status != filter.Status ||
 			filter.ServerID != "" && m.ServerID != filter.ServerID ||
-			!filter.ChangedSince.IsZero() && m.UpdatedAt.Before(filter.ChangedSince) {
+			!filter.ChangedSince.IsZero() && (m.UpdatedAt.IsZero() || m.UpdatedAt.Before(filter.ChangedSince)) {
 			continue
 		}
 		out = append(out, m)

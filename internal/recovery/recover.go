@@ -737,7 +737,7 @@ func (x *run) await(ctx context.Context, m *move, after uint64) (string, error) 
 		}
 		if now := x.e.clock.Now(); now.After(deadline) {
 			s := o.server
-			moving := stillMoving(m, o)
+			moving := x.stillMovingNow(ctx, m, o)
 			if moving == "" {
 				return "", fmt.Errorf("%s not %s within %s (status %s, host %s, task %q)", m.id, m.want, timeout, s.Status, s.Host, s.TaskState)
 			}
@@ -764,6 +764,24 @@ func (x *run) await(ctx context.Context, m *move, after uint64) (string, error) 
 // stillMovingWaits is how many more confirmation timeouts a move Nova still carries out is
 // waited for before it counts as failed (without being asked again).
 const stillMovingWaits = 3
+
+// stillMovingNow is stillMoving, the VM's own migrations read first for a move followed by
+// migrations: the shared listing asks for changes since the recovery began, and Nova leaves
+// out of it a record never saved since its API created it (no updated_at), which is exactly
+// a move accepted and not begun on a loaded Nova. A read that fails counts as moving: a move
+// asked for twice is worse than one reported late.
+func (x *run) stillMovingNow(ctx context.Context, m *move, o observation) string {
+	if m.method.ByMigrations() {
+		err := x.e.nova(ctx, "list the VM's migrations", func(ctx context.Context) (err error) {
+			o.migrations, err = x.e.o.Nova.Migrations(ctx, openstack.MigrationFilter{ServerID: m.id, Type: migrationType(m.method.Name())})
+			return err
+		})
+		if err != nil {
+			return "its migrations could not be read: " + err.Error()
+		}
+	}
+	return stillMoving(m, o)
+}
 
 // stillMoving says what Nova is still doing with m ("" when nothing): a migration of the
 // method's kind accepted after the request and not ended, or a task under way on the server.
