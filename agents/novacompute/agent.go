@@ -282,7 +282,11 @@ func (r *resource) Monitor(ctx context.Context) error {
 	if r.hostErr != nil {
 		return r.hostErr
 	}
-	nova, err := r.deps.Nova(ctx, r.p)
+	// Logging in to Keystone is a call too: bounded like the others, so that a loaded control
+	// plane makes the monitor say degraded, never run into its timeout.
+	lctx, lcancel := r.req.CallContext(ctx, r.p.NovaTimeout)
+	defer lcancel()
+	nova, err := r.deps.Nova(lctx, r.p)
 	if err != nil {
 		return agents.Degraded("nova-compute runs, but Nova cannot be checked: %v", err)
 	}
