@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"time"
 
 	"github.com/computeha/computeha/crm"
@@ -26,6 +27,10 @@ const (
 	DefaultStateDir   = "/var/lib/computeha"
 	DefaultAlertAgent = "/usr/libexec/computeha/computeha_alert"
 )
+
+// MemoryLimit is the daemon's soft memory limit (Go's runtime/debug.SetMemoryLimit) when
+// GOMEMLIMIT does not set one.
+const MemoryLimit = 20 << 20
 
 // ServiceOptions are the daemon's command-line settings.
 type ServiceOptions struct {
@@ -47,6 +52,11 @@ type ServiceOptions struct {
 func Serve(ctx context.Context, o ServiceOptions) error {
 	if o.Log == nil {
 		o.Log = slog.Default()
+	}
+	// A small daemon on every controller: the garbage collector works harder rather than let
+	// the heap grow past this, unless the operator set GOMEMLIMIT.
+	if os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(MemoryLimit)
 	}
 	cfg, err := config.Load(o.ConfigPath)
 	if err != nil {
