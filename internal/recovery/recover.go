@@ -125,13 +125,9 @@ func (x *run) record(ctx context.Context, kind history.Kind, summary string, rea
 			e.Details = b
 		}
 	}
-	x.mu.Lock()
-	if x.holding {
-		x.held = append(x.held, e)
-		x.mu.Unlock()
+	if x.hold(func() { x.held = append(x.held, e) }) {
 		return
 	}
-	x.mu.Unlock()
 	if err := x.job.Recorder.Record(ctx, e); err != nil {
 		x.e.log.Warn("recording history failed", "error", err, "summary", summary)
 	}
@@ -153,14 +149,20 @@ func (x *run) recordEnded(ctx context.Context, m *move, res history.MoveResult, 
 			x.e.log.Warn("recording a move failed", "vm", mv.VMID, "error", err)
 		}
 	}
-	x.mu.Lock()
-	if x.holding {
-		x.heldMoves = append(x.heldMoves, write)
-		x.mu.Unlock()
+	if x.hold(func() { x.heldMoves = append(x.heldMoves, write) }) {
 		return
 	}
-	x.mu.Unlock()
 	write(ctx)
+}
+
+// hold runs keep, under the lock, while records are held, and says whether it did.
+func (x *run) hold(keep func()) bool {
+	x.mu.Lock()
+	defer x.mu.Unlock()
+	if x.holding {
+		keep()
+	}
+	return x.holding
 }
 
 // release writes what was held, in one transaction for the events, and records directly from
