@@ -138,19 +138,9 @@ func run(bin string, sizes, runs []int, ratioTarget float64, confirmTarget time.
 		for i := range runs[si] {
 			host := hosts[k%len(hosts)]
 			k++
-			if err := env.Admin.DeleteAll(ctx); err != nil {
-				return err
-			}
-			vms, err := env.Boot(ctx, host, n, 0)
+			tl, err := powerLoss(ctx, env, host, n, 15*time.Minute)
 			if err != nil {
-				return err
-			}
-			tl, err := env.PowerLoss(ctx, host, vms, 15*time.Minute, nil)
-			if err != nil {
-				return err
-			}
-			if len(tl.Violations) > 0 || tl.AllActive == 0 {
-				return fmt.Errorf("%d VMs, run %d on %s: %s", n, i+1, host, tl.Summary())
+				return fmt.Errorf("%d VMs, run %d on %s: %w", n, i+1, host, err)
 			}
 			confirmed, first, err := confirmToRequest(ctx, env, host, tl.Fault)
 			if err != nil {
@@ -318,21 +308,32 @@ func evacdPeakRSS(ctx context.Context, env *e2e.Env) (int64, error) {
 
 // warmNova runs one untimed power-loss recovery of a few VMs on host.
 func warmNova(ctx context.Context, env *e2e.Env, host string) error {
-	if err := env.Admin.DeleteAll(ctx); err != nil {
-		return err
-	}
-	vms, err := env.Boot(ctx, host, 4, 0)
+	const n = 4
+	tl, err := powerLoss(ctx, env, host, n, 10*time.Minute)
 	if err != nil {
 		return err
 	}
-	tl, err := env.PowerLoss(ctx, host, vms, 10*time.Minute, nil)
-	if err != nil {
-		return err
-	}
-	if len(tl.Violations) > 0 || tl.AllActive == 0 {
-		return fmt.Errorf("%s", tl.Summary())
-	}
-	fmt.Printf("Nova warmed by one untimed recovery of %d VMs on %s (all ACTIVE after %s)\n", len(vms), host, r10(tl.AllActive))
+	fmt.Printf("Nova warmed by one untimed recovery of %d VMs on %s (all ACTIVE after %s)\n", n, host, r10(tl.AllActive))
 	_, err = env.PowerOn(ctx, host, 10*time.Minute, nil)
 	return err
+}
+
+// powerLoss boots n HA VMs on host alone, powers host off and waits up to limit for its
+// recovery, which must have broken no rule and ended with every HA VM ACTIVE.
+func powerLoss(ctx context.Context, env *e2e.Env, host string, n int, limit time.Duration) (*e2e.Timeline, error) {
+	if err := env.Admin.DeleteAll(ctx); err != nil {
+		return nil, err
+	}
+	vms, err := env.Boot(ctx, host, n, 0)
+	if err != nil {
+		return nil, err
+	}
+	tl, err := env.PowerLoss(ctx, host, vms, limit, nil)
+	if err != nil {
+		return nil, err
+	}
+	if len(tl.Violations) > 0 || tl.AllActive == 0 {
+		return nil, errors.New(tl.Summary())
+	}
+	return tl, nil
 }
