@@ -385,7 +385,8 @@ func (d *Daemon) earlyReads(node string) *prefetch {
 
 // keepFresh rereads what every recovery reads alike, every interval, from the daemon's start:
 // the first failure after a start finds them read and Nova's API and token warm, as later
-// ones do. A failure is logged when it begins and when it ends, not at every attempt.
+// ones do. Nova being unreachable is waited out inside a refresh, as in a recovery (and said
+// by the engine); any other failure is logged when it begins and when it ends.
 func (d *Daemon) keepFresh(ctx context.Context, every time.Duration) {
 	failing := false
 	for {
