@@ -157,7 +157,12 @@ func TestNovaSide(t *testing.T) {
 	})
 
 	t.Run("ocf-tester passes for nova-compute, which unforces compute1 once its nova-compute cleaned up", func(t *testing.T) {
+		// ocf-tester gives every action 20 s unless told otherwise; Pacemaker gives start
+		// the advertised 180 s. A start here waits for nova-compute to clean up the
+		// evacuation records, for Nova to accept unforcing, then for the new process's
+		// first report: more than 20 s on a loaded machine.
 		r := node.exec(t, 15*time.Minute, "ocf-tester", "-v", "-n", "nc",
+			"-o", "CRM_meta_timeout=180000",
 			"-o", "cloud="+nova.CloudAdmin, "-o", "clouds_yaml="+plane.CloudsYAML(), "-o", "host=compute1",
 			"-o", "start_command="+nova.Script()+" compute-run compute1 --dir "+plane.Dir,
 			"-o", "CRM_meta_on_node=node1", ocfAgentPath("nova-compute"))
