@@ -15,6 +15,10 @@ INTEGRATION_TAGS := integration
 # the linters see every file in one pass.
 ALL_TAGS      := integration,packaging,lab,openstack,e2e,mariadb
 
+# go test's events go through testsummary: the output as it comes, then the
+# end of each failed test's output again, where a log is read from.
+TESTSUMMARY   := $(GO) run ./test/harness/testsummary
+
 SHELL         := /bin/bash
 .SHELLFLAGS   := -eu -o pipefail -c
 .DEFAULT_GOAL := help
@@ -52,11 +56,11 @@ lint: $(GOLANGCI) ## gofmt, go vet and golangci-lint (pinned)
 
 .PHONY: unit
 unit: ## Unit tests (no root, no real parts), fuzz seeds included
-	$(GO) test -count=1 ./...
+	$(GO) test -json -count=1 ./... | $(TESTSUMMARY) -quiet
 
 .PHONY: integration
 integration: build ## Suites against real ipmi_sim BMCs, libvirtd and Pacemaker (root)
-	$(GO) test -count=1 -tags $(INTEGRATION_TAGS) -timeout 20m -v -run '$(RUN)' ./test/...
+	$(GO) test -json -count=1 -tags $(INTEGRATION_TAGS) -timeout 20m -v -run '$(RUN)' ./test/... | $(TESTSUMMARY)
 
 .PHONY: metadata
 metadata: ## Regenerate ocf-metadata/ from the agents' parameter structs
@@ -94,20 +98,20 @@ packages: build ## Build the .deb and .rpm packages into dist/
 
 .PHONY: packaging-test
 packaging-test: ## Build the packages and prove them in a clean Debian 12 root (root)
-	$(GO) test -count=1 -tags packaging -timeout 30m -v ./test/packaging/
+	$(GO) test -json -count=1 -tags packaging -timeout 30m -v ./test/packaging/ | $(TESTSUMMARY)
 
 .PHONY: lab-test
 lab-test: build ## Pacemaker lab (root): 3 controllers + 2 remote computes; power loss and mgmt cut are fenced
-	LAB_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -tags lab -timeout 15m -v ./test/lab/
+	LAB_BIN=$(CURDIR)/$(BIN) $(GO) test -json -count=1 -tags lab -timeout 15m -v ./test/lab/ | $(TESTSUMMARY)
 
 .PHONY: openstack
 openstack: build ## Suites against a real Nova control plane (root; starts and stops it)
-	$(GO) test -count=1 -tags openstack -timeout 25m -v -run '$(RUN)' ./test/nova/...
-	$(GO) test -count=1 -tags "integration openstack" -timeout 25m -v -run 'TestNovaSide' ./test/integration/
+	$(GO) test -json -count=1 -tags openstack -timeout 25m -v -run '$(RUN)' ./test/nova/... | $(TESTSUMMARY)
+	$(GO) test -json -count=1 -tags "integration openstack" -timeout 25m -v -run 'TestNovaSide' ./test/integration/ | $(TESTSUMMARY)
 
 .PHONY: mariadb-test
 mariadb-test: ## The history store's suite on a real MariaDB server (root; starts and stops its own)
-	$(GO) test -count=1 -tags mariadb -timeout 10m -v -run MariaDB ./internal/history/
+	$(GO) test -json -count=1 -tags mariadb -timeout 10m -v -run MariaDB ./internal/history/ | $(TESTSUMMARY)
 
 .PHONY: demo
 demo: deps build ## The main job (root): lab + Nova, power a compute off, watch it fenced and its VMs evacuated
@@ -125,11 +129,11 @@ quickstart: ## Quick start (root): fence a simulated BMC off and on with fence_i
 
 .PHONY: e2e
 e2e: build ## End-to-end suite (root) on lab + real Nova: power loss and the recovery faults (TestPowerLoss), dead vs isolated hosts (TestHealth)
-	LAB_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -tags e2e -timeout 40m -v -run 'TestPowerLoss|TestHealth' ./test/e2e/
+	LAB_BIN=$(CURDIR)/$(BIN) $(GO) test -json -count=1 -tags e2e -timeout 40m -v -run 'TestPowerLoss|TestHealth' ./test/e2e/ | $(TESTSUMMARY)
 
 .PHONY: e2e-health
 e2e-health: build ## Dead vs isolated hosts on lab + real Nova, with hostcheck and the gate (TestHealth; root)
-	LAB_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -tags e2e -timeout 40m -v -run 'TestHealth' ./test/e2e/
+	LAB_BIN=$(CURDIR)/$(BIN) $(GO) test -json -count=1 -tags e2e -timeout 40m -v -run 'TestHealth' ./test/e2e/ | $(TESTSUMMARY)
 
 .PHONY: clean
 clean: ## Remove build output
