@@ -84,6 +84,7 @@ bench: build ## Benchmarks against real parts; print figures and check targets (
 	$(GO) run ./test/bench/fencestatus -bin $(BIN)
 	$(GO) run ./test/bench/watch -bin $(BIN)
 	$(GO) run ./test/bench/health -bin $(BIN) -runs $${HEALTH_RUNS:-2}
+	$(GO) run ./test/bench/report -bin $(BIN)
 
 .PHONY: bench-recovery
 bench-recovery: build ## Power-loss recovery of 10, 50 and 100 VMs on lab + real Nova against Nova alone, the fencing-to-request delay and evacd's RSS, checked against targets (root)

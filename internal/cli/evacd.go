@@ -17,7 +17,7 @@ import (
 
 // daemonCommands are the commands of the evacuation daemon and around it.
 func daemonCommands() []*ucli.Command {
-	return []*ucli.Command{evacdCommand(), historyCommand(), configCommand(), guardCommand(), watchCommand()}
+	return []*ucli.Command{evacdCommand(), historyCommand(), reportCommand(), configCommand(), guardCommand(), watchCommand()}
 }
 
 func configFlag() *ucli.StringFlag {
@@ -101,19 +101,82 @@ func historyCommand() *ucli.Command {
 	}
 }
 
+func reportCommand() *ucli.Command {
+	return &ucli.Command{
+		Name: "report",
+		Usage: "availability of the VMs that host failures took down: per VM its outages, downtime (failure " +
+			"detected until running again) and availability; per project and per failed host the totals and MTTR",
+		Flags: []ucli.Flag{
+			configFlag(),
+			&ucli.StringFlag{Name: "since", Usage: "the window's start (2h, 7d, RFC 3339 or YYYY-MM-DD[ HH:MM]; default: 30 days before until)"},
+			&ucli.StringFlag{Name: "until", Usage: "the window's end (default: now)"},
+			&ucli.StringFlag{Name: "project", Usage: "only VMs of this project (its id)"},
+			&ucli.StringFlag{Name: "host", Usage: "only failures of this compute host (its Pacemaker node name)"},
+			&ucli.StringFlag{Name: "format", Value: "table", Usage: "table, csv or json"},
+		},
+		Action: func(ctx context.Context, c *ucli.Command) error {
+			if c.Args().Len() != 0 {
+				return fmt.Errorf("%s takes no arguments (got %q)", c.FullName(), c.Args().First())
+			}
+			format, err := history.ParseReportFormat(c.String("format"))
+			if err != nil {
+				return err
+			}
+			now := time.Now()
+			f := history.ReportFilter{Project: c.String("project"), Host: c.String("host")}
+			if f.Since, err = history.ParseTime(c.String("since"), now); err != nil {
+				return err
+			}
+			if f.Until, err = history.ParseTime(c.String("until"), now); err != nil {
+				return err
+			}
+			cfg, err := config.Load(c.String("config"))
+			if err != nil {
+				return err
+			}
+			dsn, err := cfg.History.ReadDSN()
+			if err != nil {
+				return err
+			}
+			store, err := history.Open(ctx, string(cfg.History.Driver), dsn)
+			if err != nil {
+				return err
+			}
+			defer store.Close()
+			r, err := store.Report(ctx, f, now)
+			if err != nil {
+				return err
+			}
+			return history.RenderReport(c.Root().Writer, r, format)
+		},
+	}
+}
+
 func configCommand() *ucli.Command {
 	return &ucli.Command{
 		Name:  "config",
 		Usage: "the evacuation daemon's configuration",
 		Commands: []*ucli.Command{{
-			Name:  "validate",
-			Usage: "check the configuration file and list every problem",
-			Flags: []ucli.Flag{configFlag()},
+			Name:      "validate",
+			Usage:     "check the configuration file (FILE, else --config) and list every problem",
+			ArgsUsage: "[FILE]",
+			Flags:     []ucli.Flag{configFlag()},
 			Action: func(_ context.Context, c *ucli.Command) error {
-				if _, err := config.Load(c.String("config")); err != nil {
+				path := c.String("config")
+				switch c.Args().Len() {
+				case 0:
+				case 1:
+					if c.IsSet("config") && c.Args().First() != path {
+						return fmt.Errorf("%s: give the file once, as FILE or as --config, not both", c.FullName())
+					}
+					path = c.Args().First()
+				default:
+					return fmt.Errorf("%s takes at most one FILE (got %d arguments)", c.FullName(), c.Args().Len())
+				}
+				if _, err := config.Load(path); err != nil {
 					return err
 				}
-				_, err := fmt.Fprintf(c.Root().Writer, "%s: valid\n", c.String("config"))
+				_, err := fmt.Fprintf(c.Root().Writer, "%s: valid\n", path)
 				return err
 			},
 		}},

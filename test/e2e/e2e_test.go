@@ -75,7 +75,11 @@ func TestPowerLoss(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	lost := time.Now()
 	powerLossAndBack(ctx, t, env, "cmp1", vms)
+	t.Run("computeha report gives each recovered VM the downtime its history says, and the totals add up", func(t *testing.T) {
+		reportMatchesHistory(ctx, t, env, "cmp1", lost)
+	})
 
 	t.Run("the daemon killed mid-evacuation is restarted and finishes without evacuating twice", func(t *testing.T) {
 		vms, err := env.Boot(ctx, "cmp2", 6, 0)

@@ -72,6 +72,7 @@ type HistoryEvent struct {
 	Summary    string `json:"summary"`
 	ReasonCode string `json:"reason_code"`
 	ReasonText string `json:"reason_text"`
+	Incident   string `json:"incident"`
 }
 
 // History runs `computeha history --json` as an operator would and returns
@@ -287,15 +288,16 @@ func (e *Env) States(ctx context.Context) (map[string]nova.ServerState, error) {
 
 // HistoryMove is one move line of `computeha history --json`.
 type HistoryMove struct {
-	VMID   string    `json:"vm_id"`
-	VMName string    `json:"vm_name"`
-	From   string    `json:"from"`
-	To     string    `json:"to"`
-	Start  time.Time `json:"start"`
-	End    time.Time `json:"end"`
-	Result string    `json:"result"`
-	Method string    `json:"method"`
-	Error  string    `json:"error"`
+	Incident string    `json:"incident"`
+	VMID     string    `json:"vm_id"`
+	VMName   string    `json:"vm_name"`
+	From     string    `json:"from"`
+	To       string    `json:"to"`
+	Start    time.Time `json:"start"`
+	End      time.Time `json:"end"`
+	Result   string    `json:"result"`
+	Method   string    `json:"method"`
+	Error    string    `json:"error"`
 }
 
 // HistoryMoves returns the moves from or to host that `computeha history --json` lists.
