@@ -203,7 +203,16 @@ type History struct {
 	// DSNFile is a root-only file whose content (trailing newline removed) is the DSN, so
 	// that the database password stays out of this file.
 	DSNFile string `yaml:"dsn_file"`
+	// Retention is how long what ended is kept: the daemon deletes, every
+	// PruneEvery, the incidents closed longer ago (with their events and moves)
+	// and the older records of no incident. An open incident is never cut.
+	// 0 (the default) keeps everything; otherwise at least MinRetention.
+	Retention time.Duration `yaml:"retention"`
 }
+
+// MinRetention is the shortest history.retention accepted: a shorter one is
+// more likely a unit forgotten (30 for 30 days) than a wish.
+const MinRetention = 24 * time.Hour
 
 // Defaults of the fields the file may leave out.
 const (

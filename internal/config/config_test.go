@@ -59,7 +59,7 @@ func TestLoadExampleGivesTheDocumentedValues(t *testing.T) {
 			Refresh:            10 * time.Second,
 		},
 		Guard:   Guard{MaxHosts: 3, Window: 10 * time.Minute, MaxSegmentFraction: 0.5},
-		History: History{Driver: DriverSQLite, DSN: "/var/lib/computeha/history.db"},
+		History: History{Driver: DriverSQLite, DSN: "/var/lib/computeha/history.db", Retention: 9600 * time.Hour},
 		Health: Health{
 			SharedDir:      "/var/lib/computeha/shared",
 			Interval:       time.Second,

@@ -194,6 +194,9 @@ func (h History) validate(p *problems) {
 	if h.Driver == DriverMySQL && dsnHasPassword(h.DSN) {
 		p.add("history.dsn: holds a password; put the DSN in a root-only file named by history.dsn_file")
 	}
+	if h.Retention != 0 && h.Retention < MinRetention {
+		p.add("history.retention: %s is shorter than %s (0 keeps everything)", h.Retention, MinRetention)
+	}
 }
 
 // dsnHasPassword recognises user:password@ in a go-sql-driver DSN or a URL.

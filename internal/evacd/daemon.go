@@ -170,6 +170,9 @@ func (d *Daemon) Run(ctx context.Context, events <-chan crm.Event) error {
 	if every := d.o.Config.Evacuation.Refresh; every > 0 {
 		wg.Go(func() { d.keepFresh(ctx, every) })
 	}
+	if keep := d.o.Config.History.Retention; keep > 0 && d.o.History != nil {
+		wg.Go(func() { d.prune(ctx, keep) })
+	}
 	tick := time.NewTicker(d.o.Reconcile)
 	defer tick.Stop()
 	for {
@@ -381,6 +384,33 @@ func (d *Daemon) earlyReads(node string) *prefetch {
 		return nil
 	}
 	return p
+}
+
+// PruneEvery is how often the daemon deletes what history.retention no
+// longer keeps; the first pruning comes PruneDelay after the start, so that
+// it never competes with a recovery the start resumes.
+const (
+	PruneEvery = 24 * time.Hour
+	PruneDelay = 5 * time.Minute
+)
+
+// prune deletes from the history what ended more than keep ago, every PruneEvery. A failed
+// pruning is logged and tried again at the next one: the records stay, nothing is lost.
+func (d *Daemon) prune(ctx context.Context, keep time.Duration) {
+	wait := PruneDelay
+	for d.clock.Sleep(ctx, wait) == nil {
+		wait = PruneEvery
+		before := d.clock.Now().Add(-keep)
+		p, err := d.o.History.Prune(ctx, before)
+		switch {
+		case ctx.Err() != nil:
+			return
+		case err != nil:
+			d.o.Log.Warn("pruning the history failed; tried again later", "before", before, "error", err)
+		case p != (history.Pruned{}):
+			d.o.Log.Info("pruned the history", "before", before, "incidents", p.Incidents, "events", p.Events, "moves", p.Moves)
+		}
+	}
 }
 
 // keepFresh rereads what every recovery reads alike, every interval, from the daemon's start:

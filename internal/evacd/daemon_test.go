@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"testing/synctest"
@@ -524,4 +525,51 @@ func (w *world) count(method string) int {
 		}
 	}
 	return n
+}
+
+func TestTheHistoryIsPrunedOfWhatEndedBeforeTheRetentionNeverOfAnOpenIncident(t *testing.T) {
+	bubble(t, func(t *testing.T) {
+		w := newWorld(t, "auto", "")
+		w.cfg.History.Retention = 30 * 24 * time.Hour
+		ctx := context.Background()
+		incident := func(host string, closeIt bool) {
+			in, err := w.store.OpenIncident(ctx, host, history.Event{Summary: host + " lost"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if closeIt {
+				if err := in.Close(ctx, history.OutcomeRecovered, "", history.Reason{}); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		hosts := func() []string {
+			ins, err := w.store.Incidents(ctx, history.Filter{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var out []string
+			for _, in := range ins {
+				out = append(out, in.Host)
+			}
+			return out
+		}
+		// Forty days ago (the bubble's clock is the store's): one incident closed, one left open.
+		incident("cmp1", true)
+		incident("cmp2", false)
+		time.Sleep(40 * 24 * time.Hour)
+		incident("cmp3", true) // closed now
+
+		w.run(t, PruneDelay-time.Minute, func() bool { return false })
+		if got := hosts(); len(got) != 3 {
+			t.Errorf("pruned before PruneDelay: %v left", got)
+		}
+		w.run(t, PruneDelay+time.Minute, func() bool { return false })
+		if got := hosts(); !slices.Equal(got, []string{"cmp2", "cmp3"}) {
+			t.Errorf("after a pruning: %v left; want the open old incident and the recent one", got)
+		}
+		if evs := w.events(t, history.KindFailure); len(evs) != 3 || evs[0].Host != "cmp2" {
+			t.Errorf("events left: %+v; want cmp2's opening, cmp3's opening and close", evs)
+		}
+	})
 }

@@ -72,6 +72,7 @@ func TestMariaDB(t *testing.T) {
 	suite := time.Now()
 	runSuite(t, b)
 	t.Run("availability report", func(t *testing.T) { reportSuite(t, b) })
+	t.Run("pruning", func(t *testing.T) { pruneSuite(t, b) })
 
 	t.Run("a migration interrupted after some of its statements completes on the next open", func(t *testing.T) {
 		driver, dsn := b.fresh(t)
