@@ -79,6 +79,7 @@ func (s *Store) OpenIncident(ctx context.Context, host string, failure Event) (*
 	if err != nil {
 		return nil, fmt.Errorf("open incident for %s: %w", host, err)
 	}
+	s.recorded(failure)
 	return &Incident{ID: id, Host: host, Opened: failure.Time, s: s}, nil
 }
 
@@ -211,6 +212,7 @@ func (in *Incident) StartMove(ctx context.Context, m Move) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
+	in.s.recorded(e)
 	return id, nil
 }
 
@@ -245,11 +247,15 @@ func (in *Incident) FinishMove(ctx context.Context, id int64, out MoveOutcome) e
 	}
 	ctx, cancel := in.s.bound(ctx)
 	defer cancel()
-	return in.s.inTx(ctx, func(tx *sql.Tx) error {
+	var (
+		ms Move
+		e  Event
+	)
+	err := in.s.inTx(ctx, func(tx *sql.Tx) (err error) {
 		if err := finishMove(ctx, tx, id, out); err != nil {
 			return err
 		}
-		ms, err := moveByID(ctx, tx, id)
+		ms, err = moveByID(ctx, tx, id)
 		if err != nil {
 			return err
 		}
@@ -260,7 +266,7 @@ func (in *Incident) FinishMove(ctx context.Context, id int64, out MoveOutcome) e
 		if d, ok := ms.Duration(); ok {
 			summary += fmt.Sprintf(" in %s", d.Round(time.Millisecond))
 		}
-		e := in.own(Event{Time: out.End, Host: ms.From, Kind: KindMove, Summary: summary})
+		e = in.own(Event{Time: out.End, Host: ms.From, Kind: KindMove, Summary: summary})
 		if out.Error != "" {
 			e.Reason = Reason{Code: "move-" + ReasonCode(out.Result), Text: out.Error}
 		}
@@ -269,6 +275,12 @@ func (in *Incident) FinishMove(ctx context.Context, id int64, out MoveOutcome) e
 		}
 		return insertEvent(ctx, tx, &e)
 	})
+	if err != nil {
+		return err
+	}
+	in.s.recorded(e)
+	in.s.moveFinished(ms)
+	return nil
 }
 
 // Close ends the incident with an outcome, recording a failure event with
@@ -311,6 +323,7 @@ func (in *Incident) Close(ctx context.Context, outcome Outcome, summary string, 
 	if err != nil {
 		return fmt.Errorf("close incident %s: %w", in.ID, err)
 	}
+	s.recorded(e)
 	return nil
 }
 

@@ -22,23 +22,55 @@ import (
 // Store is an open history database. It is safe for concurrent use, and
 // several Stores (in one process or many) may share one database.
 type Store struct {
-	db      *sql.DB
-	d       dialect
-	now     func() time.Time
-	actor   string
-	timeout time.Duration
-	log     *slog.Logger
+	db       *sql.DB
+	d        dialect
+	now      func() time.Time
+	actor    string
+	timeout  time.Duration
+	log      *slog.Logger
+	observer Observer
 }
 
 // Option adjusts a Store at Open.
 type Option func(*options)
 
 type options struct {
-	now     func() time.Time
-	actor   string
-	timeout time.Duration
-	log     *slog.Logger
-	target  int // schema version to migrate to; tests use older ones
+	now      func() time.Time
+	actor    string
+	timeout  time.Duration
+	log      *slog.Logger
+	observer Observer
+	target   int // schema version to migrate to; tests use older ones
+}
+
+// Observer learns of every record once it is committed: the metrics follow
+// the history through it, so both count the same things. Its methods must
+// be quick and must not fail.
+type Observer interface {
+	// Recorded is called for each event written.
+	Recorded(Event)
+	// MoveFinished is called when a move has ended, with the move as stored.
+	MoveFinished(Move)
+}
+
+// WithObserver sets the store's Observer.
+func WithObserver(o Observer) Option { return func(opt *options) { opt.observer = o } }
+
+// recorded tells the observer of committed events.
+func (s *Store) recorded(events ...Event) {
+	if s.observer == nil {
+		return
+	}
+	for _, e := range events {
+		s.observer.Recorded(e)
+	}
+}
+
+// moveFinished tells the observer of a committed move's end.
+func (s *Store) moveFinished(m Move) {
+	if s.observer != nil {
+		s.observer.MoveFinished(m)
+	}
 }
 
 // WithClock sets the clock that stamps records given without a time.
@@ -104,7 +136,7 @@ func Open(ctx context.Context, driver, dsn string, opts ...Option) (*Store, erro
 	if err != nil {
 		return nil, err
 	}
-	s := &Store{db: db, d: d, now: o.now, actor: o.actor, timeout: o.timeout, log: o.log.With("component", "history")}
+	s := &Store{db: db, d: d, now: o.now, actor: o.actor, timeout: o.timeout, log: o.log.With("component", "history"), observer: o.observer}
 
 	ctx, cancel := context.WithTimeout(ctx, openTimeout)
 	defer cancel()
@@ -336,7 +368,7 @@ func (s *Store) RecordAll(ctx context.Context, events []Event) error {
 	}
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
-	return s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		for i := range events {
 			if err := insertEvent(ctx, tx, &events[i]); err != nil {
 				return err
@@ -344,6 +376,11 @@ func (s *Store) RecordAll(ctx context.Context, events []Event) error {
 		}
 		return nil
 	})
+	if err != nil {
+		return err
+	}
+	s.recorded(events...)
+	return nil
 }
 
 // RecordEvent is Record returning the event as stored (ID, time, actor).
@@ -356,6 +393,7 @@ func (s *Store) RecordEvent(ctx context.Context, e Event) (Event, error) {
 	if err := insertEvent(ctx, s.db, &e); err != nil {
 		return Event{}, err
 	}
+	s.recorded(e)
 	return e, nil
 }
 
@@ -446,7 +484,13 @@ func (s *Store) FinishMove(ctx context.Context, id int64, out MoveOutcome) error
 	}
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
-	return finishMove(ctx, s.db, id, out)
+	if err := finishMove(ctx, s.db, id, out); err != nil {
+		return err
+	}
+	if m, err := moveByID(ctx, s.db, id); err == nil {
+		s.moveFinished(m)
+	}
+	return nil
 }
 
 // prepareOutcome validates out and stamps its end.
