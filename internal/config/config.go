@@ -38,6 +38,16 @@ type Config struct {
 	// Cells names sets of hosts that policy rules can name (policy.cells,
 	// policy.recovery.cells).
 	Cells Cells `yaml:"cells"`
+	// Metrics is where the daemons expose Prometheus metrics.
+	Metrics Metrics `yaml:"metrics"`
+}
+
+// Metrics configures the Prometheus endpoint of the evacuation daemon.
+type Metrics struct {
+	// Listen is the host:port the daemon serves GET /metrics on. Empty (the default) serves
+	// nothing. Prefer a management address or 127.0.0.1: the metrics name hosts and projects'
+	// recovery counts, and the endpoint has no authentication.
+	Listen string `yaml:"listen"`
 }
 
 // Segments maps a segment name to its definition.

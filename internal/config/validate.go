@@ -3,8 +3,10 @@ package config
 import (
 	"fmt"
 	"math"
+	"net"
 	"net/url"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -34,6 +36,7 @@ func (c *Config) Validate() error {
 	c.Guard.validate(&p)
 	c.History.validate(&p)
 	c.Health.validate(&p)
+	c.Metrics.validate(&p)
 	if len(p) == 0 {
 		return nil
 	}
@@ -236,4 +239,18 @@ func list[T ~string](choices []T) string {
 		s[i] = string(c)
 	}
 	return strings.Join(s, ", ")
+}
+
+func (m Metrics) validate(p *problems) {
+	if m.Listen == "" {
+		return
+	}
+	_, port, err := net.SplitHostPort(m.Listen)
+	if err != nil {
+		p.add("metrics.listen: %q is not host:port (%v)", m.Listen, err)
+		return
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+		p.add("metrics.listen: port %q is not a number from 1 to 65535", port)
+	}
 }

@@ -30,6 +30,7 @@ import (
 	"github.com/computeha/computeha/internal/evacdsock"
 	"github.com/computeha/computeha/internal/evacstate"
 	"github.com/computeha/computeha/internal/history"
+	"github.com/computeha/computeha/internal/metrics"
 	"github.com/computeha/computeha/internal/openstack"
 	"github.com/computeha/computeha/internal/recovery"
 )
@@ -59,6 +60,9 @@ type Options struct {
 	Cluster Cluster
 	Nova    openstack.Client
 	History *history.Store
+	// Metrics, when set, receives the hosts' judged states and reads the recoveries in
+	// flight at each scrape (the history feeds it the rest).
+	Metrics *metrics.Metrics
 	// Owner names this daemon instance in the evacuation state (the node
 	// it runs on).
 	Owner string
@@ -135,6 +139,11 @@ func New(o Options) *Daemon {
 		early:    map[string]*prefetch{},
 		names:    recovery.NewNames(o.Config, nil),
 	}
+	if o.Metrics != nil {
+		o.Metrics.GaugeFunc("recovery_phase", "1 for each host under recovery, labelled with its phase "+
+			"(fencing: waiting for its fencing to be confirmed, reading, paused by the guard, recovering, failed).",
+			[]string{"host", "phase"}, d.phases)
+	}
 	d.engine = recovery.New(recovery.Options{
 		Config: o.Config, Nova: o.Nova, Cluster: o.Cluster, Clock: d.clock, Poll: o.Poll, Log: o.Log,
 		Failing: d.failingNovaHosts, OnNovaError: d.setErr,
@@ -144,6 +153,19 @@ func New(o Options) *Daemon {
 
 // Health is what the daemon reports to its OCF agent's monitor.
 type Health = evacdsock.Health
+
+// phases reads each job's phase for the metrics; a done job is left out.
+func (d *Daemon) phases() map[[2]string]float64 {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	out := map[[2]string]float64{}
+	for host, j := range d.jobs {
+		if p := j.getPhase(); p != "" && p != PhaseDone {
+			out[[2]string{host, string(p)}] = 1
+		}
+	}
+	return out
+}
 
 // Health reports the daemon's state.
 func (d *Daemon) Health() Health {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http/httptest"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -15,6 +16,7 @@ import (
 	"github.com/computeha/computeha/internal/config"
 	"github.com/computeha/computeha/internal/evacstate"
 	"github.com/computeha/computeha/internal/history"
+	"github.com/computeha/computeha/internal/metrics"
 	"github.com/computeha/computeha/internal/openstack"
 	"github.com/computeha/computeha/internal/recovery"
 )
@@ -55,6 +57,7 @@ type world struct {
 	cluster *crm.Fake
 	nova    *openstack.Fake
 	store   *history.Store
+	metrics *metrics.Metrics
 	cfg     *config.Config
 	daemon  *Daemon
 	servers map[string]openstack.Server
@@ -95,7 +98,8 @@ func newWorldIn(t *testing.T, domain, method, reserved string) *world {
 		s, _ := w.nova.FindComputeService(context.Background(), cfg.NovaHost(reserved))
 		_, _ = w.nova.DisableService(context.Background(), s.ID, "reserved for failover")
 	}
-	w.store, err = history.Open(context.Background(), "sqlite", filepath.Join(t.TempDir(), "history.db"))
+	w.metrics = metrics.New()
+	w.store, err = history.Open(context.Background(), "sqlite", filepath.Join(t.TempDir(), "history.db"), history.WithObserver(w.metrics))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -145,7 +149,7 @@ func (w *world) run(t *testing.T, limit time.Duration, stop func() bool) {
 func (w *world) runWith(t *testing.T, nova openstack.Client, limit time.Duration, stop func() bool) {
 	t.Helper()
 	w.daemon = New(Options{
-		Config: w.cfg, Cluster: w.cluster, Nova: nova, History: w.store, Owner: "ctl1",
+		Config: w.cfg, Cluster: w.cluster, Nova: nova, History: w.store, Metrics: w.metrics, Owner: "ctl1",
 		Poll: 10 * time.Millisecond, Reconcile: 20 * time.Millisecond,
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), limit)
@@ -271,7 +275,42 @@ func TestAFencedHostsHAVMsAreRecoveredInsideTheSegmentOnce(t *testing.T) {
 		if ok != 6 || skipped != 2 {
 			t.Errorf("history moves: %d succeeded, %d skipped; want 6 and 2", ok, skipped)
 		}
+		// The metrics say what the history says, and no recovery is left in flight.
+		scrape := w.scrape(t)
+		for _, want := range []string{
+			`computeha_vm_recoveries_total{method="evacuate",result="succeeded"} 6`,
+			`computeha_vm_recovery_duration_seconds_count{method="evacuate"} 6`,
+			`computeha_history_events_total{kind="decision",reason="fencing-confirmed"} 1`,
+		} {
+			if !strings.Contains(scrape, want) {
+				t.Errorf("the metrics lack %s:\n%s", want, grepLines(scrape, "computeha_"))
+			}
+		}
+		if strings.Contains(scrape, "computeha_recovery_phase{") {
+			t.Errorf("a recovery phase is left after the recovery:\n%s", grepLines(scrape, "computeha_recovery_phase"))
+		}
 	})
+}
+
+// scrape is what GET /metrics answers now.
+func (w *world) scrape(t *testing.T) string {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	w.metrics.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/metrics", nil))
+	if rec.Code != 200 {
+		t.Fatalf("GET /metrics: %d %s", rec.Code, rec.Body)
+	}
+	return rec.Body.String()
+}
+
+func grepLines(s, prefix string) string {
+	var out []string
+	for l := range strings.Lines(s) {
+		if strings.HasPrefix(l, prefix) {
+			out = append(out, strings.TrimSpace(l))
+		}
+	}
+	return strings.Join(out, "\n")
 }
 
 func TestNothingMovesWithoutAConfirmedFencing(t *testing.T) {
@@ -294,9 +333,16 @@ func TestNothingMovesWithoutAConfirmedFencing(t *testing.T) {
 				w.nova.KillCompute("cmp1")
 				mark(w.cluster, "cmp1", now)
 				tt.setup(w, now)
-				w.run(t, 500*time.Millisecond, func() bool { return false })
+				waiting := false
+				w.run(t, 500*time.Millisecond, func() bool {
+					waiting = waiting || strings.Contains(w.scrape(t), `computeha_recovery_phase{host="cmp1",phase="fencing"} 1`)
+					return false
+				})
 				if n := len(w.evacuations()); n != 0 {
 					t.Errorf("%d servers evacuated", n)
+				}
+				if !waiting {
+					t.Errorf("the metrics never showed cmp1 waiting for its fencing")
 				}
 				if p := phase(w.cluster, "cmp1"); p != evacstate.Pending {
 					t.Errorf("cmp1 is %q, want still pending", p)

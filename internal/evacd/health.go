@@ -150,6 +150,15 @@ type hostHealth struct {
 	lastRaw     string    // key of the latest unconfirmed judgement, logged when it changes
 }
 
+// stateNames are the health states as the metrics label them.
+var stateNames = func() []string {
+	var out []string
+	for _, s := range health.States() {
+		out = append(out, string(s))
+	}
+	return out
+}()
+
 func decisionKey(d health.Decision) string {
 	return string(d.State) + "/" + string(d.Response) + "/" + strings.Join(d.Networks, ",")
 }
@@ -368,6 +377,9 @@ func (l *healthLoop) judgeHost(ctx context.Context, now time.Time, name string, 
 			h.episode = now.Add(-l.cfg.Confirm)
 		}
 		l.recordDecision(ctx, prev, dec, ev)
+		if m := l.d.o.Metrics; m != nil {
+			m.SetHostState(name, string(dec.State), stateNames)
+		}
 	}
 	if h.busy {
 		return

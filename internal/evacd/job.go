@@ -25,14 +25,35 @@ type job struct {
 	host recovery.Host // the node and its Nova host
 	mark evacstate.State
 
-	mu   sync.Mutex
-	what string
-	inc  *history.Incident
+	mu    sync.Mutex
+	what  string
+	phase Phase
+	inc   *history.Incident
 }
 
-func (j *job) setStep(s string) {
+// Phase is where a host's recovery is, in a few words the metrics can carry.
+type Phase string
+
+// The phases of a recovery.
+const (
+	PhaseFencing    Phase = "fencing"    // waiting for the fencing to be confirmed
+	PhaseReading    Phase = "reading"    // reading servers, migrations and capacity
+	PhasePaused     Phase = "paused"     // paused by the mass-failure guard
+	PhaseRecovering Phase = "recovering" // moving the VMs
+	PhaseFailed     Phase = "failed"     // an operator must look
+	PhaseDone       Phase = "done"       // over (done, or the mark cleared)
+)
+
+func (j *job) getPhase() Phase {
 	j.mu.Lock()
-	j.what = s
+	defer j.mu.Unlock()
+	return j.phase
+}
+
+// setStep says what the job does now, in which phase.
+func (j *job) setStep(p Phase, s string) {
+	j.mu.Lock()
+	j.what, j.phase = s, p
 	j.mu.Unlock()
 	if j.host.NovaHost != j.node {
 		j.d.o.Log.Info(s, "host", j.node, "nova_host", j.host.NovaHost)
@@ -116,7 +137,7 @@ func (j *job) run(ctx context.Context) error {
 		reads = nil
 	}
 	if reads == nil {
-		j.setStep("reading servers, migrations and capacity")
+		j.setStep(PhaseReading, "reading servers, migrations and capacity")
 		var err error
 		if reads, err = j.d.engine.Read(ctx, j.host); err != nil {
 			if ctx.Err() != nil {
@@ -142,7 +163,7 @@ func (j *job) run(ctx context.Context) error {
 	go func() { marked <- j.d.marks.Set(ctx, j.node, running) }()
 	rep, err := j.d.engine.Run(ctx, recovery.Job{
 		Source: j.host, Situation: recovery.HostFenced, Reads: reads, MaxAge: prefetchMaxAge,
-		Recorder: j.recorder(), Step: j.setStep,
+		Recorder: j.recorder(), Step: func(s string) { j.setStep(PhaseRecovering, s) },
 	})
 	if merr := <-marked; merr != nil && ctx.Err() == nil {
 		j.d.o.Log.Warn("marking the host running failed", "host", j.node, "error", merr)
@@ -163,7 +184,7 @@ func (j *job) run(ctx context.Context) error {
 	if err := j.d.marks.Set(ctx, j.node, done); err != nil {
 		return fmt.Errorf("mark %s done: %w", j.node, err)
 	}
-	j.setStep("done")
+	j.setStep(PhaseDone, "done")
 	if j.inc != nil {
 		// The node is done: a daemon stopping now must still close its incident.
 		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
@@ -263,7 +284,7 @@ func (j *job) fail(ctx context.Context, outcome history.Outcome, summary string,
 	if err := j.d.marks.Set(ctx, j.node, st); err != nil {
 		j.d.o.Log.Error("marking the host failed did not work", "error", err)
 	}
-	j.setStep("failed: " + summary)
+	j.setStep(PhaseFailed, "failed: "+summary)
 	j.record(ctx, history.KindAlert, "recovery of "+j.node+" failed: "+summary,
 		history.Reason{Code: "recovery-failed", Text: cause.Error()}, nil)
 	if j.inc != nil {
@@ -275,14 +296,14 @@ func (j *job) fail(ctx context.Context, outcome history.Outcome, summary string,
 // after it was marked, in a quorate partition. It never gives up: fencing
 // that fails is retried by Pacemaker, and until it succeeds nothing moves.
 func (j *job) awaitFencing(ctx context.Context) error {
-	j.setStep("waiting for fencing to be confirmed")
+	j.setStep(PhaseFencing, "waiting for fencing to be confirmed")
 	logged := false
 	for {
 		st, err := j.d.marks.Get(ctx, j.node)
 		if err != nil {
 			j.d.o.Log.Warn("reading the evacuation state failed", "host", j.node, "error", err)
 		} else if !st.Blocking() {
-			j.setStep("mark cleared before recovery began")
+			j.setStep(PhaseDone, "mark cleared before recovery began")
 			return fmt.Errorf("%s: evacuation mark cleared (%q) before fencing was confirmed", j.node, st.Phase)
 		}
 		confirmed, why := j.fencingConfirmed(ctx)
@@ -372,7 +393,7 @@ func (j *job) awaitGuard(ctx context.Context, segName string, seg config.Segment
 			return nil
 		}
 		if !logged {
-			j.setStep("paused by the guard: " + dec.Message)
+			j.setStep(PhasePaused, "paused by the guard: "+dec.Message)
 			j.record(ctx, history.KindGuard, "recovery of "+j.node+" paused", history.Reason{Code: history.ReasonCode(dec.Reason), Text: dec.Message},
 				map[string]any{"failed_hosts": dec.FailedHosts})
 			j.record(ctx, history.KindAlert, "operator action needed: computeha guard release "+j.node,

@@ -17,6 +17,7 @@ import (
 	"github.com/computeha/computeha/internal/evacdsock"
 	"github.com/computeha/computeha/internal/healthsock"
 	"github.com/computeha/computeha/internal/history"
+	"github.com/computeha/computeha/internal/metrics"
 	"github.com/computeha/computeha/internal/openstack"
 )
 
@@ -77,7 +78,9 @@ func Serve(ctx context.Context, o ServiceOptions) error {
 			return fmt.Errorf("history directory: %w", err)
 		}
 	}
-	store, err := history.Open(ctx, string(cfg.History.Driver), dsn, history.WithActor(o.Owner), history.WithLogger(o.Log))
+	m := metrics.New()
+	store, err := history.Open(ctx, string(cfg.History.Driver), dsn, history.WithActor(o.Owner), history.WithLogger(o.Log),
+		history.WithObserver(m))
 	if err != nil {
 		return err
 	}
@@ -100,8 +103,11 @@ func Serve(ctx context.Context, o ServiceOptions) error {
 	if err := w.Listen(); err != nil {
 		return err
 	}
-	nova := openstack.NewLazy(openstack.Options{Cloud: cfg.Cloud, CloudsFile: cfg.CloudsYAML, Logger: o.Log, DialContext: o.DialContext})
-	d := New(Options{Config: cfg, Cluster: cl, Nova: nova, History: store, Owner: o.Owner, Log: o.Log})
+	nova := openstack.NewLazy(openstack.Options{
+		Cloud: cfg.Cloud, CloudsFile: cfg.CloudsYAML, Logger: o.Log, DialContext: o.DialContext,
+		WrapTransport: m.Transport,
+	})
+	d := New(Options{Config: cfg, Cluster: cl, Nova: nova, History: store, Metrics: m, Owner: o.Owner, Log: o.Log})
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -120,6 +126,7 @@ func Serve(ctx context.Context, o ServiceOptions) error {
 	go func() { errs <- w.Run(ctx, events) }()
 	go func() { errs <- serveHealth(ctx, o.Socket, d) }()
 	go func() { errs <- d.Run(ctx, events) }()
+	serveMetrics(ctx, cfg.Metrics.Listen, m, o.Log)
 	o.Log.Info("evacuation daemon started", "owner", o.Owner, "config", o.ConfigPath, "socket", o.Socket)
 	err = <-errs
 	cancel()
@@ -136,4 +143,23 @@ func serveHealth(ctx context.Context, path string, d *Daemon) error {
 		return err
 	}
 	return healthsock.Serve(ctx, ln, d.Health)
+}
+
+// serveMetrics serves the metrics on listen, when set. A failure is logged and the daemon goes
+// on without them: the metrics never cost a recovery.
+func serveMetrics(ctx context.Context, listen string, m *metrics.Metrics, log *slog.Logger) {
+	if listen == "" {
+		return
+	}
+	ln, err := metrics.Listen(listen)
+	if err != nil {
+		log.Error("the metrics are not served; the daemon goes on without them", "error", err)
+		return
+	}
+	log.Info("serving the metrics", "address", ln.Addr().String(), "path", "/metrics")
+	go func() {
+		if err := m.Serve(ctx, ln, log); err != nil {
+			log.Error("the metrics server stopped; the daemon goes on without it", "error", err)
+		}
+	}()
 }

@@ -76,6 +76,11 @@ const (
 	Undecided State = "unknown"
 )
 
+// States lists every state, in the order the documentation gives them.
+func States() []State {
+	return []State{Running, Degraded, Dead, ServiceUnreachable, Isolated, ManagementLost, Undecided}
+}
+
 // Response is what is to be done about a host; the values are the configuration's.
 type Response = config.Response
 

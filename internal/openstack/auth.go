@@ -54,6 +54,9 @@ type Options struct {
 	// DialContext, if set, opens every connection; for example one that dials from inside a
 	// network namespace.
 	DialContext func(ctx context.Context, network, addr string) (net.Conn, error)
+	// WrapTransport, if set, wraps the transport that carries every request (Keystone
+	// included), after TLS and DialContext are set: to count and time them, for example.
+	WrapTransport func(http.RoundTripper) http.RoundTripper
 
 	// CallTimeout bounds each HTTP attempt (default 60 s). The caller's context bounds the
 	// whole call, retries included.
@@ -312,6 +315,9 @@ func buildHTTPClient(opts Options, tlsConf *tls.Config) (http.Client, error) {
 		if opts.DialContext != nil {
 			return hc, errors.New("DialContext needs an HTTPClient whose Transport is nil or an *http.Transport")
 		}
+		if opts.WrapTransport != nil {
+			hc.Transport = opts.WrapTransport(hc.Transport)
+		}
 		return hc, nil
 	}
 	if tlsConf != nil {
@@ -321,5 +327,8 @@ func buildHTTPClient(opts Options, tlsConf *tls.Config) (http.Client, error) {
 		tr.DialContext = opts.DialContext
 	}
 	hc.Transport = tr
+	if opts.WrapTransport != nil {
+		hc.Transport = opts.WrapTransport(tr)
+	}
 	return hc, nil
 }
