@@ -58,6 +58,11 @@ lint: $(GOLANGCI) ## gofmt, go vet and golangci-lint (pinned)
 unit: ## Unit tests (no root, no real parts), fuzz seeds included
 	$(GO) test -json -count=1 ./... | $(TESTSUMMARY) -quiet
 
+.PHONY: rules
+rules: ## The shipped Prometheus alert rules: promtool check, and their unit tests (test/prometheus)
+	promtool check rules packaging/prometheus/*.yml
+	promtool test rules test/prometheus/*.test.yml
+
 .PHONY: integration
 integration: build ## Suites against real ipmi_sim BMCs, libvirtd and Pacemaker (root)
 	$(GO) test -json -count=1 -tags $(INTEGRATION_TAGS) -timeout 20m -v -run '$(RUN)' ./test/... | $(TESTSUMMARY)
@@ -91,7 +96,7 @@ bench-recovery: build ## Power-loss recovery of 10, 50 and 100 VMs on lab + real
 	$(GO) run ./test/bench/recovery -bin $(BIN) -sizes $${SIZES:-10,50,100} -runs $${RUNS:-2,2,1}
 
 .PHONY: test
-test: deps verify lint unit bench integration lab-test openstack mariadb-test e2e packaging-test ## Everything CI runs: deps, verify, lint, unit, bench, integration, lab, Nova, MariaDB, end to end, packages
+test: deps verify lint unit rules bench integration lab-test openstack mariadb-test e2e packaging-test ## Everything CI runs: deps, verify, lint, unit, alert rules, bench, integration, lab, Nova, MariaDB, end to end, packages
 
 .PHONY: packages
 packages: build ## Build the .deb and .rpm packages into dist/

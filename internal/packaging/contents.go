@@ -39,6 +39,7 @@ const (
 	assetUnitDir   = "systemd"
 	assetScriptDir = "scripts"
 	assetTmpfiles  = "tmpfiles"
+	assetRules     = "prometheus"
 	// systemdReload is the maintainer script fragment (dpkg
 	// postinst/postrm, rpm %post/%postun) that packages with systemd units
 	// get.
@@ -49,6 +50,9 @@ const (
 	// off.
 	tmpfilesCreate = "tmpfiles-create.sh"
 )
+
+// RulesDir is where the Prometheus alert rules for computeha's metrics go.
+const RulesDir = "/usr/share/computeha/prometheus"
 
 // ConfigDir is where the example configuration goes.
 const ConfigDir = "/etc/computeha"
@@ -149,6 +153,24 @@ func Contents(format string, in Inputs) (files.Contents, error) {
 	for _, s := range snippets {
 		c = append(c, &files.Content{
 			Source: s, Destination: path.Join(TmpfilesDir, filepath.Base(s)),
+			FileInfo: &files.ContentFileInfo{Mode: 0o644},
+		})
+	}
+
+	// Alert rules an operator includes in Prometheus' rule_files; read-only data of the
+	// package, in directories it owns.
+	rules, err := filepath.Glob(filepath.Join(in.Assets, assetRules, "*.yml"))
+	if err != nil {
+		return nil, fmt.Errorf("listing alert rules: %w", err)
+	}
+	if len(rules) > 0 {
+		c = append(c,
+			&files.Content{Destination: path.Dir(RulesDir), Type: files.TypeDir, FileInfo: &files.ContentFileInfo{Mode: 0o755}},
+			&files.Content{Destination: RulesDir, Type: files.TypeDir, FileInfo: &files.ContentFileInfo{Mode: 0o755}})
+	}
+	for _, r := range rules {
+		c = append(c, &files.Content{
+			Source: r, Destination: path.Join(RulesDir, filepath.Base(r)),
 			FileInfo: &files.ContentFileInfo{Mode: 0o644},
 		})
 	}

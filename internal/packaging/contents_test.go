@@ -91,6 +91,9 @@ func TestContentsOfBothFormatsDifferOnlyInTheirDocumentation(t *testing.T) {
 		"symlink /usr/libexec/computeha/computeha_alert -> ../../sbin/computeha",
 		"symlink /usr/sbin/fence_ipmi -> computeha",
 		"file /usr/lib/tmpfiles.d/computeha.conf",
+		"dir /usr/share/computeha",
+		"dir /usr/share/computeha/prometheus",
+		"file /usr/share/computeha/prometheus/computeha-rules.yml",
 	}
 	wantDeb := slices.Sorted(slices.Values(append(slices.Clone(common), "file /lib/systemd/system/computeha-evacd.service",
 		"file /usr/share/doc/computeha/copyright", "file /usr/share/lintian/overrides/computeha")))

@@ -604,6 +604,18 @@ func TestPackages(t *testing.T) {
 		}
 	})
 
+	t.Run("the Prometheus alert rules are installed readable by all, and promtool accepts them as installed", func(t *testing.T) {
+		rules := "/usr/share/computeha/prometheus/computeha-rules.yml"
+		if got := root.must(t, "stat", "-c", "%a %U %G %F", rules); got != "644 root root regular file\n" {
+			t.Errorf("%s is %q, want a regular file of mode 644 owned by root", rules, got)
+		}
+		// promtool is the machine's (Debian's prometheus package), checking the file in the root.
+		if r := execute(t, time.Minute, nil, "nsenter", fmt.Sprintf("--mount=/proc/%d/ns/mnt", root.holder.Process.Pid), "--",
+			"promtool", "check", "rules", filepath.Join(root.dir, "merged", rules)); r.code != 0 || !strings.Contains(r.stdout, "SUCCESS") {
+			t.Errorf("promtool check rules %s: %s", rules, r)
+		}
+	})
+
 	t.Run("apt-get purge leaves no file of the package behind", func(t *testing.T) {
 		if r := root.run(t, nil, nil, "apt-get", "purge", "-y", "computeha"); r.code != 0 {
 			t.Fatalf("apt-get purge: %s", r)
