@@ -75,10 +75,19 @@ func TestPowerLoss(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	prom, err := env.StartPrometheus(ctx, filepath.Join("..", ".."))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(prom.Stop)
+	before := prom.baseline(ctx, t)
 	lost := time.Now()
 	powerLossAndBack(ctx, t, env, "cmp1", vms)
 	t.Run("computeha report gives each recovered VM the downtime its history says, and the totals add up", func(t *testing.T) {
 		reportMatchesHistory(ctx, t, env, "cmp1", lost)
+	})
+	t.Run("a real Prometheus scraping the daemon counted the recovered VMs and the fencing the history has", func(t *testing.T) {
+		prometheusMatchesHistory(ctx, t, env, prom, before, "cmp1", lost)
 	})
 
 	t.Run("the daemon killed mid-evacuation is restarted and finishes without evacuating twice", func(t *testing.T) {

@@ -24,6 +24,9 @@ import (
 	"github.com/computeha/computeha/test/nova"
 )
 
+// MetricsPort is where the evacuation daemon serves its metrics on every controller.
+const MetricsPort = 9731
+
 // CloudAddr is the cloud's address on the lab's management network.
 const CloudAddr = "192.168.1.250"
 
@@ -277,7 +280,9 @@ evacuation:
 history:
   driver: sqlite
   dsn: %s
-`, nova.CloudAdmin, e.Plane.CloudsYAML(), seg, s.Retries, s.Backoff, tiers, g.MaxHosts, g.Window, g.MaxSegmentFraction, e.HistoryDB())
+metrics:
+  listen: 0.0.0.0:%d
+`, nova.CloudAdmin, e.Plane.CloudsYAML(), seg, s.Retries, s.Backoff, tiers, g.MaxHosts, g.Window, g.MaxSegmentFraction, e.HistoryDB(), MetricsPort)
 	return os.WriteFile(e.EvacdConfig(), []byte(cfg+e.health), 0o644)
 }
 

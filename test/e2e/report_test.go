@@ -9,6 +9,7 @@ import (
 	"math"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 )
@@ -134,4 +135,94 @@ func reportMatchesHistory(ctx context.Context, t *testing.T, env *Env, host stri
 		t.Errorf("report totals: VMs %.3fs, projects %.3fs, hosts %.3fs, %d recovered (history: %d)", byVM, byProject, byHost, recovered, checked)
 	}
 	t.Logf("computeha report: %d VMs of %s, %.1f s of downtime in all, as the history's moves say", len(r.VMs), host, byVM)
+}
+
+// promBaseline is what the counters stood at before a recovery.
+type promBaseline map[string]float64
+
+// promCounters are the sums compared with the history.
+var promCounters = []string{
+	`sum(computeha_vm_recoveries_total{result="succeeded"})`,
+	`sum(computeha_vm_recovery_duration_seconds_count)`,
+	`sum(computeha_history_events_total{kind="decision",reason="fencing-confirmed"})`,
+}
+
+func (p *Prometheus) baseline(ctx context.Context, t *testing.T) promBaseline {
+	t.Helper()
+	b := promBaseline{}
+	for _, q := range promCounters {
+		v, err := p.Query(ctx, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b[q] = v
+	}
+	return b
+}
+
+// prometheusMatchesHistory checks that a real Prometheus, scraping the daemon through the
+// recovery of host since since, counted what the history recorded: the VMs recovered and timed,
+// and one confirmed fencing; that no recovery is left in flight, and no recovery alert fires.
+func prometheusMatchesHistory(ctx context.Context, t *testing.T, env *Env, p *Prometheus, before promBaseline, host string, since time.Time) {
+	t.Helper()
+	moves, err := env.HistoryMoves(ctx, host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	succeeded := 0
+	for _, m := range moves {
+		if m.From == host && m.Result == "succeeded" && !m.Start.Before(since) {
+			succeeded++
+		}
+	}
+	events, err := env.History(ctx, host, "decision")
+	if err != nil {
+		t.Fatal(err)
+	}
+	confirmed := 0
+	for _, ev := range events {
+		if at, err := time.Parse(time.RFC3339Nano, ev.Time); err == nil && !at.Before(since) && ev.ReasonCode == "fencing-confirmed" {
+			confirmed++
+		}
+	}
+	want := map[string]float64{promCounters[0]: float64(succeeded), promCounters[1]: float64(succeeded), promCounters[2]: float64(confirmed)}
+	got := map[string]float64{}
+	// Scraped every second: give it a few to catch up with the end of the recovery.
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		same := true
+		for _, q := range promCounters {
+			v, err := p.Query(ctx, q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got[q] = v - before[q]
+			same = same && got[q] == want[q]
+		}
+		if same || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(time.Second)
+	}
+	for _, q := range promCounters {
+		if got[q] != want[q] {
+			t.Errorf("Prometheus: %s rose by %v during the recovery; the history says %v", q, got[q], want[q])
+		}
+	}
+	if succeeded == 0 || confirmed != 1 {
+		t.Errorf("the history has %d recovered VMs and %d confirmed fencings of %s: the comparison proves nothing", succeeded, confirmed, host)
+	}
+	if v, err := p.Query(ctx, fmt.Sprintf(`count(computeha_recovery_phase{host=%q})`, host)); err != nil || v != 0 {
+		t.Errorf("Prometheus still sees a recovery of %s in flight: %v, %v", host, v, err)
+	}
+	firing, err := p.Firing(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range firing {
+		if strings.HasPrefix(a, "ComputehaRecovery") || strings.HasPrefix(a, "ComputehaFencing") || strings.HasPrefix(a, "ComputehaDaemonDown") {
+			t.Errorf("alert %s fires after a recovery that succeeded", a)
+		}
+	}
+	t.Logf("Prometheus counted %v recovered VMs and %v confirmed fencing, as the history says", got[promCounters[0]], got[promCounters[2]])
 }
