@@ -66,14 +66,7 @@ func historyCommand() *ucli.Command {
 			&ucli.BoolFlag{Name: "json", Usage: "one JSON object per line"},
 		},
 		Action: func(ctx context.Context, c *ucli.Command) error {
-			cfg, err := config.Load(c.String("config"))
-			if err != nil {
-				return err
-			}
-			dsn, err := cfg.History.ReadDSN()
-			if err != nil {
-				return err
-			}
+			var err error
 			now := time.Now()
 			f := history.Filter{Host: c.String("host"), Incident: c.String("incident"), Limit: int(c.Int("limit"))}
 			if f.Since, err = history.ParseTime(c.String("since"), now); err != nil {
@@ -87,7 +80,7 @@ func historyCommand() *ucli.Command {
 					return err
 				}
 			}
-			store, err := history.Open(ctx, string(cfg.History.Driver), dsn)
+			store, err := openHistory(ctx, c)
 			if err != nil {
 				return err
 			}
@@ -99,6 +92,19 @@ func historyCommand() *ucli.Command {
 			return store.Show(ctx, c.Root().Writer, f, format)
 		},
 	}
+}
+
+// openHistory opens the history the --config file names.
+func openHistory(ctx context.Context, c *ucli.Command) (*history.Store, error) {
+	cfg, err := config.Load(c.String("config"))
+	if err != nil {
+		return nil, err
+	}
+	dsn, err := cfg.History.ReadDSN()
+	if err != nil {
+		return nil, err
+	}
+	return history.Open(ctx, string(cfg.History.Driver), dsn)
 }
 
 func reportCommand() *ucli.Command {
@@ -130,15 +136,7 @@ func reportCommand() *ucli.Command {
 			if f.Until, err = history.ParseTime(c.String("until"), now); err != nil {
 				return err
 			}
-			cfg, err := config.Load(c.String("config"))
-			if err != nil {
-				return err
-			}
-			dsn, err := cfg.History.ReadDSN()
-			if err != nil {
-				return err
-			}
-			store, err := history.Open(ctx, string(cfg.History.Driver), dsn)
+			store, err := openHistory(ctx, c)
 			if err != nil {
 				return err
 			}
