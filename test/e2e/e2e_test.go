@@ -89,6 +89,8 @@ func TestPowerLoss(t *testing.T) {
 	t.Run("a real Prometheus scraping the daemon counted the recovered VMs and the fencing the history has", func(t *testing.T) {
 		prometheusMatchesHistory(ctx, t, env, prom, before, "cmp1", lost)
 	})
+	// Scraping every second costs the loaded machine: not kept for the scenarios after.
+	prom.Stop()
 
 	t.Run("the daemon killed mid-evacuation is restarted and finishes without evacuating twice", func(t *testing.T) {
 		vms, err := env.Boot(ctx, "cmp2", 6, 0)

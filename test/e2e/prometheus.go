@@ -26,8 +26,9 @@ import (
 type Prometheus struct {
 	cmd    *exec.Cmd
 	base   string
-	client *http.Client
-	dir    string
+	client  *http.Client
+	dir     string
+	stopped bool
 }
 
 // StartPrometheus starts the server and waits until it is ready and scrapes.
@@ -97,11 +98,12 @@ scrape_configs:
 	}
 }
 
-// Stop stops the server.
+// Stop stops the server; once stopped, it does nothing.
 func (p *Prometheus) Stop() {
-	if p.cmd.Process == nil {
+	if p.cmd.Process == nil || p.stopped {
 		return
 	}
+	p.stopped = true
 	_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGTERM)
 	done := make(chan struct{})
 	go func() { _ = p.cmd.Wait(); close(done) }()
