@@ -24,8 +24,8 @@ import (
 // Prometheus is a real Prometheus server (Debian's) in the cloud's namespace, scraping the
 // evacuation daemon on every controller each second, with computeha's packaged alert rules.
 type Prometheus struct {
-	cmd    *exec.Cmd
-	base   string
+	cmd     *exec.Cmd
+	base    string
 	client  *http.Client
 	dir     string
 	stopped bool
