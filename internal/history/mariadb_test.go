@@ -77,10 +77,10 @@ func TestMariaDB(t *testing.T) {
 	t.Run("a migration interrupted after some of its statements completes on the next open", func(t *testing.T) {
 		driver, dsn := b.fresh(t)
 		s := open(t, driver, dsn, withSchema(LatestSchema()-1))
-		// The first statements of the last migration ran, then the process
-		// died before recording the version.
+		// The first statements of the last migration ran (all but one, or its only one),
+		// then the process died before recording the version.
 		last := migrations[len(migrations)-1]
-		for _, stmt := range last.mysql[:2] {
+		for _, stmt := range last.mysql[:max(1, len(last.mysql)-1)] {
 			if _, err := s.db.Exec(stmt); err != nil {
 				t.Fatal(err)
 			}
