@@ -106,9 +106,12 @@ type Daemon struct {
 	mu       sync.Mutex
 	jobs     map[string]*job
 	failures map[string]time.Time // host → when it was first seen marked
-	lastErr  string
-	started  time.Time
-	wake     map[string]chan struct{}
+	// failed are the hosts marked failed (an operator decides), for the metrics: their job is
+	// over, their mark stays.
+	failed  map[string]bool
+	lastErr string
+	started time.Time
+	wake    map[string]chan struct{}
 	// early are reads begun when Pacemaker lost a host, for the recovery its fencing may
 	// start: by node.
 	early map[string]*prefetch
@@ -135,6 +138,7 @@ func New(o Options) *Daemon {
 		marks:    evacstate.Marks{Attrs: o.Cluster},
 		jobs:     map[string]*job{},
 		failures: map[string]time.Time{},
+		failed:   map[string]bool{},
 		wake:     map[string]chan struct{}{},
 		early:    map[string]*prefetch{},
 		names:    recovery.NewNames(o.Config, nil),
@@ -154,11 +158,17 @@ func New(o Options) *Daemon {
 // Health is what the daemon reports to its OCF agent's monitor.
 type Health = evacdsock.Health
 
-// phases reads each job's phase for the metrics; a done job is left out.
+// phases reads each job's phase for the metrics, and "failed" for each host marked failed whose
+// job is over (until an operator clears the mark); a done job is left out.
 func (d *Daemon) phases() map[[2]string]float64 {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	out := map[[2]string]float64{}
+	for host := range d.failed {
+		if _, busy := d.jobs[host]; !busy {
+			out[[2]string{host, string(PhaseFailed)}] = 1
+		}
+	}
 	for host, j := range d.jobs {
 		if p := j.getPhase(); p != "" && p != PhaseDone {
 			out[[2]string{host, string(p)}] = 1
@@ -232,17 +242,23 @@ func (d *Daemon) reconcile(ctx context.Context, wg *sync.WaitGroup) {
 		return
 	}
 	d.setErr(nil)
-	marked := map[string]evacstate.State{}
+	marked, failed := map[string]evacstate.State{}, map[string]bool{}
 	for _, n := range cib.Nodes {
 		st, err := evacstate.Parse(n.Attributes[evacstate.Attribute])
 		if err != nil {
 			d.o.Log.Warn("unreadable evacuation state", "node", n.Name, "error", err)
 			continue
 		}
-		if st.Phase == evacstate.Pending || st.Phase == evacstate.Running {
+		switch st.Phase {
+		case evacstate.Pending, evacstate.Running:
 			marked[n.Name] = st
+		case evacstate.Failed:
+			failed[n.Name] = true
 		}
 	}
+	d.mu.Lock()
+	d.failed = failed
+	d.mu.Unlock()
 	// Every host found marked counts for the guard before any of their jobs asks it: hosts
 	// that failed together are judged together.
 	for node, st := range marked {
@@ -349,6 +365,9 @@ func (d *Daemon) start(ctx context.Context, wg *sync.WaitGroup, node string, st 
 			d.o.Log.Error("recovery failed", "host", node, "error", err)
 		}
 		d.mu.Lock()
+		if j.getPhase() == PhaseFailed {
+			d.failed[node] = true
+		}
 		delete(d.jobs, node)
 		delete(d.wake, node)
 		if err == nil {

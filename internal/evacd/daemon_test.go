@@ -503,6 +503,18 @@ func TestAVMThatCannotBeRecoveredMarksTheHostFailed(t *testing.T) {
 		if st, _ := evacstate.Parse(v); !strings.Contains(st.Reason, "1 VMs not recovered") || !st.Blocking() {
 			t.Errorf("failed state %+v should say why and keep the host out", st)
 		}
+		// The job is over; the metrics say failed for as long as the mark does.
+		failed := `computeha_recovery_phase{host="cmp1",phase="failed"} 1`
+		if scrape := w.scrape(t); !strings.Contains(scrape, failed) {
+			t.Errorf("the metrics lack %s:\n%s", failed, grepLines(scrape, "computeha_recovery"))
+		}
+		if err := w.cluster.SetAttribute(context.Background(), "cmp1", evacstate.Attribute, "", crm.Permanent); err != nil {
+			t.Fatal(err)
+		}
+		w.run(t, time.Second, func() bool { return !strings.Contains(w.scrape(t), failed) })
+		if scrape := w.scrape(t); strings.Contains(scrape, "computeha_recovery_phase{") {
+			t.Errorf("the mark is cleared, the metrics still say:\n%s", grepLines(scrape, "computeha_recovery"))
+		}
 	})
 }
 
