@@ -359,10 +359,23 @@ func (e *Env) stayed(ctx context.Context, t *testing.T, vms []VM) {
 // host: it ran on one host at a time.
 func (e *Env) onlyLiveMigratedOnce(ctx context.Context, t *testing.T, v VM, host string) {
 	t.Helper()
-	migs, err := e.Nova.Migrations(ctx, openstack.MigrationFilter{ServerID: v.ID})
-	if err != nil {
-		t.Errorf("migrations of %s: %v", v.Name, err)
-		return
+	var (
+		migs []openstack.Migration
+		err  error
+	)
+	// Nova shows the server on its new host before it marks the migration completed: a
+	// single live migration still finishing is waited for (a second one never is).
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(500 * time.Millisecond) {
+		migs, err = e.Nova.Migrations(ctx, openstack.MigrationFilter{ServerID: v.ID})
+		if err != nil {
+			t.Errorf("migrations of %s: %v", v.Name, err)
+			return
+		}
+		finishing := len(migs) == 1 && migs[0].Type == "live-migration" && migs[0].SourceCompute == host &&
+			!slices.Contains([]string{"completed", "error", "failed", "cancelled"}, migs[0].Status)
+		if !finishing || time.Now().After(deadline) {
+			break
+		}
 	}
 	if len(migs) != 1 || migs[0].Type != "live-migration" || migs[0].SourceCompute != host || migs[0].Status != "completed" {
 		var got []string
