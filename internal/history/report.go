@@ -62,6 +62,9 @@ type VMAvailability struct {
 	// Unrecovered is true when computeha did not run the VM again after one
 	// of its outages (its recovery failed, or had not ended by the window's end).
 	Unrecovered bool
+	// Incidents, Recovered and Skipped count the VM's host failures, its protected outages
+	// that ended running again, and those it was not protected in.
+	Incidents, Recovered, Skipped int
 }
 
 // Totals sum the outages of a project or of a failed host.
@@ -228,6 +231,15 @@ func (r *Report) build(moves []reportMove) {
 			vm = &VMAvailability{VMID: m.VMID, Name: m.VMName, Project: m.Project}
 			vms[m.VMID] = vm
 		}
+		if len(vm.Outages) == 0 || vm.Outages[len(vm.Outages)-1].Incident != o.Incident {
+			vm.Incidents++
+		}
+		switch {
+		case !o.Protected():
+			vm.Skipped++
+		case !o.Recovered.IsZero():
+			vm.Recovered++
+		}
 		vm.Outages = append(vm.Outages, o)
 		vm.Downtime += o.Downtime
 		if o.Protected() && o.Recovered.IsZero() {
@@ -362,20 +374,9 @@ func reportCSV(w io.Writer, r Report) error {
 		"not_protected", "downtime_s", "availability_pct", "mttr_s",
 	})
 	for _, v := range r.VMs {
-		incidents := map[string]bool{}
-		recovered, skipped := 0, 0
-		for _, o := range v.Outages {
-			incidents[o.Incident] = true
-			switch {
-			case !o.Protected():
-				skipped++
-			case !o.Recovered.IsZero():
-				recovered++
-			}
-		}
 		_ = cw.Write([]string{
-			"vm", v.VMID, v.Name, v.Project, strconv.Itoa(len(incidents)),
-			strconv.Itoa(len(v.Outages) - skipped), strconv.Itoa(recovered), strconv.Itoa(skipped),
+			"vm", v.VMID, v.Name, v.Project, strconv.Itoa(v.Incidents),
+			strconv.Itoa(len(v.Outages) - v.Skipped), strconv.Itoa(v.Recovered), strconv.Itoa(v.Skipped),
 			seconds(v.Downtime), percent(v.Availability), "",
 		})
 	}
