@@ -68,6 +68,7 @@ func TestLoadExampleGivesTheDocumentedValues(t *testing.T) {
 			ProbeFailures:  3,
 			Confirm:        2 * time.Second,
 			RestartTimeout: time.Minute,
+			RejoinGrace:    30 * time.Second,
 			RestartCommand: "systemctl restart pacemaker_remote",
 			Decide:         15 * time.Second,
 			Networks: []Network{

@@ -34,6 +34,12 @@ type Health struct {
 	// networks and heartbeat are fine) is given to restart it before it is fenced and
 	// evacuated. Default 60s.
 	RestartTimeout time.Duration `yaml:"restart_timeout"`
+	// RejoinGrace is how long after a host comes back into the cluster (powered on after a
+	// fencing, its service restarted, its management network healed) a loss of its other
+	// networks or of its storage heartbeat is not acted on: until then the evidence may
+	// still be what was seen while it was away, and its hostcheck may not have started yet.
+	// A loss that outlasts it is then confirmed as usual. 0 acts at once. Default 30s.
+	RejoinGrace time.Duration `yaml:"rejoin_grace"`
 	// RestartCommand restarts the cluster service on a host (run there by hostcheck, through
 	// /bin/sh). Default "systemctl restart pacemaker_remote".
 	RestartCommand string `yaml:"restart_command"`
@@ -86,6 +92,7 @@ const (
 	DefaultProbeFailures    = 3
 	DefaultConfirm          = 2 * time.Second
 	DefaultRestartTimeout   = 60 * time.Second
+	DefaultRejoinGrace      = 30 * time.Second
 	DefaultRestartCommand   = "systemctl restart pacemaker_remote"
 	DefaultDecide           = 15 * time.Second
 	DefaultStorageNetwork   = "storage"
@@ -130,6 +137,7 @@ func DefaultHealth() Health {
 		ProbeFailures:  DefaultProbeFailures,
 		Confirm:        DefaultConfirm,
 		RestartTimeout: DefaultRestartTimeout,
+		RejoinGrace:    DefaultRejoinGrace,
 		RestartCommand: DefaultRestartCommand,
 		Decide:         DefaultDecide,
 	}
@@ -172,6 +180,9 @@ func (h *Health) validate(p *problems) {
 	positive(p, "health.decide", h.Decide)
 	if h.ClockSkew < 0 {
 		p.add("health.clock_skew: %s is negative", h.ClockSkew)
+	}
+	if h.RejoinGrace < 0 {
+		p.add("health.rejoin_grace: %s is negative", h.RejoinGrace)
 	}
 	if h.StaleAfter > 0 && h.StaleAfter < 2*h.Interval {
 		p.add("health.stale_after: %s is shorter than two intervals (%s); one late write would count as lost", h.StaleAfter, 2*h.Interval)

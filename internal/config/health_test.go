@@ -110,7 +110,7 @@ func TestHealthSectionValidation(t *testing.T) {
 		},
 		{
 			"durations must be positive and the skew not negative",
-			"  interval: 0s\n  stale_after: -1s\n  clock_skew: -1s\n  confirm: 0s\n  restart_timeout: 0s\n  decide: 0s\n" + nets + threeHosts,
+			"  interval: 0s\n  stale_after: -1s\n  clock_skew: -1s\n  confirm: 0s\n  restart_timeout: 0s\n  rejoin_grace: -1s\n  decide: 0s\n" + nets + threeHosts,
 			[]string{
 				"health.interval: must be positive, got 0s",
 				"health.stale_after: must be positive, got -1s",
@@ -118,6 +118,7 @@ func TestHealthSectionValidation(t *testing.T) {
 				"health.restart_timeout: must be positive, got 0s",
 				"health.decide: must be positive, got 0s",
 				"health.clock_skew: -1s is negative",
+				"health.rejoin_grace: -1s is negative",
 			},
 		},
 		{
@@ -231,7 +232,7 @@ func TestHealthSectionValidation(t *testing.T) {
 func TestDefaultHealthHoldsTheDocumentedDefaults(t *testing.T) {
 	want := Health{
 		Interval: time.Second, StaleAfter: 4 * time.Second, ClockSkew: 2 * time.Second, ProbeFailures: 3,
-		Confirm: 2 * time.Second, RestartTimeout: time.Minute, RestartCommand: "systemctl restart pacemaker_remote",
+		Confirm: 2 * time.Second, RestartTimeout: time.Minute, RejoinGrace: 30 * time.Second, RestartCommand: "systemctl restart pacemaker_remote",
 		Decide: 15 * time.Second,
 	}
 	if diff := cmp.Diff(want, DefaultHealth()); diff != "" {

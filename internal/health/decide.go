@@ -230,7 +230,7 @@ func Decide(cfg *config.Health, ev Evidence) Decision {
 			lost = append(lost, n.Name)
 		}
 	}
-	d := Decision{Host: ev.Host}
+	d := Decision{Host: ev.Host, Member: ev.Membership == OK}
 	why := func(code ReasonCode, format string, args ...any) Decision {
 		d.Reason = Reason{Code: code, Text: fmt.Sprintf(format, args...) + " (" + signals(cfg, ev) + ")"}
 		return d
@@ -396,11 +396,22 @@ func Strongest(rs ...Response) Response {
 // [ReasonRestartTimedOut]), even when no record of the host says how long its service has been
 // down. A RestartTimeout of zero never escalates.
 //
+// A host that rejoins (a raw decision made while Pacemaker has it, after one made while it did
+// not) is given cfg.RejoinGrace: until then a raw decision made while it is a member that is not
+// running (a network or its storage heartbeat lost, its management network silent) is held,
+// neither confirmed nor started towards confirmation. Other hosts' views of its networks and
+// its heartbeat record may still be those of the time it was away, and its own hostcheck may
+// not run yet: acting on them would fence or migrate a host that has just come back healthy
+// (after its fencing, the very host that was just recovered). A loss that is still seen when
+// the grace ends is confirmed as usual, cfg.Confirm later. A decision made while the host is
+// not a member (it is lost again) is never held.
+//
 // Time is only what the caller passes as now, so a Tracker is deterministic. It is safe for
 // concurrent use.
 type Tracker struct {
 	confirm        time.Duration
 	restartTimeout time.Duration
+	rejoinGrace    time.Duration
 
 	mu    sync.Mutex
 	hosts map[string]*track
@@ -416,11 +427,15 @@ type track struct {
 	// unreachableSince is when the confirmed service-unreachable state began; zero in any
 	// other state.
 	unreachableSince time.Time
+	// member tells whether the latest raw decision was made while Pacemaker had the host;
+	// memberKnown is false until the first one. rejoined is when the host last came back.
+	member, memberKnown bool
+	rejoined            time.Time
 }
 
 // NewTracker returns a tracker for the configured hysteresis.
 func NewTracker(cfg *config.Health) *Tracker {
-	return &Tracker{confirm: cfg.Confirm, restartTimeout: cfg.RestartTimeout, hosts: map[string]*track{}}
+	return &Tracker{confirm: cfg.Confirm, restartTimeout: cfg.RestartTimeout, rejoinGrace: cfg.RejoinGrace, hosts: map[string]*track{}}
 }
 
 // Observe feeds the latest raw decision for d.Host at now and returns the confirmed decision,
@@ -436,6 +451,15 @@ func (t *Tracker) Observe(now time.Time, d Decision) (Decision, bool) {
 			Reason: Reason{Code: ReasonUnconfirmed, Text: fmt.Sprintf("%s: no decision has held for %s yet", d.Host, t.confirm)},
 		}}
 		t.hosts[d.Host] = h
+	}
+	if d.Member && h.memberKnown && !h.member {
+		h.rejoined = now
+	}
+	h.member, h.memberKnown = d.Member, true
+	if t.holding(now, h, d) {
+		// Not evidence yet: neither confirmed nor counted towards a confirmation.
+		h.hasPending = false
+		return h.confirmed, false
 	}
 	// A raw restart for a host whose time is up reads as the fence already confirmed, so it
 	// does not start a change back to restart.
@@ -464,6 +488,12 @@ func (t *Tracker) Observe(now time.Time, d Decision) (Decision, bool) {
 		h.confirmed, changed = esc, true
 	}
 	return h.confirmed, changed
+}
+
+// holding reports whether d, a raw decision about a member host that is not running, falls
+// within the host's rejoin grace.
+func (t *Tracker) holding(now time.Time, h *track, d Decision) bool {
+	return d.Member && d.State != Running && !h.rejoined.IsZero() && now.Sub(h.rejoined) < t.rejoinGrace
 }
 
 // escalate turns a service-unreachable restart into a fence once the host has been confirmed

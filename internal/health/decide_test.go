@@ -3,6 +3,7 @@ package health
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -927,4 +928,82 @@ func BenchmarkDecide(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*len(hosts)), "ns/host")
+}
+
+// member returns d as decided while Pacemaker had the host.
+func member(d Decision) Decision {
+	d.Member = true
+	return d
+}
+
+func TestTrackerHoldsTheLossesOfAHostThatJustRejoined(t *testing.T) {
+	storageLost := member(raw(Degraded, config.ResponseFence, "storage"))
+	up := member(running)
+	seconds := func(n int, d Decision) []Decision {
+		out := make([]Decision, n)
+		for i := range out {
+			out[i] = d
+		}
+		return out
+	}
+	tests := []struct {
+		name  string
+		grace time.Duration
+		raws  []Decision
+		want  []State
+	}{
+		{
+			// Dead for 3 s (confirmed at 2 s); back at 3 s with its storage network still seen
+			// lost: held for the 10 s grace (3..12 s), then confirmed 2 s later (15 s).
+			"a fenced host back with stale losses is not judged on them before the grace ends", 10 * time.Second,
+			slices.Concat(seconds(3, dead), seconds(14, storageLost)),
+			slices.Concat([]State{Undecided, Undecided, Dead}, repeatStates(12, Dead), []State{Degraded, Degraded}),
+		},
+		{
+			"a host back and running is confirmed running as usual", 10 * time.Second,
+			slices.Concat(seconds(3, dead), seconds(3, up)),
+			[]State{Undecided, Undecided, Dead, Dead, Dead, Running},
+		},
+		{
+			"a host lost again during the grace is judged at once", 10 * time.Second,
+			slices.Concat(seconds(3, dead), seconds(2, storageLost), seconds(3, dead), seconds(3, unreach)),
+			slices.Concat([]State{Undecided, Undecided, Dead}, repeatStates(5, Dead), []State{Dead, Dead, ServiceUnreachable}),
+		},
+		{
+			"a host first seen degraded (the daemon just started) is not held", 10 * time.Second,
+			seconds(3, storageLost),
+			[]State{Undecided, Undecided, Degraded},
+		},
+		{
+			"a host degraded while it stays a member is not held", 10 * time.Second,
+			slices.Concat(seconds(3, up), seconds(3, storageLost)),
+			[]State{Undecided, Undecided, Running, Running, Running, Degraded},
+		},
+		{
+			"a zero grace holds nothing", 0,
+			slices.Concat(seconds(3, dead), seconds(3, storageLost)),
+			[]State{Undecided, Undecided, Dead, Dead, Dead, Degraded},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := testConfig()
+			cfg.Confirm = 2 * time.Second
+			cfg.RejoinGrace = tt.grace
+			got := feed(NewTracker(cfg), now0, tt.raws...)
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("confirmed states (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestDecideTellsWhetherTheHostWasAMember(t *testing.T) {
+	cfg := testConfig()
+	for _, m := range []Signal{OK, Lost, Unknown} {
+		ev := Evidence{Host: "cmp1", Membership: m, Networks: map[string]Signal{}}
+		if got, want := Decide(cfg, ev).Member, m == OK; got != want {
+			t.Errorf("membership %s: Member = %v, want %v", m, got, want)
+		}
+	}
 }

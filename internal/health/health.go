@@ -105,7 +105,10 @@ type Decision struct {
 	Response Response
 	// Networks names the lost networks behind a Degraded or ManagementLost state.
 	Networks []string
-	Reason   Reason
+	// Member is set when Pacemaker had the host (membership ok) as it was judged: the
+	// [Tracker] tells a host that rejoins by it.
+	Member bool
+	Reason Reason
 }
 
 // Fence reports whether the decision allows fencing the host.

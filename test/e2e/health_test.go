@@ -182,9 +182,14 @@ func healthScenarios(ctx context.Context, t *testing.T, env *Env) {
 		// while nova-compute was active there, fences the host once more (off, as configured).
 		// A host powered on before that is done is switched off again.
 		env.fencingOver(ctx, t, h, 8*time.Second, 2*time.Minute)
+		poweredOn := time.Now()
 		if _, err := env.PowerOn(ctx, h, 4*time.Minute, testLog{t}); err != nil {
 			t.Error(err)
 		}
+		// Back with its storage healed, the host is judged on what is seen since its return,
+		// not on the views of its fencing: never degraded again, never fenced again.
+		env.noFencing(ctx, t, h, poweredOn)
+		env.notJudgedSince(ctx, t, h, poweredOn, "degraded: fence", "degraded: migrate", "degraded: disable")
 	})
 
 	t.Run("a powered-off host is judged dead, fenced through the gate and evacuated", func(t *testing.T) {
@@ -252,6 +257,28 @@ func (e *Env) waitDecision(ctx context.Context, t *testing.T, host, state string
 		t.Fatal(err)
 	}
 	return d
+}
+
+// notJudgedSince fails t if the daemon's history holds a decision about host that begins with
+// one of verdicts ("degraded: fence": state and response), recorded after since.
+func (e *Env) notJudgedSince(ctx context.Context, t *testing.T, host string, since time.Time, verdicts ...string) {
+	t.Helper()
+	evs, err := e.History(ctx, host, "decision")
+	if err != nil {
+		t.Error(err)
+		return
+	}
+	for _, ev := range evs {
+		at, err := time.Parse(time.RFC3339Nano, ev.Time)
+		if err != nil || at.Before(since) {
+			continue
+		}
+		for _, v := range verdicts {
+			if strings.HasPrefix(ev.Summary, host+" is "+v) {
+				t.Errorf("%s judged %s %s after it was powered on: %s (%s)", host, v, at.Sub(since).Round(time.Millisecond), ev.Summary, ev.ReasonText)
+			}
+		}
+	}
 }
 
 // noFencing fails t if Pacemaker's history shows a successful fencing of host since fault.

@@ -358,6 +358,10 @@ func (e *Env) hostBack(ctx context.Context, host string) string {
 		return err.Error()
 	}
 	if n, _ := st.Node(host); !n.Online || n.Unclean {
+		// A host switched off again after its power-on (a fencing) never comes back: say so.
+		if p, err := e.Lab.Power(ctx, host, "status"); err == nil && p == "off" {
+			return "not online: its power is off (fenced again after its power-on?)"
+		}
 		return "not online"
 	}
 	running := false
@@ -367,6 +371,9 @@ func (e *Env) hostBack(ctx context.Context, host string) string {
 		}
 	}
 	if !running {
+		if p, err := e.Lab.Power(ctx, host, "status"); err == nil && p == "off" {
+			return "nova-compute not started there: its power is off (fenced again after its power-on?)"
+		}
 		return "nova-compute not started there"
 	}
 	s, err := e.Nova.FindComputeService(ctx, host)
