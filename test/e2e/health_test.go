@@ -268,11 +268,14 @@ func (e *Env) notJudgedSince(ctx context.Context, t *testing.T, host string, sin
 		t.Error(err)
 		return
 	}
+	var seen []string
+	defer func() { t.Logf("decisions about %s since %s: %s", host, since.Format("15:04:05.000"), strings.Join(seen, "; ")) }()
 	for _, ev := range evs {
 		at, err := time.Parse(time.RFC3339Nano, ev.Time)
 		if err != nil || at.Before(since) {
 			continue
 		}
+		seen = append(seen, fmt.Sprintf("+%s %s", at.Sub(since).Round(time.Millisecond), ev.Summary))
 		for _, v := range verdicts {
 			if strings.HasPrefix(ev.Summary, host+" is "+v) {
 				t.Errorf("%s judged %s %s after it was powered on: %s (%s)", host, v, at.Sub(since).Round(time.Millisecond), ev.Summary, ev.ReasonText)
