@@ -695,14 +695,16 @@ var (
 	undec    = raw(Undecided, config.ResponseAlert)
 )
 
-func TestTrackerHysteresis(t *testing.T) {
-	repeat := func(n int, ds ...Decision) []Decision {
-		var out []Decision
-		for range n {
-			out = append(out, ds...)
-		}
-		return out
+// repeat returns ds n times over.
+func repeat(n int, ds ...Decision) []Decision {
+	var out []Decision
+	for range n {
+		out = append(out, ds...)
 	}
+	return out
+}
+
+func TestTrackerHysteresis(t *testing.T) {
 	tests := []struct {
 		name    string
 		confirm time.Duration
@@ -939,13 +941,6 @@ func member(d Decision) Decision {
 func TestTrackerHoldsTheLossesOfAHostThatJustRejoined(t *testing.T) {
 	storageLost := member(raw(Degraded, config.ResponseFence, "storage"))
 	up := member(running)
-	seconds := func(n int, d Decision) []Decision {
-		out := make([]Decision, n)
-		for i := range out {
-			out[i] = d
-		}
-		return out
-	}
 	tests := []struct {
 		name  string
 		grace time.Duration
@@ -956,32 +951,32 @@ func TestTrackerHoldsTheLossesOfAHostThatJustRejoined(t *testing.T) {
 			// Dead for 3 s (confirmed at 2 s); back at 3 s with its storage network still seen
 			// lost: held for the 10 s grace (3..12 s), then confirmed 2 s later (15 s).
 			"a fenced host back with stale losses is not judged on them before the grace ends", 10 * time.Second,
-			slices.Concat(seconds(3, dead), seconds(14, storageLost)),
+			slices.Concat(repeat(3, dead), repeat(14, storageLost)),
 			slices.Concat([]State{Undecided, Undecided, Dead}, repeatStates(12, Dead), []State{Degraded, Degraded}),
 		},
 		{
 			"a host back and running is confirmed running as usual", 10 * time.Second,
-			slices.Concat(seconds(3, dead), seconds(3, up)),
+			slices.Concat(repeat(3, dead), repeat(3, up)),
 			[]State{Undecided, Undecided, Dead, Dead, Dead, Running},
 		},
 		{
 			"a host lost again during the grace is judged at once", 10 * time.Second,
-			slices.Concat(seconds(3, dead), seconds(2, storageLost), seconds(3, dead), seconds(3, unreach)),
+			slices.Concat(repeat(3, dead), repeat(2, storageLost), repeat(3, dead), repeat(3, unreach)),
 			slices.Concat([]State{Undecided, Undecided, Dead}, repeatStates(5, Dead), []State{Dead, Dead, ServiceUnreachable}),
 		},
 		{
 			"a host first seen degraded (the daemon just started) is not held", 10 * time.Second,
-			seconds(3, storageLost),
+			repeat(3, storageLost),
 			[]State{Undecided, Undecided, Degraded},
 		},
 		{
 			"a host degraded while it stays a member is not held", 10 * time.Second,
-			slices.Concat(seconds(3, up), seconds(3, storageLost)),
+			slices.Concat(repeat(3, up), repeat(3, storageLost)),
 			[]State{Undecided, Undecided, Running, Running, Running, Degraded},
 		},
 		{
 			"a zero grace holds nothing", 0,
-			slices.Concat(seconds(3, dead), seconds(3, storageLost)),
+			slices.Concat(repeat(3, dead), repeat(3, storageLost)),
 			[]State{Undecided, Undecided, Dead, Dead, Dead, Degraded},
 		},
 	}
