@@ -269,7 +269,9 @@ func (e *Env) notJudgedSince(ctx context.Context, t *testing.T, host string, sin
 		return
 	}
 	var seen []string
-	defer func() { t.Logf("decisions about %s since %s: %s", host, since.Format("15:04:05.000"), strings.Join(seen, "; ")) }()
+	defer func() {
+		t.Logf("decisions about %s since %s: %s", host, since.Format("15:04:05.000"), strings.Join(seen, "; "))
+	}()
 	for _, ev := range evs {
 		at, err := time.Parse(time.RFC3339Nano, ev.Time)
 		if err != nil || at.Before(since) {
