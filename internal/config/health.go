@@ -34,11 +34,12 @@ type Health struct {
 	// networks and heartbeat are fine) is given to restart it before it is fenced and
 	// evacuated. Default 60s.
 	RestartTimeout time.Duration `yaml:"restart_timeout"`
-	// RejoinGrace is how long after a host comes back into the cluster (powered on after a
-	// fencing, its service restarted, its management network healed) a loss of its other
-	// networks or of its storage heartbeat is not acted on: until then the evidence may
-	// still be what was seen while it was away, and its hostcheck may not have started yet.
-	// A loss that outlasts it is then confirmed as usual. 0 acts at once. Default 30s.
+	// RejoinGrace is how long at most after a host comes back into the cluster (powered on
+	// after a fencing, its service restarted, its management network healed) a loss of its
+	// other networks or of its storage heartbeat is not acted on, until it is first seen
+	// running: until then the evidence may still be what was seen while it was away, and its
+	// hostcheck may not have started yet. A loss that outlasts it is then confirmed as usual.
+	// 0 acts at once. Default 30s.
 	RejoinGrace time.Duration `yaml:"rejoin_grace"`
 	// RestartCommand restarts the cluster service on a host (run there by hostcheck, through
 	// /bin/sh). Default "systemctl restart pacemaker_remote".

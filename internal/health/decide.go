@@ -397,14 +397,16 @@ func Strongest(rs ...Response) Response {
 // down. A RestartTimeout of zero never escalates.
 //
 // A host that rejoins (a raw decision made while Pacemaker has it, after one made while it did
-// not) is given cfg.RejoinGrace: until then a raw decision made while it is a member that is not
-// running (a network or its storage heartbeat lost, its management network silent) is held,
-// neither confirmed nor started towards confirmation. Other hosts' views of its networks and
-// its heartbeat record may still be those of the time it was away, and its own hostcheck may
-// not run yet: acting on them would fence or migrate a host that has just come back healthy
-// (after its fencing, the very host that was just recovered). A loss that is still seen when
-// the grace ends is confirmed as usual, cfg.Confirm later. A decision made while the host is
-// not a member (it is lost again) is never held.
+// not) is given a grace: until its first raw running decision, for at most cfg.RejoinGrace, a
+// raw decision made while it is a member that is not running (a network or its storage
+// heartbeat lost, its management network silent) is held, neither confirmed nor started
+// towards confirmation. Other hosts' views of its networks and its heartbeat record may still
+// be those of the time it was away, and its own hostcheck may not run yet: acting on them would
+// fence or migrate a host that has just come back healthy (after its fencing, the very host
+// that was just recovered). Once it is seen running, every signal about it has been seen
+// working since its return, so a loss after that is new evidence and is judged as usual. A
+// loss that is still seen when the grace ends is confirmed as usual, cfg.Confirm later. A
+// decision made while the host is not a member (it is lost again) is never held.
 //
 // Time is only what the caller passes as now, so a Tracker is deterministic. It is safe for
 // concurrent use.
@@ -428,7 +430,8 @@ type track struct {
 	// other state.
 	unreachableSince time.Time
 	// member tells whether the latest raw decision was made while Pacemaker had the host;
-	// memberKnown is false until the first one. rejoined is when the host last came back.
+	// memberKnown is false until the first one. rejoined is when the host last came back;
+	// zero once it has been seen running since (its grace is over).
 	member, memberKnown bool
 	rejoined            time.Time
 }
@@ -456,6 +459,9 @@ func (t *Tracker) Observe(now time.Time, d Decision) (Decision, bool) {
 		h.rejoined = now
 	}
 	h.member, h.memberKnown = d.Member, true
+	if d.Member && d.State == Running {
+		h.rejoined = time.Time{}
+	}
 	if t.holding(now, h, d) {
 		// Not evidence yet: neither confirmed nor counted towards a confirmation.
 		h.hasPending = false

@@ -960,6 +960,13 @@ func TestTrackerHoldsTheLossesOfAHostThatJustRejoined(t *testing.T) {
 			[]State{Undecided, Undecided, Dead, Dead, Dead, Running},
 		},
 		{
+			// Back at 3 s and running at once: its grace is over, so the storage loss at 5 s is
+			// confirmed 2 s later (7 s), not held until 13 s.
+			"a host seen running since its return is judged at once on a new loss", 10 * time.Second,
+			slices.Concat(repeat(3, dead), repeat(2, up), repeat(4, storageLost)),
+			[]State{Undecided, Undecided, Dead, Dead, Dead, Dead, Dead, Degraded, Degraded},
+		},
+		{
 			"a host lost again during the grace is judged at once", 10 * time.Second,
 			slices.Concat(repeat(3, dead), repeat(2, storageLost), repeat(3, dead), repeat(3, unreach)),
 			slices.Concat([]State{Undecided, Undecided, Dead}, repeatStates(5, Dead), []State{Dead, Dead, ServiceUnreachable}),
