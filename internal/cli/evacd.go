@@ -171,10 +171,16 @@ func configCommand() *ucli.Command {
 				default:
 					return fmt.Errorf("%s takes at most one FILE (got %d arguments)", c.FullName(), c.Args().Len())
 				}
-				if _, err := config.Load(path); err != nil {
+				cfg, err := config.Load(path)
+				if err != nil {
 					return err
 				}
-				_, err := fmt.Fprintf(c.Root().Writer, "%s: valid\n", path)
+				// The files the configuration names on this host: the daemon would start
+				// without them, saying so, but a check is where to learn it first.
+				if errs := cfg.Alerts.CheckFiles(); len(errs) > 0 {
+					return fmt.Errorf("config %s: %w", path, errors.Join(errs...))
+				}
+				_, err = fmt.Fprintf(c.Root().Writer, "%s: valid\n", path)
 				return err
 			},
 		}},

@@ -102,6 +102,29 @@ func TestConfigValidateReadsTheFileItIsGiven(t *testing.T) {
 	if code, _, errOut := runMain(t, []string{"computeha", "config", "validate", bad}, ""); code == 0 || !strings.Contains(errOut, "no_such_key") {
 		t.Errorf("invalid file: exit %d, %q", code, errOut)
 	}
+	// The files the alerts section names are checked too, and named.
+	token := filepath.Join(dir, "token")
+	if err := os.WriteFile(token, []byte("s3cr3t\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	alerts := filepath.Join(dir, "alerts.yaml")
+	if err := os.WriteFile(alerts, []byte("cloud: x\nsegments: {s: {hosts: [a, b]}}\nalerts:\n  webhook: {url: 'http://h/', token_file: "+token+
+		"}\n  command: {argv: ["+filepath.Join(dir, "missing")+"]}\n  alertmanager: {urls: ['ftp://x']}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := runMain(t, []string{"computeha", "config", "validate", alerts}, "")
+	if code == 0 || out != "" || !strings.Contains(errOut, "alerts.alertmanager.urls[0]") {
+		t.Errorf("bad alerts section: exit %d, %q, %q", code, out, errOut)
+	}
+	if err := os.WriteFile(alerts, []byte("cloud: x\nsegments: {s: {hosts: [a, b]}}\nalerts:\n  webhook: {url: 'http://h/', token_file: "+token+
+		"}\n  command: {argv: ["+filepath.Join(dir, "missing")+"]}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut = runMain(t, []string{"computeha", "config", "validate", alerts}, "")
+	if code == 0 || out != "" || !strings.Contains(errOut, "alerts.webhook.token_file: "+token+" is readable by others") ||
+		!strings.Contains(errOut, "alerts.command.argv[0]:") || strings.Contains(errOut, "s3cr3t") {
+		t.Errorf("alerts' files: exit %d, %q, %q", code, out, errOut)
+	}
 	for _, args := range [][]string{
 		{"computeha", "config", "validate", good, bad},
 		{"computeha", "config", "validate", "--config", bad, good},

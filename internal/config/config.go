@@ -40,6 +40,8 @@ type Config struct {
 	Cells Cells `yaml:"cells"`
 	// Metrics is where the daemons expose Prometheus metrics.
 	Metrics Metrics `yaml:"metrics"`
+	// Alerts says where the daemon delivers its alerts.
+	Alerts Alerts `yaml:"alerts"`
 }
 
 // Metrics configures the Prometheus endpoint of the evacuation daemon.
@@ -272,6 +274,7 @@ func Default() *Config {
 		},
 		History: History{Driver: DriverSQLite},
 		Health:  DefaultHealth(),
+		Alerts:  Alerts{Resend: DefaultAlertResend},
 	}
 }
 
@@ -285,6 +288,7 @@ func (c *Config) applyDefaults() {
 		}
 	}
 	c.Health.applyDefaults()
+	c.Alerts.applyDefaults()
 	if c.History.Driver == DriverSQLite && c.History.DSN == "" && c.History.DSNFile == "" {
 		c.History.DSN = DefaultSQLiteDSN
 	}

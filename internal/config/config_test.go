@@ -84,6 +84,11 @@ func TestLoadExampleGivesTheDocumentedValues(t *testing.T) {
 				"compute-a2":   {"mgmt": "192.0.2.22", "tenant": "198.51.100.22", "storage": "203.0.113.22"},
 			},
 		},
+		Alerts: Alerts{
+			Labels:       map[string]string{"cluster": "overcloud"},
+			Resend:       time.Minute,
+			Alertmanager: &Alertmanager{URLs: []string{"http://192.0.2.5:9093"}, Timeout: 10 * time.Second},
+		},
 	}
 	if diff := cmp.Diff(want, c); diff != "" {
 		t.Errorf("example (-want +got):\n%s", diff)

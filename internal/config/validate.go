@@ -37,6 +37,7 @@ func (c *Config) Validate() error {
 	c.History.validate(&p)
 	c.Health.validate(&p)
 	c.Metrics.validate(&p)
+	c.Alerts.validate(&p)
 	if len(p) == 0 {
 		return nil
 	}
