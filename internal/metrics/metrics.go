@@ -35,6 +35,7 @@ type Metrics struct {
 	hostState   *prometheus.GaugeVec
 	novaReqs    *prometheus.CounterVec
 	novaDur     *prometheus.HistogramVec
+	alertSends  *prometheus.CounterVec
 
 	mu    sync.Mutex
 	funcs map[string]prometheus.Collector // GaugeFunc's, by name
@@ -72,8 +73,12 @@ func New() *Metrics {
 			Help:    "Duration of the HTTP requests to the OpenStack APIs, by method.",
 			Buckets: []float64{.01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60},
 		}, []string{"method"}),
+		alertSends: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: Namespace, Name: "alert_deliveries_total",
+			Help: "Attempts to deliver alerts, by receiver (alertmanager, webhook, command) and result (ok, error); a failed one is retried.",
+		}, []string{"receiver", "result"}),
 	}
-	m.reg.MustRegister(m.events, m.recoveries, m.recoveryDur, m.hostState, m.novaReqs, m.novaDur,
+	m.reg.MustRegister(m.events, m.recoveries, m.recoveryDur, m.hostState, m.novaReqs, m.novaDur, m.alertSends,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -101,7 +106,8 @@ func (m *Metrics) MoveFinished(mv history.Move) {
 }
 
 // SetHostState sets host's confirmed health state: its gauge is 1 for
-// state and 0 for every other of states.
+// state and 0 for every other of states (all 0 for "": the host is not
+// judged, its health responses suspended).
 func (m *Metrics) SetHostState(host, state string, states []string) {
 	for _, s := range states {
 		v := 0.0
@@ -110,6 +116,15 @@ func (m *Metrics) SetHostState(host, state string, states []string) {
 		}
 		m.hostState.WithLabelValues(host, s).Set(v)
 	}
+}
+
+// AlertDelivered counts an attempt to deliver alerts to a receiver of kind.
+func (m *Metrics) AlertDelivered(kind string, err error) {
+	result := "ok"
+	if err != nil {
+		result = "error"
+	}
+	m.alertSends.WithLabelValues(kind, result).Inc()
 }
 
 // Transport wraps an HTTP transport of the OpenStack client so that every

@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
@@ -119,12 +120,29 @@ func TestHostStateIsOneForTheCurrentStateOnly(t *testing.T) {
 	m.SetHostState("cmp1", "dead", states)
 	m.SetHostState("cmp1", "isolated", states)
 	m.SetHostState("cmp2", "running", states)
+	m.SetHostState("cmp3", "dead", states)
+	m.SetHostState("cmp3", "", states) // not judged: in maintenance
 	for _, c := range []struct {
 		host, state string
 		want        float64
-	}{{"cmp1", "isolated", 1}, {"cmp1", "dead", 0}, {"cmp1", "running", 0}, {"cmp2", "running", 1}} {
+	}{{"cmp1", "isolated", 1}, {"cmp1", "dead", 0}, {"cmp1", "running", 0}, {"cmp2", "running", 1}, {"cmp3", "dead", 0}} {
 		if got := testutil.ToFloat64(m.hostState.WithLabelValues(c.host, c.state)); got != c.want {
 			t.Errorf("%s %s: %v, want %v", c.host, c.state, got, c.want)
+		}
+	}
+}
+
+func TestAlertDeliveriesAreCountedByReceiverAndResult(t *testing.T) {
+	m := New()
+	m.AlertDelivered("webhook", nil)
+	m.AlertDelivered("webhook", errors.New("refused"))
+	m.AlertDelivered("webhook", errors.New("refused"))
+	for _, c := range []struct {
+		result string
+		want   float64
+	}{{"ok", 1}, {"error", 2}} {
+		if got := testutil.ToFloat64(m.alertSends.WithLabelValues("webhook", c.result)); got != c.want {
+			t.Errorf("webhook %s: %v, want %v", c.result, got, c.want)
 		}
 	}
 }

@@ -1,0 +1,144 @@
+package alert
+
+import (
+	"slices"
+	"strings"
+	"time"
+)
+
+// Snapshot is the daemon's state the rules read, at one instant.
+type Snapshot struct {
+	// Health maps each judged host to its confirmed health state (health.State's values).
+	Health map[string]string
+	// Phases maps each host under recovery to its phase (fencing, reading, paused,
+	// recovering, failed).
+	Phases map[string]string
+}
+
+// Rule raises an alert for each host whose health state (Label "state") or recovery phase
+// (Label "phase") is one of Values, once that has held for For.
+type Rule struct {
+	Name     string
+	Severity string
+	For      time.Duration
+	Label    string // "state" or "phase"
+	Values   []string
+	// Summary and Description are Prometheus annotation templates; only {{ $labels.NAME }}
+	// is expanded.
+	Summary, Description string
+}
+
+// The labels the rules set on their alerts besides alertname and severity.
+const (
+	LabelHost  = "host"
+	LabelState = "state"
+	LabelPhase = "phase"
+)
+
+// Rules are the alerts the daemon raises itself: the shipped rules file's alerts on
+// computeha_host_health and computeha_recovery_phase, word for word.
+var Rules = []Rule{
+	{
+		Name: "ComputehaHostIsolated", Severity: Critical, Label: LabelState, Values: []string{"isolated", "management-lost"},
+		Summary: "{{ $labels.host }} is {{ $labels.state }}: its VMs still run, it is not fenced",
+		Description: "The health check judged {{ $labels.host }} {{ $labels.state }}. computeha does not fence " +
+			"a host whose VMs may still run; it answers as configured (alert, disable or migrate). " +
+			"Restore its networks.",
+	},
+	{
+		Name: "ComputehaHostDegraded", Severity: Warning, For: 2 * time.Minute, Label: LabelState,
+		Values:  []string{"degraded", "service-unreachable", "unknown"},
+		Summary: "{{ $labels.host }} is {{ $labels.state }}",
+		Description: "{{ $labels.host }} has been {{ $labels.state }} for 2 minutes: a network is lost, its " +
+			"cluster service is down, or the evidence is missing.",
+	},
+	{
+		Name: "ComputehaHostDead", Severity: Critical, Label: LabelState, Values: []string{"dead"},
+		Summary:     "{{ $labels.host }} is dead: it is fenced and its VMs recovered",
+		Description: "Follow the recovery with computeha history --host {{ $labels.host }}.",
+	},
+	{
+		Name: "ComputehaFencingNotConfirmed", Severity: Critical, For: 5 * time.Minute, Label: LabelPhase, Values: []string{"fencing"},
+		Summary: "{{ $labels.host }}'s fencing is not confirmed after 5 minutes: its VMs wait",
+		Description: "No VM of {{ $labels.host }} is recovered until Pacemaker confirms its fencing. Check the " +
+			"fencing devices (stonith_admin --history {{ $labels.host }}).",
+	},
+	{
+		Name: "ComputehaRecoveryPaused", Severity: Critical, Label: LabelPhase, Values: []string{"paused"},
+		Summary: "The recovery of {{ $labels.host }} is paused by the mass-failure guard",
+		Description: "Too many hosts failed at once. When it is safe, let it go on with " +
+			"computeha guard release {{ $labels.host }}.",
+	},
+	{
+		Name: "ComputehaRecoveryFailed", Severity: Critical, Label: LabelPhase, Values: []string{"failed"},
+		Summary:     "The recovery of {{ $labels.host }} failed: some of its VMs are not running",
+		Description: "computeha history --host {{ $labels.host }} lists the VMs and why.",
+	},
+}
+
+// Evaluate returns the alerts whose condition holds in s (with no times set): one per rule and
+// host, labelled alertname, severity, host, the rule's label and extra.
+func Evaluate(rules []Rule, s Snapshot, extra map[string]string) []Alert {
+	var out []Alert
+	for _, r := range rules {
+		src := s.Health
+		if r.Label == LabelPhase {
+			src = s.Phases
+		}
+		for _, host := range sortedKeys(src) {
+			v := src[host]
+			if !slices.Contains(r.Values, v) {
+				continue
+			}
+			labels := make(map[string]string, len(extra)+4)
+			for k, x := range extra {
+				labels[k] = x
+			}
+			labels["alertname"], labels["severity"], labels[LabelHost], labels[r.Label] = r.Name, r.Severity, host, v
+			out = append(out, Alert{Labels: labels, Annotations: map[string]string{
+				"summary":     expand(r.Summary, labels),
+				"description": expand(r.Description, labels),
+			}})
+		}
+	}
+	return out
+}
+
+// expand replaces each {{ $labels.NAME }} of t with the label's value.
+func expand(t string, labels map[string]string) string {
+	var b strings.Builder
+	for {
+		i := strings.Index(t, "{{ $labels.")
+		if i < 0 {
+			b.WriteString(t)
+			return b.String()
+		}
+		j := strings.Index(t[i:], " }}")
+		if j < 0 {
+			b.WriteString(t)
+			return b.String()
+		}
+		b.WriteString(t[:i])
+		b.WriteString(labels[t[i+len("{{ $labels."):i+j]])
+		t = t[i+j+len(" }}"):]
+	}
+}
+
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}
+
+// ruleFor returns the rule named name.
+func ruleFor(rules []Rule, name string) (Rule, bool) {
+	for _, r := range rules {
+		if r.Name == name {
+			return r, true
+		}
+	}
+	return Rule{}, false
+}
