@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/computeha/computeha/crm"
+	"github.com/computeha/computeha/internal/alert"
 	"github.com/computeha/computeha/internal/clock"
 	"github.com/computeha/computeha/internal/config"
 	"github.com/computeha/computeha/internal/evacdsock"
@@ -115,6 +116,9 @@ type Daemon struct {
 	// early are reads begun when Pacemaker lost a host, for the recovery its fencing may
 	// start: by node.
 	early map[string]*prefetch
+	// hostStates are the hosts' confirmed health states, for the alerts; a host whose
+	// responses are suspended (maintenance, standby) has none.
+	hostStates map[string]string
 }
 
 // New returns a daemon.
@@ -133,15 +137,16 @@ func New(o Options) *Daemon {
 	}
 	o.Log = o.Log.With("component", "evacd")
 	d := &Daemon{
-		o:        o,
-		clock:    clock.Or(o.Clock),
-		marks:    evacstate.Marks{Attrs: o.Cluster},
-		jobs:     map[string]*job{},
-		failures: map[string]time.Time{},
-		failed:   map[string]bool{},
-		wake:     map[string]chan struct{}{},
-		early:    map[string]*prefetch{},
-		names:    recovery.NewNames(o.Config, nil),
+		o:          o,
+		clock:      clock.Or(o.Clock),
+		marks:      evacstate.Marks{Attrs: o.Cluster},
+		jobs:       map[string]*job{},
+		failures:   map[string]time.Time{},
+		failed:     map[string]bool{},
+		wake:       map[string]chan struct{}{},
+		early:      map[string]*prefetch{},
+		hostStates: map[string]string{},
+		names:      recovery.NewNames(o.Config, nil),
 	}
 	if o.Metrics != nil {
 		o.Metrics.GaugeFunc("recovery_phase", "1 for each host under recovery, labelled with its phase "+
@@ -175,6 +180,36 @@ func (d *Daemon) phases() map[[2]string]float64 {
 		}
 	}
 	return out
+}
+
+// setHostState keeps host's confirmed health state for the metrics and the alerts; "" when
+// the host is not judged (its responses suspended).
+func (d *Daemon) setHostState(host, state string) {
+	d.mu.Lock()
+	if state == "" {
+		delete(d.hostStates, host)
+	} else {
+		d.hostStates[host] = state
+	}
+	d.mu.Unlock()
+	if m := d.o.Metrics; m != nil {
+		m.SetHostState(host, state, stateNames)
+	}
+}
+
+// AlertState is what the alert rules read: every judged host's state and every recovery's
+// phase.
+func (d *Daemon) AlertState() alert.Snapshot {
+	s := alert.Snapshot{Health: map[string]string{}, Phases: map[string]string{}}
+	for k := range d.phases() {
+		s.Phases[k[0]] = k[1]
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for h, st := range d.hostStates {
+		s.Health[h] = st
+	}
+	return s
 }
 
 // Health reports the daemon's state.

@@ -340,6 +340,8 @@ func (l *healthLoop) judgeHost(ctx context.Context, now time.Time, name string, 
 	h := l.host(name)
 	node, known := st.Node(name)
 	if why := skipReason(st, node, known); why != "" {
+		// Not judged while suspended: no state, so no alert (maintenance ignores them).
+		l.d.setHostState(name, "")
 		if h.skipped != why {
 			h.skipped = why
 			l.record(ctx, name, history.KindMaintenance, "health responses for "+name+" suspended: "+why,
@@ -351,6 +353,9 @@ func (l *healthLoop) judgeHost(ctx context.Context, now time.Time, name string, 
 		l.record(ctx, name, history.KindMaintenance, "health responses for "+name+" resumed",
 			history.Reason{Code: "health-resumed", Text: "no longer: " + h.skipped}, nil)
 		h.skipped = ""
+		if h.recorded != "" {
+			l.d.setHostState(name, string(h.decision.State))
+		}
 	}
 	ev, raw := l.judge(l.cfg, obs, name)
 	ev.Host, raw.Host = name, name
@@ -377,9 +382,7 @@ func (l *healthLoop) judgeHost(ctx context.Context, now time.Time, name string, 
 			h.episode = now.Add(-l.cfg.Confirm)
 		}
 		l.recordDecision(ctx, prev, dec, ev)
-		if m := l.d.o.Metrics; m != nil {
-			m.SetHostState(name, string(dec.State), stateNames)
-		}
+		l.d.setHostState(name, string(dec.State))
 	}
 	if h.busy {
 		return

@@ -226,6 +226,9 @@ func TestAnIsolatedHostIsDisabledOnlyOnceConfirmedAndNeverFenced(t *testing.T) {
 		if diff := cmp.Diff([]string{"cmp1 is isolated [isolated]"}, hw.hostEvents(t, "cmp1", history.KindAlert)); diff != "" {
 			t.Errorf("alerts (-want +got):\n%s", diff)
 		}
+		if got := hw.loop.d.AlertState().Health; got["cmp1"] != "isolated" || got["cmp2"] != "running" {
+			t.Errorf("the alerts' view of the hosts: %v", got)
+		}
 	})
 }
 
@@ -571,12 +574,13 @@ func TestNothingIsDoneWithoutQuorumAndTheResponseFollowsWhenItReturns(t *testing
 
 func TestAHostInMaintenanceIsSkippedAndRecordedOnce(t *testing.T) {
 	for _, tt := range []struct {
-		name string
-		set  func(hw *healthWorld)
+		name   string
+		set    func(hw *healthWorld)
+		others bool // the other hosts are judged
 	}{
-		{"a node in maintenance", func(hw *healthWorld) { hw.cluster.SetNode("cmp1", func(n *crm.Node) { n.Maintenance = true }) }},
-		{"a node in standby", func(hw *healthWorld) { hw.cluster.SetNode("cmp1", func(n *crm.Node) { n.Standby = true }) }},
-		{"a cluster in maintenance mode", func(hw *healthWorld) { hw.cluster.SetMaintenanceMode(true) }},
+		{"a node in maintenance", func(hw *healthWorld) { hw.cluster.SetNode("cmp1", func(n *crm.Node) { n.Maintenance = true }) }, true},
+		{"a node in standby", func(hw *healthWorld) { hw.cluster.SetNode("cmp1", func(n *crm.Node) { n.Standby = true }) }, true},
+		{"a cluster in maintenance mode", func(hw *healthWorld) { hw.cluster.SetMaintenanceMode(true) }, false},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			bubble(t, func(t *testing.T) {
@@ -589,6 +593,12 @@ func TestAHostInMaintenanceIsSkippedAndRecordedOnce(t *testing.T) {
 				}
 				if m := hw.hostEvents(t, "cmp1", history.KindMaintenance); len(m) != 1 || !strings.Contains(m[0], "suspended") {
 					t.Errorf("maintenance events %v, want one", m)
+				}
+				// Alerts are ignored in maintenance: the host has no state to raise one on.
+				if got := hw.loop.d.AlertState().Health; tt.others && got["cmp2"] != "running" {
+					t.Errorf("the alerts' view of the hosts: %v, want cmp2 running", got)
+				} else if s, ok := got["cmp1"]; ok {
+					t.Errorf("cmp1 in maintenance has state %q for the alerts", s)
 				}
 			})
 		})

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/computeha/computeha/crm"
+	"github.com/computeha/computeha/internal/alert"
 	"github.com/computeha/computeha/internal/clock"
 	"github.com/computeha/computeha/internal/config"
 	"github.com/computeha/computeha/internal/evacdsock"
@@ -127,6 +128,7 @@ func Serve(ctx context.Context, o ServiceOptions) error {
 	go func() { errs <- serveHealth(ctx, o.Socket, d) }()
 	go func() { errs <- d.Run(ctx, events) }()
 	serveMetrics(ctx, cfg.Metrics.Listen, m, o.Log)
+	startAlerts(ctx, cfg, d, m, store, o.Log)
 	o.Log.Info("evacuation daemon started", "owner", o.Owner, "config", o.ConfigPath, "socket", o.Socket)
 	err = <-errs
 	cancel()
@@ -162,4 +164,44 @@ func serveMetrics(ctx context.Context, listen string, m *metrics.Metrics, log *s
 			log.Error("the metrics server stopped; the daemon goes on without it", "error", err)
 		}
 	}()
+}
+
+// startAlerts delivers the daemon's alerts to the configured receivers. Nothing here stops the
+// daemon: a receiver that cannot be reached, or whose files are wrong, is said so in the log
+// and the history, and its alerts wait until it answers.
+func startAlerts(ctx context.Context, cfg *config.Config, d *Daemon, m *metrics.Metrics, store *history.Store, log *slog.Logger) {
+	if !cfg.Alerts.Any() {
+		return
+	}
+	say := func(summary string, err error) {
+		log.Error(summary, "error", err)
+		e := history.Event{
+			Kind: history.KindAlert, Summary: summary,
+			Reason: history.Reason{Code: "alert-receiver-unreachable", Text: err.Error()},
+		}
+		if rerr := store.Record(ctx, e); rerr != nil {
+			log.Warn("recording history failed", "error", rerr, "summary", summary)
+		}
+	}
+	if w := cfg.Alerts.Webhook; w != nil {
+		if _, err := w.ReadToken(); err != nil {
+			say("alerts: the webhook's token cannot be read; its alerts wait until it can", err)
+		}
+	}
+	receivers := alert.FromConfig(cfg.Alerts, nil, nil)
+	n := alert.NewNotifier(alert.Options{
+		Labels: cfg.Alerts.Labels, State: d.AlertState, Resend: cfg.Alerts.Resend,
+		Receivers: receivers, Delivered: m.AlertDelivered, Log: log,
+	})
+	go func() {
+		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		for r, err := range n.Check(cctx) {
+			say(fmt.Sprintf("alerts: %s receiver %s cannot be reached at start; its alerts are sent once it answers", r.Kind(), r.Name()), err)
+		}
+	}()
+	go n.Run(ctx)
+	for _, r := range receivers {
+		log.Info("delivering alerts", "receiver", r.Kind(), "to", r.Name())
+	}
 }
