@@ -62,6 +62,7 @@ func hostcheckCommand() *ucli.Command {
 			log := slog.New(slog.NewTextHandler(c.Root().ErrWriter, &slog.HandlerOptions{Level: level}))
 			return hostcheck.Run(ctx, hostcheck.Options{
 				Health: cfg.Health, Node: node, Socket: c.String("socket"), Service: svc, Log: log,
+				MetricsListen: cfg.Metrics.HostcheckListen,
 			})
 		},
 	}

@@ -50,6 +50,11 @@ type Metrics struct {
 	// nothing. Prefer a management address or 127.0.0.1: the metrics name hosts and projects'
 	// recovery counts, and the endpoint has no authentication.
 	Listen string `yaml:"listen"`
+	// HostcheckListen is the host:port every host's hostcheck serves GET /metrics on: its
+	// view of each peer on each network, its heartbeat's age, its cluster service. Empty (the
+	// default) serves nothing. A port other than Listen's: hostcheck runs on the controllers
+	// too.
+	HostcheckListen string `yaml:"hostcheck_listen"`
 }
 
 // Segments maps a segment name to its definition.

@@ -243,15 +243,23 @@ func list[T ~string](choices []T) string {
 }
 
 func (m Metrics) validate(p *problems) {
-	if m.Listen == "" {
+	checkListen(p, "metrics.listen", m.Listen)
+	checkListen(p, "metrics.hostcheck_listen", m.HostcheckListen)
+	if m.Listen != "" && m.Listen == m.HostcheckListen {
+		p.add("metrics.hostcheck_listen: %s is metrics.listen too; on a controller both would take it", m.Listen)
+	}
+}
+
+func checkListen(p *problems, field, listen string) {
+	if listen == "" {
 		return
 	}
-	_, port, err := net.SplitHostPort(m.Listen)
+	_, port, err := net.SplitHostPort(listen)
 	if err != nil {
-		p.add("metrics.listen: %q is not host:port (%v)", m.Listen, err)
+		p.add("%s: %q is not host:port (%v)", field, listen, err)
 		return
 	}
 	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
-		p.add("metrics.listen: port %q is not a number from 1 to 65535", port)
+		p.add("%s: port %q is not a number from 1 to 65535", field, port)
 	}
 }

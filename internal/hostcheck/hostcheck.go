@@ -57,6 +57,9 @@ type Options struct {
 	Node string
 	// Socket is the UNIX socket the process's health is served on; empty serves none.
 	Socket string
+	// MetricsListen is the host:port the Prometheus metrics are served on; empty serves
+	// none. An address that cannot be taken is logged, and the process goes on without.
+	MetricsListen string
 	// Service tells whether the cluster service runs (default: a ProcessCheck for
 	// DefaultServices).
 	Service ServiceCheck
@@ -116,6 +119,9 @@ func Run(ctx context.Context, o Options) error {
 			return err
 		}
 		go func() { errs <- healthsock.Serve(ctx, ln, c.Health) }()
+	}
+	if o.MetricsListen != "" {
+		serveMetrics(ctx, c, o.MetricsListen)
 	}
 	c.log.Info("hostcheck started", "node", c.o.Node, "shared_dir", c.h.SharedDir, "interval", c.h.Interval,
 		"networks", len(c.nets), "socket", o.Socket)

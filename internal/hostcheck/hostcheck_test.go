@@ -3,6 +3,8 @@ package hostcheck
 import (
 	"context"
 	"errors"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"io"
 	"log/slog"
 	"net/netip"
@@ -567,5 +569,53 @@ func TestTheHealthSocketAnswersWithTheCurrentHealth(t *testing.T) {
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("health over the socket (-want +got):\n%s", diff)
+	}
+}
+
+func TestTheMetricsAreWhatTheProcessSees(t *testing.T) {
+	h := testHealth(t.TempDir())
+	h.ProbeFailures = 1
+	r := newRig(t, h, NewFakeStore())
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(newCollector(r.c))
+
+	// Before anything ran: no heartbeat age, no peer known, the loops not yet healthy.
+	want := `
+# HELP computeha_hostcheck_healthy 1 when the part of this process works (writer: the heartbeat; probes: the reachability loop), 0 when not.
+# TYPE computeha_hostcheck_healthy gauge
+computeha_hostcheck_healthy{part="probes"} 0
+computeha_hostcheck_healthy{part="writer"} 0
+`
+	if err := testutil.CollectAndCompare(reg, strings.NewReader(want), "computeha_hostcheck_healthy", "computeha_hostcheck_peer_reachable", "computeha_hostcheck_heartbeat_age_seconds"); err != nil {
+		t.Errorf("before the first round: %v", err)
+	}
+
+	r.probers["mgmt"].Set(addr("10.0.0.2"), true)
+	r.probers["storage"].Set(addr("10.1.0.2"), false)
+	r.beat()
+	r.c.probeStep(context.Background())
+	r.clock.Advance(1500 * time.Millisecond)
+	want = `
+# HELP computeha_hostcheck_heartbeat_age_seconds Time since this host's heartbeat was last written to the shared storage; absent before the first write.
+# TYPE computeha_hostcheck_heartbeat_age_seconds gauge
+computeha_hostcheck_heartbeat_age_seconds 1.5
+# HELP computeha_hostcheck_healthy 1 when the part of this process works (writer: the heartbeat; probes: the reachability loop), 0 when not.
+# TYPE computeha_hostcheck_healthy gauge
+computeha_hostcheck_healthy{part="probes"} 1
+computeha_hostcheck_healthy{part="writer"} 1
+# HELP computeha_hostcheck_peer_reachable 1 when this host reaches the peer on the network, 0 when it is lost (after probe_failures failed probes); absent until it is known.
+# TYPE computeha_hostcheck_peer_reachable gauge
+computeha_hostcheck_peer_reachable{network="mgmt",peer="cmp2"} 1
+computeha_hostcheck_peer_reachable{network="mgmt",peer="ctrl1"} 0
+computeha_hostcheck_peer_reachable{network="storage",peer="cmp2"} 0
+# HELP computeha_hostcheck_service_up 1 when the cluster service (pacemaker-remoted, corosync) runs on this host, 0 when it is down.
+# TYPE computeha_hostcheck_service_up gauge
+computeha_hostcheck_service_up 1
+`
+	if err := testutil.CollectAndCompare(reg, strings.NewReader(want), "computeha_hostcheck_healthy", "computeha_hostcheck_service_up", "computeha_hostcheck_peer_reachable", "computeha_hostcheck_heartbeat_age_seconds"); err != nil {
+		t.Errorf("after a round: %v", err)
+	}
+	if n := testutil.CollectAndCount(reg, "computeha_hostcheck_heartbeat_write_duration_seconds", "computeha_hostcheck_service_restarts_total"); n != 2 {
+		t.Errorf("write duration and restarts: %d series, want 2", n)
 	}
 }
