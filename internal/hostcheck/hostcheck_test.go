@@ -3,8 +3,6 @@ package hostcheck
 import (
 	"context"
 	"errors"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/testutil"
 	"io"
 	"log/slog"
 	"net/netip"
@@ -18,6 +16,8 @@ import (
 	"github.com/computeha/computeha/internal/healthsock"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/computeha/computeha/internal/config"
 	"github.com/computeha/computeha/internal/health"
