@@ -10,7 +10,8 @@
 //	computeha version
 //
 // Main returns the process exit code; each agent runtime decides its own
-// codes, and subcommands exit 0 on success and 1 on error.
+// codes, and subcommands exit 0 on success, 1 on error and 2 on a command
+// line they refuse (an unknown flag, a flag without its value).
 package cli
 
 import (
@@ -74,16 +75,38 @@ func runCommand(ctx context.Context, args []string, stdio IO) int {
 		Commands: append(append(entryCommands(stdio), daemonCommands()...),
 			hostcheckCommand(), healthCommand(), agentsCommand(), metadataCommand(), manpageCommand(), versionCommand()),
 	}
+	onUsageErrors(root)
 	err := root.Run(ctx, append([]string{"computeha"}, args[1:]...))
 	var code exitCode
+	var usage usageError
 	switch {
 	case err == nil:
 		return 0
 	case errors.As(err, &code):
 		return int(code)
+	case errors.As(err, &usage):
+		fmt.Fprintln(stdio.Stderr, err) // it starts with the command's full name
+		return 2
 	default:
 		fmt.Fprintf(stdio.Stderr, "computeha: %v\n", err)
 		return 1
+	}
+}
+
+// usageError is a command line the parser refused (an unknown flag, a bad flag value): exit
+// status 2, as for any Unix tool, with one line on stderr and no help on stdout.
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
+
+// onUsageErrors makes every command of the tree report a usage error as a usageError.
+func onUsageErrors(c *ucli.Command) {
+	c.OnUsageError = func(_ context.Context, c *ucli.Command, err error, _ bool) error {
+		return usageError{fmt.Errorf("%s: %w (see %s --help)", c.FullName(), err, c.FullName())}
+	}
+	for _, sub := range c.Commands {
+		onUsageErrors(sub)
 	}
 }
 

@@ -81,8 +81,17 @@ func TestReportRefusesBadInput(t *testing.T) {
 			t.Errorf("%q: exit %d, stderr %q, stdout %q; want non-zero and %q", c.args, code, errOut, out, c.want)
 		}
 	}
-	if code, _, errOut := runMain(t, []string{"computeha", "report", "--config", cfg, "--bogus"}, ""); code == 0 || !strings.Contains(errOut, "bogus") {
-		t.Errorf("an unknown flag: exit %d, %q", code, errOut)
+	for _, args := range [][]string{
+		{"computeha", "report", "--config", cfg, "--bogus"},
+		{"computeha", "config", "validate", "--bogus"},
+		{"computeha", "--bogus"},
+		{"computeha", "report", "--since"},
+	} {
+		// A usage error: exit 2, one line on stderr, no help on stdout.
+		code, out, errOut := runMain(t, args, "")
+		if code != 2 || out != "" || strings.Count(errOut, "\n") != 1 || !strings.Contains(errOut, "--help") {
+			t.Errorf("%q: exit %d, stdout %q, stderr %q; want 2, nothing, one line", args, code, out, errOut)
+		}
 	}
 }
 
