@@ -55,6 +55,10 @@ type Metrics struct {
 	// default) serves nothing. A port other than Listen's: hostcheck runs on the controllers
 	// too.
 	HostcheckListen string `yaml:"hostcheck_listen"`
+	// CapacityInterval is how often, while Listen is set, each segment's capacity headroom is
+	// read from Nova and Placement for the metrics (two Placement requests per host). 0 reads
+	// none; otherwise at least 30s. Default 5m.
+	CapacityInterval time.Duration `yaml:"capacity_interval"`
 }
 
 // Segments maps a segment name to its definition.
@@ -247,6 +251,8 @@ const (
 	DefaultSQLiteDSN        = "/var/lib/computeha/history.db"
 	DefaultRecoveryMethod   = RecoveryAuto
 	DefaultErrorVMsHandling = ErrorVMsEvacuate
+	DefaultCapacityInterval = 5 * time.Minute
+	MinCapacityInterval     = 30 * time.Second
 )
 
 // Default returns a configuration holding every default and nothing else (no cloud, no
@@ -280,6 +286,7 @@ func Default() *Config {
 		History: History{Driver: DriverSQLite},
 		Health:  DefaultHealth(),
 		Alerts:  Alerts{Resend: DefaultAlertResend},
+		Metrics: Metrics{CapacityInterval: DefaultCapacityInterval},
 	}
 }
 

@@ -84,6 +84,7 @@ func TestLoadExampleGivesTheDocumentedValues(t *testing.T) {
 				"compute-a2":   {"mgmt": "192.0.2.22", "tenant": "198.51.100.22", "storage": "203.0.113.22"},
 			},
 		},
+		Metrics: Metrics{CapacityInterval: 5 * time.Minute},
 		Alerts: Alerts{
 			Labels:       map[string]string{"cluster": "overcloud"},
 			Resend:       time.Minute,

@@ -245,6 +245,9 @@ func list[T ~string](choices []T) string {
 func (m Metrics) validate(p *problems) {
 	checkListen(p, "metrics.listen", m.Listen)
 	checkListen(p, "metrics.hostcheck_listen", m.HostcheckListen)
+	if m.CapacityInterval != 0 && m.CapacityInterval < MinCapacityInterval {
+		p.add("metrics.capacity_interval: %s is neither 0 (off) nor at least %s", m.CapacityInterval, MinCapacityInterval)
+	}
 	if m.Listen != "" && m.Listen == m.HostcheckListen {
 		p.add("metrics.hostcheck_listen: %s is metrics.listen too; on a controller both would take it", m.Listen)
 	}

@@ -234,6 +234,7 @@ func (d *Daemon) Run(ctx context.Context, events <-chan crm.Event) error {
 	defer wg.Wait()
 	d.reconcile(ctx, &wg)
 	d.startHealth(ctx, &wg)
+	d.startCapacity(ctx, &wg)
 	if every := d.o.Config.Evacuation.Refresh; every > 0 {
 		wg.Go(func() { d.keepFresh(ctx, every) })
 	}

@@ -1,0 +1,122 @@
+package evacd
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/computeha/computeha/internal/config"
+	"github.com/computeha/computeha/internal/openstack"
+	"github.com/computeha/computeha/internal/plan"
+)
+
+// capacity keeps each segment's headroom (plan.Headroom) for the metrics: what the segment
+// has left after losing its costliest host, refreshed every metrics.capacity_interval from
+// Nova's hypervisors and Placement. It is read at scrape time; a failed refresh keeps the
+// last values and is logged.
+type capacity struct {
+	mu       sync.Mutex
+	headroom map[string]plan.Resources // by segment
+}
+
+// startCapacity refreshes the segments' headroom while the metrics are served.
+func (d *Daemon) startCapacity(ctx context.Context, wg *sync.WaitGroup) {
+	every := d.o.Config.Metrics.CapacityInterval
+	if d.o.Metrics == nil || d.o.Config.Metrics.Listen == "" || every <= 0 {
+		return
+	}
+	c := &capacity{headroom: map[string]plan.Resources{}}
+	gauge := func(name, help string, pick func(plan.Resources) int64, scale float64) {
+		d.o.Metrics.GaugeFunc(name, help, []string{"segment"}, func() map[[2]string]float64 {
+			c.mu.Lock()
+			defer c.mu.Unlock()
+			out := make(map[[2]string]float64, len(c.headroom))
+			for seg, r := range c.headroom {
+				out[[2]string{seg}] = float64(pick(r)) * scale
+			}
+			return out
+		})
+	}
+	const what = " a segment has left after losing the host whose loss costs it most (its VMs placed on the segment's other hosts, reserved ones included); below 0, some host's VMs would not all fit."
+	gauge("segment_headroom_vcpus", "vCPUs"+what, func(r plan.Resources) int64 { return r.VCPUs }, 1)
+	gauge("segment_headroom_memory_bytes", "Memory"+what, func(r plan.Resources) int64 { return r.RAMMB }, 1<<20)
+	gauge("segment_headroom_disk_bytes", "Disk"+what, func(r plan.Resources) int64 { return r.DiskGB }, 1<<30)
+	wg.Go(func() {
+		for {
+			if err := d.refreshCapacity(ctx, c); err != nil && ctx.Err() == nil {
+				d.o.Log.Warn("capacity: reading the segments' capacity failed; the metrics keep the last values", "error", err)
+			}
+			if d.clock.Sleep(ctx, every) != nil {
+				return
+			}
+		}
+	})
+}
+
+func (d *Daemon) refreshCapacity(ctx context.Context, c *capacity) error {
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	segs, err := d.o.Config.ResolveSegments(nil)
+	if err != nil {
+		aggs, aerr := d.o.Nova.Aggregates(ctx)
+		if aerr != nil {
+			return aerr
+		}
+		byName := map[string][]string{}
+		for _, a := range aggs {
+			byName[a.Name] = a.Hosts
+		}
+		if segs, err = d.o.Config.ResolveSegments(byName); err != nil {
+			return err
+		}
+	}
+	hvs, err := d.o.Nova.Hypervisors(ctx)
+	if err != nil {
+		return err
+	}
+	out := map[string]plan.Resources{}
+	for name, seg := range segs {
+		out[name], _ = plan.Headroom(segmentCapacity(seg, hvs))
+	}
+	c.mu.Lock()
+	c.headroom = out
+	c.mu.Unlock()
+	return nil
+}
+
+// segmentCapacity is the capacity of seg's hosts that Nova knows.
+func segmentCapacity(seg config.Segment, hvs []openstack.Hypervisor) []plan.Capacity {
+	in := map[string]bool{}
+	for _, h := range seg.Hosts {
+		in[h] = true
+	}
+	reserve := map[string]bool{}
+	for _, h := range seg.ReservedHosts {
+		reserve[h] = true
+	}
+	var out []plan.Capacity
+	for _, hv := range hvs {
+		if !in[hv.ServiceHost] {
+			continue
+		}
+		res := func(class string) (free, used int64) {
+			r, ok := hv.Resources[class]
+			if !ok {
+				return 0, 0
+			}
+			return r.Free(), r.Used
+		}
+		fc, uc := res("VCPU")
+		fm, um := res("MEMORY_MB")
+		fd, ud := res("DISK_GB")
+		up, enabled := hv.State == "up", hv.Status == "enabled"
+		out = append(out, plan.Capacity{
+			Name: hv.ServiceHost,
+			// A reserved host is disabled until taken into use: it is a target all the same.
+			Target: up && (enabled || reserve[hv.ServiceHost]),
+			Free:   plan.Resources{VCPUs: fc, RAMMB: fm, DiskGB: fd},
+			Used:   plan.Resources{VCPUs: uc, RAMMB: um, DiskGB: ud},
+		})
+	}
+	return out
+}
