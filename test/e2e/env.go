@@ -79,6 +79,8 @@ type Env struct {
 	settings Settings // what the daemon's configuration says beyond the fixed parts
 	// health is the configuration's health section once EnableHealth ran.
 	health string
+	// alerts is the configuration's alerts section, when the suite delivers alerts.
+	alerts string
 	log    io.Writer
 	hosts  []string
 	// OnEvacStart, when set, runs once when PowerLoss sees the first VM
@@ -282,8 +284,10 @@ history:
   dsn: %s
 metrics:
   listen: 0.0.0.0:%d
-`, nova.CloudAdmin, e.Plane.CloudsYAML(), seg, s.Retries, s.Backoff, tiers, g.MaxHosts, g.Window, g.MaxSegmentFraction, e.HistoryDB(), MetricsPort)
-	return os.WriteFile(e.EvacdConfig(), []byte(cfg+e.health), 0o644)
+  hostcheck_listen: 0.0.0.0:%d
+`, nova.CloudAdmin, e.Plane.CloudsYAML(), seg, s.Retries, s.Backoff, tiers, g.MaxHosts, g.Window, g.MaxSegmentFraction, e.HistoryDB(), MetricsPort,
+		HostcheckMetricsPort)
+	return os.WriteFile(e.EvacdConfig(), []byte(cfg+e.health+e.alerts), 0o644)
 }
 
 func (e *Env) configure(ctx context.Context) error {

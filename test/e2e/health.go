@@ -4,10 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
+	"net/http"
 	"strings"
 	"time"
 
 	"github.com/computeha/computeha/test/lab"
+	"github.com/computeha/computeha/test/nova"
 )
 
 // HealthConfig is the health section the suite appends to the daemon's configuration: the
@@ -138,4 +141,55 @@ func (e *Env) WaitJudged(ctx context.Context, hosts []string, state string, limi
 		time.Sleep(500 * time.Millisecond)
 	}
 	return fmt.Errorf("not every host of %v judged %s within %s: %s", hosts, state, limit, last)
+}
+
+// HostcheckMetricsPort is where every node's hostcheck serves its metrics.
+const HostcheckMetricsPort = 9732
+
+// WaitHostcheckMetric waits until node's hostcheck serves the sample line want (for example
+// `computeha_hostcheck_peer_reachable{network="mgmt",peer="cmp1"} 0`), scraped from the
+// cloud's namespace as a Prometheus there would.
+func (e *Env) WaitHostcheckMetric(ctx context.Context, node, want string, limit time.Duration) error {
+	nodes, err := e.Lab.Nodes(ctx)
+	if err != nil {
+		return err
+	}
+	addr := ""
+	for _, n := range nodes {
+		if n.Name == node {
+			addr = n.Mgmt
+		}
+	}
+	if addr == "" {
+		return fmt.Errorf("no node %s in the lab", node)
+	}
+	client := &http.Client{Transport: nova.NetNSTransport(CloudNS()), Timeout: 5 * time.Second}
+	deadline := time.Now().Add(limit)
+	last := ""
+	for {
+		req, err := http.NewRequestWithContext(ctx, "GET", fmt.Sprintf("http://%s:%d/metrics", addr, HostcheckMetricsPort), nil)
+		if err != nil {
+			return err
+		}
+		resp, err := client.Do(req)
+		if err == nil {
+			b, _ := io.ReadAll(resp.Body)
+			_ = resp.Body.Close()
+			for _, l := range strings.Split(string(b), "\n") {
+				if strings.HasPrefix(l, "computeha_hostcheck_peer_reachable") {
+					last += l + "; "
+				}
+				if l == want {
+					return nil
+				}
+			}
+		} else {
+			last = err.Error()
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return fmt.Errorf("%s's hostcheck did not serve %q within %s (last: %s)", node, want, limit, last)
+		}
+		last = ""
+		time.Sleep(500 * time.Millisecond)
+	}
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/computeha/computeha/crm"
+	"github.com/computeha/computeha/internal/alert"
 	"github.com/computeha/computeha/internal/evacstate"
 	"github.com/computeha/computeha/internal/openstack"
 )
@@ -30,6 +31,18 @@ func TestHealth(t *testing.T) {
 // two hosts.
 func healthScenarios(ctx context.Context, t *testing.T, env *Env) {
 	start := time.Now()
+	// The daemon delivers its alerts to a real Alertmanager and to a command.
+	am, err := env.NewAlertmanager()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := am.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(am.Stop)
+	if env.alerts, err = env.alertsSection(); err != nil {
+		t.Fatal(err)
+	}
 	if err := env.EnableHealth(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -53,6 +66,23 @@ func healthScenarios(ctx context.Context, t *testing.T, env *Env) {
 		}
 		d := env.waitDecision(ctx, t, h, "management-lost", fault, 30*time.Second)
 		t.Logf("%s judged management-lost %s after the cut: %s", h, d.At.Sub(fault).Round(time.Millisecond), d.ReasonText)
+		if a, err := am.WaitActive(ctx, "ComputehaHostIsolated", h, 30*time.Second); err != nil {
+			t.Error(err)
+		} else if a.Labels["state"] != "management-lost" || a.Labels["severity"] != "critical" || a.Labels["cluster"] != "lab" {
+			t.Errorf("the Alertmanager's alert about %s has labels %v", h, a.Labels)
+		} else {
+			t.Logf("the Alertmanager holds %s{host=%s,state=%s} %s after the cut: %s", a.Labels["alertname"], h, a.Labels["state"],
+				time.Since(fault).Round(time.Millisecond), a.Annotations["summary"])
+		}
+		// Another host's hostcheck tells the same in its metrics: h lost on mgmt, not on tenant.
+		for _, want := range []string{
+			`computeha_hostcheck_peer_reachable{network="mgmt",peer="` + h + `"} 0`,
+			`computeha_hostcheck_peer_reachable{network="tenant",peer="` + h + `"} 1`,
+		} {
+			if err := env.WaitHostcheckMetric(ctx, "cmp2", want, 15*time.Second); err != nil {
+				t.Error(err)
+			}
+		}
 		env.waitDisabled(ctx, t, h, evacstate.HealthReasonPrefix, 60*time.Second)
 		// Pacemaker keeps trying to fence the host it lost; the gate keeps refusing.
 		time.Sleep(20 * time.Second)
@@ -69,6 +99,19 @@ func healthScenarios(ctx context.Context, t *testing.T, env *Env) {
 		env.stayed(ctx, t, vms[h])
 		if err := env.WaitJudged(ctx, env.Computes(), "running", time.Minute); err != nil {
 			t.Fatal(err)
+		}
+		if err := env.WaitHostcheckMetric(ctx, "cmp2", `computeha_hostcheck_peer_reachable{network="mgmt",peer="`+h+`"} 1`, 15*time.Second); err != nil {
+			t.Error(err)
+		}
+		// Firing alerts are sent with an end four minutes ahead: gone sooner, the
+		// Alertmanager was told of the resolution.
+		if err := am.WaitResolved(ctx, "ComputehaHostIsolated", h, 30*time.Second); err != nil {
+			t.Error(err)
+		}
+		for _, status := range []string{alert.Firing, alert.Resolved} {
+			if _, err := env.WaitCommandAlert("ComputehaHostIsolated", h, status, fault, 10*time.Second); err != nil {
+				t.Error(err)
+			}
 		}
 	})
 
@@ -195,6 +238,9 @@ func healthScenarios(ctx context.Context, t *testing.T, env *Env) {
 	t.Run("a powered-off host is judged dead, fenced through the gate and evacuated", func(t *testing.T) {
 		env.quiet(ctx, t)
 		h := "cmp1"
+		// The Alertmanager is down through the power loss: the recovery does not wait for it,
+		// and the alert reaches it once it is back.
+		am.Stop()
 		tl, err := env.PowerLoss(ctx, h, env.on(ctx, t, vms, h), 4*time.Minute, testLog{t})
 		if err != nil {
 			t.Fatal(err)
@@ -206,7 +252,27 @@ func healthScenarios(ctx context.Context, t *testing.T, env *Env) {
 		if _, err := env.waitDecisionErr(ctx, h, "dead", tl.Fault, time.Second); err != nil {
 			t.Error(err)
 		}
+		if _, err := env.WaitCommandAlert("ComputehaHostDead", h, alert.Firing, tl.Fault, 10*time.Second); err != nil {
+			t.Error(err)
+		}
+		back := time.Now()
+		if err := am.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
+		// The daemon tries again at most a minute apart.
+		if _, err := am.WaitActive(ctx, "ComputehaHostDead", h, 90*time.Second); err != nil {
+			t.Error(err)
+		} else {
+			t.Logf("the Alertmanager, down through the recovery, holds ComputehaHostDead{host=%s} %s after it was started again",
+				h, time.Since(back).Round(time.Millisecond))
+		}
 		if _, err := env.PowerOn(ctx, h, 4*time.Minute, testLog{t}); err != nil {
+			t.Error(err)
+		}
+		if err := am.WaitResolved(ctx, "ComputehaHostDead", h, time.Minute); err != nil {
+			t.Error(err)
+		}
+		if _, err := env.WaitCommandAlert("ComputehaHostDead", h, alert.Resolved, tl.Fault, 10*time.Second); err != nil {
 			t.Error(err)
 		}
 	})

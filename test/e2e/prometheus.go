@@ -104,13 +104,19 @@ func (p *Prometheus) Stop() {
 		return
 	}
 	p.stopped = true
-	_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGTERM)
+	stopGroup(p.cmd)
+}
+
+// stopGroup ends a server started in a process group of its own: SIGTERM, then SIGKILL if it
+// has not exited within 10 s; it returns once the server has exited.
+func stopGroup(cmd *exec.Cmd) {
+	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
 	done := make(chan struct{})
-	go func() { _ = p.cmd.Wait(); close(done) }()
+	go func() { _ = cmd.Wait(); close(done) }()
 	select {
 	case <-done:
 	case <-time.After(10 * time.Second):
-		_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 		<-done
 	}
 }
@@ -154,15 +160,6 @@ func (p *Prometheus) Query(ctx context.Context, q string) (float64, error) {
 
 // Firing lists the names of the alerts firing now.
 func (p *Prometheus) Firing(ctx context.Context) ([]string, error) {
-	req, err := http.NewRequestWithContext(ctx, "GET", p.base+"/api/v1/alerts", nil)
-	if err != nil {
-		return nil, err
-	}
-	resp, err := p.client.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
 	var body struct {
 		Data struct {
 			Alerts []struct {
@@ -171,7 +168,7 @@ func (p *Prometheus) Firing(ctx context.Context) ([]string, error) {
 			} `json:"alerts"`
 		} `json:"data"`
 	}
-	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+	if err := getJSON(ctx, p.client, p.base+"/api/v1/alerts", &body); err != nil {
 		return nil, err
 	}
 	var out []string
@@ -181,4 +178,21 @@ func (p *Prometheus) Firing(ctx context.Context) ([]string, error) {
 		}
 	}
 	return out, nil
+}
+
+// getJSON decodes the JSON answer of GET u into v; any status but 200 is an error.
+func getJSON(ctx context.Context, client *http.Client, u string, v any) error {
+	req, err := http.NewRequestWithContext(ctx, "GET", u, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: %s", u, resp.Status)
+	}
+	return json.NewDecoder(resp.Body).Decode(v)
 }
