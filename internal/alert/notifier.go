@@ -104,15 +104,15 @@ func (n *Notifier) Run(ctx context.Context) {
 		wg.Go(func() { w.run(ctx) })
 	}
 	for {
-		n.Evaluate()
+		n.evaluate()
 		if err := n.clock.Sleep(ctx, n.o.Interval); err != nil {
 			return
 		}
 	}
 }
 
-// Evaluate reads the state once, updates what fires and hands the changes to the receivers.
-func (n *Notifier) Evaluate() []Alert {
+// evaluate reads the state once, updates what fires and hands the changes to the receivers.
+func (n *Notifier) evaluate() []Alert {
 	changes := n.book.Update(n.clock.Now(), Evaluate(n.o.Rules, n.o.State(), n.o.Labels))
 	if len(changes) == 0 {
 		return nil
@@ -185,8 +185,14 @@ func (w *worker) batch(resendDue bool) []Alert {
 		return nil
 	}
 	out := append([]Alert(nil), w.firing...)
+	now := make(map[string]bool, len(w.firing))
+	for _, f := range w.firing {
+		now[f.Key()] = true
+	}
 	for _, q := range w.queue {
-		if q.Status() == Resolved {
+		// An earlier episode of an alert firing again is not sent: with the same labels, the
+		// Alertmanager would take its end for the new episode's.
+		if q.Status() == Resolved && !now[q.Key()] {
 			out = append(out, q)
 		}
 	}
@@ -206,15 +212,26 @@ func (w *worker) done(sent []Alert) {
 		if st, ok := sentAs[q.episode()]; ok && st == q.Status() {
 			continue
 		}
-		if w.all && q.Status() == Firing {
-			// Sent with the firing set whenever that was sent.
-			if _, ok := sentAs[q.episode()]; ok {
+		if w.all {
+			// A firing change goes with the firing set whenever that is sent; a resolved
+			// one left out because its alert fires again is no longer to be sent.
+			if _, ok := sentAs[q.episode()]; ok && q.Status() == Firing || q.Status() == Resolved && refiring(sent, q) {
 				continue
 			}
 		}
 		kept = append(kept, q)
 	}
 	w.queue = kept
+}
+
+// refiring tells whether sent holds a firing alert of q's labels (a later episode).
+func refiring(sent []Alert, q Alert) bool {
+	for _, a := range sent {
+		if a.Status() == Firing && a.Key() == q.Key() {
+			return true
+		}
+	}
+	return false
 }
 
 const (

@@ -177,6 +177,29 @@ func TestTheAlertmanagerGetsEveryFiringAlertAgainEachResend(t *testing.T) {
 	})
 }
 
+func TestTheAlertmanagerIsNotSentTheEndOfAnEarlierEpisodeOfAnAlertFiringAgain(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		st := &state{}
+		am := &recorder{kind: "alertmanager", down: true}
+		n := NewNotifier(Options{State: st.get, Receivers: []Receiver{(*amRecorder)(am)}, Resend: time.Minute})
+		ctx, cancel := context.WithCancel(t.Context())
+		defer cancel()
+		go n.Run(ctx)
+		for _, s := range []string{"isolated", "running", "isolated"} {
+			st.set(map[string]string{"cmp1": s})
+			time.Sleep(5 * time.Second)
+		}
+		am.setDown(false)
+		time.Sleep(30 * time.Second) // the next try, 16 s after the one at 15 s
+		// The new episode alone, not the end of the first one with the same labels.
+		want := [][]string{{"ComputehaHostIsolated cmp1 firing"}}
+		if diff := cmp.Diff(want, am.seen()); diff != "" {
+			t.Errorf("sent (-want +got):\n%s", diff)
+		}
+		cancel()
+	})
+}
+
 // amRecorder is a recorder the notifier takes for an Alertmanager (all firing alerts each time).
 type amRecorder recorder
 
