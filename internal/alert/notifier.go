@@ -118,7 +118,8 @@ func (n *Notifier) evaluate() []Alert {
 		return nil
 	}
 	for _, a := range changes {
-		n.o.Log.Info("alert "+a.Status(), "alert", a.Name(), "host", a.Labels[LabelHost], "summary", a.Annotations["summary"])
+		n.o.Log.Info("alert "+a.Status(), "alert", a.Name(), "host", a.Labels[LabelHost], "segment", a.Labels[LabelSegment],
+			"summary", a.Annotations["summary"])
 	}
 	firing := n.book.Firing()
 	for _, w := range n.workers {

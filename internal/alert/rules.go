@@ -13,15 +13,25 @@ type Snapshot struct {
 	// Phases maps each host under recovery to its phase (fencing, reading, paused,
 	// recovering, failed).
 	Phases map[string]string
+	// Capacity maps each segment whose capacity is known to CapacityShort when some
+	// resource's headroom is below zero, CapacityOK otherwise.
+	Capacity map[string]string
 }
 
+// Capacity values of a Snapshot.
+const (
+	CapacityOK    = "ok"
+	CapacityShort = "short"
+)
+
 // Rule raises an alert for each host whose health state (Label "state") or recovery phase
-// (Label "phase") is one of Values, once that has held for For.
+// (Label "phase") is one of Values, or each segment (Label "segment") whose capacity is, once
+// that has held for For.
 type Rule struct {
 	Name     string
 	Severity string
 	For      time.Duration
-	Label    string // "state" or "phase"
+	Label    string // "state", "phase" or "segment"
 	Values   []string
 	// Summary and Description are Prometheus annotation templates; only {{ $labels.NAME }}
 	// is expanded.
@@ -30,13 +40,15 @@ type Rule struct {
 
 // The labels the rules set on their alerts besides alertname and severity.
 const (
-	LabelHost  = "host"
-	LabelState = "state"
-	LabelPhase = "phase"
+	LabelHost    = "host"
+	LabelState   = "state"
+	LabelPhase   = "phase"
+	LabelSegment = "segment"
 )
 
 // Rules are the alerts the daemon raises itself: the shipped rules file's alerts on
-// computeha_host_health and computeha_recovery_phase, word for word.
+// computeha_host_health, computeha_recovery_phase and computeha_segment_headroom_*, word for
+// word.
 var Rules = []Rule{
 	{
 		Name: "ComputehaHostIsolated", Severity: Critical, Label: LabelState, Values: []string{"isolated", "management-lost"},
@@ -74,19 +86,29 @@ var Rules = []Rule{
 		Summary:     "The recovery of {{ $labels.host }} failed: some of its VMs are not running",
 		Description: "computeha history --host {{ $labels.host }} lists the VMs and why.",
 	},
+	{
+		Name: "ComputehaSegmentNoHeadroom", Severity: Warning, For: 15 * time.Minute, Label: LabelSegment, Values: []string{CapacityShort},
+		Summary: "Segment {{ $labels.segment }} cannot take the VMs of its busiest host",
+		Description: "Were its costliest host to fail now, some of its VMs would fit on no other host of " +
+			"segment {{ $labels.segment }}, reserved hosts included. Add capacity or reserved hosts.",
+	},
 }
 
 // Evaluate returns the alerts whose condition holds in s (with no times set): one per rule and
-// host, labelled alertname, severity, host, the rule's label and extra.
+// host, labelled alertname, severity, host, the rule's label and extra; or one per rule and
+// segment, labelled alertname, severity, segment and extra.
 func Evaluate(rules []Rule, s Snapshot, extra map[string]string) []Alert {
 	var out []Alert
 	for _, r := range rules {
 		src := s.Health
-		if r.Label == LabelPhase {
+		switch r.Label {
+		case LabelPhase:
 			src = s.Phases
+		case LabelSegment:
+			src = s.Capacity
 		}
-		for _, host := range sortedKeys(src) {
-			v := src[host]
+		for _, key := range sortedKeys(src) {
+			v := src[key]
 			if !slices.Contains(r.Values, v) {
 				continue
 			}
@@ -94,7 +116,12 @@ func Evaluate(rules []Rule, s Snapshot, extra map[string]string) []Alert {
 			for k, x := range extra {
 				labels[k] = x
 			}
-			labels["alertname"], labels["severity"], labels[LabelHost], labels[r.Label] = r.Name, r.Severity, host, v
+			labels["alertname"], labels["severity"] = r.Name, r.Severity
+			if r.Label == LabelSegment {
+				labels[LabelSegment] = key // a segment's alert is about no host
+			} else {
+				labels[LabelHost], labels[r.Label] = key, v
+			}
 			out = append(out, Alert{Labels: labels, Annotations: map[string]string{
 				"summary":     expand(r.Summary, labels),
 				"description": expand(r.Description, labels),

@@ -41,6 +41,23 @@ func TestRulesAreTheShippedRulesFileWordForWord(t *testing.T) {
 	var fromFile []Rule
 	for _, g := range f.Groups {
 		for _, r := range g.Rules {
+			if strings.Contains(r.Expr, "computeha_segment_headroom_") {
+				// Below zero on any resource: the daemon reads the same headroom as a state.
+				for _, metric := range []string{"vcpus", "memory_bytes", "disk_bytes"} {
+					if !strings.Contains(r.Expr, "computeha_segment_headroom_"+metric+" < 0") {
+						t.Errorf("%s: no condition on %s", r.Alert, metric)
+					}
+				}
+				d, err := time.ParseDuration(r.For)
+				if err != nil {
+					t.Fatalf("%s: for %q: %v", r.Alert, r.For, err)
+				}
+				fromFile = append(fromFile, Rule{
+					Name: r.Alert, Severity: r.Labels["severity"], For: d, Label: LabelSegment, Values: []string{CapacityShort},
+					Summary: r.Annotations["summary"], Description: r.Annotations["description"],
+				})
+				continue
+			}
 			m := stateExpr.FindStringSubmatch(strings.TrimSpace(r.Expr))
 			if m == nil {
 				continue // Prometheus' alone: rates, absent()
@@ -75,15 +92,16 @@ func TestRulesAreTheShippedRulesFileWordForWord(t *testing.T) {
 
 func TestEvaluate(t *testing.T) {
 	s := Snapshot{
-		Health: map[string]string{"cmp1": "isolated", "cmp2": "running", "cmp3": "dead"},
-		Phases: map[string]string{"cmp3": "recovering", "cmp4": "failed"},
+		Health:   map[string]string{"cmp1": "isolated", "cmp2": "running", "cmp3": "dead"},
+		Phases:   map[string]string{"cmp3": "recovering", "cmp4": "failed"},
+		Capacity: map[string]string{"rack-a": CapacityOK, "rack-b": CapacityShort},
 	}
 	got := Evaluate(Rules, s, map[string]string{"cluster": "east"})
 	var names []string
 	for _, a := range got {
 		names = append(names, a.Name()+" "+a.Labels[LabelHost])
 	}
-	want := []string{"ComputehaHostIsolated cmp1", "ComputehaHostDead cmp3", "ComputehaRecoveryFailed cmp4"}
+	want := []string{"ComputehaHostIsolated cmp1", "ComputehaHostDead cmp3", "ComputehaRecoveryFailed cmp4", "ComputehaSegmentNoHeadroom "}
 	if diff := cmp.Diff(want, names); diff != "" {
 		t.Fatalf("alerts (-want +got):\n%s", diff)
 	}
@@ -100,6 +118,10 @@ func TestEvaluate(t *testing.T) {
 	}
 	if got[2].Labels[LabelPhase] != "failed" || got[2].Annotations["description"] != "computeha history --host cmp4 lists the VMs and why." {
 		t.Errorf("failed alert: %+v", got[2])
+	}
+	wantSeg := map[string]string{"alertname": "ComputehaSegmentNoHeadroom", "severity": "warning", "segment": "rack-b", "cluster": "east"}
+	if diff := cmp.Diff(wantSeg, got[3].Labels); diff != "" || got[3].Annotations["summary"] != "Segment rack-b cannot take the VMs of its busiest host" {
+		t.Errorf("segment alert %v (-want +got):\n%s", got[3].Annotations, diff)
 	}
 }
 

@@ -55,9 +55,10 @@ type Metrics struct {
 	// default) serves nothing. A port other than Listen's: hostcheck runs on the controllers
 	// too.
 	HostcheckListen string `yaml:"hostcheck_listen"`
-	// CapacityInterval is how often, while Listen is set, each segment's capacity headroom is
-	// read from Nova and Placement for the metrics (two Placement requests per host). 0 reads
-	// none; otherwise at least 30s. Default 5m.
+	// CapacityInterval is how often each segment's capacity headroom is read from Nova and
+	// Placement (two Placement requests per host), while Listen is set or alerts are
+	// delivered: for the metrics and the alert on a segment without headroom. 0 reads none;
+	// otherwise at least 30s. Default 5m.
 	CapacityInterval time.Duration `yaml:"capacity_interval"`
 }
 

@@ -119,6 +119,8 @@ type Daemon struct {
 	// hostStates are the hosts' confirmed health states, for the alerts; a host whose
 	// responses are suspended (maintenance, standby) has none.
 	hostStates map[string]string
+	// capacity is the segments' headroom, when it is read (metrics served or alerts on).
+	capacity *capacity
 }
 
 // New returns a daemon.
@@ -197,17 +199,26 @@ func (d *Daemon) setHostState(host, state string) {
 	}
 }
 
-// AlertState is what the alert rules read: every judged host's state and every recovery's
-// phase.
+// AlertState is what the alert rules read: every judged host's state, every recovery's phase
+// and each segment's capacity, when it is read.
 func (d *Daemon) AlertState() alert.Snapshot {
-	s := alert.Snapshot{Health: map[string]string{}, Phases: map[string]string{}}
+	s := alert.Snapshot{Health: map[string]string{}, Phases: map[string]string{}, Capacity: map[string]string{}}
 	for k := range d.phases() {
 		s.Phases[k[0]] = k[1]
 	}
 	d.mu.Lock()
-	defer d.mu.Unlock()
 	for h, st := range d.hostStates {
 		s.Health[h] = st
+	}
+	c := d.capacity
+	d.mu.Unlock()
+	if c != nil {
+		for seg, short := range c.short() {
+			s.Capacity[seg] = alert.CapacityOK
+			if short {
+				s.Capacity[seg] = alert.CapacityShort
+			}
+		}
 	}
 	return s
 }
