@@ -18,7 +18,7 @@ import (
 type Alerts struct {
 	// Labels are added to every alert, e.g. {cluster: east}: what tells this cloud's alerts
 	// from another's in a shared Alertmanager. Names follow Prometheus' label syntax; the
-	// labels the daemon sets itself (alertname, severity, host, state, phase) are refused.
+	// labels the daemon sets itself (alertname, severity, host, state, phase, segment) are refused.
 	Labels map[string]string `yaml:"labels"`
 	// Resend is how often the alerts still firing are sent to the Alertmanager again (it
 	// resolves an alert that is not sent again in time), from 10s to 5m. Default 1m.
@@ -70,7 +70,7 @@ const (
 )
 
 // ReservedAlertLabels are set by the daemon on its alerts: the configuration may not set them.
-var ReservedAlertLabels = []string{"alertname", "severity", "host", "state", "phase"}
+var ReservedAlertLabels = []string{"alertname", "severity", "host", "state", "phase", "segment"}
 
 var labelName = regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_]*$`)
 

@@ -32,7 +32,7 @@ func TestAlertsSection(t *testing.T) {
 			[]string{
 				`alerts.labels: "1x" is not a label name (letters, digits and _, not starting with a digit or __)`,
 				`alerts.labels: "__y" is not a label name (letters, digits and _, not starting with a digit or __)`,
-				"alerts.labels.host: set by the daemon itself (alertname, severity, host, state, phase are)",
+				"alerts.labels.host: set by the daemon itself (alertname, severity, host, state, phase, segment are)",
 				"alerts.labels.ok: empty value",
 			},
 		},
