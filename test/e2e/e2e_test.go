@@ -75,7 +75,7 @@ func TestPowerLoss(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	prom, err := env.StartPrometheus(ctx, filepath.Join("..", ".."))
+	prom, err := env.StartPrometheus(ctx, filepath.Join("..", ".."), false)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,7 +6,9 @@ import (
 	"context"
 	"fmt"
 	"maps"
+	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -238,6 +240,17 @@ func healthScenarios(ctx context.Context, t *testing.T, env *Env) {
 	t.Run("a powered-off host is judged dead, fenced through the gate and evacuated", func(t *testing.T) {
 		env.quiet(ctx, t)
 		h := "cmp1"
+		// A real Prometheus scrapes the daemon and every hostcheck through it.
+		prom, err := env.StartPrometheus(ctx, filepath.Join("..", ".."), true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer prom.Stop()
+		const deadDecisions = `sum(computeha_history_events_total{kind="decision",reason="all-signals-lost"})`
+		before, err := prom.Query(ctx, deadDecisions)
+		if err != nil {
+			t.Fatal(err)
+		}
 		// The Alertmanager is down through the power loss: the recovery does not wait for it,
 		// and the alert reaches it once it is back.
 		am.Stop()
@@ -249,6 +262,8 @@ func healthScenarios(ctx context.Context, t *testing.T, env *Env) {
 		for _, v := range tl.Violations {
 			t.Error(v)
 		}
+		prometheusSawTheHostDie(ctx, t, env, prom, h, tl.Fault, deadDecisions, before)
+		prom.Stop()
 		if _, err := env.waitDecisionErr(ctx, h, "dead", tl.Fault, time.Second); err != nil {
 			t.Error(err)
 		}
@@ -588,5 +603,47 @@ func (e *Env) quiet(ctx context.Context, t *testing.T) {
 	}
 	if took := time.Since(start); took > time.Second {
 		t.Logf("the cluster came to rest in %s", took.Round(time.Millisecond))
+	}
+}
+
+// prometheusSawTheHostDie checks what a real Prometheus scraped from the daemon and every
+// hostcheck while host was off: every hostcheck that sees it reports it lost on every network,
+// the hostchecks' heartbeats stay fresh, and the daemon's count of dead decisions grew by what
+// the history recorded since fault.
+func prometheusSawTheHostDie(ctx context.Context, t *testing.T, env *Env, p *Prometheus, host string, fault time.Time, deadDecisions string, before float64) {
+	t.Helper()
+	events, err := env.History(ctx, host, "decision")
+	if err != nil {
+		t.Fatal(err)
+	}
+	recorded := 0
+	for _, ev := range events {
+		if at, err := time.Parse(time.RFC3339Nano, ev.Time); err == nil && !at.Before(fault) && ev.ReasonCode == "all-signals-lost" {
+			recorded++
+		}
+	}
+	if recorded == 0 {
+		t.Errorf("the history has no dead decision about %s since the fault", host)
+	}
+	checks := map[string]float64{
+		`count(computeha_hostcheck_peer_reachable{peer="` + host + `"}) > bool 0`: 1,
+		`max(computeha_hostcheck_peer_reachable{peer="` + host + `"})`:            0,
+		`max(computeha_hostcheck_heartbeat_age_seconds) < bool 10`:                1,
+		`count(computeha_hostcheck_heartbeat_age_seconds) >= bool 5`:              1,
+		deadDecisions + ` - ` + strconv.FormatFloat(before, 'f', -1, 64):          float64(recorded),
+	}
+	for q, want := range checks {
+		var got float64
+		deadline := time.Now().Add(20 * time.Second)
+		for {
+			got, err = p.Query(ctx, q)
+			if err == nil && got == want || time.Now().After(deadline) {
+				break
+			}
+			time.Sleep(time.Second)
+		}
+		if err != nil || got != want {
+			t.Errorf("Prometheus: %s = %v (error %v), want %v", q, got, err, want)
+		}
 	}
 }

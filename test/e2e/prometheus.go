@@ -31,17 +31,19 @@ type Prometheus struct {
 	stopped bool
 }
 
-// StartPrometheus starts the server and waits until it is ready and scrapes.
-func (e *Env) StartPrometheus(ctx context.Context, repoRoot string) (*Prometheus, error) {
+// StartPrometheus starts the server and waits until it is ready and scrapes the daemon. With
+// hostcheck, it scrapes every node's hostcheck too (job computeha-hostcheck), every 2 s.
+func (e *Env) StartPrometheus(ctx context.Context, repoRoot string, hostcheck bool) (*Prometheus, error) {
 	nodes, err := e.Lab.Nodes(ctx)
 	if err != nil {
 		return nil, err
 	}
-	var targets []string
+	var targets, checks []string
 	for _, n := range nodes {
 		if n.Kind == lab.Controller {
 			targets = append(targets, fmt.Sprintf("%q", fmt.Sprintf("%s:%d", n.Mgmt, MetricsPort)))
 		}
+		checks = append(checks, fmt.Sprintf("%q", fmt.Sprintf("%s:%d", n.Mgmt, HostcheckMetricsPort)))
 	}
 	if len(targets) == 0 {
 		return nil, errors.New("prometheus: the lab lists no controller")
@@ -65,6 +67,14 @@ scrape_configs:
     static_configs:
       - targets: [%s]
 `, rules, strings.Join(targets, ", "))
+	if hostcheck {
+		cfg += fmt.Sprintf(`  - job_name: computeha-hostcheck
+    scrape_interval: 2s
+    scrape_timeout: 1s
+    static_configs:
+      - targets: [%s]
+`, strings.Join(checks, ", "))
+	}
 	conf := filepath.Join(dir, "prometheus.yml")
 	if err := os.WriteFile(conf, []byte(cfg), 0o644); err != nil {
 		return nil, err
