@@ -2,7 +2,6 @@ package alert
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"sync"
 	"time"
@@ -200,39 +199,27 @@ func (w *worker) batch(resendDue bool) []Alert {
 	return out
 }
 
-// done removes from the queue what was delivered (a change that moved on since stays).
+// done removes from the queue what was delivered (a change that moved on since stays), and
+// for a receiver of them all the end of an earlier episode whose alert was sent firing again.
 func (w *worker) done(sent []Alert) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	sentAs := make(map[string]string, len(sent))
+	refiring := map[string]bool{}
 	for _, a := range sent {
 		sentAs[a.episode()] = a.Status()
+		if a.Status() == Firing {
+			refiring[a.Key()] = true
+		}
 	}
 	kept := w.queue[:0]
 	for _, q := range w.queue {
-		if st, ok := sentAs[q.episode()]; ok && st == q.Status() {
+		if sentAs[q.episode()] == q.Status() || w.all && q.Status() == Resolved && refiring[q.Key()] {
 			continue
-		}
-		if w.all {
-			// A firing change goes with the firing set whenever that is sent; a resolved
-			// one left out because its alert fires again is no longer to be sent.
-			if _, ok := sentAs[q.episode()]; ok && q.Status() == Firing || q.Status() == Resolved && refiring(sent, q) {
-				continue
-			}
 		}
 		kept = append(kept, q)
 	}
 	w.queue = kept
-}
-
-// refiring tells whether sent holds a firing alert of q's labels (a later episode).
-func refiring(sent []Alert, q Alert) bool {
-	for _, a := range sent {
-		if a.Status() == Firing && a.Key() == q.Key() {
-			return true
-		}
-	}
-	return false
 }
 
 const (
@@ -302,12 +289,4 @@ func (w *worker) wait(ctx context.Context, d time.Duration) bool {
 		return false
 	}
 	return true
-}
-
-// errStatus builds an error from an HTTP status and the start of the body.
-func errStatus(status string, body []byte) error {
-	if len(body) > 200 {
-		body = body[:200]
-	}
-	return errors.New("answered " + status + ": " + string(body))
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -64,16 +65,7 @@ func (a *Alertmanager) Check(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	resp, err := a.Client.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-	if resp.StatusCode != http.StatusOK {
-		return errStatus(resp.Status, b)
-	}
-	return nil
+	return do(a.Client, req)
 }
 
 // Webhook posts a [Message] of the alerts to URL.
@@ -114,11 +106,8 @@ func (w *Webhook) Check(ctx context.Context) error {
 	if port == "" {
 		port = map[string]string{"http": "80", "https": "443"}[u.Scheme]
 	}
-	dial := (&net.Dialer{}).DialContext
-	if tr, ok := w.Client.Transport.(*http.Transport); ok && tr.DialContext != nil {
-		dial = tr.DialContext
-	}
-	c, err := dial(ctx, "tcp", net.JoinHostPort(u.Hostname(), port))
+	var d net.Dialer
+	c, err := d.DialContext(ctx, "tcp", net.JoinHostPort(u.Hostname(), port))
 	if err != nil {
 		return err
 	}
@@ -189,6 +178,11 @@ func postJSON(ctx context.Context, client *http.Client, u, tok string, v any) er
 	if tok != "" {
 		req.Header.Set("Authorization", "Bearer "+tok)
 	}
+	return do(client, req)
+}
+
+// do sends req; an answer with any status but 2xx is an error quoting the start of its body.
+func do(client *http.Client, req *http.Request) error {
 	resp, err := client.Do(req)
 	if err != nil {
 		return err
@@ -196,7 +190,10 @@ func postJSON(ctx context.Context, client *http.Client, u, tok string, v any) er
 	defer resp.Body.Close()
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
 	if resp.StatusCode/100 != 2 {
-		return errStatus(resp.Status, b)
+		if len(b) > 200 {
+			b = b[:200]
+		}
+		return errors.New("answered " + resp.Status + ": " + string(b))
 	}
 	return nil
 }

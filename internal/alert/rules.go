@@ -1,8 +1,10 @@
 package alert
 
 import (
+	"maps"
 	"slices"
 	"strings"
+	"text/template"
 	"time"
 )
 
@@ -107,15 +109,13 @@ func Evaluate(rules []Rule, s Snapshot, extra map[string]string) []Alert {
 		case LabelSegment:
 			src = s.Capacity
 		}
-		for _, key := range sortedKeys(src) {
+		for _, key := range slices.Sorted(maps.Keys(src)) {
 			v := src[key]
 			if !slices.Contains(r.Values, v) {
 				continue
 			}
 			labels := make(map[string]string, len(extra)+4)
-			for k, x := range extra {
-				labels[k] = x
-			}
+			maps.Copy(labels, extra)
 			labels["alertname"], labels["severity"] = r.Name, r.Severity
 			if r.Label == LabelSegment {
 				labels[LabelSegment] = key // a segment's alert is about no host
@@ -131,33 +131,19 @@ func Evaluate(rules []Rule, s Snapshot, extra map[string]string) []Alert {
 	return out
 }
 
-// expand replaces each {{ $labels.NAME }} of t with the label's value.
+// expand renders t, a Prometheus annotation template, with labels as $labels (Go's
+// text/template, as Prometheus does; a label not set is empty). A template that does not
+// parse or run is returned as it is.
 func expand(t string, labels map[string]string) string {
+	tmpl, err := template.New("annotation").Option("missingkey=zero").Parse("{{ $labels := . }}" + t)
+	if err != nil {
+		return t
+	}
 	var b strings.Builder
-	for {
-		i := strings.Index(t, "{{ $labels.")
-		if i < 0 {
-			b.WriteString(t)
-			return b.String()
-		}
-		j := strings.Index(t[i:], " }}")
-		if j < 0 {
-			b.WriteString(t)
-			return b.String()
-		}
-		b.WriteString(t[:i])
-		b.WriteString(labels[t[i+len("{{ $labels."):i+j]])
-		t = t[i+j+len(" }}"):]
+	if err := tmpl.Execute(&b, labels); err != nil {
+		return t
 	}
-}
-
-func sortedKeys(m map[string]string) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
+	return b.String()
 }
 
 // ruleFor returns the rule named name.
