@@ -79,19 +79,9 @@ func (d *Daemon) serveCapacity(c *capacity) {
 func (d *Daemon) refreshCapacity(ctx context.Context, c *capacity) error {
 	ctx, cancel := context.WithTimeout(ctx, time.Minute)
 	defer cancel()
-	segs, err := d.o.Config.ResolveSegments(nil)
+	segs, err := d.segments(ctx)
 	if err != nil {
-		aggs, aerr := d.o.Nova.Aggregates(ctx)
-		if aerr != nil {
-			return aerr
-		}
-		byName := map[string][]string{}
-		for _, a := range aggs {
-			byName[a.Name] = a.Hosts
-		}
-		if segs, err = d.o.Config.ResolveSegments(byName); err != nil {
-			return err
-		}
+		return err
 	}
 	hvs, err := d.o.Nova.Hypervisors(ctx)
 	if err != nil {

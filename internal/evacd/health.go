@@ -14,7 +14,6 @@ import (
 	"github.com/computeha/computeha/internal/evidence"
 	"github.com/computeha/computeha/internal/health"
 	"github.com/computeha/computeha/internal/history"
-	"github.com/computeha/computeha/internal/openstack"
 	"github.com/computeha/computeha/internal/recovery"
 )
 
@@ -250,19 +249,8 @@ func (l *healthLoop) run(ctx context.Context) {
 func (l *healthLoop) computeHosts(ctx context.Context) []string {
 	now := l.d.clock.Now()
 	if now.Sub(l.segsAt) > time.Minute {
-		segs, err := l.d.o.Config.ResolveSegments(nil)
-		if err != nil {
-			// Segments defined by aggregates: ask Nova, without waiting out an outage (the
-			// last known segments serve meanwhile).
-			var aggs []openstack.Aggregate
-			if aggs, err = l.d.o.Nova.Aggregates(ctx); err == nil {
-				byName := map[string][]string{}
-				for _, a := range aggs {
-					byName[a.Name] = a.Hosts
-				}
-				segs, err = l.d.o.Config.ResolveSegments(byName)
-			}
-		}
+		// Without waiting out a Nova outage: the last known segments serve meanwhile.
+		segs, err := l.d.segments(ctx)
 		if err != nil {
 			// Looked at again in 10 s, not every interval: Nova may be down for a while.
 			l.d.o.Log.Warn("health: resolving the segments failed", "error", err)

@@ -2,6 +2,7 @@ package openstack
 
 import (
 	"context"
+	"slices"
 	"time"
 )
 
@@ -206,6 +207,16 @@ type Aggregate struct {
 	AvailabilityZone string // "" when the aggregate defines none
 	Hosts            []string
 	Metadata         map[string]string
+}
+
+// HostsByAggregate maps each aggregate's name to its hosts (config.Config.ResolveSegments and
+// the cells' input).
+func HostsByAggregate(aggs []Aggregate) map[string][]string {
+	out := make(map[string][]string, len(aggs))
+	for _, a := range aggs {
+		out[a.Name] = slices.Clone(a.Hosts)
+	}
+	return out
 }
 
 // ServerSpec is what [Client.CreateServer] needs to create a server again as it was: a

@@ -222,7 +222,7 @@ func (e *Engine) memberHosts(ctx context.Context, r *Reads) (map[string]string, 
 
 // segmentOf resolves the segment of source.
 func (e *Engine) segmentOf(source Host, aggs []openstack.Aggregate) (string, config.Segment, error) {
-	segs, err := e.o.Config.ResolveSegments(aggregateHosts(aggs))
+	segs, err := e.o.Config.ResolveSegments(openstack.HostsByAggregate(aggs))
 	if err != nil {
 		return "", config.Segment{}, err
 	}
@@ -231,14 +231,6 @@ func (e *Engine) segmentOf(source Host, aggs []openstack.Aggregate) (string, con
 		return "", config.Segment{}, fmt.Errorf("host %s is %w of the configuration", source, ErrNoSegment)
 	}
 	return name, segs[name], nil
-}
-
-func aggregateHosts(aggs []openstack.Aggregate) map[string][]string {
-	out := map[string][]string{}
-	for _, a := range aggs {
-		out[a.Name] = slices.Clone(a.Hosts)
-	}
-	return out
 }
 
 // ReservedAttribute records, on a reserved host's node, that a recovery took it into use (it

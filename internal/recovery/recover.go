@@ -201,7 +201,7 @@ func (x *run) sourcePolicyView() (aggs []string, az string, cells []string) {
 			}
 		}
 	}
-	cells = x.cfg().Cells.Of(x.job.Source.NovaHost, aggregateHosts(x.r.Aggregates))
+	cells = x.cfg().Cells.Of(x.job.Source.NovaHost, openstack.HostsByAggregate(x.r.Aggregates))
 	return aggs, az, cells
 }
 
