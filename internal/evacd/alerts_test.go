@@ -36,7 +36,7 @@ func TestUnreachableReceiversAtStartAreSaidAndTheDaemonGoesOn(t *testing.T) {
 	d := New(Options{Config: w.cfg, Cluster: w.cluster, Nova: w.nova, History: w.store, Metrics: w.metrics, Owner: "ctl1"})
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	startAlerts(ctx, w.cfg, d, w.metrics, w.store, slog.New(slog.DiscardHandler))
+	startAlerts(ctx, w.cfg, d, w.metrics, slog.New(slog.DiscardHandler))
 
 	var got []string
 	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {

@@ -128,7 +128,7 @@ func Serve(ctx context.Context, o ServiceOptions) error {
 	go func() { errs <- serveHealth(ctx, o.Socket, d) }()
 	go func() { errs <- d.Run(ctx, events) }()
 	serveMetrics(ctx, cfg.Metrics.Listen, m, o.Log)
-	startAlerts(ctx, cfg, d, m, store, o.Log)
+	startAlerts(ctx, cfg, d, m, o.Log)
 	o.Log.Info("evacuation daemon started", "owner", o.Owner, "config", o.ConfigPath, "socket", o.Socket)
 	err = <-errs
 	cancel()
@@ -169,26 +169,23 @@ func serveMetrics(ctx context.Context, listen string, m *metrics.Metrics, log *s
 // startAlerts delivers the daemon's alerts to the configured receivers. Nothing here stops the
 // daemon: a receiver that cannot be reached, or whose files are wrong, is said so in the log
 // and the history, and its alerts wait until it answers.
-func startAlerts(ctx context.Context, cfg *config.Config, d *Daemon, m *metrics.Metrics, store *history.Store, log *slog.Logger) {
+func startAlerts(ctx context.Context, cfg *config.Config, d *Daemon, m *metrics.Metrics, log *slog.Logger) {
 	if !cfg.Alerts.Any() {
 		return
 	}
 	say := func(summary string, err error) {
 		log.Error(summary, "error", err)
-		e := history.Event{
+		d.record(ctx, history.Event{
 			Kind: history.KindAlert, Summary: summary,
 			Reason: history.Reason{Code: "alert-receiver-unreachable", Text: err.Error()},
-		}
-		if rerr := store.Record(ctx, e); rerr != nil {
-			log.Warn("recording history failed", "error", rerr, "summary", summary)
-		}
+		})
 	}
 	if w := cfg.Alerts.Webhook; w != nil {
 		if _, err := w.ReadToken(); err != nil {
 			say("alerts: the webhook's token cannot be read; its alerts wait until it can", err)
 		}
 	}
-	receivers := alert.FromConfig(cfg.Alerts, nil, nil)
+	receivers := alert.FromConfig(cfg.Alerts)
 	n := alert.NewNotifier(alert.Options{
 		Labels: cfg.Alerts.Labels, State: d.AlertState, Resend: cfg.Alerts.Resend,
 		Receivers: receivers, Delivered: m.AlertDelivered, Log: log,
