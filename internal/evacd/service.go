@@ -127,7 +127,7 @@ func Serve(ctx context.Context, o ServiceOptions) error {
 	go func() { errs <- w.Run(ctx, events) }()
 	go func() { errs <- serveHealth(ctx, o.Socket, d) }()
 	go func() { errs <- d.Run(ctx, events) }()
-	serveMetrics(ctx, cfg.Metrics.Listen, m, o.Log)
+	m.ServeInBackground(ctx, cfg.Metrics.Listen, o.Log)
 	startAlerts(ctx, cfg, d, m, o.Log)
 	o.Log.Info("evacuation daemon started", "owner", o.Owner, "config", o.ConfigPath, "socket", o.Socket)
 	err = <-errs
@@ -145,25 +145,6 @@ func serveHealth(ctx context.Context, path string, d *Daemon) error {
 		return err
 	}
 	return healthsock.Serve(ctx, ln, d.Health)
-}
-
-// serveMetrics serves the metrics on listen, when set. A failure is logged and the daemon goes
-// on without them: the metrics never cost a recovery.
-func serveMetrics(ctx context.Context, listen string, m *metrics.Metrics, log *slog.Logger) {
-	if listen == "" {
-		return
-	}
-	ln, err := metrics.Listen(listen)
-	if err != nil {
-		log.Error("the metrics are not served; the daemon goes on without them", "error", err)
-		return
-	}
-	log.Info("serving the metrics", "address", ln.Addr().String(), "path", "/metrics")
-	go func() {
-		if err := m.Serve(ctx, ln, log); err != nil {
-			log.Error("the metrics server stopped; the daemon goes on without it", "error", err)
-		}
-	}()
 }
 
 // startAlerts delivers the daemon's alerts to the configured receivers. Nothing here stops the

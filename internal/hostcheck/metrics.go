@@ -75,20 +75,9 @@ func one(b bool) float64 {
 	return 0
 }
 
-// serveMetrics serves the process's metrics (and Go's and the process's own) on listen. A
-// failure is logged: the metrics never cost the heartbeat or the probes.
+// serveMetrics serves the process's metrics (and Go's and the process's own) on listen.
 func serveMetrics(ctx context.Context, c *checker, listen string) {
 	m := metrics.New()
 	m.Registry().MustRegister(newCollector(c))
-	ln, err := metrics.Listen(listen)
-	if err != nil {
-		c.log.Error("the metrics are not served; hostcheck goes on without them", "error", err)
-		return
-	}
-	c.log.Info("serving the metrics", "address", ln.Addr().String(), "path", "/metrics")
-	go func() {
-		if err := m.Serve(ctx, ln, c.log); err != nil {
-			c.log.Error("the metrics server stopped; hostcheck goes on without it", "error", err)
-		}
-	}()
+	m.ServeInBackground(ctx, listen, c.log)
 }

@@ -68,3 +68,23 @@ func (m *Metrics) Serve(ctx context.Context, ln net.Listener, log *slog.Logger) 
 	}
 	return nil
 }
+
+// ServeInBackground serves the metrics on listen (host:port; empty serves nothing) until ctx
+// ends. A failure to listen, or a server that stops, is logged and the process goes on: the
+// metrics never cost what the process is for.
+func (m *Metrics) ServeInBackground(ctx context.Context, listen string, log *slog.Logger) {
+	if listen == "" {
+		return
+	}
+	ln, err := Listen(listen)
+	if err != nil {
+		log.Error("the metrics are not served; going on without them", "error", err)
+		return
+	}
+	log.Info("serving the metrics", "address", ln.Addr().String(), "path", "/metrics")
+	go func() {
+		if err := m.Serve(ctx, ln, log); err != nil {
+			log.Error("the metrics server stopped; going on without it", "error", err)
+		}
+	}()
+}
