@@ -393,3 +393,26 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func TestMetricsListenAddresses(t *testing.T) {
+	for in, want := range map[string][]string{
+		"metrics: {listen: ':9731', hostcheck_listen: ':9732'}\n": nil,
+		"metrics: {listen: ':9731', hostcheck_listen: ':9731'}\n": {"metrics.hostcheck_listen: :9731 is metrics.listen too; on a controller both would take it"},
+		"metrics: {hostcheck_listen: 'nope'}\n":                   {`metrics.hostcheck_listen: "nope" is not host:port (address nope: missing port in address)`},
+		"metrics: {hostcheck_listen: ':0'}\n":                     {`metrics.hostcheck_listen: port "0" is not a number from 1 to 65535`},
+		"metrics: {capacity_interval: 0s}\n":                      nil,
+		"metrics: {capacity_interval: 10s}\n":                     {"metrics.capacity_interval: 10s is neither 0 (off) nor at least 30s"},
+	} {
+		_, err := Parse([]byte(alertsBase + in))
+		var got []string
+		var ce *Error
+		if errors.As(err, &ce) {
+			got = ce.Problems
+		} else if err != nil {
+			t.Fatalf("%q: %v", in, err)
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("%q (-want +got):\n%s", in, diff)
+		}
+	}
+}
