@@ -162,9 +162,10 @@ func collect(t reflect.Type, prefix []int, spec *Spec) {
 	}
 }
 
-// parseBool accepts the spellings fence-agents accepts.
-func parseBool(s string) (bool, bool) {
-	switch strings.ToLower(s) {
+// ParseBool reads a boolean in the spellings fence-agents accepts; ok is
+// false for anything else.
+func ParseBool(s string) (v, ok bool) {
+	switch strings.ToLower(strings.TrimSpace(s)) {
 	case "1", "yes", "on", "true":
 		return true, true
 	case "0", "no", "off", "false":
@@ -199,7 +200,7 @@ func (p Param) set(rv reflect.Value, s string) error {
 		}
 		f.SetInt(int64(n))
 	case KindBoolean:
-		b, ok := parseBool(s)
+		b, ok := ParseBool(s)
 		if !ok {
 			return fmt.Errorf("not a valid boolean (use 1/yes/on/true or 0/no/off/false)")
 		}

@@ -74,7 +74,7 @@ func ParseStdin(spec Spec, r io.Reader) (*Input, error) {
 		return nil, usagef("Parse error: reading standard input: %v", err)
 	}
 	if v, ok := in.Values["verbose"]; ok {
-		if b, _ := parseBool(v); b {
+		if b, _ := ParseBool(v); b {
 			in.VerboseLevel = 1
 		}
 	}
