@@ -17,6 +17,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -38,12 +39,18 @@ type Params struct {
 	CloudsYAML    string `fence:"clouds_yaml" metavar:"path" help:"clouds.yaml to read (default: OS_CLIENT_CONFIG_FILE, then the standard locations)"`
 	AuthURL       string `fence:"auth_url" short:"k" metavar:"url" help:"Keystone URL, when not using cloud"`
 	ProjectName   string `fence:"project_name" old:"tenant_name" short:"t" metavar:"project" help:"Keystone project, when not using cloud"`
-	UserDomain    string `fence:"user_domain" metavar:"domain" default:"Default" help:"Keystone user domain, when not using cloud"`
-	ProjectDomain string `fence:"project_domain" metavar:"domain" default:"Default" help:"Keystone project domain, when not using cloud"`
+	UserDomain    string `fence:"user_domain" short:"u" metavar:"domain" default:"Default" help:"Keystone user domain, when not using cloud"`
+	ProjectDomain string `fence:"project_domain" short:"P" metavar:"domain" default:"Default" help:"Keystone project domain, when not using cloud"`
 	Region        string `fence:"region_name" metavar:"region" help:"Region (overrides the cloud's)"`
 	EndpointType  string `fence:"endpoint_type" short:"e" metavar:"type" choices:"public,internal,admin,publicURL,internalURL,adminURL" help:"Endpoint interface (overrides the cloud's; fence_compute's default is internalURL)"`
 	Insecure      bool   `fence:"insecure" help:"Do not verify the API's TLS certificate"`
-	Domain        string `fence:"domain" short:"d" metavar:"domain" help:"DNS domain appended to short node names to form Nova host names"`
+	Domain        string `fence:"domain" old:"compute_domain" short:"d" metavar:"domain" help:"DNS domain appended to short node names to form Nova host names (when Nova has no such host, the name as given is used)"`
+
+	// fence_compute's options, accepted so that a device configured for it
+	// works with only the agent's name changed (see Validate).
+	RecordOnly        string `fence:"record_only" short:"r" metavar:"mode" help:"fence_compute compatibility: fence_nova always only records the host for evacuation (computeha's daemon evacuates), so 1 and 0 mean the same; 2 or disabled (report success, do nothing) is refused"`
+	NoSharedStorage   bool   `fence:"no_shared_storage" help:"fence_compute compatibility, no effect: Nova (API 2.14 and later) tells shared from local instance storage itself when computeha evacuates"`
+	InstanceFiltering bool   `fence:"instance_filtering" default:"1" help:"fence_compute compatibility: which VMs are recovered is computeha's policy (it honours evacuable on flavors and images); 0 (every VM whatever its tags) is refused"`
 	fence.Credentials
 	fence.Common
 }
@@ -62,6 +69,19 @@ func (p *Params) Validate() error {
 		return errors.New("auth_url needs username and project_name")
 	case p.Cloud != "" && p.Password != "":
 		return errors.New("password is not used with cloud: the clouds.yaml holds the credentials")
+	}
+	if p.RecordOnly != "" {
+		if _, ok := fence.ParseBool(p.RecordOnly); !ok {
+			if strings.EqualFold(p.RecordOnly, "2") || strings.EqualFold(p.RecordOnly, "disabled") {
+				return fmt.Errorf("record_only=%s is refused: it makes fence_compute report success without fencing, "+
+					"and fence_nova never reports a fencing it did not do; take the device out of the fencing level instead", p.RecordOnly)
+			}
+			return fmt.Errorf("record_only=%q is not valid: use 1 or 0 (fence_nova always only records the host for evacuation)", p.RecordOnly)
+		}
+	}
+	if !p.InstanceFiltering {
+		return errors.New("instance_filtering=0 (evacuate every VM whatever its evacuable tags) is refused: " +
+			"which VMs computeha recovers is decided by its policy (the policy section of evacd.yaml), not by the fence device")
 	}
 	return nil
 }
@@ -196,10 +216,38 @@ func (d *device) node(plug string) string {
 	return plug
 }
 
+// service finds the nova-compute service of plug: under the name the domain gives it, or else,
+// as fence_compute does when the configured domain is not the one Nova's host names use, under
+// the plug's own name, then its short name.
+func (d *device) service(ctx context.Context, plug string) (openstack.Service, error) {
+	names := []string{d.p.host(plug), plug}
+	if short, _, ok := strings.Cut(plug, "."); ok {
+		names = append(names, short)
+	}
+	names = slices.Compact(names)
+	var first error
+	for i, name := range names {
+		svc, err := d.nova.FindComputeService(ctx, name)
+		if err == nil {
+			if i > 0 {
+				d.log.Warn("Nova has no compute host by the name the domain gives; using the one it has", "tried", names[0], "host", svc.Host)
+			}
+			return svc, nil
+		}
+		if !openstack.IsNotFound(err) {
+			return openstack.Service{}, err
+		}
+		if first == nil {
+			first = err
+		}
+	}
+	return openstack.Service{}, first
+}
+
 // Status is OFF when the service is forced down and the host is marked:
 // both halves of fencing are in place.
 func (d *device) Status(ctx context.Context, plug string) (fence.State, error) {
-	svc, err := d.nova.FindComputeService(ctx, d.p.host(plug))
+	svc, err := d.service(ctx, plug)
 	if err != nil {
 		return fence.Unknown, err
 	}
@@ -222,11 +270,11 @@ func (d *device) SetPower(ctx context.Context, plug string, on bool) error {
 }
 
 func (d *device) fence(ctx context.Context, plug string) error {
-	host := d.p.host(plug)
-	svc, err := d.nova.FindComputeService(ctx, host)
+	svc, err := d.service(ctx, plug)
 	if err != nil {
 		return err
 	}
+	host := svc.Host
 	// Force down before disabling: disabling a dead host Nova still
 	// believes up waits about a minute on an RPC to it.
 	if !svc.ForcedDown {
@@ -258,7 +306,7 @@ func (d *device) fence(ctx context.Context, plug string) error {
 }
 
 func (d *device) unfence(ctx context.Context, plug string) error {
-	host, node := d.p.host(plug), d.node(plug)
+	node := d.node(plug)
 	st, err := d.marks.Get(ctx, node)
 	if err != nil {
 		return fmt.Errorf("evacuation state of %s: %w", node, err)
@@ -267,10 +315,11 @@ func (d *device) unfence(ctx context.Context, plug string) error {
 		return fmt.Errorf("evacuation of %s is %s (since %s%s): it stays fenced until that is done",
 			node, st.Phase, st.Since.Format(time.RFC3339), reasonSuffix(st.Reason))
 	}
-	svc, err := d.nova.FindComputeService(ctx, host)
+	svc, err := d.service(ctx, plug)
 	if err != nil {
 		return err
 	}
+	host := svc.Host
 	if svc.ForcedDown {
 		unforced, err := d.nova.UnforceDown(ctx, svc.ID)
 		switch {

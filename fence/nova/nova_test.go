@@ -232,11 +232,121 @@ func TestValidate(t *testing.T) {
 		{Params{Cloud: "c", AuthURL: "https://k"}, "not both"},
 		{Params{AuthURL: "https://k"}, "needs username and project_name"},
 		{Params{Cloud: "c", Credentials: fence.Credentials{Password: "x"}}, "password is not used with cloud"},
+		{Params{Cloud: "c", RecordOnly: "True"}, ""},
+		{Params{Cloud: "c", RecordOnly: "no"}, ""},
+		{Params{Cloud: "c", RecordOnly: "2"}, "record_only=2 is refused"},
+		{Params{Cloud: "c", RecordOnly: "Disabled"}, "record_only=Disabled is refused"},
+		{Params{Cloud: "c", RecordOnly: "sometimes"}, `record_only="sometimes" is not valid`},
 	}
 	for _, tt := range tests {
+		tt.p.InstanceFiltering = true // its default
 		err := tt.p.Validate()
 		if (tt.wantErr == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tt.wantErr)) {
 			t.Errorf("%+v: err %v, want %q", tt.p, err, tt.wantErr)
 		}
+	}
+	if err := (&Params{Cloud: "c"}).Validate(); err == nil || !strings.Contains(err.Error(), "instance_filtering=0") {
+		t.Errorf("instance_filtering off: err %v", err)
+	}
+}
+
+// runRaw runs the agent on stdin as given: no cloud or domain added.
+func (e *env) runRaw(t *testing.T, stdin string) (int, string, string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code := fence.Main(context.Background(), e.agent, fence.Env{
+		Stdin: strings.NewReader(stdin), Stdout: &out, Stderr: &errb,
+		Sleep: func(context.Context, time.Duration) error { return nil },
+	})
+	return code, out.String(), errb.String()
+}
+
+// tripleO is the option set the TripleO instance-HA profile gives fence_compute (its
+// pacemaker::stonith::fence_compute 'fence-nova'), as the fencer passes it on stdin, with
+// fence_nova in its place.
+const tripleO = "auth_url=http://keystone.example.org:5000/v3\nlogin=admin\npasswd=s3cret\ntenant_name=admin\n" +
+	"project_domain=Default\nuser_domain=Default\ndomain=example.org\nregion_name=regionOne\nrecord_only=1\n"
+
+func TestAFenceComputeDeviceWorksWithOnlyTheAgentNameChanged(t *testing.T) {
+	e := newEnv()
+	var got *Params
+	e.agent.Connect = func(ctx context.Context, fp fence.Params, log *slog.Logger) (fence.Device, error) {
+		got = fp.(*Params)
+		return &device{nova: e.nova, marks: e.marks, p: got, log: log, now: func() time.Time { return now }}, nil
+	}
+	code, out, errOut := e.runRaw(t, tripleO+"action=off\nport=compute1\nnodename=compute1\n")
+	if code != 0 || out != "Success: Powered OFF\n" {
+		t.Fatalf("off: exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+	if strings.Contains(errOut, "s3cret") || strings.Contains(errOut, "Ignoring") {
+		t.Errorf("stderr: %q", errOut)
+	}
+	if got.AuthURL != "http://keystone.example.org:5000/v3" || got.ProjectName != "admin" || got.Username != "admin" || got.Password != "s3cret" ||
+		got.ProjectDomain != "Default" || got.UserDomain != "Default" || got.Domain != "example.org" || got.Region != "regionOne" ||
+		got.RecordOnly != "1" || !got.InstanceFiltering {
+		t.Errorf("params: %+v", got)
+	}
+	if s := e.service(t, "compute1.example.org"); !s.ForcedDown || s.Enabled() || e.marks.get("compute1").Phase != evacstate.Pending {
+		t.Errorf("after off: %+v, mark %+v", s, e.marks.get("compute1"))
+	}
+	// The older spellings of the same options (dashes, compute-domain) and the other
+	// fence_compute options a device may carry.
+	older := "auth-url=http://keystone.example.org:5000/v3\nlogin=admin\npasswd=s3cret\ntenant-name=admin\n" +
+		"project-domain=Default\nuser-domain=Default\ncompute-domain=example.org\nrecord-only=0\nno-shared-storage=1\ninstance-filtering=True\n"
+	if code, out, errOut := e.runRaw(t, older+"action=off\nport=compute2\n"); code != 0 || out != "Success: Powered OFF\n" {
+		t.Fatalf("older spellings: exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+	if got.Domain != "example.org" || got.RecordOnly != "0" || !got.NoSharedStorage || !got.InstanceFiltering {
+		t.Errorf("older spellings: %+v", got)
+	}
+	// The same on the command line.
+	var outb, errb bytes.Buffer
+	code = fence.Main(context.Background(), e.agent, fence.Env{
+		Args:   []string{"-k", "http://keystone.example.org:5000/v3", "-l", "admin", "-t", "admin", "-S", "echo s3cret", "-u", "Default", "-P", "Default", "-d", "example.org", "--record-only", "1", "--no-shared-storage", "--instance-filtering", "-o", "status", "-n", "compute1"},
+		Stdout: &outb, Stderr: &errb, Sleep: func(context.Context, time.Duration) error { return nil },
+	})
+	if code != 2 || outb.String() != "Status: OFF\n" {
+		t.Errorf("command line: exit %d, %q, %q", code, outb.String(), errb.String())
+	}
+}
+
+func TestFenceComputeOptionsComputehaDoesNotHonourAreRefusedChangingNothing(t *testing.T) {
+	for _, opt := range []string{"record_only=2", "record_only=disabled", "record_only=sometimes", "instance_filtering=0", "no_shared_storage=maybe"} {
+		t.Run(opt, func(t *testing.T) {
+			e := newEnv()
+			code, out, errOut := e.run(t, opt+"\naction=off\nplug=compute1\n")
+			name, _, _ := strings.Cut(opt, "=")
+			named := strings.Contains(errOut, name) || strings.Contains(errOut, strings.ReplaceAll(name, "_", "-"))
+			if code != 1 || out != "" || !named {
+				t.Errorf("exit %d, stdout %q, stderr %q", code, out, errOut)
+			}
+			if calls := e.nova.Calls(); len(calls) != 0 {
+				t.Errorf("Nova was called: %v", calls)
+			}
+			if st := e.marks.get("compute1"); st.Phase != evacstate.None {
+				t.Errorf("marked: %+v", st)
+			}
+		})
+	}
+}
+
+func TestADomainNovaDoesNotUseFallsBackToTheNameAsGiven(t *testing.T) {
+	e := newEnv()
+	e.nova.AddCompute("overcloud-novacompute-0", "nova")
+	code, out, errOut := e.runRaw(t, "cloud=test\ndomain=localdomain\naction=off\nplug=overcloud-novacompute-0\n")
+	if code != 0 || out != "Success: Powered OFF\n" || !strings.Contains(errOut, "overcloud-novacompute-0.localdomain") {
+		t.Fatalf("exit %d, stdout %q, stderr %q", code, out, errOut)
+	}
+	if s := e.service(t, "overcloud-novacompute-0"); !s.ForcedDown {
+		t.Errorf("not forced down: %+v", s)
+	}
+	// A long name whose short form is Nova's host.
+	e.nova.AddCompute("cmp7", "nova")
+	if code, _, errOut := e.runRaw(t, "cloud=test\naction=off\nplug=cmp7.internal.example.org\n"); code != 0 || !e.service(t, "cmp7").ForcedDown {
+		t.Errorf("short form: exit %d, %q", code, errOut)
+	}
+	// No name Nova knows: the error names the first one tried.
+	if code, _, errOut := e.runRaw(t, "cloud=test\ndomain=localdomain\naction=off\nplug=nowhere\n"); code != 1 || !strings.Contains(errOut, "nowhere.localdomain") {
+		t.Errorf("unknown: exit %d, %q", code, errOut)
 	}
 }

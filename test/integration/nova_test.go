@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gophercloud/gophercloud/v2/openstack/config/clouds"
+
 	"github.com/computeha/computeha/crm"
 	"github.com/computeha/computeha/internal/evacstate"
 	"github.com/computeha/computeha/internal/openstack"
@@ -178,6 +180,65 @@ func TestNovaSide(t *testing.T) {
 			if m.Status == "done" {
 				t.Errorf("evacuation %s still done: nova-compute did not clean up", m.ServerID)
 			}
+		}
+	})
+
+	t.Run("a device configured as TripleO's instance-HA profile configured fence_compute works with only the agent's name changed", func(t *testing.T) {
+		if err := plane.Ready(ctx, "compute1", osc); err != nil {
+			t.Fatal(err)
+		}
+		ao, eo, _, err := clouds.Parse(clouds.WithCloudName(nova.CloudAdmin), clouds.WithLocations(plane.CloudsYAML()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		// compute1 as Pacemaker knows a compute: a remote node, which carries the mark.
+		if r := node.exec(t, time.Minute, "cibadmin", "--create", "-o", "nodes", "-X", `<node id="compute1" uname="compute1" type="remote"/>`); r.code != 0 {
+			t.Fatalf("cibadmin: %s", r)
+		}
+		// pacemaker::stonith::fence_compute { 'fence-nova': ... } of the profile: the
+		// password in the CIB as it put it there, domain localdomain where this Nova's
+		// host names have none (fence_compute then uses the names Nova has), record_only=1.
+		opts := []string{
+			"auth_url=" + ao.IdentityEndpoint, "login=" + ao.Username,
+			"tenant_name=" + ao.TenantName, "project_domain=Default", "user_domain=Default", "domain=localdomain",
+			"region_name=" + eo.Region, "record_only=1", "pcmk_host_list=compute1",
+		}
+		// pcs checks every option against the agent's metadata: a misspelt one is refused.
+		if r := node.exec(t, time.Minute, append([]string{"pcs", "stonith", "create", "typo", "fence_nova", "reccord_only=1"}, opts...)...); r.code == 0 ||
+			!strings.Contains(r.stderr, "reccord_only") {
+			t.Errorf("pcs accepted an option fence_nova does not have: %s", r)
+		}
+		// Run without node.exec, which logs the command line: the password is on it.
+		create := append(append([]string{"exec", node.dir, "pcs", "stonith", "create", "fence-nova", "fence_nova", "passwd=" + ao.Password}, opts...), "meta", "provides=unfencing")
+		if r := execute(t, time.Minute, "", filepath.Join(repoRoot, "test", "harness", "pcmk.sh"), create...); r.code != 0 {
+			t.Fatalf("pcs stonith create fence-nova fence_nova passwd=... %s: %s", strings.Join(opts, " "), strings.ReplaceAll(r.String(), ao.Password, "***"))
+		}
+		t.Cleanup(func() { node.exec(t, time.Minute, "pcs", "stonith", "delete", "fence-nova") })
+		// --fence is an off.
+		if r := node.exec(t, 2*time.Minute, "stonith_admin", "--fence", "compute1", "--timeout", "60"); r.code != 0 {
+			t.Fatalf("stonith_admin --fence compute1: %s", r)
+		}
+		svc, err := osc.FindComputeService(ctx, "compute1")
+		if err != nil || !svc.ForcedDown || svc.Enabled() || !evacstate.DisabledByUs(svc.DisabledReason) {
+			t.Errorf("compute1 after the fencing: %+v, %v", svc, err)
+		}
+		v, err := c.Attribute(ctx, "compute1", evacstate.Attribute, crm.Permanent)
+		if st, perr := evacstate.Parse(v); err != nil || perr != nil || st.Phase != evacstate.Pending {
+			t.Errorf("mark: %q, %v, %v", v, err, perr)
+		}
+		if r := node.exec(t, time.Minute, "stonith_admin", "--history", "compute1", "--output-as=xml"); !strings.Contains(r.stdout, `status="success"`) {
+			t.Errorf("the fencing history has no success: %s", r)
+		}
+		// Unfencing once the daemon is done with the host, as Pacemaker does when it comes back.
+		done := evacstate.State{Phase: evacstate.Done, Since: time.Now().UTC()}
+		if err := c.SetAttribute(ctx, "compute1", evacstate.Attribute, done.String(), crm.Permanent); err != nil {
+			t.Fatal(err)
+		}
+		if r := node.exec(t, 2*time.Minute, "stonith_admin", "--unfence", "compute1", "--timeout", "60"); r.code != 0 {
+			t.Fatalf("stonith_admin --unfence compute1: %s", r)
+		}
+		if svc, err := osc.FindComputeService(ctx, "compute1"); err != nil || svc.ForcedDown || !svc.Enabled() {
+			t.Errorf("compute1 after unfencing: %+v, %v", svc, err)
 		}
 	})
 
