@@ -171,6 +171,18 @@ const (
 	FenceReboot FenceAction = "reboot"
 )
 
+// FenceAction is the action Pacemaker's own fencing of a lost node asks for: the cluster
+// option stonith-action ("reboot" by default; "poweroff" is the old name of "off"; Pacemaker
+// takes a value it does not know for the default). A request for the same action as one the
+// fencer is running for the same node is merged into it: the devices run once.
+func (c *CIB) FenceAction() FenceAction {
+	switch c.Properties["stonith-action"] {
+	case "off", "poweroff":
+		return FenceOff
+	}
+	return FenceReboot
+}
+
 // Fence asks Pacemaker's fencer to fence node and waits for the result,
 // at most timeout.
 func (c *Client) Fence(ctx context.Context, node string, action FenceAction, timeout time.Duration) error {

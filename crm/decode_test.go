@@ -297,3 +297,19 @@ func FuzzDecodeStatus(f *testing.F) {
 		_, _ = DecodeAttributes(bytes.NewReader(b))
 	})
 }
+
+func TestTheClustersFenceAction(t *testing.T) {
+	c, err := DecodeCIB(open(t, "cib-single.xml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := c.FenceAction(); got != FenceReboot {
+		t.Errorf("stonith-action unset: %s, want Pacemaker's default reboot", got)
+	}
+	for value, want := range map[string]FenceAction{"reboot": FenceReboot, "off": FenceOff, "poweroff": FenceOff, "sideways": FenceReboot} {
+		c.Properties["stonith-action"] = value
+		if got := c.FenceAction(); got != want {
+			t.Errorf("stonith-action=%s: %s, want %s", value, got, want)
+		}
+	}
+}

@@ -20,6 +20,7 @@ type Fake struct {
 	fencing     []FenceEvent // oldest first
 	quorate     bool
 	maintenance bool
+	properties  map[string]string
 	dc          string
 	fences      []string // "node action", in the order asked
 	confirms    []string
@@ -92,6 +93,16 @@ func (f *Fake) SetMaintenanceMode(on bool) {
 	f.maintenance = on
 }
 
+// SetProperty sets a cluster option (crm_config), as the CIB shows it.
+func (f *Fake) SetProperty(name, value string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.properties == nil {
+		f.properties = map[string]string{}
+	}
+	f.properties[name] = value
+}
+
 // AddFencing appends an operation to the fencing history.
 func (f *Fake) AddFencing(e FenceEvent) {
 	f.mu.Lock()
@@ -126,11 +137,15 @@ func (f *Fake) Status(context.Context) (*Status, error) {
 	return st, nil
 }
 
-// CIB is the configuration's view: every node with its permanent attributes.
+// CIB is the configuration's view: quorum, the cluster options and every node with its
+// permanent attributes.
 func (f *Fake) CIB(context.Context) (*CIB, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	cib := &CIB{}
+	cib := &CIB{HaveQuorum: f.quorate, Properties: maps.Clone(f.properties)}
+	if cib.Properties == nil {
+		cib.Properties = map[string]string{}
+	}
 	for _, name := range slices.Sorted(maps.Keys(f.nodes)) {
 		fn := f.nodes[name]
 		cib.Nodes = append(cib.Nodes, CIBNode{ID: name, Name: name, Type: fn.node.Type, Attributes: maps.Clone(fn.permanent)})

@@ -569,13 +569,22 @@ func (l *healthLoop) alert(ctx context.Context, name string, dec health.Decision
 		history.Reason{Code: history.ReasonCode(dec.Reason.Code), Text: dec.Reason.Text}, nil)
 }
 
-// fence asks Pacemaker to power the host off and waits for the answer. The level it runs
-// starts with fence_hostcheck, which allows it only on the same evidence, and ends with
-// fence_nova, whose mark starts the evacuation.
+// fence asks Pacemaker to fence the host and waits for the answer. The level it runs starts
+// with fence_hostcheck, which allows it only on the same evidence, and ends with fence_nova,
+// whose mark starts the evacuation. It asks for the action Pacemaker's own fencing of the
+// host asks for (stonith-action): the power-off ends the host's pacemaker-remote connection,
+// Pacemaker then fences the host too, and the fencer merges that request into this one
+// instead of running the devices a second time.
 func (l *healthLoop) fence(ctx context.Context, name, why string) error {
-	l.record(ctx, name, history.KindFencing, "asking Pacemaker to fence "+name+" (off)",
+	action := crm.FenceOff
+	if cib, err := l.d.o.Cluster.CIB(ctx); err != nil {
+		l.d.o.Log.Warn("health: reading the cluster's fencing action failed; fencing with off", "host", name, "error", err)
+	} else {
+		action = cib.FenceAction()
+	}
+	l.record(ctx, name, history.KindFencing, fmt.Sprintf("asking Pacemaker to fence %s (%s)", name, action),
 		history.Reason{Code: "health-fence", Text: why}, nil)
-	err := l.fencer.Fence(ctx, name, crm.FenceOff, l.fenceTO)
+	err := l.fencer.Fence(ctx, name, action, l.fenceTO)
 	if err != nil {
 		l.record(ctx, name, history.KindFencing, "fencing of "+name+" requested by the health check failed",
 			history.Reason{Code: "health-fence-failed", Text: err.Error()}, nil)

@@ -359,28 +359,39 @@ func TestARunningHostIsEnabledAgainOnlyWhenTheDisableWasTheIsolations(t *testing
 }
 
 func TestLostStorageWhilePacemakerSeesTheHostAsksForFencingOnceAndEvacuatesNothing(t *testing.T) {
-	bubble(t, func(t *testing.T) {
-		hw := newHealthWorld(t)
-		hw.steps(3)
-		hw.judge.setFn("cmp2", storageLost)
-		hw.steps(2)
-		if fences := hw.cluster.Fences(); len(fences) != 0 {
-			t.Fatalf("fenced before the state was confirmed: %v", fences)
-		}
-		hw.steps(6)
-		fences := hw.cluster.Fences()
-		if diff := cmp.Diff([]string{"cmp2 off"}, fences); diff != "" {
-			t.Errorf("fencing requests (-want +got):\n%s", diff)
-		}
-		want := []string{"asking Pacemaker to fence cmp2 (off) [health-fence]", "fencing of cmp2 requested by the health check succeeded [health-fenced]"}
-		if diff := cmp.Diff(want, hw.hostEvents(t, "cmp2", history.KindFencing)); diff != "" {
-			t.Errorf("fencing events (-want +got):\n%s", diff)
-		}
-		if svc := hw.service(t, "cmp2"); !svc.Enabled() {
-			t.Errorf("the health loop disabled cmp2 itself: %+v", svc)
-		}
-		hw.noEvacuation(t)
-	})
+	// The daemon asks for the action Pacemaker's own fencing of the host will ask for, so
+	// that the fencer merges the two requests.
+	for _, tt := range []struct{ stonithAction, want string }{
+		{"", "reboot"}, {"reboot", "reboot"}, {"off", "off"}, {"poweroff", "off"},
+	} {
+		t.Run("stonith-action="+tt.stonithAction, func(t *testing.T) {
+			bubble(t, func(t *testing.T) {
+				hw := newHealthWorld(t)
+				if tt.stonithAction != "" {
+					hw.cluster.SetProperty("stonith-action", tt.stonithAction)
+				}
+				hw.steps(3)
+				hw.judge.setFn("cmp2", storageLost)
+				hw.steps(2)
+				if fences := hw.cluster.Fences(); len(fences) != 0 {
+					t.Fatalf("fenced before the state was confirmed: %v", fences)
+				}
+				hw.steps(6)
+				fences := hw.cluster.Fences()
+				if diff := cmp.Diff([]string{"cmp2 " + tt.want}, fences); diff != "" {
+					t.Errorf("fencing requests (-want +got):\n%s", diff)
+				}
+				want := []string{"asking Pacemaker to fence cmp2 (" + tt.want + ") [health-fence]", "fencing of cmp2 requested by the health check succeeded [health-fenced]"}
+				if diff := cmp.Diff(want, hw.hostEvents(t, "cmp2", history.KindFencing)); diff != "" {
+					t.Errorf("fencing events (-want +got):\n%s", diff)
+				}
+				if svc := hw.service(t, "cmp2"); !svc.Enabled() {
+					t.Errorf("the health loop disabled cmp2 itself: %+v", svc)
+				}
+				hw.noEvacuation(t)
+			})
+		})
+	}
 }
 
 func TestAFencingPacemakerRefusesIsAskedAgainLaterNotEveryRound(t *testing.T) {
@@ -427,7 +438,7 @@ func TestADeadHostPacemakerStoppedFencingIsFencedByTheDaemonAfterAMinute(t *test
 		unclean   bool
 		wantFence []string
 	}{
-		{name: "still unclean a minute after the decision: fenced once", unclean: true, wantFence: []string{"cmp3 off"}},
+		{name: "still unclean a minute after the decision: fenced once", unclean: true, wantFence: []string{"cmp3 reboot"}},
 		{name: "fenced by Pacemaker (offline and clean): left alone", unclean: false},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
@@ -534,7 +545,7 @@ func TestAServiceThatDoesNotComeBackGetsTheHostFencedAfterTheRestartTimeout(t *t
 				hw.steps(20)
 				fences := hw.cluster.Fences()
 				if tt.wantFence {
-					if diff := cmp.Diff([]string{"cmp4 off"}, fences); diff != "" {
+					if diff := cmp.Diff([]string{"cmp4 reboot"}, fences); diff != "" {
 						t.Errorf("fencing after the restart timeout (-want +got):\n%s", diff)
 					}
 				} else {

@@ -203,6 +203,10 @@ func healthScenarios(ctx context.Context, t *testing.T, env *Env) {
 	t.Run("a host that lost its storage network is fenced and evacuated", func(t *testing.T) {
 		env.quiet(ctx, t)
 		h := "cmp3"
+		logs, err := env.MarkFencerLogs(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
 		tl, err := env.Recovery(ctx, []string{h}, env.on(ctx, t, vms, h), 4*time.Minute, testLog{t}, func(say func(string, ...any)) error {
 			if err := env.Lab.Cut(ctx, h, "storage"); err != nil {
 				return err
@@ -223,10 +227,15 @@ func healthScenarios(ctx context.Context, t *testing.T, env *Env) {
 		if err := env.Lab.Heal(ctx, h, "storage"); err != nil {
 			t.Fatal(err)
 		}
-		// The daemon asked for this fencing; Pacemaker, seeing the connection lost after it
-		// while nova-compute was active there, fences the host once more (off, as configured).
-		// A host powered on before that is done is switched off again.
+		// The daemon asked for this fencing; Pacemaker, seeing the connection lost while it
+		// runs, asks to fence the host too. The daemon asked for the action Pacemaker asks
+		// for, so the fencer merged the two: the level's devices ran once.
 		env.fencingOver(ctx, t, h, 8*time.Second, 2*time.Minute)
+		if runs, err := env.DeviceRuns(logs, h, "gate"); err != nil {
+			t.Error(err)
+		} else if len(runs) != 1 {
+			t.Errorf("the fencing level of %s ran %d times, want once:\n%s", h, len(runs), strings.Join(runs, "\n"))
+		}
 		poweredOn := time.Now()
 		if _, err := env.PowerOn(ctx, h, 4*time.Minute, testLog{t}); err != nil {
 			t.Error(err)
