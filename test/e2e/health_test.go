@@ -229,12 +229,14 @@ func healthScenarios(ctx context.Context, t *testing.T, env *Env) {
 		}
 		// The daemon asked for this fencing; Pacemaker, seeing the connection lost while it
 		// runs, asks to fence the host too. The daemon asked for the action Pacemaker asks
-		// for, so the fencer merged the two: the level's devices ran once.
+		// for, so the fencer merged the two: the power device ran once. (A reboot through a
+		// level is its devices' off, then on for those that do not stay off: the power device
+		// has pcmk_reboot_action=off, and fence_nova's on is the automatic unfencing.)
 		env.fencingOver(ctx, t, h, 8*time.Second, 2*time.Minute)
-		if runs, err := env.DeviceRuns(logs, h, "gate"); err != nil {
+		if runs, err := env.DeviceRuns(logs, h, "fence-"+h); err != nil {
 			t.Error(err)
 		} else if len(runs) != 1 {
-			t.Errorf("the fencing level of %s ran %d times, want once:\n%s", h, len(runs), strings.Join(runs, "\n"))
+			t.Errorf("the power device of %s ran %d times, want once:\n%s", h, len(runs), strings.Join(runs, "\n"))
 		}
 		poweredOn := time.Now()
 		if _, err := env.PowerOn(ctx, h, 4*time.Minute, testLog{t}); err != nil {
