@@ -44,6 +44,7 @@ func up(t *testing.T) (context.Context, *Env) {
 		if !t.Failed() {
 			return
 		}
+		env.Diagnose(testLog{t})
 		if dir, err := env.KeepLogs(keptLogsDir(t)); err != nil {
 			t.Logf("keeping the logs: %v", err)
 		} else {

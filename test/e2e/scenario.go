@@ -40,8 +40,12 @@ func (e *Env) Boot(ctx context.Context, host string, n, m int) ([]VM, error) {
 		}
 		vms = append(vms, VM{ID: id, Name: name, Host: host, HA: ha})
 	}
+	// A boot takes seconds: one that has not ended in minutes is a broken setup, said at once,
+	// not a wait that eats the whole test's time.
+	wctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
+	defer cancel()
 	for i, v := range vms {
-		got, err := e.Admin.Wait(ctx, v.ID)
+		got, err := e.Admin.Wait(wctx, v.ID)
 		// A boot the scheduler failed (a host just back, or seen down
 		// under load) is set up again: it is the setup, not the story.
 		for try := 0; err != nil && strings.Contains(err.Error(), "ERROR") && try < 2; try++ {
@@ -56,7 +60,7 @@ func (e *Env) Boot(ctx context.Context, host string, n, m int) ([]VM, error) {
 			if vms[i].ID, err = e.Admin.Boot(ctx, v.Name, host, flavor); err != nil {
 				return vms, err
 			}
-			got, err = e.Admin.Wait(ctx, vms[i].ID)
+			got, err = e.Admin.Wait(wctx, vms[i].ID)
 		}
 		if err != nil {
 			return vms, err
@@ -238,6 +242,9 @@ func (e *Env) Recovery(ctx context.Context, hosts []string, vms []VM, limit time
 		time.Sleep(250 * time.Millisecond)
 	}
 	stop()
+	if tl.AllActive == 0 && out != nil {
+		e.Diagnose(out)
+	}
 	e.check(ctx, tl, hosts, vms)
 	return tl, nil
 }
