@@ -225,9 +225,15 @@ func metadataCommand() *ucli.Command {
 
 func oneArg(c *ucli.Command) (string, error) {
 	if c.Args().Len() != 1 {
-		return "", fmt.Errorf("%s needs exactly one argument: %s", c.FullName(), c.ArgsUsage)
+		return "", argsError(c, "needs exactly one argument: %s", c.ArgsUsage)
 	}
 	return c.Args().First(), nil
+}
+
+// argsError is a usage error about c's arguments (too many, too few): exit status 2, like a
+// flag the parser refused.
+func argsError(c *ucli.Command, format string, a ...any) error {
+	return usageError{fmt.Errorf("%s %s (see %s --help)", c.FullName(), fmt.Sprintf(format, a...), c.FullName())}
 }
 
 // Metadata renders the metadata of every agent, by file name.

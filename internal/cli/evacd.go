@@ -17,7 +17,7 @@ import (
 
 // daemonCommands are the commands of the evacuation daemon and around it.
 func daemonCommands() []*ucli.Command {
-	return []*ucli.Command{evacdCommand(), historyCommand(), reportCommand(), configCommand(), guardCommand(), watchCommand()}
+	return []*ucli.Command{evacdCommand(), historyCommand(), reportCommand(), configCommand(), guardCommand(), recoveryCommand(), watchCommand()}
 }
 
 func configFlag() *ucli.StringFlag {
@@ -122,7 +122,7 @@ func reportCommand() *ucli.Command {
 		},
 		Action: func(ctx context.Context, c *ucli.Command) error {
 			if c.Args().Len() != 0 {
-				return fmt.Errorf("%s takes no arguments (got %q)", c.FullName(), c.Args().First())
+				return argsError(c, "takes no arguments (got %q)", c.Args().First())
 			}
 			format, err := history.ParseReportFormat(c.String("format"))
 			if err != nil {
@@ -169,7 +169,7 @@ func configCommand() *ucli.Command {
 					}
 					path = c.Args().First()
 				default:
-					return fmt.Errorf("%s takes at most one FILE (got %d arguments)", c.FullName(), c.Args().Len())
+					return argsError(c, "takes at most one FILE (got %d arguments)", c.Args().Len())
 				}
 				cfg, err := config.Load(path)
 				if err != nil {

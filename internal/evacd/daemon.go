@@ -304,7 +304,26 @@ func (d *Daemon) reconcile(ctx context.Context, wg *sync.WaitGroup) {
 		}
 	}
 	d.mu.Lock()
-	d.failed = failed
+	var gone []string
+	for node := range d.failed {
+		if !failed[node] {
+			gone = append(gone, node)
+		}
+	}
+	d.mu.Unlock()
+	for _, node := range gone {
+		// A node gone from the configuration has no mark left either.
+		n, _ := cib.Node(node)
+		st, err := evacstate.Parse(n.Attributes[evacstate.Attribute])
+		if err != nil {
+			continue // unreadable: not known to be cleared
+		}
+		d.forgetFailed(ctx, node, st)
+	}
+	d.mu.Lock()
+	for node := range failed {
+		d.failed[node] = true
+	}
 	d.mu.Unlock()
 	// Every host found marked counts for the guard before any of their jobs asks it: hosts
 	// that failed together are judged together.
@@ -315,6 +334,23 @@ func (d *Daemon) reconcile(ctx context.Context, wg *sync.WaitGroup) {
 		if st, ok := marked[n.Name]; ok {
 			d.start(ctx, wg, n.Name, st)
 		}
+	}
+}
+
+// forgetFailed drops node from the failed hosts, its mark now st (not failed). A mark removed
+// is an operator's computeha recovery clear: the host and the VMs left on it are theirs now,
+// and the history says so once. A retry (pending again) records itself when its job starts.
+func (d *Daemon) forgetFailed(ctx context.Context, node string, st evacstate.State) {
+	d.mu.Lock()
+	was := d.failed[node]
+	delete(d.failed, node)
+	d.mu.Unlock()
+	if was && st.Phase == evacstate.None {
+		d.record(ctx, history.Event{
+			Time: d.clock.Now(), Host: node, Kind: history.KindDecision,
+			Summary: "the failed recovery of " + node + " was cleared: the host and the VMs left on it are the operator's",
+			Reason:  history.Reason{Code: "recovery-cleared", Text: "its evacuation state was removed"},
+		})
 	}
 }
 
@@ -345,6 +381,9 @@ func (d *Daemon) event(ctx context.Context, wg *sync.WaitGroup, e crm.Event) {
 		}
 		if st.Phase == evacstate.Pending || st.Phase == evacstate.Running {
 			d.start(ctx, wg, e.Node, st)
+		}
+		if st.Phase != evacstate.Failed {
+			d.forgetFailed(ctx, e.Node, st)
 		}
 	case e.Kind == crm.AttributeChanged && e.Name == ReleaseAttribute:
 		d.poke(e.Node)

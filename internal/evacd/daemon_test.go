@@ -518,6 +518,80 @@ func TestAVMThatCannotBeRecoveredMarksTheHostFailed(t *testing.T) {
 	})
 }
 
+func TestAnOperatorRetriesOneFailedRecoveryToSuccessAndClearsAnother(t *testing.T) {
+	bubble(t, func(t *testing.T) {
+		w := newWorld(t, "auto", "")
+		w.boot("cmp1", 1, true)
+		w.boot("cmp2", 1, true)
+		now := time.Now().UTC()
+		for _, h := range []string{"cmp1", "cmp2"} {
+			w.nova.KillCompute(h)
+			mark(w.cluster, h, now)
+			w.cluster.Fenced(h, now)
+		}
+		for range 100 {
+			w.nova.FailNext("Evacuate", errors.New("400 bad request: instance locked"))
+		}
+		op := evacstate.Operator{Cluster: w.cluster, Now: time.Now, FenceTimeout: time.Second}
+		var acted, fenced bool
+		var retried time.Time
+		var evacuationsAtRetry int
+		cleared := func() bool {
+			for _, e := range w.events(t, history.KindDecision) {
+				if e.Host == "cmp2" && e.Reason.Code == "recovery-cleared" {
+					return true
+				}
+			}
+			return false
+		}
+		w.run(t, 20*time.Second, func() bool {
+			// The operator acts seconds after the failure (a mark's time has whole seconds).
+			if !acted && phase(w.cluster, "cmp1") == evacstate.Failed && phase(w.cluster, "cmp2") == evacstate.Failed && time.Since(now) > 2*time.Second {
+				w.nova.ClearFailures("Evacuate")
+				if _, err := op.Retry(context.Background(), "cmp1"); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := op.Clear(context.Background(), "cmp2"); err != nil {
+					t.Fatal(err)
+				}
+				acted, retried, evacuationsAtRetry = true, time.Now(), w.count("Evacuate")
+			}
+			// The fencing the retry asked for lands in the history 5 s later: the fencing of
+			// the first failure, seconds before the retry, does not confirm it.
+			if acted && !fenced && time.Since(retried) > 5*time.Second {
+				if n := w.count("Evacuate"); n != evacuationsAtRetry {
+					t.Errorf("%d evacuations asked after the retry, before its fencing", n-evacuationsAtRetry)
+				}
+				w.cluster.Fenced("cmp1", time.Now().UTC())
+				fenced = true
+			}
+			return fenced && phase(w.cluster, "cmp1") == evacstate.Done && cleared()
+		})
+		if !acted {
+			t.Fatalf("the recoveries did not both fail: cmp1 %q, cmp2 %q", phase(w.cluster, "cmp1"), phase(w.cluster, "cmp2"))
+		}
+		if p := phase(w.cluster, "cmp1"); p != evacstate.Done {
+			t.Errorf("retried cmp1 is %q, want done", p)
+		}
+		if ev := w.evacuated(t); len(ev) != 1 {
+			t.Errorf("evacuations carried out %v, want cmp1's VM's only", ev)
+		}
+		if p := phase(w.cluster, "cmp2"); p != evacstate.None {
+			t.Errorf("cleared cmp2 is %q", p)
+		}
+		var recorded bool
+		for _, e := range w.events(t, history.KindDecision) {
+			recorded = recorded || (e.Host == "cmp1" && e.Reason.Code == "recovery-retry")
+		}
+		if !recorded || !cleared() {
+			t.Errorf("the history lacks the retry (%v) or the clearing (%v)", recorded, cleared())
+		}
+		if scrape := w.scrape(t); strings.Contains(scrape, `phase="failed"`) {
+			t.Errorf("no recovery has failed any more, the metrics say:\n%s", grepLines(scrape, "computeha_recovery"))
+		}
+	})
+}
+
 func TestADaemonStoppedMidRecoveryLeavesTheHostForTheNextOne(t *testing.T) {
 	bubble(t, func(t *testing.T) {
 		w := newWorld(t, "auto", "")

@@ -115,6 +115,10 @@ func (j *job) run(ctx context.Context) error {
 	j.openIncident(ctx)
 	var pre *prefetch
 	quorate := false // just seen, with the fencing's confirmation
+	if j.mark.By == evacstate.ByRetry {
+		j.record(ctx, history.KindDecision, "retrying the failed recovery of "+j.node+" at an operator's request",
+			history.Reason{Code: "recovery-retry", Text: "marked pending by " + j.mark.By + " at " + j.mark.Since.Format(time.RFC3339)}, nil)
+	}
 	if j.mark.Phase == evacstate.Pending {
 		// Read what the recovery needs while the fencing is confirmed: those seconds belong
 		// to the recovery. Reads begun when Pacemaker lost the host serve if still fresh.
@@ -332,6 +336,12 @@ func (j *job) fencingConfirmed(ctx context.Context) (bool, string) {
 		return false, "this partition has no quorum"
 	}
 	since := j.mark.Since.Add(-j.d.o.FenceSkew)
+	if j.mark.By == evacstate.ByRetry {
+		// The retry wrote its mark before it asked for the fencing, on the same clock: the
+		// fencing completes after the mark. An allowance would let the fencing before the
+		// failed recovery confirm the retry, and the host may have been powered on since.
+		since = j.mark.Since
+	}
 	confirms := func(evs []crm.FenceEvent) (bool, string) {
 		for _, e := range evs {
 			if e.Target == j.node && e.Succeeded() && (j.mark.Since.IsZero() || !e.Completed.Before(since)) {

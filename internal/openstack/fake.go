@@ -245,6 +245,13 @@ func (f *Fake) FailNext(method string, err error) {
 	f.fail[method] = append(f.fail[method], err)
 }
 
+// ClearFailures drops the failures FailNext queued for method and not yet returned.
+func (f *Fake) ClearFailures(method string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	delete(f.fail, method)
+}
+
 // Calls returns the calls made so far, as "Method arg ...", oldest first.
 func (f *Fake) Calls() []string {
 	f.mu.Lock()

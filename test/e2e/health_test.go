@@ -302,6 +302,10 @@ func healthScenarios(ctx context.Context, t *testing.T, env *Env) {
 			t.Error(err)
 		}
 	})
+
+	t.Run("a failed recovery is listed, retried to success once the cause is gone; another is cleared and its host let back", func(t *testing.T) {
+		failedRecoveryRetriedAndCleared(ctx, t, env)
+	})
 }
 
 // Decided is a health decision the daemon recorded.
@@ -656,5 +660,135 @@ func prometheusSawTheHostDie(ctx context.Context, t *testing.T, env *Env, p *Pro
 		if err != nil || got != want {
 			t.Errorf("Prometheus: %s = %v (error %v), want %v", q, got, err, want)
 		}
+	}
+}
+
+// failedRecoveryRetriedAndCleared: a recovery that cannot succeed (an operator disabled every
+// other host, so Nova finds no room) ends failed and is listed so; once the others are enabled
+// again, `computeha recovery retry` fences the host again and the daemon recovers it. A second
+// failure of the host is cleared with `computeha recovery clear`: nothing moves, and the host,
+// powered on, is let back with the VM left on it.
+func failedRecoveryRetriedAndCleared(ctx context.Context, t *testing.T, env *Env) {
+	env.quiet(ctx, t)
+	h := "cmp2"
+	var others []string
+	for _, o := range env.Computes() {
+		if o != h {
+			others = append(others, o)
+		}
+	}
+	noRoom := func() {
+		for _, o := range others {
+			svc, err := env.Nova.FindComputeService(ctx, o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := env.Nova.DisableService(ctx, svc.ID, "operator: no room for the e2e"); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	room := func() {
+		for _, o := range others {
+			env.enable(ctx, t, o)
+		}
+	}
+	defer func() {
+		if t.Failed() {
+			room()
+		}
+	}()
+	ha, err := env.Boot(ctx, h, 2, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	noRoom()
+	fault := time.Now()
+	if _, err := env.Lab.Power(ctx, h, "off"); err != nil {
+		t.Fatal(err)
+	}
+	st, err := env.WaitPhase(ctx, h, evacstate.Failed, fault, 4*time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%s's recovery failed %s after the power-off: %s", h, time.Since(fault).Round(time.Millisecond), st.Reason)
+	list, err := env.Recoveries(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if i := slices.IndexFunc(list, func(r RecoveryEntry) bool { return r.Host == h }); i < 0 || list[i].Phase != "failed" || list[i].Reason != st.Reason {
+		t.Errorf("computeha recovery list: %+v, want %s failed (%s)", list, h, st.Reason)
+	}
+	// Refused, nothing changed: a host not under recovery, an unknown one.
+	for _, args := range [][]string{{"recovery", "retry", others[0]}, {"recovery", "clear", "cmp99"}, {"recovery", "retry"}} {
+		if out, errOut, code, err := env.Computeha(ctx, args...); err != nil || code == 0 || errOut == "" || out != "" {
+			t.Errorf("computeha %v: exit %d, stdout %q, stderr %q, %v: want a refusal", args, code, out, errOut, err)
+		}
+	}
+	if now, err := env.Mark(ctx, h); err != nil || now != st {
+		t.Errorf("%s's state changed under refused commands: %+v (%v)", h, now, err)
+	}
+
+	room()
+	retried := time.Now()
+	out, errOut, code, err := env.Computeha(ctx, "recovery", "retry", h)
+	if err != nil || code != 0 {
+		t.Fatalf("computeha recovery retry %s: exit %d, %v: %s%s", h, code, err, out, errOut)
+	}
+	t.Logf("computeha recovery retry %s: %s", h, strings.TrimSpace(out))
+	if _, err := env.WaitPhase(ctx, h, evacstate.Done, retried, 3*time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%s recovered %s after the retry", h, time.Since(retried).Round(time.Millisecond))
+	for _, v := range ha {
+		env.waitServer(ctx, t, v, func(s openstack.Server) bool { return s.Status == "ACTIVE" && s.Host != h && s.Host != "" }, time.Minute)
+	}
+	env.nothingBeforeFencing(ctx, t, h, retried)
+	decisions, err := env.History(ctx, h, "decision")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.ContainsFunc(decisions, func(e HistoryEvent) bool { return e.ReasonCode == "recovery-retry" }) {
+		t.Errorf("no retry decision about %s in the history", h)
+	}
+	if _, err := env.PowerOn(ctx, h, 4*time.Minute, testLog{t}); err != nil {
+		t.Fatal(err)
+	}
+
+	// Again, and this time the operator gives up.
+	left, err := env.Boot(ctx, h, 1, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	noRoom()
+	fault = time.Now()
+	if _, err := env.Lab.Power(ctx, h, "off"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := env.WaitPhase(ctx, h, evacstate.Failed, fault, 4*time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	out, errOut, code, err = env.Computeha(ctx, "recovery", "clear", h)
+	if err != nil || code != 0 {
+		t.Fatalf("computeha recovery clear %s: exit %d, %v: %s%s", h, code, err, out, errOut)
+	}
+	t.Logf("computeha recovery clear %s: %s", h, strings.TrimSpace(out))
+	if st, err := env.Mark(ctx, h); err != nil || st.Phase != evacstate.None {
+		t.Errorf("%s is %+v after the clear (%v)", h, st, err)
+	}
+	room()
+	if _, err := env.PowerOn(ctx, h, 4*time.Minute, testLog{t}); err != nil {
+		t.Fatal(err)
+	}
+	if s, err := env.Nova.Server(ctx, left[0].ID); err != nil || s.Host != h {
+		t.Errorf("%s, left to the operator, is on %q (%v), want still on %s", left[0].Name, s.Host, err, h)
+	}
+	decisions, err = env.History(ctx, h, "decision")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.ContainsFunc(decisions, func(e HistoryEvent) bool { return e.ReasonCode == "recovery-cleared" }) {
+		t.Errorf("no clearing of %s's recovery in the history", h)
 	}
 }
