@@ -99,7 +99,23 @@ type Segment struct {
 	// failed host's VMs, taken into use in this order. reserved_host and rh_priority need at
 	// least one.
 	ReservedHosts []string `yaml:"reserved_hosts"`
+	// ReservedReturn says how a reserved host taken into use goes back to the pool once it is
+	// empty again: manual (computeha reserved return; also when empty) or auto (the
+	// evacuation daemon returns it).
+	ReservedReturn ReservedReturn `yaml:"reserved_return"`
 }
+
+// ReservedReturn says who gives an emptied reserved host back to the pool.
+type ReservedReturn string
+
+// Reserved-return choices.
+const (
+	ReservedReturnManual ReservedReturn = "manual"
+	ReservedReturnAuto   ReservedReturn = "auto"
+)
+
+// ReservedReturns lists the valid choices, in the order messages name them.
+var ReservedReturns = []ReservedReturn{ReservedReturnManual, ReservedReturnAuto}
 
 // Policy holds the HA policy: the default, the property names VMs are tagged with, and rules
 // by aggregate, availability zone and project. The policy package applies it.

@@ -27,6 +27,7 @@ func TestLoadExampleGivesTheDocumentedValues(t *testing.T) {
 				Hosts:          []string{"compute-a1", "compute-a2", "compute-a3", "compute-a4"},
 				RecoveryMethod: RecoveryRHPriority,
 				ReservedHosts:  []string{"compute-a4"},
+				ReservedReturn: ReservedReturnManual,
 			},
 			"gpu": {Aggregate: "gpu-hosts", RecoveryMethod: RecoveryAuto},
 		},

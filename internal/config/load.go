@@ -102,6 +102,7 @@ func friendlyTypeError(m string) string {
 	r := strings.NewReplacer(
 		"into time.Duration", "into a duration (such as 30s or 5m)",
 		"into config.RecoveryMethod", "into a recovery method",
+		"into config.ReservedReturn", "into a reserved_return choice",
 		"into config.ErrorVMs", "into an error_vms choice",
 		"into config.Driver", "into a history driver",
 		"into config.Segments", "into a map of segments",

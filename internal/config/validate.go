@@ -71,6 +71,9 @@ func validateSegments(segs Segments) problems {
 		if !oneOf(s.RecoveryMethod, RecoveryMethods) {
 			p.add("%s.recovery_method: %q is not one of %s", f, s.RecoveryMethod, list(RecoveryMethods))
 		}
+		if s.ReservedReturn != "" && !oneOf(s.ReservedReturn, ReservedReturns) {
+			p.add("%s.reserved_return: %q is not one of %s", f, s.ReservedReturn, list(ReservedReturns))
+		}
 		members := map[string]bool{}
 		for i, h := range s.Hosts {
 			switch {

@@ -76,6 +76,8 @@ type Options struct {
 	// Reconcile is how often the whole CIB is checked for marked hosts,
 	// as a backstop to events; default 15 s.
 	Reconcile time.Duration
+	// ReserveEvery is how often the reserved hosts are looked at; default [ReserveEvery].
+	ReserveEvery time.Duration
 	// FenceSkew is how much earlier than the mark a fencing may complete
 	// and still confirm it (clocks of controllers differ); default 30 s.
 	FenceSkew time.Duration
@@ -130,6 +132,9 @@ func New(o Options) *Daemon {
 	}
 	if o.Reconcile <= 0 {
 		o.Reconcile = 15 * time.Second
+	}
+	if o.ReserveEvery <= 0 {
+		o.ReserveEvery = ReserveEvery
 	}
 	if o.FenceSkew <= 0 {
 		o.FenceSkew = 30 * time.Second
@@ -251,6 +256,12 @@ func (d *Daemon) Run(ctx context.Context, events <-chan crm.Event) error {
 	}
 	if keep := d.o.Config.History.Retention; keep > 0 && d.o.History != nil {
 		wg.Go(func() { d.prune(ctx, keep) })
+	}
+	for _, s := range d.o.Config.Segments {
+		if len(s.ReservedHosts) > 0 {
+			wg.Go(func() { d.tendReserve(ctx, d.o.ReserveEvery) })
+			break
+		}
 	}
 	tick := time.NewTicker(d.o.Reconcile)
 	defer tick.Stop()

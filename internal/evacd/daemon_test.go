@@ -18,7 +18,7 @@ import (
 	"github.com/computeha/computeha/internal/history"
 	"github.com/computeha/computeha/internal/metrics"
 	"github.com/computeha/computeha/internal/openstack"
-	"github.com/computeha/computeha/internal/recovery"
+	"github.com/computeha/computeha/internal/reserve"
 )
 
 // mark has fence_nova mark node for evacuation at at.
@@ -150,7 +150,7 @@ func (w *world) runWith(t *testing.T, nova openstack.Client, limit time.Duration
 	t.Helper()
 	w.daemon = New(Options{
 		Config: w.cfg, Cluster: w.cluster, Nova: nova, History: w.store, Metrics: w.metrics, Owner: "ctl1",
-		Poll: 10 * time.Millisecond, Reconcile: 20 * time.Millisecond,
+		Poll: 10 * time.Millisecond, Reconcile: 20 * time.Millisecond, ReserveEvery: 50 * time.Millisecond,
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), limit)
 	defer cancel()
@@ -478,8 +478,89 @@ func TestAReservedHostIsTakenIntoUseAndRecorded(t *testing.T) {
 		if !svc.Enabled() {
 			t.Errorf("the reserved host was not enabled")
 		}
-		if v, _ := w.cluster.Attribute(context.Background(), "cmp4", recovery.ReservedAttribute, crm.Permanent); v == "" {
+		if v, _ := w.cluster.Attribute(context.Background(), "cmp4", reserve.UsedAttribute, crm.Permanent); v == "" {
 			t.Errorf("the reserved host's use is not recorded")
+		}
+	})
+}
+
+func TestAnEmptiedReservedHostGoesBackToThePoolWhereTheSegmentSaysAuto(t *testing.T) {
+	bubble(t, func(t *testing.T) {
+		w := newWorld(t, "reserved_host", "cmp4")
+		seg := w.cfg.Segments["seg-a"]
+		seg.ReservedReturn = config.ReservedReturnAuto
+		w.cfg.Segments["seg-a"] = seg
+		w.boot("cmp1", 1, true)
+		now := time.Now().UTC()
+		w.nova.KillCompute("cmp1")
+		mark(w.cluster, "cmp1", now)
+		w.cluster.Fenced("cmp1", now)
+		used := func() bool {
+			v, _ := w.cluster.Attribute(context.Background(), "cmp4", reserve.UsedAttribute, crm.Permanent)
+			return v != ""
+		}
+		recorded := func() bool {
+			for _, e := range w.events(t, history.KindDecision) {
+				if e.Host == "cmp4" && e.Reason.Code == "reserved-returned" {
+					return true
+				}
+			}
+			return false
+		}
+		var deleted bool
+		w.run(t, 10*time.Second, func() bool {
+			if !deleted && phase(w.cluster, "cmp1") == evacstate.Done {
+				// Taken into use and holding the VM: it stays in use while it does.
+				time.Sleep(200 * time.Millisecond)
+				if !used() {
+					t.Fatal("cmp4 returned while it holds a VM")
+				}
+				for id := range w.servers {
+					_ = w.nova.DeleteServer(context.Background(), id)
+				}
+				deleted = true
+			}
+			return deleted && !used() && recorded()
+		})
+		if !deleted || used() {
+			t.Fatalf("cmp4 not returned to the pool (recovery %q, VM deleted %v)", phase(w.cluster, "cmp1"), deleted)
+		}
+		svc, _ := w.nova.FindComputeService(context.Background(), "cmp4")
+		if svc.Enabled() || !strings.HasPrefix(svc.DisabledReason, evacstate.ReserveReasonPrefix) {
+			t.Errorf("returned cmp4: %+v, want disabled as held in reserve", svc)
+		}
+		if !recorded() {
+			t.Error("the return is not in the history")
+		}
+	})
+}
+
+func TestAReservedHostEnabledOrDisabledForAnotherReasonIsAlertedOnce(t *testing.T) {
+	bubble(t, func(t *testing.T) {
+		w := newWorld(t, "reserved_host", "cmp4")
+		svc, _ := w.nova.FindComputeService(context.Background(), "cmp4")
+		if _, err := w.nova.EnableService(context.Background(), svc.ID); err != nil {
+			t.Fatal(err)
+		}
+		alerts := func(code string) int {
+			n := 0
+			for _, e := range w.events(t, history.KindAlert) {
+				if e.Host == "cmp4" && string(e.Reason.Code) == code {
+					n++
+				}
+			}
+			return n
+		}
+		w.run(t, time.Second, func() bool { return false })
+		if n := alerts("reserved-exposed"); n != 1 {
+			t.Errorf("%d exposed alerts over a second of 50 ms looks, want 1", n)
+		}
+		if _, err := w.nova.DisableService(context.Background(), svc.ID, "PSU replacement"); err != nil {
+			t.Fatal(err)
+		}
+		w.run(t, time.Second, func() bool { return alerts("reserved-withheld") > 0 })
+		if n := alerts("reserved-withheld"); n != 1 {
+			t.Errorf("%d withheld alerts, want 1", n)
 		}
 	})
 }

@@ -17,7 +17,7 @@ import (
 	"github.com/computeha/computeha/internal/health"
 	"github.com/computeha/computeha/internal/history"
 	"github.com/computeha/computeha/internal/openstack"
-	"github.com/computeha/computeha/internal/recovery"
+	"github.com/computeha/computeha/internal/reserve"
 )
 
 // In these tests Pacemaker names the computes cmp1-cmp4 and Nova cmp1.example.com-
@@ -208,7 +208,7 @@ func TestReservedHostsAreTakenAndRecordedOnTheirNodes(t *testing.T) {
 			if svc, _ := w.nova.FindComputeService(context.Background(), fqdn("cmp4")); !svc.Enabled() {
 				t.Errorf("the reserved host was not enabled: %+v", svc)
 			}
-			if v, _ := w.cluster.Attribute(context.Background(), "cmp4", recovery.ReservedAttribute, crm.Permanent); v == "" {
+			if v, _ := w.cluster.Attribute(context.Background(), "cmp4", reserve.UsedAttribute, crm.Permanent); v == "" {
 				t.Errorf("the reserved host's use is not recorded on node cmp4")
 			}
 		})
@@ -218,7 +218,7 @@ func TestReservedHostsAreTakenAndRecordedOnTheirNodes(t *testing.T) {
 			w := newWorldIn(t, testDomain, "auto", "cmp4")
 			// The used reserved host has the most room: auto uses it only if it knows it is used.
 			w.roomy(fqdn("cmp4"))
-			_ = w.cluster.SetAttribute(context.Background(), "cmp4", recovery.ReservedAttribute, time.Now().UTC().Format(time.RFC3339), crm.Permanent)
+			_ = w.cluster.SetAttribute(context.Background(), "cmp4", reserve.UsedAttribute, time.Now().UTC().Format(time.RFC3339), crm.Permanent)
 			svc, _ := w.nova.FindComputeService(context.Background(), fqdn("cmp4"))
 			_, _ = w.nova.EnableService(context.Background(), svc.ID)
 			w.boot(fqdn("cmp1"), 2, true)

@@ -44,11 +44,29 @@ const DisabledReasonPrefix = "computeha:"
 // running is exactly the one that must take no new VMs.
 const HealthReasonPrefix = DisabledReasonPrefix + " health:"
 
+// ReserveReasonPrefix starts the reason a reserved host is disabled with while it is held in
+// reserve (`computeha reserved return` writes it). A recovery that takes the host into use
+// enables it; fence_nova and the nova-compute agent leave it disabled.
+const ReserveReasonPrefix = DisabledReasonPrefix + " reserved:"
+
 // DisabledByUs tells whether computeha disabled a service with this reason for its fencing
 // and evacuation: the disables fence_nova and the nova-compute agent undo once the host is let
-// back. A health disable ([DisabledForHealth]) is not one of them.
+// back. A health disable ([DisabledForHealth]) and a reserved host held in reserve
+// ([ReserveReasonPrefix]) are not among them.
 func DisabledByUs(reason string) bool {
-	return strings.HasPrefix(reason, DisabledReasonPrefix) && !DisabledForHealth(reason)
+	return strings.HasPrefix(reason, DisabledReasonPrefix) && !DisabledForHealth(reason) && !strings.HasPrefix(reason, ReserveReasonPrefix)
+}
+
+// HeldInReserve tells whether a reserved host's service, disabled with this reason, is held in
+// reserve and may be taken into use: disabled by `computeha reserved return`, with no reason
+// at all (a plain `openstack compute service set --disable`), or with one of the operator's
+// own that says so (it mentions "reserve": "reserved for failover"). Any other reason (a
+// repair, a health problem, a fencing) keeps it out: taking it would enable it.
+func HeldInReserve(reason string) bool {
+	if reason == "" || strings.HasPrefix(reason, ReserveReasonPrefix) {
+		return true
+	}
+	return !strings.HasPrefix(reason, DisabledReasonPrefix) && strings.Contains(strings.ToLower(reason), "reserve")
 }
 
 // DisabledForHealth tells whether the evacuation daemon disabled a service with this reason

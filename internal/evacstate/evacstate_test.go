@@ -79,3 +79,23 @@ func TestHealthDisablesAreNotFencingDisables(t *testing.T) {
 		}
 	}
 }
+
+func TestWhichDisabledReasonsHoldAReservedHostInReserve(t *testing.T) {
+	for reason, want := range map[string]bool{
+		"":                                       true,
+		"computeha: reserved: back in the pool":  true,
+		"reserved for failover":                  true,
+		"Masakari RESERVE host":                  true,
+		"RAM replacement, ticket 4521":           false,
+		"computeha: health: tenant network lost": false,
+		"computeha: fenced by fence_nova at 2026-12-04T10:00:00Z": false,
+		"computeha: health: reserved host isolated":               false,
+	} {
+		if got := HeldInReserve(reason); got != want {
+			t.Errorf("HeldInReserve(%q) = %v, want %v", reason, got, want)
+		}
+	}
+	if DisabledByUs("computeha: reserved: back in the pool") {
+		t.Error("a reserved host held in reserve counts as disabled by its fencing: unfencing would enable it")
+	}
+}

@@ -176,7 +176,9 @@ type Hypervisor struct {
 	ServiceHost string // the nova-compute host that manages it
 	State       string // "up" or "down"
 	Status      string // "enabled" or "disabled"
-	RunningVMs  int
+	// DisabledReason is the nova-compute service's disabled reason ("" when none).
+	DisabledReason string
+	RunningVMs     int
 	// Resources maps a Placement resource class (VCPU, MEMORY_MB, DISK_GB, ...) to its
 	// inventory and usage. Nil when Placement has no provider for the node (it never reported).
 	Resources map[string]Resource

@@ -582,7 +582,7 @@ func (f *Fake) Hypervisors(ctx context.Context) ([]Hypervisor, error) {
 		}
 		v := f.view(s)
 		out = append(out, Hypervisor{
-			ID: s.ID, Hostname: h, ServiceHost: h, State: v.State, Status: v.Status,
+			ID: s.ID, Hostname: h, ServiceHost: h, State: v.State, Status: v.Status, DisabledReason: v.DisabledReason,
 			RunningVMs: n, Resources: maps.Clone(s.res),
 		})
 	}

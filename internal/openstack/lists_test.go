@@ -250,7 +250,7 @@ func TestHypervisorsCarryPlacementCapacity(t *testing.T) {
 				"DISK_GB":   {Total: 100, AllocationRatio: 1, MaxUnit: 100, Used: 3},
 			},
 		},
-		{ID: node2, Hostname: "compute2", ServiceHost: "compute2", State: "down", Status: "disabled"},
+		{ID: node2, Hostname: "compute2", ServiceHost: "compute2", State: "down", Status: "disabled", DisabledReason: "maintenance"},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Fatalf("hypervisors (-want +got):\n%s", diff)

@@ -524,7 +524,8 @@ type hypervisorJSON struct {
 	Status     string `json:"status"`
 	RunningVMs int    `json:"running_vms"`
 	Service    struct {
-		Host string `json:"host"`
+		Host           string  `json:"host"`
+		DisabledReason *string `json:"disabled_reason"`
 	} `json:"service"`
 }
 
@@ -548,10 +549,14 @@ func (c *nova) Hypervisors(ctx context.Context) ([]Hypervisor, error) {
 			return nil, err
 		}
 		for _, h := range page.Hypervisors {
-			out = append(out, Hypervisor{
+			hv := Hypervisor{
 				ID: h.ID, Hostname: h.Hostname, ServiceHost: h.Service.Host,
 				State: h.State, Status: h.Status, RunningVMs: h.RunningVMs,
-			})
+			}
+			if h.Service.DisabledReason != nil {
+				hv.DisabledReason = *h.Service.DisabledReason
+			}
+			out = append(out, hv)
 		}
 		next, err := nextMarker(page.Links, marker)
 		if err != nil {

@@ -28,6 +28,10 @@ type Host struct {
 	// reserved_hosts and not yet taken into use by an earlier recovery. A reserved host that
 	// was taken into use earlier is an ordinary host (Reserved false), as in masakari.
 	Reserved bool
+	// Withheld is true for a reserved host disabled in Nova for another reason than being
+	// held in reserve (an operator's repair, say): it is not taken into use, since taking it
+	// enables it.
+	Withheld bool
 }
 
 // Segment is the failed host's segment.
@@ -119,6 +123,8 @@ const (
 	// ReasonNotUsedByMethod: a reserved host under auto, or an ordinary host under
 	// reserved_host.
 	ReasonNotUsedByMethod Reason = "not-used-by-recovery-method"
+	// ReasonWithheld: a reserved host disabled for another reason than being held in reserve.
+	ReasonWithheld Reason = "reserved-host-disabled-for-another-reason"
 )
 
 // Move is one planned evacuation.
@@ -362,6 +368,8 @@ func exclusion(h Host, failed string, method config.RecoveryMethod) Reason {
 		return ReasonDown
 	case h.Reserved && method == config.RecoveryAuto:
 		return ReasonNotUsedByMethod
+	case h.Reserved && h.Withheld:
+		return ReasonWithheld
 	case !h.Reserved && method == config.RecoveryReservedHost:
 		return ReasonNotUsedByMethod
 	case !h.Reserved && !h.Enabled:

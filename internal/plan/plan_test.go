@@ -23,6 +23,11 @@ func reserve(name string, vcpus, ramMB, diskGB int64) Host {
 	return h
 }
 
+func withheld(h Host) Host {
+	h.Withheld = true
+	return h
+}
+
 func vm(id string, vcpus, ramMB, diskGB int64, prio int) VM {
 	return VM{ID: id, Name: "name-" + id, VCPUs: vcpus, RAMMB: ramMB, DiskGB: diskGB, Priority: prio}
 }
@@ -163,6 +168,29 @@ func TestMake(t *testing.T) {
 				Moves:    []string{"vm1→r2 (reserved-host)"},
 				Reserved: []string{"r2"},
 				Excluded: []Excluded{{"c1", ReasonFailedHost}, {"r1", ReasonDown}},
+				Fits:     true,
+			},
+		},
+		{
+			"a reserved host an operator disabled for another reason is never taken into use, even with the most room",
+			config.RecoveryReservedHost,
+			[]Host{host("c1", 0, 0, 0), withheld(reserve("r1", 64, 262144, 1000)), reserve("r2", 8, 16384, 100)},
+			vms(1, 2, 4096, 10),
+			summary{
+				Moves:    []string{"vm1→r2 (reserved-host)"},
+				Reserved: []string{"r2"},
+				Excluded: []Excluded{{"c1", ReasonFailedHost}, {"r1", ReasonWithheld}},
+				Fits:     true,
+			},
+		},
+		{
+			"rh_priority with its only reserved host withheld falls back to the ordinary hosts",
+			config.RecoveryRHPriority,
+			[]Host{host("c1", 0, 0, 0), host("c2", 8, 16384, 100), withheld(reserve("r1", 64, 262144, 1000))},
+			vms(1, 2, 4096, 10),
+			summary{
+				Moves:    []string{"vm1→c2 (fallback-to-auto)"},
+				Excluded: []Excluded{{"c1", ReasonFailedHost}, {"r1", ReasonWithheld}},
 				Fits:     true,
 			},
 		},

@@ -12,6 +12,7 @@ import (
 	"github.com/computeha/computeha/internal/config"
 	"github.com/computeha/computeha/internal/history"
 	"github.com/computeha/computeha/internal/openstack"
+	"github.com/computeha/computeha/internal/reserve"
 )
 
 func TestAFencedHostsHAVMsAreEvacuatedInsideTheSegmentOnceAndTheOthersLeft(t *testing.T) {
@@ -297,7 +298,7 @@ func TestReservedHostsAreTakenIntoUseAndRecordedOnTheirNodes(t *testing.T) {
 				t.Errorf("%s on %s, want the reserved host cmp4", s.Name, h)
 			}
 		}
-		if v, err := w.cluster.Attribute(context.Background(), "cmp4", ReservedAttribute, 1); err != nil || v == "" {
+		if v, err := w.cluster.Attribute(context.Background(), "cmp4", reserve.UsedAttribute, 1); err != nil || v == "" {
 			t.Errorf("cmp4's use not recorded on its node: %q, %v", v, err)
 		}
 		if svc, _ := w.nova.FindComputeService(context.Background(), "cmp4"); !svc.Enabled() {

@@ -11,6 +11,7 @@ import (
 	"github.com/computeha/computeha/crm"
 	"github.com/computeha/computeha/internal/config"
 	"github.com/computeha/computeha/internal/openstack"
+	"github.com/computeha/computeha/internal/reserve"
 )
 
 // Reads is what a recovery reads before it plans. The reads are made together: on a loaded
@@ -233,10 +234,6 @@ func (e *Engine) segmentOf(source Host, aggs []openstack.Aggregate) (string, con
 	return name, segs[name], nil
 }
 
-// ReservedAttribute records, on a reserved host's node, that a recovery took it into use (it
-// is then an ordinary host of its segment).
-const ReservedAttribute = "computeha-reserved-used"
-
 // clusterNodes reads the cluster's node names and, by their Nova host names, the reserved
 // hosts already taken into use. An unreadable CIB gives neither: reserved hosts then count as
 // still reserved, and Nova hosts map back to nodes by the configured rule alone.
@@ -252,7 +249,7 @@ func (e *Engine) clusterNodes(ctx context.Context) (used map[string]bool, nodes 
 	}
 	for _, n := range cib.Nodes {
 		nodes = append(nodes, n.Name)
-		if n.Attributes[ReservedAttribute] != "" {
+		if n.Attributes[reserve.UsedAttribute] != "" {
 			used[e.o.Config.NovaHost(n.Name)] = true
 		}
 	}

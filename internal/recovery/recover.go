@@ -16,6 +16,7 @@ import (
 	"github.com/computeha/computeha/internal/openstack"
 	"github.com/computeha/computeha/internal/plan"
 	"github.com/computeha/computeha/internal/policy"
+	"github.com/computeha/computeha/internal/reserve"
 )
 
 // hostState is a segment host as the plan saw it.
@@ -448,6 +449,7 @@ func (x *run) segmentHosts() []hostState {
 				continue
 			}
 			h.Enabled = hv.Status == "enabled"
+			h.Withheld = h.Reserved && !h.Enabled && !evacstate.HeldInReserve(hv.DisabledReason)
 			h.Up = hv.State == "up"
 			h.FreeVCPUs = hv.Resources["VCPU"].Free()
 			h.FreeRAMMB = hv.Resources["MEMORY_MB"].Free()
@@ -517,7 +519,7 @@ func (x *run) takeReserved(ctx context.Context, novaHost string) error {
 	}
 	h := x.names.ByNova(novaHost)
 	if x.e.o.Cluster != nil {
-		if err := x.e.o.Cluster.SetAttribute(ctx, h.Node, ReservedAttribute, x.e.clock.Now().UTC().Format(time.RFC3339), crm.Permanent); err != nil {
+		if err := x.e.o.Cluster.SetAttribute(ctx, h.Node, reserve.UsedAttribute, x.e.clock.Now().UTC().Format(time.RFC3339), crm.Permanent); err != nil {
 			x.e.log.Warn("recording the reserved host's use failed", "host", h.Node, "nova_host", novaHost, "error", err)
 		}
 	}

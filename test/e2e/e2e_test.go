@@ -132,7 +132,7 @@ func TestPowerLoss(t *testing.T) {
 	t.Run("restart tiers: a lower priority waits for the higher one to run, or for the tier timeout", func(t *testing.T) {
 		restartTiers(ctx, t, env)
 	})
-	t.Run("a segment defined by an aggregate recovers onto its reserved hosts (reserved_host, then rh_priority)", func(t *testing.T) {
+	t.Run("a segment defined by an aggregate recovers onto its reserved hosts (reserved_host; the used one returned to the pool and taken again; rh_priority)", func(t *testing.T) {
 		reservedHostsOfAnAggregateSegment(ctx, t, env)
 	})
 

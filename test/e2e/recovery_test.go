@@ -4,6 +4,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -380,8 +381,10 @@ func minTime(a, b time.Time) time.Time {
 }
 
 // reservedHostsOfAnAggregateSegment: the segment is a Nova aggregate; with reserved_host its
-// reserved host takes the failed host's VMs and is taken into use; then, with rh_priority and
-// another reserved host, that one does.
+// reserved host takes the failed host's VMs and is taken into use; `computeha reserved
+// return` refuses it while it holds them and, once they are deleted, gives it back to the
+// pool, where the next failure takes it again; then, with rh_priority and another reserved
+// host, that one does.
 func reservedHostsOfAnAggregateSegment(ctx context.Context, t *testing.T, env *Env) {
 	fresh(ctx, t, env)
 	const agg, host = "lab-ha", "cmp1"
@@ -403,12 +406,19 @@ func reservedHostsOfAnAggregateSegment(ctx context.Context, t *testing.T, env *E
 			t.Errorf("deleting the aggregate: %v", err)
 		}
 	}()
-	for _, c := range []struct{ method, reserved string }{{"reserved_host", "cmp3"}, {"rh_priority", "cmp2"}} {
+	// reserved_host twice: the reserved host taken by the first failure is returned to the
+	// pool (computeha reserved return) and taken again by the second.
+	for i, c := range []struct{ method, reserved string }{{"reserved_host", "cmp3"}, {"reserved_host", "cmp3"}, {"rh_priority", "cmp2"}} {
 		svc, err := env.Nova.FindComputeService(ctx, c.reserved)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if _, err := env.Nova.DisableService(ctx, svc.ID, "reserved for failover"); err != nil {
+		if i == 1 {
+			// Given back by the operator after the first failure.
+			if svc.Enabled() || !strings.HasPrefix(svc.DisabledReason, evacstate.ReserveReasonPrefix) {
+				t.Fatalf("%s after its return: %+v, want disabled as held in reserve", c.reserved, svc)
+			}
+		} else if _, err := env.Nova.DisableService(ctx, svc.ID, "reserved for failover"); err != nil {
 			t.Fatal(err)
 		}
 		if err := env.Reconfigure(ctx, func(s *Settings) {
@@ -433,9 +443,60 @@ func reservedHostsOfAnAggregateSegment(ctx context.Context, t *testing.T, env *E
 		if v, err := env.CRM.Attribute(ctx, c.reserved, "computeha-reserved-used", crm.Permanent); err != nil || v == "" {
 			t.Errorf("%s: %s's node does not record its use: %q (%v)", c.method, c.reserved, v, err)
 		}
+		if i == 0 {
+			env.reserved(ctx, t, c.reserved, "in-use")
+			if out, errOut, code, err := env.Computeha(ctx, "reserved", "return", "--config", env.EvacdConfig(), c.reserved); err != nil || code != 1 || !strings.Contains(errOut, "not empty") {
+				t.Errorf("computeha reserved return %s holding VMs: exit %d, %v, %q, %q: want a refusal", c.reserved, code, err, out, errOut)
+			}
+			env.reserved(ctx, t, c.reserved, "in-use")
+		}
 		if _, err := env.PowerOn(ctx, host, 4*time.Minute, testLog{t}); err != nil {
 			t.Fatal(err)
 		}
 		fresh(ctx, t, env)
+		if i == 0 {
+			env.returnReserved(ctx, t, c.reserved, time.Minute)
+			env.reserved(ctx, t, c.reserved, "in-reserve")
+		}
+	}
+}
+
+// reserved checks `computeha reserved list` says host is state.
+func (e *Env) reserved(ctx context.Context, t *testing.T, host, state string) {
+	t.Helper()
+	out, errOut, code, err := e.Computeha(ctx, "reserved", "list", "--json", "--config", e.EvacdConfig())
+	if err != nil || code != 0 {
+		t.Fatalf("computeha reserved list: exit %d, %v: %s%s", code, err, out, errOut)
+	}
+	for line := range strings.Lines(out) {
+		var r struct{ Host, State string }
+		if err := json.Unmarshal([]byte(line), &r); err != nil {
+			t.Fatalf("computeha reserved list: %q: %v", line, err)
+		}
+		if r.Host == host {
+			if r.State != state {
+				t.Errorf("computeha reserved list says %s is %s, want %s:\n%s", host, r.State, state, out)
+			}
+			return
+		}
+	}
+	t.Errorf("computeha reserved list lacks %s:\n%s", host, out)
+}
+
+// returnReserved runs `computeha reserved return host` until the host is empty (VMs deleted
+// just before may still be going) and it succeeds.
+func (e *Env) returnReserved(ctx context.Context, t *testing.T, host string, limit time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	for {
+		out, errOut, code, err := e.Computeha(ctx, "reserved", "return", "--config", e.EvacdConfig(), host)
+		if err == nil && code == 0 {
+			t.Logf("computeha reserved return %s: %s", host, strings.TrimSpace(out))
+			return
+		}
+		if err != nil || !strings.Contains(errOut, "not empty") || time.Now().After(deadline) {
+			t.Fatalf("computeha reserved return %s: exit %d, %v: %s%s", host, code, err, out, errOut)
+		}
+		time.Sleep(time.Second)
 	}
 }
