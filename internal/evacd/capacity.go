@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/computeha/computeha/internal/config"
+	"github.com/computeha/computeha/internal/evacstate"
 	"github.com/computeha/computeha/internal/openstack"
 	"github.com/computeha/computeha/internal/plan"
 )
@@ -125,8 +126,9 @@ func segmentCapacity(seg config.Segment, hvs []openstack.Hypervisor) []plan.Capa
 		up, enabled := hv.State == "up", hv.Status == "enabled"
 		out = append(out, plan.Capacity{
 			Name: hv.ServiceHost,
-			// A reserved host is disabled until taken into use: it is a target all the same.
-			Target: up && (enabled || reserve[hv.ServiceHost]),
+			// A reserved host is disabled until taken into use: it is a target all the same,
+			// unless it is disabled for another reason (withheld: no recovery takes it).
+			Target: up && (enabled || reserve[hv.ServiceHost] && evacstate.HeldInReserve(hv.DisabledReason)),
 			Free:   plan.Resources{VCPUs: fc, RAMMB: fm, DiskGB: fd},
 			Used:   plan.Resources{VCPUs: uc, RAMMB: um, DiskGB: ud},
 		})
