@@ -5,10 +5,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/computeha/computeha/internal/config"
-	"github.com/computeha/computeha/internal/evacstate"
-	"github.com/computeha/computeha/internal/openstack"
 	"github.com/computeha/computeha/internal/plan"
+	"github.com/computeha/computeha/internal/recovery"
 )
 
 // capacity keeps each segment's headroom (plan.Headroom) for the metrics and the alerts: what
@@ -90,7 +88,7 @@ func (d *Daemon) refreshCapacity(ctx context.Context, c *capacity) error {
 	}
 	out := map[string]plan.Resources{}
 	for name, seg := range segs {
-		out[name], _ = plan.Headroom(segmentCapacity(seg, hvs))
+		out[name], _ = plan.Headroom(recovery.SegmentCapacity(seg, hvs))
 	}
 	c.mu.Lock()
 	c.headroom = out
@@ -98,40 +96,3 @@ func (d *Daemon) refreshCapacity(ctx context.Context, c *capacity) error {
 	return nil
 }
 
-// segmentCapacity is the capacity of seg's hosts that Nova knows.
-func segmentCapacity(seg config.Segment, hvs []openstack.Hypervisor) []plan.Capacity {
-	in := map[string]bool{}
-	for _, h := range seg.Hosts {
-		in[h] = true
-	}
-	reserve := map[string]bool{}
-	for _, h := range seg.ReservedHosts {
-		reserve[h] = true
-	}
-	var out []plan.Capacity
-	for _, hv := range hvs {
-		if !in[hv.ServiceHost] {
-			continue
-		}
-		res := func(class string) (free, used int64) {
-			r, ok := hv.Resources[class]
-			if !ok {
-				return 0, 0
-			}
-			return r.Free(), r.Used
-		}
-		fc, uc := res("VCPU")
-		fm, um := res("MEMORY_MB")
-		fd, ud := res("DISK_GB")
-		up, enabled := hv.State == "up", hv.Status == "enabled"
-		out = append(out, plan.Capacity{
-			Name: hv.ServiceHost,
-			// A reserved host is disabled until taken into use: it is a target all the same,
-			// unless it is disabled for another reason (withheld: no recovery takes it).
-			Target: up && (enabled || reserve[hv.ServiceHost] && evacstate.HeldInReserve(hv.DisabledReason)),
-			Free:   plan.Resources{VCPUs: fc, RAMMB: fm, DiskGB: fd},
-			Used:   plan.Resources{VCPUs: uc, RAMMB: um, DiskGB: ud},
-		})
-	}
-	return out
-}

@@ -4,6 +4,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"maps"
 	"path/filepath"
@@ -17,6 +18,7 @@ import (
 	"github.com/computeha/computeha/internal/alert"
 	"github.com/computeha/computeha/internal/evacstate"
 	"github.com/computeha/computeha/internal/openstack"
+	"github.com/computeha/computeha/internal/status"
 )
 
 // TestHealth runs the health scenarios (healthScenarios) on an environment of their own, so
@@ -719,6 +721,27 @@ func failedRecoveryRetriedAndCleared(ctx context.Context, t *testing.T, env *Env
 	}
 	if i := slices.IndexFunc(list, func(r RecoveryEntry) bool { return r.Host == h }); i < 0 || list[i].Phase != "failed" || list[i].Reason != st.Reason {
 		t.Errorf("computeha recovery list: %+v, want %s failed (%s)", list, h, st.Reason)
+	}
+	// computeha status tells the same, with the rest of the picture.
+	if out, errOut, code, err := env.Computeha(ctx, "status", "--json", "--config", env.EvacdConfig()); err != nil || code != 0 {
+		t.Errorf("computeha status: exit %d, %v: %s%s", code, err, out, errOut)
+	} else {
+		var r status.Report
+		if err := json.Unmarshal([]byte(out), &r); err != nil {
+			t.Fatalf("computeha status --json: %v: %s", err, out)
+		}
+		var hostLine *status.Host
+		for _, seg := range r.Segments {
+			for i := range seg.Hosts {
+				if seg.Hosts[i].Node == h {
+					hostLine = &seg.Hosts[i]
+				}
+			}
+		}
+		if !r.Quorate || len(r.Daemon.Nodes) != 1 || hostLine == nil || hostLine.Pacemaker != "offline" || hostLine.Recovery != "failed" ||
+			!strings.Contains(r.Summary(), "recovery of "+h+" failed") {
+			t.Errorf("computeha status: %+v (%s), want quorate, the daemon on one controller, %s offline with its recovery failed", r, r.Summary(), h)
+		}
 	}
 	// Refused, nothing changed: a host not under recovery, an unknown one.
 	for _, args := range [][]string{{"recovery", "retry", others[0]}, {"recovery", "clear", "cmp99"}, {"recovery", "retry"}} {
