@@ -95,4 +95,3 @@ func (d *Daemon) refreshCapacity(ctx context.Context, c *capacity) error {
 	c.mu.Unlock()
 	return nil
 }
-

@@ -81,4 +81,3 @@ func TestASegmentWithoutHeadroomIsShortForTheAlerts(t *testing.T) {
 		t.Errorf("capacity %v, want seg-a short", got)
 	}
 }
-

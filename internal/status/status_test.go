@@ -162,4 +162,6 @@ func TestAClusterThatCannotBeReadIsAnError(t *testing.T) {
 
 type broken struct{ evacuatorOn }
 
-func (broken) Status(context.Context) (*crm.Status, error) { return nil, errors.New("crm_mon: connection refused") }
+func (broken) Status(context.Context) (*crm.Status, error) {
+	return nil, errors.New("crm_mon: connection refused")
+}
