@@ -181,6 +181,8 @@ type run struct {
 	// segHosts are the segment's hosts as planned (their capacity then): retries are placed
 	// from them. Read-only once the moves start.
 	segHosts []hostState
+	// failing are Nova hosts a simulation takes for failed with the source (no targets).
+	failing map[string]bool
 
 	mu    sync.Mutex
 	moves []*move

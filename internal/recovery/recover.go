@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"sort"
 	"time"
@@ -373,26 +374,8 @@ func (x *run) leave(ctx context.Context, m *move, why Reason, short string) {
 // plan gives targets to the moves that need one, takes the reserved hosts the plan uses, and
 // records every decision.
 func (x *run) plan(ctx context.Context, moves []*move) error {
-	hosts := x.segmentHosts()
-	var vms []plan.VM
-	byID := map[string]*move{}
-	for _, m := range moves {
-		if m.report.Result != "" || !m.method.Placed() || m.inFlight {
-			continue
-		}
-		vms = append(vms, m.pv)
-		byID[m.srv.ID] = m
-	}
-	x.segHosts = hosts
-	if len(vms) == 0 {
-		return nil
-	}
-	p, err := plan.Make(plan.Input{
-		FailedHost: x.job.Source.NovaHost,
-		Segment:    plan.Segment{Name: x.r.SegmentName, RecoveryMethod: x.r.Segment.RecoveryMethod, Hosts: hosts},
-		VMs:        vms, Groups: x.planGroups(moves, nil),
-	})
-	if err != nil {
+	p, byID, err := x.makePlan(moves)
+	if p == nil || err != nil {
 		return err
 	}
 	for _, w := range p.Preflight.Warnings {
@@ -433,13 +416,39 @@ func (x *run) plan(ctx context.Context, moves []*move) error {
 	return nil
 }
 
+// makePlan plans targets for the moves that need one, changing nothing: nil when none does.
+// byID finds each planned VM's move.
+func (x *run) makePlan(moves []*move) (p *plan.Plan, byID map[string]*move, err error) {
+	hosts := x.segmentHosts()
+	var vms []plan.VM
+	byID = map[string]*move{}
+	for _, m := range moves {
+		if m.report.Result != "" || !m.method.Placed() || m.inFlight {
+			continue
+		}
+		vms = append(vms, m.pv)
+		byID[m.srv.ID] = m
+	}
+	x.segHosts = hosts
+	if len(vms) == 0 {
+		return nil, byID, nil
+	}
+	p, err = plan.Make(plan.Input{
+		FailedHost: x.job.Source.NovaHost,
+		Segment:    plan.Segment{Name: x.r.SegmentName, RecoveryMethod: x.r.Segment.RecoveryMethod, Hosts: hosts},
+		VMs:        vms, Groups: x.planGroups(moves, nil),
+	})
+	return p, byID, err
+}
+
 // segmentHosts is the segment's hosts as the hypervisors show them. The hosts being recovered
 // are down, whatever Nova said when it was read: the reads may predate their fencing.
 func (x *run) segmentHosts() []hostState {
-	var failing map[string]bool
+	failing := map[string]bool{}
 	if x.e.o.Failing != nil {
-		failing = x.e.o.Failing()
+		maps.Copy(failing, x.e.o.Failing())
 	}
+	maps.Copy(failing, x.failing)
 	seg := x.r.Segment
 	var out []hostState
 	for _, name := range seg.Hosts {

@@ -82,8 +82,13 @@ func TestPowerLoss(t *testing.T) {
 	}
 	t.Cleanup(prom.Stop)
 	before := prom.baseline(ctx, t)
+	// What the failure will do, asked before it happens.
+	sims, simErr := env.Simulate(ctx, "cmp1")
 	lost := time.Now()
 	powerLossAndBack(ctx, t, env, "cmp1", vms)
+	t.Run("computeha simulate, asked before the failure, named where each VM went", func(t *testing.T) {
+		simulationCameTrue(ctx, t, env, sims, simErr, vms)
+	})
 	t.Run("computeha report gives each recovered VM the downtime its history says, and the totals add up", func(t *testing.T) {
 		reportMatchesHistory(ctx, t, env, "cmp1", lost)
 	})
@@ -185,4 +190,33 @@ func powerLossAndBack(ctx context.Context, t *testing.T, env *Env, host string, 
 	if _, err := env.PowerOn(ctx, host, 4*time.Minute, testLog{t}); err != nil {
 		t.Error(err)
 	}
+}
+
+// simulationCameTrue checks each VM ended where the simulation said: an HA VM on its target,
+// by its method; any other left where it was.
+func simulationCameTrue(ctx context.Context, t *testing.T, env *Env, sims []Simulated, simErr error, vms []VM) {
+	if simErr != nil {
+		t.Fatal(simErr)
+	}
+	if len(sims) != 1 || sims[0].Guard != "proceed" || len(sims[0].VMs) != len(vms) {
+		t.Fatalf("simulation %+v, want one host whose %d VMs proceed", sims, len(vms))
+	}
+	for _, v := range sims[0].VMs {
+		s, err := env.Nova.Server(ctx, v.ID)
+		if err != nil {
+			t.Errorf("%s: %v", v.Name, err)
+			continue
+		}
+		want := v.Target
+		if v.Outcome == "left" {
+			want = "cmp1"
+		}
+		if v.Outcome != "left" && (v.Method != "evacuate" || v.Outcome != "move") {
+			t.Errorf("%s: simulated %s by %s", v.Name, v.Outcome, v.Method)
+		}
+		if s.Host != want {
+			t.Errorf("%s is on %s, the simulation said %s (%s)", v.Name, s.Host, want, v.Outcome)
+		}
+	}
+	t.Logf("the simulation named the host of each of the %d VMs", len(sims[0].VMs))
 }

@@ -62,3 +62,38 @@ func (e *Env) WaitPhase(ctx context.Context, host string, phase evacstate.Phase,
 		time.Sleep(500 * time.Millisecond)
 	}
 }
+
+// Simulated is a host's line of `computeha simulate --json`.
+type Simulated struct {
+	Host  string `json:"host"`
+	Guard string `json:"guard"`
+	VMs   []struct {
+		ID      string `json:"id"`
+		Name    string `json:"name"`
+		Outcome string `json:"outcome"`
+		Method  string `json:"method"`
+		Target  string `json:"target"`
+	} `json:"vms"`
+}
+
+// Simulate runs `computeha simulate --json HOST...` on a controller.
+func (e *Env) Simulate(ctx context.Context, hosts ...string) ([]Simulated, error) {
+	out, errOut, code, err := e.Computeha(ctx, append([]string{"simulate", "--json", "--config", e.EvacdConfig()}, hosts...)...)
+	if err != nil {
+		return nil, err
+	}
+	if code != 0 {
+		return nil, fmt.Errorf("computeha simulate: exit %d: %s%s", code, out, errOut)
+	}
+	var sims []Simulated
+	sc := bufio.NewScanner(strings.NewReader(out))
+	sc.Buffer(make([]byte, 0, 64*1024), 4*1024*1024)
+	for sc.Scan() {
+		var s Simulated
+		if err := json.Unmarshal(sc.Bytes(), &s); err != nil {
+			return nil, fmt.Errorf("computeha simulate: %q: %w", sc.Text(), err)
+		}
+		sims = append(sims, s)
+	}
+	return sims, sc.Err()
+}
