@@ -105,6 +105,16 @@ func onUsageErrors(c *ucli.Command) {
 	c.OnUsageError = func(_ context.Context, c *ucli.Command, err error, _ bool) error {
 		return usageError{fmt.Errorf("%s: %w (see %s --help)", c.FullName(), err, c.FullName())}
 	}
+	if len(c.Commands) > 0 && c.Action == nil {
+		// A command that only groups others: an unknown one after it is a usage error, and
+		// nothing after it shows the help.
+		c.Action = func(_ context.Context, c *ucli.Command) error {
+			if c.Args().Present() {
+				return usageError{fmt.Errorf("%s: unknown command %q (see %s --help)", c.FullName(), c.Args().First(), c.FullName())}
+			}
+			return ucli.ShowSubcommandHelp(c)
+		}
+	}
 	for _, sub := range c.Commands {
 		onUsageErrors(sub)
 	}

@@ -17,7 +17,7 @@ import (
 
 // daemonCommands are the commands of the evacuation daemon and around it.
 func daemonCommands() []*ucli.Command {
-	return []*ucli.Command{evacdCommand(), historyCommand(), reportCommand(), configCommand(), guardCommand(), recoveryCommand(), reservedCommand(), simulateCommand(), statusCommand(), watchCommand()}
+	return []*ucli.Command{evacdCommand(), historyCommand(), reportCommand(), configCommand(), guardCommand(), maintenanceCommand(), recoveryCommand(), reservedCommand(), simulateCommand(), statusCommand(), watchCommand()}
 }
 
 func configFlag() *ucli.StringFlag {

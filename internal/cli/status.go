@@ -83,13 +83,17 @@ func printStatus(w io.Writer, r *status.Report) error {
 		fmt.Fprintf(w, "\nsegment %s (%s): headroom after losing its costliest host %d vCPUs, %d MiB, %d GB\n",
 			s.Name, s.RecoveryMethod, s.Headroom.VCPUs, s.Headroom.RAMMB, s.Headroom.DiskGB)
 		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "  HOST\tPACEMAKER\tNOVA\tRESERVE\tRECOVERY\tVMS\tHA VMS")
+		fmt.Fprintln(tw, "  HOST\tPACEMAKER\tNOVA\tRESERVE\tMAINTENANCE\tRECOVERY\tVMS\tHA VMS")
 		for _, h := range s.Hosts {
 			nova := h.Nova
 			if h.DisabledReason != "" {
 				nova += " (" + h.DisabledReason + ")"
 			}
-			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%d\t%d\n", h.Node, h.Pacemaker, nova, dash(h.Reserve), dash(h.Recovery), h.VMs, h.HAVMs)
+			maint := "-"
+			if h.Maintenance != "" {
+				maint = "yes"
+			}
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\t%s\t%s\t%d\t%d\n", h.Node, h.Pacemaker, nova, dash(h.Reserve), maint, dash(h.Recovery), h.VMs, h.HAVMs)
 		}
 		if err := tw.Flush(); err != nil {
 			return err

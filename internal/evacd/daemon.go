@@ -111,7 +111,9 @@ type Daemon struct {
 	failures map[string]time.Time // host → when it was first seen marked
 	// failed are the hosts marked failed (an operator decides), for the metrics: their job is
 	// over, their mark stays.
-	failed  map[string]bool
+	failed map[string]bool
+	// ending are the hosts whose expired maintenance is being ended.
+	ending  map[string]bool
 	lastErr string
 	started time.Time
 	wake    map[string]chan struct{}
@@ -150,6 +152,7 @@ func New(o Options) *Daemon {
 		jobs:       map[string]*job{},
 		failures:   map[string]time.Time{},
 		failed:     map[string]bool{},
+		ending:     map[string]bool{},
 		wake:       map[string]chan struct{}{},
 		early:      map[string]*prefetch{},
 		hostStates: map[string]string{},
@@ -300,6 +303,7 @@ func (d *Daemon) reconcile(ctx context.Context, wg *sync.WaitGroup) {
 		return
 	}
 	d.setErr(nil)
+	d.endMaintenance(ctx, wg, cib)
 	marked, failed := map[string]evacstate.State{}, map[string]bool{}
 	for _, n := range cib.Nodes {
 		st, err := evacstate.Parse(n.Attributes[evacstate.Attribute])

@@ -14,6 +14,7 @@ import (
 	"github.com/computeha/computeha/internal/evidence"
 	"github.com/computeha/computeha/internal/health"
 	"github.com/computeha/computeha/internal/history"
+	"github.com/computeha/computeha/internal/maintenance"
 	"github.com/computeha/computeha/internal/recovery"
 )
 
@@ -302,16 +303,25 @@ func (l *healthLoop) tick(ctx context.Context) {
 		l.d.o.Log.Warn("health: a slow round", "took", took.Round(time.Millisecond),
 			"evidence", observed.Round(time.Millisecond), "cluster_status", (took - observed).Round(time.Millisecond))
 	}
+	// computeha's maintenance windows, from the CIB: crm_mon leaves out the attributes of an
+	// offline node, and a host that failed in maintenance must still be known to be in it.
+	cib, err := l.d.o.Cluster.CIB(ctx)
+	if err != nil {
+		l.d.o.Log.Warn("health: reading the CIB failed; no decision this round", "error", err)
+		return
+	}
+	windows := maintenance.Of(cib)
 	now := l.d.clock.Now()
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for _, name := range hosts {
-		l.judgeHost(ctx, now, name, obs, st)
+		l.judgeHost(ctx, now, name, obs, st, windows)
 	}
 }
 
-// skipReason tells why Pacemaker's view of the host suspends its responses.
-func skipReason(st *crm.Status, n crm.Node, known bool) string {
+// skipReason tells why the host's responses are suspended: Pacemaker's view of it, or a
+// computeha maintenance window.
+func skipReason(st *crm.Status, n crm.Node, known bool, w *maintenance.Window) string {
 	switch {
 	case st.MaintenanceMode:
 		return "the cluster is in maintenance mode"
@@ -319,15 +329,21 @@ func skipReason(st *crm.Status, n crm.Node, known bool) string {
 		return "the node is in maintenance"
 	case known && n.Standby:
 		return "the node is in standby"
+	case w != nil:
+		return "the host is " + w.Describe()
 	}
 	return ""
 }
 
 // judgeHost updates one host's decision and starts what it calls for. l.mu is held.
-func (l *healthLoop) judgeHost(ctx context.Context, now time.Time, name string, obs health.Observations, st *crm.Status) {
+func (l *healthLoop) judgeHost(ctx context.Context, now time.Time, name string, obs health.Observations, st *crm.Status, windows map[string]maintenance.Window) {
 	h := l.host(name)
 	node, known := st.Node(name)
-	if why := skipReason(st, node, known); why != "" {
+	var win *maintenance.Window
+	if w, ok := windows[name]; ok {
+		win = &w
+	}
+	if why := skipReason(st, node, known, win); why != "" {
 		// Not judged while suspended: no state, so no alert (maintenance ignores them).
 		l.d.setHostState(name, "")
 		if h.skipped != why {

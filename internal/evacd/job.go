@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 	"github.com/computeha/computeha/internal/config"
 	"github.com/computeha/computeha/internal/evacstate"
 	"github.com/computeha/computeha/internal/history"
+	"github.com/computeha/computeha/internal/maintenance"
 	"github.com/computeha/computeha/internal/plan"
 	"github.com/computeha/computeha/internal/recovery"
 )
@@ -131,6 +133,9 @@ func (j *job) run(ctx context.Context) error {
 			return err
 		}
 		quorate = true
+		if w, ok := j.inMaintenance(ctx); ok {
+			return j.skipForMaintenance(ctx, w)
+		}
 	} else {
 		// running: a daemon before us confirmed the fencing and began.
 		j.record(ctx, history.KindDecision, "resuming the recovery of "+j.node,
@@ -279,6 +284,42 @@ func (j *job) openIncident(ctx context.Context) {
 		return
 	}
 	j.inc = inc
+}
+
+// inMaintenance reads the host's maintenance window. One that cannot be read (the attribute
+// read fails) counts as none: the recovery goes on, the safe side for VMs that are down.
+func (j *job) inMaintenance(ctx context.Context) (maintenance.Window, bool) {
+	v, err := j.d.o.Cluster.Attribute(ctx, j.node, maintenance.Attribute, crm.Permanent)
+	if err != nil || strings.TrimSpace(v) == "" {
+		return maintenance.Window{}, false
+	}
+	w, err := maintenance.Parse(v)
+	if err != nil {
+		w = maintenance.Window{Reason: "unreadable window: " + err.Error()}
+	}
+	return w, true
+}
+
+// skipForMaintenance ends the recovery of a host fenced while in maintenance: HA is off for
+// it, so nothing is recovered. It is marked done (fenced, nothing of it to move: it may come
+// back) and the history says why.
+func (j *job) skipForMaintenance(ctx context.Context, w maintenance.Window) error {
+	why := j.node + " is " + w.Describe()
+	j.record(ctx, history.KindMaintenance, j.node+" fenced while in maintenance: nothing recovered",
+		history.Reason{Code: "maintenance", Text: why}, nil)
+	done := evacstate.State{Phase: evacstate.Done, Since: j.d.clock.Now().UTC(), Reason: "in maintenance: nothing recovered"}
+	if err := j.d.marks.Set(ctx, j.node, done); err != nil {
+		return fmt.Errorf("mark %s done: %w", j.node, err)
+	}
+	j.setStep(PhaseDone, "in maintenance: nothing recovered")
+	if j.inc != nil {
+		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if err := j.inc.Close(cctx, history.OutcomeAborted, "nothing recovered: "+why, history.Reason{Code: "maintenance"}); err != nil {
+			j.d.o.Log.Warn("closing the incident failed", "error", err)
+		}
+	}
+	return nil
 }
 
 // fail marks the host failed (an operator decides), alerts, and closes the incident with

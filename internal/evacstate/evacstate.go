@@ -49,12 +49,18 @@ const HealthReasonPrefix = DisabledReasonPrefix + " health:"
 // enables it; fence_nova and the nova-compute agent leave it disabled.
 const ReserveReasonPrefix = DisabledReasonPrefix + " reserved:"
 
+// MaintenanceReasonPrefix starts the reason a host's service is disabled with while it is in
+// computeha maintenance: only ending the maintenance enables it again.
+const MaintenanceReasonPrefix = DisabledReasonPrefix + " maintenance:"
+
 // DisabledByUs tells whether computeha disabled a service with this reason for its fencing
 // and evacuation: the disables fence_nova and the nova-compute agent undo once the host is let
-// back. A health disable ([DisabledForHealth]) and a reserved host held in reserve
-// ([ReserveReasonPrefix]) are not among them.
+// back. A health disable ([DisabledForHealth]), a reserved host held in reserve
+// ([ReserveReasonPrefix]) and a host in maintenance ([MaintenanceReasonPrefix]) are not among
+// them.
 func DisabledByUs(reason string) bool {
-	return strings.HasPrefix(reason, DisabledReasonPrefix) && !DisabledForHealth(reason) && !strings.HasPrefix(reason, ReserveReasonPrefix)
+	return strings.HasPrefix(reason, DisabledReasonPrefix) && !DisabledForHealth(reason) &&
+		!strings.HasPrefix(reason, ReserveReasonPrefix) && !strings.HasPrefix(reason, MaintenanceReasonPrefix)
 }
 
 // HeldInReserve tells whether a reserved host's service, disabled with this reason, is held in

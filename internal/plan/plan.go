@@ -32,6 +32,8 @@ type Host struct {
 	// held in reserve (an operator's repair, say): it is not taken into use, since taking it
 	// enables it.
 	Withheld bool
+	// Maintenance is true for a host in computeha maintenance: never a target.
+	Maintenance bool
 }
 
 // Segment is the failed host's segment.
@@ -125,6 +127,8 @@ const (
 	ReasonNotUsedByMethod Reason = "not-used-by-recovery-method"
 	// ReasonWithheld: a reserved host disabled for another reason than being held in reserve.
 	ReasonWithheld Reason = "reserved-host-disabled-for-another-reason"
+	// ReasonMaintenance: a host in computeha maintenance.
+	ReasonMaintenance Reason = "in-maintenance"
 )
 
 // Move is one planned evacuation.
@@ -362,6 +366,8 @@ func exclusion(h Host, failed string, method config.RecoveryMethod) Reason {
 	switch {
 	case h.Name == failed:
 		return ReasonFailedHost
+	case h.Maintenance:
+		return ReasonMaintenance
 	case h.ForcedDown:
 		return ReasonForcedDown
 	case !h.Up:

@@ -23,6 +23,11 @@ func reserve(name string, vcpus, ramMB, diskGB int64) Host {
 	return h
 }
 
+func inMaintenance(h Host) Host {
+	h.Maintenance = true
+	return h
+}
+
 func withheld(h Host) Host {
 	h.Withheld = true
 	return h
@@ -180,6 +185,17 @@ func TestMake(t *testing.T) {
 				Moves:    []string{"vm1→r2 (reserved-host)"},
 				Reserved: []string{"r2"},
 				Excluded: []Excluded{{"c1", ReasonFailedHost}, {"r1", ReasonWithheld}},
+				Fits:     true,
+			},
+		},
+		{
+			"a host in maintenance is never a target, even enabled and with the most room",
+			config.RecoveryAuto,
+			[]Host{host("c1", 0, 0, 0), inMaintenance(host("c2", 64, 262144, 1000)), host("c3", 8, 16384, 100)},
+			vms(1, 2, 4096, 10),
+			summary{
+				Moves:    []string{"vm1→c3 (most-free-capacity)"},
+				Excluded: []Excluded{{"c1", ReasonFailedHost}, {"c2", ReasonMaintenance}},
 				Fits:     true,
 			},
 		},

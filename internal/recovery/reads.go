@@ -10,6 +10,7 @@ import (
 
 	"github.com/computeha/computeha/crm"
 	"github.com/computeha/computeha/internal/config"
+	"github.com/computeha/computeha/internal/maintenance"
 	"github.com/computeha/computeha/internal/openstack"
 	"github.com/computeha/computeha/internal/reserve"
 )
@@ -38,6 +39,8 @@ type Reads struct {
 	// taken into use. Both from the CIB, empty when it could not be read.
 	Nodes []string
 	Used  map[string]bool
+	// Maintenance are the Nova hosts in computeha maintenance (from the CIB): no targets.
+	Maintenance map[string]bool
 	// MemberHosts are where the other members of the server groups of the source's VMs run
 	// (server id → Nova host).
 	MemberHosts map[string]string
@@ -85,7 +88,7 @@ func (e *Engine) Read(ctx context.Context, source Host) (*Reads, error) {
 			}
 		})
 	}
-	wg.Go(func() { r.Used, r.Nodes = e.clusterNodes(ctx) })
+	wg.Go(func() { r.Used, r.Nodes, r.Maintenance = e.clusterNodes(ctx) })
 	wg.Wait()
 	if err := errors.Join(errs[:]...); err != nil {
 		return nil, err
@@ -237,15 +240,15 @@ func (e *Engine) segmentOf(source Host, aggs []openstack.Aggregate) (string, con
 // clusterNodes reads the cluster's node names and, by their Nova host names, the reserved
 // hosts already taken into use. An unreadable CIB gives neither: reserved hosts then count as
 // still reserved, and Nova hosts map back to nodes by the configured rule alone.
-func (e *Engine) clusterNodes(ctx context.Context) (used map[string]bool, nodes []string) {
-	used = map[string]bool{}
+func (e *Engine) clusterNodes(ctx context.Context) (used map[string]bool, nodes []string, inMaintenance map[string]bool) {
+	used, inMaintenance = map[string]bool{}, map[string]bool{}
 	if e.o.Cluster == nil {
-		return used, nil
+		return used, nil, inMaintenance
 	}
 	cib, err := e.o.Cluster.CIB(ctx)
 	if err != nil {
-		e.log.Warn("reading the CIB failed; reserved hosts count as unused", "error", err)
-		return used, nil
+		e.log.Warn("reading the CIB failed; reserved hosts count as unused, and no host as in maintenance", "error", err)
+		return used, nil, inMaintenance
 	}
 	for _, n := range cib.Nodes {
 		nodes = append(nodes, n.Name)
@@ -253,7 +256,10 @@ func (e *Engine) clusterNodes(ctx context.Context) (used map[string]bool, nodes 
 			used[e.o.Config.NovaHost(n.Name)] = true
 		}
 	}
-	return used, nodes
+	for node := range maintenance.Of(cib) {
+		inMaintenance[e.o.Config.NovaHost(node)] = true
+	}
+	return used, nodes, inMaintenance
 }
 
 // Cluster is what the engine needs of Pacemaker: the CIB's nodes, and a permanent node

@@ -452,7 +452,7 @@ func (x *run) segmentHosts() []hostState {
 	seg := x.r.Segment
 	var out []hostState
 	for _, name := range seg.Hosts {
-		h := hostState{Name: name, Reserved: slices.Contains(seg.ReservedHosts, name) && !x.r.Used[name]}
+		h := hostState{Name: name, Reserved: slices.Contains(seg.ReservedHosts, name) && !x.r.Used[name], Maintenance: x.r.Maintenance[name]}
 		for _, hv := range x.r.Hypervisors {
 			if hv.ServiceHost != name {
 				continue

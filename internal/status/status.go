@@ -15,6 +15,7 @@ import (
 	"github.com/computeha/computeha/internal/config"
 	"github.com/computeha/computeha/internal/evacdsock"
 	"github.com/computeha/computeha/internal/evacstate"
+	"github.com/computeha/computeha/internal/maintenance"
 	"github.com/computeha/computeha/internal/openstack"
 	"github.com/computeha/computeha/internal/plan"
 	"github.com/computeha/computeha/internal/policy"
@@ -70,6 +71,8 @@ type Host struct {
 	DisabledReason string `json:"disabled_reason,omitempty"`
 	// Reserve is the reserved host's state (reserve.State); empty for an ordinary host.
 	Reserve string `json:"reserve,omitempty"`
+	// Maintenance describes the host's computeha maintenance window; empty when none.
+	Maintenance string `json:"maintenance,omitempty"`
 	// Recovery is the host's evacuation phase; empty when none.
 	Recovery string `json:"recovery,omitempty"`
 	VMs      int    `json:"vms"`
@@ -149,6 +152,7 @@ func Gather(ctx context.Context, src Sources) (*Report, error) {
 		}
 	}
 
+	windows := maintenance.Of(cib)
 	pool := reserve.Pool{Config: cfg, Nova: src.Nova, Cluster: src.Cluster, Now: src.Now}
 	reserved := map[string]string{}
 	if hosts, err := pool.List(ctx); err != nil {
@@ -186,6 +190,9 @@ func Gather(ctx context.Context, src Sources) (*Report, error) {
 			h := Host{Node: cfg.Node(nh), NovaHost: nh, Reserve: reserved[nh], Recovery: phases[cfg.Node(nh)], Pacemaker: "unknown"}
 			if n, ok := st.Node(h.Node); ok {
 				h.Pacemaker = pacemakerState(n)
+			}
+			if w, ok := windows[h.Node]; ok {
+				h.Maintenance = w.Describe()
 			}
 			if err := hostFromNova(ctx, src.Nova, pol, cfg, aggs, &h); err != nil {
 				r.Problems = append(r.Problems, h.Node+": "+err.Error())

@@ -308,6 +308,109 @@ func healthScenarios(ctx context.Context, t *testing.T, env *Env) {
 	t.Run("a failed recovery is listed, retried to success once the cause is gone; another is cleared and its host let back", func(t *testing.T) {
 		failedRecoveryRetriedAndCleared(ctx, t, env)
 	})
+	t.Run("maintenance: drained and disabled; a power loss in it recovers nothing; exit and the expiry enable the host again", func(t *testing.T) {
+		maintenanceOfAHost(ctx, t, env)
+	})
+}
+
+// maintenanceOfAHost: `maintenance enter --drain` moves the host's HA VMs away and disables it;
+// exit enables it. In maintenance again with HA VMs on it, its power loss suspends the health
+// responses, the fencing Pacemaker does anyway recovers nothing (recorded), and the host comes
+// back still disabled until exit. A window with --until is ended by the daemon.
+func maintenanceOfAHost(ctx context.Context, t *testing.T, env *Env) {
+	env.quiet(ctx, t)
+	h := "cmp3"
+	cfg := []string{"--config", env.EvacdConfig()}
+	run := func(args ...string) string {
+		t.Helper()
+		out, errOut, code, err := env.Computeha(ctx, append(append([]string{"maintenance"}, args[:1]...), append(cfg, args[1:]...)...)...)
+		if err != nil || code != 0 {
+			t.Fatalf("computeha maintenance %v: exit %d, %v: %s%s", args, code, err, out, errOut)
+		}
+		t.Logf("computeha maintenance %s:\n%s", strings.Join(args, " "), strings.TrimSpace(out))
+		return out
+	}
+	ha, err := env.Boot(ctx, h, 2, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	run("enter", "--reason", "e2e drain", "--drain", h)
+	for _, v := range ha {
+		env.waitServer(ctx, t, v, func(s openstack.Server) bool { return s.Status == "ACTIVE" && s.Host != h && s.Host != "" }, time.Minute)
+	}
+	env.waitDisabled(ctx, t, h, evacstate.MaintenanceReasonPrefix, 10*time.Second)
+	run("exit", h)
+	env.waitEnabled(ctx, t, h, 10*time.Second)
+
+	// In maintenance with HA VMs on it, it loses power.
+	ha, err = env.Boot(ctx, h, 2, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	run("enter", "--reason", "e2e power work", h)
+	fault := time.Now()
+	if _, err := env.Lab.Power(ctx, h, "off"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := env.WaitPhase(ctx, h, evacstate.Done, fault, 3*time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(5 * time.Second)
+	for _, v := range ha {
+		if s, err := env.Nova.Server(ctx, v.ID); err != nil || s.Host != h {
+			t.Errorf("%s moved to %q (%v) while %s is in maintenance", v.Name, s.Host, err, h)
+		}
+	}
+	for kind, code := range map[string]string{"maintenance": "maintenance", "decision": ""} {
+		evs, err := env.History(ctx, h, kind)
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch kind {
+		case "maintenance":
+			if !slices.ContainsFunc(evs, func(e HistoryEvent) bool {
+				return e.ReasonCode == code && strings.Contains(e.Summary, "nothing recovered")
+			}) {
+				t.Errorf("the history does not say %s's fencing recovered nothing: %+v", h, evs)
+			}
+			if !slices.ContainsFunc(evs, func(e HistoryEvent) bool { return e.ReasonCode == "health-suspended" }) {
+				t.Errorf("the history does not say %s's health responses are suspended", h)
+			}
+		case "decision":
+			for _, e := range evs {
+				if at, err := time.Parse(time.RFC3339Nano, e.Time); err == nil && at.After(fault) && strings.HasPrefix(e.Summary, h+" is dead") {
+					t.Errorf("judged while in maintenance: %s", e.Summary)
+				}
+			}
+		}
+	}
+	if _, err := env.Lab.Power(ctx, h, "on"); err != nil {
+		t.Fatal(err)
+	}
+	env.waitBackInCluster(ctx, t, h, 3*time.Minute)
+	time.Sleep(10 * time.Second)
+	if svc, err := env.Nova.FindComputeService(ctx, h); err != nil || svc.Enabled() {
+		t.Errorf("%s back from its power loss in maintenance is enabled: %+v (%v)", h, svc, err)
+	}
+	run("exit", h)
+	if _, err := env.WaitBack(ctx, h, time.Now(), 3*time.Minute, testLog{t}); err != nil {
+		t.Error(err)
+	}
+
+	// A window that ends by itself.
+	run("enter", "--until", "20s", "--reason", "e2e expiry", h)
+	deadline := time.Now().Add(90 * time.Second)
+	for {
+		out, _, _, err := env.Computeha(ctx, append([]string{"maintenance", "list", "--json"}, cfg...)...)
+		if err == nil && !strings.Contains(out, `"host":"`+h+`"`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s's maintenance not ended by the daemon 90 s after its 20 s: %s", h, out)
+		}
+		time.Sleep(2 * time.Second)
+	}
+	env.waitEnabled(ctx, t, h, 30*time.Second)
 }
 
 // Decided is a health decision the daemon recorded.
