@@ -15,6 +15,7 @@ import (
 	"github.com/computeha/computeha/crm"
 	"github.com/computeha/computeha/internal/config"
 	"github.com/computeha/computeha/internal/evacstate"
+	"github.com/computeha/computeha/internal/maintenance"
 	"github.com/computeha/computeha/internal/openstack"
 	"github.com/computeha/computeha/internal/plan"
 	"github.com/computeha/computeha/internal/recovery"
@@ -75,7 +76,7 @@ func simulateCommand() *ucli.Command {
 				return fmt.Errorf("reading the CIB: %w", err)
 			}
 			guards := simulatedGuard(cfg, st.Quorate, evacstate.Entries(cib), sims, time.Now())
-			return printSimulations(c.Root().Writer, sims, guards, c.Bool("json"))
+			return printSimulations(c.Root().Writer, sims, guards, maintenance.Of(cib), c.Bool("json"))
 		},
 	}
 }
@@ -105,15 +106,17 @@ func simulatedGuard(cfg *config.Config, quorate bool, marked []evacstate.Entry, 
 }
 
 type simulationJSON struct {
-	Host     string          `json:"host"`
-	Segment  string          `json:"segment"`
-	Method   string          `json:"recovery_method"`
-	Guard    string          `json:"guard"`
-	GuardWhy string          `json:"guard_reason,omitempty"`
-	Reserved []string        `json:"reserved_hosts_used,omitempty"`
-	Warnings []string        `json:"warnings,omitempty"`
-	VMs      []simulatedVM   `json:"vms"`
-	Excluded []plan.Excluded `json:"excluded,omitempty"`
+	Host    string `json:"host"`
+	Segment string `json:"segment"`
+	Method  string `json:"recovery_method"`
+	Guard   string `json:"guard"`
+	// Maintenance, when set, says the host is in maintenance: none of the plan would run.
+	Maintenance string          `json:"maintenance,omitempty"`
+	GuardWhy    string          `json:"guard_reason,omitempty"`
+	Reserved    []string        `json:"reserved_hosts_used,omitempty"`
+	Warnings    []string        `json:"warnings,omitempty"`
+	VMs         []simulatedVM   `json:"vms"`
+	Excluded    []plan.Excluded `json:"excluded,omitempty"`
 }
 
 type simulatedVM struct {
@@ -126,11 +129,15 @@ type simulatedVM struct {
 	Detail  string `json:"detail,omitempty"`
 }
 
-func printSimulations(w io.Writer, sims []recovery.Simulation, guards []plan.Decision, asJSON bool) error {
+func printSimulations(w io.Writer, sims []recovery.Simulation, guards []plan.Decision, windows map[string]maintenance.Window, asJSON bool) error {
 	for i, s := range sims {
 		v := simulationJSON{
 			Host: s.Source.Node, Segment: s.Segment, Method: s.Method, Guard: string(guards[i].Action), Reserved: s.ReservedHostsUsed,
 			Warnings: s.Warnings, Excluded: s.Excluded,
+		}
+		if win, ok := windows[s.Source.Node]; ok {
+			// The recovery would stop at its confirmed fencing: nothing of the plan would run.
+			v.Maintenance = win.Describe() + ": a failure recovers nothing"
 		}
 		if guards[i].Action != plan.ActionProceed {
 			v.GuardWhy = guards[i].Message
@@ -145,6 +152,9 @@ func printSimulations(w io.Writer, sims []recovery.Simulation, guards []plan.Dec
 			continue
 		}
 		fmt.Fprintf(w, "if %s failed now (segment %s, %s):\n", v.Host, v.Segment, v.Method)
+		if v.Maintenance != "" {
+			fmt.Fprintf(w, "  it is %s; were it not, its recovery would be:\n", v.Maintenance)
+		}
 		tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "  VM\tOUTCOME\tMETHOD\tTARGET\tWHY")
 		for _, vm := range v.VMs {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/computeha/computeha/crm"
 	"github.com/computeha/computeha/internal/config"
+	"github.com/computeha/computeha/internal/maintenance"
 	"github.com/computeha/computeha/internal/openstack"
 )
 
@@ -80,5 +81,17 @@ func TestSimulateRefusesBadInput(t *testing.T) {
 		if code != tt.code || out != "" || !strings.Contains(errOut, tt.errorHas) {
 			t.Errorf("%v: exit %d, stdout %q, stderr %q; want %d and %q", tt.args, code, out, errOut, tt.code, tt.errorHas)
 		}
+	}
+}
+
+func TestSimulateSaysAHostInMaintenanceRecoversNothing(t *testing.T) {
+	cfg := fakeSimulate(t)
+	_, cl := simulateSources(nil)
+	if err := cl.(*crm.Fake).SetAttribute(t.Context(), "cmp1", maintenance.Attribute, "since=2026-12-04T10:00:00Z;reason=firmware", crm.Permanent); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := runMain(t, []string{"computeha", "simulate", "--config", cfg, "cmp1"}, "")
+	if code != 0 || !strings.Contains(out, "it is in maintenance: firmware: a failure recovers nothing") {
+		t.Errorf("exit %d, %q, %q", code, out, errOut)
 	}
 }
