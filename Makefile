@@ -139,7 +139,7 @@ quickstart: ## Quick start (root): fence a simulated BMC off and on with fence_i
 
 .PHONY: e2e
 e2e: build ## End-to-end suite (root) on lab + real Nova: power loss and the recovery faults (TestPowerLoss), dead vs isolated hosts (TestHealth)
-	LAB_BIN=$(CURDIR)/$(BIN) $(GO) test -json -count=1 -tags e2e -timeout 40m -v -run 'TestPowerLoss|TestHealth' ./test/e2e/ | $(TESTSUMMARY)
+	LAB_BIN=$(CURDIR)/$(BIN) $(GO) test -json -count=1 -tags e2e -timeout 60m -v -run 'TestPowerLoss|TestHealth' ./test/e2e/ | $(TESTSUMMARY)
 
 .PHONY: e2e-health
 e2e-health: build ## Dead vs isolated hosts on lab + real Nova, with hostcheck and the gate (TestHealth; root)

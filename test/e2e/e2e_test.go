@@ -18,14 +18,14 @@ func (w testLog) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// up brings the environment up for one test, with a 30-minute context, and takes it down
+// up brings the environment up for one test, with a 40-minute context, and takes it down
 // when the test ends.
 func up(t *testing.T) (context.Context, *Env) {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Fatal("the end-to-end suite needs root")
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Minute)
 	t.Cleanup(cancel)
 	bin, err := filepath.Abs(filepath.Join("..", "..", "bin"))
 	if err != nil {
