@@ -187,6 +187,27 @@ func TestAnAntiAffinityMemberNeverJoinsAnotherAndAnUnsatisfiableOneIsReportedNot
 	})
 }
 
+func TestAGroupMemberBootedSinceTheLastRefreshCountsInThePlan(t *testing.T) {
+	bubble(t, func(t *testing.T) {
+		w := newWorld(t, "auto", "", "  refresh: 1m")
+		a := w.boot("cmp1", vm{name: "a1", ha: true, image: "img"})
+		b := w.boot("cmp2", vm{name: "a2", image: "img"})
+		w.nova.AddServerGroup(openstack.ServerGroup{ID: "g", Name: "anti", ProjectID: "p1", Policy: openstack.PolicyAntiAffinity, Members: []string{a[0].ID, b[0].ID}})
+		if err := w.eng.Refresh(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		// Booted into the group after the refresh, on the host the plan would pick otherwise.
+		c := w.boot("cmp3", vm{name: "a3", image: "img"})
+		w.roomy("cmp3", 64)
+		w.nova.AddServerGroup(openstack.ServerGroup{ID: "g", Name: "anti", ProjectID: "p1", Policy: openstack.PolicyAntiAffinity, Members: []string{a[0].ID, b[0].ID, c[0].ID}})
+		w.fenceCmp1()
+		rep := w.run("cmp1", HostFenced)
+		if r := result(rep, "a1"); r.Result != Recovered || r.To.NovaHost != "cmp4" {
+			t.Errorf("a1: %+v, want recovered on cmp4, the only host without a member", r)
+		}
+	})
+}
+
 func TestTwoSoftAntiAffinityMembersEndOnTwoHosts(t *testing.T) {
 	bubble(t, func(t *testing.T) {
 		w := newWorld(t, "auto", "")

@@ -51,13 +51,14 @@ var ErrNoSegment = errors.New("in no failover segment")
 
 // Read makes the reads of a recovery of source. Nova being unreachable or failing with 5xx is
 // waited out (the control plane coming back only delays the recovery); any other failure is
-// returned. The hypervisors, aggregates and server groups come from the last [Engine.Refresh]
-// while it is fresh (evacuation.refresh), and are read with the rest otherwise.
+// returned. The hypervisors and aggregates come from the last [Engine.Refresh] while it is
+// fresh (evacuation.refresh), and are read with the rest otherwise; the server groups are
+// always read with the rest (their members change with every boot).
 func (e *Engine) Read(ctx context.Context, source Host) (*Reads, error) {
 	r := &Reads{At: e.clock.Now()}
 	var (
 		wg   sync.WaitGroup
-		errs [4]error
+		errs [5]error
 	)
 	nova := e.o.Nova
 	wg.Go(func() {
@@ -79,7 +80,15 @@ func (e *Engine) Read(ctx context.Context, source Host) (*Reads, error) {
 		})
 	})
 	if c, ok := e.sharedFresh(); ok {
-		r.Hypervisors, r.Aggregates, r.Groups = c.hypervisors, c.aggregates, c.groups
+		r.Hypervisors, r.Aggregates = c.hypervisors, c.aggregates
+		// The server groups are read by every recovery: a member booted since the last
+		// refresh must count, or the plan breaks its group's policy and Nova refuses the move.
+		wg.Go(func() {
+			errs[4] = e.nova(ctx, "list server groups", func(ctx context.Context) (err error) {
+				r.Groups, err = nova.ServerGroups(ctx)
+				return err
+			})
+		})
 	} else {
 		wg.Go(func() {
 			var c *shared
