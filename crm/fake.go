@@ -127,6 +127,11 @@ func (f *Fake) Status(context.Context) (*Status, error) {
 	for _, name := range slices.Sorted(maps.Keys(f.nodes)) {
 		fn := f.nodes[name]
 		st.Nodes = append(st.Nodes, fn.node)
+		if !fn.node.Online {
+			// crm_mon shows no attributes of a node that is not online, its permanent ones
+			// included: what must be known of an offline node is read from the CIB.
+			continue
+		}
 		a := maps.Clone(fn.permanent)
 		maps.Copy(a, fn.transient)
 		st.Attributes[name] = a

@@ -397,7 +397,10 @@ func (d *Daemon) event(ctx context.Context, wg *sync.WaitGroup, e crm.Event) {
 		if st.Phase == evacstate.Pending || st.Phase == evacstate.Running {
 			d.start(ctx, wg, e.Node, st)
 		}
-		if st.Phase != evacstate.Failed {
+		// A value that says the recovery goes on or ended is the attribute's; an empty one may
+		// only be crm_mon leaving out an offline node's attributes: the reconciliation, from the
+		// CIB, tells a cleared recovery.
+		if st.Phase != evacstate.Failed && st.Phase != evacstate.None {
 			d.forgetFailed(ctx, e.Node, st)
 		}
 	case e.Kind == crm.AttributeChanged && e.Name == ReleaseAttribute:

@@ -786,3 +786,47 @@ func TestTheHistoryIsPrunedOfWhatEndedBeforeTheRetentionNeverOfAnOpenIncident(t 
 		}
 	})
 }
+
+func TestAFailedHostGoingOfflineIsNotTakenForACleared(t *testing.T) {
+	bubble(t, func(t *testing.T) {
+		w := newWorld(t, "auto", "")
+		w.boot("cmp1", 1, true)
+		w.fail("cmp1")
+		for range 100 {
+			w.nova.FailNext("Evacuate", errors.New("400 bad request: instance locked"))
+		}
+		d := New(Options{
+			Config: w.cfg, Cluster: w.cluster, Nova: w.nova, History: w.store, Metrics: w.metrics, Owner: "ctl1",
+			Poll: 10 * time.Millisecond, Reconcile: 20 * time.Millisecond,
+		})
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		events := make(chan crm.Event)
+		done := make(chan error, 1)
+		go func() { done <- d.Run(ctx, events) }()
+		for ctx.Err() == nil && phase(w.cluster, "cmp1") != evacstate.Failed {
+			time.Sleep(10 * time.Millisecond)
+		}
+		failed, _ := w.cluster.Attribute(context.Background(), "cmp1", evacstate.Attribute, crm.Permanent)
+		// Pacemaker loses and finds the powered-off host's connection again and again: crm_mon
+		// shows its attributes, then none, and the watcher says the attribute changed.
+		for i := range 20 {
+			v := ""
+			if i%2 == 1 {
+				v = failed
+			}
+			events <- crm.Event{Kind: crm.AttributeChanged, Node: "cmp1", Name: evacstate.Attribute, Value: v, Time: time.Now()}
+			time.Sleep(50 * time.Millisecond)
+		}
+		cancel()
+		<-done
+		for _, e := range w.events(t, history.KindDecision) {
+			if e.Reason.Code == "recovery-cleared" {
+				t.Errorf("recorded while nobody cleared anything: %s", e.Summary)
+			}
+		}
+		if p := phase(w.cluster, "cmp1"); p != evacstate.Failed {
+			t.Errorf("cmp1 is %q", p)
+		}
+	})
+}
