@@ -5,8 +5,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
+	"maps"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -26,7 +27,7 @@ import (
 // through the configuration's clouds.yaml entry. Tests replace it.
 var maintenanceEnv = func(cfg *config.Config) (maintenance.Cluster, openstack.Client, recovery.Cluster) {
 	cl := crm.NewClient(nil)
-	return cl, openstack.NewLazy(openstack.Options{Cloud: cfg.Cloud, CloudsFile: cfg.CloudsYAML, Logger: slog.New(slog.DiscardHandler)}), cl
+	return cl, novaClient(cfg), cl
 }
 
 func maintenanceCommand() *ucli.Command {
@@ -208,7 +209,7 @@ func printMaintenance(w io.Writer, windows map[string]maintenance.Window, asJSON
 		}
 		return t.UTC().Format(time.RFC3339)
 	}
-	nodes := maintenance.Sorted(windows)
+	nodes := slices.Sorted(maps.Keys(windows))
 	if asJSON {
 		enc := json.NewEncoder(w)
 		for _, n := range nodes {

@@ -18,10 +18,16 @@ import (
 	"github.com/computeha/computeha/internal/reserve"
 )
 
+// novaClient is the Nova a command reaches through the daemon's configuration (its
+// clouds.yaml entry), logging in at the first call.
+func novaClient(cfg *config.Config) *openstack.Lazy {
+	return openstack.NewLazy(openstack.Options{Cloud: cfg.Cloud, CloudsFile: cfg.CloudsYAML, Logger: slog.New(slog.DiscardHandler)})
+}
+
 // reservePool builds the pool the reserved commands act on from the daemon's configuration:
 // Nova through its clouds.yaml entry, Pacemaker through its tools. Tests replace it.
 var reservePool = func(cfg *config.Config) reserve.Pool {
-	nova := openstack.NewLazy(openstack.Options{Cloud: cfg.Cloud, CloudsFile: cfg.CloudsYAML, Logger: slog.New(slog.DiscardHandler)})
+	nova := novaClient(cfg)
 	return reserve.Pool{Config: cfg, Nova: nova, Cluster: crm.NewClient(nil), Now: time.Now}
 }
 

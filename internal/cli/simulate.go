@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -29,7 +28,7 @@ type simulateCluster interface {
 
 // simulateSources builds the engine and cluster computeha simulate reads. Tests replace it.
 var simulateSources = func(cfg *config.Config) (openstack.Client, simulateCluster) {
-	return openstack.NewLazy(openstack.Options{Cloud: cfg.Cloud, CloudsFile: cfg.CloudsYAML, Logger: slog.New(slog.DiscardHandler)}), crm.NewClient(nil)
+	return novaClient(cfg), crm.NewClient(nil)
 }
 
 func simulateCommand() *ucli.Command {

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -15,7 +14,6 @@ import (
 	"github.com/computeha/computeha/crm"
 	"github.com/computeha/computeha/internal/config"
 	"github.com/computeha/computeha/internal/evacdsock"
-	"github.com/computeha/computeha/internal/openstack"
 	"github.com/computeha/computeha/internal/status"
 )
 
@@ -25,7 +23,7 @@ var statusSources = func(cfg *config.Config, socket string) status.Sources {
 	return status.Sources{
 		Config:  cfg,
 		Cluster: crm.NewClient(nil),
-		Nova:    openstack.NewLazy(openstack.Options{Cloud: cfg.Cloud, CloudsFile: cfg.CloudsYAML, Logger: slog.New(slog.DiscardHandler)}),
+		Nova:    novaClient(cfg),
 		Daemon: func(ctx context.Context) (evacdsock.Health, error) {
 			ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 			defer cancel()

@@ -236,7 +236,7 @@ func (h History) ReadDSN() (string, error) {
 // Of returns the name of the segment whose Hosts list host, and false when none does.
 // Segments defined by an aggregate match only once resolved ([Config.ResolveSegments]).
 func (s Segments) Of(host string) (string, bool) {
-	for _, name := range s.names() {
+	for _, name := range s.Names() {
 		for _, h := range s[name].Hosts {
 			if h == host {
 				return name, true
@@ -246,7 +246,8 @@ func (s Segments) Of(host string) (string, bool) {
 	return "", false
 }
 
-func (s Segments) names() []string {
+// Names lists the segments' names in order.
+func (s Segments) Names() []string {
 	names := make([]string, 0, len(s))
 	for n := range s {
 		names = append(names, n)
@@ -262,7 +263,7 @@ func (s Segments) names() []string {
 func (c *Config) ResolveSegments(aggregateHosts map[string][]string) (Segments, error) {
 	out := make(Segments, len(c.Segments))
 	var problems []string
-	for _, name := range c.Segments.names() {
+	for _, name := range c.Segments.Names() {
 		s := c.Segments[name]
 		if s.Aggregate != "" {
 			hosts, ok := aggregateHosts[s.Aggregate]

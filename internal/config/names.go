@@ -101,7 +101,7 @@ func (c *Config) validateNames(p *problems) {
 	}
 	// With a domain, the Nova host of a node without an explicit entry always holds a dot: a
 	// segment host without one can be no node's, and its failure would never be recovered.
-	for _, name := range c.Segments.names() {
+	for _, name := range c.Segments.Names() {
 		seg := c.Segments[name]
 		hosts := map[string][]string{"hosts": seg.Hosts}
 		if seg.Aggregate != "" {

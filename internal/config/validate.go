@@ -53,7 +53,7 @@ func (p *problems) add(format string, args ...any) { *p = append(*p, fmt.Sprintf
 func validateSegments(segs Segments) problems {
 	var p problems
 	owner := map[string]string{} // host → first segment listing it
-	for _, name := range segs.names() {
+	for _, name := range segs.Names() {
 		s := segs[name]
 		f := "segments." + name
 		if strings.TrimSpace(name) == "" {

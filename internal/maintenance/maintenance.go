@@ -16,7 +16,6 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
-	"slices"
 	"strings"
 	"time"
 
@@ -275,14 +274,4 @@ func (h Hosts) window(ctx context.Context, node string) (*Window, error) {
 		w = Window{Reason: "unreadable window: " + perr.Error()}
 	}
 	return &w, nil
-}
-
-// Sorted is the nodes of windows in order.
-func Sorted(windows map[string]Window) []string {
-	out := make([]string, 0, len(windows))
-	for n := range windows {
-		out = append(out, n)
-	}
-	slices.Sort(out)
-	return out
 }

@@ -15,7 +15,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/computeha/computeha/crm"
@@ -104,7 +103,7 @@ func (p Pool) List(ctx context.Context) ([]Host, error) {
 		return nil, fmt.Errorf("reading the CIB: %w", err)
 	}
 	var out []Host
-	for _, name := range sortedNames(segs) {
+	for _, name := range segs.Names() {
 		for _, nh := range segs[name].ReservedHosts {
 			h, err := p.read(ctx, cib, name, nh)
 			if err != nil {
@@ -122,7 +121,7 @@ func (p Pool) Find(ctx context.Context, name string) (Host, error) {
 	if err != nil {
 		return Host{}, err
 	}
-	for _, seg := range sortedNames(segs) {
+	for _, seg := range segs.Names() {
 		for _, nh := range segs[seg].ReservedHosts {
 			if nh == name || p.Config.Node(nh) == name {
 				cib, err := p.Cluster.CIB(ctx)
@@ -237,13 +236,4 @@ func judge(svc openstack.Service, holds bool) (State, string) {
 		return InReserve, "holds servers although held in reserve: it has less room than its capacity"
 	}
 	return InReserve, ""
-}
-
-func sortedNames(s config.Segments) []string {
-	names := make([]string, 0, len(s))
-	for n := range s {
-		names = append(names, n)
-	}
-	slices.Sort(names)
-	return names
 }

@@ -7,6 +7,7 @@ package status
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -163,7 +164,7 @@ func Gather(ctx context.Context, src Sources) (*Report, error) {
 		}
 	}
 	var aggs []openstack.Aggregate
-	if slices.ContainsFunc(mapsValues(cfg.Segments), func(s config.Segment) bool { return s.Aggregate != "" }) || len(cfg.Cells) > 0 || len(cfg.Policy.Aggregates) > 0 {
+	if slices.ContainsFunc(slices.Collect(maps.Values(cfg.Segments)), func(s config.Segment) bool { return s.Aggregate != "" }) || len(cfg.Cells) > 0 || len(cfg.Policy.Aggregates) > 0 {
 		if aggs, err = src.Nova.Aggregates(ctx); err != nil {
 			r.Problems = append(r.Problems, "aggregates: "+err.Error())
 		}
@@ -178,12 +179,7 @@ func Gather(ctx context.Context, src Sources) (*Report, error) {
 		r.Problems = append(r.Problems, "hypervisors: "+err.Error())
 	}
 	pol := policy.New(cfg.Policy, cfg.Evacuation.RestartPriority)
-	names := make([]string, 0, len(segs))
-	for n := range segs {
-		names = append(names, n)
-	}
-	slices.Sort(names)
-	for _, name := range names {
+	for _, name := range segs.Names() {
 		seg := segs[name]
 		out := Segment{Name: name, RecoveryMethod: seg.RecoveryMethod}
 		for _, nh := range seg.Hosts {
@@ -254,14 +250,6 @@ func pacemakerState(n crm.Node) string {
 		return "standby"
 	}
 	return "online"
-}
-
-func mapsValues(m config.Segments) []config.Segment {
-	out := make([]config.Segment, 0, len(m))
-	for _, v := range m {
-		out = append(out, v)
-	}
-	return out
 }
 
 // Summary is one line about the report: what needs an operator, or that nothing does.
