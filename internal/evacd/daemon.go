@@ -418,6 +418,10 @@ func (d *Daemon) event(ctx context.Context, wg *sync.WaitGroup, e crm.Event) {
 		if e.OK {
 			d.reconcile(ctx, wg)
 		}
+	case e.Kind == crm.NodeJoined:
+		// Reads begun while the host was away tell nothing of what it runs once back: VMs
+		// booted on it since would be missing from its next recovery.
+		d.dropEarlyReads(e.Node)
 	case e.Kind == crm.NodeLost:
 		d.readAhead(ctx, e.Node)
 		d.record(ctx, history.Event{
@@ -517,6 +521,13 @@ func (d *Daemon) readAhead(ctx context.Context, node string) {
 		return
 	}
 	d.early[node] = d.startPrefetch(ctx, d.names.ByNode(node))
+}
+
+// dropEarlyReads forgets the reads begun ahead for node.
+func (d *Daemon) dropEarlyReads(node string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	delete(d.early, node)
 }
 
 // earlyReads hands the reads begun ahead for node to its job, if they are fresh enough.

@@ -150,6 +150,55 @@ func TestReadsBegunWhenPacemakerLostTheHostServeItsRecovery(t *testing.T) {
 	})
 }
 
+// A host lost, back, and lost again within seconds: the reads begun at the first loss
+// miss the VM booted on it while it was back, so the recovery reads again.
+func TestReadsBegunBeforeTheHostCameBackAreNotUsed(t *testing.T) {
+	bubble(t, func(t *testing.T) {
+		w := newWorld(t, "auto", "")
+		w.boot("cmp1", 1, true)
+		w.daemon = New(Options{
+			Config: w.cfg, Cluster: w.cluster, Nova: w.nova, History: w.store, Owner: "ctl1",
+			Poll: 10 * time.Millisecond, Reconcile: time.Hour,
+		})
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		events := make(chan crm.Event, 4)
+		done := make(chan error, 1)
+		go func() { done <- w.daemon.Run(ctx, events) }()
+		synctest.Wait()
+		events <- crm.Event{Kind: crm.NodeLost, Node: "cmp1", Time: time.Now()}
+		synctest.Wait()
+		time.Sleep(3 * time.Second)
+		events <- crm.Event{Kind: crm.NodeJoined, Node: "cmp1", Time: time.Now()}
+		synctest.Wait()
+		w.boot("cmp1", 1, true) // booted while the host is back
+		time.Sleep(3 * time.Second)
+		events <- crm.Event{Kind: crm.NodeLost, Node: "cmp1", Time: time.Now()}
+		synctest.Wait()
+		w.nova.KillCompute("cmp1")
+		now := time.Now().UTC()
+		mark(w.cluster, "cmp1", now)
+		w.cluster.Fenced("cmp1", now)
+		events <- crm.Event{Kind: crm.NodeFenced, Node: "cmp1", OK: true, Time: now}
+		for range 100 {
+			if phase(w.cluster, "cmp1") == evacstate.Done {
+				break
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		cancel()
+		<-done
+		if p := phase(w.cluster, "cmp1"); p != evacstate.Done {
+			t.Fatalf("cmp1 is %q, want done", p)
+		}
+		for id := range w.servers {
+			if s := w.hostOf(t, id); s.Host == "cmp1" {
+				t.Errorf("server %s left on cmp1 (%s): the recovery used reads from before the host came back", id, s.Status)
+			}
+		}
+	})
+}
+
 func TestTheDaemonRereadsWhatEveryRecoveryNeedsFromItsStartOn(t *testing.T) {
 	bubble(t, func(t *testing.T) {
 		w := newWorld(t, "auto", "")
