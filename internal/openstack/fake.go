@@ -66,7 +66,11 @@ type Fake struct {
 	beforeNoHost map[string][2]string
 	// holdEvacuations leaves accepted evacuations under way; held are their migrations' indexes.
 	holdEvacuations bool
-	held            []int
+	// toDead are the indexes of the evacuation migrations sent to a nova-compute that had died
+	// (still seen up): their rebuild waits in its queue until it starts again.
+	toDead     []int
+	toDeadHost map[int]string // where each was cast
+	held       []int
 
 	flavors map[string]Flavor     // by id
 	groups  []*ServerGroup        // in the order they were added
@@ -110,6 +114,7 @@ func NewFake(now func() time.Time) *Fake {
 		services:        map[string]*fakeService{},
 		servers:         map[string]*Server{},
 		beforeNoHost:    map[string][2]string{},
+		toDeadHost:      map[int]string{},
 		flavors:         map[string]Flavor{},
 		specs:           map[string]ServerSpec{},
 		boot:            map[string]fakeBoot{},
@@ -235,6 +240,28 @@ func (f *Fake) RestartCompute(host string) {
 			f.migrations[i].Status, f.migrations[i].UpdatedAt = "completed", f.now()
 		}
 	}
+	// The rebuilds cast to it while it was dead: done if the server still waits for it; a
+	// server whose state was reset since (and maybe rebuilt elsewhere) fails Nova's
+	// expected-task-state check, and the migration ends failed.
+	left := f.toDead[:0]
+	for _, i := range f.toDead {
+		mig := &f.migrations[i]
+		if f.toDeadHost[i] != host {
+			left = append(left, i)
+			continue
+		}
+		srv := f.servers[mig.ServerID]
+		mig.DestCompute, mig.DestNode = host, host
+		if srv != nil && srv.TaskState == "rebuilding" && srv.Host == mig.SourceCompute {
+			mig.Status = "done"
+			srv.Host, srv.HypervisorHostname, srv.TaskState = host, host, ""
+		} else {
+			mig.Status = "failed"
+		}
+		mig.UpdatedAt = f.now()
+		delete(f.toDeadHost, i)
+	}
+	f.toDead = left
 	f.finishPendingTasks(host)
 }
 
@@ -481,6 +508,21 @@ func (f *Fake) Evacuate(ctx context.Context, serverID, targetHost string) error 
 		return nil
 	}
 	mig.Status, mig.DestCompute, mig.DestNode = "done", dest, dest
+	if d := f.services[dest]; d != nil && d.dead {
+		// Nova's scheduler still sees the dead host up: the rebuild is cast to a queue nobody
+		// reads, the server stays "rebuilding" on its source. The record is as the API created
+		// it: its destination only when one was asked for, never saved since (no updated_at,
+		// so left out of listings with changes-since).
+		mig.Status, mig.UpdatedAt = "accepted", time.Time{}
+		if targetHost == "" {
+			mig.DestCompute, mig.DestNode = "", ""
+		}
+		srv.TaskState = "rebuilding"
+		f.toDead = append(f.toDead, len(f.migrations))
+		f.toDeadHost[len(f.migrations)] = dest
+		f.migrations = append(f.migrations, mig)
+		return nil
+	}
 	if f.holdEvacuations {
 		// A loaded Nova: the rebuild has not begun, and the server shows nothing of it yet.
 		// The record is as the API created it: never saved since, so without updated_at, and
@@ -497,6 +539,18 @@ func (f *Fake) Evacuate(ctx context.Context, serverID, targetHost string) error 
 		delete(f.beforeNoHost, serverID)
 	}
 	return nil
+}
+
+// TakeOver makes host, the destination of server id's evacuation sent to a dead
+// nova-compute, have begun the rebuild before it died: Nova places the server there, still
+// rebuilding, and the rebuild is no longer in its queue.
+func (f *Fake) TakeOver(serverID, host string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if srv := f.servers[serverID]; srv != nil {
+		srv.Host, srv.HypervisorHostname = host, host
+	}
+	f.toDead = slices.DeleteFunc(f.toDead, func(i int) bool { return f.migrations[i].ServerID == serverID && f.toDeadHost[i] == host })
 }
 
 // HoldEvacuations makes the evacuations accepted from now on stay under way (their migrations

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -746,4 +747,93 @@ func TestAnEvacuationNovaStillCarriesOutIsWaitedForAndNeverAskedAgain(t *testing
 			})
 		})
 	}
+}
+
+// Two hosts fail seconds apart: the first one's VMs are sent to the second while Nova still
+// sees it up. Once the second is being recovered, the VMs it never rebuilt are asked again
+// elsewhere (their "rebuilding" state reset first), at once, not after the confirmation
+// timeout; the rebuild the dead host finds queued when it comes back changes nothing.
+func TestVMsSentToAHostThatFailsBeforeRebuildingThemAreEvacuatedAgain(t *testing.T) {
+	bubble(t, func(t *testing.T) {
+		w := newWorld(t, "auto", "")
+		vms := w.boot("cmp1", ha(2)...)
+		for _, h := range []string{"cmp3", "cmp4"} {
+			s, _ := w.nova.FindComputeService(context.Background(), h)
+			_, _ = w.nova.DisableService(context.Background(), s.ID, "operator: busy")
+		}
+		w.fenceCmp1()
+		w.nova.KillCompute("cmp2") // dead, still seen up
+		var cmp2Failing atomic.Bool
+		w.eng.o.Failing = func() map[string]bool {
+			return map[string]bool{"cmp1": true, "cmp2": cmp2Failing.Load()}
+		}
+		go func() {
+			time.Sleep(5 * time.Second)
+			// cmp2's fencing: fence_nova forces it down, and its recovery begins; an
+			// operator lets cmp3 take VMs again.
+			s, _ := w.nova.FindComputeService(context.Background(), "cmp2")
+			_, _ = w.nova.ForceDown(context.Background(), s.ID)
+			s, _ = w.nova.FindComputeService(context.Background(), "cmp3")
+			_, _ = w.nova.EnableService(context.Background(), s.ID)
+			cmp2Failing.Store(true)
+		}()
+		start := time.Now()
+		rep := w.run("cmp1", HostFenced)
+		if took := time.Since(start); took >= w.cfg.Evacuation.ConfirmTimeout {
+			t.Errorf("the recovery took %s, want well under the confirmation timeout %s", took, w.cfg.Evacuation.ConfirmTimeout)
+		}
+		for _, v := range vms {
+			if r := result(rep, v.Name); r.Result != Recovered || r.To.NovaHost != "cmp3" {
+				t.Errorf("%s: %+v, want recovered onto cmp3", v.Name, r)
+			}
+			if n := w.evacuations()[v.ID]; n != 2 {
+				t.Errorf("%s: %d evacuation requests, want 2 (to cmp2, lost; then again)", v.Name, n)
+			}
+		}
+		if w.count("ResetState") != len(vms) {
+			t.Errorf("%d state resets, want one per VM left rebuilding", w.count("ResetState"))
+		}
+		if !w.decided(CodeTargetFailed) {
+			t.Errorf("no %s decision recorded", CodeTargetFailed)
+		}
+		w.nova.RestartCompute("cmp2")
+		for _, v := range vms {
+			if s := w.server(v.ID); s.Host != "cmp3" || s.Status != "ACTIVE" {
+				t.Errorf("%s is %s on %s once cmp2 is back, want ACTIVE on cmp3", v.Name, s.Status, s.Host)
+			}
+		}
+	})
+}
+
+// A VM the failed target had already taken (its rebuild begun there) is that host's recovery's:
+// never asked again from the source, where a second request could start a second copy.
+func TestAVMTheFailedTargetHadTakenIsLeftToItsRecovery(t *testing.T) {
+	bubble(t, func(t *testing.T) {
+		w := newWorld(t, "auto", "")
+		vms := w.boot("cmp1", ha(1)...)
+		for _, h := range []string{"cmp3", "cmp4"} {
+			s, _ := w.nova.FindComputeService(context.Background(), h)
+			_, _ = w.nova.DisableService(context.Background(), s.ID, "operator: busy")
+		}
+		w.fenceCmp1()
+		w.nova.KillCompute("cmp2")
+		var cmp2Failing atomic.Bool
+		w.eng.o.Failing = func() map[string]bool {
+			return map[string]bool{"cmp1": true, "cmp2": cmp2Failing.Load()}
+		}
+		go func() {
+			time.Sleep(3 * time.Second)
+			// cmp2 took the VM just before it died: Nova has it there, still rebuilding.
+			w.nova.TakeOver(vms[0].ID, "cmp2")
+			cmp2Failing.Store(true)
+		}()
+		rep := w.run("cmp1", HostFenced)
+		r := result(rep, vms[0].Name)
+		if r.Result != Failed || r.Reason.Code != CodeHandedOver {
+			t.Errorf("%+v, want failed, %s", r, CodeHandedOver)
+		}
+		if n := w.evacuations()[vms[0].ID]; n != 1 {
+			t.Errorf("%d evacuation requests, want 1", n)
+		}
+	})
 }

@@ -6,6 +6,7 @@ import (
 	"slices"
 
 	"github.com/computeha/computeha/internal/config"
+	"github.com/computeha/computeha/internal/history"
 	"github.com/computeha/computeha/internal/openstack"
 )
 
@@ -34,6 +35,15 @@ func (evacuate) Start(ctx context.Context, x *run, m *move, attempt int) error {
 	if m.inFlight && attempt == 0 {
 		return nil // Nova already rebuilds it: only wait.
 	}
+	if m.stuck {
+		// Nova accepted the last evacuation for a host that failed before rebuilding the VM:
+		// the server stays "rebuilding" for good, and Nova refuses another evacuation until
+		// its state is reset.
+		if err := x.e.nova(ctx, "reset state", func(ctx context.Context) error { return nova.ResetState(ctx, m.id, "active") }); err != nil {
+			return err
+		}
+		m.stuck = false
+	}
 	return x.e.request(ctx, "evacuate", func(ctx context.Context) error {
 		err := nova.Evacuate(ctx, m.id, m.target)
 		if !openstack.IsSourceServiceUp(err) {
@@ -53,7 +63,9 @@ func (evacuate) Start(ctx context.Context, x *run, m *move, attempt int) error {
 	})
 }
 
-func (evacuate) Check(_ context.Context, x *run, m *move, o observation) (bool, string, error) {
+func (evacuate) Check(ctx context.Context, x *run, m *move, o observation) (bool, string, error) {
+	// Where it was asked to go; Nova's record may say more.
+	dest := m.target
 	for _, mg := range o.migrations { // newest first
 		if mg.Type != "evacuation" || mg.ID <= m.seen || mg.SourceCompute != x.job.Source.NovaHost {
 			continue
@@ -67,9 +79,52 @@ func (evacuate) Check(_ context.Context, x *run, m *move, o observation) (bool, 
 			m.seen = mg.ID
 			return false, "", fmt.Errorf("the evacuation of %s to %q ended %s in Nova", m.id, mg.DestCompute, mg.Status)
 		}
-		return false, "", nil // the newest, still under way
+		if mg.DestCompute != "" {
+			dest = mg.DestCompute
+		}
+		break // the newest, still under way
 	}
-	return false, "", nil
+	// Still under way, or not listed yet (Nova leaves a record never saved since its creation
+	// out of listings of changes): unless its destination failed meanwhile.
+	if dest == "" || !x.failingNow()[dest] {
+		return false, "", nil
+	}
+	return false, "", targetFailed(ctx, x, m, dest)
+}
+
+// targetFailed is the error of m's evacuation whose destination failed before Nova had
+// rebuilt the VM there. While the server is still the source's, the destination never began:
+// the rebuild waits in the queue of a dead nova-compute, so the VM is asked again elsewhere,
+// its "rebuilding" state reset first. Once the server is the destination's, that host's own
+// recovery moves it.
+func targetFailed(ctx context.Context, x *run, m *move, dest string) error {
+	var (
+		s    openstack.Server
+		migs []openstack.Migration
+	)
+	if err := x.e.nova(ctx, "show server", func(ctx context.Context) (err error) {
+		s, err = x.e.o.Nova.Server(ctx, m.id)
+		return err
+	}); err != nil {
+		return err
+	}
+	node := x.names.ByNova(dest).Node
+	if s.Host != x.job.Source.NovaHost {
+		return fmt.Errorf("%s was being rebuilt on %s, which failed: %w", m.id, node, ErrHandedOver)
+	}
+	// The lost request's record, never updated, is known from the VM's own migrations: the
+	// next request's is told apart from it, and from its end when the dead host comes back.
+	if err := x.e.nova(ctx, "list the VM's migrations", func(ctx context.Context) (err error) {
+		migs, err = x.e.o.Nova.Migrations(ctx, openstack.MigrationFilter{ServerID: m.id, Type: "evacuation"})
+		return err
+	}); err != nil {
+		return err
+	}
+	m.seen = max(m.seen, priorEvacuations(migs, m.id, false))
+	m.stuck = s.TaskState != ""
+	x.record(ctx, history.KindDecision, fmt.Sprintf("%s: %s failed before rebuilding it; asked again elsewhere", m.label(), node),
+		Reason{Code: CodeTargetFailed, Text: node + " is being recovered, and Nova's rebuild there never began"}, nil)
+	return fmt.Errorf("the evacuation of %s to %s was lost with it: %s failed before rebuilding it", m.id, node, node)
 }
 
 // priorEvacuations is the newest evacuation record of server id among migs (all of them, or only

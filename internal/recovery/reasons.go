@@ -70,11 +70,18 @@ const (
 	CodeRecreated        Code = "recreated"          // a VM was recreated under a new id
 	CodeMoveFailed       Code = "move-failed"        // a VM's method failed, retries included
 	CodeStillMoving      Code = "still-moving"       // Nova still moves a VM past the confirmation timeout: waited for, never asked again
+	CodeTargetFailed     Code = "target-failed"      // the host a VM was being rebuilt on failed before the rebuild began: asked again elsewhere
+	CodeHandedOver       Code = "handed-over"        // the host a VM was being rebuilt on failed after the rebuild began there: that host's recovery takes it
 )
 
 // ErrStillMoving is wrapped by the error of a move Nova still carries out when the wait for it
 // ends: asking Nova again could start a second copy of the VM, so it is not retried.
 var ErrStillMoving = errors.New("still being moved by Nova")
+
+// ErrHandedOver is wrapped by the error of a move whose target failed once Nova had begun to
+// rebuild the VM there: the VM is the target's now, and the target's own recovery moves it.
+// Asking again from here would start a second copy, so it is not retried.
+var ErrHandedOver = errors.New("left to the recovery of the host it was being rebuilt on")
 
 // Reason is a decision's code and its sentence.
 type Reason = history.Reason

@@ -444,11 +444,7 @@ func (x *run) makePlan(moves []*move) (p *plan.Plan, byID map[string]*move, err 
 // segmentHosts is the segment's hosts as the hypervisors show them. The hosts being recovered
 // are down, whatever Nova said when it was read: the reads may predate their fencing.
 func (x *run) segmentHosts() []hostState {
-	failing := map[string]bool{}
-	if x.e.o.Failing != nil {
-		maps.Copy(failing, x.e.o.Failing())
-	}
-	maps.Copy(failing, x.failing)
+	failing := x.failingNow()
 	seg := x.r.Segment
 	var out []hostState
 	for _, name := range seg.Hosts {
@@ -619,6 +615,17 @@ func joinMax(s []string, n int) string {
 	return fmt.Sprintf("%v and %d more", s[:n], len(s)-n)
 }
 
+// failingNow is the Nova hosts failed now: those being recovered (Options.Failing), and
+// those a simulation takes for failed.
+func (x *run) failingNow() map[string]bool {
+	failing := map[string]bool{}
+	if x.e.o.Failing != nil {
+		maps.Copy(failing, x.e.o.Failing())
+	}
+	maps.Copy(failing, x.failing)
+	return failing
+}
+
 // execute runs one move to its end, with retries, and records it.
 func (x *run) execute(ctx context.Context, m *move) {
 	defer func() {
@@ -672,7 +679,7 @@ func (x *run) execute(ctx context.Context, m *move) {
 			return
 		}
 		last = err
-		if ctx.Err() != nil || errors.Is(err, ErrStillMoving) {
+		if ctx.Err() != nil || errors.Is(err, ErrStillMoving) || errors.Is(err, ErrHandedOver) {
 			break
 		}
 		x.e.log.Warn("move failed", "vm", m.srv.ID, "method", name, "attempt", attempt+1, "error", err)
@@ -685,8 +692,11 @@ func (x *run) execute(ctx context.Context, m *move) {
 	}
 	m.report.Result, m.report.ID = Failed, m.id
 	m.report.Reason = Reason{Code: CodeMoveFailed, Text: last.Error()}
-	if errors.Is(last, ErrStillMoving) {
+	switch {
+	case errors.Is(last, ErrStillMoving):
 		m.report.Reason.Code = CodeStillMoving
+	case errors.Is(last, ErrHandedOver):
+		m.report.Reason.Code = CodeHandedOver
 	}
 	finish(history.MoveFailed, "", last.Error())
 }
@@ -836,8 +846,9 @@ func (x *run) retarget(ctx context.Context, m *move, cause error) {
 		return
 	}
 	hosts := slices.Clone(x.segHosts)
+	failing := x.failingNow()
 	for i, h := range hosts {
-		if h.Reserved || slices.Contains(m.failedOn, h.Name) {
+		if h.Reserved || slices.Contains(m.failedOn, h.Name) || failing[h.Name] {
 			hosts[i].Up = false
 		}
 	}
