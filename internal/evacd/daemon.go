@@ -120,6 +120,10 @@ type Daemon struct {
 	// early are reads begun when Pacemaker lost a host, for the recovery its fencing may
 	// start: by node.
 	early map[string]*prefetch
+	// away are the hosts recovered since they last joined, by when their recovery began: no
+	// targets, even once their job is over (a VM sent to one just before it failed is asked
+	// again elsewhere while it stays away).
+	away map[string]time.Time
 	// hostStates are the hosts' confirmed health states, for the alerts; a host whose
 	// responses are suspended (maintenance, standby) has none.
 	hostStates map[string]string
@@ -155,6 +159,7 @@ func New(o Options) *Daemon {
 		ending:     map[string]bool{},
 		wake:       map[string]chan struct{}{},
 		early:      map[string]*prefetch{},
+		away:       map[string]time.Time{},
 		hostStates: map[string]string{},
 		names:      recovery.NewNames(o.Config, nil),
 	}
@@ -421,7 +426,7 @@ func (d *Daemon) event(ctx context.Context, wg *sync.WaitGroup, e crm.Event) {
 	case e.Kind == crm.NodeJoined:
 		// Reads begun while the host was away tell nothing of what it runs once back: VMs
 		// booted on it since would be missing from its next recovery.
-		d.dropEarlyReads(e.Node)
+		d.joined(e.Node)
 	case e.Kind == crm.NodeLost:
 		d.readAhead(ctx, e.Node)
 		d.record(ctx, history.Event{
@@ -463,6 +468,7 @@ func (d *Daemon) start(ctx context.Context, wg *sync.WaitGroup, node string, st 
 	d.noteFailureLocked(node, st)
 	j := &job{d: d, node: node, host: d.names.ByNode(node), mark: st}
 	d.jobs[node] = j
+	d.away[node] = d.clock.Now()
 	d.wake[node] = make(chan struct{}, 1)
 	d.mu.Unlock()
 	wg.Add(1)
@@ -490,12 +496,24 @@ func (d *Daemon) start(ctx context.Context, wg *sync.WaitGroup, node string, st 
 func (d *Daemon) failingNovaHosts() map[string]bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	out := make(map[string]bool, len(d.jobs))
+	out := make(map[string]bool, len(d.jobs)+len(d.away))
 	for node := range d.jobs {
 		out[d.names.ByNode(node).NovaHost] = true
 	}
+	now := d.clock.Now()
+	for node, since := range d.away {
+		if now.Sub(since) < awayFor {
+			out[d.names.ByNode(node).NovaHost] = true
+		} else {
+			delete(d.away, node)
+		}
+	}
 	return out
 }
+
+// awayFor bounds how long a recovered host that was never seen joining again counts as
+// failed: a join the watch missed costs no more than that much capacity.
+const awayFor = 15 * time.Minute
 
 // recentFailures lists the nodes marked recently, for the guard.
 func (d *Daemon) recentFailures() map[string]time.Time {
@@ -523,11 +541,12 @@ func (d *Daemon) readAhead(ctx context.Context, node string) {
 	d.early[node] = d.startPrefetch(ctx, d.names.ByNode(node))
 }
 
-// dropEarlyReads forgets the reads begun ahead for node.
-func (d *Daemon) dropEarlyReads(node string) {
+// joined forgets the reads begun ahead for node, and that it was away.
+func (d *Daemon) joined(node string) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	delete(d.early, node)
+	delete(d.away, node)
 }
 
 // earlyReads hands the reads begun ahead for node to its job, if they are fresh enough.

@@ -199,6 +199,47 @@ func TestReadsBegunBeforeTheHostCameBackAreNotUsed(t *testing.T) {
 	})
 }
 
+// A recovered host stays no target until it joins again: a VM sent to it just before it
+// failed is asked again elsewhere even once its own recovery is over.
+func TestARecoveredHostIsNoTargetUntilItJoins(t *testing.T) {
+	bubble(t, func(t *testing.T) {
+		w := newWorld(t, "auto", "")
+		w.boot("cmp1", 1, true)
+		w.daemon = New(Options{
+			Config: w.cfg, Cluster: w.cluster, Nova: w.nova, History: w.store, Owner: "ctl1",
+			Poll: 10 * time.Millisecond, Reconcile: time.Hour,
+		})
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		events := make(chan crm.Event, 4)
+		done := make(chan error, 1)
+		go func() { done <- w.daemon.Run(ctx, events) }()
+		synctest.Wait()
+		w.nova.KillCompute("cmp1")
+		now := time.Now().UTC()
+		mark(w.cluster, "cmp1", now)
+		w.cluster.Fenced("cmp1", now)
+		events <- crm.Event{Kind: crm.NodeFenced, Node: "cmp1", OK: true, Time: now}
+		for range 100 {
+			if phase(w.cluster, "cmp1") == evacstate.Done {
+				break
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		time.Sleep(time.Second)
+		if !w.daemon.failingNovaHosts()["cmp1"] {
+			t.Errorf("cmp1, recovered and not back, is a target again")
+		}
+		events <- crm.Event{Kind: crm.NodeJoined, Node: "cmp1", Time: time.Now()}
+		synctest.Wait()
+		if w.daemon.failingNovaHosts()["cmp1"] {
+			t.Errorf("cmp1 joined again and is still no target")
+		}
+		cancel()
+		<-done
+	})
+}
+
 func TestTheDaemonRereadsWhatEveryRecoveryNeedsFromItsStartOn(t *testing.T) {
 	bubble(t, func(t *testing.T) {
 		w := newWorld(t, "auto", "")
