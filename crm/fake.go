@@ -2,6 +2,7 @@ package crm
 
 import (
 	"context"
+	"fmt"
 	"maps"
 	"slices"
 	"sync"
@@ -24,6 +25,7 @@ type Fake struct {
 	dc          string
 	fences      []string // "node action", in the order asked
 	confirms    []string
+	remotes     map[string]bool // remote nodes whose connection Pacemaker holds
 	now         func() time.Time
 
 	// FenceErr, when set, is what Fence returns (after recording the request).
@@ -233,6 +235,45 @@ func (f *Fake) Fence(_ context.Context, node string, action FenceAction, _ time.
 	f.mu.Unlock()
 	if hook != nil {
 		if herr := hook(node, action); herr != nil {
+			return herr
+		}
+	}
+	return err
+}
+
+// SetRemoteConnection says whether node is a remote node whose connection Pacemaker holds,
+// for RemoteConnection.
+func (f *Fake) SetRemoteConnection(node string, on bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.remotes == nil {
+		f.remotes = map[string]bool{}
+	}
+	f.remotes[node] = on
+}
+
+// RemoteConnection is "ctl1" for a node SetRemoteConnection named, "" otherwise.
+func (f *Fake) RemoteConnection(_ context.Context, node string) (string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.remotes[node] {
+		return "ctl1", nil
+	}
+	return "", nil
+}
+
+// FenceRemote records the request as "node connection" and runs OnFence with the action
+// "connection"; FenceErr is its error too.
+func (f *Fake) FenceRemote(_ context.Context, node, where string, _ time.Duration) error {
+	if where == "" {
+		return fmt.Errorf("fence %s through its connection: %w", node, ErrNoConnection)
+	}
+	f.mu.Lock()
+	f.fences = append(f.fences, node+" connection")
+	hook, err := f.OnFence, f.FenceErr
+	f.mu.Unlock()
+	if hook != nil {
+		if herr := hook(node, "connection"); herr != nil {
 			return herr
 		}
 	}

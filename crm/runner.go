@@ -95,7 +95,7 @@ type Runner struct {
 }
 
 // Tools are the Pacemaker tools the Client uses.
-var Tools = []string{"crm_mon", "cibadmin", "crm_attribute", "attrd_updater", "stonith_admin"}
+var Tools = []string{"crm_mon", "cibadmin", "crm_attribute", "attrd_updater", "stonith_admin", "crm_resource"}
 
 func (r *Runner) path(tool string) string {
 	if p, ok := r.Paths[tool]; ok {

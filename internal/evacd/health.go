@@ -63,6 +63,8 @@ func (o *evidenceObserver) Observe(ctx context.Context) (health.Observations, er
 // Fencer is what the health loop asks of Pacemaker's fencer (crm.Client has it).
 type Fencer interface {
 	Fence(ctx context.Context, node string, action crm.FenceAction, timeout time.Duration) error
+	RemoteConnection(ctx context.Context, node string) (string, error)
+	FenceRemote(ctx context.Context, node, where string, timeout time.Duration) error
 	ConfirmFenced(ctx context.Context, node string) error
 }
 
@@ -585,22 +587,35 @@ func (l *healthLoop) alert(ctx context.Context, name string, dec health.Decision
 		history.Reason{Code: history.ReasonCode(dec.Reason.Code), Text: dec.Reason.Text}, nil)
 }
 
-// fence asks Pacemaker to fence the host and waits for the answer. The level it runs starts
-// with fence_hostcheck, which allows it only on the same evidence, and ends with fence_nova,
-// whose mark starts the evacuation. It asks for the action Pacemaker's own fencing of the
-// host asks for (stonith-action): the power-off ends the host's pacemaker-remote connection,
-// Pacemaker then fences the host too, and the fencer merges that request into this one
-// instead of running the devices a second time.
+// fence has the host fenced and waits for the answer. The level Pacemaker runs starts with
+// fence_hostcheck, which allows it only on the same evidence, and ends with fence_nova, whose
+// mark starts the evacuation.
+//
+// A remote node whose connection Pacemaker still holds (a host that lost only its storage
+// network, say) is fenced by Pacemaker itself, its connection failed: asked of the fencer
+// directly, the fencing would be followed by Pacemaker's own once the power-off dropped the
+// connection. Any other host is asked of the fencer, with the action Pacemaker's own fencing
+// of it asks for (stonith-action), so that a request of Pacemaker's under way merges with it.
 func (l *healthLoop) fence(ctx context.Context, name, why string) error {
-	action := crm.FenceOff
-	if cib, err := l.d.o.Cluster.CIB(ctx); err != nil {
-		l.d.o.Log.Warn("health: reading the cluster's fencing action failed; fencing with off", "host", name, "error", err)
-	} else {
-		action = cib.FenceAction()
+	where, err := l.fencer.RemoteConnection(ctx, name)
+	if err != nil {
+		l.d.o.Log.Warn("health: reading where the host's connection runs failed; asking the fencer", "host", name, "error", err)
 	}
-	l.record(ctx, name, history.KindFencing, fmt.Sprintf("asking Pacemaker to fence %s (%s)", name, action),
-		history.Reason{Code: "health-fence", Text: why}, nil)
-	err := l.fencer.Fence(ctx, name, action, l.fenceTO)
+	if where != "" {
+		l.record(ctx, name, history.KindFencing, fmt.Sprintf("asking Pacemaker to fence %s (its connection on %s failed)", name, where),
+			history.Reason{Code: "health-fence", Text: why}, nil)
+		err = l.fencer.FenceRemote(ctx, name, where, l.fenceTO)
+	} else {
+		action := crm.FenceOff
+		if cib, cerr := l.d.o.Cluster.CIB(ctx); cerr != nil {
+			l.d.o.Log.Warn("health: reading the cluster's fencing action failed; fencing with off", "host", name, "error", cerr)
+		} else {
+			action = cib.FenceAction()
+		}
+		l.record(ctx, name, history.KindFencing, fmt.Sprintf("asking Pacemaker to fence %s (%s)", name, action),
+			history.Reason{Code: "health-fence", Text: why}, nil)
+		err = l.fencer.Fence(ctx, name, action, l.fenceTO)
+	}
 	if err != nil {
 		l.record(ctx, name, history.KindFencing, "fencing of "+name+" requested by the health check failed",
 			history.Reason{Code: "health-fence-failed", Text: err.Error()}, nil)

@@ -394,6 +394,26 @@ func TestLostStorageWhilePacemakerSeesTheHostAsksForFencingOnceAndEvacuatesNothi
 	}
 }
 
+// A remote node whose connection Pacemaker holds is fenced by Pacemaker itself, its connection
+// failed: asked of the fencer, the fencing would be followed by Pacemaker's own.
+func TestLostStorageOfARemoteNodeHasPacemakerFenceItThroughItsConnection(t *testing.T) {
+	bubble(t, func(t *testing.T) {
+		hw := newHealthWorld(t)
+		hw.cluster.SetRemoteConnection("cmp2", true)
+		hw.steps(3)
+		hw.judge.setFn("cmp2", storageLost)
+		hw.steps(8)
+		if diff := cmp.Diff([]string{"cmp2 connection"}, hw.cluster.Fences()); diff != "" {
+			t.Errorf("fencing requests (-want +got):\n%s", diff)
+		}
+		want := []string{"asking Pacemaker to fence cmp2 (its connection on ctl1 failed) [health-fence]", "fencing of cmp2 requested by the health check succeeded [health-fenced]"}
+		if diff := cmp.Diff(want, hw.hostEvents(t, "cmp2", history.KindFencing)); diff != "" {
+			t.Errorf("fencing events (-want +got):\n%s", diff)
+		}
+		hw.noEvacuation(t)
+	})
+}
+
 func TestAFencingPacemakerRefusesIsAskedAgainLaterNotEveryRound(t *testing.T) {
 	bubble(t, func(t *testing.T) {
 		hw := newHealthWorld(t)
