@@ -712,6 +712,16 @@ func (e *Env) waitBackInCluster(ctx context.Context, t *testing.T, host string, 
 func (e *Env) quiet(ctx context.Context, t *testing.T) {
 	t.Helper()
 	start := time.Now()
+	// A scenario that failed may have left a host off: its failure is said already, and this
+	// one starts from every host on, as it expects.
+	for _, h := range e.Computes() {
+		if p, err := e.Lab.Power(ctx, h, "status"); err == nil && p == "off" {
+			t.Logf("%s was left powered off (an earlier scenario failed?): powering it on", h)
+			if _, err := e.Lab.Power(ctx, h, "on"); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
 	if out, _, code, err := e.Lab.Exec(ctx, "ctl1", "crm_resource", "--wait", "--timeout=180s"); err != nil || code != 0 {
 		t.Fatalf("the cluster did not settle within 3 minutes: exit %d, %v: %s", code, err, out)
 	}
