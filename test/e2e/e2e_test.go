@@ -98,7 +98,7 @@ func TestPowerLoss(t *testing.T) {
 	// Scraping every second costs the loaded machine: not kept for the scenarios after.
 	prom.Stop()
 
-	t.Run("the daemon killed mid-evacuation is restarted and finishes without evacuating twice", func(t *testing.T) {
+	env.scenario(ctx, t, "the daemon killed mid-evacuation is restarted and finishes without evacuating twice", func(t *testing.T) {
 		vms, err := env.Boot(ctx, "cmp2", 6, 0)
 		if err != nil {
 			t.Fatal(err)
@@ -118,31 +118,31 @@ func TestPowerLoss(t *testing.T) {
 		powerLossAndBack(ctx, t, env, "cmp2", vms)
 	})
 
-	t.Run("nova-api hung for 20 s mid-evacuation delays the recovery, which then completes", func(t *testing.T) {
+	env.scenario(ctx, t, "nova-api hung for 20 s mid-evacuation delays the recovery, which then completes", func(t *testing.T) {
 		novaAPIHungDuringRecovery(ctx, t, env)
 	})
-	t.Run("a host powered on mid-evacuation is let back into Nova only once its evacuation is done", func(t *testing.T) {
+	env.scenario(ctx, t, "a host powered on mid-evacuation is let back into Nova only once its evacuation is done", func(t *testing.T) {
 		powerOnMidEvacuation(ctx, t, env)
 	})
-	t.Run("two hosts losing power together are both recovered onto the host left", func(t *testing.T) {
+	env.scenario(ctx, t, "two hosts losing power together are both recovered onto the host left", func(t *testing.T) {
 		twoHostsTogether(ctx, t, env)
 	})
-	t.Run("a failure beyond the mass-failure guard waits for an operator's release, then recovers", func(t *testing.T) {
+	env.scenario(ctx, t, "a failure beyond the mass-failure guard waits for an operator's release, then recovers", func(t *testing.T) {
 		guardPausesMassFailure(ctx, t, env)
 	})
 
-	t.Run("a failed host's VMs are each recovered by their class, and never against their server group", func(t *testing.T) {
+	env.scenario(ctx, t, "a failed host's VMs are each recovered by their class, and never against their server group", func(t *testing.T) {
 		classesAndGroups(ctx, t, env)
 	})
-	t.Run("restart tiers: a lower priority waits for the higher one to run, or for the tier timeout", func(t *testing.T) {
+	env.scenario(ctx, t, "restart tiers: a lower priority waits for the higher one to run, or for the tier timeout", func(t *testing.T) {
 		restartTiers(ctx, t, env)
 	})
-	t.Run("a segment defined by an aggregate recovers onto its reserved hosts (reserved_host; the used one returned to the pool and taken again; rh_priority)", func(t *testing.T) {
+	env.scenario(ctx, t, "a segment defined by an aggregate recovers onto its reserved hosts (reserved_host; the used one returned to the pool and taken again; rh_priority)", func(t *testing.T) {
 		reservedHostsOfAnAggregateSegment(ctx, t, env)
 	})
 
 	// Last: it leaves cmp3 off, with a fencing device that cannot work.
-	t.Run("a host whose fencing fails is never evacuated", func(t *testing.T) {
+	env.scenario(ctx, t, "a host whose fencing fails is never evacuated", func(t *testing.T) {
 		vms, err := env.Boot(ctx, "cmp3", 3, 0)
 		if err != nil {
 			t.Fatal(err)

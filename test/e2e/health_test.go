@@ -62,7 +62,7 @@ func healthScenarios(ctx context.Context, t *testing.T, env *Env) {
 		vms[h] = v
 	}
 
-	t.Run("a host that lost only its management network is disabled, never fenced, and let back when healed", func(t *testing.T) {
+	env.scenario(ctx, t, "a host that lost only its management network is disabled, never fenced, and let back when healed", func(t *testing.T) {
 		h := "cmp1"
 		fault := time.Now()
 		if err := env.Lab.Cut(ctx, h, "mgmt"); err != nil {
@@ -119,7 +119,7 @@ func healthScenarios(ctx context.Context, t *testing.T, env *Env) {
 		}
 	})
 
-	t.Run("a host whose pacemaker-remoted was killed gets it restarted and nothing moves", func(t *testing.T) {
+	env.scenario(ctx, t, "a host whose pacemaker-remoted was killed gets it restarted and nothing moves", func(t *testing.T) {
 		env.quiet(ctx, t)
 		h := "cmp1"
 		fault := time.Now()
@@ -136,7 +136,7 @@ func healthScenarios(ctx context.Context, t *testing.T, env *Env) {
 		env.waitEnabled(ctx, t, h, time.Minute)
 	})
 
-	t.Run("shared storage down for everyone makes nobody dead", func(t *testing.T) {
+	env.scenario(ctx, t, "shared storage down for everyone makes nobody dead", func(t *testing.T) {
 		env.quiet(ctx, t)
 		fault := time.Now()
 		if err := env.Lab.StorageDown(ctx); err != nil {
@@ -165,7 +165,7 @@ func healthScenarios(ctx context.Context, t *testing.T, env *Env) {
 		}
 	})
 
-	t.Run("a host that lost its tenant network has its HA VMs live-migrated and is disabled", func(t *testing.T) {
+	env.scenario(ctx, t, "a host that lost its tenant network has its HA VMs live-migrated and is disabled", func(t *testing.T) {
 		env.quiet(ctx, t)
 		h := "cmp2"
 		fault := time.Now()
@@ -202,7 +202,7 @@ func healthScenarios(ctx context.Context, t *testing.T, env *Env) {
 		env.enable(ctx, t, h)
 	})
 
-	t.Run("a host that lost its storage network is fenced and evacuated", func(t *testing.T) {
+	env.scenario(ctx, t, "a host that lost its storage network is fenced and evacuated", func(t *testing.T) {
 		env.quiet(ctx, t)
 		h := "cmp3"
 		logs, err := env.MarkFencerLogs(ctx)
@@ -250,7 +250,7 @@ func healthScenarios(ctx context.Context, t *testing.T, env *Env) {
 		env.notJudgedSince(ctx, t, h, poweredOn, "degraded: fence", "degraded: migrate", "degraded: disable")
 	})
 
-	t.Run("a powered-off host is judged dead, fenced through the gate and evacuated", func(t *testing.T) {
+	env.scenario(ctx, t, "a powered-off host is judged dead, fenced through the gate and evacuated", func(t *testing.T) {
 		env.quiet(ctx, t)
 		h := "cmp1"
 		// A real Prometheus scrapes the daemon and every hostcheck through it.
@@ -305,10 +305,10 @@ func healthScenarios(ctx context.Context, t *testing.T, env *Env) {
 		}
 	})
 
-	t.Run("a failed recovery is listed, retried to success once the cause is gone; another is cleared and its host let back", func(t *testing.T) {
+	env.scenario(ctx, t, "a failed recovery is listed, retried to success once the cause is gone; another is cleared and its host let back", func(t *testing.T) {
 		failedRecoveryRetriedAndCleared(ctx, t, env)
 	})
-	t.Run("maintenance: drained and disabled; a power loss in it recovers nothing; exit and the expiry enable the host again", func(t *testing.T) {
+	env.scenario(ctx, t, "maintenance: drained and disabled; a power loss in it recovers nothing; exit and the expiry enable the host again", func(t *testing.T) {
 		maintenanceOfAHost(ctx, t, env)
 	})
 }

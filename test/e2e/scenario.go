@@ -9,9 +9,11 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"testing"
 	"time"
 
 	"github.com/computeha/computeha/crm"
+	"github.com/computeha/computeha/internal/evacstate"
 	"github.com/computeha/computeha/internal/openstack"
 	"github.com/computeha/computeha/test/nova"
 )
@@ -441,4 +443,37 @@ func (e *Env) Fencings(ctx context.Context, host string) ([]crm.FenceEvent, erro
 		return nil, err
 	}
 	return append(out, hist...), nil
+}
+
+// scenario runs f as the subtest name of t; when it fails, the lab is restored (restore) so
+// that the scenarios after it test what they are about, not what this one left behind.
+func (e *Env) scenario(ctx context.Context, t *testing.T, name string, f func(t *testing.T)) {
+	t.Helper()
+	if !t.Run(name, f) {
+		e.restore(ctx, t)
+	}
+}
+
+// restore brings the lab back after a failed scenario: a failed recovery cleared, every
+// compute powered on, each waited for (3 minutes at most) until it is back. What it does is
+// logged; the failure itself was said by the scenario.
+func (e *Env) restore(ctx context.Context, t *testing.T) {
+	t.Helper()
+	for _, h := range e.Computes() {
+		if st, err := e.Mark(ctx, h); err == nil && st.Phase == evacstate.Failed {
+			out, errOut, code, err := e.Computeha(ctx, "recovery", "clear", h)
+			t.Logf("restore: computeha recovery clear %s: exit %d, %v: %s%s", h, code, err, strings.TrimSpace(out), strings.TrimSpace(errOut))
+		}
+		if p, err := e.Lab.Power(ctx, h, "status"); err == nil && p == "off" {
+			t.Logf("restore: powering %s on", h)
+			if _, err := e.Lab.Power(ctx, h, "on"); err != nil {
+				t.Logf("restore: powering %s on: %v", h, err)
+			}
+		}
+	}
+	for _, h := range e.Computes() {
+		if _, err := e.WaitBack(ctx, h, time.Now(), 3*time.Minute, nil); err != nil {
+			t.Logf("restore: %v", err)
+		}
+	}
 }
