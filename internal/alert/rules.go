@@ -90,9 +90,10 @@ var Rules = []Rule{
 	},
 	{
 		Name: "ComputehaSegmentNoHeadroom", Severity: Warning, For: 15 * time.Minute, Label: LabelSegment, Values: []string{CapacityShort},
-		Summary: "Segment {{ $labels.segment }} cannot take the VMs of its busiest host",
-		Description: "Were its costliest host to fail now, some of its VMs would fit on no other host of " +
-			"segment {{ $labels.segment }}, reserved hosts included. Add capacity or reserved hosts.",
+		Summary: "Segment {{ $labels.segment }} no longer meets its admission policy",
+		Description: "Were the failures its admission policy plans for to happen now (by default, its costliest " +
+			"host failing), some VMs would fit on no other host of segment {{ $labels.segment }}, reserved " +
+			"hosts included. Add capacity or reserved hosts. computeha status shows the policy and the headroom.",
 	},
 }
 

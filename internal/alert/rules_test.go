@@ -120,7 +120,7 @@ func TestEvaluate(t *testing.T) {
 		t.Errorf("failed alert: %+v", got[2])
 	}
 	wantSeg := map[string]string{"alertname": "ComputehaSegmentNoHeadroom", "severity": "warning", "segment": "rack-b", "cluster": "east"}
-	if diff := cmp.Diff(wantSeg, got[3].Labels); diff != "" || got[3].Annotations["summary"] != "Segment rack-b cannot take the VMs of its busiest host" {
+	if diff := cmp.Diff(wantSeg, got[3].Labels); diff != "" || got[3].Annotations["summary"] != "Segment rack-b no longer meets its admission policy" {
 		t.Errorf("segment alert %v (-want +got):\n%s", got[3].Annotations, diff)
 	}
 }

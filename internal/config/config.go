@@ -103,6 +103,11 @@ type Segment struct {
 	// empty again: manual (computeha reserved return; also when empty) or auto (the
 	// evacuation daemon returns it).
 	ReservedReturn ReservedReturn `yaml:"reserved_return"`
+	// Admission is the segment's admission-control policy: n+K (the VMs of the K hosts whose
+	// loss costs most fit on the others), P% (that share of its capacity stays free) or
+	// reserved (its reserved hosts alone take its busiest host's VMs). Default n+1. The
+	// daemon alerts when the segment no longer meets it.
+	Admission string `yaml:"admission"`
 }
 
 // ReservedReturn says who gives an emptied reserved host back to the pool.

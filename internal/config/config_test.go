@@ -28,6 +28,7 @@ func TestLoadExampleGivesTheDocumentedValues(t *testing.T) {
 				RecoveryMethod: RecoveryRHPriority,
 				ReservedHosts:  []string{"compute-a4"},
 				ReservedReturn: ReservedReturnManual,
+				Admission:      "reserved",
 			},
 			"gpu": {Aggregate: "gpu-hosts", RecoveryMethod: RecoveryAuto},
 		},

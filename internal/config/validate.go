@@ -74,6 +74,16 @@ func validateSegments(segs Segments) problems {
 		if s.ReservedReturn != "" && !oneOf(s.ReservedReturn, ReservedReturns) {
 			p.add("%s.reserved_return: %q is not one of %s", f, s.ReservedReturn, list(ReservedReturns))
 		}
+		if s.Admission != "" {
+			switch a, err := ParseAdmission(s.Admission); {
+			case err != nil:
+				p.add("%s.admission: %v", f, err)
+			case a.Kind == AdmissionReserved && len(s.ReservedHosts) == 0:
+				p.add("%s.admission: reserved needs reserved_hosts", f)
+			case a.Kind == AdmissionHosts && len(s.Hosts) > 0 && a.Hosts >= len(s.Hosts):
+				p.add("%s.admission: %s asks the segment to lose %d of its %d hosts", f, a, a.Hosts, len(s.Hosts))
+			}
+		}
 		members := map[string]bool{}
 		for i, h := range s.Hosts {
 			switch {

@@ -9,8 +9,9 @@ import (
 	"github.com/computeha/computeha/internal/recovery"
 )
 
-// capacity keeps each segment's headroom (plan.Headroom) for the metrics and the alerts: what
-// the segment has left after losing its costliest host, refreshed every
+// capacity keeps each segment's headroom (plan.HeadroomFor) for the metrics and the alerts:
+// what the segment has left under its admission policy (by default, after losing its
+// costliest host), refreshed every
 // metrics.capacity_interval from Nova's hypervisors and Placement. A failed refresh keeps the
 // last values and is logged.
 type capacity struct {
@@ -69,7 +70,7 @@ func (d *Daemon) serveCapacity(c *capacity) {
 			return out
 		})
 	}
-	const what = " a segment has left after losing the host whose loss costs it most (its VMs placed on the segment's other hosts, reserved ones included); below 0, some host's VMs would not all fit."
+	const what = " a segment has left under its admission policy (segments.NAME.admission; n+1 by default: after losing the host whose loss costs it most, its VMs placed on the segment's other hosts, reserved ones included); below 0, the segment no longer meets its policy."
 	gauge("segment_headroom_vcpus", "vCPUs"+what, func(r plan.Resources) int64 { return r.VCPUs }, 1)
 	gauge("segment_headroom_memory_bytes", "Memory"+what, func(r plan.Resources) int64 { return r.RAMMB }, 1<<20)
 	gauge("segment_headroom_disk_bytes", "Disk"+what, func(r plan.Resources) int64 { return r.DiskGB }, 1<<30)
@@ -88,7 +89,7 @@ func (d *Daemon) refreshCapacity(ctx context.Context, c *capacity) error {
 	}
 	out := map[string]plan.Resources{}
 	for name, seg := range segs {
-		out[name], _ = plan.Headroom(recovery.SegmentCapacity(seg, hvs))
+		out[name], _ = plan.HeadroomFor(seg.AdmissionPolicy(), recovery.SegmentCapacity(seg, hvs))
 	}
 	c.mu.Lock()
 	c.headroom = out

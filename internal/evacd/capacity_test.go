@@ -31,13 +31,13 @@ func TestTheSegmentsHeadroomIsServedAsMetrics(t *testing.T) {
 	// Losing cmp1 leaves 32 vCPUs for its 10 (22), 64 GiB for its 16 (48), 1000 GB for its
 	// 100 (900); losing cmp2 or cmp4 leaves 22 vCPUs, 48 GiB, 900 GB; losing cmp3 more.
 	want := `
-# HELP computeha_segment_headroom_disk_bytes Disk a segment has left after losing the host whose loss costs it most (its VMs placed on the segment's other hosts, reserved ones included); below 0, some host's VMs would not all fit.
+# HELP computeha_segment_headroom_disk_bytes Disk a segment has left under its admission policy (segments.NAME.admission; n+1 by default: after losing the host whose loss costs it most, its VMs placed on the segment's other hosts, reserved ones included); below 0, the segment no longer meets its policy.
 # TYPE computeha_segment_headroom_disk_bytes gauge
 computeha_segment_headroom_disk_bytes{segment="seg-a"} 9.663676416e+11
-# HELP computeha_segment_headroom_memory_bytes Memory a segment has left after losing the host whose loss costs it most (its VMs placed on the segment's other hosts, reserved ones included); below 0, some host's VMs would not all fit.
+# HELP computeha_segment_headroom_memory_bytes Memory a segment has left under its admission policy (segments.NAME.admission; n+1 by default: after losing the host whose loss costs it most, its VMs placed on the segment's other hosts, reserved ones included); below 0, the segment no longer meets its policy.
 # TYPE computeha_segment_headroom_memory_bytes gauge
 computeha_segment_headroom_memory_bytes{segment="seg-a"} 5.1539607552e+10
-# HELP computeha_segment_headroom_vcpus vCPUs a segment has left after losing the host whose loss costs it most (its VMs placed on the segment's other hosts, reserved ones included); below 0, some host's VMs would not all fit.
+# HELP computeha_segment_headroom_vcpus vCPUs a segment has left under its admission policy (segments.NAME.admission; n+1 by default: after losing the host whose loss costs it most, its VMs placed on the segment's other hosts, reserved ones included); below 0, the segment no longer meets its policy.
 # TYPE computeha_segment_headroom_vcpus gauge
 computeha_segment_headroom_vcpus{segment="seg-a"} 22
 `

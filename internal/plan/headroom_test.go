@@ -3,10 +3,13 @@ package plan
 import (
 	"testing"
 
+	"github.com/computeha/computeha/internal/config"
+
 	"github.com/google/go-cmp/cmp"
 )
 
-func TestHeadroomIsWhatIsLeftAfterLosingTheCostliestHost(t *testing.T) {
+func TestNPlusOneHeadroomIsWhatIsLeftAfterLosingTheCostliestHost(t *testing.T) {
+	n1 := config.Admission{Kind: config.AdmissionHosts, Hosts: 1}
 	r := func(c, m, d int64) Resources { return Resources{VCPUs: c, RAMMB: m, DiskGB: d} }
 	tests := []struct {
 		name  string
@@ -51,7 +54,7 @@ func TestHeadroomIsWhatIsLeftAfterLosingTheCostliestHost(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, worst := Headroom(tt.hosts)
+			got, worst := HeadroomFor(n1, tt.hosts)
 			if diff := cmp.Diff(tt.want, got); diff != "" {
 				t.Errorf("headroom (-want +got):\n%s", diff)
 			}
@@ -59,5 +62,48 @@ func TestHeadroomIsWhatIsLeftAfterLosingTheCostliestHost(t *testing.T) {
 				t.Errorf("worst = %v, want %v", worst, tt.worst)
 			}
 		})
+	}
+}
+
+func TestHeadroomUnderEachAdmissionPolicy(t *testing.T) {
+	r := func(c int64) Resources { return Resources{VCPUs: c, RAMMB: 1000 * c, DiskGB: c} }
+	hosts := []Capacity{
+		{Name: "a", Target: true, Free: r(12), Used: r(8)},
+		{Name: "b", Target: true, Free: r(10), Used: r(2)},
+		{Name: "c", Target: true, Free: r(4), Used: r(12)},
+		{Name: "spare", Target: true, Reserved: true, Free: r(16)},
+	}
+	policy := func(s string) config.Admission {
+		a, err := config.ParseAdmission(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return a
+	}
+	tests := []struct {
+		policy string
+		want   int64
+		worst  string
+	}{
+		// Free 42 in all. Costs: a 20, b 12, c 16, spare 16.
+		{"n+1", 42 - 20, "a"},
+		{"n+2", 42 - 20 - 16, "a,c"}, // c and spare cost 16 alike: the first listed
+		{"n+3", 42 - 20 - 16 - 16, "a,c,spare"},
+		// Capacity 20+12+16+16 = 64: 25% is 16; 10% is 6.4, rounded up to 7.
+		{"25%", 42 - 16, ""},
+		{"10%", 42 - 7, ""},
+		// The reserve has 16 free; the busiest other host uses 12.
+		{"reserved", 16 - 12, "c"},
+	}
+	for _, tt := range tests {
+		h, worst := HeadroomFor(policy(tt.policy), hosts)
+		// RAM is the vCPUs a thousandfold, but for the rounding up of 10% of 64 vCPUs.
+		wantRAM := 1000 * tt.want
+		if tt.policy == "10%" {
+			wantRAM = 42000 - 6400
+		}
+		if h.VCPUs != tt.want || h.RAMMB != wantRAM || worst[0] != tt.worst {
+			t.Errorf("%s: headroom %+v (worst %q), want %d vCPUs (worst %q)", tt.policy, h, worst[0], tt.want, tt.worst)
+		}
 	}
 }

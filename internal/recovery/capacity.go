@@ -7,7 +7,7 @@ import (
 	"github.com/computeha/computeha/internal/plan"
 )
 
-// SegmentCapacity is the capacity of seg's hosts that Nova knows, for plan.Headroom: the
+// SegmentCapacity is the capacity of seg's hosts that Nova knows, for plan.HeadroomFor: the
 // targets a recovery may use are the hosts up and enabled, and the reserved ones held in
 // reserve.
 func SegmentCapacity(seg config.Segment, hvs []openstack.Hypervisor) []plan.Capacity {
@@ -35,13 +35,15 @@ func SegmentCapacity(seg config.Segment, hvs []openstack.Hypervisor) []plan.Capa
 		fm, um := res("MEMORY_MB")
 		fd, ud := res("DISK_GB")
 		up, enabled := hv.State == "up", hv.Status == "enabled"
+		held := reserve[hv.ServiceHost] && !enabled && evacstate.HeldInReserve(hv.DisabledReason)
 		out = append(out, plan.Capacity{
 			Name: hv.ServiceHost,
 			// A reserved host is disabled until taken into use: it is a target all the same,
 			// unless it is disabled for another reason (withheld: no recovery takes it).
-			Target: up && (enabled || reserve[hv.ServiceHost] && evacstate.HeldInReserve(hv.DisabledReason)),
-			Free:   plan.Resources{VCPUs: fc, RAMMB: fm, DiskGB: fd},
-			Used:   plan.Resources{VCPUs: uc, RAMMB: um, DiskGB: ud},
+			Target:   up && (enabled || held),
+			Reserved: held,
+			Free:     plan.Resources{VCPUs: fc, RAMMB: fm, DiskGB: fd},
+			Used:     plan.Resources{VCPUs: uc, RAMMB: um, DiskGB: ud},
 		})
 	}
 	return out

@@ -56,8 +56,10 @@ type Segment struct {
 	Name           string                `json:"name"`
 	RecoveryMethod config.RecoveryMethod `json:"recovery_method"`
 	Hosts          []Host                `json:"hosts"`
-	// Headroom is what the segment has left after losing its costliest host (plan.Headroom):
-	// below zero in a resource, some host's VMs would not all fit.
+	// Admission is the segment's admission-control policy (n+1, 25%, reserved).
+	Admission string `json:"admission"`
+	// Headroom is what the segment has left under it (plan.HeadroomFor): below zero in a
+	// resource, the segment no longer meets its policy.
 	Headroom plan.Resources `json:"headroom"`
 }
 
@@ -181,7 +183,7 @@ func Gather(ctx context.Context, src Sources) (*Report, error) {
 	pol := policy.New(cfg.Policy, cfg.Evacuation.RestartPriority)
 	for _, name := range segs.Names() {
 		seg := segs[name]
-		out := Segment{Name: name, RecoveryMethod: seg.RecoveryMethod}
+		out := Segment{Name: name, RecoveryMethod: seg.RecoveryMethod, Admission: seg.AdmissionPolicy().String()}
 		for _, nh := range seg.Hosts {
 			h := Host{Node: cfg.Node(nh), NovaHost: nh, Reserve: reserved[nh], Recovery: phases[cfg.Node(nh)], Pacemaker: "unknown"}
 			if n, ok := st.Node(h.Node); ok {
@@ -196,7 +198,7 @@ func Gather(ctx context.Context, src Sources) (*Report, error) {
 			out.Hosts = append(out.Hosts, h)
 		}
 		if hvs != nil {
-			out.Headroom, _ = plan.Headroom(recovery.SegmentCapacity(seg, hvs))
+			out.Headroom, _ = plan.HeadroomFor(seg.AdmissionPolicy(), recovery.SegmentCapacity(seg, hvs))
 		}
 		r.Segments = append(r.Segments, out)
 	}
@@ -268,7 +270,7 @@ func (r *Report) Summary() string {
 	}
 	for _, s := range r.Segments {
 		if s.Headroom.VCPUs < 0 || s.Headroom.RAMMB < 0 || s.Headroom.DiskGB < 0 {
-			needs = append(needs, "segment "+s.Name+" cannot absorb the loss of its costliest host")
+			needs = append(needs, "segment "+s.Name+" no longer meets its admission policy "+s.Admission)
 		}
 		for _, h := range s.Hosts {
 			if h.Reserve == string(reserve.Exposed) || h.Reserve == string(reserve.Withheld) {
