@@ -285,6 +285,7 @@ history:
 metrics:
   listen: 0.0.0.0:%d
   hostcheck_listen: 0.0.0.0:%d
+  capacity_interval: 10s
 `, nova.CloudAdmin, e.Plane.CloudsYAML(), seg, s.Retries, s.Backoff, tiers, g.MaxHosts, g.Window, g.MaxSegmentFraction, e.HistoryDB(), MetricsPort,
 		HostcheckMetricsPort)
 	return os.WriteFile(e.EvacdConfig(), []byte(cfg+e.health+e.alerts), 0o644)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -192,4 +193,68 @@ func (e *Env) WaitHostcheckMetric(ctx context.Context, node, want string, limit 
 		last = ""
 		time.Sleep(500 * time.Millisecond)
 	}
+}
+
+// WaitDaemonMetric waits until the evacuation daemon serves the sample named series (name and
+// labels, as exposed) with a value ok accepts, scraped from the cloud's namespace on the
+// controller it runs on.
+func (e *Env) WaitDaemonMetric(ctx context.Context, series string, ok func(float64) bool, limit time.Duration) error {
+	client := &http.Client{Transport: nova.NetNSTransport(CloudNS()), Timeout: 5 * time.Second}
+	deadline := time.Now().Add(limit)
+	last := "not scraped"
+	for {
+		if node, _, err := e.EvacuatorPID(ctx); err != nil {
+			last = err.Error()
+		} else if addr, err := e.mgmtAddr(ctx, node); err != nil {
+			last = err.Error()
+		} else if v, err := scrapeSample(ctx, client, fmt.Sprintf("http://%s:%d/metrics", addr, MetricsPort), series); err != nil {
+			last = err.Error()
+		} else {
+			if ok(v) {
+				return nil
+			}
+			last = fmt.Sprintf("%s %g", series, v)
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return fmt.Errorf("the evacuation daemon did not serve the %s wanted within %s (last: %s)", series, limit, last)
+		}
+		time.Sleep(time.Second)
+	}
+}
+
+// mgmtAddr is node's management address.
+func (e *Env) mgmtAddr(ctx context.Context, node string) (string, error) {
+	nodes, err := e.Lab.Nodes(ctx)
+	if err != nil {
+		return "", err
+	}
+	for _, n := range nodes {
+		if n.Name == node {
+			return n.Mgmt, nil
+		}
+	}
+	return "", fmt.Errorf("no node %s in the lab", node)
+}
+
+// scrapeSample reads the value of series from the metrics at url.
+func scrapeSample(ctx context.Context, client *http.Client, url, series string) (float64, error) {
+	req, err := http.NewRequestWithContext(ctx, "GET", url, nil)
+	if err != nil {
+		return 0, err
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return 0, err
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, found := strings.CutPrefix(l, series+" "); found {
+			return strconv.ParseFloat(strings.TrimSpace(v), 64)
+		}
+	}
+	return 0, fmt.Errorf("%s not served at %s", series, url)
 }

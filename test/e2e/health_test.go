@@ -308,6 +308,9 @@ func healthScenarios(ctx context.Context, t *testing.T, env *Env) {
 	env.scenario(ctx, t, "a failed recovery is listed, retried to success once the cause is gone; another is cleared and its host let back", func(t *testing.T) {
 		failedRecoveryRetriedAndCleared(ctx, t, env)
 	})
+	env.scenario(ctx, t, "admission control: VMs booted past n+1 make the segment short in status and the daemon's headroom; deleted, it meets its policy again", func(t *testing.T) {
+		admissionControl(ctx, t, env)
+	})
 	env.scenario(ctx, t, "maintenance: drained and disabled; a power loss in it recovers nothing; exit and the expiry enable the host again", func(t *testing.T) {
 		maintenanceOfAHost(ctx, t, env)
 	})
@@ -926,5 +929,84 @@ func failedRecoveryRetriedAndCleared(ctx context.Context, t *testing.T, env *Env
 	}
 	if !slices.ContainsFunc(decisions, func(e HistoryEvent) bool { return e.ReasonCode == "recovery-cleared" }) {
 		t.Errorf("no clearing of %s's recovery in the history", h)
+	}
+}
+
+// admissionControl boots, on every compute, a VM of a flavor sized so that together they take
+// more than the segment's n+1 headroom (the disk Placement counts; the fake driver allocates
+// nothing): computeha status says the segment no longer meets its policy, and the daemon's
+// headroom gauge, which its ComputehaSegmentNoHeadroom alert reads, goes below zero. Deleted,
+// both come back.
+func admissionControl(ctx context.Context, t *testing.T, env *Env) {
+	env.quiet(ctx, t)
+	headroom := func() (int64, string) {
+		t.Helper()
+		out, errOut, code, err := env.Computeha(ctx, "status", "--json", "--config", env.EvacdConfig())
+		if err != nil || code != 0 {
+			t.Fatalf("computeha status: exit %d, %v: %s%s", code, err, out, errOut)
+		}
+		var r status.Report
+		if err := json.Unmarshal([]byte(out), &r); err != nil {
+			t.Fatalf("computeha status --json: %v", err)
+		}
+		for _, s := range r.Segments {
+			if s.Name == "lab" {
+				if s.Admission != "n+1" {
+					t.Errorf("segment lab's admission policy %q, want the default n+1", s.Admission)
+				}
+				return s.Headroom.DiskGB, r.Summary()
+			}
+		}
+		t.Fatalf("no segment lab in computeha status: %s", out)
+		return 0, ""
+	}
+	before, _ := headroom()
+	if before < 0 {
+		t.Fatalf("segment lab is short before the scenario: %d GB of disk headroom", before)
+	}
+	hosts := env.Computes()
+	size := before/int64(len(hosts)) + 1
+	const flavor = "90"
+	if err := env.Admin.EnsureFlavor(ctx, flavor, "e2e.admission", 1, 64, int(size)); err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	defer func() {
+		for _, id := range ids {
+			if err := env.Admin.Delete(ctx, id); err != nil {
+				t.Errorf("deleting %s: %v", id, err)
+			}
+		}
+	}()
+	for _, h := range hosts {
+		id, err := env.Admin.Boot(ctx, h+"-big", h, flavor)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+		if got, err := env.Admin.Wait(ctx, id); err != nil || got != h {
+			t.Fatalf("%s-big: on %q, %v", h, got, err)
+		}
+	}
+	after, summary := headroom()
+	t.Logf("disk headroom %d GB before, %d GB with a %d GB VM on each of %d hosts: %s", before, after, size, len(hosts), summary)
+	if after >= 0 || !strings.Contains(summary, "segment lab no longer meets its admission policy n+1") {
+		t.Errorf("computeha status: headroom %d GB, %q; want below zero, said", after, summary)
+	}
+	const gauge = `computeha_segment_headroom_disk_bytes{segment="lab"}`
+	if err := env.WaitDaemonMetric(ctx, gauge, func(v float64) bool { return v < 0 }, time.Minute); err != nil {
+		t.Error(err)
+	}
+	for _, id := range ids {
+		if err := env.Admin.Delete(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ids = nil
+	if err := env.WaitDaemonMetric(ctx, gauge, func(v float64) bool { return v >= 0 }, time.Minute); err != nil {
+		t.Error(err)
+	}
+	if h, summary := headroom(); h < 0 {
+		t.Errorf("computeha status once the VMs are deleted: headroom %d GB, %q", h, summary)
 	}
 }
