@@ -127,6 +127,9 @@ func TestPowerLoss(t *testing.T) {
 	env.scenario(ctx, t, "two hosts losing power together are both recovered onto the host left", func(t *testing.T) {
 		twoHostsTogether(ctx, t, env)
 	})
+	env.scenario(ctx, t, "a VM sent to a host that dies before rebuilding it is rebuilt elsewhere at once, and nothing is built when that host comes back", func(t *testing.T) {
+		targetDiesBeforeRebuilding(ctx, t, env)
+	})
 	env.scenario(ctx, t, "a failure beyond the mass-failure guard waits for an operator's release, then recovers", func(t *testing.T) {
 		guardPausesMassFailure(ctx, t, env)
 	})

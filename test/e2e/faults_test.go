@@ -228,6 +228,113 @@ func twoHostsTogether(ctx context.Context, t *testing.T, env *Env) {
 	wg.Wait()
 }
 
+// targetDiesBeforeRebuilding: cmp3's HA VMs are sent to cmp2, the only host enabled, whose
+// nova-compute hangs (the rebuilds wait in its queue; Nova still sees it up), and then cmp2
+// loses power. Once cmp2 is being recovered, cmp3's VMs are asked again on cmp1 (enabled
+// again by then), well before the confirmation timeout; when cmp2 comes back and its new
+// nova-compute reads the rebuilds left in its queue, nothing is built there: each VM runs
+// once, ACTIVE on cmp1.
+func targetDiesBeforeRebuilding(ctx context.Context, t *testing.T, env *Env) {
+	fresh(ctx, t, env)
+	vms, err := env.Boot(ctx, "cmp3", 3, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmp1, err := env.Nova.FindComputeService(ctx, "cmp1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := env.Nova.DisableService(ctx, cmp1.ID, "operator: e2e, cmp2 the only target"); err != nil {
+		t.Fatal(err)
+	}
+	enabled := false
+	defer func() {
+		if !enabled {
+			env.enable(ctx, t, "cmp1")
+		}
+	}()
+	if err := env.Lab.Hang(ctx, "cmp2", "nova-compute"); err != nil {
+		t.Fatal(err)
+	}
+	fault := time.Now()
+	if _, err := env.Lab.Power(ctx, "cmp3", "off"); err != nil {
+		t.Fatal(err)
+	}
+	// Every VM's evacuation accepted for cmp2, never begun there.
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		stuck := 0
+		for _, v := range vms {
+			s, err := env.Nova.Server(ctx, v.ID)
+			if err == nil && s.Host == "cmp3" && s.TaskState == "rebuilding" {
+				stuck++
+			}
+		}
+		if stuck == len(vms) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d VMs of cmp3 rebuilding toward cmp2 %s after the power-off", stuck, len(vms), time.Since(fault).Round(time.Second))
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	t.Logf("cmp3's VMs sent to cmp2, whose nova-compute hangs, %s after cmp3's power-off", time.Since(fault).Round(time.Millisecond))
+	lost := time.Now()
+	if _, err := env.Lab.Power(ctx, "cmp2", "off"); err != nil {
+		t.Fatal(err)
+	}
+	env.enable(ctx, t, "cmp1")
+	enabled = true
+	for _, v := range vms {
+		env.waitServer(ctx, t, v, func(s openstack.Server) bool { return s.Status == "ACTIVE" && s.Host == "cmp1" && s.TaskState == "" }, 2*time.Minute)
+	}
+	t.Logf("every VM of cmp3 ACTIVE on cmp1 %s after cmp2's power-off (the confirmation timeout is 3m)", time.Since(lost).Round(time.Millisecond))
+	decisions, err := env.History(ctx, "cmp3", "decision")
+	if err != nil {
+		t.Fatal(err)
+	}
+	asked := 0
+	for _, e := range decisions {
+		if e.ReasonCode == "target-failed" {
+			asked++
+		}
+	}
+	if asked != len(vms) {
+		t.Errorf("%d target-failed decisions about cmp3, want one per VM (%d)", asked, len(vms))
+	}
+	var wg sync.WaitGroup
+	for _, h := range []string{"cmp2", "cmp3"} {
+		wg.Go(func() {
+			if _, err := env.PowerOn(ctx, h, 4*time.Minute, testLog{t}); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	// cmp2's nova-compute, started again, reads the rebuilds left in its queue: each must end
+	// without building the VM there, or leaving it anything but ACTIVE on cmp1.
+	deadline = time.Now().Add(time.Minute)
+	for _, v := range vms {
+		for {
+			migs, err := env.Nova.Migrations(ctx, openstack.MigrationFilter{ServerID: v.ID, Type: "evacuation"})
+			pending := err != nil
+			for _, m := range migs {
+				if m.DestCompute == "cmp2" && !slices.Contains([]string{"done", "completed", "failed", "error", "cancelled"}, m.Status) {
+					pending = true
+				}
+			}
+			if !pending || time.Now().After(deadline) {
+				break
+			}
+			time.Sleep(time.Second)
+		}
+		s, err := env.Nova.Server(ctx, v.ID)
+		if err != nil || s.Status != "ACTIVE" || s.Host != "cmp1" {
+			t.Errorf("%s once cmp2 is back: %s on %s (task %q), %v; want ACTIVE on cmp1", v.Name, s.Status, s.Host, s.TaskState, err)
+		}
+	}
+}
+
 // guardPausesMassFailure: with a guard that one failed host already
 // exceeds, the fenced host is not evacuated; the pause and an alert are in
 // the history; `computeha guard release` lets the recovery complete.
