@@ -201,7 +201,7 @@ func (e *Env) WaitHostcheckMetric(ctx context.Context, node, want string, limit 
 func (e *Env) WaitDaemonMetric(ctx context.Context, series string, ok func(float64) bool, limit time.Duration) error {
 	client := &http.Client{Transport: nova.NetNSTransport(CloudNS()), Timeout: 5 * time.Second}
 	deadline := time.Now().Add(limit)
-	last := "not scraped"
+	var last string
 	for {
 		if node, _, err := e.EvacuatorPID(ctx); err != nil {
 			last = err.Error()
