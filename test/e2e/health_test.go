@@ -229,9 +229,10 @@ func healthScenarios(ctx context.Context, t *testing.T, env *Env) {
 		if err := env.Lab.Heal(ctx, h, "storage"); err != nil {
 			t.Fatal(err)
 		}
-		// The daemon asked for this fencing; Pacemaker, seeing the connection lost while it
-		// runs, asks to fence the host too. The daemon asked for the action Pacemaker asks
-		// for, so the fencer merged the two: the power device ran once. (A reboot through a
+		// Pacemaker still held the host's connection: the daemon failed it, and Pacemaker
+		// fenced the host itself, once. Asked of the fencer instead, the fencing ended before
+		// the power-off dropped the connection, and Pacemaker fenced the host again for the
+		// monitors that then failed: the power device ran three times. (A reboot through a
 		// level is its devices' off, then on for those that do not stay off: the power device
 		// has pcmk_reboot_action=off, and fence_nova's on is the automatic unfencing.)
 		env.fencingOver(ctx, t, h, 8*time.Second, 2*time.Minute)
