@@ -265,7 +265,7 @@ func (d *device) judge(ctx context.Context) fence.State {
 		d.log.Info("judged", "host", d.host, "state", raw.State, "response", raw.Response, "reason", raw.Reason.Code, "text", raw.Reason.Text)
 	}
 	d.raw, d.confirmed, d.judged = raw, confirmed, true
-	if raw.State == health.Running || raw.State == health.Degraded {
+	if raw.Member && (raw.State == health.Running || raw.State == health.Degraded) {
 		// Pacemaker still has the host as a member: this fencing is not about lost contact,
 		// which is all the gate judges, but a failed stop or a fencing asked for on purpose
 		// (the evacuation daemon's answer to a lost storage network, an operator's).

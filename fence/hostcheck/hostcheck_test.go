@@ -95,7 +95,15 @@ func dead(host string) health.Decision {
 }
 
 func member(host string) health.Decision {
-	return decision(host, health.Running, config.ResponseNone, host+" is running")
+	d := decision(host, health.Running, config.ResponseNone, host+" is running")
+	d.Member = true
+	return d
+}
+
+// storageLostNonMember is a host that lost its storage network and whose connection the
+// daemon failed to have Pacemaker fence it: no member, degraded, fence.
+func storageLostNonMember(host string) health.Decision {
+	return decision(host, health.Degraded, config.ResponseFence, host+" is degraded: lost storage, and its cluster service is unreachable; response fence")
 }
 
 func isolated(host string) health.Decision {
@@ -170,6 +178,14 @@ func TestOffWaitsForAConfirmedDecisionToFence(t *testing.T) {
 			wantCode:   0,
 			wantStdout: "Success: Powered OFF\n",
 			minTook:    0, maxTook: 500 * time.Millisecond,
+		},
+		{
+			name:       "a host no longer a member that lost a network answered by fencing is fenced once the decision is confirmed",
+			decisions:  []func(string) health.Decision{storageLostNonMember},
+			action:     "off",
+			wantCode:   0,
+			wantStdout: "Success: Powered OFF\n",
+			minTook:    time.Second, maxTook: 1500 * time.Millisecond,
 		},
 		{
 			name:       "a host that turns dead after two rounds is fenced confirm later",

@@ -276,6 +276,20 @@ func Decide(cfg *config.Health, ev Evidence) Decision {
 		return why(ReasonMembershipUnknown, "%s is undecided: its cluster membership is unknown; alert, never fence", ev.Host)
 	}
 
+	if mgmtSig == OK && len(lost) > 0 {
+		// The host answers on its management network but lost a network whose own response
+		// is to fence (storage, say): restarting its cluster service would not bring its VMs'
+		// disks back, so the lost networks decide, as they do for a member. (A daemon that
+		// fences such a host by failing its connection makes it a non-member itself.)
+		resp := config.ResponseNone
+		for _, n := range lost {
+			resp = Strongest(resp, networkResponse(cfg, n))
+		}
+		if resp == config.ResponseFence {
+			d.State, d.Response, d.Networks = Degraded, resp, lost
+			return why(ReasonNetworksLost, "%s is degraded: lost %s, and its cluster service is unreachable; response %s", ev.Host, strings.Join(lost, ", "), resp)
+		}
+	}
 	anyOK := mgmtSig == OK || len(ok) > 0
 	allLost := mgmtSig == Lost && len(lost) == others
 	switch {

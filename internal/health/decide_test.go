@@ -145,6 +145,14 @@ func TestDecideFollowsTheDecisionTable(t *testing.T) {
 			verdict{ServiceUnreachable, ResponseRestart, []string{"tenant"}, ReasonServiceUnreachable},
 		},
 		{
+			"a host answering on management that lost its storage network (response fence) is fenced, service or not", "xooxx", OK, 0,
+			verdict{Degraded, config.ResponseFence, []string{"storage"}, ReasonNetworksLost},
+		},
+		{
+			"a lost network answered by less than fencing leaves the service to be restarted", "xoxoo", OK, 0,
+			verdict{ServiceUnreachable, ResponseRestart, []string{"tenant"}, ReasonServiceUnreachable},
+		},
+		{
 			"a service down for just under the restart timeout is still restarted", "xoooo", Lost, 59 * time.Second,
 			verdict{ServiceUnreachable, ResponseRestart, nil, ReasonServiceUnreachable},
 		},
@@ -266,7 +274,9 @@ func TestUnknownIsNeverDead(t *testing.T) {
 			if d.Fence() {
 				membershipLostAndAllGone := string(p[:]) == "xxxxx"
 				memberWithLoss := p[0] == 'o' && (p[3] == 'x' || p[4] == 'x')
-				if !membershipLostAndAllGone && !memberWithLoss {
+				// Answering on management, with the storage network (response fence) lost.
+				storageNetworkLost := p[1] == 'o' && p[3] == 'x'
+				if !membershipLostAndAllGone && !memberWithLoss && !storageNetworkLost {
 					t.Errorf("%s (service %s): fenced: %s", p, svc, d.Reason.Text)
 				}
 			}
