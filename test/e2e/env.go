@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/computeha/computeha/crm"
+	"github.com/computeha/computeha/internal/config"
 	"github.com/computeha/computeha/internal/openstack"
 	"github.com/computeha/computeha/test/lab"
 	"github.com/computeha/computeha/test/nova"
@@ -285,10 +286,15 @@ history:
 metrics:
   listen: 0.0.0.0:%d
   hostcheck_listen: 0.0.0.0:%d
-  capacity_interval: 10s
+  capacity_interval: 30s
 `, nova.CloudAdmin, e.Plane.CloudsYAML(), seg, s.Retries, s.Backoff, tiers, g.MaxHosts, g.Window, g.MaxSegmentFraction, e.HistoryDB(), MetricsPort,
 		HostcheckMetricsPort)
-	return os.WriteFile(e.EvacdConfig(), []byte(cfg+e.health+e.alerts), 0o644)
+	doc := []byte(cfg + e.health + e.alerts)
+	// Said here, at once, rather than as a daemon that never starts.
+	if _, err := config.Parse(doc); err != nil {
+		return fmt.Errorf("the evacuation daemon's configuration the e2e writes is invalid: %w", err)
+	}
+	return os.WriteFile(e.EvacdConfig(), doc, 0o644)
 }
 
 func (e *Env) configure(ctx context.Context) error {

@@ -995,7 +995,7 @@ func admissionControl(ctx context.Context, t *testing.T, env *Env) {
 		t.Errorf("computeha status: headroom %d GB, %q; want below zero, said", after, summary)
 	}
 	const gauge = `computeha_segment_headroom_disk_bytes{segment="lab"}`
-	if err := env.WaitDaemonMetric(ctx, gauge, func(v float64) bool { return v < 0 }, time.Minute); err != nil {
+	if err := env.WaitDaemonMetric(ctx, gauge, func(v float64) bool { return v < 0 }, 2*time.Minute); err != nil {
 		t.Error(err)
 	}
 	for _, id := range ids {
@@ -1004,7 +1004,7 @@ func admissionControl(ctx context.Context, t *testing.T, env *Env) {
 		}
 	}
 	ids = nil
-	if err := env.WaitDaemonMetric(ctx, gauge, func(v float64) bool { return v >= 0 }, time.Minute); err != nil {
+	if err := env.WaitDaemonMetric(ctx, gauge, func(v float64) bool { return v >= 0 }, 2*time.Minute); err != nil {
 		t.Error(err)
 	}
 	if h, summary := headroom(); h < 0 {
