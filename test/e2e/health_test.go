@@ -396,6 +396,33 @@ func maintenanceOfAHost(ctx context.Context, t *testing.T, env *Env) {
 	if svc, err := env.Nova.FindComputeService(ctx, h); err != nil || svc.Enabled() {
 		t.Errorf("%s back from its power loss in maintenance is enabled: %+v (%v)", h, svc, err)
 	}
+	// Back and still in maintenance, it is no target of another host's recovery: the planner
+	// says so, and the recovery puts nothing there.
+	other := "cmp2"
+	vms, err := env.Boot(ctx, other, 2, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sims, err := env.Simulate(ctx, other); err != nil || len(sims) != 1 ||
+		!slices.ContainsFunc(sims[0].Excluded, func(x struct{ Host, Reason string }) bool { return x.Host == h && x.Reason == "in-maintenance" }) {
+		t.Errorf("computeha simulate %s while %s is in maintenance: %+v (%v), want %s excluded as in-maintenance", other, h, sims, err, h)
+	}
+	fault = time.Now()
+	if _, err := env.Lab.Power(ctx, other, "off"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := env.WaitPhase(ctx, other, evacstate.Done, fault, 3*time.Minute); err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range vms {
+		env.waitServer(ctx, t, v, func(s openstack.Server) bool { return s.Status == "ACTIVE" && s.Host != other && s.Host != "" }, time.Minute)
+		if s, err := env.Nova.Server(ctx, v.ID); err != nil || s.Host == h {
+			t.Errorf("%s recovered onto %s, in maintenance (%v)", v.Name, h, err)
+		}
+	}
+	if _, err := env.PowerOn(ctx, other, 4*time.Minute, testLog{t}); err != nil {
+		t.Fatal(err)
+	}
 	run("exit", h)
 	if _, err := env.WaitBack(ctx, h, time.Now(), 3*time.Minute, testLog{t}); err != nil {
 		t.Error(err)

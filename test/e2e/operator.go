@@ -74,6 +74,8 @@ type Simulated struct {
 		Method  string `json:"method"`
 		Target  string `json:"target"`
 	} `json:"vms"`
+	// Excluded are the segment's hosts that would take nothing, and why (plan's reason code).
+	Excluded []struct{ Host, Reason string } `json:"excluded"`
 }
 
 // Simulate runs `computeha simulate --json HOST...` on a controller.
