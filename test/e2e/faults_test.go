@@ -253,8 +253,9 @@ func targetDiesBeforeRebuilding(ctx context.Context, t *testing.T, env *Env) {
 			env.enable(ctx, t, "cmp1")
 		}
 	}()
-	if err := env.Lab.Hang(ctx, "cmp2", "nova-compute"); err != nil {
-		t.Fatal(err)
+	// nova-compute hangs (SIGSTOP): its process stays, it reads nothing from its queue.
+	if out, _, code, err := env.Lab.Exec(ctx, "cmp2", "sh", "-c", "kill -STOP $(cat /run/resource-agents/computeha-nova-compute-*.pid)"); err != nil || code != 0 {
+		t.Fatalf("hanging cmp2's nova-compute: exit %d, %v: %s", code, err, out)
 	}
 	fault := time.Now()
 	if _, err := env.Lab.Power(ctx, "cmp3", "off"); err != nil {

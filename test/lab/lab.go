@@ -228,13 +228,6 @@ func (l *Lab) Kill(ctx context.Context, node, daemon string) error {
 	return err
 }
 
-// Hang stops the named daemon of one node with SIGSTOP: its process stays, nothing it does
-// goes on (a hung service). Resume sends SIGCONT.
-func (l *Lab) Hang(ctx context.Context, node, daemon string) error {
-	_, err := l.run(ctx, "kill", node, daemon, "STOP")
-	return err
-}
-
 // Freeze hangs a node as a hung kernel would: links down, every process
 // stopped. Thaw reverses it.
 func (l *Lab) Freeze(ctx context.Context, node string) error {
