@@ -124,6 +124,9 @@ type Daemon struct {
 	// targets, even once their job is over (a VM sent to one just before it failed is asked
 	// again elsewhere while it stays away).
 	away map[string]time.Time
+	// leftovers are the VMs recovered after their evacuation was lost with a failed host,
+	// by that host's node: the request waits in its queue (leftover.go).
+	leftovers map[string][]leftover
 	// hostStates are the hosts' confirmed health states, for the alerts; a host whose
 	// responses are suspended (maintenance, standby) has none.
 	hostStates map[string]string
@@ -160,6 +163,7 @@ func New(o Options) *Daemon {
 		wake:       map[string]chan struct{}{},
 		early:      map[string]*prefetch{},
 		away:       map[string]time.Time{},
+		leftovers:  map[string][]leftover{},
 		hostStates: map[string]string{},
 		names:      recovery.NewNames(o.Config, nil),
 	}
@@ -427,6 +431,7 @@ func (d *Daemon) event(ctx context.Context, wg *sync.WaitGroup, e crm.Event) {
 		// Reads begun while the host was away tell nothing of what it runs once back: VMs
 		// booted on it since would be missing from its next recovery.
 		d.joined(e.Node)
+		d.repairLeftovers(ctx, wg, e.Node)
 	case e.Kind == crm.NodeLost:
 		d.readAhead(ctx, e.Node)
 		d.record(ctx, history.Event{

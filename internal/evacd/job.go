@@ -174,6 +174,7 @@ func (j *job) run(ctx context.Context) error {
 		Source: j.host, Situation: recovery.HostFenced, Reads: reads, MaxAge: prefetchMaxAge,
 		Recorder: j.recorder(), Step: func(s string) { j.setStep(PhaseRecovering, s) },
 	})
+	j.d.rememberLeftovers(rep)
 	if merr := <-marked; merr != nil && ctx.Err() == nil {
 		j.d.o.Log.Warn("marking the host running failed", "host", j.node, "error", merr)
 	}

@@ -119,6 +119,8 @@ type Server struct {
 	Metadata           map[string]string
 	Tags               []string
 	Locked             bool
+	// Fault is the message of the server's last fault, "" when it has none.
+	Fault string
 	// Partial is true when the server's cell is down: Nova knows only ID, Status (UNKNOWN),
 	// ProjectID and its creation time, and the server cannot be acted on until the cell returns.
 	Partial bool

@@ -242,7 +242,8 @@ func (f *Fake) RestartCompute(host string) {
 	}
 	// The rebuilds cast to it while it was dead: done if the server still waits for it; a
 	// server whose state was reset since (and maybe rebuilt elsewhere) fails Nova's
-	// expected-task-state check, and the migration ends failed.
+	// expected-task-state check: nothing is built, the migration ends failed, and the
+	// server is set ERROR with that fault, wherever it runs.
 	left := f.toDead[:0]
 	for _, i := range f.toDead {
 		mig := &f.migrations[i]
@@ -257,6 +258,10 @@ func (f *Fake) RestartCompute(host string) {
 			srv.Host, srv.HypervisorHostname, srv.TaskState = host, host, ""
 		} else {
 			mig.Status = "failed"
+			if srv != nil && srv.TaskState == "" {
+				srv.Status, srv.VMState = "ERROR", "error"
+				srv.Fault = "Unexpected task state: expecting ['rebuilding'] but the actual state is None"
+			}
 		}
 		mig.UpdatedAt = f.now()
 		delete(f.toDeadHost, i)
@@ -455,6 +460,9 @@ func (f *Fake) ResetState(ctx context.Context, serverID, state string) error {
 	}
 	srv.VMState, srv.TaskState = state, ""
 	srv.Status = map[string]string{"active": "ACTIVE", "error": "ERROR"}[state]
+	if state == "active" {
+		srv.Fault = "" // Nova shows a fault only on a server in ERROR
+	}
 	return nil
 }
 

@@ -216,6 +216,9 @@ type serverJSON struct {
 	VMState            *string           `json:"OS-EXT-STS:vm_state"`
 	TaskState          *string           `json:"OS-EXT-STS:task_state"`
 	AvailabilityZone   *string           `json:"OS-EXT-AZ:availability_zone"`
+	Fault              *struct {
+		Message string `json:"message"`
+	} `json:"fault"`
 }
 
 // flavorJSON is the flavor embedded in a server from 2.47.
@@ -255,6 +258,9 @@ func (s serverJSON) server() Server {
 		AvailabilityZone: deref(s.AvailabilityZone),
 		// A server of a down cell (2.69) comes with its id, status UNKNOWN and little else.
 		Partial: s.Status == "UNKNOWN",
+	}
+	if s.Fault != nil {
+		out.Fault = s.Fault.Message
 	}
 	if f := s.Flavor; f != nil {
 		out.Flavor = Flavor{

@@ -122,6 +122,7 @@ func targetFailed(ctx context.Context, x *run, m *move, dest string) error {
 	}
 	m.seen = max(m.seen, priorEvacuations(migs, m.id, false))
 	m.stuck = s.TaskState != ""
+	m.report.LostOn = x.names.ByNova(dest)
 	x.record(ctx, history.KindDecision, fmt.Sprintf("%s: %s failed before rebuilding it; asked again elsewhere", m.label(), node),
 		Reason{Code: CodeTargetFailed, Text: node + " is being recovered, and Nova's rebuild there never began"}, nil)
 	return fmt.Errorf("the evacuation of %s to %s was lost with it: %s failed before rebuilding it", m.id, node, node)

@@ -100,6 +100,9 @@ type VMReport struct {
 	// To is where it runs at the end, when it was moved.
 	To     Host
 	Reason Reason
+	// LostOn is the host an evacuation of it was sent to that failed before rebuilding it: the
+	// request waits in that host's queue, and runs when it comes back.
+	LostOn Host
 }
 
 // Report is what became of every VM of a recovery, in the order they were found.

@@ -1,0 +1,100 @@
+package evacd
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/computeha/computeha/internal/history"
+	"github.com/computeha/computeha/internal/recovery"
+)
+
+// A VM whose evacuation was sent to a host that failed before rebuilding it is asked again
+// elsewhere by its recovery, but the first request waits in the dead host's queue. When that
+// host comes back, its nova-compute runs it: Nova's rebuild finds the VM no longer rebuilding
+// and gives up, building nothing, but on the way sets the VM ERROR, though it runs on the host
+// it was recovered to. The daemon remembers such VMs and, once their lost host has joined
+// again, resets each one it finds so to active, and records it.
+
+// leftover is a VM recovered after its evacuation was lost with a failed host.
+type leftover struct {
+	id, name string
+	host     string // the Nova host it was recovered to
+}
+
+// leftoverWatch is how long after a lost host joins again its leftover requests are watched
+// for; leftoverPoll how often.
+const (
+	leftoverWatch = 10 * time.Minute
+	leftoverPoll  = 5 * time.Second
+)
+
+// unexpectedTaskState is what Nova's fault says when a rebuild finds the VM no longer
+// rebuilding ("Unexpected task state: expecting ['rebuilding'] but the actual state is None").
+const unexpectedTaskState = "nexpected task state"
+
+// rememberLeftovers notes the VMs of rep recovered after their evacuation was lost with a
+// failed host, by that host's node.
+func (d *Daemon) rememberLeftovers(rep recovery.Report) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for _, v := range rep.VMs {
+		if v.LostOn.Node == "" || v.Result != recovery.Recovered {
+			continue
+		}
+		d.leftovers[v.LostOn.Node] = append(d.leftovers[v.LostOn.Node], leftover{id: v.ID, name: v.Server.Name, host: v.To.NovaHost})
+	}
+}
+
+// repairLeftovers watches, for leftoverWatch after node joined again, the VMs whose lost
+// evacuation waits in node's queue, and resets to active each that Nova set ERROR when it ran
+// it: ERROR where it was recovered to, with Nova's unexpected-task-state fault.
+func (d *Daemon) repairLeftovers(ctx context.Context, wg *sync.WaitGroup, node string) {
+	d.mu.Lock()
+	left := d.leftovers[node]
+	delete(d.leftovers, node)
+	d.mu.Unlock()
+	if len(left) == 0 {
+		return
+	}
+	wg.Go(func() {
+		deadline := d.clock.Now().Add(leftoverWatch)
+		for len(left) > 0 && d.clock.Now().Before(deadline) {
+			if d.clock.Sleep(ctx, leftoverPoll) != nil {
+				return
+			}
+			left = d.repairRound(ctx, node, left)
+		}
+	})
+}
+
+// repairRound looks at each VM once; it returns those still to be watched.
+func (d *Daemon) repairRound(ctx context.Context, node string, left []leftover) []leftover {
+	var keep []leftover
+	for _, l := range left {
+		s, err := d.o.Nova.Server(ctx, l.id)
+		switch {
+		case err != nil:
+			keep = append(keep, l) // read again next round (gone for good: the watch ends)
+		case s.Host != l.host:
+			// Moved since: no longer what the recovery left.
+		case s.Status == "ERROR" && s.TaskState == "" && strings.Contains(s.Fault, unexpectedTaskState):
+			if err := d.o.Nova.ResetState(ctx, l.id, "active"); err != nil {
+				d.o.Log.Warn("resetting a VM Nova set ERROR for an evacuation left in a queue failed; tried again", "vm", l.id, "error", err)
+				keep = append(keep, l)
+				continue
+			}
+			d.record(ctx, history.Event{
+				Host: node, Kind: history.KindDecision,
+				Summary: fmt.Sprintf("%s (%s) reset to active: %s, back, ran the evacuation left in its queue, and Nova set the VM ERROR though it runs on %s",
+					l.name, l.id, node, d.names.ByNova(l.host).Node),
+				Reason: history.Reason{Code: "leftover-rebuild", Text: s.Fault},
+			})
+		default:
+			keep = append(keep, l)
+		}
+	}
+	return keep
+}

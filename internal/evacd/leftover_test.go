@@ -1,0 +1,92 @@
+package evacd
+
+import (
+	"context"
+	"testing"
+	"testing/synctest"
+	"time"
+
+	"github.com/computeha/computeha/crm"
+	"github.com/computeha/computeha/internal/evacstate"
+	"github.com/computeha/computeha/internal/history"
+)
+
+// cmp1's VMs are sent to cmp2, dead but still seen up; cmp2 then fails, and they are recovered
+// on cmp3. When cmp2 comes back, its nova-compute runs the evacuations left in its queue, and
+// Nova sets the VMs ERROR though they run on cmp3: the daemon resets them to active and
+// records why.
+func TestVMsNovaSetErrorForAnEvacuationLeftInAQueueAreResetOnceTheHostIsBack(t *testing.T) {
+	bubble(t, func(t *testing.T) {
+		ctx := context.Background()
+		w := newWorld(t, "auto", "")
+		w.boot("cmp1", 2, true)
+		for _, h := range []string{"cmp3", "cmp4"} {
+			s, _ := w.nova.FindComputeService(ctx, h)
+			_, _ = w.nova.DisableService(ctx, s.ID, "operator: busy")
+		}
+		w.nova.KillCompute("cmp2") // dead, still seen up
+		w.daemon = New(Options{
+			Config: w.cfg, Cluster: w.cluster, Nova: w.nova, History: w.store, Owner: "ctl1",
+			Poll: 10 * time.Millisecond, Reconcile: time.Hour,
+		})
+		rctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		events := make(chan crm.Event, 8)
+		done := make(chan error, 1)
+		go func() { done <- w.daemon.Run(rctx, events) }()
+		synctest.Wait()
+		fail := func(node string) {
+			w.nova.KillCompute(node)
+			s, _ := w.nova.FindComputeService(ctx, node)
+			_, _ = w.nova.ForceDown(ctx, s.ID) // fence_nova
+			now := time.Now().UTC()
+			mark(w.cluster, node, now)
+			w.cluster.Fenced(node, now)
+			events <- crm.Event{Kind: crm.NodeFenced, Node: node, OK: true, Time: now}
+		}
+		fail("cmp1")
+		time.Sleep(2 * time.Second)
+		s, _ := w.nova.FindComputeService(ctx, "cmp3")
+		_, _ = w.nova.EnableService(ctx, s.ID)
+		fail("cmp2")
+		for range 300 {
+			if phase(w.cluster, "cmp1") == evacstate.Done {
+				break
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		if p := phase(w.cluster, "cmp1"); p != evacstate.Done {
+			t.Fatalf("cmp1 is %q, want done", p)
+		}
+		// cmp2 back: it joins, then its nova-compute starts and runs its queue.
+		events <- crm.Event{Kind: crm.NodeJoined, Node: "cmp2", Time: time.Now()}
+		time.Sleep(10 * time.Second)
+		w.nova.RestartCompute("cmp2")
+		for id := range w.servers {
+			if s := w.hostOf(t, id); s.Status != "ERROR" {
+				t.Fatalf("%s is %s once cmp2 ran its queue, want ERROR (as Nova sets it)", id, s.Status)
+			}
+		}
+		time.Sleep(2 * leftoverPoll)
+		for id := range w.servers {
+			if s := w.hostOf(t, id); s.Status != "ACTIVE" || s.Host != "cmp3" {
+				t.Errorf("%s is %s on %s, want ACTIVE on cmp3", id, s.Status, s.Host)
+			}
+		}
+		evs, err := w.store.Query(ctx, history.Filter{Host: "cmp2", Kind: history.KindDecision})
+		if err != nil {
+			t.Fatal(err)
+		}
+		reset := 0
+		for _, e := range evs {
+			if e.Reason.Code == "leftover-rebuild" {
+				reset++
+			}
+		}
+		if reset != len(w.servers) {
+			t.Errorf("%d leftover-rebuild decisions about cmp2, want %d", reset, len(w.servers))
+		}
+		cancel()
+		<-done
+	})
+}
