@@ -42,7 +42,8 @@ const serversPage2 = `{"servers": [{
 	"flavor": {"vcpus": 1, "ram": 512, "disk": 0, "ephemeral": 0, "swap": "", "original_name": "m1.tiny", "extra_specs": {}},
 	"metadata": {}, "tags": [],
 	"OS-EXT-AZ:availability_zone": "nova", "OS-EXT-SRV-ATTR:host": "compute1", "OS-EXT-SRV-ATTR:hypervisor_hostname": "compute1",
-	"OS-EXT-STS:task_state": null, "OS-EXT-STS:vm_state": "stopped", "OS-EXT-STS:power_state": 4
+	"OS-EXT-STS:task_state": null, "OS-EXT-STS:vm_state": "stopped", "OS-EXT-STS:power_state": 4,
+	"fault": {"code": 500, "created": "2024-05-01T08:00:00Z", "message": "Unexpected task state: expecting ['rebuilding'] but the actual state is None"}
 }, {
 	"id": "5d2a0f8a-0c4f-4a7e-8f52-3b1c5d6e7f80", "name": "web-1", "status": "ACTIVE",
 	"tenant_id": "0a1b2c3d", "user_id": "demo", "locked": false,
@@ -108,6 +109,7 @@ func TestServersOnHostFollowsPagesAndDecodesWhatAPolicyNeeds(t *testing.T) {
 			AvailabilityZone: "nova", Locked: true,
 			Flavor:   Flavor{OriginalName: "m1.tiny", VCPUs: 1, RAMMB: 512, ExtraSpecs: map[string]string{}},
 			Metadata: map[string]string{}, Tags: []string{},
+			Fault: "Unexpected task state: expecting ['rebuilding'] but the actual state is None",
 		},
 		{
 			ID: "5d2a0f8a-0c4f-4a7e-8f52-3b1c5d6e7f80", Name: "web-1", Status: "ACTIVE", VMState: "active", TaskState: "powering-off",
