@@ -43,7 +43,6 @@ func (c *Client) FenceRemote(ctx context.Context, node, where string, timeout ti
 	if err != nil {
 		return err
 	}
-	since := lastCompleted(before)
 	if _, err := c.Runner.Run(ctx, "crm_resource", "--fail", "--resource", node, "--node", where); err != nil {
 		return fmt.Errorf("fail the connection of %s on %s: %w", node, where, err)
 	}
@@ -53,7 +52,7 @@ func (c *Client) FenceRemote(ctx context.Context, node, where string, timeout ti
 	for {
 		if h, err := c.FencingHistory(ctx, node); err == nil {
 			last = h
-			if i := slices.IndexFunc(h, func(e FenceEvent) bool { return e.Succeeded() && e.Completed.After(since) }); i >= 0 {
+			if slices.ContainsFunc(h, func(e FenceEvent) bool { return e.Succeeded() && !slices.Contains(before, e) }) {
 				return nil
 			}
 		}
@@ -62,7 +61,7 @@ func (c *Client) FenceRemote(ctx context.Context, node, where string, timeout ti
 		case <-ctx.Done():
 			t.Stop()
 			if ctx.Err() == context.DeadlineExceeded {
-				return fmt.Errorf("fence %s through its connection: no fencing completed within %s (%s): %w", node, timeout, describeHistory(last, since), ErrTimeout)
+				return fmt.Errorf("fence %s through its connection: no fencing completed within %s (%s): %w", node, timeout, describeNew(last, before), ErrTimeout)
 			}
 			return ctx.Err()
 		case <-t.C:
@@ -85,28 +84,18 @@ func remoteConnection(st *Status, node string) string {
 	return ""
 }
 
-// lastCompleted is when the newest completed operation of h ended (zero for none).
-func lastCompleted(h []FenceEvent) time.Time {
-	var t time.Time
-	for _, e := range h {
-		if e.Completed.After(t) {
-			t = e.Completed
-		}
-	}
-	return t
-}
-
-// describeHistory says what the fencer did since since, for an error.
-func describeHistory(h []FenceEvent, since time.Time) string {
+// describeNew says what the fencer did of h that before did not hold, for an error.
+func describeNew(h, before []FenceEvent) string {
 	var parts []string
 	for _, e := range h {
-		if e.Completed.IsZero() || e.Completed.After(since) {
-			s := e.Action + " " + e.Status
-			if e.ExitReason != "" {
-				s += " (" + e.ExitReason + ")"
-			}
-			parts = append(parts, s)
+		if slices.Contains(before, e) {
+			continue
 		}
+		s := e.Action + " " + e.Status
+		if e.ExitReason != "" {
+			s += " (" + e.ExitReason + ")"
+		}
+		parts = append(parts, s)
 	}
 	if len(parts) == 0 {
 		return "none begun"

@@ -26,17 +26,17 @@ func TestTheConnectionOfARemoteNodeIsFoundWhereItRuns(t *testing.T) {
 	}
 }
 
-func TestOnlyAFencingCompletedAfterTheRequestCounts(t *testing.T) {
+func TestOnlyWhatTheFencerDidSinceIsDescribed(t *testing.T) {
 	t0 := time.Date(2026, 12, 4, 19, 0, 0, 0, time.UTC)
-	h := []FenceEvent{
-		{Action: "reboot", Status: "success", Completed: t0},
+	before := []FenceEvent{{Action: "reboot", Status: "success", Completed: t0}}
+	h := append([]FenceEvent{
 		{Action: "off", Status: "failed", Completed: t0.Add(time.Minute), ExitReason: "timed out"},
 		{Action: "reboot", Status: "pending"},
-	}
-	if got := lastCompleted(h); !got.Equal(t0.Add(time.Minute)) {
-		t.Errorf("last completed %v, want %v", got, t0.Add(time.Minute))
-	}
-	if got, want := describeHistory(h, t0), "off failed (timed out), reboot pending"; got != want {
+	}, before...)
+	if got, want := describeNew(h, before), "off failed (timed out), reboot pending"; got != want {
 		t.Errorf("described %q, want %q", got, want)
+	}
+	if got := describeNew(before, before); got != "none begun" {
+		t.Errorf("nothing new described %q", got)
 	}
 }
