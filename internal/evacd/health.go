@@ -149,7 +149,11 @@ type hostHealth struct {
 	noQuorum    bool      // "not acting: no quorum" recorded for the current decision
 	escalated   bool      // the restart timeout passed and fencing was asked
 	offlineNote bool      // "offline but clean: not fencing" recorded
-	lastRaw     string    // key of the latest unconfirmed judgement, logged when it changes
+	// fenced: a fencing the loop asked for succeeded since the host was last running. A
+	// decision that still says fence (the same trouble seen differently once the fencing
+	// dropped the host's connection, say) asks for no other.
+	fenced  bool
+	lastRaw string // key of the latest unconfirmed judgement, logged when it changes
 }
 
 // stateNames are the health states as the metrics label them.
@@ -380,6 +384,9 @@ func (l *healthLoop) judgeHost(ctx context.Context, now time.Time, name string, 
 		prev := h.decision
 		h.recorded, h.decision, h.since = k, dec, now
 		h.noQuorum, h.escalated, h.offlineNote = false, false, false
+		if dec.State == health.Running {
+			h.fenced = false
+		}
 		switch {
 		case dec.State == health.Running || dec.State == health.Degraded:
 			h.episode = time.Time{}
@@ -423,8 +430,18 @@ func (l *healthLoop) respond(ctx context.Context, name string, h *hostHealth, de
 		// restart: the host's hostcheck restarts its service. Past the restart timeout the
 		// tracker turns the response to fence, which followUp carries out when Pacemaker
 		// itself wants the host fenced.
+	case dec.Response == config.ResponseFence && h.fenced:
+		// Fenced already for this trouble: what is seen now is that host, fenced.
 	case dec.Response == config.ResponseFence:
-		l.async(ctx, name, h, func(ctx context.Context) error { return l.fence(ctx, name, why) })
+		l.async(ctx, name, h, func(ctx context.Context) error {
+			if err := l.fence(ctx, name, why); err != nil {
+				return err
+			}
+			l.mu.Lock()
+			h.fenced = true
+			l.mu.Unlock()
+			return nil
+		})
 	case dec.Response == config.ResponseMigrate:
 		l.async(ctx, name, h, func(ctx context.Context) error { return l.migrate(ctx, name, dec) })
 	case dec.Response == config.ResponseDisable:

@@ -414,6 +414,35 @@ func TestLostStorageOfARemoteNodeHasPacemakerFenceItThroughItsConnection(t *test
 	})
 }
 
+// The fencing drops the host's connection: the same trouble is then seen as another fence
+// decision (no longer a member, other networks named). It asks for no second fencing.
+func TestADecisionThatStillSaysFenceAfterTheFencingAsksForNoOther(t *testing.T) {
+	bubble(t, func(t *testing.T) {
+		hw := newHealthWorld(t)
+		hw.cluster.SetRemoteConnection("cmp2", true)
+		hw.steps(3)
+		hw.judge.setFn("cmp2", storageLost)
+		hw.steps(8)
+		hw.cluster.SetRemoteConnection("cmp2", false)
+		hw.judge.setFn("cmp2", func() (health.Evidence, health.Decision) {
+			return health.Evidence{Membership: health.Lost, Networks: nets(health.OK, health.OK, health.Lost), Storage: health.Lost, Service: health.Unknown},
+				health.Decision{State: health.Degraded, Response: config.ResponseFence, Networks: []string{"storage"}, Reason: health.Reason{Code: health.ReasonNetworksLost, Text: "storage lost, not a member"}}
+		})
+		hw.steps(8)
+		if diff := cmp.Diff([]string{"cmp2 connection"}, hw.cluster.Fences()); diff != "" {
+			t.Errorf("fencing requests (-want +got):\n%s", diff)
+		}
+		// Running again, and then the same trouble: fenced again.
+		hw.judge.setFn("cmp2", running)
+		hw.steps(8)
+		hw.judge.setFn("cmp2", storageLost)
+		hw.steps(8)
+		if got := len(hw.cluster.Fences()); got != 2 {
+			t.Errorf("%d fencing requests once the host ran again and lost its storage again, want 2: %v", got, hw.cluster.Fences())
+		}
+	})
+}
+
 func TestAFencingPacemakerRefusesIsAskedAgainLaterNotEveryRound(t *testing.T) {
 	bubble(t, func(t *testing.T) {
 		hw := newHealthWorld(t)
