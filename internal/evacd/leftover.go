@@ -31,9 +31,13 @@ const (
 	leftoverPoll  = 5 * time.Second
 )
 
-// unexpectedTaskState is what Nova's fault says when a rebuild finds the VM no longer
-// rebuilding ("Unexpected task state: expecting ['rebuilding'] but the actual state is None").
-const unexpectedTaskState = "nexpected task state"
+// rebuildConflict tells Nova's fault of a rebuild that found the VM no longer rebuilding:
+// "Conflict updating instance ID. Expected: {'task_state': ['rebuilding']}. Actual:
+// {'task_state': None}" (as Nova 2023.1 words it; "Unexpected task state: expecting
+// ['rebuilding'] ..." elsewhere).
+func rebuildConflict(fault string) bool {
+	return strings.Contains(fault, "['rebuilding']") && (strings.Contains(fault, "task_state") || strings.Contains(fault, "task state"))
+}
 
 // rememberLeftovers notes the VMs of rep recovered after their evacuation was lost with a
 // failed host, by that host's node.
@@ -50,7 +54,7 @@ func (d *Daemon) rememberLeftovers(rep recovery.Report) {
 
 // repairLeftovers watches, for leftoverWatch after node joined again, the VMs whose lost
 // evacuation waits in node's queue, and resets to active each that Nova set ERROR when it ran
-// it: ERROR where it was recovered to, with Nova's unexpected-task-state fault.
+// it: ERROR where it was recovered to, with Nova's rebuild-conflict fault.
 func (d *Daemon) repairLeftovers(ctx context.Context, wg *sync.WaitGroup, node string) {
 	d.mu.Lock()
 	left := d.leftovers[node]
@@ -80,7 +84,7 @@ func (d *Daemon) repairRound(ctx context.Context, node string, left []leftover) 
 			keep = append(keep, l) // read again next round (gone for good: the watch ends)
 		case s.Host != l.host:
 			// Moved since: no longer what the recovery left.
-		case s.Status == "ERROR" && s.TaskState == "" && strings.Contains(s.Fault, unexpectedTaskState):
+		case s.Status == "ERROR" && s.TaskState == "" && rebuildConflict(s.Fault):
 			if err := d.o.Nova.ResetState(ctx, l.id, "active"); err != nil {
 				d.o.Log.Warn("resetting a VM Nova set ERROR for an evacuation left in a queue failed; tried again", "vm", l.id, "error", err)
 				keep = append(keep, l)

@@ -260,7 +260,7 @@ func (f *Fake) RestartCompute(host string) {
 			mig.Status = "failed"
 			if srv != nil && srv.TaskState == "" {
 				srv.Status, srv.VMState = "ERROR", "error"
-				srv.Fault = "Unexpected task state: expecting ['rebuilding'] but the actual state is None"
+				srv.Fault = "Conflict updating instance " + srv.ID + ". Expected: {'task_state': ['rebuilding']}. Actual: {'task_state': None}"
 			}
 		}
 		mig.UpdatedAt = f.now()
@@ -539,6 +539,16 @@ func (f *Fake) Evacuate(ctx context.Context, serverID, targetHost string) error 
 		f.held = append(f.held, len(f.migrations))
 		f.migrations = append(f.migrations, mig)
 		return nil
+	}
+	// Nova's compute takes the instance's first "accepted" evacuation for its own: with a lost
+	// one (sent to a dead host) still accepted, that one is recorded done here, and the new
+	// one stays accepted for good.
+	for _, i := range f.toDead {
+		if old := &f.migrations[i]; old.ServerID == serverID && old.Status == "accepted" {
+			old.Status, old.DestCompute, old.DestNode, old.UpdatedAt = "done", dest, dest, f.now()
+			mig.Status, mig.UpdatedAt = "accepted", time.Time{}
+			break
+		}
 	}
 	f.migrations = append(f.migrations, mig)
 	srv.Host, srv.HypervisorHostname = dest, dest

@@ -43,7 +43,7 @@ const serversPage2 = `{"servers": [{
 	"metadata": {}, "tags": [],
 	"OS-EXT-AZ:availability_zone": "nova", "OS-EXT-SRV-ATTR:host": "compute1", "OS-EXT-SRV-ATTR:hypervisor_hostname": "compute1",
 	"OS-EXT-STS:task_state": null, "OS-EXT-STS:vm_state": "stopped", "OS-EXT-STS:power_state": 4,
-	"fault": {"code": 500, "created": "2024-05-01T08:00:00Z", "message": "Unexpected task state: expecting ['rebuilding'] but the actual state is None"}
+	"fault": {"code": 500, "created": "2024-05-01T08:00:00Z", "message": "Conflict updating instance 2ce4c5b3-2866-4972-93ce-77a2ea46a7f9. Expected: {'task_state': ['rebuilding']}. Actual: {'task_state': None}"}
 }, {
 	"id": "5d2a0f8a-0c4f-4a7e-8f52-3b1c5d6e7f80", "name": "web-1", "status": "ACTIVE",
 	"tenant_id": "0a1b2c3d", "user_id": "demo", "locked": false,
@@ -109,7 +109,7 @@ func TestServersOnHostFollowsPagesAndDecodesWhatAPolicyNeeds(t *testing.T) {
 			AvailabilityZone: "nova", Locked: true,
 			Flavor:   Flavor{OriginalName: "m1.tiny", VCPUs: 1, RAMMB: 512, ExtraSpecs: map[string]string{}},
 			Metadata: map[string]string{}, Tags: []string{},
-			Fault: "Unexpected task state: expecting ['rebuilding'] but the actual state is None",
+			Fault: "Conflict updating instance 2ce4c5b3-2866-4972-93ce-77a2ea46a7f9. Expected: {'task_state': ['rebuilding']}. Actual: {'task_state': None}",
 		},
 		{
 			ID: "5d2a0f8a-0c4f-4a7e-8f52-3b1c5d6e7f80", Name: "web-1", Status: "ACTIVE", VMState: "active", TaskState: "powering-off",

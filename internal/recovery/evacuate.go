@@ -64,6 +64,9 @@ func (evacuate) Start(ctx context.Context, x *run, m *move, attempt int) error {
 }
 
 func (evacuate) Check(ctx context.Context, x *run, m *move, o observation) (bool, string, error) {
+	if m.report.LostOn.NovaHost != "" {
+		return checkAskedAgain(ctx, x, m)
+	}
 	// Where it was asked to go; Nova's record may say more.
 	dest := m.target
 	for _, mg := range o.migrations { // newest first
@@ -90,6 +93,34 @@ func (evacuate) Check(ctx context.Context, x *run, m *move, o observation) (bool
 		return false, "", nil
 	}
 	return false, "", targetFailed(ctx, x, m, dest)
+}
+
+// checkAskedAgain follows a VM asked again after its evacuation was lost with a failed host, by
+// the server itself: Nova records the new rebuild on the instance's first migration still
+// "accepted", the lost one, and leaves the new request's record untouched, so no migration
+// record of the new request ever ends. Done when the server runs on another host than the
+// source with no task; failed when it ended ERROR where it was.
+func checkAskedAgain(ctx context.Context, x *run, m *move) (bool, string, error) {
+	var s openstack.Server
+	if err := x.e.nova(ctx, "show server", func(ctx context.Context) (err error) {
+		s, err = x.e.o.Nova.Server(ctx, m.id)
+		return err
+	}); err != nil {
+		return false, "", err
+	}
+	source := x.job.Source.NovaHost
+	switch {
+	case s.TaskState != "":
+		if s.Host == source && m.target != "" && x.failingNow()[m.target] {
+			return false, "", targetFailed(ctx, x, m, m.target)
+		}
+		return false, "", nil
+	case s.Host != source && s.Host != "" && s.Status != "ERROR":
+		return true, s.Host, nil
+	case s.Status == "ERROR":
+		return false, "", fmt.Errorf("the evacuation of %s asked again ended ERROR on %s", m.id, x.names.ByNova(s.Host).Node)
+	}
+	return false, "", nil
 }
 
 // targetFailed is the error of m's evacuation whose destination failed before Nova had
