@@ -254,7 +254,7 @@ func targetDiesBeforeRebuilding(ctx context.Context, t *testing.T, env *Env) {
 		}
 	}()
 	// nova-compute hangs (SIGSTOP): its process stays, it reads nothing from its queue.
-	if out, _, code, err := env.Lab.Exec(ctx, "cmp2", "sh", "-c", "kill -STOP $(cat /run/resource-agents/computeha-nova-compute-*.pid)"); err != nil || code != 0 {
+	if out, _, code, err := env.Lab.Exec(ctx, "cmp2", "sh", "-c", "kill -STOP $(cut -d' ' -f1 /run/resource-agents/computeha-nova-compute-*.pid)"); err != nil || code != 0 {
 		t.Fatalf("hanging cmp2's nova-compute: exit %d, %v: %s", code, err, out)
 	}
 	fault := time.Now()

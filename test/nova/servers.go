@@ -11,6 +11,7 @@ import (
 	"github.com/gophercloud/gophercloud/v2/openstack"
 	"github.com/gophercloud/gophercloud/v2/openstack/compute/v2/aggregates"
 	"github.com/gophercloud/gophercloud/v2/openstack/compute/v2/flavors"
+	"github.com/gophercloud/gophercloud/v2/openstack/compute/v2/instanceactions"
 	"github.com/gophercloud/gophercloud/v2/openstack/compute/v2/servergroups"
 	"github.com/gophercloud/gophercloud/v2/openstack/compute/v2/servers"
 
@@ -334,4 +335,37 @@ func (a *Admin) DeleteAggregate(ctx context.Context, name string) error {
 		}
 	}
 	return nil
+}
+
+// Rebuilds counts the rebuilds of server id that Nova's computes completed for its evacuations:
+// the compute_rebuild_instance events with result Success of its evacuate actions. Nova's
+// migration records do not tell it: a rebuild asked again is recorded on the first one.
+func (a *Admin) Rebuilds(ctx context.Context, id string) (int, error) {
+	pages, err := instanceactions.List(a.Compute, id, nil).AllPages(ctx)
+	if err != nil {
+		return 0, fmt.Errorf("instance actions of %s: %w", id, err)
+	}
+	actions, err := instanceactions.ExtractInstanceActions(pages)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, act := range actions {
+		if act.Action != "evacuate" {
+			continue
+		}
+		d, err := instanceactions.Get(ctx, a.Compute, id, act.RequestID).Extract()
+		if err != nil {
+			return 0, fmt.Errorf("instance action %s of %s: %w", act.RequestID, id, err)
+		}
+		if d.Events == nil {
+			continue
+		}
+		for _, e := range *d.Events {
+			if e.Event == "compute_rebuild_instance" && e.Result == "Success" {
+				n++
+			}
+		}
+	}
+	return n, nil
 }
