@@ -14,8 +14,9 @@ import (
 // A VM whose evacuation was sent to a host that failed before rebuilding it is asked again
 // elsewhere by its recovery, but the first request waits in the dead host's queue. When that
 // host comes back, its nova-compute runs it: Nova's rebuild finds the VM no longer rebuilding
-// and gives up, building nothing, but on the way sets the VM ERROR, though it runs on the host
-// it was recovered to. The daemon remembers such VMs and, once their lost host has joined
+// and gives up, building nothing, but on the way leaves the VM in vm_state error with task
+// "rebuilding" (the API shows REBUILD, for good), though it runs on the host it was recovered
+// to. The daemon remembers such VMs and, once their lost host has joined
 // again, resets each one it finds so to active, and records it.
 
 // leftover is a VM recovered after its evacuation was lost with a failed host.
@@ -54,7 +55,7 @@ func (d *Daemon) rememberLeftovers(rep recovery.Report) {
 
 // repairLeftovers watches, for leftoverWatch after node joined again, the VMs whose lost
 // evacuation waits in node's queue, and resets to active each that Nova set ERROR when it ran
-// it: ERROR where it was recovered to, with Nova's rebuild-conflict fault.
+// it: in vm_state error where it was recovered to, with Nova's rebuild-conflict fault.
 func (d *Daemon) repairLeftovers(ctx context.Context, wg *sync.WaitGroup, node string) {
 	d.mu.Lock()
 	left := d.leftovers[node]
@@ -84,7 +85,7 @@ func (d *Daemon) repairRound(ctx context.Context, node string, left []leftover) 
 			keep = append(keep, l) // read again next round (gone for good: the watch ends)
 		case s.Host != l.host:
 			// Moved since: no longer what the recovery left.
-		case s.Status == "ERROR" && s.TaskState == "" && rebuildConflict(s.Fault):
+		case s.VMState == "error" && rebuildConflict(s.Fault):
 			if err := d.o.Nova.ResetState(ctx, l.id, "active"); err != nil {
 				d.o.Log.Warn("resetting a VM Nova set ERROR for an evacuation left in a queue failed; tried again", "vm", l.id, "error", err)
 				keep = append(keep, l)

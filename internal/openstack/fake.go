@@ -243,7 +243,8 @@ func (f *Fake) RestartCompute(host string) {
 	// The rebuilds cast to it while it was dead: done if the server still waits for it; a
 	// server whose state was reset since (and maybe rebuilt elsewhere) fails Nova's
 	// expected-task-state check: nothing is built, the migration ends failed, and the
-	// server is set ERROR with that fault, wherever it runs.
+	// server is left in vm_state error, task rebuilding (status REBUILD) with that fault,
+	// wherever it runs.
 	left := f.toDead[:0]
 	for _, i := range f.toDead {
 		mig := &f.migrations[i]
@@ -259,7 +260,8 @@ func (f *Fake) RestartCompute(host string) {
 		} else {
 			mig.Status = "failed"
 			if srv != nil && srv.TaskState == "" {
-				srv.Status, srv.VMState = "ERROR", "error"
+				// Nova saves the error state with the task it had set for the rebuild.
+				srv.Status, srv.VMState, srv.TaskState = "REBUILD", "error", "rebuilding"
 				srv.Fault = "Conflict updating instance " + srv.ID + ". Expected: {'task_state': ['rebuilding']}. Actual: {'task_state': None}"
 			}
 		}
