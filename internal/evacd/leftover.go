@@ -55,7 +55,8 @@ func (d *Daemon) rememberLeftovers(rep recovery.Report) {
 
 // repairLeftovers watches, for leftoverWatch after node joined again, the VMs whose lost
 // evacuation waits in node's queue, and resets to active each that Nova set ERROR when it ran
-// it: in vm_state error where it was recovered to, with Nova's rebuild-conflict fault.
+// it: in vm_state error where it was recovered to, with the rebuild's task left (or Nova's
+// rebuild-conflict fault).
 func (d *Daemon) repairLeftovers(ctx context.Context, wg *sync.WaitGroup, node string) {
 	d.mu.Lock()
 	left := d.leftovers[node]
@@ -85,7 +86,10 @@ func (d *Daemon) repairRound(ctx context.Context, node string, left []leftover) 
 			keep = append(keep, l) // read again next round (gone for good: the watch ends)
 		case s.Host != l.host:
 			// Moved since: no longer what the recovery left.
-		case s.VMState == "error" && rebuildConflict(s.Fault):
+		case s.VMState == "error" && (s.TaskState == "rebuilding" || rebuildConflict(s.Fault)):
+			// Nova shows no fault while the status reads REBUILD: vm_state error with the
+			// rebuild's task left, where it was recovered, since the lost host came back, is
+			// that request's mark.
 			if err := d.o.Nova.ResetState(ctx, l.id, "active"); err != nil {
 				d.o.Log.Warn("resetting a VM Nova set ERROR for an evacuation left in a queue failed; tried again", "vm", l.id, "error", err)
 				keep = append(keep, l)

@@ -679,6 +679,9 @@ func (f *Fake) Aggregates(ctx context.Context) ([]Aggregate, error) {
 }
 
 func cloneServer(s Server) Server {
+	if s.Status != "ERROR" && s.Status != "DELETED" {
+		s.Fault = "" // Nova shows a server's fault only while its status is ERROR or DELETED
+	}
 	s.Metadata = maps.Clone(s.Metadata)
 	s.ImageProperties = maps.Clone(s.ImageProperties)
 	s.Flavor.ExtraSpecs = maps.Clone(s.Flavor.ExtraSpecs)
