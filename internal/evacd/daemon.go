@@ -126,7 +126,9 @@ type Daemon struct {
 	away map[string]time.Time
 	// leftovers are the VMs recovered after their evacuation was lost with a failed host,
 	// by that host's node: the request waits in its queue (leftover.go).
-	leftovers map[string][]leftover
+	leftovers       map[string][]leftover
+	leftoverUntil   map[string]time.Time // watched until then, by node
+	leftoverWatched map[string]bool      // a watch runs, by node
 	// hostStates are the hosts' confirmed health states, for the alerts; a host whose
 	// responses are suspended (maintenance, standby) has none.
 	hostStates map[string]string
@@ -153,19 +155,21 @@ func New(o Options) *Daemon {
 	}
 	o.Log = o.Log.With("component", "evacd")
 	d := &Daemon{
-		o:          o,
-		clock:      clock.Or(o.Clock),
-		marks:      evacstate.Marks{Attrs: o.Cluster},
-		jobs:       map[string]*job{},
-		failures:   map[string]time.Time{},
-		failed:     map[string]bool{},
-		ending:     map[string]bool{},
-		wake:       map[string]chan struct{}{},
-		early:      map[string]*prefetch{},
-		away:       map[string]time.Time{},
-		leftovers:  map[string][]leftover{},
-		hostStates: map[string]string{},
-		names:      recovery.NewNames(o.Config, nil),
+		o:               o,
+		clock:           clock.Or(o.Clock),
+		marks:           evacstate.Marks{Attrs: o.Cluster},
+		jobs:            map[string]*job{},
+		failures:        map[string]time.Time{},
+		failed:          map[string]bool{},
+		ending:          map[string]bool{},
+		wake:            map[string]chan struct{}{},
+		early:           map[string]*prefetch{},
+		away:            map[string]time.Time{},
+		leftovers:       map[string][]leftover{},
+		leftoverUntil:   map[string]time.Time{},
+		leftoverWatched: map[string]bool{},
+		hostStates:      map[string]string{},
+		names:           recovery.NewNames(o.Config, nil),
 	}
 	if o.Metrics != nil {
 		o.Metrics.GaugeFunc("recovery_phase", "1 for each host under recovery, labelled with its phase "+
@@ -431,7 +435,7 @@ func (d *Daemon) event(ctx context.Context, wg *sync.WaitGroup, e crm.Event) {
 		// Reads begun while the host was away tell nothing of what it runs once back: VMs
 		// booted on it since would be missing from its next recovery.
 		d.joined(e.Node)
-		d.repairLeftovers(ctx, wg, e.Node)
+		d.leftoversJoined(e.Node)
 	case e.Kind == crm.NodeLost:
 		d.readAhead(ctx, e.Node)
 		d.record(ctx, history.Event{
@@ -480,6 +484,7 @@ func (d *Daemon) start(ctx context.Context, wg *sync.WaitGroup, node string, st 
 	go func() {
 		defer wg.Done()
 		err := j.run(ctx)
+		d.watchLeftovers(ctx, wg)
 		if err != nil && !errors.Is(err, context.Canceled) {
 			d.o.Log.Error("recovery failed", "host", node, "error", err)
 		}

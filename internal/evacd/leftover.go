@@ -25,10 +25,10 @@ type leftover struct {
 	host     string // the Nova host it was recovered to
 }
 
-// leftoverWatch is how long after a lost host joins again its leftover requests are watched
-// for; leftoverPoll how often.
+// leftoverWatch is how long after its recovery, or its lost host's last join, a VM whose
+// lost evacuation waits in that host's queue is watched for; leftoverPoll how often.
 const (
-	leftoverWatch = 10 * time.Minute
+	leftoverWatch = 30 * time.Minute
 	leftoverPoll  = 5 * time.Second
 )
 
@@ -41,7 +41,7 @@ func rebuildConflict(fault string) bool {
 }
 
 // rememberLeftovers notes the VMs of rep recovered after their evacuation was lost with a
-// failed host, by that host's node.
+// failed host, by that host's node, to be watched for leftoverWatch (watchLeftovers).
 func (d *Daemon) rememberLeftovers(rep recovery.Report) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -50,30 +50,52 @@ func (d *Daemon) rememberLeftovers(rep recovery.Report) {
 			continue
 		}
 		d.leftovers[v.LostOn.Node] = append(d.leftovers[v.LostOn.Node], leftover{id: v.ID, name: v.Server.Name, host: v.To.NovaHost})
+		d.leftoverUntil[v.LostOn.Node] = d.clock.Now().Add(leftoverWatch)
 	}
 }
 
-// repairLeftovers watches, for leftoverWatch after node joined again, the VMs whose lost
-// evacuation waits in node's queue, and resets to active each that Nova set ERROR when it ran
-// it: in vm_state error where it was recovered to, with the rebuild's task left (or Nova's
-// rebuild-conflict fault).
-func (d *Daemon) repairLeftovers(ctx context.Context, wg *sync.WaitGroup, node string) {
+// leftoversJoined gives the VMs whose lost evacuation waits in node's queue another
+// leftoverWatch: node joined again, and its nova-compute is about to run that queue.
+func (d *Daemon) leftoversJoined(node string) {
 	d.mu.Lock()
-	left := d.leftovers[node]
-	delete(d.leftovers, node)
-	d.mu.Unlock()
-	if len(left) == 0 {
-		return
+	defer d.mu.Unlock()
+	if len(d.leftovers[node]) > 0 {
+		d.leftoverUntil[node] = d.clock.Now().Add(leftoverWatch)
 	}
-	wg.Go(func() {
-		deadline := d.clock.Now().Add(leftoverWatch)
-		for len(left) > 0 && d.clock.Now().Before(deadline) {
-			if d.clock.Sleep(ctx, leftoverPoll) != nil {
-				return
-			}
-			left = d.repairRound(ctx, node, left)
+}
+
+// watchLeftovers starts, for each node with VMs remembered and no watch yet, a watch that
+// resets to active each VM Nova left in error when node ran the evacuation left in its queue:
+// in vm_state error where it was recovered to, with the rebuild's task left (or Nova's
+// rebuild-conflict fault). It watches from the recovery on, not from a join: a remote node
+// just fenced can read online for a moment, and its real return is no event to count on.
+func (d *Daemon) watchLeftovers(ctx context.Context, wg *sync.WaitGroup) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	for node := range d.leftovers {
+		if d.leftoverWatched[node] {
+			continue
 		}
-	})
+		d.leftoverWatched[node] = true
+		wg.Go(func() {
+			for d.clock.Sleep(ctx, leftoverPoll) == nil {
+				d.mu.Lock()
+				left := d.leftovers[node]
+				delete(d.leftovers, node)
+				if len(left) == 0 || d.clock.Now().After(d.leftoverUntil[node]) {
+					delete(d.leftoverUntil, node)
+					delete(d.leftoverWatched, node)
+					d.mu.Unlock()
+					return
+				}
+				d.mu.Unlock()
+				kept := d.repairRound(ctx, node, left)
+				d.mu.Lock()
+				d.leftovers[node] = append(kept, d.leftovers[node]...)
+				d.mu.Unlock()
+			}
+		})
+	}
 }
 
 // repairRound looks at each VM once; it returns those still to be watched.
