@@ -2,6 +2,7 @@ package evacd
 
 import (
 	"context"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"testing/synctest"
@@ -156,16 +157,8 @@ func TestReadsBegunBeforeTheHostCameBackAreNotUsed(t *testing.T) {
 	bubble(t, func(t *testing.T) {
 		w := newWorld(t, "auto", "")
 		w.boot("cmp1", 1, true)
-		w.daemon = New(Options{
-			Config: w.cfg, Cluster: w.cluster, Nova: w.nova, History: w.store, Owner: "ctl1",
-			Poll: 10 * time.Millisecond, Reconcile: time.Hour,
-		})
-		ctx, cancel := context.WithCancel(context.Background())
-		defer cancel()
-		events := make(chan crm.Event, 4)
-		done := make(chan error, 1)
-		go func() { done <- w.daemon.Run(ctx, events) }()
-		synctest.Wait()
+		events, stop := w.runWithEvents()
+		defer stop()
 		events <- crm.Event{Kind: crm.NodeLost, Node: "cmp1", Time: time.Now()}
 		synctest.Wait()
 		time.Sleep(3 * time.Second)
@@ -175,19 +168,8 @@ func TestReadsBegunBeforeTheHostCameBackAreNotUsed(t *testing.T) {
 		time.Sleep(3 * time.Second)
 		events <- crm.Event{Kind: crm.NodeLost, Node: "cmp1", Time: time.Now()}
 		synctest.Wait()
-		w.nova.KillCompute("cmp1")
-		now := time.Now().UTC()
-		mark(w.cluster, "cmp1", now)
-		w.cluster.Fenced("cmp1", now)
-		events <- crm.Event{Kind: crm.NodeFenced, Node: "cmp1", OK: true, Time: now}
-		for range 100 {
-			if phase(w.cluster, "cmp1") == evacstate.Done {
-				break
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
-		cancel()
-		<-done
+		w.fenceAndWait(events, "cmp1")
+		stop()
 		if p := phase(w.cluster, "cmp1"); p != evacstate.Done {
 			t.Fatalf("cmp1 is %q, want done", p)
 		}
@@ -205,27 +187,9 @@ func TestARecoveredHostIsNoTargetUntilItJoins(t *testing.T) {
 	bubble(t, func(t *testing.T) {
 		w := newWorld(t, "auto", "")
 		w.boot("cmp1", 1, true)
-		w.daemon = New(Options{
-			Config: w.cfg, Cluster: w.cluster, Nova: w.nova, History: w.store, Owner: "ctl1",
-			Poll: 10 * time.Millisecond, Reconcile: time.Hour,
-		})
-		ctx, cancel := context.WithCancel(context.Background())
-		defer cancel()
-		events := make(chan crm.Event, 4)
-		done := make(chan error, 1)
-		go func() { done <- w.daemon.Run(ctx, events) }()
-		synctest.Wait()
-		w.nova.KillCompute("cmp1")
-		now := time.Now().UTC()
-		mark(w.cluster, "cmp1", now)
-		w.cluster.Fenced("cmp1", now)
-		events <- crm.Event{Kind: crm.NodeFenced, Node: "cmp1", OK: true, Time: now}
-		for range 100 {
-			if phase(w.cluster, "cmp1") == evacstate.Done {
-				break
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
+		events, stop := w.runWithEvents()
+		defer stop()
+		w.fenceAndWait(events, "cmp1")
 		time.Sleep(time.Second)
 		if !w.daemon.failingNovaHosts()["cmp1"] {
 			t.Errorf("cmp1, recovered and not back, is a target again")
@@ -235,8 +199,6 @@ func TestARecoveredHostIsNoTargetUntilItJoins(t *testing.T) {
 		if w.daemon.failingNovaHosts()["cmp1"] {
 			t.Errorf("cmp1 joined again and is still no target")
 		}
-		cancel()
-		<-done
 	})
 }
 
@@ -263,4 +225,39 @@ func TestTheDaemonRereadsWhatEveryRecoveryNeedsFromItsStartOn(t *testing.T) {
 		cancel()
 		<-done
 	})
+}
+
+// runWithEvents runs the daemon on cluster events a test sends (no reconciliation); stop ends
+// it and waits, once.
+func (w *world) runWithEvents() (chan<- crm.Event, func()) {
+	w.daemon = New(Options{
+		Config: w.cfg, Cluster: w.cluster, Nova: w.nova, History: w.store, Owner: "ctl1",
+		Poll: 10 * time.Millisecond, Reconcile: time.Hour,
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	events := make(chan crm.Event, 8)
+	done := make(chan error, 1)
+	go func() { done <- w.daemon.Run(ctx, events) }()
+	synctest.Wait()
+	var once sync.Once
+	return events, func() { once.Do(func() { cancel(); <-done }) }
+}
+
+// fenceAndWait has node fenced as Pacemaker and fence_nova do (nova-compute dead, the host
+// forced down in Nova, marked, fenced, the event sent), and waits up to 10 s for its recovery
+// to be done.
+func (w *world) fenceAndWait(events chan<- crm.Event, node string) {
+	w.nova.KillCompute(node)
+	s, _ := w.nova.FindComputeService(context.Background(), node)
+	_, _ = w.nova.ForceDown(context.Background(), s.ID)
+	now := time.Now().UTC()
+	mark(w.cluster, node, now)
+	w.cluster.Fenced(node, now)
+	events <- crm.Event{Kind: crm.NodeFenced, Node: node, OK: true, Time: now}
+	for range 100 {
+		if phase(w.cluster, node) == evacstate.Done {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }

@@ -3,10 +3,8 @@ package evacd
 import (
 	"context"
 	"testing"
-	"testing/synctest"
 	"time"
 
-	"github.com/computeha/computeha/crm"
 	"github.com/computeha/computeha/internal/evacstate"
 	"github.com/computeha/computeha/internal/history"
 )
@@ -25,30 +23,17 @@ func TestVMsNovaSetErrorForAnEvacuationLeftInAQueueAreResetOnceTheHostIsBack(t *
 			_, _ = w.nova.DisableService(ctx, s.ID, "operator: busy")
 		}
 		w.nova.KillCompute("cmp2") // dead, still seen up
-		w.daemon = New(Options{
-			Config: w.cfg, Cluster: w.cluster, Nova: w.nova, History: w.store, Owner: "ctl1",
-			Poll: 10 * time.Millisecond, Reconcile: time.Hour,
-		})
-		rctx, cancel := context.WithCancel(ctx)
-		defer cancel()
-		events := make(chan crm.Event, 8)
-		done := make(chan error, 1)
-		go func() { done <- w.daemon.Run(rctx, events) }()
-		synctest.Wait()
-		fail := func(node string) {
-			w.nova.KillCompute(node)
-			s, _ := w.nova.FindComputeService(ctx, node)
-			_, _ = w.nova.ForceDown(ctx, s.ID) // fence_nova
-			now := time.Now().UTC()
-			mark(w.cluster, node, now)
-			w.cluster.Fenced(node, now)
-			events <- crm.Event{Kind: crm.NodeFenced, Node: node, OK: true, Time: now}
-		}
-		fail("cmp1")
-		time.Sleep(2 * time.Second)
-		s, _ := w.nova.FindComputeService(ctx, "cmp3")
-		_, _ = w.nova.EnableService(ctx, s.ID)
-		fail("cmp2")
+		events, stop := w.runWithEvents()
+		defer stop()
+		// cmp1 fails; while its VMs are sent to cmp2, cmp2 fails too (fenced meanwhile, so
+		// its wait ends at once) and an operator lets cmp3 take VMs.
+		go func() {
+			time.Sleep(2 * time.Second)
+			s, _ := w.nova.FindComputeService(ctx, "cmp3")
+			_, _ = w.nova.EnableService(ctx, s.ID)
+			w.fenceAndWait(events, "cmp2")
+		}()
+		w.fenceAndWait(events, "cmp1")
 		for range 300 {
 			if phase(w.cluster, "cmp1") == evacstate.Done {
 				break
@@ -86,7 +71,5 @@ func TestVMsNovaSetErrorForAnEvacuationLeftInAQueueAreResetOnceTheHostIsBack(t *
 		if reset != len(w.servers) {
 			t.Errorf("%d leftover-rebuild decisions about cmp2, want %d", reset, len(w.servers))
 		}
-		cancel()
-		<-done
 	})
 }

@@ -151,18 +151,9 @@ const HostcheckMetricsPort = 9732
 // `computeha_hostcheck_peer_reachable{network="mgmt",peer="cmp1"} 0`), scraped from the
 // cloud's namespace as a Prometheus there would.
 func (e *Env) WaitHostcheckMetric(ctx context.Context, node, want string, limit time.Duration) error {
-	nodes, err := e.Lab.Nodes(ctx)
+	addr, err := e.mgmtAddr(ctx, node)
 	if err != nil {
 		return err
-	}
-	addr := ""
-	for _, n := range nodes {
-		if n.Name == node {
-			addr = n.Mgmt
-		}
-	}
-	if addr == "" {
-		return fmt.Errorf("no node %s in the lab", node)
 	}
 	client := &http.Client{Transport: nova.NetNSTransport(CloudNS()), Timeout: 5 * time.Second}
 	deadline := time.Now().Add(limit)
