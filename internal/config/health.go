@@ -38,8 +38,9 @@ type Health struct {
 	// after a fencing, its service restarted, its management network healed) a loss of its
 	// other networks or of its storage heartbeat is not acted on, until it is first seen
 	// running: until then the evidence may still be what was seen while it was away, and its
-	// hostcheck may not have started yet. A loss that outlasts it is then confirmed as usual.
-	// 0 acts at once. Default 30s.
+	// hostcheck may not have started yet. A host judged dead that answers again before it
+	// rejoins stays dead for as long, unless seen running. A loss that outlasts it is then
+	// confirmed as usual. 0 acts at once. Default 30s.
 	RejoinGrace time.Duration `yaml:"rejoin_grace"`
 	// RestartCommand restarts the cluster service on a host (run there by hostcheck, through
 	// /bin/sh). Default "systemctl restart pacemaker_remote".

@@ -410,17 +410,23 @@ func Strongest(rs ...Response) Response {
 // [ReasonRestartTimedOut]), even when no record of the host says how long its service has been
 // down. A RestartTimeout of zero never escalates.
 //
-// A host that rejoins (a raw decision made while Pacemaker has it, after one made while it did
-// not) is given a grace: until its first raw running decision, for at most cfg.RejoinGrace, a
-// raw decision made while it is a member that is not running (a network or its storage
-// heartbeat lost, its management network silent) is held, neither confirmed nor started
-// towards confirmation. Other hosts' views of its networks and its heartbeat record may still
+// A host that comes back is given a grace: until its first raw running decision, for at most
+// cfg.RejoinGrace, what is seen of it is held, neither confirmed nor started towards
+// confirmation. It comes back when it rejoins (a raw decision made while Pacemaker has it,
+// after one made while it did not), or when a host confirmed dead answers again at all (any
+// raw decision but dead: powered on after its fencing, it answers on its networks before its
+// cluster service is up). Other hosts' views of its networks and its heartbeat record may still
 // be those of the time it was away, and its own hostcheck may not run yet: acting on them would
 // fence or migrate a host that has just come back healthy (after its fencing, the very host
-// that was just recovered). Once it is seen running, every signal about it has been seen
-// working since its return, so a loss after that is new evidence and is judged as usual. A
-// loss that is still seen when the grace ends is confirmed as usual, cfg.Confirm later. A
-// decision made while the host is not a member (it is lost again) is never held.
+// that was just recovered), and confirming each step of its boot would make its state flap
+// (dead, degraded, service-unreachable, running) and alert on what is only its return. Held
+// are the decisions made while it is a member that are not running (a network or its storage
+// heartbeat lost, its management network silent) and, while it is still confirmed dead, every
+// decision but dead. Once it is seen running, every signal about it has been seen working
+// since its return, so a loss after that is new evidence and is judged as usual. A loss that
+// is still seen when the grace ends is confirmed as usual, cfg.Confirm later. A host lost
+// again (a raw dead decision, or a decision made while it is not a member after a rejoin from
+// any state but dead) is not held, and its next return starts a new grace.
 //
 // Time is only what the caller passes as now, so a Tracker is deterministic. It is safe for
 // concurrent use.
@@ -444,10 +450,12 @@ type track struct {
 	// other state.
 	unreachableSince time.Time
 	// member tells whether the latest raw decision was made while Pacemaker had the host;
-	// memberKnown is false until the first one. rejoined is when the host last came back;
-	// zero once it has been seen running since (its grace is over).
+	// memberKnown is false until the first one. back is when the host last came back (it
+	// rejoined, or answered again while confirmed dead); zero once it has been seen running
+	// since (its grace is over) or it was lost again.
 	member, memberKnown bool
-	rejoined            time.Time
+	back                time.Time
+	lastDead            bool // the latest raw decision was dead
 }
 
 // NewTracker returns a tracker for the configured hysteresis.
@@ -469,13 +477,15 @@ func (t *Tracker) Observe(now time.Time, d Decision) (Decision, bool) {
 		}}
 		t.hosts[d.Host] = h
 	}
-	if d.Member && h.memberKnown && !h.member {
-		h.rejoined = now
+	switch {
+	case d.Member && d.State == Running, d.State == Dead:
+		h.back = time.Time{} // seen running, or lost again
+	case d.Member && h.memberKnown && !h.member:
+		h.back = now // rejoined
+	case h.lastDead && h.confirmed.State == Dead:
+		h.back = now // answers again
 	}
-	h.member, h.memberKnown = d.Member, true
-	if d.Member && d.State == Running {
-		h.rejoined = time.Time{}
-	}
+	h.member, h.memberKnown, h.lastDead = d.Member, true, d.State == Dead
 	if t.holding(now, h, d) {
 		// Not evidence yet: neither confirmed nor counted towards a confirmation.
 		h.hasPending = false
@@ -510,10 +520,14 @@ func (t *Tracker) Observe(now time.Time, d Decision) (Decision, bool) {
 	return h.confirmed, changed
 }
 
-// holding reports whether d, a raw decision about a member host that is not running, falls
-// within the host's rejoin grace.
+// holding reports whether d falls within the grace of a host that came back: a raw decision
+// that is not running about a member, or any raw decision but dead about a host still
+// confirmed dead.
 func (t *Tracker) holding(now time.Time, h *track, d Decision) bool {
-	return d.Member && d.State != Running && !h.rejoined.IsZero() && now.Sub(h.rejoined) < t.rejoinGrace
+	if h.back.IsZero() || now.Sub(h.back) >= t.rejoinGrace || d.State == Running || d.State == Dead {
+		return false
+	}
+	return d.Member || h.confirmed.State == Dead
 }
 
 // escalate turns a service-unreachable restart into a fence once the host has been confirmed

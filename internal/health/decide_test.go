@@ -977,9 +977,38 @@ func TestTrackerHoldsTheLossesOfAHostThatJustRejoined(t *testing.T) {
 			[]State{Undecided, Undecided, Dead, Dead, Dead, Dead, Dead, Degraded, Degraded},
 		},
 		{
-			"a host lost again during the grace is judged at once", 10 * time.Second,
-			slices.Concat(repeat(3, dead), repeat(2, storageLost), repeat(3, dead), repeat(3, unreach)),
+			// Back at 3 s, lost again at 5 s, back again at 8 s: its grace starts again (8..17 s),
+			// so its service still down is confirmed at 20 s, not at 14 s as from its first return.
+			"a host lost again during the grace is given a new grace when it answers again", 10 * time.Second,
+			slices.Concat(repeat(3, dead), repeat(2, storageLost), repeat(3, dead), repeat(13, unreach)),
+			slices.Concat([]State{Undecided, Undecided, Dead}, repeatStates(17, Dead), []State{ServiceUnreachable}),
+		},
+		{
+			// The daemon fenced it for its storage network; powered on, it answers on its
+			// management network while its cluster service starts and the other hosts still see
+			// its storage network lost (Decide says degraded, fence), then it runs: dead until
+			// it runs, never degraded or service-unreachable on the way.
+			"a fenced host that answers before it rejoins is not judged on its boot", 10 * time.Second,
+			slices.Concat(repeat(3, dead), repeat(2, raw(Degraded, config.ResponseFence, "storage")), repeat(3, unreach), repeat(3, up)),
+			slices.Concat([]State{Undecided, Undecided, Dead}, repeatStates(7, Dead), []State{Running}),
+		},
+		{
+			// Answers again at 3 s, its service never comes up: held until 13 s, confirmed 2 s later.
+			"a fenced host whose service does not come back is judged once the grace ends", 10 * time.Second,
+			slices.Concat(repeat(3, dead), repeat(13, unreach)),
+			slices.Concat([]State{Undecided, Undecided, Dead}, repeatStates(12, Dead), []State{ServiceUnreachable}),
+		},
+		{
+			// Back at 3 s, seen running at 6 s (not yet confirmed): the grace is over, so its
+			// service lost again at 8 s is confirmed 2 s later.
+			"a host back is held only until it is seen running", 10 * time.Second,
+			slices.Concat(repeat(3, dead), repeat(3, unreach), repeat(2, up), repeat(3, unreach)),
 			slices.Concat([]State{Undecided, Undecided, Dead}, repeatStates(5, Dead), []State{Dead, Dead, ServiceUnreachable}),
+		},
+		{
+			"a host lost after a rejoin from service-unreachable is judged at once", 10 * time.Second,
+			slices.Concat(repeat(3, up), repeat(3, unreach), repeat(2, storageLost), repeat(3, dead)),
+			slices.Concat([]State{Undecided, Undecided, Running, Running, Running, ServiceUnreachable}, repeatStates(3, ServiceUnreachable), []State{ServiceUnreachable, Dead}),
 		},
 		{
 			"a host first seen degraded (the daemon just started) is not held", 10 * time.Second,
