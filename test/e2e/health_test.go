@@ -249,6 +249,9 @@ func healthScenarios(ctx context.Context, t *testing.T, env *Env) {
 		// not on the views of its fencing: never degraded again, never fenced again.
 		env.noFencing(ctx, t, h, poweredOn)
 		env.notJudgedSince(ctx, t, h, poweredOn, "degraded: fence", "degraded: migrate", "degraded: disable")
+		// One episode, one alert: degraded, dead once fenced, running once back, without the
+		// steps of its boot (service-unreachable, degraded on the views of its fencing) between.
+		env.settledOnce(ctx, t, h, tl.Fault, []string{"degraded", "dead", "running"}, "ComputehaHostDead")
 	})
 
 	env.scenario(ctx, t, "a powered-off host is judged dead, fenced through the gate and evacuated", func(t *testing.T) {
@@ -515,6 +518,57 @@ func (e *Env) notJudgedSince(ctx context.Context, t *testing.T, host string, sin
 				t.Errorf("%s judged %s %s after it was powered on: %s (%s)", host, v, at.Sub(since).Round(time.Millisecond), ev.Summary, ev.ReasonText)
 			}
 		}
+	}
+}
+
+// settledOnce waits for host to be judged running again and fails t unless the states decided
+// about it since fault, repeats aside, are exactly states, and the alert command was given
+// exactly the alerts named (firing, in that order) about it since then.
+func (e *Env) settledOnce(ctx context.Context, t *testing.T, host string, fault time.Time, states []string, alerts ...string) {
+	t.Helper()
+	if _, err := e.waitDecisionErr(ctx, host, "running", fault, time.Minute); err != nil {
+		t.Error(err)
+		return
+	}
+	evs, err := e.History(ctx, host, "decision")
+	if err != nil {
+		t.Error(err)
+		return
+	}
+	var got, seen []string
+	for _, ev := range evs {
+		at, err := time.Parse(time.RFC3339Nano, ev.Time)
+		if err != nil || at.Before(fault) || !strings.HasPrefix(ev.Summary, host+" is ") {
+			continue
+		}
+		seen = append(seen, fmt.Sprintf("+%s %s", at.Sub(fault).Round(time.Millisecond), ev.Summary))
+		state, _, _ := strings.Cut(strings.TrimPrefix(ev.Summary, host+" is "), ":")
+		if len(got) == 0 || got[len(got)-1] != state {
+			got = append(got, state)
+		}
+	}
+	if !slices.Equal(got, states) {
+		t.Errorf("%s was judged %s after the fault, want %s:\n%s", host, strings.Join(got, ", "), strings.Join(states, ", "), strings.Join(seen, "\n"))
+	} else {
+		t.Logf("%s was judged %s after the fault: %s", host, strings.Join(got, ", "), strings.Join(seen, "; "))
+	}
+	as, err := e.CommandAlerts()
+	if err != nil {
+		t.Error(err)
+		return
+	}
+	// An alert still firing is sent again (same start) until it resolves: counted once.
+	var fired []string
+	sent := map[string]bool{}
+	for _, a := range as {
+		key := a.Name() + "@" + a.StartsAt.String()
+		if a.Labels["host"] == host && a.Status == alert.Firing && !a.StartsAt.Before(fault.Add(-time.Second)) && !sent[key] {
+			sent[key] = true
+			fired = append(fired, a.Name())
+		}
+	}
+	if !slices.Equal(fired, alerts) {
+		t.Errorf("the alert command was given %v firing about %s after the fault, want %v", fired, host, alerts)
 	}
 }
 
