@@ -16,8 +16,9 @@ import (
 // host comes back, its nova-compute runs it: Nova's rebuild finds the VM no longer rebuilding
 // and gives up, building nothing, but on the way leaves the VM in vm_state error with task
 // "rebuilding" (the API shows REBUILD, for good), though it runs on the host it was recovered
-// to. The daemon remembers such VMs and, once their lost host has joined
-// again, resets each one it finds so to active, and records it.
+// to. The daemon remembers such VMs and watches them from their recovery on (30 minutes, more
+// if their lost host joins again meanwhile): it resets each one it finds so to active, and
+// records it.
 
 // leftover is a VM recovered after its evacuation was lost with a failed host.
 type leftover struct {
