@@ -51,6 +51,7 @@ func up(t *testing.T) (context.Context, *Env) {
 			t.Logf("logs kept in %s", dir)
 		}
 	})
+	env.auditSecrets(t)
 	return ctx, env
 }
 
