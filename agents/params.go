@@ -2,6 +2,7 @@ package agents
 
 import (
 	"fmt"
+	"math"
 	"reflect"
 	"strconv"
 	"strings"
@@ -161,7 +162,12 @@ func ParseTime(s string) (time.Duration, error) {
 	if !ok {
 		return 0, fmt.Errorf("unknown time unit %q", unit)
 	}
-	return time.Duration(f * float64(m)), nil
+	// The number may name up to 1e7 hours, past what a Duration holds: converting that would
+	// wrap to a negative time.
+	if d := f * float64(m); d < float64(math.MaxInt64) {
+		return time.Duration(d), nil
+	}
+	return 0, fmt.Errorf("too long a time (at most %dh)", math.MaxInt64/int64(time.Hour))
 }
 
 func (p Param) set(rv reflect.Value, s string) error {
