@@ -2,10 +2,15 @@ package history
 
 import (
 	"fmt"
+	"math"
 	"strconv"
 	"strings"
 	"time"
 )
+
+// maxAgeDays is the longest age in days ParseTime reads: the longest a time.Duration holds
+// (about 292 years), as for an age in hours.
+const maxAgeDays = int(math.MaxInt64 / int64(24*time.Hour))
 
 // ParseTime reads a --since/--until value, so that every command accepts
 // the same forms:
@@ -23,6 +28,10 @@ func ParseTime(s string, now time.Time) (time.Time, error) {
 	}
 	if days, ok := strings.CutSuffix(s, "d"); ok {
 		if n, err := strconv.Atoi(days); err == nil && n >= 0 {
+			if n > maxAgeDays {
+				// AddDate would overflow and land anywhere, the future included.
+				return time.Time{}, fmt.Errorf("%w: time %q: an age must not exceed %dd", ErrInvalid, s, maxAgeDays)
+			}
 			return now.AddDate(0, 0, -n).UTC(), nil
 		}
 	}
