@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gophercloud/gophercloud/v2"
 )
@@ -187,7 +188,12 @@ func oneLine(s string) string {
 	s = strings.Join(strings.Fields(s), " ")
 	const maxLen = 300
 	if len(s) > maxLen {
-		s = s[:maxLen] + "..."
+		// Cut at a character's start, never inside one.
+		cut := maxLen
+		for cut > 0 && !utf8.RuneStart(s[cut]) {
+			cut--
+		}
+		s = s[:cut] + "..."
 	}
 	return s
 }
