@@ -80,9 +80,13 @@ verify: ## Fail if metadata, go.mod or formatting differ from what tools generat
 	@$(GO) mod tidy -diff || { echo "verify: go.mod/go.sum are not what 'go mod tidy' makes (diff above), or a module could not be downloaded (error above)" >&2; exit 1; }
 
 .PHONY: fuzz
-fuzz: ## Run each fuzz target for FUZZTIME (default 30s)
-	$(GO) test -run '^$$' -fuzz '^FuzzParseStdin$$' -fuzztime $${FUZZTIME:-30s} ./fence/
-	$(GO) test -run '^$$' -fuzz '^FuzzParseArgs$$' -fuzztime $${FUZZTIME:-30s} ./fence/
+fuzz: ## Run every fuzz target (func Fuzz* in a _test.go) for FUZZTIME each (default 30s)
+	@set -e; for file in $$(grep -rl '^func Fuzz' --include='*_test.go' . | sort); do \
+	  for name in $$(sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)(.*/\1/p' $$file); do \
+	    echo "== $$name ($$(dirname $$file))"; \
+	    $(GO) test -run '^$$' -fuzz "^$$name$$" -fuzztime $${FUZZTIME:-30s} $$(dirname $$file)/; \
+	  done; \
+	done
 
 .PHONY: bench
 bench: build ## Benchmarks against real parts; print figures and check targets (root)
