@@ -89,9 +89,15 @@ func TestSampleProcessesFindsASecretInAnArgv(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
 	a.Watch(ctx, "/proc", 50*time.Millisecond)
+	// The shell and, for a moment, the child it forks for sleep carry the argument.
 	got := a.Findings()
-	if len(got) != 1 || got[0].Secret != "BMC_PASSWORD" || !strings.Contains(got[0].Where, "(sh)") {
-		t.Errorf("findings %q, want BMC_PASSWORD in the argv of the sh process", names(got))
+	if len(got) == 0 {
+		t.Error("nothing found, want BMC_PASSWORD in the argv of the sh process")
+	}
+	for _, f := range got {
+		if f.Secret != "BMC_PASSWORD" || !strings.Contains(f.Where, "(sh)") {
+			t.Errorf("found %s, want only BMC_PASSWORD in the argv of a sh process", f)
+		}
 	}
 	if samples, cmdlines, _ := a.Coverage(); samples < 2 || cmdlines < samples {
 		t.Errorf("%d samples, %d command lines read", samples, cmdlines)
