@@ -149,6 +149,10 @@ e2e: build ## End-to-end suite (root) on lab + real Nova: power loss and the rec
 e2e-health: build ## Dead vs isolated hosts on lab + real Nova, with hostcheck and the gate (TestHealth; root)
 	LAB_BIN=$(CURDIR)/$(BIN) $(GO) test -json -count=1 -tags e2e -timeout 40m -v -run 'TestHealth' ./test/e2e/ | $(TESTSUMMARY)
 
+.PHONY: soak
+soak: build ## Randomized fault soak on lab + real Nova, invariants checked after every round (SOAK_ROUNDS, default 100, within SOAK_BUDGET, default 35m; SOAK_SEED replays a run; root)
+	SOAK_ROUNDS=$${SOAK_ROUNDS:-100} SOAK_BUDGET=$${SOAK_BUDGET:-35m} LAB_BIN=$(CURDIR)/$(BIN) $(GO) test -json -count=1 -tags e2e -timeout 45m -v -run 'TestSoak' ./test/e2e/ | $(TESTSUMMARY)
+
 .PHONY: clean
 clean: ## Remove build output
 	rm -rf $(BIN)

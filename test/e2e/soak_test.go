@@ -1,0 +1,394 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"maps"
+	"math/rand/v2"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/computeha/computeha/internal/openstack"
+)
+
+// TestSoak runs a seeded random sequence of faults over the lab with real Nova and checks the
+// invariants after every round (soakInvariants). It runs only when SOAK_ROUNDS is set (make
+// soak): SOAK_ROUNDS rounds at most, within SOAK_BUDGET (default 10m: no round starts past
+// it), from SOAK_SEED (default: the time). A violation names the seed, the round and the
+// command that replays the run, and the logs are kept.
+func TestSoak(t *testing.T) {
+	rounds, budget, seed := soakParams(t)
+	ctx, env := up(t)
+	start := time.Now()
+	if err := env.EnableHealth(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var vms []VM
+	for _, h := range env.Computes() {
+		v, err := env.Boot(ctx, h, 2, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		vms = append(vms, v...)
+	}
+	rng := rand.New(rand.NewPCG(seed, 0))
+	replay := fmt.Sprintf("SOAK_SEED=%d SOAK_ROUNDS=%d make soak", seed, rounds)
+	t.Logf("soak: seed %d, at most %d rounds within %s (replay: %s)", seed, rounds, budget, replay)
+	done, tally := 0, map[string]int{}
+	for r := 1; r <= rounds && time.Since(start) < budget; r++ {
+		f := soakFaults[rng.IntN(len(soakFaults))]
+		host := env.Computes()[rng.IntN(len(env.Computes()))]
+		began := time.Now()
+		violations := env.soakRound(ctx, t, f, host, vms)
+		if len(violations) > 0 {
+			for _, v := range violations {
+				t.Errorf("soak round %d (%s on %s), seed %d: %s", r, f.name, host, seed, v)
+			}
+			t.Fatalf("soak: stopped at round %d; replay: %s (the same faults in the same order)", r, replay)
+		}
+		done++
+		tally[f.name]++
+		t.Logf("soak round %d: %s on %s: invariants hold (%s)", r, f.name, host, time.Since(began).Round(time.Second))
+	}
+	var kinds []string
+	for _, k := range slices.Sorted(maps.Keys(tally)) {
+		kinds = append(kinds, fmt.Sprintf("%s %d", k, tally[k]))
+	}
+	t.Logf("soak: %d rounds, seed %d, no violation, in %s: %s", done, seed, time.Since(start).Round(time.Second), strings.Join(kinds, ", "))
+}
+
+// soakParams reads SOAK_ROUNDS, SOAK_BUDGET and SOAK_SEED; it skips t when SOAK_ROUNDS is unset.
+func soakParams(t *testing.T) (rounds int, budget time.Duration, seed uint64) {
+	t.Helper()
+	v := os.Getenv("SOAK_ROUNDS")
+	if v == "" {
+		t.Skip("the soak runs with SOAK_ROUNDS set (make soak)")
+	}
+	rounds, err := strconv.Atoi(v)
+	if err != nil || rounds < 1 {
+		t.Fatalf("SOAK_ROUNDS=%q: want a positive number", v)
+	}
+	budget = 10 * time.Minute
+	if v := os.Getenv("SOAK_BUDGET"); v != "" {
+		if budget, err = time.ParseDuration(v); err != nil || budget <= 0 || budget > 35*time.Minute {
+			t.Fatalf("SOAK_BUDGET=%q: want a duration up to 35m (the test's own limit is 40m)", v)
+		}
+	}
+	seed = uint64(time.Now().UnixNano())
+	if v := os.Getenv("SOAK_SEED"); v != "" {
+		if seed, err = strconv.ParseUint(v, 10, 64); err != nil {
+			t.Fatalf("SOAK_SEED=%q: want a number", v)
+		}
+	}
+	return rounds, budget, seed
+}
+
+// soakFault is one kind of fault a round injects into one compute host.
+type soakFault struct {
+	name string
+	// fence: the host is to be fenced and its HA VMs recovered elsewhere; otherwise it must
+	// not be fenced and its VMs stay (or are live-migrated, never rebuilt).
+	fence bool
+	// inject puts the fault in place.
+	inject func(ctx context.Context, e *Env, host string) error
+	// during, when set, runs once the recovery has begun (a VM rebuilding).
+	during func(ctx context.Context, e *Env, host string) error
+	// undo repairs what inject did, once the outcome is seen; the host is then powered on if
+	// it is off and waited for.
+	undo func(ctx context.Context, e *Env, host string) error
+}
+
+func powerOff(ctx context.Context, e *Env, host string) error {
+	_, err := e.Lab.Power(ctx, host, "off")
+	return err
+}
+
+func cut(networks ...string) func(ctx context.Context, e *Env, host string) error {
+	return func(ctx context.Context, e *Env, host string) error {
+		for _, n := range networks {
+			if err := e.Lab.Cut(ctx, host, n); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+}
+
+func heal(networks ...string) func(ctx context.Context, e *Env, host string) error {
+	return func(ctx context.Context, e *Env, host string) error {
+		for _, n := range networks {
+			if err := e.Lab.Heal(ctx, host, n); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+}
+
+// soakFaults are the faults a round draws from.
+var soakFaults = []soakFault{
+	{name: "power loss", fence: true, inject: powerOff},
+	{name: "kernel hang", fence: true,
+		inject: func(ctx context.Context, e *Env, host string) error { return e.Lab.Freeze(ctx, host) }},
+	{name: "storage network cut", fence: true, inject: cut("storage"), undo: heal("storage")},
+	{name: "management network cut", inject: cut("mgmt"), undo: heal("mgmt")},
+	{name: "tenant network cut", inject: cut("tenant"), undo: heal("tenant")},
+	// The storage heartbeat goes over the storage network: with every network, it is lost too.
+	{name: "every network cut", fence: true, inject: cut("mgmt", "storage", "tenant"), undo: heal("mgmt", "storage", "tenant")},
+	{name: "management and tenant networks cut", inject: cut("mgmt", "tenant"), undo: heal("mgmt", "tenant")},
+	{name: "pacemaker-remoted killed",
+		inject: func(ctx context.Context, e *Env, host string) error {
+			return e.Lab.Kill(ctx, host, "pacemaker-remoted")
+		}},
+	{name: "power loss, the evacuation daemon killed mid-recovery", fence: true, inject: powerOff,
+		during: func(ctx context.Context, e *Env, host string) error {
+			node, pid, err := e.EvacuatorPID(ctx)
+			if err != nil {
+				return err
+			}
+			if _, _, code, err := e.Lab.Exec(ctx, node, "kill", "-9", pid); err != nil || code != 0 {
+				return fmt.Errorf("killing the daemon on %s: exit %d, %v", node, code, err)
+			}
+			return nil
+		}},
+	{name: "power loss, nova-api hung 20 s mid-recovery", fence: true, inject: powerOff,
+		during: func(ctx context.Context, e *Env, host string) error {
+			fr, err := e.FreezeNovaDaemon("nova-api")
+			if err != nil {
+				return err
+			}
+			time.Sleep(20 * time.Second)
+			return fr.Thaw()
+		}},
+	{name: "power loss, the host powered on mid-recovery", fence: true, inject: powerOff,
+		during: func(ctx context.Context, e *Env, host string) error {
+			_, err := e.Lab.Power(ctx, host, "on")
+			return err
+		}},
+}
+
+// soakRound runs one round: fault, outcome, repair, invariants. It returns the violations.
+func (e *Env) soakRound(ctx context.Context, t *testing.T, f soakFault, host string, vms []VM) []string {
+	t.Helper()
+	e.quiet(ctx, t)
+	before := map[string]int{}
+	states, err := e.States(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var on []VM // the HA VMs on host when the fault comes
+	for _, v := range vms {
+		if before[v.ID], err = e.Admin.Rebuilds(ctx, v.ID); err != nil {
+			t.Fatal(err)
+		}
+		if v.HA && states[v.ID].Host == host {
+			on = append(on, v)
+		}
+	}
+	fault := time.Now()
+	if err := f.inject(ctx, e, host); err != nil {
+		t.Fatalf("%s on %s: %v", f.name, host, err)
+	}
+	var out []string
+	if f.fence {
+		out = append(out, e.soakRecovered(ctx, t, f, host, on)...)
+	} else {
+		// Long enough for a wrong decision to be confirmed and carried out (fencing takes
+		// seconds once decided).
+		time.Sleep(40 * time.Second)
+	}
+	if f.undo != nil {
+		if err := f.undo(ctx, e, host); err != nil {
+			t.Fatalf("repairing %s on %s: %v", f.name, host, err)
+		}
+	}
+	if p, err := e.Lab.Power(ctx, host, "status"); err == nil && p == "off" {
+		if _, err := e.Lab.Power(ctx, host, "on"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := e.WaitBack(ctx, host, time.Now(), 4*time.Minute, nil); err != nil {
+		// The tenant cut's migrate response leaves the host disabled for an operator.
+		if s, serr := e.Nova.FindComputeService(ctx, host); serr == nil && !s.Enabled() {
+			e.enable(ctx, t, host)
+			_, err = e.WaitBack(ctx, host, time.Now(), time.Minute, nil)
+		}
+		if err != nil {
+			out = append(out, err.Error())
+		}
+	}
+	// What the round set moving (a live migration, a rebuild) ends before it is judged.
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		states, err := e.States(ctx)
+		busy := err != nil
+		for _, v := range vms {
+			busy = busy || states[v.ID].TaskState != ""
+		}
+		if !busy || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(time.Second)
+	}
+	return append(out, e.soakInvariants(ctx, fault, f, host, vms, on, before)...)
+}
+
+// soakRecovered waits (4 minutes at most) until every HA VM of on runs on another host,
+// running f.during once a VM is seen rebuilding.
+func (e *Env) soakRecovered(ctx context.Context, t *testing.T, f soakFault, host string, on []VM) []string {
+	t.Helper()
+	during := f.during
+	deadline := time.Now().Add(4 * time.Minute)
+	for {
+		states, err := e.States(ctx)
+		if err == nil {
+			moved := 0
+			for _, v := range on {
+				s := states[v.ID]
+				if during != nil && s.TaskState != "" {
+					if err := during(ctx, e, host); err != nil {
+						t.Fatalf("%s on %s: %v", f.name, host, err)
+					}
+					during = nil
+				}
+				if s.Host != host && s.Host != "" && s.Status == "ACTIVE" && s.TaskState == "" {
+					moved++
+				}
+			}
+			if moved == len(on) {
+				return nil
+			}
+		}
+		if time.Now().After(deadline) {
+			return []string{fmt.Sprintf("the HA VMs of %s not all ACTIVE elsewhere within 4 minutes", host)}
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}
+
+// soakInvariants checks, once everything is back, what must hold after any round:
+//   - every HA VM is ACTIVE, with no task, on a compute of the segment;
+//   - a VM is rebuilt once if it was an HA VM of a host to be fenced, never otherwise (so
+//     never on two hosts, and never a VM without HA);
+//   - no evacuation from a host before a confirmed fencing of it (Pacemaker's fencing
+//     history against Nova's migration records);
+//   - a host that was not to be fenced, or that was judged isolated or management-lost (and
+//     never dead), was not fenced;
+//   - a host fenced has an incident in the history, and every incident of the round is closed.
+func (e *Env) soakInvariants(ctx context.Context, fault time.Time, f soakFault, host string, vms, on []VM, before map[string]int) []string {
+	var out []string
+	bad := func(format string, a ...any) { out = append(out, fmt.Sprintf(format, a...)) }
+	computes := e.Computes()
+	for _, v := range vms {
+		s, err := e.Nova.Server(ctx, v.ID)
+		if err != nil {
+			bad("%s: %v", v.Name, err)
+			continue
+		}
+		if v.HA && (s.Status != "ACTIVE" || s.TaskState != "" || !slices.Contains(computes, s.Host)) {
+			bad("HA VM %s is %s (task %q) on %q, want ACTIVE with no task on a compute of the segment", v.Name, s.Status, s.TaskState, s.Host)
+		}
+		want := 0
+		if f.fence && slices.ContainsFunc(on, func(o VM) bool { return o.ID == v.ID }) {
+			want = 1
+		}
+		rebuilds := e.Admin.Rebuilds
+		if want > 0 {
+			rebuilds = e.rebuilds // waits a moment for the rebuild's record
+		}
+		n, err := rebuilds(ctx, v.ID)
+		if err != nil {
+			bad("rebuilds of %s: %v", v.Name, err)
+			continue
+		}
+		if got := n - before[v.ID]; got != want {
+			bad("%s (HA %v) was rebuilt %d times this round, want %d", v.Name, v.HA, got, want)
+		}
+	}
+	for _, h := range computes {
+		fenced, err := e.fencedSince(ctx, h, fault)
+		if err != nil {
+			bad("fencing history of %s: %v", h, err)
+			continue
+		}
+		migs, err := e.Nova.Migrations(ctx, openstack.MigrationFilter{Host: h, Type: "evacuation"})
+		if err != nil {
+			bad("migrations of %s: %v", h, err)
+			continue
+		}
+		for _, m := range migs {
+			if m.SourceCompute != h || m.CreatedAt.Before(fault.Truncate(time.Second)) {
+				continue
+			}
+			if fenced.IsZero() || m.CreatedAt.Before(fenced.Truncate(time.Second)) {
+				bad("VM %s evacuated from %s at %s, before any confirmed fencing of it (first %v)", m.ServerID, h, m.CreatedAt, fenced)
+			}
+		}
+		wantFenced := f.fence && h == host
+		if !fenced.IsZero() && !wantFenced {
+			bad("%s was fenced at %s, which this round (%s on %s) must not do", h, fenced, f.name, host)
+		}
+		if fenced.IsZero() && wantFenced {
+			bad("%s was not fenced", h)
+		}
+		evs, err := e.History(ctx, h, "")
+		if err != nil {
+			bad("history of %s: %v", h, err)
+			continue
+		}
+		judged := map[string]bool{}
+		incidents, closed := map[string]bool{}, map[string]bool{}
+		for _, ev := range evs {
+			at, err := time.Parse(time.RFC3339Nano, ev.Time)
+			if err != nil || at.Before(fault) {
+				continue
+			}
+			for _, st := range []string{"isolated", "management-lost", "dead"} {
+				if strings.HasPrefix(ev.Summary, h+" is "+st+":") {
+					judged[st] = true
+				}
+			}
+			if ev.Incident != "" {
+				incidents[ev.Incident] = true
+				if strings.HasPrefix(ev.Summary, "incident closed") {
+					closed[ev.Incident] = true
+				}
+			}
+		}
+		if (judged["isolated"] || judged["management-lost"]) && !judged["dead"] && !fenced.IsZero() {
+			bad("%s was judged isolated or management-lost, never dead, and was fenced at %s", h, fenced)
+		}
+		if !fenced.IsZero() && len(incidents) == 0 {
+			bad("%s was fenced at %s but the history has no incident about it", h, fenced)
+		}
+		for id := range incidents {
+			if !closed[id] {
+				bad("incident %s about %s is still open", id, h)
+			}
+		}
+	}
+	return out
+}
+
+// fencedSince is when host's first fencing that ran a device (not an operator's or the
+// daemon's confirmation) completed successfully since t; zero if none did.
+func (e *Env) fencedSince(ctx context.Context, host string, t time.Time) (time.Time, error) {
+	hist, err := e.Fencings(ctx, host)
+	if err != nil {
+		return time.Time{}, err
+	}
+	var first time.Time
+	for _, f := range hist {
+		manual := f.Delegate == "" || strings.Contains(f.Delegate, "human")
+		if f.Succeeded() && !manual && !f.Completed.Before(t.Add(-time.Second)) && (first.IsZero() || f.Completed.Before(first)) {
+			first = f.Completed
+		}
+	}
+	return first, nil
+}
