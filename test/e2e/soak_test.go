@@ -134,43 +134,52 @@ func heal(networks ...string) func(ctx context.Context, e *Env, host string) err
 // soakFaults are the faults a round draws from.
 var soakFaults = []soakFault{
 	{name: "power loss", fence: true, inject: powerOff},
-	{name: "kernel hang", fence: true,
-		inject: func(ctx context.Context, e *Env, host string) error { return e.Lab.Freeze(ctx, host) }},
+	{name: "kernel hang", fence: true, inject: freeze},
 	{name: "storage network cut", fence: true, inject: cut("storage"), undo: heal("storage")},
 	{name: "management network cut", inject: cut("mgmt"), undo: heal("mgmt")},
 	{name: "tenant network cut", inject: cut("tenant"), undo: heal("tenant")},
 	// The storage heartbeat goes over the storage network: with every network, it is lost too.
 	{name: "every network cut", fence: true, inject: cut("mgmt", "storage", "tenant"), undo: heal("mgmt", "storage", "tenant")},
 	{name: "management and tenant networks cut", inject: cut("mgmt", "tenant"), undo: heal("mgmt", "tenant")},
-	{name: "pacemaker-remoted killed",
-		inject: func(ctx context.Context, e *Env, host string) error {
-			return e.Lab.Kill(ctx, host, "pacemaker-remoted")
-		}},
-	{name: "power loss, the evacuation daemon killed mid-recovery", fence: true, inject: powerOff,
-		during: func(ctx context.Context, e *Env, host string) error {
-			node, pid, err := e.EvacuatorPID(ctx)
-			if err != nil {
-				return err
-			}
-			if _, _, code, err := e.Lab.Exec(ctx, node, "kill", "-9", pid); err != nil || code != 0 {
-				return fmt.Errorf("killing the daemon on %s: exit %d, %v", node, code, err)
-			}
-			return nil
-		}},
-	{name: "power loss, nova-api hung 20 s mid-recovery", fence: true, inject: powerOff,
-		during: func(ctx context.Context, e *Env, host string) error {
-			fr, err := e.FreezeNovaDaemon("nova-api")
-			if err != nil {
-				return err
-			}
-			time.Sleep(20 * time.Second)
-			return fr.Thaw()
-		}},
-	{name: "power loss, the host powered on mid-recovery", fence: true, inject: powerOff,
-		during: func(ctx context.Context, e *Env, host string) error {
-			_, err := e.Lab.Power(ctx, host, "on")
-			return err
-		}},
+	{name: "pacemaker-remoted killed", inject: kill("pacemaker-remoted")},
+	{name: "power loss, the evacuation daemon killed mid-recovery", fence: true, inject: powerOff, during: killDaemon},
+	{name: "power loss, nova-api hung 20 s mid-recovery", fence: true, inject: powerOff, during: hangNovaAPI},
+	{name: "power loss, the host powered on mid-recovery", fence: true, inject: powerOff, during: powerOn},
+}
+
+// freeze hangs host as a hung kernel would (links down, every process stopped).
+func freeze(ctx context.Context, e *Env, host string) error { return e.Lab.Freeze(ctx, host) }
+
+func powerOn(ctx context.Context, e *Env, host string) error {
+	_, err := e.Lab.Power(ctx, host, "on")
+	return err
+}
+
+// kill returns a fault that kills daemon on the host.
+func kill(daemon string) func(ctx context.Context, e *Env, host string) error {
+	return func(ctx context.Context, e *Env, host string) error { return e.Lab.Kill(ctx, host, daemon) }
+}
+
+// killDaemon kills the evacuation daemon, wherever it runs.
+func killDaemon(ctx context.Context, e *Env, _ string) error {
+	node, pid, err := e.EvacuatorPID(ctx)
+	if err != nil {
+		return err
+	}
+	if _, _, code, err := e.Lab.Exec(ctx, node, "kill", "-9", pid); err != nil || code != 0 {
+		return fmt.Errorf("killing the daemon on %s: exit %d, %v", node, code, err)
+	}
+	return nil
+}
+
+// hangNovaAPI stops nova-api for 20 s.
+func hangNovaAPI(ctx context.Context, e *Env, _ string) error {
+	fr, err := e.FreezeNovaDaemon("nova-api")
+	if err != nil {
+		return err
+	}
+	time.Sleep(20 * time.Second)
+	return fr.Thaw()
 }
 
 // soakRound runs one round: fault, outcome, repair, invariants. It returns the violations.
