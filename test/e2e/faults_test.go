@@ -335,7 +335,7 @@ func targetDiesBeforeRebuilding(ctx context.Context, t *testing.T, env *Env) {
 		if err != nil || s.Host != "cmp1" {
 			t.Errorf("%s once cmp2 is back: on %q (%v), want cmp1", v.Name, s.Host, err)
 		}
-		if n, err := env.rebuilds(ctx, v.ID); err != nil || n != 1 {
+		if n, err := env.rebuilds(ctx, v.ID, fault); err != nil || n != 1 {
 			t.Errorf("%s rebuilt %d times once cmp2 is back (%v), want once", v.Name, n, err)
 		}
 	}

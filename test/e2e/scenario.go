@@ -321,7 +321,7 @@ func (e *Env) check(ctx context.Context, tl *Timeline, failed []string, vms []VM
 		// Rebuilt once: counted from Nova's completed rebuilds, which the migration records
 		// do not tell (a rebuild asked again after a lost one is recorded on the lost one's).
 		if v.HA {
-			n, err := e.rebuilds(ctx, v.ID)
+			n, err := e.rebuilds(ctx, v.ID, tl.Fault)
 			switch {
 			case err != nil:
 				tl.violate("rebuilds of %s: %v", v.Name, err)
@@ -488,10 +488,10 @@ func (e *Env) restore(ctx context.Context, t *testing.T) {
 
 // rebuilds is Admin.Rebuilds, read again for up to 10 s while it is 0: Nova records a rebuild's
 // end just after the VM turns ACTIVE.
-func (e *Env) rebuilds(ctx context.Context, id string) (int, error) {
+func (e *Env) rebuilds(ctx context.Context, id string, since time.Time) (int, error) {
 	deadline := time.Now().Add(10 * time.Second)
 	for {
-		n, err := e.Admin.Rebuilds(ctx, id)
+		n, err := e.Admin.Rebuilds(ctx, id, since)
 		if err != nil || n > 0 || time.Now().After(deadline) {
 			return n, err
 		}

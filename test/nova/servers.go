@@ -337,10 +337,11 @@ func (a *Admin) DeleteAggregate(ctx context.Context, name string) error {
 	return nil
 }
 
-// Rebuilds counts the rebuilds of server id that Nova's computes completed for its evacuations:
-// the compute_rebuild_instance events with result Success of its evacuate actions. Nova's
-// migration records do not tell it: a rebuild asked again is recorded on the first one.
-func (a *Admin) Rebuilds(ctx context.Context, id string) (int, error) {
+// Rebuilds counts the rebuilds of server id that Nova's computes completed for its evacuations
+// begun since then (to the second, as Nova keeps it): the compute_rebuild_instance events with
+// result Success of its evacuate actions. Nova's migration records do not tell it: a rebuild
+// asked again is recorded on the first one.
+func (a *Admin) Rebuilds(ctx context.Context, id string, since time.Time) (int, error) {
 	pages, err := instanceactions.List(a.Compute, id, nil).AllPages(ctx)
 	if err != nil {
 		return 0, fmt.Errorf("instance actions of %s: %w", id, err)
@@ -362,7 +363,7 @@ func (a *Admin) Rebuilds(ctx context.Context, id string) (int, error) {
 			continue
 		}
 		for _, e := range *d.Events {
-			if e.Event == "compute_rebuild_instance" && e.Result == "Success" {
+			if e.Event == "compute_rebuild_instance" && e.Result == "Success" && !e.StartTime.Before(since.Truncate(time.Second)) {
 				n++
 			}
 		}
