@@ -202,7 +202,7 @@ func (e *Env) soakRound(ctx context.Context, t *testing.T, f soakFault, host str
 	}
 	var out []string
 	if f.fence {
-		out = append(out, e.soakRecovered(ctx, t, f, host, on)...)
+		out = append(out, e.soakRecovered(ctx, t, f, host, fault, on)...)
 	} else {
 		// Long enough for a wrong decision to be confirmed and carried out (fencing takes
 		// seconds once decided).
@@ -244,15 +244,23 @@ func (e *Env) soakRound(ctx context.Context, t *testing.T, f soakFault, host str
 	return append(out, e.soakInvariants(ctx, fault, f, host, vms, on)...)
 }
 
-// soakRecovered waits (4 minutes at most) until every HA VM of on runs on another host,
-// running f.during once a VM is seen rebuilding.
-func (e *Env) soakRecovered(ctx context.Context, t *testing.T, f soakFault, host string, on []VM) []string {
+// soakRecovered waits (4 minutes at most) until host is fenced and every HA VM of on runs on
+// another host, running f.during once a VM is seen rebuilding (or, with no HA VM there, once
+// the host is fenced).
+func (e *Env) soakRecovered(ctx context.Context, t *testing.T, f soakFault, host string, fault time.Time, on []VM) []string {
 	t.Helper()
 	during := f.during
-	deadline := time.Now().Add(4 * time.Minute)
+	deadline := fault.Add(4 * time.Minute)
 	for {
+		fenced, ferr := e.fencedSince(ctx, host, fault)
+		if ferr == nil && !fenced.IsZero() && len(on) == 0 && during != nil {
+			if err := during(ctx, e, host); err != nil {
+				t.Fatalf("%s on %s: %v", f.name, host, err)
+			}
+			during = nil
+		}
 		states, err := e.States(ctx)
-		if err == nil {
+		if err == nil && ferr == nil && !fenced.IsZero() {
 			moved := 0
 			for _, v := range on {
 				s := states[v.ID]
@@ -271,7 +279,7 @@ func (e *Env) soakRecovered(ctx context.Context, t *testing.T, f soakFault, host
 			}
 		}
 		if time.Now().After(deadline) {
-			return []string{fmt.Sprintf("the HA VMs of %s not all ACTIVE elsewhere within 4 minutes", host)}
+			return []string{fmt.Sprintf("%s not fenced (%v), or its HA VMs not all ACTIVE elsewhere, within 4 minutes", host, fenced)}
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
