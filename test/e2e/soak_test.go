@@ -131,13 +131,37 @@ func heal(networks ...string) func(ctx context.Context, e *Env, host string) err
 	}
 }
 
+// healAndEnable heals the networks, waits (2 minutes at most) for the migrate response to
+// disable the host, which it does once its VMs are moved, and enables it again in Nova as its
+// operator would.
+func healAndEnable(networks ...string) func(ctx context.Context, e *Env, host string) error {
+	return func(ctx context.Context, e *Env, host string) error {
+		if err := heal(networks...)(ctx, e, host); err != nil {
+			return err
+		}
+		deadline := time.Now().Add(2 * time.Minute)
+		for {
+			s, err := e.Nova.FindComputeService(ctx, host)
+			switch {
+			case err == nil && !s.Enabled():
+				_, err := e.Nova.EnableService(ctx, s.ID)
+				return err
+			case time.Now().After(deadline):
+				return fmt.Errorf("%s not disabled by the migrate response within 2 minutes (%v)", host, err)
+			}
+			time.Sleep(2 * time.Second)
+		}
+	}
+}
+
 // soakFaults are the faults a round draws from.
 var soakFaults = []soakFault{
 	{name: "power loss", fence: true, inject: powerOff},
 	{name: "kernel hang", fence: true, inject: freeze},
 	{name: "storage network cut", fence: true, inject: cut("storage"), undo: heal("storage")},
 	{name: "management network cut", inject: cut("mgmt"), undo: heal("mgmt")},
-	{name: "tenant network cut", inject: cut("tenant"), undo: heal("tenant")},
+	// The migrate response leaves the host disabled for an operator, who enables it once healed.
+	{name: "tenant network cut", inject: cut("tenant"), undo: healAndEnable("tenant")},
 	// The storage heartbeat goes over the storage network: with every network, it is lost too.
 	{name: "every network cut", fence: true, inject: cut("mgmt", "storage", "tenant"), undo: heal("mgmt", "storage", "tenant")},
 	{name: "management and tenant networks cut", inject: cut("mgmt", "tenant"), undo: heal("mgmt", "tenant")},
