@@ -34,6 +34,22 @@ func fixtureSeeds(f *testing.F, extra ...string) {
 	}
 }
 
+// failedDecode checks what a decoder returned with err: nothing (returned is false), a
+// reason, and, for a tool's own error, a failure code.
+func failedDecode(t *testing.T, err error, returned bool, got any) {
+	t.Helper()
+	if returned {
+		t.Fatalf("a failed decode (%v) returned %+v", err, got)
+	}
+	if err.Error() == "" {
+		t.Fatal("a failed decode has an empty error")
+	}
+	var te *ToolError
+	if errors.As(err, &te) && te.Code == ExitOK {
+		t.Fatalf("a tool error with exit status 0: %v", err)
+	}
+}
+
 // notPacemakerXML is what a tool that is not Pacemaker's, or a broken pipe, may hand a decoder.
 var notPacemakerXML = []string{
 	"", " ", "\x00", "null", "{}", "<", "<>", "</cib>", "<?xml version=\"1.0\"?>",
@@ -58,12 +74,7 @@ func FuzzDecodeCIB(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		c, err := DecodeCIB(bytes.NewReader(b))
 		if err != nil {
-			if c != nil {
-				t.Fatalf("a failed decode (%v) returned a CIB %+v", err, c)
-			}
-			if err.Error() == "" {
-				t.Fatal("a failed decode has an empty error")
-			}
+			failedDecode(t, err, c != nil, c)
 			return
 		}
 		if c == nil {
@@ -141,12 +152,7 @@ func FuzzDecodeVersion(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		v, err := DecodeVersion(bytes.NewReader(b))
 		if err != nil {
-			if v != (Version{}) {
-				t.Fatalf("a failed decode (%v) returned version %v", err, v)
-			}
-			if err.Error() == "" {
-				t.Fatal("a failed decode has an empty error")
-			}
+			failedDecode(t, err, v != (Version{}), v)
 			return
 		}
 		root := `<cib admin_epoch="` + strconv.Itoa(v.AdminEpoch) + `" epoch="` + strconv.Itoa(v.Epoch) +
@@ -202,16 +208,7 @@ func FuzzDecodeFencingHistory(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		evs, err := DecodeFencingHistory(bytes.NewReader(b))
 		if err != nil {
-			if evs != nil {
-				t.Fatalf("a failed decode (%v) returned events %+v", err, evs)
-			}
-			if err.Error() == "" {
-				t.Fatal("a failed decode has an empty error")
-			}
-			var te *ToolError
-			if errors.As(err, &te) && te.Code == ExitOK {
-				t.Fatalf("a tool error with exit status 0: %v", err)
-			}
+			failedDecode(t, err, evs != nil, evs)
 			return
 		}
 		var doc struct {
@@ -262,16 +259,7 @@ func FuzzDecodeAttributes(f *testing.F) {
 	f.Fuzz(func(t *testing.T, b []byte) {
 		vals, err := DecodeAttributes(bytes.NewReader(b))
 		if err != nil {
-			if vals != nil {
-				t.Fatalf("a failed decode (%v) returned values %+v", err, vals)
-			}
-			if err.Error() == "" {
-				t.Fatal("a failed decode has an empty error")
-			}
-			var te *ToolError
-			if errors.As(err, &te) && te.Code == ExitOK {
-				t.Fatalf("a tool error with exit status 0: %v", err)
-			}
+			failedDecode(t, err, vals != nil, vals)
 			return
 		}
 		type attr struct {
