@@ -572,6 +572,13 @@ func (e *Env) settledOnce(ctx context.Context, t *testing.T, host string, fault 
 	}
 }
 
+// deviceRan tells a fencing a device carried out from a manual confirmation
+// (stonith_admin --confirm, which the daemon runs once an isolated host is back), which has no
+// delegate.
+func deviceRan(f crm.FenceEvent) bool {
+	return f.Delegate != "" && !strings.Contains(f.Delegate, "human")
+}
+
 // noFencing fails t if Pacemaker's history shows a successful fencing of host since fault.
 func (e *Env) noFencing(ctx context.Context, t *testing.T, host string, fault time.Time) {
 	t.Helper()
@@ -581,10 +588,7 @@ func (e *Env) noFencing(ctx context.Context, t *testing.T, host string, fault ti
 		return
 	}
 	for _, f := range hist {
-		// A manual confirmation (stonith_admin --confirm, which the daemon runs once an
-		// isolated host is back) has no delegate: no device ran.
-		manual := f.Delegate == "" || strings.Contains(f.Delegate, "human")
-		if f.Succeeded() && f.Completed.After(fault) && !manual {
+		if f.Succeeded() && f.Completed.After(fault) && deviceRan(f) {
 			t.Errorf("%s was fenced at %s (%s by %s)", host, f.Completed, f.Action, f.Delegate)
 		}
 	}

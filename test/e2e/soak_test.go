@@ -417,8 +417,7 @@ func (e *Env) fencedSince(ctx context.Context, host string, t time.Time) (time.T
 	}
 	var first time.Time
 	for _, f := range hist {
-		manual := f.Delegate == "" || strings.Contains(f.Delegate, "human")
-		if f.Succeeded() && !manual && !f.Completed.Before(t.Add(-time.Second)) && (first.IsZero() || f.Completed.Before(first)) {
+		if f.Succeeded() && deviceRan(f) && !f.Completed.Before(t.Add(-time.Second)) && (first.IsZero() || f.Completed.Before(first)) {
 			first = f.Completed
 		}
 	}
