@@ -13,6 +13,9 @@ type Client interface {
 	// when Nova has none, ErrAmbiguous when several match (duplicate host names across cells),
 	// and ErrUnavailable when the host's cell is down.
 	FindComputeService(ctx context.Context, host string) (Service, error)
+	// ComputeServices lists every nova-compute service. A service of a cell that is down is
+	// left out: Nova cannot tell its status.
+	ComputeServices(ctx context.Context) ([]Service, error)
 	// DisableService stops scheduling to the service and records reason; it returns the service
 	// as Nova reports it afterwards. Force the service down first: disabling a dead host that
 	// Nova still believes up blocks about a minute on an RPC to it.

@@ -363,6 +363,19 @@ func (f *Fake) FindComputeService(ctx context.Context, host string) (Service, er
 	return f.view(s), nil
 }
 
+func (f *Fake) ComputeServices(ctx context.Context) ([]Service, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.begin(ctx, "ComputeServices"); err != nil {
+		return nil, err
+	}
+	out := make([]Service, 0, len(f.services))
+	for _, h := range slices.Sorted(maps.Keys(f.services)) {
+		out = append(out, f.view(f.services[h]))
+	}
+	return out, nil
+}
+
 func (f *Fake) update(ctx context.Context, method, id string, apply func(*fakeService) error) (Service, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()

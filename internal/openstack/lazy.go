@@ -90,6 +90,10 @@ func run(ctx context.Context, l *Lazy, f func(Client) error) error {
 	return f(c)
 }
 
+func (l *Lazy) ComputeServices(ctx context.Context) ([]Service, error) {
+	return call(ctx, l, func(c Client) ([]Service, error) { return c.ComputeServices(ctx) })
+}
+
 func (l *Lazy) FindComputeService(ctx context.Context, host string) (Service, error) {
 	return call(ctx, l, func(c Client) (Service, error) { return c.FindComputeService(ctx, host) })
 }

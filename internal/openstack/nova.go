@@ -157,6 +157,24 @@ func (c *nova) FindComputeService(ctx context.Context, host string) (Service, er
 	}
 }
 
+func (c *nova) ComputeServices(ctx context.Context) ([]Service, error) {
+	q := url.Values{"binary": {"nova-compute"}}
+	var body struct {
+		Services []serviceJSON `json:"services"`
+	}
+	if err := c.getJSON(ctx, c.compute, "compute", "listing the nova-compute services", c.compute.ServiceURL("os-services")+"?"+q.Encode(), &body); err != nil {
+		return nil, err
+	}
+	out := make([]Service, 0, len(body.Services))
+	for _, s := range body.Services {
+		if s.Binary != "nova-compute" || s.ID == "" || s.Status == "UNKNOWN" {
+			continue
+		}
+		out = append(out, s.service())
+	}
+	return out, nil
+}
+
 // updateService sends PUT /os-services/{id} (2.53+). The body is built here rather than with
 // gophercloud's services.UpdateOpts, whose omitempty drops "forced_down": false.
 func (c *nova) updateService(ctx context.Context, op, serviceID string, body map[string]any) (Service, error) {

@@ -80,6 +80,32 @@ func TestFindComputeService(t *testing.T) {
 	}
 }
 
+func TestComputeServices(t *testing.T) {
+	c := newTestCloud(t)
+	c.mux.HandleFunc("/compute/v2.1/os-services", func(w http.ResponseWriter, r *http.Request) {
+		request{
+			method: "GET", path: "/compute/v2.1/os-services", version: ComputeMicroversion,
+			query: url.Values{"binary": {"nova-compute"}},
+		}.check(t, r)
+		reply(w, http.StatusOK, `{"services": [
+			{"id": "a", "binary": "nova-compute", "host": "compute1", "zone": "nova", "status": "enabled", "state": "up", "forced_down": false, "disabled_reason": null, "updated_at": null},
+			{"id": "b", "binary": "nova-compute", "host": "compute2", "zone": "nova", "status": "disabled", "state": "down", "forced_down": true, "disabled_reason": "operator: repair", "updated_at": null},
+			{"id": "c", "binary": "nova-scheduler", "host": "ctl1", "zone": "internal", "status": "enabled", "state": "up", "forced_down": false, "disabled_reason": null, "updated_at": null},
+			{"binary": "nova-compute", "host": "compute3", "status": "UNKNOWN"}]}`)
+	})
+	got, err := c.client().ComputeServices(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Service{
+		{ID: "a", Host: "compute1", Binary: "nova-compute", Zone: "nova", Status: "enabled", State: "up"},
+		{ID: "b", Host: "compute2", Binary: "nova-compute", Zone: "nova", Status: "disabled", State: "down", ForcedDown: true, DisabledReason: "operator: repair"},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("services (-want +got), the scheduler's and the down cell's left out:\n%s", diff)
+	}
+}
+
 func TestServiceUpdatesSendTheirOwnBody(t *testing.T) {
 	const updated = `{"service": {"id": "` + svcID + `", "binary": "nova-compute", "host": "compute1",
 		"zone": "nova", "status": "disabled", "state": "down", "forced_down": true,

@@ -209,6 +209,44 @@ func TestAGroupMemberBootedSinceTheLastRefreshCountsInThePlan(t *testing.T) {
 	})
 }
 
+func TestAHostDisabledSinceTheLastRefreshIsNoTarget(t *testing.T) {
+	bubble(t, func(t *testing.T) {
+		w := newWorld(t, "auto", "", "  refresh: 1m")
+		vms := w.boot("cmp1", ha(3)...)
+		w.roomy("cmp3", 64) // the plan's pick while cmp3 is enabled
+		if err := w.eng.Refresh(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		svc, err := w.nova.FindComputeService(t.Context(), "cmp3")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := w.nova.DisableService(t.Context(), svc.ID, "operator: repair"); err != nil {
+			t.Fatal(err)
+		}
+		w.fenceCmp1()
+		rep := w.run("cmp1", HostFenced)
+		for _, v := range vms {
+			if r := result(rep, v.Name); r.Result != Recovered || r.To.NovaHost == "cmp3" {
+				t.Errorf("%s: %+v, want recovered, not on cmp3 disabled after the refresh", v.Name, r)
+			}
+		}
+		// Nova refuses a rebuild on a disabled host: planned there, a VM would be recovered
+		// all the same, on its retry.
+		if w.decided(CodeRetryElsewhere) {
+			t.Error("a move was retried elsewhere: it was sent to the disabled host first")
+		}
+		for _, m := range w.moves(history.MoveSucceeded) {
+			if m.Attempts != 1 {
+				t.Errorf("move %+v took %d attempts, want 1", m, m.Attempts)
+			}
+		}
+		if n := w.count("ComputeServices"); n != 1 {
+			t.Errorf("%d listings of the compute services, want 1 (the hypervisors from the refresh)", n)
+		}
+	})
+}
+
 func TestTwoSoftAntiAffinityMembersEndOnTwoHosts(t *testing.T) {
 	bubble(t, func(t *testing.T) {
 		w := newWorld(t, "auto", "")

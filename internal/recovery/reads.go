@@ -51,9 +51,10 @@ var ErrNoSegment = errors.New("in no failover segment")
 
 // Read makes the reads of a recovery of source. Nova being unreachable or failing with 5xx is
 // waited out (the control plane coming back only delays the recovery); any other failure is
-// returned. The hypervisors and aggregates come from the last [Engine.Refresh] while it is
-// fresh (evacuation.refresh), and are read with the rest otherwise; the server groups are
-// always read with the rest (their members change with every boot).
+// returned. The hypervisors' capacity and the aggregates come from the last [Engine.Refresh]
+// while it is fresh (evacuation.refresh), and are read with the rest otherwise; the compute
+// services' state and status, and the server groups, are always read with the rest (an
+// operator disables a host at any time; members change with every boot).
 func (e *Engine) Read(ctx context.Context, source Host) (*Reads, error) {
 	r := &Reads{At: e.clock.Now()}
 	var (
@@ -80,7 +81,19 @@ func (e *Engine) Read(ctx context.Context, source Host) (*Reads, error) {
 		})
 	})
 	if c, ok := e.sharedFresh(); ok {
-		r.Hypervisors, r.Aggregates = c.hypervisors, c.aggregates
+		r.Aggregates = c.aggregates
+		// The capacity may be a refresh old; whether a host is up and enabled may not: an
+		// operator who just disabled a host must not see a recovery send VMs there. One
+		// listing of the services, beside the other reads, gives the state of now.
+		wg.Go(func() {
+			errs[3] = e.nova(ctx, "list compute services", func(ctx context.Context) error {
+				svcs, err := nova.ComputeServices(ctx)
+				if err == nil {
+					r.Hypervisors = withServices(c.hypervisors, svcs)
+				}
+				return err
+			})
+		})
 		// The server groups are read by every recovery: a member booted since the last
 		// refresh must count, or the plan breaks its group's policy and Nova refuses the move.
 		wg.Go(func() {
@@ -166,6 +179,22 @@ func (e *Engine) readShared(ctx context.Context) (*shared, error) {
 	}
 	e.cacheMu.Unlock()
 	return c, nil
+}
+
+// withServices is a copy of hvs whose state, status and disabled reason are those of svcs,
+// by service host; a hypervisor whose service is not listed keeps what it had.
+func withServices(hvs []openstack.Hypervisor, svcs []openstack.Service) []openstack.Hypervisor {
+	by := make(map[string]openstack.Service, len(svcs))
+	for _, s := range svcs {
+		by[s.Host] = s
+	}
+	out := slices.Clone(hvs)
+	for i, hv := range out {
+		if s, ok := by[hv.ServiceHost]; ok {
+			out[i].State, out[i].Status, out[i].DisabledReason = s.State, s.Status, s.DisabledReason
+		}
+	}
+	return out
 }
 
 // sharedFresh is the last shared reads if younger than evacuation.refresh plus the time one
