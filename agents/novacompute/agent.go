@@ -10,6 +10,7 @@ import (
 
 	"github.com/computeha/computeha/agents"
 	"github.com/computeha/computeha/internal/evacstate"
+	"github.com/computeha/computeha/internal/openstack"
 )
 
 // Name is the agent's name: ocf:computeha:nova-compute.
@@ -37,6 +38,18 @@ const (
 	novaPoll       = time.Second
 	evacuationPoll = time.Second
 )
+
+// unforceRefusedLimit is how long start goes on asking Nova to unset forced_down once the
+// nova-compute running here has reported. Nova refuses while evacuations from the host are
+// "done", and only a starting nova-compute confirms them (it reads them once, at start-up),
+// so past its first report waiting cannot help: the start fails, Pacemaker restarts
+// nova-compute once the failure expires (failure-timeout), and meanwhile the transition that
+// waits for this start is free, so other hosts' actions run (one of them may be the
+// nova-compute whose evacuation ending unblocks this one). Nova confirms one evacuation per
+// instance at start-up: an instance evacuated twice from this host, its first target having
+// died before rebuilding it, can leave the second one "done" until that target has run its
+// queue.
+const unforceRefusedLimit = 30 * time.Second
 
 // NewAgent returns the agent using deps.
 func NewAgent(deps Deps) *agents.Agent {
@@ -183,6 +196,9 @@ type heartbeat struct {
 	seen    bool
 	base    time.Time
 	hasBase bool
+	// refused is when Nova first refused to unset forced_down after the report (zero while
+	// it has not, or has accepted since).
+	refused time.Time
 }
 
 // observe takes one reading of updated_at.
@@ -216,8 +232,19 @@ func (r *resource) settle(ctx context.Context, nova Nova, hb *heartbeat) (done b
 	hb.observe(s.UpdatedAt)
 	if s.ForcedDown {
 		if err := nova.Unforce(cctx, s.ID); err != nil {
+			if hb.seen && openstack.IsEvacuationsPending(err) {
+				now := r.req.Clock.Now()
+				if hb.refused.IsZero() {
+					hb.refused = now
+				}
+				if now.Sub(hb.refused) >= unforceRefusedLimit {
+					return false, "", agents.Generic("Nova refuses to unset forced_down %s after nova-compute on %s reported (%v): it confirms finished evacuations only when it starts, so it must be restarted (failure-timeout lets Pacemaker do it)",
+						now.Sub(hb.refused).Round(time.Second), r.host, err)
+				}
+			}
 			return false, "forced down, and Nova refuses to unset it yet: " + err.Error(), nil
 		}
+		hb.refused = time.Time{}
 		hb.changed()
 		r.req.Log.Info("unset forced_down in Nova", "host", r.host, "service", s.ID)
 		// Nova counts the heartbeats again from now: read it again.

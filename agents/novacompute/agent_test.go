@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/computeha/computeha/agents"
+	"github.com/computeha/computeha/internal/openstack"
 )
 
 // fakeProc is nova-compute as the logic tests see it.
@@ -220,6 +222,33 @@ func TestStartRetriesUnforceUntilNovaAcceptsIt(t *testing.T) {
 	want := []string{"Service compute1", "Unforce s1", "Service compute1", "Unforce s1", "Service compute1", "Unforce s1", "Service compute1"}
 	if diff := cmp.Diff(want, w.nova.Calls()); diff != "" {
 		t.Errorf("Nova calls (-want +got):\n%s", diff)
+	}
+}
+
+func TestStartFailsSoonWhenNovaKeepsRefusingToUnforceAfterTheFirstReport(t *testing.T) {
+	w := newWorld(Service{ID: "s1", Host: "compute1", State: "down", Status: "disabled", ForcedDown: true, DisabledReason: "computeha: fenced"})
+	w.nova.RefuseUnforce = fmt.Errorf("Unable to force up host compute1 as `done` evacuation migration records remain: %w", openstack.ErrEvacuationsPending)
+	w.nova.Beating = true
+	start := w.clock.Now()
+	code, stderr := w.run(t, []string{"OCF_RESKEY_CRM_meta_timeout=180000", "OCF_RESKEY_evacuation_wait=false"}, "start")
+	if code != 1 || !strings.Contains(reasonOf(stderr), "Nova refuses to unset forced_down 30s after nova-compute on compute1 reported") ||
+		!strings.Contains(reasonOf(stderr), "must be restarted") {
+		t.Errorf("exit %d reason %q, want 1 and the refusal", code, reasonOf(stderr))
+	}
+	// Well before the 180 s timeout: the first report, then 30 s.
+	if took := w.clock.Now().Sub(start); took < 30*time.Second || took > 40*time.Second {
+		t.Errorf("gave up after %s, want just over 30s", took)
+	}
+}
+
+func TestStartWaitsForNovaToUnforceUntilTheFirstReport(t *testing.T) {
+	// The same refusal before the new nova-compute reports: it has not confirmed the
+	// evacuations yet, so start waits (here until its timeout).
+	w := newWorld(Service{ID: "s1", Host: "compute1", State: "down", Status: "enabled", ForcedDown: true})
+	w.nova.RefuseUnforce = fmt.Errorf("refused: %w", openstack.ErrEvacuationsPending)
+	code, stderr := w.run(t, []string{"OCF_RESKEY_CRM_meta_timeout=60000", "OCF_RESKEY_evacuation_wait=false"}, "start")
+	if code != 1 || !strings.HasPrefix(reasonOf(stderr), "timed out after 55s waiting for nova-compute on compute1") {
+		t.Errorf("exit %d reason %q, want the timeout", code, reasonOf(stderr))
 	}
 }
 

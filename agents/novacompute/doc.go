@@ -9,7 +9,9 @@
 // reports the service up, unsetting forced_down and enabling it on the way.
 // Nova refuses to unset forced_down while finished evacuations of the host
 // are not yet confirmed by its restarted nova-compute, so that call is
-// retried until it is accepted.
+// retried until it is accepted, or fails the start 30 s after the
+// nova-compute running here reported (it confirms them only as it starts:
+// Pacemaker restarts it once the failure expires, with failure-timeout).
 //
 // monitor answers, bounding every call by the operation timeout:
 //

@@ -329,7 +329,10 @@ func (e *Env) configure(ctx context.Context) error {
 		[]string{
 			"resource", "create", "nova-compute", "ocf:computeha:nova-compute", "cloud=" + nova.CloudAdmin,
 			"clouds_yaml=" + clouds, "start_command=" + startCmd,
-			"op", "start", "timeout=180s", "op", "monitor", "interval=10s", "timeout=30s", "clone", "interleave=true",
+			"op", "start", "timeout=180s", "op", "monitor", "interval=10s", "timeout=30s",
+			// A failed start (Nova refusing to unset forced_down after nova-compute reported)
+			// is tried again, restarting nova-compute, once it expires.
+			"meta", "failure-timeout=60s", "clone", "interleave=true",
 		},
 		[]string{"constraint", "location", "nova-compute-clone", "rule", "score=-INFINITY", "#kind", "ne", "remote"},
 		// Sticky: without it the scheduler may move the daemon to another
