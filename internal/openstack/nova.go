@@ -127,16 +127,13 @@ func (c *nova) FindComputeService(ctx context.Context, host string) (Service, er
 	if host == "" {
 		return Service{}, errors.New("finding the compute service: empty host name")
 	}
-	q := url.Values{"binary": {"nova-compute"}, "host": {host}}
-	var body struct {
-		Services []serviceJSON `json:"services"`
-	}
 	op := fmt.Sprintf("finding the nova-compute service of %s", host)
-	if err := c.getJSON(ctx, c.compute, "compute", op, c.compute.ServiceURL("os-services")+"?"+q.Encode(), &body); err != nil {
+	list, err := c.services(ctx, op, url.Values{"binary": {"nova-compute"}, "host": {host}})
+	if err != nil {
 		return Service{}, err
 	}
 	var found []Service
-	for _, s := range body.Services {
+	for _, s := range list {
 		// Nova filters on the server side; filter again so a server that ignores the query
 		// (or matches case-insensitively, as MySQL collations do) cannot hand back another host.
 		if s.Binary != "nova-compute" || s.Host != host {
@@ -158,21 +155,29 @@ func (c *nova) FindComputeService(ctx context.Context, host string) (Service, er
 }
 
 func (c *nova) ComputeServices(ctx context.Context) ([]Service, error) {
-	q := url.Values{"binary": {"nova-compute"}}
-	var body struct {
-		Services []serviceJSON `json:"services"`
-	}
-	if err := c.getJSON(ctx, c.compute, "compute", "listing the nova-compute services", c.compute.ServiceURL("os-services")+"?"+q.Encode(), &body); err != nil {
+	list, err := c.services(ctx, "listing the nova-compute services", url.Values{"binary": {"nova-compute"}})
+	if err != nil {
 		return nil, err
 	}
-	out := make([]Service, 0, len(body.Services))
-	for _, s := range body.Services {
+	out := make([]Service, 0, len(list))
+	for _, s := range list {
 		if s.Binary != "nova-compute" || s.ID == "" || s.Status == "UNKNOWN" {
 			continue
 		}
 		out = append(out, s.service())
 	}
 	return out, nil
+}
+
+// services sends GET /os-services with q.
+func (c *nova) services(ctx context.Context, op string, q url.Values) ([]serviceJSON, error) {
+	var body struct {
+		Services []serviceJSON `json:"services"`
+	}
+	if err := c.getJSON(ctx, c.compute, "compute", op, c.compute.ServiceURL("os-services")+"?"+q.Encode(), &body); err != nil {
+		return nil, err
+	}
+	return body.Services, nil
 }
 
 // updateService sends PUT /os-services/{id} (2.53+). The body is built here rather than with
