@@ -150,8 +150,8 @@ e2e-health: build ## Dead vs isolated hosts on lab + real Nova, with hostcheck a
 	LAB_BIN=$(CURDIR)/$(BIN) $(GO) test -json -count=1 -tags e2e -timeout 40m -v -run 'TestHealth' ./test/e2e/ | $(TESTSUMMARY)
 
 .PHONY: soak
-soak: build ## Randomized fault soak on lab + real Nova, invariants checked after every round (SOAK_ROUNDS, default 100, within SOAK_BUDGET, default 35m; SOAK_SEED replays a run; root)
-	SOAK_ROUNDS=$${SOAK_ROUNDS:-100} SOAK_BUDGET=$${SOAK_BUDGET:-35m} LAB_BIN=$(CURDIR)/$(BIN) $(GO) test -json -count=1 -tags e2e -timeout 45m -v -run 'TestSoak' ./test/e2e/ | $(TESTSUMMARY)
+soak: build ## Randomized fault soak on lab + real Nova, invariants checked after every round (SOAK_ROUNDS, default 100, within SOAK_BUDGET, default 35m, at most 170m; SOAK_SEED replays a run; root)
+	SOAK_ROUNDS=$${SOAK_ROUNDS:-100} SOAK_BUDGET=$${SOAK_BUDGET:-35m} LAB_BIN=$(CURDIR)/$(BIN) $(GO) test -json -count=1 -tags e2e -timeout 200m -v -run 'TestSoak' ./test/e2e/ | $(TESTSUMMARY)
 
 .PHONY: clean
 clean: ## Remove build output

@@ -22,10 +22,16 @@ func (w testLog) Write(p []byte) (int, error) {
 // when the test ends.
 func up(t *testing.T) (context.Context, *Env) {
 	t.Helper()
+	return upWithin(t, 40*time.Minute)
+}
+
+// upWithin is up with a context of limit.
+func upWithin(t *testing.T, limit time.Duration) (context.Context, *Env) {
+	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Fatal("the end-to-end suite needs root")
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), limit)
 	t.Cleanup(cancel)
 	bin, err := filepath.Abs(filepath.Join("..", "..", "bin"))
 	if err != nil {
