@@ -134,6 +134,8 @@ type Daemon struct {
 	hostStates map[string]string
 	// capacity is the segments' headroom, when it is read (metrics served or alerts on).
 	capacity *capacity
+	// quorate is whether this partition had quorum when last seen, once quorumKnown.
+	quorate, quorumKnown bool
 }
 
 // New returns a daemon.
@@ -284,6 +286,7 @@ func (d *Daemon) Run(ctx context.Context, events <-chan crm.Event) error {
 	for {
 		select {
 		case <-ctx.Done():
+			d.quorumAtStop()
 			return ctx.Err()
 		case <-tick.C:
 			d.reconcile(ctx, &wg)
@@ -316,6 +319,7 @@ func (d *Daemon) reconcile(ctx context.Context, wg *sync.WaitGroup) {
 		return
 	}
 	d.setErr(nil)
+	d.noteQuorum(ctx, cib.HaveQuorum)
 	d.endMaintenance(ctx, wg, cib)
 	marked, failed := map[string]evacstate.State{}, map[string]bool{}
 	for _, n := range cib.Nodes {
@@ -437,6 +441,8 @@ func (d *Daemon) event(ctx context.Context, wg *sync.WaitGroup, e crm.Event) {
 		d.joined(e.Node)
 		d.leftoversJoined(e.Node)
 	case e.Kind == crm.NodeLost:
+		// A lost controller may have taken this partition's quorum: look now.
+		d.reconcile(ctx, wg)
 		d.readAhead(ctx, e.Node)
 		d.record(ctx, history.Event{
 			Time: e.Time, Host: e.Node, Kind: history.KindFailure,
