@@ -151,6 +151,13 @@ func TestPowerLoss(t *testing.T) {
 		reservedHostsOfAnAggregateSegment(ctx, t, env)
 	})
 
+	env.scenario(ctx, t, "the DC, running the daemon, powered off mid-evacuation: the daemon resumes on another controller, nothing evacuated twice, nothing lost", func(t *testing.T) {
+		dcPoweredOffMidEvacuation(ctx, t, env)
+	})
+	env.scenario(ctx, t, "a 2|1 controller partition during a compute failure: only the quorate side acts; the lone controller's daemon does nothing and says why", func(t *testing.T) {
+		partitionDuringComputeFailure(ctx, t, env)
+	})
+
 	// Last: it leaves cmp3 off, with a fencing device that cannot work.
 	env.scenario(ctx, t, "a host whose fencing fails is never evacuated", func(t *testing.T) {
 		vms, err := env.Boot(ctx, "cmp3", 3, 0)

@@ -87,6 +87,9 @@ type Env struct {
 	// OnEvacStart, when set, runs once when PowerLoss sees the first VM
 	// being rebuilt (a test kills the daemon there).
 	OnEvacStart func()
+	// observer is the controller the suite reads the cluster from and runs the operator's
+	// commands on (ObserveFrom): ctl1 unless a scenario fails ctl1.
+	observer string
 }
 
 func (e *Env) logf(format string, a ...any) {
@@ -127,21 +130,12 @@ func Up(ctx context.Context, o Options) (env *Env, err error) {
 		return e, err
 	}
 	e.logf("lab up in %s", time.Since(start).Round(time.Millisecond))
-	e.CRM = crm.NewClient(&crm.Runner{Prefix: []string{lab.Script(), "exec", "--dir", e.Lab.Dir(), "ctl1"}, Timeout: 2 * time.Minute})
+	if err := e.ObserveFrom(ctx, "ctl1"); err != nil {
+		return e, err
+	}
 	nodes, err := e.Lab.Nodes(ctx)
 	if err != nil {
 		return e, err
-	}
-	for _, n := range nodes {
-		if n.Name == "ctl1" && n.HolderPID > 0 {
-			// What `lab exec` runs, without a shell script per call: the
-			// watchers poll several times a second, on the same cores as
-			// the recovery they time.
-			e.CRM = crm.NewClient(&crm.Runner{Prefix: []string{
-				"nsenter", "-t", strconv.Itoa(n.HolderPID), "-m", "-n", "-u", "--root", "--",
-				"setpriv", "--bounding-set", "-sys_boot", "--",
-			}, Timeout: 2 * time.Minute})
-		}
 	}
 	if err := attachCloud(ctx); err != nil {
 		return e, err
@@ -212,9 +206,35 @@ func attachCloud(ctx context.Context) error {
 	return nil
 }
 
-// pcs runs pcs on ctl1.
+// ObserveFrom makes controller the one the suite reads the cluster from (e.CRM) and runs
+// pcs and the operator's commands on: a scenario that fails a controller observes from
+// another, as an operator would.
+func (e *Env) ObserveFrom(ctx context.Context, controller string) error {
+	nodes, err := e.Lab.Nodes(ctx)
+	if err != nil {
+		return err
+	}
+	for _, n := range nodes {
+		if n.Name == controller && n.Kind == lab.Controller && n.HolderPID > 0 {
+			// What `lab exec` runs, without a shell script per call: the watchers poll
+			// several times a second, on the same cores as the recovery they time.
+			e.CRM = crm.NewClient(&crm.Runner{Prefix: []string{
+				"nsenter", "-t", strconv.Itoa(n.HolderPID), "-m", "-n", "-u", "--root", "--",
+				"setpriv", "--bounding-set", "-sys_boot", "--",
+			}, Timeout: 2 * time.Minute})
+			e.observer = controller
+			return nil
+		}
+	}
+	return fmt.Errorf("no controller %s in the lab", controller)
+}
+
+// Observer is the controller the suite observes from (ObserveFrom).
+func (e *Env) Observer() string { return e.observer }
+
+// pcs runs pcs on the observer.
 func (e *Env) pcs(ctx context.Context, args ...string) error {
-	out, errOut, code, err := e.Lab.Exec(ctx, "ctl1", append([]string{"pcs"}, args...)...)
+	out, errOut, code, err := e.Lab.Exec(ctx, e.observer, append([]string{"pcs"}, args...)...)
 	if err != nil {
 		return err
 	}

@@ -73,6 +73,7 @@ type HistoryEvent struct {
 	ReasonCode string `json:"reason_code"`
 	ReasonText string `json:"reason_text"`
 	Incident   string `json:"incident"`
+	Actor      string `json:"actor"` // the daemon that recorded it: its node
 }
 
 // History runs `computeha history --json` as an operator would and returns
@@ -108,7 +109,7 @@ func (e *Env) History(ctx context.Context, host, kind string) ([]HistoryEvent, e
 // ReleaseGuard runs `computeha guard release HOST` on a controller, as an
 // operator would.
 func (e *Env) ReleaseGuard(ctx context.Context, host string) error {
-	out, errOut, code, err := e.Lab.Exec(ctx, "ctl1", "computeha", "guard", "release", host)
+	out, errOut, code, err := e.Lab.Exec(ctx, e.observer, "computeha", "guard", "release", host)
 	if err != nil {
 		return err
 	}

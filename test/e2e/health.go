@@ -98,10 +98,10 @@ type Judgement struct {
 	Reason   string   `json:"reason"`
 }
 
-// Judge runs `computeha health --json` on ctl1, as an operator would, and returns each
+// Judge runs `computeha health --json` on the observer, as an operator would, and returns each
 // host's judgement.
 func (e *Env) Judge(ctx context.Context) (map[string]Judgement, error) {
-	out, errOut, code, err := e.Lab.Exec(ctx, "ctl1", "computeha", "health", "--config", e.EvacdConfig(), "--json")
+	out, errOut, code, err := e.Lab.Exec(ctx, e.observer, "computeha", "health", "--config", e.EvacdConfig(), "--json")
 	if err != nil {
 		return nil, err
 	}

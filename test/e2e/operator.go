@@ -14,7 +14,7 @@ import (
 // Computeha runs `computeha ARGS...` on a controller, as an operator would, and returns its
 // stdout, stderr and exit status.
 func (e *Env) Computeha(ctx context.Context, args ...string) (string, string, int, error) {
-	return e.Lab.Exec(ctx, "ctl1", append([]string{"computeha"}, args...)...)
+	return e.Lab.Exec(ctx, e.observer, append([]string{"computeha"}, args...)...)
 }
 
 // RecoveryEntry is a line of `computeha recovery list --json`.

@@ -1,0 +1,251 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/computeha/computeha/internal/plan"
+	"github.com/computeha/computeha/test/lab"
+)
+
+// controllers are the lab's controllers, by name.
+func (e *Env) controllers(ctx context.Context) ([]string, error) {
+	nodes, err := e.Lab.Nodes(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, n := range nodes {
+		if n.Kind == lab.Controller {
+			out = append(out, n.Name)
+		}
+	}
+	return out, nil
+}
+
+// observeFromAnother makes a controller other than failing the observer for the rest of the
+// scenario, and ctl1 again when it ends (ctl1 is back by then, or the scenario failed).
+func (e *Env) observeFromAnother(ctx context.Context, t *testing.T, failing string) {
+	t.Helper()
+	ctls, err := e.controllers(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := slices.IndexFunc(ctls, func(c string) bool { return c != failing })
+	if i < 0 {
+		t.Fatalf("no controller but %s", failing)
+	}
+	if err := e.ObserveFrom(ctx, ctls[i]); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := e.ObserveFrom(ctx, "ctl1"); err != nil {
+			t.Errorf("observing from ctl1 again: %v", err)
+		}
+	})
+}
+
+// moveDaemon has Pacemaker move the evacuator to node (within a minute), then drops the
+// constraint the move needs: its stickiness keeps it there.
+func (e *Env) moveDaemon(ctx context.Context, t *testing.T, node string) {
+	t.Helper()
+	if at, _, err := e.EvacuatorPID(ctx); err == nil && at == node {
+		return
+	}
+	run := func(args ...string) {
+		out, errOut, code, err := e.Lab.Exec(ctx, e.Observer(), args...)
+		if err != nil || code != 0 {
+			t.Fatalf("%s: exit %d, %v: %s%s", strings.Join(args, " "), code, err, out, errOut)
+		}
+	}
+	run("crm_resource", "--move", "--resource", "evacuator", "--node", node)
+	deadline := time.Now().Add(time.Minute)
+	for {
+		if at, _, err := e.EvacuatorPID(ctx); err == nil && at == node {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the evacuator did not move to %s within a minute", node)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	run("crm_resource", "--clear", "--resource", "evacuator")
+	t.Logf("the evacuation daemon runs on %s", node)
+}
+
+// othersNotFenced fails t for each compute but failed fenced since t0.
+func (e *Env) othersNotFenced(ctx context.Context, t *testing.T, failed string, t0 time.Time) {
+	t.Helper()
+	for _, h := range e.Computes() {
+		if h == failed {
+			continue
+		}
+		if f, err := e.fencedSince(ctx, h, t0); err != nil {
+			t.Error(err)
+		} else if !f.IsZero() {
+			t.Errorf("%s was fenced at %s, though only %s and a controller failed", h, f, failed)
+		}
+	}
+}
+
+// dcPoweredOffMidEvacuation: the controller that is the DC and runs the evacuation daemon loses
+// power while a compute's VMs are being rebuilt. The two controllers left keep quorum, fence it
+// through its BMC, start the daemon on one of them, and that daemon resumes the recovery from
+// its mark: every HA VM ACTIVE elsewhere, each rebuilt once, nothing before the compute's
+// fencing, no other compute fenced. The controller comes back on its own (its fencing is a
+// reboot).
+func dcPoweredOffMidEvacuation(ctx context.Context, t *testing.T, env *Env) {
+	env.quiet(ctx, t)
+	st, err := env.CRM.Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dc := st.DC
+	if dc == "" {
+		t.Fatal("the cluster has no DC")
+	}
+	env.observeFromAnother(ctx, t, dc)
+	env.moveDaemon(ctx, t, dc)
+	const h = "cmp2"
+	vms, err := env.Boot(ctx, h, 6, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var off time.Time
+	env.OnEvacStart = func() {
+		off = time.Now()
+		if _, err := env.Lab.Power(ctx, dc, "off"); err != nil {
+			t.Errorf("powering %s off: %v", dc, err)
+			return
+		}
+		t.Logf("powered off %s, the DC, where the evacuation daemon runs, mid-evacuation", dc)
+	}
+	defer func() { env.OnEvacStart = nil }()
+	powerLossAndBack(ctx, t, env, h, vms)
+	if off.IsZero() {
+		t.Fatalf("the evacuation was never seen rebuilding a VM: %s was not powered off", dc)
+	}
+	if f, err := env.fencedSince(ctx, dc, off); err != nil {
+		t.Error(err)
+	} else if f.IsZero() {
+		t.Errorf("%s, powered off, was not fenced by the controllers left", dc)
+	} else {
+		t.Logf("%s fenced %s after its power-off", dc, f.Sub(off).Round(time.Millisecond))
+	}
+	if node, _, err := env.EvacuatorPID(ctx); err != nil {
+		t.Error(err)
+	} else if node == dc {
+		t.Errorf("the evacuation daemon runs on %s, which was off", dc)
+	}
+	evs, err := env.History(ctx, h, "decision")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resumed := slices.ContainsFunc(evs, func(ev HistoryEvent) bool {
+		at, err := time.Parse(time.RFC3339Nano, ev.Time)
+		return err == nil && !at.Before(off) && ev.ReasonCode == "resume" && ev.Actor != dc
+	})
+	if !resumed {
+		t.Errorf("no daemon on another controller recorded resuming the recovery of %s", h)
+	}
+	env.othersNotFenced(ctx, t, h, off)
+	env.waitBackInCluster(ctx, t, dc, 3*time.Minute)
+}
+
+// partitionDuringComputeFailure: a compute loses power while the controller running the
+// evacuation daemon is cut from the two others (2|1). Only the quorate side acts: it fences
+// the lone controller and the compute, starts the daemon, and recovers the compute's HA VMs
+// once each; the lone controller's daemon recovers nothing and records why (its partition has
+// no quorum). The lone controller's fencing is delayed 20 s (pcmk_delay_base, as operators set
+// against fencing races) so that its side lives long enough to be seen doing nothing.
+func partitionDuringComputeFailure(ctx context.Context, t *testing.T, env *Env) {
+	env.quiet(ctx, t)
+	lone, _, err := env.EvacuatorPID(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env.observeFromAnother(ctx, t, lone)
+	device := "fence-" + lone
+	if err := env.pcs(ctx, "stonith", "update", device, "pcmk_delay_base=20s"); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		if err := env.pcs(ctx, "stonith", "update", device, "pcmk_delay_base="); err != nil {
+			t.Errorf("removing the fencing delay of %s: %v", lone, err)
+		}
+	}()
+	const h = "cmp3"
+	vms, err := env.Boot(ctx, h, 4, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tl, err := env.Recovery(ctx, []string{h}, vms, 5*time.Minute, testLog{t}, func(say func(string, ...any)) error {
+		if err := env.Lab.Cut(ctx, lone, "mgmt"); err != nil {
+			return err
+		}
+		if _, err := env.Lab.Power(ctx, h, "off"); err != nil {
+			return err
+		}
+		say("%s (running the daemon) cut from the other controllers, and %s powered off", lone, h)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Log(tl.Summary())
+	for _, v := range tl.Violations {
+		t.Error(v)
+	}
+	if tl.AllActive == 0 {
+		t.Fatalf("not every HA VM of %s was ACTIVE elsewhere within 5 minutes", h)
+	}
+	if f, err := env.fencedSince(ctx, lone, tl.Fault); err != nil {
+		t.Error(err)
+	} else if f.IsZero() {
+		t.Errorf("%s, alone in its partition, was not fenced by the quorate side", lone)
+	}
+	if node, _, err := env.EvacuatorPID(ctx); err != nil {
+		t.Error(err)
+	} else if node == lone {
+		t.Errorf("the evacuation daemon runs on %s, which was alone", lone)
+	}
+	// What the lone side's daemon recorded from the cut on: why it did nothing, and nothing
+	// that acts.
+	evs, err := env.History(ctx, "", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	said := false
+	for _, ev := range evs {
+		at, err := time.Parse(time.RFC3339Nano, ev.Time)
+		if err != nil || at.Before(tl.Fault) || ev.Actor != lone {
+			continue
+		}
+		switch {
+		case ev.Kind == "guard" && ev.ReasonCode == string(plan.ReasonNoQuorum):
+			said = true
+			t.Logf("%s's daemon: %s", lone, ev.Summary)
+		case ev.Kind == "failure" && ev.ReasonCode == "node-lost":
+			// What Pacemaker reported on its side of the cut.
+		default:
+			t.Errorf("%s's daemon, without quorum, recorded %s %q (%s)", lone, ev.Kind, ev.Summary, ev.ReasonCode)
+		}
+	}
+	if !said {
+		t.Errorf("%s's daemon did not record that its partition had no quorum", lone)
+	}
+	env.othersNotFenced(ctx, t, h, tl.Fault)
+	// Its fencing was a reboot, which brings its links up; healed in case it was not.
+	if err := env.Lab.Heal(ctx, lone, "mgmt"); err != nil {
+		t.Error(err)
+	}
+	env.waitBackInCluster(ctx, t, lone, 3*time.Minute)
+	if _, err := env.PowerOn(ctx, h, 4*time.Minute, testLog{t}); err != nil {
+		t.Error(err)
+	}
+}
