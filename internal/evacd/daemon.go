@@ -441,8 +441,6 @@ func (d *Daemon) event(ctx context.Context, wg *sync.WaitGroup, e crm.Event) {
 		d.joined(e.Node)
 		d.leftoversJoined(e.Node)
 	case e.Kind == crm.NodeLost:
-		// A lost controller may have taken this partition's quorum: look now.
-		d.reconcile(ctx, wg)
 		d.readAhead(ctx, e.Node)
 		d.record(ctx, history.Event{
 			Time: e.Time, Host: e.Node, Kind: history.KindFailure,

@@ -16,6 +16,8 @@ const ReasonQuorumRegained history.ReasonCode = "quorum-regained"
 const quorumAtStopTimeout = 3 * time.Second
 
 // noteQuorum says, once per change, that this daemon's partition lost quorum or has it again.
+// It is told at every reconciliation (the CIB's have-quorum, which the partition's DC writes
+// once elected) and as the daemon stops.
 // Without quorum nothing is fenced or recovered from here (each fencing wait also says so for
 // its host): the history and the log tell the operator why this side did nothing. A daemon that
 // starts in a quorate partition says nothing.
@@ -47,13 +49,16 @@ func (d *Daemon) noteQuorum(ctx context.Context, quorate bool) {
 // quorumAtStop takes a last look at the quorum as the daemon stops, ctx being over: Pacemaker
 // stops every resource of a partition that lost quorum, often before the daemon's next look.
 func (d *Daemon) quorumAtStop() {
-	ctx, cancel := context.WithTimeout(context.Background(), quorumAtStopTimeout)
+	read, cancel := context.WithTimeout(context.Background(), quorumAtStopTimeout)
 	defer cancel()
-	cib, err := d.o.Cluster.CIB(ctx)
+	cib, err := d.o.Cluster.CIB(read)
 	if err != nil {
 		return
 	}
-	d.noteQuorum(ctx, cib.HaveQuorum)
+	// Its own time to be recorded, however long the read took.
+	rec, cancelRec := context.WithTimeout(context.Background(), quorumAtStopTimeout)
+	defer cancelRec()
+	d.noteQuorum(rec, cib.HaveQuorum)
 }
 
 // owner names this daemon for people: its node, or "this node" when unnamed.
