@@ -143,11 +143,11 @@ quickstart: ## Quick start (root): fence a simulated BMC off and on with fence_i
 
 .PHONY: e2e
 e2e: build ## End-to-end suite (root) on lab + real Nova: power loss and the recovery faults (TestPowerLoss), dead vs isolated hosts (TestHealth)
-	LAB_BIN=$(CURDIR)/$(BIN) $(GO) test -json -count=1 -tags e2e -timeout 60m -v -run 'TestPowerLoss|TestHealth' ./test/e2e/ | $(TESTSUMMARY)
+	LAB_BIN=$(CURDIR)/$(BIN) $(GO) test -json -count=1 -tags e2e -timeout 75m -v -run 'TestPowerLoss|TestHealth' ./test/e2e/ | $(TESTSUMMARY)
 
 .PHONY: e2e-health
-e2e-health: build ## Dead vs isolated hosts on lab + real Nova, with hostcheck and the gate (TestHealth; root)
-	LAB_BIN=$(CURDIR)/$(BIN) $(GO) test -json -count=1 -tags e2e -timeout 40m -v -run 'TestHealth' ./test/e2e/ | $(TESTSUMMARY)
+e2e-health: build ## Dead vs isolated hosts on lab + real Nova, with hostcheck and the gate, then a bounded soak (TestHealth; root)
+	LAB_BIN=$(CURDIR)/$(BIN) $(GO) test -json -count=1 -tags e2e -timeout 45m -v -run 'TestHealth' ./test/e2e/ | $(TESTSUMMARY)
 
 .PHONY: soak
 soak: build ## Randomized fault soak on lab + real Nova, invariants checked after every round (SOAK_ROUNDS, default 100, within SOAK_BUDGET, default 35m, at most 170m; SOAK_SEED replays a run; root)

@@ -318,6 +318,20 @@ func healthScenarios(ctx context.Context, t *testing.T, env *Env) {
 	env.scenario(ctx, t, "maintenance: drained and disabled; a power loss in it recovers nothing; exit and the expiry enable the host again", func(t *testing.T) {
 		maintenanceOfAHost(ctx, t, env)
 	})
+	// The bounded soak of every run, on this test's lab and VMs, after the scenarios above:
+	// rounds start within its first 6 minutes and most take about a minute (a slow one up to
+	// 10), so it ends within about 8. SOAK_SEED replays its faults.
+	env.scenario(ctx, t, "a bounded soak: random faults, and after every round the invariants hold", func(t *testing.T) {
+		seed, err := soakSeed()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var all []VM
+		for _, h := range env.Computes() {
+			all = append(all, vms[h]...)
+		}
+		env.soak(ctx, t, all, 100, 6*time.Minute, seed, fmt.Sprintf("SOAK_SEED=%d make e2e-health (after the same scenarios)", seed))
+	})
 }
 
 // maintenanceOfAHost: `maintenance enter --drain` moves the host's HA VMs away and disables it;

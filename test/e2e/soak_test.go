@@ -38,17 +38,16 @@ func TestSoak(t *testing.T) {
 		}
 		vms = append(vms, v...)
 	}
-	env.soak(ctx, t, vms, rounds, budget, seed)
+	env.soak(ctx, t, vms, rounds, budget, seed, fmt.Sprintf("SOAK_SEED=%d SOAK_ROUNDS=%d make soak", seed, rounds))
 }
 
 // soak runs at most rounds rounds of faults drawn from seed, none started once budget has
 // passed since it began, checking soakInvariants over vms after each. A violation fails t with
-// the seed, the round and the command that replays the same faults in the same order.
-func (e *Env) soak(ctx context.Context, t *testing.T, vms []VM, rounds int, budget time.Duration, seed uint64) {
+// the seed, the round and replay, the command that runs the same faults in the same order.
+func (e *Env) soak(ctx context.Context, t *testing.T, vms []VM, rounds int, budget time.Duration, seed uint64, replay string) {
 	t.Helper()
 	start := time.Now()
 	rng := rand.New(rand.NewPCG(seed, 0))
-	replay := fmt.Sprintf("SOAK_SEED=%d SOAK_ROUNDS=%d make soak", seed, rounds)
 	t.Logf("soak: seed %d, at most %d rounds, none started past %s (replay: %s)", seed, rounds, budget, replay)
 	done, tally := 0, map[string]int{}
 	for r := 1; r <= rounds && time.Since(start) < budget; r++ {
@@ -60,7 +59,7 @@ func (e *Env) soak(ctx context.Context, t *testing.T, vms []VM, rounds int, budg
 			for _, v := range violations {
 				t.Errorf("soak round %d (%s on %s), seed %d: %s", r, f.name, host, seed, v)
 			}
-			t.Fatalf("soak: stopped at round %d; replay: %s (the same faults in the same order)", r, replay)
+			t.Fatalf("soak: stopped at round %d; replay: %s", r, replay)
 		}
 		done++
 		tally[f.name]++
