@@ -702,8 +702,9 @@ func (l *healthLoop) enable(ctx context.Context, name string) error {
 
 // confirm tells Pacemaker that a host it still shows unclean, but whose evidence says it is
 // running, needs no fencing. Not when a fencing succeeded since the trouble began (Pacemaker
-// did its job), nor while the host carries an evacuation mark (it was fenced for real and its
-// recovery is Pacemaker's and the evacuation's business).
+// did its job), nor while the host's recovery is not over or began in this trouble (it was
+// fenced for real, and the rest is Pacemaker's and the evacuation's business). The "done" mark
+// of a recovery from before the trouble is history: a host recovered once stays confirmable.
 func (l *healthLoop) confirm(ctx context.Context, name string, episode time.Time, ev health.Evidence) error {
 	evs, err := l.d.o.Cluster.FencingHistory(ctx, name)
 	if err != nil {
@@ -718,7 +719,7 @@ func (l *healthLoop) confirm(ctx context.Context, name string, episode time.Time
 	if err != nil {
 		return err
 	}
-	if st.Phase != evacstate.None {
+	if st.Blocking() || (st.Phase != evacstate.None && !st.Since.Before(episode)) {
 		return nil
 	}
 	why := fmt.Sprintf("%s is back (management network %s, storage heartbeat %s, cluster service %s) but Pacemaker still shows it unclean, with no successful fencing since %s; no fence device runs",

@@ -266,12 +266,31 @@ func TestARecoveredHostIsConfirmedToPacemakerOnlyWhenEveryCheckPasses(t *testing
 			setup: func(hw *healthWorld) { hw.cluster.Fenced("cmp1", hw.clock()) },
 		},
 		{
-			name: "a host carrying an evacuation mark is not confirmed",
+			name: "a host whose recovery ended during the trouble is not confirmed",
 			back: func() (health.Evidence, health.Decision) { return back(health.OK, health.OK) },
 			setup: func(hw *healthWorld) {
 				_ = hw.cluster.SetAttribute(context.Background(), "cmp1", evacstate.Attribute,
 					evacstate.State{Phase: evacstate.Done, Since: hw.clock()}.String(), crm.Permanent)
 			},
+		},
+		{
+			name: "a host whose recovery is not over is not confirmed, however old its mark",
+			back: func() (health.Evidence, health.Decision) { return back(health.OK, health.OK) },
+			setup: func(hw *healthWorld) {
+				_ = hw.cluster.SetAttribute(context.Background(), "cmp1", evacstate.Attribute,
+					evacstate.State{Phase: evacstate.Failed, Since: hw.clock().Add(-time.Hour)}.String(), crm.Permanent)
+			},
+		},
+		{
+			// Its pacemaker-remoted died (and was restarted) long after an earlier power loss
+			// whose recovery left the mark done: Pacemaker waits for a fencing the gate refuses.
+			name: "a host whose last recovery ended before the trouble is confirmed",
+			back: func() (health.Evidence, health.Decision) { return back(health.OK, health.OK) },
+			setup: func(hw *healthWorld) {
+				_ = hw.cluster.SetAttribute(context.Background(), "cmp1", evacstate.Attribute,
+					evacstate.State{Phase: evacstate.Done, Since: hw.clock().Add(-time.Hour)}.String(), crm.Permanent)
+			},
+			wantConfirm: true,
 		},
 		{
 			name:  "a host Pacemaker no longer shows unclean is not confirmed",
