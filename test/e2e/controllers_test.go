@@ -4,6 +4,7 @@ package e2e
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
@@ -29,41 +30,59 @@ func (e *Env) controllers(ctx context.Context) ([]string, error) {
 	return out, nil
 }
 
+// observeFromOther makes a controller other than failing the observer.
+func (e *Env) observeFromOther(ctx context.Context, failing string) error {
+	ctls, err := e.controllers(ctx)
+	if err != nil {
+		return err
+	}
+	i := slices.IndexFunc(ctls, func(c string) bool { return c != failing })
+	if i < 0 {
+		return fmt.Errorf("no controller but %s", failing)
+	}
+	return e.ObserveFrom(ctx, ctls[i])
+}
+
+// waitMember waits (limit at most) until the observer shows node online and clean.
+func (e *Env) waitMember(ctx context.Context, node string, limit time.Duration) error {
+	deadline := time.Now().Add(limit)
+	for {
+		st, err := e.CRM.Status(ctx)
+		if err == nil {
+			i := slices.IndexFunc(st.Nodes, func(n crm.Node) bool { return n.Name == node })
+			if i >= 0 && st.Nodes[i].Online && !st.Nodes[i].Unclean {
+				return nil
+			}
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%s not back in the cluster within %s (%v)", node, limit, err)
+		}
+		time.Sleep(time.Second)
+	}
+}
+
+// observeBack makes ctl1 the observer again once it is a member (limit at most); until then
+// the survivor stays the observer.
+func (e *Env) observeBack(ctx context.Context, limit time.Duration) error {
+	if e.Observer() == "ctl1" {
+		return nil
+	}
+	if err := e.waitMember(ctx, "ctl1", limit); err != nil {
+		return fmt.Errorf("observing from %s still: %w", e.Observer(), err)
+	}
+	return e.ObserveFrom(ctx, "ctl1")
+}
+
 // observeFromAnother makes a controller other than failing the observer for the rest of the
 // scenario, and ctl1 again when it ends (ctl1 is back by then, or the scenario failed).
 func (e *Env) observeFromAnother(ctx context.Context, t *testing.T, failing string) {
 	t.Helper()
-	ctls, err := e.controllers(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	i := slices.IndexFunc(ctls, func(c string) bool { return c != failing })
-	if i < 0 {
-		t.Fatalf("no controller but %s", failing)
-	}
-	if err := e.ObserveFrom(ctx, ctls[i]); err != nil {
+	if err := e.observeFromOther(ctx, failing); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
-		// Only once ctl1 is a member again (3 minutes at most): until then the survivor
-		// stays the observer.
-		deadline := time.Now().Add(3 * time.Minute)
-		for {
-			st, err := e.CRM.Status(ctx)
-			if err == nil {
-				i := slices.IndexFunc(st.Nodes, func(n crm.Node) bool { return n.Name == "ctl1" })
-				if i >= 0 && st.Nodes[i].Online && !st.Nodes[i].Unclean {
-					break
-				}
-			}
-			if time.Now().After(deadline) {
-				t.Errorf("ctl1 not back in the cluster within 3 minutes: observing from %s still", e.Observer())
-				return
-			}
-			time.Sleep(time.Second)
-		}
-		if err := e.ObserveFrom(ctx, "ctl1"); err != nil {
-			t.Errorf("observing from ctl1 again: %v", err)
+		if err := e.observeBack(ctx, 3*time.Minute); err != nil {
+			t.Error(err)
 		}
 	})
 }

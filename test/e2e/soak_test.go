@@ -53,17 +53,21 @@ func (e *Env) soak(ctx context.Context, t *testing.T, vms []VM, rounds int, budg
 	for r := 1; r <= rounds && time.Since(start) < budget; r++ {
 		f := soakFaults[rng.IntN(len(soakFaults))]
 		host := e.Computes()[rng.IntN(len(e.Computes()))]
+		where := " on " + host
+		if f.controller != nil {
+			where = ""
+		}
 		began := time.Now()
 		violations := e.soakRound(ctx, t, f, host, vms)
 		if len(violations) > 0 {
 			for _, v := range violations {
-				t.Errorf("soak round %d (%s on %s), seed %d: %s", r, f.name, host, seed, v)
+				t.Errorf("soak round %d (%s%s), seed %d: %s", r, f.name, where, seed, v)
 			}
 			t.Fatalf("soak: stopped at round %d; replay: %s", r, replay)
 		}
 		done++
 		tally[f.name]++
-		t.Logf("soak round %d: %s on %s: invariants hold (%s)", r, f.name, host, time.Since(began).Round(time.Second))
+		t.Logf("soak round %d: %s%s: invariants hold (%s)", r, f.name, where, time.Since(began).Round(time.Second))
 	}
 	var kinds []string
 	for _, k := range slices.Sorted(maps.Keys(tally)) {
@@ -112,9 +116,12 @@ func soakSeed() (uint64, error) {
 	return seed, nil
 }
 
-// soakFault is one kind of fault a round injects into one compute host.
+// soakFault is one kind of fault a round injects into one compute host, or into a controller.
 type soakFault struct {
 	name string
+	// controller, when set, names the controller the fault goes to (instead of the compute
+	// drawn): the round observes the cluster from another, and waits for it to be back.
+	controller func(ctx context.Context, e *Env) (string, error)
 	// fence: the host is to be fenced and its HA VMs recovered elsewhere; otherwise it must
 	// not be fenced and its VMs stay (or are live-migrated, never rebuilt).
 	fence bool
@@ -189,9 +196,34 @@ var soakFaults = []soakFault{
 	{name: "every network cut", fence: true, inject: cut("mgmt", "storage", "tenant"), undo: heal("mgmt", "storage", "tenant")},
 	{name: "management and tenant networks cut", inject: cut("mgmt", "tenant"), undo: heal("mgmt", "tenant")},
 	{name: "pacemaker-remoted killed", inject: kill("pacemaker-remoted")},
+	// Pacemaker restarts it (its agent's monitor fails); nothing else happens to the host.
+	{name: "nova-compute killed", inject: killNovaCompute},
+	// The two controllers left keep quorum and fence it (a reboot); no compute is fenced.
+	{name: "the DC controller powered off", controller: dcOf, inject: powerOff},
+	// The daemon's controller alone: fenced by the two others, the daemon moves; no compute
+	// is fenced.
+	{name: "a 2|1 controller partition (the daemon's controller cut)", controller: daemonsController, inject: cut("mgmt"), undo: heal("mgmt")},
 	{name: "power loss, the evacuation daemon killed mid-recovery", fence: true, inject: powerOff, during: killDaemon},
 	{name: "power loss, nova-api hung 20 s mid-recovery", fence: true, inject: powerOff, during: hangNovaAPI},
 	{name: "power loss, the host powered on mid-recovery", fence: true, inject: powerOff, during: powerOn},
+}
+
+// dcOf names the DC.
+func dcOf(ctx context.Context, e *Env) (string, error) {
+	st, err := e.CRM.Status(ctx)
+	if err != nil {
+		return "", err
+	}
+	if st.DC == "" {
+		return "", fmt.Errorf("the cluster has no DC")
+	}
+	return st.DC, nil
+}
+
+// daemonsController names the controller running the evacuation daemon.
+func daemonsController(ctx context.Context, e *Env) (string, error) {
+	node, _, err := e.EvacuatorPID(ctx)
+	return node, err
 }
 
 // freeze hangs host as a hung kernel would (links down, every process stopped).
@@ -205,6 +237,15 @@ func powerOn(ctx context.Context, e *Env, host string) error {
 // kill returns a fault that kills daemon on the host.
 func kill(daemon string) func(ctx context.Context, e *Env, host string) error {
 	return func(ctx context.Context, e *Env, host string) error { return e.Lab.Kill(ctx, host, daemon) }
+}
+
+// killNovaCompute kills host's nova-compute (its agent's recorded process: it runs as python3).
+func killNovaCompute(ctx context.Context, e *Env, host string) error {
+	out, errOut, code, err := e.Lab.Exec(ctx, host, "sh", "-c", "kill -9 $(cut -d' ' -f1 /run/resource-agents/computeha-nova-compute-*.pid)")
+	if err != nil || code != 0 {
+		return fmt.Errorf("killing nova-compute on %s: exit %d, %v: %s%s", host, code, err, out, errOut)
+	}
+	return nil
 }
 
 // killDaemon kills the evacuation daemon, wherever it runs.
@@ -243,9 +284,18 @@ func (e *Env) soakRound(ctx context.Context, t *testing.T, f soakFault, host str
 			on = append(on, v)
 		}
 	}
+	target := host
+	if f.controller != nil {
+		if target, err = f.controller(ctx, e); err != nil {
+			t.Fatalf("%s: %v", f.name, err)
+		}
+		if err := e.observeFromOther(ctx, target); err != nil {
+			t.Fatal(err)
+		}
+	}
 	fault := time.Now()
-	if err := f.inject(ctx, e, host); err != nil {
-		t.Fatalf("%s on %s: %v", f.name, host, err)
+	if err := f.inject(ctx, e, target); err != nil {
+		t.Fatalf("%s on %s: %v", f.name, target, err)
 	}
 	var out []string
 	if f.fence {
@@ -256,12 +306,20 @@ func (e *Env) soakRound(ctx context.Context, t *testing.T, f soakFault, host str
 		time.Sleep(40 * time.Second)
 	}
 	if f.undo != nil {
-		if err := f.undo(ctx, e, host); err != nil {
-			t.Fatalf("repairing %s on %s: %v", f.name, host, err)
+		if err := f.undo(ctx, e, target); err != nil {
+			t.Fatalf("repairing %s on %s: %v", f.name, target, err)
 		}
 	}
-	if p, err := e.Lab.Power(ctx, host, "status"); err == nil && p == "off" {
-		if _, err := e.Lab.Power(ctx, host, "on"); err != nil {
+	if p, err := e.Lab.Power(ctx, target, "status"); err == nil && p == "off" {
+		if _, err := e.Lab.Power(ctx, target, "on"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if f.controller != nil {
+		if err := e.waitMember(ctx, target, 4*time.Minute); err != nil {
+			out = append(out, err.Error())
+		}
+		if err := e.observeBack(ctx, time.Minute); err != nil {
 			t.Fatal(err)
 		}
 	}
