@@ -53,12 +53,9 @@ func (e *Env) soak(ctx context.Context, t *testing.T, vms []VM, rounds int, budg
 	for r := 1; r <= rounds && time.Since(start) < budget; r++ {
 		f := soakFaults[rng.IntN(len(soakFaults))]
 		host := e.Computes()[rng.IntN(len(e.Computes()))]
-		where := " on " + host
-		if f.controller != nil {
-			where = ""
-		}
 		began := time.Now()
-		violations := e.soakRound(ctx, t, f, host, vms)
+		target, violations := e.soakRound(ctx, t, f, host, vms)
+		where := " on " + target
 		if len(violations) > 0 {
 			for _, v := range violations {
 				t.Errorf("soak round %d (%s%s), seed %d: %s", r, f.name, where, seed, v)
@@ -239,11 +236,26 @@ func kill(daemon string) func(ctx context.Context, e *Env, host string) error {
 	return func(ctx context.Context, e *Env, host string) error { return e.Lab.Kill(ctx, host, daemon) }
 }
 
-// killNovaCompute kills host's nova-compute (its agent's recorded process: it runs as python3).
+// killNovaCompute kills host's nova-compute: its agent's recorded process (it runs as python3),
+// when the pid file's start time is that process's (the lab shares one PID namespace).
 func killNovaCompute(ctx context.Context, e *Env, host string) error {
-	out, errOut, code, err := e.Lab.Exec(ctx, host, "sh", "-c", "kill -9 $(cut -d' ' -f1 /run/resource-agents/computeha-nova-compute-*.pid)")
+	out, errOut, code, err := e.Lab.Exec(ctx, host, "sh", "-c", "cat /run/resource-agents/computeha-nova-compute-*.pid")
 	if err != nil || code != 0 {
-		return fmt.Errorf("killing nova-compute on %s: exit %d, %v: %s%s", host, code, err, out, errOut)
+		return fmt.Errorf("nova-compute's pid file on %s: exit %d, %v: %s", host, code, err, errOut)
+	}
+	f := strings.Fields(out)
+	if len(f) != 2 {
+		return fmt.Errorf("nova-compute's pid file on %s: %q", host, out)
+	}
+	pid, err := strconv.Atoi(f[0])
+	if err != nil {
+		return fmt.Errorf("nova-compute's pid file on %s: %q", host, out)
+	}
+	if st, err := startTime(pid); err != nil || st != f[1] {
+		return fmt.Errorf("nova-compute on %s: process %d is not the one recorded (start %q, recorded %s, %v)", host, pid, st, f[1], err)
+	}
+	if _, errOut, code, err := e.Lab.Exec(ctx, host, "kill", "-9", f[0]); err != nil || code != 0 {
+		return fmt.Errorf("killing nova-compute (%d) on %s: exit %d, %v: %s", pid, host, code, err, errOut)
 	}
 	return nil
 }
@@ -270,8 +282,9 @@ func hangNovaAPI(ctx context.Context, e *Env, _ string) error {
 	return fr.Thaw()
 }
 
-// soakRound runs one round: fault, outcome, repair, invariants. It returns the violations.
-func (e *Env) soakRound(ctx context.Context, t *testing.T, f soakFault, host string, vms []VM) []string {
+// soakRound runs one round: fault, outcome, repair, invariants. It returns the node the fault
+// went to (host, or the controller f names) and the violations.
+func (e *Env) soakRound(ctx context.Context, t *testing.T, f soakFault, host string, vms []VM) (string, []string) {
 	t.Helper()
 	e.quiet(ctx, t)
 	states, err := e.States(ctx)
@@ -292,6 +305,13 @@ func (e *Env) soakRound(ctx context.Context, t *testing.T, f soakFault, host str
 		if err := e.observeFromOther(ctx, target); err != nil {
 			t.Fatal(err)
 		}
+		// Whatever ends the round: the next one (or the next scenario) observes from ctl1
+		// once it is back.
+		defer func() {
+			if err := e.observeBack(ctx, 3*time.Minute); err != nil {
+				t.Log(err)
+			}
+		}()
 	}
 	fault := time.Now()
 	if err := f.inject(ctx, e, target); err != nil {
@@ -304,6 +324,15 @@ func (e *Env) soakRound(ctx context.Context, t *testing.T, f soakFault, host str
 		// Long enough for a wrong decision to be confirmed and carried out (fencing takes
 		// seconds once decided).
 		time.Sleep(40 * time.Second)
+	}
+	if f.controller != nil {
+		// The two others fenced it, and the daemon runs on one of them.
+		if fenced, err := e.fencedSince(ctx, target, fault); err != nil || fenced.IsZero() {
+			out = append(out, fmt.Sprintf("%s was not fenced by the two other controllers (%v)", target, err))
+		}
+		if node, _, err := e.EvacuatorPID(ctx); err != nil || node == target {
+			out = append(out, fmt.Sprintf("the evacuation daemon does not run on another controller than %s: %q, %v", target, node, err))
+		}
 	}
 	if f.undo != nil {
 		if err := f.undo(ctx, e, target); err != nil {
@@ -318,9 +347,8 @@ func (e *Env) soakRound(ctx context.Context, t *testing.T, f soakFault, host str
 	if f.controller != nil {
 		if err := e.waitMember(ctx, target, 4*time.Minute); err != nil {
 			out = append(out, err.Error())
-		}
-		if err := e.observeBack(ctx, time.Minute); err != nil {
-			t.Fatal(err)
+		} else if err := e.observeBack(ctx, time.Minute); err != nil {
+			out = append(out, err.Error())
 		}
 	}
 	// Back without hand work: only the tenant cut's migrate response leaves the host disabled
@@ -341,7 +369,7 @@ func (e *Env) soakRound(ctx context.Context, t *testing.T, f soakFault, host str
 		}
 		time.Sleep(time.Second)
 	}
-	return append(out, e.soakInvariants(ctx, fault, f, host, vms, on)...)
+	return target, append(out, e.soakInvariants(ctx, fault, f, host, vms, on)...)
 }
 
 // soakRecovered waits (4 minutes at most) until host is fenced and every HA VM of on runs on
