@@ -280,13 +280,13 @@ func (f *Fake) FenceRemote(_ context.Context, node, where string, _ time.Duratio
 	return err
 }
 
-// ConfirmFenced records the confirmation and adds a successful manual fencing (no delegate)
-// to the history, as stonith_admin --confirm does.
+// ConfirmFenced records the confirmation and adds a successful manual fencing (delegate
+// ManualDelegate) to the history, as stonith_admin --confirm does.
 func (f *Fake) ConfirmFenced(_ context.Context, node string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.confirms = append(f.confirms, node)
-	f.fencing = append(f.fencing, FenceEvent{Action: "off", Target: node, Status: "success", Client: "stonith_admin", Completed: f.now()})
+	f.fencing = append(f.fencing, FenceEvent{Action: "off", Target: node, Status: "success", Client: "stonith_admin", Delegate: ManualDelegate, Completed: f.now()})
 	return nil
 }
 

@@ -54,11 +54,11 @@ func TestTheFakeRecordsFencingRequestsAndLetsTheTestActAsTheTopology(t *testing.
 	}
 	_ = f.ConfirmFenced(ctx, "cmp1")
 	h, _ := f.FencingHistory(ctx, "cmp1")
-	if len(h) != 2 || !h[0].Succeeded() || h[1].Delegate != "" {
+	if len(h) != 2 || !h[0].Succeeded() || h[0].Manual() || !h[1].Manual() {
 		t.Errorf("history %+v, want the topology's fencing then a manual confirmation", h)
 	}
 	st, _ := f.Status(ctx)
-	if !st.Quorate || len(st.Fencing) != 2 || st.Fencing[0].Delegate != "" {
+	if !st.Quorate || len(st.Fencing) != 2 || !st.Fencing[0].Manual() {
 		t.Errorf("status: quorate %v, fencing newest first %+v", st.Quorate, st.Fencing)
 	}
 }

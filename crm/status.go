@@ -67,6 +67,13 @@ type FenceEvent struct {
 // Succeeded tells whether the operation completed successfully.
 func (e FenceEvent) Succeeded() bool { return e.Status == "success" }
 
+// ManualDelegate is the delegate Pacemaker records for a fencing confirmed by hand
+// (stonith_admin --confirm): no device ran.
+const ManualDelegate = "a human"
+
+// Manual tells whether the fencing was confirmed by hand rather than done by a device.
+func (e FenceEvent) Manual() bool { return e.Delegate == ManualDelegate }
+
 // Status is the cluster as crm_mon --output-as=xml reports it.
 type Status struct {
 	DC string // name of the DC; empty when there is none

@@ -701,17 +701,24 @@ func (l *healthLoop) enable(ctx context.Context, name string) error {
 }
 
 // confirm tells Pacemaker that a host it still shows unclean, but whose evidence says it is
-// running, needs no fencing. Not when a fencing succeeded since the trouble began (Pacemaker
+// running, needs no fencing. Not when a device fenced it since the trouble began (Pacemaker
 // did its job), nor while the host's recovery is not over or began in this trouble (it was
 // fenced for real, and the rest is Pacemaker's and the evacuation's business). The "done" mark
 // of a recovery from before the trouble is history: a host recovered once stays confirmable.
+// A confirmation by hand (this loop's own, or an operator's) ran no device and marked nothing
+// for evacuation: a host unclean again after one is confirmed again.
 func (l *healthLoop) confirm(ctx context.Context, name string, episode time.Time, ev health.Evidence) error {
 	evs, err := l.d.o.Cluster.FencingHistory(ctx, name)
 	if err != nil {
 		return fmt.Errorf("fencing history of %s: %w", name, err)
 	}
+	// crm_mon's full history too: stonith_admin --history lists one operation per target,
+	// not always the latest.
+	if st, err := l.d.o.Cluster.Status(ctx); err == nil {
+		evs = append(evs, st.Fencing...)
+	}
 	for _, e := range evs {
-		if e.Target == name && e.Succeeded() && !e.Completed.Before(episode) {
+		if e.Target == name && e.Succeeded() && !e.Manual() && !e.Completed.Before(episode) {
 			return nil
 		}
 	}

@@ -266,6 +266,15 @@ func TestARecoveredHostIsConfirmedToPacemakerOnlyWhenEveryCheckPasses(t *testing
 			setup: func(hw *healthWorld) { hw.cluster.Fenced("cmp1", hw.clock()) },
 		},
 		{
+			// Its own confirmation earlier in the trouble, or an operator's, ran no device.
+			name: "a host confirmed by hand during the trouble is confirmed again",
+			back: func() (health.Evidence, health.Decision) { return back(health.OK, health.OK) },
+			setup: func(hw *healthWorld) {
+				hw.cluster.AddFencing(crm.FenceEvent{Action: "off", Target: "cmp1", Status: "success", Delegate: crm.ManualDelegate, Completed: hw.clock()})
+			},
+			wantConfirm: true,
+		},
+		{
 			name: "a host whose recovery ended during the trouble is not confirmed",
 			back: func() (health.Evidence, health.Decision) { return back(health.OK, health.OK) },
 			setup: func(hw *healthWorld) {

@@ -590,7 +590,7 @@ func (e *Env) settledOnce(ctx context.Context, t *testing.T, host string, fault 
 // (stonith_admin --confirm, which the daemon runs once an isolated host is back), which has no
 // delegate.
 func deviceRan(f crm.FenceEvent) bool {
-	return f.Delegate != "" && !strings.Contains(f.Delegate, "human")
+	return f.Delegate != "" && !f.Manual()
 }
 
 // noFencing fails t if Pacemaker's history shows a successful fencing of host since fault.
