@@ -138,6 +138,7 @@ func (e *Env) othersNotFenced(ctx context.Context, t *testing.T, failed string, 
 // fencing, no other compute fenced. The controller comes back on its own (its fencing is a
 // reboot).
 func dcPoweredOffMidEvacuation(ctx context.Context, t *testing.T, env *Env) {
+	fresh(ctx, t, env)
 	env.quiet(ctx, t)
 	st, err := env.CRM.Status(ctx)
 	if err != nil {
@@ -205,6 +206,7 @@ func dcPoweredOffMidEvacuation(ctx context.Context, t *testing.T, env *Env) {
 // no quorum). The lone controller's fencing is delayed 10 s (pcmk_delay_base, as operators set
 // against fencing races) so that its side lives long enough to be seen doing nothing.
 func partitionDuringComputeFailure(ctx context.Context, t *testing.T, env *Env) {
+	fresh(ctx, t, env)
 	env.quiet(ctx, t)
 	lone, _, err := env.EvacuatorPID(ctx)
 	if err != nil {
