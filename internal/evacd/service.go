@@ -123,20 +123,35 @@ func Serve(ctx context.Context, o ServiceOptions) error {
 		}
 	}()
 	events := make(chan crm.Event, 1024)
-	errs := make(chan error, 3)
+	errs := make(chan error, 2)
+	ran := make(chan error, 1)
 	go func() { errs <- w.Run(ctx, events) }()
 	go func() { errs <- serveHealth(ctx, o.Socket, d) }()
-	go func() { errs <- d.Run(ctx, events) }()
+	go func() { ran <- d.Run(ctx, events) }()
 	m.ServeInBackground(ctx, cfg.Metrics.Listen, o.Log)
 	startAlerts(ctx, cfg, d, m, o.Log)
 	o.Log.Info("evacuation daemon started", "owner", o.Owner, "config", o.ConfigPath, "socket", o.Socket)
-	err = <-errs
-	cancel()
+	select {
+	case err = <-errs:
+		cancel()
+		// The daemon's last words (the quorum as it stops) are waited for, a while.
+		select {
+		case <-ran:
+		case <-time.After(stopWait):
+			o.Log.Warn("the daemon did not stop in time", "waited", stopWait)
+		}
+	case err = <-ran:
+		cancel()
+	}
 	if errors.Is(err, context.Canceled) {
 		return nil
 	}
 	return err
 }
+
+// stopWait bounds how long a stopping daemon waits for its loop to end: its jobs end with
+// their context, and its last look at the quorum takes two bounded calls.
+const stopWait = 2*quorumAtStopTimeout + 2*time.Second
 
 // serveHealth answers each connection with one JSON line of Health.
 func serveHealth(ctx context.Context, path string, d *Daemon) error {
