@@ -102,7 +102,14 @@ func (e *Env) moveDaemon(ctx context.Context, t *testing.T, node string) {
 	}
 	// --force bans it from where it runs too: its stickiness would otherwise keep it there.
 	run("crm_resource", "--move", "--force", "--resource", "evacuator", "--node", node)
-	t.Cleanup(func() { run("crm_resource", "--clear", "--resource", "evacuator") })
+	cleared := false
+	clearMove := func() {
+		if !cleared {
+			cleared = true
+			run("crm_resource", "--clear", "--resource", "evacuator")
+		}
+	}
+	t.Cleanup(clearMove)
 	deadline := time.Now().Add(time.Minute)
 	for {
 		if at, _, err := e.EvacuatorPID(ctx); err == nil && at == node {
@@ -113,6 +120,8 @@ func (e *Env) moveDaemon(ctx context.Context, t *testing.T, node string) {
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
+	// Its stickiness keeps it there; the constraints would call it back once node returns.
+	clearMove()
 	t.Logf("the evacuation daemon runs on %s", node)
 }
 
