@@ -255,13 +255,7 @@ func partitionDuringComputeFailure(ctx context.Context, t *testing.T, env *Env) 
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Log(tl.Summary())
-	for _, v := range tl.Violations {
-		t.Error(v)
-	}
-	if tl.AllActive == 0 {
-		t.Fatalf("not every HA VM of %s was ACTIVE elsewhere within 5 minutes", h)
-	}
+	checkTimeline(t, tl, h)
 	if f, err := env.fencedSince(ctx, lone, tl.Fault); err != nil {
 		t.Error(err)
 	} else if f.IsZero() {
