@@ -16,17 +16,16 @@ const ReasonQuorumRegained history.ReasonCode = "quorum-regained"
 const quorumAtStopTimeout = 3 * time.Second
 
 // noteQuorum says, once per change, that this daemon's partition lost quorum or has it again.
-// It is told at every reconciliation (the CIB's have-quorum, which the partition's DC writes
-// once elected) and as the daemon stops.
 // Without quorum nothing is fenced or recovered from here (each fencing wait also says so for
 // its host): the history and the log tell the operator why this side did nothing. A daemon that
-// starts in a quorate partition says nothing.
+// starts in a quorate partition says nothing. It is told at every reconciliation (the CIB's
+// have-quorum, which the partition's DC writes once elected) and as the daemon stops.
 func (d *Daemon) noteQuorum(ctx context.Context, quorate bool) {
 	d.mu.Lock()
 	was, known := d.quorate, d.quorumKnown
 	d.quorate, d.quorumKnown = quorate, true
 	d.mu.Unlock()
-	if known && was == quorate || !known && quorate {
+	if (known && was == quorate) || (!known && quorate) {
 		return
 	}
 	if !quorate {
