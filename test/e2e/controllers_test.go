@@ -46,6 +46,7 @@ func (e *Env) observeFromOther(ctx context.Context, failing string) error {
 // waitMember waits (limit at most) until the observer shows node online and clean.
 func (e *Env) waitMember(ctx context.Context, node string, limit time.Duration) error {
 	deadline := time.Now().Add(limit)
+	var last string
 	for {
 		st, err := e.CRM.Status(ctx)
 		if err == nil {
@@ -53,11 +54,16 @@ func (e *Env) waitMember(ctx context.Context, node string, limit time.Duration) 
 			if i >= 0 && st.Nodes[i].Online && !st.Nodes[i].Unclean {
 				return nil
 			}
+			if i >= 0 {
+				last = fmt.Sprintf("online=%v unclean=%v", st.Nodes[i].Online, st.Nodes[i].Unclean)
+			}
+		} else {
+			last = err.Error()
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("%s not back in the cluster within %s (%v)", node, limit, err)
+			return fmt.Errorf("%s not back in the cluster within %s: %s", node, limit, last)
 		}
-		time.Sleep(time.Second)
+		time.Sleep(500 * time.Millisecond)
 	}
 }
 
@@ -149,13 +155,9 @@ func (e *Env) othersNotFenced(ctx context.Context, t *testing.T, failed string, 
 func dcPoweredOffMidEvacuation(ctx context.Context, t *testing.T, env *Env) {
 	fresh(ctx, t, env)
 	env.quiet(ctx, t)
-	st, err := env.CRM.Status(ctx)
+	dc, err := dcOf(ctx, env)
 	if err != nil {
 		t.Fatal(err)
-	}
-	dc := st.DC
-	if dc == "" {
-		t.Fatal("the cluster has no DC")
 	}
 	env.observeFromAnother(ctx, t, dc)
 	env.moveDaemon(ctx, t, dc)

@@ -786,25 +786,8 @@ func (e *Env) enable(ctx context.Context, t *testing.T, host string) {
 // waitBackInCluster waits until Pacemaker has host online again.
 func (e *Env) waitBackInCluster(ctx context.Context, t *testing.T, host string, limit time.Duration) {
 	t.Helper()
-	deadline := time.Now().Add(limit)
-	var last string
-	for {
-		st, err := e.CRM.Status(ctx)
-		if err == nil {
-			i := slices.IndexFunc(st.Nodes, func(n crm.Node) bool { return n.Name == host })
-			if i >= 0 && st.Nodes[i].Online && !st.Nodes[i].Unclean {
-				return
-			}
-			if i >= 0 {
-				last = fmt.Sprintf("online=%v unclean=%v", st.Nodes[i].Online, st.Nodes[i].Unclean)
-			}
-		} else {
-			last = err.Error()
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s not back in the cluster within %s: %s", host, limit, last)
-		}
-		time.Sleep(500 * time.Millisecond)
+	if err := e.waitMember(ctx, host, limit); err != nil {
+		t.Fatal(err)
 	}
 }
 
