@@ -13,7 +13,9 @@
 # plus a tmpfs on /dev/shm (libqb ring buffers), /dev/null over
 # /proc/sysrq-trigger and, with AGENTDIR, an overlay on /usr/sbin that shows
 # AGENTDIR's files on top of the real /usr/sbin (writes inside the node go to
-# DIR/sbin.upper). Everything the node runs is started with nsenter into the
+# DIR/sbin.upper), and one on /usr/lib/ocf/resource.d that shows the OCF
+# agents of AGENTDIR/resource.d (as DIR/ocf, absolute links to their targets)
+# beside the installed ones. Everything the node runs is started with nsenter into the
 # holder's namespaces and without CAP_SYS_BOOT: a panicking Pacemaker calls
 # reboot(2) and writes "b" to /proc/sysrq-trigger, which would otherwise
 # reboot the whole machine.
@@ -135,10 +137,11 @@ EOF
 prepare_dirs() {
 	local dir=$1
 	# State from an earlier run is discarded.
-	rm -rf "${dir:?}/etc" "${dir:?}/lib" "${dir:?}/run" "${dir:?}/sbin.upper" "${dir:?}/sbin.work"
+	rm -rf "${dir:?}/etc" "${dir:?}/lib" "${dir:?}/run" "${dir:?}/sbin.upper" "${dir:?}/sbin.work" \
+		"${dir:?}/ocf" "${dir:?}/ocf.upper" "${dir:?}/ocf.work"
 	mkdir -p "$dir/etc/corosync" "$dir/lib/corosync" "$dir/log/corosync" \
 		"$dir/log/pacemaker/bundles" "$dir/run/crm" "$dir/run/resource-agents" \
-		"$dir/sbin.upper" "$dir/sbin.work"
+		"$dir/sbin.upper" "$dir/sbin.work" "$dir/ocf.upper" "$dir/ocf.work"
 	local sub
 	mkdir -p "$dir/lib/pacemaker"
 	for sub in blackbox cib cores pengine; do
@@ -151,6 +154,15 @@ prepare_dirs() {
 	chmod 770 "$dir/log/pacemaker"
 	chmod 750 "$dir/run/crm"
 	chmod 1755 "$dir/run/resource-agents"
+	# AGENTDIR's OCF agents are relative links to its multi-call binary:
+	# resolved here, they work from /usr/lib/ocf/resource.d too.
+	local a
+	if [[ -n $2 && -d $2/resource.d ]]; then
+		for a in "$2"/resource.d/*/*; do
+			mkdir -p "$dir/ocf/$(basename "$(dirname "$a")")"
+			ln -s "$(readlink -f "$a")" "$dir/ocf/$(basename "$(dirname "$a")")/$(basename "$a")"
+		done
+	fi
 }
 
 # node_settled DIR: node online and a DC elected, per crm_mon.
@@ -215,7 +227,7 @@ cmd_up() {
 	UP_DIR=$dir
 	trap 'exit 130' INT TERM
 	trap up_rollback EXIT
-	prepare_dirs "$dir"
+	prepare_dirs "$dir" "$agents"
 	write_config "$dir"
 
 	# Recorded first, so that an interruption cannot leave an unrecorded netns.
@@ -242,6 +254,10 @@ if [ -e /proc/sysrq-trigger ]; then mount --bind /dev/null /proc/sysrq-trigger; 
 if [ -n "$agents" ]; then
 	mount -t overlay overlay \
 		-o "lowerdir=$agents:/usr/sbin,upperdir=$d/sbin.upper,workdir=$d/sbin.work" /usr/sbin
+	if [ -d "$d/ocf" ]; then
+		mount -t overlay overlay \
+			-o "lowerdir=$d/ocf:/usr/lib/ocf/resource.d,upperdir=$d/ocf.upper,workdir=$d/ocf.work" /usr/lib/ocf/resource.d
+	fi
 fi
 ip link set lo up
 : >"$d/holder.ready"
