@@ -120,8 +120,6 @@ type Request struct {
 	// Interval and Timeout are the operation's, from the meta attributes
 	// (milliseconds); Timeout falls back to the action's default.
 	Interval, Timeout time.Duration
-	// HasInterval tells whether OCF_RESKEY_CRM_meta_interval was given.
-	HasInterval bool
 	// Instance is OCF_RESOURCE_INSTANCE (the resource id), Type is
 	// OCF_RESOURCE_TYPE, Root is OCF_ROOT.
 	Instance, Type, Root string
@@ -142,9 +140,12 @@ type Request struct {
 }
 
 // Probe tells whether this is a probe: a monitor with interval 0, which
-// Pacemaker runs to learn the state of a resource on a node.
+// Pacemaker runs to learn the state of a resource on a node. Pacemaker 2.1
+// passes no OCF_RESKEY_CRM_meta_interval at all for a probe (only recurring
+// operations carry one), so an absent interval is 0, as resource-agents'
+// ocf_is_probe takes it.
 func (r *Request) Probe() bool {
-	return r.Action == "monitor" && r.HasInterval && r.Interval == 0
+	return r.Action == "monitor" && r.Interval == 0
 }
 
 // Deadline is when the action must have finished: the operation timeout

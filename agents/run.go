@@ -292,7 +292,7 @@ func newRequest(_ context.Context, a *Agent, env Env, vars map[string]string, ac
 		return time.Duration(n) * time.Millisecond, true, nil
 	}
 	var err error
-	if req.Interval, req.HasInterval, err = ms("interval"); err != nil {
+	if req.Interval, _, err = ms("interval"); err != nil {
 		return nil, err
 	}
 	timeout, given, err := ms("timeout")

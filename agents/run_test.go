@@ -217,8 +217,22 @@ func TestRequestDefaultsWithoutPacemaker(t *testing.T) {
 		t.Fatalf("monitor: %+v", got)
 	}
 	r := ta.req
-	if r.Probe() || r.Timeout != 20*time.Second || r.StateDir != DefaultStateDir || r.Instance != "test-agent" {
+	// A monitor without an interval is a probe: Pacemaker 2.1 sends a probe no
+	// OCF_RESKEY_CRM_meta_interval at all.
+	if !r.Probe() || r.Timeout != 20*time.Second || r.StateDir != DefaultStateDir || r.Instance != "test-agent" {
 		t.Errorf("without meta attributes: probe %v, timeout %s, state dir %s, instance %s", r.Probe(), r.Timeout, r.StateDir, r.Instance)
+	}
+	if got := ta.run(t, NewFakeClock(), []string{"OCF_RESKEY_name=web", "OCF_RESKEY_CRM_meta_interval=10000"}, "monitor"); got.code != 0 {
+		t.Fatalf("monitor: %+v", got)
+	}
+	if ta.req.Probe() {
+		t.Error("a monitor with a 10 s interval is taken for a probe")
+	}
+	if got := ta.run(t, NewFakeClock(), []string{"OCF_RESKEY_name=web"}, "start"); got.code != 0 {
+		t.Fatalf("start: %+v", got)
+	}
+	if ta.req.Probe() {
+		t.Error("a start is taken for a probe")
 	}
 }
 

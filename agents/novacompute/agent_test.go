@@ -128,6 +128,9 @@ func TestMonitorCombinesTheProcessAndNovasView(t *testing.T) {
 	}{
 		{name: "a stopped service is not running", proc: agents.ProcStopped, env: []string{recurring}, wantCode: 7},
 		{name: "a dead process is not running on a probe", proc: agents.ProcCrashed, env: []string{probe}, wantCode: 7},
+		// Pacemaker 2.1 passes no interval at all for a probe: a process recorded before the
+		// node rebooted (or Pacemaker restarted) is not a failure there.
+		{name: "a dead process is not running on a probe as Pacemaker sends it, without an interval", proc: agents.ProcCrashed, wantCode: 7},
 		{name: "a dead process fails a recurring monitor", proc: agents.ProcCrashed, env: []string{recurring}, wantCode: 1, wantReason: "nova-compute is not running: fake crashed"},
 		{name: "a running service that Nova has up and enabled is healthy", proc: agents.ProcRunning, env: []string{recurring}, svcs: []Service{healthy("compute1")}, wantCode: 0},
 		{name: "a running service on a probe is checked against Nova too", proc: agents.ProcRunning, env: []string{probe}, svcs: []Service{healthy("compute1")}, wantCode: 0},

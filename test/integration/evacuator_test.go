@@ -4,10 +4,13 @@ package integration
 
 import (
 	"context"
+	"encoding/xml"
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -113,4 +116,89 @@ func TestTheDaemonAnswersItsHealthSocket(t *testing.T) {
 		time.Sleep(200 * time.Millisecond)
 	}
 	<-done
+}
+
+// crmMonFailures are the failed actions crm_mon lists.
+type crmMonFailures struct {
+	Failures []struct {
+		OpKey      string `xml:"op_key,attr"`
+		Node       string `xml:"node,attr"`
+		ExitReason string `xml:"exitreason,attr"`
+	} `xml:"failures>failure"`
+}
+
+// TestAProbeFindingTheDaemonGoneIsNotAFailure: the evacuator is a resource of a live
+// Pacemaker; its daemon dies while its pid file stays (as when a node reboots with a state
+// directory that survives, or Pacemaker is restarted), and Pacemaker probes it again.
+// Pacemaker 2.1 sends a probe no interval at all: the agent must still take it for a probe
+// and answer not running, so that Pacemaker just starts the daemon, with no failed action
+// (a failed probe is "possibly active" to Pacemaker, which then recovers the resource
+// wherever else it runs).
+func TestAProbeFindingTheDaemonGoneIsNotAFailure(t *testing.T) {
+	node := startPacemaker(t)
+	dir := sharedDir(t)
+	cfg := evacdConfig(t, dir)
+	must := func(args ...string) string {
+		t.Helper()
+		r := node.exec(t, 2*time.Minute, args...)
+		if r.code != 0 {
+			t.Fatalf("%s: %s", strings.Join(args, " "), r)
+		}
+		return r.stdout
+	}
+	// Nothing here is fenced: without a device, stonith-enabled would keep evac from starting.
+	must("crm_attribute", "--type", "crm_config", "--name", "stonith-enabled", "--update", "false")
+	// The recurring monitor runs once after the start, then not for an hour: only the probe
+	// looks at the dead daemon.
+	must("pcs", "resource", "create", "evac", "ocf:computeha:evacuator", "config="+cfg,
+		"socket="+filepath.Join(dir, "evacd.sock"), "alert_socket="+filepath.Join(dir, "alert.sock"),
+		"state_dir="+filepath.Join(dir, "state"), "alert_agent=/usr/sbin/computeha_alert",
+		"op", "monitor", "interval=1h", "timeout=20s")
+	must("crm_resource", "--wait", "--timeout=60s")
+	pidFile := filepath.Join(node.dir, "run", "resource-agents", "computeha-evacuator-evac.pid")
+	daemon := func() int {
+		t.Helper()
+		b, err := os.ReadFile(pidFile)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f := strings.Fields(string(b))
+		if len(f) != 2 {
+			t.Fatalf("%s: %q", pidFile, b)
+		}
+		pid, err := strconv.Atoi(f[0])
+		if err != nil {
+			t.Fatal(err)
+		}
+		return pid
+	}
+	before := daemon()
+	if err := syscall.Kill(before, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); syscall.Kill(before, 0) == nil; time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the daemon (pid %d) did not die", before)
+		}
+	}
+	// Forget what Pacemaker knows of evac: it probes it again.
+	must("crm_resource", "--refresh", "--resource", "evac")
+	must("crm_resource", "--wait", "--timeout=60s")
+	var mon crmMonFailures
+	if err := xml.Unmarshal([]byte(must("crm_mon", "--one-shot", "--output-as=xml", "--include=failures")), &mon); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range mon.Failures {
+		t.Errorf("failed action %s on %s: %s", f.OpKey, f.Node, f.ExitReason)
+	}
+	if after := daemon(); after == before || syscall.Kill(after, 0) != nil {
+		t.Errorf("the daemon was not started again: pid %d before, %d now", before, after)
+	}
+	log, err := os.ReadFile(filepath.Join(node.dir, "log", "pacemaker", "pacemaker.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(log), "Result of probe operation for evac on") || !strings.Contains(string(log), "not running") {
+		t.Error("pacemaker.log has no probe of evac answered not running")
+	}
 }
