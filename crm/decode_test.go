@@ -140,7 +140,14 @@ func TestDecodeStatusStates(t *testing.T) {
 		}},
 		{"crm_mon-lab-remote-standby.xml", labNode("cmp1", func(n Node) bool { return n.Standby && n.Online && n.Type == NodeRemote })},
 		{"crm_mon-lab-remote-maintenance.xml", labNode("cmp1", func(n Node) bool { return n.Maintenance && n.Online })},
-		{"crm_mon-lab-remote-unclean.xml", labNode("cmp2", func(n Node) bool { return !n.Online && n.Unclean && n.Type == NodeRemote })},
+		{"crm_mon-lab-remote-unclean.xml", func(t *testing.T, st *Status) {
+			labNode("cmp2", func(n Node) bool { return !n.Online && n.Unclean && n.Type == NodeRemote })(t, st)
+			want := []Failure{{OpKey: "cmp2_monitor_1000", Resource: "cmp2", Task: "monitor", Interval: "1000", Node: "ctl2",
+				ExitStatus: "error", Status: "Timed Out", ExitReason: "Remote executor did not respond"}}
+			if diff := cmp.Diff(want, st.Failures); diff != "" {
+				t.Errorf("failures (-want +got):\n%s", diff)
+			}
+		}},
 		{"crm_mon-lab-remote-fenced.xml", func(t *testing.T, st *Status) {
 			labNode("cmp2", func(n Node) bool { return !n.Unclean })(t, st)
 			ok := false
@@ -311,5 +318,30 @@ func TestTheClustersFenceAction(t *testing.T) {
 		if got := c.FenceAction(); got != want {
 			t.Errorf("stonith-action=%s: %s, want %s", value, got, want)
 		}
+	}
+}
+
+// TestFailuresNameTheirResource: crm_mon names a failure only by its operation key
+// (RESOURCE_TASK_INTERVAL, or RESOURCE_pre|post_notify_TASK_INTERVAL); a resource with
+// underscores in its name keeps them, and a key of another form names no resource but its
+// failure is kept.
+func TestFailuresNameTheirResource(t *testing.T) {
+	st, err := DecodeStatus(strings.NewReader(`<pacemaker-result api-version="2.25" request="crm_mon"><failures>
+<failure op_key="nova_compute:1_start_0" node="cmp1" exitstatus="not running" exitreason="gone" status="Done" interval="0" task="start"/>
+<failure op_key="db_post_notify_start_0" node="c1" interval="0" task="notify"/>
+<failure op_key="cmp2_monitor_1000" node="ctl2" interval="0" task="monitor"/>
+<failure op_key="odd" node="ctl2"/>
+</failures></pacemaker-result>`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Failure{
+		{OpKey: "nova_compute:1_start_0", Resource: "nova_compute:1", Task: "start", Interval: "0", Node: "cmp1", ExitStatus: "not running", Status: "Done", ExitReason: "gone"},
+		{OpKey: "db_post_notify_start_0", Resource: "db", Task: "notify", Interval: "0", Node: "c1"},
+		{OpKey: "cmp2_monitor_1000", Task: "monitor", Interval: "0", Node: "ctl2"},
+		{OpKey: "odd", Node: "ctl2"},
+	}
+	if diff := cmp.Diff(want, st.Failures); diff != "" {
+		t.Errorf("failures (-want +got):\n%s", diff)
 	}
 }

@@ -89,6 +89,21 @@ type Status struct {
 	Attributes map[string]map[string]string
 	// Fencing is the fencing history crm_mon includes, newest first.
 	Fencing []FenceEvent
+	// Failures are the failed resource actions Pacemaker still counts (until they expire
+	// or are cleaned up).
+	Failures []Failure
+}
+
+// Failure is one failed resource action as crm_mon lists it.
+type Failure struct {
+	OpKey    string // the operation key, RESOURCE_TASK_INTERVAL
+	Resource string // the resource (a clone instance as RSC:N); "" if OpKey does not say
+	Task     string // start, stop, monitor, ...
+	Interval string // the operation's interval in milliseconds, "0" for a one-time action
+	Node     string
+	// ExitStatus is the agent's result by name (error, not running, ...); Status is the
+	// execution's (Done, Timed Out, ...); ExitReason explains it when the agent did.
+	ExitStatus, Status, ExitReason string
 }
 
 // Node returns the node called name.
@@ -111,9 +126,21 @@ type xmlResult struct {
 	Rsc     xmlRscList   `xml:"resources"`
 	Attrs   []xmlAttrSet `xml:"node_attributes>node"`
 	Fencing []xmlFence   `xml:"fence_history>fence_event"`
+	Failed  []xmlFailure `xml:"failures>failure"`
 	List    []xmlFence   `xml:"list>fence_event"`
 	Attr    []xmlAttr    `xml:"attribute"`
 	Status  *xmlStatus   `xml:"status"`
+}
+
+// xmlFailure names no resource: its operation key is RESOURCE_TASK_INTERVAL.
+type xmlFailure struct {
+	OpKey      string `xml:"op_key,attr"`
+	Node       string `xml:"node,attr"`
+	Task       string `xml:"task,attr"`
+	Interval   string `xml:"interval,attr"`
+	ExitStatus string `xml:"exitstatus,attr"`
+	Status     string `xml:"status,attr"`
+	ExitReason string `xml:"exitreason,attr"`
 }
 
 type xmlStatus struct {
@@ -303,7 +330,30 @@ func DecodeStatus(r io.Reader) (*Status, error) {
 	if err != nil {
 		return nil, fmt.Errorf("decode crm_mon: %w", err)
 	}
+	for _, f := range res.Failed {
+		st.Failures = append(st.Failures, Failure{
+			OpKey: f.OpKey, Resource: failedResource(f), Task: f.Task, Interval: f.Interval, Node: f.Node,
+			ExitStatus: f.ExitStatus, Status: f.Status, ExitReason: f.ExitReason,
+		})
+	}
 	return st, nil
+}
+
+// failedResource is the resource a failure's operation key names: the key less "_TASK_INTERVAL",
+// or, for a notification, less "_pre_notify_..." or "_post_notify_...". A key of another form
+// names none (the failure is kept all the same: one odd entry must not hide the others).
+func failedResource(f xmlFailure) string {
+	if rsc, ok := strings.CutSuffix(f.OpKey, "_"+f.Task+"_"+f.Interval); ok {
+		return rsc
+	}
+	if f.Task == "notify" {
+		for _, when := range []string{"_pre_notify_", "_post_notify_"} {
+			if i := strings.LastIndex(f.OpKey, when); i > 0 {
+				return f.OpKey[:i]
+			}
+		}
+	}
+	return ""
 }
 
 func flattenResources(l xmlRscList, parent string) []Resource {

@@ -4,7 +4,6 @@ package e2e
 
 import (
 	"context"
-	"encoding/xml"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -141,31 +140,21 @@ func (e *Env) moveDaemon(ctx context.Context, t *testing.T, node string) {
 // scenario starts from a cluster where every connection can move.
 func (e *Env) clearConnectionFailures(ctx context.Context, t *testing.T) error {
 	t.Helper()
-	out, _, code, err := e.Lab.Exec(ctx, e.observer, "crm_mon", "--one-shot", "--output-as=xml", "--include=failures")
-	if err != nil || code != 0 {
-		return fmt.Errorf("crm_mon: exit %d, %v: %s", code, err, out)
-	}
-	var mon struct {
-		Failures []struct {
-			OpKey string `xml:"op_key,attr"`
-			Node  string `xml:"node,attr"`
-		} `xml:"failures>failure"`
-	}
-	if err := xml.Unmarshal([]byte(out), &mon); err != nil {
-		return fmt.Errorf("crm_mon: %w", err)
+	st, err := e.CRM.Status(ctx)
+	if err != nil {
+		return err
 	}
 	cleared := map[string]bool{}
-	for _, f := range mon.Failures {
-		// op_key is RESOURCE_TASK_INTERVAL; a compute's connection is named as the compute.
-		rsc, _, _ := strings.Cut(f.OpKey, "_")
-		if !slices.Contains(e.Computes(), rsc) || cleared[rsc] {
+	for _, f := range st.Failures {
+		// A compute's connection is named as the compute.
+		if !slices.Contains(e.Computes(), f.Resource) || cleared[f.Resource] {
 			continue
 		}
-		cleared[rsc] = true
-		if out, errOut, code, err := e.Lab.Exec(ctx, e.observer, "crm_resource", "--cleanup", "--resource", rsc); err != nil || code != 0 {
-			return fmt.Errorf("crm_resource --cleanup --resource %s: exit %d, %v: %s%s", rsc, code, err, out, errOut)
+		cleared[f.Resource] = true
+		if out, errOut, code, err := e.Lab.Exec(ctx, e.observer, "crm_resource", "--cleanup", "--resource", f.Resource); err != nil || code != 0 {
+			return fmt.Errorf("crm_resource --cleanup --resource %s: exit %d, %v: %s%s", f.Resource, code, err, out, errOut)
 		}
-		t.Logf("cleared the failed %s of %s's connection on %s (and any other)", f.OpKey, rsc, f.Node)
+		t.Logf("cleared the failed %s of %s's connection on %s (and any other)", f.Task, f.Resource, f.Node)
 	}
 	if len(cleared) == 0 {
 		return nil

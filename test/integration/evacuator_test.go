@@ -4,7 +4,6 @@ package integration
 
 import (
 	"context"
-	"encoding/xml"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -118,15 +117,6 @@ func TestTheDaemonAnswersItsHealthSocket(t *testing.T) {
 	<-done
 }
 
-// crmMonFailures are the failed actions crm_mon lists.
-type crmMonFailures struct {
-	Failures []struct {
-		OpKey      string `xml:"op_key,attr"`
-		Node       string `xml:"node,attr"`
-		ExitReason string `xml:"exitreason,attr"`
-	} `xml:"failures>failure"`
-}
-
 // TestAProbeFindingTheDaemonGoneIsNotAFailure: the evacuator is a resource of a live
 // Pacemaker; its daemon dies while its pid file stays (as when a node reboots with a state
 // directory that survives, or Pacemaker is restarted), and Pacemaker probes it again.
@@ -184,12 +174,12 @@ func TestAProbeFindingTheDaemonGoneIsNotAFailure(t *testing.T) {
 	// Forget what Pacemaker knows of evac: it probes it again.
 	must("crm_resource", "--refresh", "--resource", "evac")
 	must("crm_resource", "--wait", "--timeout=60s")
-	var mon crmMonFailures
-	if err := xml.Unmarshal([]byte(must("crm_mon", "--one-shot", "--output-as=xml", "--include=failures")), &mon); err != nil {
+	st, err := node.crmClient().Status(context.Background())
+	if err != nil {
 		t.Fatal(err)
 	}
-	for _, f := range mon.Failures {
-		t.Errorf("failed action %s on %s: %s", f.OpKey, f.Node, f.ExitReason)
+	for _, f := range st.Failures {
+		t.Errorf("failed %s of %s on %s: %s", f.Task, f.Resource, f.Node, f.ExitReason)
 	}
 	if after := daemon(); after == before || syscall.Kill(after, 0) != nil {
 		t.Errorf("the daemon was not started again: pid %d before, %d now", before, after)
