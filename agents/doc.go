@@ -33,6 +33,10 @@
 //	that is not here)                           2 OCF_ERR_ARGS
 //	a required program missing                  5 OCF_ERR_INSTALLED; on a probe 7
 //	an OCF action the agent does not implement  3 OCF_ERR_UNIMPLEMENTED
+//	a managed process gone (crashed)            1 OCF_ERR_GENERIC; on a probe 7
+//
+// A probe is a monitor with an interval of 0 or none: Pacemaker 2.1 gives its
+// probes no interval. A monitor run by hand without one gets a probe's answers.
 //
 // A stop never fails because of the configuration or a missing program: a
 // failed stop gets the node fenced, so stop logs those problems and stops

@@ -97,7 +97,7 @@ type Status struct {
 // Failure is one failed resource action as crm_mon lists it.
 type Failure struct {
 	OpKey    string // the operation key, RESOURCE_TASK_INTERVAL
-	Resource string // the resource (a clone instance as RSC:N); "" if OpKey does not say
+	Resource string // the resource ("" if OpKey does not say; an anonymous clone's instances share its name)
 	Task     string // start, stop, monitor, ...
 	Interval string // the operation's interval in milliseconds, "0" for a one-time action
 	Node     string

@@ -6,7 +6,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -162,6 +161,14 @@ func (e *Env) clearConnectionFailures(ctx context.Context, t *testing.T) error {
 	if out, _, code, err := e.Lab.Exec(ctx, e.observer, "crm_resource", "--wait", "--timeout=60s"); err != nil || code != 0 {
 		return fmt.Errorf("the cluster did not settle within a minute of the cleanup: exit %d, %v: %s", code, err, out)
 	}
+	if st, err = e.CRM.Status(ctx); err != nil {
+		return err
+	}
+	for _, f := range st.Failures {
+		if slices.Contains(e.Computes(), f.Resource) {
+			return fmt.Errorf("%s's connection failed again after the cleanup: %s on %s (%s %s)", f.Resource, f.Task, f.Node, f.Status, f.ExitReason)
+		}
+	}
 	return nil
 }
 
@@ -175,22 +182,22 @@ func (e *Env) fenceReasons(ctx context.Context, node string, t0 time.Time) []str
 	seen := map[string]bool{}
 	var out []string
 	for _, c := range ctls {
-		b, err := os.ReadFile(filepath.Join(e.Lab.Dir(), "nodes", c, "log", "pacemaker", "pacemaker.log"))
+		b, err := os.ReadFile(e.fencerLog(c))
 		if err != nil {
+			out = append(out, err.Error())
 			continue
 		}
 		for line := range strings.Lines(string(b)) {
 			_, reason, ok := strings.Cut(line, " node "+node+" will be fenced: ")
-			// "Dec 05 09:27:06.667 ctl1 ...": the year is not logged.
+			// "Dec 05 09:27:06.667 ctl1 ...": local time, without the year.
 			if !ok || len(line) < 15 {
 				continue
 			}
-			at, err := time.ParseInLocation("Jan 02 15:04:05", line[:15], time.UTC)
+			at, err := time.ParseInLocation("Jan 02 15:04:05", line[:15], time.Local)
 			if err != nil {
 				continue
 			}
-			at = at.AddDate(t0.UTC().Year(), 0, 0)
-			if at.Before(t0.UTC().Truncate(time.Second)) {
+			if at = at.AddDate(t0.Year(), 0, 0); at.Before(t0.Truncate(time.Second)) {
 				continue
 			}
 			reason = strings.TrimSpace(reason)
@@ -199,6 +206,9 @@ func (e *Env) fenceReasons(ctx context.Context, node string, t0 time.Time) []str
 				out = append(out, fmt.Sprintf("%s (%s's scheduler, %s)", reason, c, line[:15]))
 			}
 		}
+	}
+	if len(out) == 0 {
+		return []string{"none logged"}
 	}
 	return out
 }

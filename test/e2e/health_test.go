@@ -812,10 +812,12 @@ func (e *Env) quiet(ctx context.Context, t *testing.T) {
 	if out, _, code, err := e.Lab.Exec(ctx, e.observer, "crm_resource", "--wait", "--timeout=180s"); err != nil || code != 0 {
 		t.Fatalf("the cluster did not settle within 3 minutes: exit %d, %v: %s", code, err, out)
 	}
-	if err := e.clearConnectionFailures(ctx, t); err != nil {
+	if err := e.settle(ctx); err != nil {
 		t.Fatal(err)
 	}
-	if err := e.settle(ctx); err != nil {
+	// Once every compute is back: a connection that failed while its compute was off
+	// would fail again.
+	if err := e.clearConnectionFailures(ctx, t); err != nil {
 		t.Fatal(err)
 	}
 	if e.health != "" {

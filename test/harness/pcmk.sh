@@ -157,8 +157,9 @@ prepare_dirs() {
 	# AGENTDIR's OCF agents are relative links to its multi-call binary:
 	# resolved here, they work from /usr/lib/ocf/resource.d too.
 	local a
-	if [[ -n $2 && -d $2/resource.d ]]; then
+	if [[ -n ${2:-} && -d $2/resource.d ]]; then
 		for a in "$2"/resource.d/*/*; do
+			[[ -e $a ]] || continue
 			mkdir -p "$dir/ocf/$(basename "$(dirname "$a")")"
 			ln -s "$(readlink -f "$a")" "$dir/ocf/$(basename "$(dirname "$a")")/$(basename "$a")"
 		done
