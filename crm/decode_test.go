@@ -142,8 +142,10 @@ func TestDecodeStatusStates(t *testing.T) {
 		{"crm_mon-lab-remote-maintenance.xml", labNode("cmp1", func(n Node) bool { return n.Maintenance && n.Online })},
 		{"crm_mon-lab-remote-unclean.xml", func(t *testing.T, st *Status) {
 			labNode("cmp2", func(n Node) bool { return !n.Online && n.Unclean && n.Type == NodeRemote })(t, st)
-			want := []Failure{{OpKey: "cmp2_monitor_1000", Resource: "cmp2", Task: "monitor", Interval: "1000", Node: "ctl2",
-				ExitStatus: "error", Status: "Timed Out", ExitReason: "Remote executor did not respond"}}
+			want := []Failure{{
+				OpKey: "cmp2_monitor_1000", Resource: "cmp2", Task: "monitor", Interval: "1000", Node: "ctl2",
+				ExitStatus: "error", Status: "Timed Out", ExitReason: "Remote executor did not respond",
+			}}
 			if diff := cmp.Diff(want, st.Failures); diff != "" {
 				t.Errorf("failures (-want +got):\n%s", diff)
 			}

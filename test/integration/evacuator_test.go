@@ -129,13 +129,11 @@ func TestAProbeFindingTheDaemonGoneIsNotAFailure(t *testing.T) {
 	node := startPacemaker(t)
 	dir := sharedDir(t)
 	cfg := evacdConfig(t, dir)
-	must := func(args ...string) string {
+	must := func(args ...string) {
 		t.Helper()
-		r := node.exec(t, 2*time.Minute, args...)
-		if r.code != 0 {
+		if r := node.exec(t, 2*time.Minute, args...); r.code != 0 {
 			t.Fatalf("%s: %s", strings.Join(args, " "), r)
 		}
-		return r.stdout
 	}
 	// Nothing here is fenced: without a device, stonith-enabled would keep evac from starting.
 	must("crm_attribute", "--type", "crm_config", "--name", "stonith-enabled", "--update", "false")
