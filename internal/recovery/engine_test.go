@@ -347,6 +347,39 @@ func TestAnEvacuationAlreadyInFlightIsWaitedForNotAskedAgain(t *testing.T) {
 	})
 }
 
+// TestAnEvacuationAnEarlierDaemonAskedUnseenIsNotAFailure: a daemon killed as it asked for a
+// VM's evacuation; Nova went on, but the reads of the daemon that resumes saw neither the move
+// nor its record. Its own request is refused (the VM is no longer on the failed host): the VM
+// is recovered where the earlier request sent it, not failed, and asked no more.
+func TestAnEvacuationAnEarlierDaemonAskedUnseenIsNotAFailure(t *testing.T) {
+	bubble(t, func(t *testing.T) {
+		w := newWorld(t, "auto", "")
+		vms := w.boot("cmp1", ha(2)...)
+		w.fenceCmp1()
+		src := NewNames(w.cfg, nil).ByNode("cmp1")
+		r, err := w.eng.Read(context.Background(), src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := w.nova.Evacuate(context.Background(), vms[0].ID, "cmp3"); err != nil {
+			t.Fatal(err)
+		}
+		rep, err := w.eng.Run(context.Background(), Job{Source: src, Situation: HostFenced, Reads: r, Recorder: w.rec})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r := result(rep, vms[0].Name); r.Result != Recovered || r.To.NovaHost != "cmp3" {
+			t.Errorf("%+v, want recovered on cmp3, where the earlier request sent it", r)
+		}
+		if n := w.evacuations()[vms[0].ID]; n != 2 {
+			t.Errorf("%d evacuation requests in all, want 2 (the earlier one, and this daemon's refused one)", n)
+		}
+		if n := rep.Count(Recovered); n != len(vms) {
+			t.Errorf("%d of %d recovered", n, len(vms))
+		}
+	})
+}
+
 func TestReservedHostsAreTakenIntoUseAndRecordedOnTheirNodes(t *testing.T) {
 	bubble(t, func(t *testing.T) {
 		w := newWorld(t, "reserved_host", "cmp4")

@@ -46,6 +46,11 @@ func (evacuate) Start(ctx context.Context, x *run, m *move, attempt int) error {
 	}
 	return x.e.request(ctx, "evacuate", func(ctx context.Context) error {
 		err := nova.Evacuate(ctx, m.id, m.target)
+		if err != nil && movedAlready(ctx, x, m) {
+			// An earlier request (a daemon killed as it asked) moved the VM after this
+			// recovery's reads: Nova refuses another; its record tells how that one ends.
+			return nil
+		}
 		if !openstack.IsSourceServiceUp(err) {
 			return err
 		}
@@ -61,6 +66,15 @@ func (evacuate) Start(ctx context.Context, x *run, m *move, attempt int) error {
 		}
 		return nova.Evacuate(ctx, m.id, m.target)
 	})
+}
+
+// movedAlready tells, after Nova refused to evacuate m, whether the VM already left the failed
+// host: an evacuation the recovery's reads did not see (asked by a daemon killed as it asked)
+// took it elsewhere. Nova says so only by refusing ("the target host can't be the same one",
+// "compute service of HOST is still in use"), so the server itself is read.
+func movedAlready(ctx context.Context, x *run, m *move) bool {
+	s, err := x.e.o.Nova.Server(ctx, m.id)
+	return err == nil && s.Host != "" && s.Host != x.job.Source.NovaHost
 }
 
 func (evacuate) Check(ctx context.Context, x *run, m *move, o observation) (bool, string, error) {
