@@ -320,21 +320,14 @@ func TestAnEvacuationAlreadyInFlightIsWaitedForNotAskedAgain(t *testing.T) {
 		w := newWorld(t, "auto", "")
 		vms := w.boot("cmp1", ha(2)...)
 		w.fenceCmp1()
-		src := NewNames(w.cfg, nil).ByNode("cmp1")
-		r, err := w.eng.Read(context.Background(), src)
-		if err != nil {
-			t.Fatal(err)
-		}
-		// A daemon before this one asked for the first VM's evacuation, which Nova was still
-		// running when these reads were made; it completes meanwhile.
-		r.Migrations = append([]openstack.Migration{{ID: 99, ServerID: vms[0].ID, Type: "evacuation", Status: "rebuilding", SourceCompute: "cmp1", DestCompute: "cmp3"}}, r.Migrations...)
-		if err := w.nova.Evacuate(context.Background(), vms[0].ID, "cmp3"); err != nil {
-			t.Fatal(err)
-		}
-		rep, err := w.eng.Run(context.Background(), Job{Source: src, Situation: HostFenced, Reads: r, Recorder: w.rec})
-		if err != nil {
-			t.Fatal(err)
-		}
+		rep := w.runFromEarlierReads("cmp1", func(r *Reads) {
+			// A daemon before this one asked for the first VM's evacuation, which Nova was
+			// still running when these reads were made; it completes meanwhile.
+			r.Migrations = append([]openstack.Migration{{ID: 99, ServerID: vms[0].ID, Type: "evacuation", Status: "rebuilding", SourceCompute: "cmp1", DestCompute: "cmp3"}}, r.Migrations...)
+			if err := w.nova.Evacuate(context.Background(), vms[0].ID, "cmp3"); err != nil {
+				t.Fatal(err)
+			}
+		})
 		if n := w.evacuations()[vms[0].ID]; n != 1 {
 			t.Errorf("the VM in flight was evacuated %d times in all, want once", n)
 		}
@@ -356,18 +349,11 @@ func TestAnEvacuationAnEarlierDaemonAskedUnseenIsNotAFailure(t *testing.T) {
 		w := newWorld(t, "auto", "")
 		vms := w.boot("cmp1", ha(2)...)
 		w.fenceCmp1()
-		src := NewNames(w.cfg, nil).ByNode("cmp1")
-		r, err := w.eng.Read(context.Background(), src)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := w.nova.Evacuate(context.Background(), vms[0].ID, "cmp3"); err != nil {
-			t.Fatal(err)
-		}
-		rep, err := w.eng.Run(context.Background(), Job{Source: src, Situation: HostFenced, Reads: r, Recorder: w.rec})
-		if err != nil {
-			t.Fatal(err)
-		}
+		rep := w.runFromEarlierReads("cmp1", func(*Reads) {
+			if err := w.nova.Evacuate(context.Background(), vms[0].ID, "cmp3"); err != nil {
+				t.Fatal(err)
+			}
+		})
 		if r := result(rep, vms[0].Name); r.Result != Recovered || r.To.NovaHost != "cmp3" {
 			t.Errorf("%+v, want recovered on cmp3, where the earlier request sent it", r)
 		}

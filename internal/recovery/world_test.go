@@ -147,6 +147,24 @@ func (w *world) run(source string, sit Situation) Report {
 	return rep
 }
 
+// runFromEarlierReads runs the recovery of a host fenced from reads made before meanwhile
+// changed Nova (and may change the reads): what a daemon that resumes sees of the requests of
+// the daemon before it.
+func (w *world) runFromEarlierReads(source string, meanwhile func(r *Reads)) Report {
+	w.t.Helper()
+	src := NewNames(w.cfg, nil).ByNode(source)
+	r, err := w.eng.Read(context.Background(), src)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	meanwhile(r)
+	rep, err := w.eng.Run(context.Background(), Job{Source: src, Situation: HostFenced, Reads: r, Recorder: w.rec})
+	if err != nil {
+		w.t.Fatalf("recovery of %s: %v", source, err)
+	}
+	return rep
+}
+
 func (w *world) server(id string) openstack.Server {
 	w.t.Helper()
 	s, err := w.nova.Server(context.Background(), id)
