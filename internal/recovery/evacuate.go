@@ -71,7 +71,8 @@ func (evacuate) Start(ctx context.Context, x *run, m *move, attempt int) error {
 // movedAlready tells, after Nova refused to evacuate m, whether the VM already left the failed
 // host: an evacuation the recovery's reads did not see (asked by a daemon killed as it asked)
 // took it elsewhere. Nova says so only by refusing ("the target host can't be the same one",
-// "compute service of HOST is still in use"), so the server itself is read.
+// "compute service of HOST is still in use"), so the server itself is read, once: a read that
+// fails leaves the refusal as it was (the move is retried as before).
 func movedAlready(ctx context.Context, x *run, m *move) bool {
 	s, err := x.e.o.Nova.Server(ctx, m.id)
 	return err == nil && s.Host != "" && s.Host != x.job.Source.NovaHost
