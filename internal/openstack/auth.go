@@ -65,6 +65,11 @@ type Options struct {
 	Retry RetryPolicy
 	// Logger receives retries and re-logins; nil discards them.
 	Logger *slog.Logger
+	// LoginFile, if set, keeps the Keystone login between processes: New takes up the token
+	// kept there while it is valid for the same credentials, instead of logging in, and keeps
+	// each new login there (mode 0600). For short-lived processes that each call a few times,
+	// such as an agent's monitor; see login.go.
+	LoginFile string
 }
 
 // RetryPolicy bounds retries of failed attempts (see the package doc for what is retried).
@@ -126,11 +131,32 @@ func New(ctx context.Context, opts Options) (Client, error) {
 	// works on a copy of the provider client taken at that moment.
 	pc.HTTPClient = hc
 	pc.UserAgent.Prepend("computeha")
-	err = c.do(ctx, "identity", "logging in to Keystone", true, func(ctx context.Context) error {
-		return gcopenstack.Authenticate(ctx, pc, ao)
-	})
-	if err != nil {
-		return nil, fmt.Errorf("cloud %q: %w", opts.Cloud, err)
+	var kept *keptLogin
+	if opts.LoginFile != "" {
+		if l, ok := readLogin(opts.LoginFile, loginKey(ao), time.Now()); ok {
+			kept = l
+			c.useKeptLogin(pc, l, ao, opts.LoginFile)
+		}
+	}
+	if kept == nil {
+		err = c.do(ctx, "identity", "logging in to Keystone", true, func(ctx context.Context) error {
+			return gcopenstack.Authenticate(ctx, pc, ao)
+		})
+		if err != nil {
+			return nil, fmt.Errorf("cloud %q: %w", opts.Cloud, err)
+		}
+		if opts.LoginFile != "" {
+			c.keep(pc, opts.LoginFile, loginKey(ao))
+			// A login made again after an expiry is kept too.
+			relogin := pc.ReauthFunc
+			pc.ReauthFunc = func(ctx context.Context) error {
+				if err := relogin(ctx); err != nil {
+					return err
+				}
+				c.keep(pc, opts.LoginFile, loginKey(ao))
+				return nil
+			}
+		}
 	}
 
 	c.compute, err = serviceClient(pc, eo, "compute")
@@ -140,7 +166,7 @@ func New(ctx context.Context, opts Options) (Client, error) {
 	}
 	c.compute.Microversion = ComputeMicroversion
 	c.pc, c.eo = pc, eo
-	c.projectID, c.userID = tokenOwner(pc)
+	c.projectID, c.userID = loginOwner(pc, kept)
 	// Rescoping (CreateServer in another project) posts to Keystone with a provider client of
 	// its own: no token, no re-login, so a refusal comes back as it is instead of being taken
 	// for an expired token of the main login.

@@ -8,6 +8,13 @@
 // so logging in per call would dominate recovery time. When a token expires, the first request
 // that gets 401 logs in again (gophercloud's AllowReauth) and is sent once more.
 //
+// Processes that live a few seconds each (an agent's monitor, every few seconds on every
+// compute) set [Options.LoginFile]: the login is kept there (mode 0600) with its catalog, and the
+// next process takes it up while it is valid for the same credentials for some minutes more,
+// instead of logging in; a token refused before its expiry is replaced by one new login, kept
+// in turn. Keystone checks a password with a deliberately slow hash: on a lab of 24 computes,
+// monitors that each logged in were most of Keystone's work, and slowed every Nova call.
+//
 // [NewLazy] returns a [Lazy] client that logs in on first use instead, and again on the next
 // use after a failed login, so a daemon can start while Keystone is down; [Lazy.Ready] logs
 // in ahead of the first call.
