@@ -20,8 +20,9 @@ const Name = "nova-compute"
 // function is called at most once per invocation, only by the actions that
 // need it.
 type Deps struct {
-	// Nova returns a Nova client for the parameters' cloud.
-	Nova func(ctx context.Context, p *Params) (Nova, error)
+	// Nova returns a Nova client for the parameters' cloud; loginFile, when not empty, is
+	// where the Keystone login is kept between invocations.
+	Nova func(ctx context.Context, p *Params, loginFile string) (Nova, error)
 	// Evacuation returns the reader of the evacuation state.
 	Evacuation func(ctx context.Context, p *Params) (EvacuationState, error)
 	// Hostname is the machine's host name; nil means os.Hostname.
@@ -173,7 +174,7 @@ func (r *resource) Start(ctx context.Context) error {
 	} else if err := r.proc.Start(ctx); err != nil {
 		return agents.Generic("starting nova-compute: %w", err)
 	}
-	nova, err := r.deps.Nova(ctx, r.p)
+	nova, err := r.deps.Nova(ctx, r.p, r.loginFile())
 	if err != nil {
 		return agents.Generic("Nova API: %w", err)
 	}
@@ -313,7 +314,7 @@ func (r *resource) Monitor(ctx context.Context) error {
 	// plane makes the monitor say degraded, never run into its timeout.
 	lctx, lcancel := r.req.CallContext(ctx, r.p.NovaTimeout)
 	defer lcancel()
-	nova, err := r.deps.Nova(lctx, r.p)
+	nova, err := r.deps.Nova(lctx, r.p, r.loginFile())
 	if err != nil {
 		return agents.Degraded("nova-compute runs, but Nova cannot be checked: %v", err)
 	}
@@ -335,6 +336,19 @@ func (r *resource) Monitor(ctx context.Context) error {
 		r.req.Log.Info("compute service disabled by an operator; left so", "host", r.host, "reason", s.DisabledReason)
 	}
 	return nil
+}
+
+// loginFile is where the agent keeps its Keystone login between invocations, in HA_RSCTMP
+// (emptied at boot): a monitor every few seconds on every compute that logged in each time
+// would make Keystone check a password for each, most of its work on a cloud of a few dozen
+// computes. "" when the directory cannot be made: each invocation then logs in.
+func (r *resource) loginFile() string {
+	p, err := r.req.StatePath(Name, ".login")
+	if err != nil {
+		r.req.Log.Warn("no state directory for the Keystone login; logging in at each call", "error", err)
+		return ""
+	}
+	return p
 }
 
 // down judges a running nova-compute that Nova reports down. When no

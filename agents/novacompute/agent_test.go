@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -54,6 +55,8 @@ type world struct {
 	novaErr error
 	// evacBuilt counts how often the evacuation reader was built.
 	evacBuilt int
+	// loginFiles are the files each Nova client was given to keep its login in.
+	loginFiles []string
 }
 
 func newWorld(svcs ...Service) *world {
@@ -63,7 +66,8 @@ func newWorld(svcs ...Service) *world {
 func (w *world) run(t *testing.T, env []string, action string) (int, string) {
 	t.Helper()
 	a := NewAgent(Deps{
-		Nova: func(context.Context, *Params) (Nova, error) {
+		Nova: func(_ context.Context, _ *Params, loginFile string) (Nova, error) {
+			w.loginFiles = append(w.loginFiles, loginFile)
 			if w.novaErr != nil {
 				return nil, w.novaErr
 			}
@@ -79,6 +83,9 @@ func (w *world) run(t *testing.T, env []string, action string) (int, string) {
 	yaml := filepath.Join(t.TempDir(), "clouds.yaml")
 	if err := os.WriteFile(yaml, []byte("clouds: {}\n"), 0o600); err != nil {
 		t.Fatal(err)
+	}
+	if !slices.ContainsFunc(env, func(v string) bool { return strings.HasPrefix(v, "HA_RSCTMP=") }) {
+		env = append(env, "HA_RSCTMP="+t.TempDir())
 	}
 	var errb bytes.Buffer
 	code := agents.Main(context.Background(), a, agents.Env{
@@ -160,6 +167,29 @@ func TestMonitorCombinesTheProcessAndNovasView(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestEveryInvocationKeepsItsKeystoneLoginInOneFileOfTheStateDirectory(t *testing.T) {
+	w := newWorld(healthy("compute1"))
+	w.proc.state = agents.ProcRunning
+	dir := t.TempDir()
+	for range 2 {
+		if code, stderr := w.run(t, []string{"HA_RSCTMP=" + dir, "OCF_RESKEY_CRM_meta_interval=10000"}, "monitor"); code != agents.Success {
+			t.Fatalf("monitor: exit %d: %s", code, stderr)
+		}
+	}
+	if code, stderr := w.run(t, []string{"HA_RSCTMP=" + dir}, "start"); code != agents.Success {
+		t.Fatalf("start: exit %d: %s", code, stderr)
+	}
+	want := filepath.Join(dir, "computeha-nova-compute-nc.login")
+	if len(w.loginFiles) != 3 {
+		t.Fatalf("Nova clients made: %d, want 3", len(w.loginFiles))
+	}
+	for i, f := range w.loginFiles {
+		if f != want {
+			t.Errorf("client %d keeps its login in %q, want %q", i+1, f, want)
+		}
 	}
 }
 

@@ -21,7 +21,7 @@ func commandRun(t *testing.T, stateDir string, env []string, action string) (int
 	nova := NewFakeNova(healthy("compute1"))
 	nova.Beating = true // the process started reports, as nova-compute does
 	a := NewAgent(Deps{
-		Nova:       func(context.Context, *Params) (Nova, error) { return nova, nil },
+		Nova:       func(context.Context, *Params, string) (Nova, error) { return nova, nil },
 		Evacuation: func(context.Context, *Params) (EvacuationState, error) { return NewFakeEvacuation(), nil },
 	})
 	yaml := filepath.Join(stateDir, "clouds.yaml")

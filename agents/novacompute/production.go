@@ -17,8 +17,10 @@ import (
 // internal/evacstate), read with Pacemaker's tools.
 func ProductionDeps() Deps {
 	return Deps{
-		Nova: func(ctx context.Context, p *Params) (Nova, error) {
-			c, err := openstack.New(ctx, openstack.Options{Cloud: p.Cloud, CloudsFile: p.CloudsYAML, CallTimeout: p.NovaTimeout})
+		Nova: func(ctx context.Context, p *Params, loginFile string) (Nova, error) {
+			c, err := openstack.New(ctx, openstack.Options{
+				Cloud: p.Cloud, CloudsFile: p.CloudsYAML, CallTimeout: p.NovaTimeout, LoginFile: loginFile,
+			})
 			if err != nil {
 				return nil, err
 			}
