@@ -326,3 +326,31 @@ func (e *Env) HistoryMoves(ctx context.Context, host string) ([]HistoryMove, err
 	}
 	return moves, nil
 }
+
+// ConfirmToRequest reads from the daemon's history when it confirmed host's fencing after
+// fault, and when it began its first move from host.
+func (e *Env) ConfirmToRequest(ctx context.Context, host string, fault time.Time) (confirmed, first time.Time, err error) {
+	evs, err := e.History(ctx, host, "decision")
+	if err != nil {
+		return confirmed, first, err
+	}
+	for _, ev := range evs {
+		at, perr := time.Parse(time.RFC3339Nano, ev.Time)
+		if perr == nil && ev.ReasonCode == "fencing-confirmed" && at.After(fault) && (confirmed.IsZero() || at.Before(confirmed)) {
+			confirmed = at
+		}
+	}
+	moves, err := e.HistoryMoves(ctx, host)
+	if err != nil {
+		return confirmed, first, err
+	}
+	for _, m := range moves {
+		if m.From == host && m.Result != "skipped" && m.Start.After(fault) && (first.IsZero() || m.Start.Before(first)) {
+			first = m.Start
+		}
+	}
+	if confirmed.IsZero() || first.IsZero() {
+		return confirmed, first, fmt.Errorf("the history of %s has no fencing confirmed (%s) or no move (%s) after the fault", host, confirmed, first)
+	}
+	return confirmed, first, nil
+}

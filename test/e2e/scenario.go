@@ -74,6 +74,75 @@ func (e *Env) Boot(ctx context.Context, host string, n, m int) ([]VM, error) {
 	return vms, nil
 }
 
+// BootMany is Boot for many VMs: n HA VMs and m others on host, each kind in one request
+// (Nova's multiple create), waited for in Nova's database rather than by one API read per
+// VM, within limit. A VM Nova failed to build is deleted and booted again, alone, twice at
+// most.
+func (e *Env) BootMany(ctx context.Context, host string, n, m int, limit time.Duration) ([]VM, error) {
+	var vms []VM
+	for _, k := range []struct {
+		count  int
+		flavor string
+		kind   string
+	}{{n, nova.FlavorEvacuable, "ha"}, {m, nova.FlavorTiny, "plain"}} {
+		if k.count == 0 {
+			continue
+		}
+		names, err := e.Admin.BootMany(ctx, host+"-"+k.kind, host, k.flavor, k.count)
+		if err != nil {
+			return vms, err
+		}
+		for id, name := range names {
+			vms = append(vms, VM{ID: id, Name: name, Host: host, HA: k.flavor == nova.FlavorEvacuable})
+		}
+	}
+	tries := map[string]int{}
+	deadline := time.Now().Add(limit)
+	for {
+		states, err := e.States(ctx)
+		if err != nil {
+			return vms, err
+		}
+		ready := 0
+		for i, v := range vms {
+			s := states[v.ID]
+			switch {
+			case s.Status == "ACTIVE" && s.TaskState == "":
+				if s.Host != host {
+					return vms, fmt.Errorf("%s booted on %s, not %s", v.Name, s.Host, host)
+				}
+				ready++
+			case s.Status == "ERROR" && tries[v.Name] < 2:
+				tries[v.Name]++
+				e.logf("%s: ERROR; booting it again", v.Name)
+				if err := e.Admin.Delete(ctx, v.ID); err != nil {
+					return vms, err
+				}
+				flavor := nova.FlavorEvacuable
+				if !v.HA {
+					flavor = nova.FlavorTiny
+				}
+				if vms[i].ID, err = e.Admin.Boot(ctx, v.Name, host, flavor); err != nil {
+					return vms, err
+				}
+			case s.Status == "ERROR":
+				return vms, fmt.Errorf("%s failed to build %d times", v.Name, tries[v.Name]+1)
+			}
+		}
+		if ready == len(vms) {
+			return vms, nil
+		}
+		if time.Now().After(deadline) {
+			return vms, fmt.Errorf("%d of %d VMs on %s ACTIVE after %s", ready, len(vms), host, limit)
+		}
+		select {
+		case <-ctx.Done():
+			return vms, ctx.Err()
+		case <-time.After(2 * time.Second):
+		}
+	}
+}
+
 // Timeline is what happened after a host failed, as offsets from the fault.
 type Timeline struct {
 	Fault      time.Time

@@ -142,7 +142,7 @@ func run(bin string, sizes, runs []int, ratioTarget float64, confirmTarget time.
 			if err != nil {
 				return fmt.Errorf("%d VMs, run %d on %s: %w", n, i+1, host, err)
 			}
-			confirmed, first, err := confirmToRequest(ctx, env, host, tl.Fault)
+			confirmed, first, err := env.ConfirmToRequest(ctx, host, tl.Fault)
 			if err != nil {
 				return err
 			}
@@ -209,34 +209,6 @@ func run(bin string, sizes, runs []int, ratioTarget float64, confirmTarget time.
 	}
 	fmt.Println("all targets met")
 	return nil
-}
-
-// confirmToRequest reads from the daemon's history when it confirmed host's fencing after
-// fault, and when it began its first move.
-func confirmToRequest(ctx context.Context, env *e2e.Env, host string, fault time.Time) (confirmed, first time.Time, err error) {
-	evs, err := env.History(ctx, host, "decision")
-	if err != nil {
-		return confirmed, first, err
-	}
-	for _, e := range evs {
-		at, perr := time.Parse(time.RFC3339Nano, e.Time)
-		if perr == nil && e.ReasonCode == "fencing-confirmed" && at.After(fault) && (confirmed.IsZero() || at.Before(confirmed)) {
-			confirmed = at
-		}
-	}
-	moves, err := env.HistoryMoves(ctx, host)
-	if err != nil {
-		return confirmed, first, err
-	}
-	for _, m := range moves {
-		if m.From == host && m.Result != "skipped" && m.Start.After(fault) && (first.IsZero() || m.Start.Before(first)) {
-			first = m.Start
-		}
-	}
-	if confirmed.IsZero() || first.IsZero() {
-		return confirmed, first, fmt.Errorf("the history of %s has no fencing confirmed (%s) or no move (%s) after the fault", host, confirmed, first)
-	}
-	return confirmed, first, nil
 }
 
 // reference measures Nova alone: n VMs on host, the service forced down,
