@@ -99,6 +99,10 @@ bench: build ## Benchmarks against real parts; print figures and check targets (
 bench-recovery: build ## Power-loss recovery of 10, 50 and 100 VMs on lab + real Nova against Nova alone, the fencing-to-request delay and evacd's RSS, checked against targets (root)
 	$(GO) run ./test/bench/recovery -bin $(BIN) -sizes $${SIZES:-10,50,100} -runs $${RUNS:-2,2,1}
 
+.PHONY: bench-scale
+bench-scale: build ## 24 computes, 1000 VMs, 2 computes with 200 HA VMs powered off together: times, evacd's RSS and CPU, every part's CPU (root)
+	$(GO) run ./test/bench/scale -bin $(BIN) -computes $${COMPUTES:-24} -vms $${VMS:-1000} -failed $${FAILED:-2} -ha $${HA:-100}
+
 .PHONY: bench-metrics
 bench-metrics: ## What the metrics add to the daemon with 1000 VMs tracked: RSS (target 2 MB) and scrape time (target 20 ms)
 	$(GO) run ./test/bench/metrics -vms $${VMS:-1000}
