@@ -133,7 +133,7 @@ type sample struct {
 	at          time.Time
 	busy, total int64            // the machine's, in ticks
 	procs       map[int]proc     // by pid
-	evacdStatus map[string]int64 // VmRSS, VmHWM in kB
+	evacdStatus map[string]int64 // VmRSS, VmHWM, RssAnon, RssFile in kB
 }
 
 type proc struct {
@@ -259,7 +259,7 @@ func ticks(pid int, kids bool) (int64, error) {
 	return sum, nil
 }
 
-// status reads pid's VmRSS and VmHWM, in kB.
+// status reads pid's VmRSS, VmHWM, RssAnon and RssFile, in kB.
 func status(pid int) (map[string]int64, error) {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
@@ -267,7 +267,7 @@ func status(pid int) (map[string]int64, error) {
 	}
 	out := map[string]int64{}
 	for line := range strings.Lines(string(b)) {
-		if f := strings.Fields(line); len(f) >= 2 && (f[0] == "VmRSS:" || f[0] == "VmHWM:") {
+		if f := strings.Fields(line); len(f) >= 2 && (f[0] == "VmRSS:" || f[0] == "VmHWM:" || f[0] == "RssAnon:" || f[0] == "RssFile:") {
 			if n, err := strconv.ParseInt(f[1], 10, 64); err == nil {
 				out[strings.TrimSuffix(f[0], ":")] = n
 			}
@@ -323,14 +323,18 @@ func (s *sampler) busiest(from, to time.Time, window time.Duration) (float64, ti
 	return best, when
 }
 
-// evacdMemory is the daemon's last RSS and its peak, in kB, from the last sample.
-func (s *sampler) evacdMemory() (rss, hwm int64, err error) {
+// evacdMemory is the daemon's memory in kB from the last sample: its RSS, its peak, and
+// the largest anonymous (heap, stacks) and file-backed (the binary's pages) parts sampled.
+func (s *sampler) evacdMemory() (rss, hwm, anon, file int64, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	for _, sm := range s.samples {
+		anon, file = max(anon, sm.evacdStatus["RssAnon"]), max(file, sm.evacdStatus["RssFile"])
+	}
 	for i := len(s.samples) - 1; i >= 0; i-- {
 		if st := s.samples[i].evacdStatus; st != nil {
-			return st["VmRSS"], st["VmHWM"], nil
+			return st["VmRSS"], st["VmHWM"], anon, file, nil
 		}
 	}
-	return 0, 0, errors.New("the evacuation daemon's memory was never read")
+	return 0, 0, 0, 0, errors.New("the evacuation daemon's memory was never read")
 }

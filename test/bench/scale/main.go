@@ -184,7 +184,7 @@ func run(bin string, p params) (err error) {
 	}
 	fmt.Printf("  the largest share during the recovery: %s (%.1f%% of one core)\n", top, best)
 
-	rss, hwm, err := smp.evacdMemory()
+	rss, hwm, anon, file, err := smp.evacdMemory()
 	if err != nil {
 		return err
 	}
@@ -193,7 +193,8 @@ func run(bin string, p params) (err error) {
 		verdict = "MISSED"
 		missed = append(missed, fmt.Sprintf("daemon peak RSS %.1f MB > %d MB", float64(hwm)/1024, p.rssMB))
 	}
-	fmt.Printf("\nevacuation daemon RSS %.1f MB, peak (VmHWM) %.1f MB; target <= %d MB: %s\n", float64(rss)/1024, float64(hwm)/1024, p.rssMB, verdict)
+	fmt.Printf("\nevacuation daemon RSS %.1f MB, peak (VmHWM) %.1f MB (sampled every 2 s: at most %.1f MB anonymous, %.1f MB of files); target <= %d MB: %s\n",
+		float64(rss)/1024, float64(hwm)/1024, float64(anon)/1024, float64(file)/1024, p.rssMB, verdict)
 	if len(missed) > 0 {
 		fmt.Printf("targets MISSED: %s\n", strings.Join(missed, "; "))
 		return errors.New("targets missed")
