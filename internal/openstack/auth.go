@@ -66,7 +66,7 @@ type Options struct {
 	// Logger receives retries and re-logins; nil discards them.
 	Logger *slog.Logger
 	// LoginFile, if set, keeps the Keystone login between processes: New takes up the token
-	// kept there while it is valid for the same credentials, instead of logging in, and keeps
+	// kept there for the same credentials, while it is fresh, instead of logging in, and keeps
 	// each new login there (mode 0600). For short-lived processes that each call a few times,
 	// such as an agent's monitor; see login.go.
 	LoginFile string
@@ -133,7 +133,7 @@ func New(ctx context.Context, opts Options) (Client, error) {
 	pc.UserAgent.Prepend("computeha")
 	var kept *keptLogin
 	if opts.LoginFile != "" {
-		if l, ok := readLogin(opts.LoginFile, loginKey(ao), time.Now()); ok {
+		if l, ok := readLogin(opts.LoginFile, ao, time.Now()); ok {
 			kept = l
 			c.useKeptLogin(pc, l, ao, opts.LoginFile)
 		}
@@ -146,15 +146,16 @@ func New(ctx context.Context, opts Options) (Client, error) {
 			return nil, fmt.Errorf("cloud %q: %w", opts.Cloud, err)
 		}
 		if opts.LoginFile != "" {
-			c.keep(pc, opts.LoginFile, loginKey(ao))
+			c.keep(pc, opts.LoginFile, ao)
 			// A login made again after an expiry is kept too.
-			relogin := pc.ReauthFunc
-			pc.ReauthFunc = func(ctx context.Context) error {
-				if err := relogin(ctx); err != nil {
-					return err
+			if relogin := pc.ReauthFunc; relogin != nil {
+				pc.ReauthFunc = func(ctx context.Context) error {
+					if err := relogin(ctx); err != nil {
+						return err
+					}
+					c.keep(pc, opts.LoginFile, ao)
+					return nil
 				}
-				c.keep(pc, opts.LoginFile, loginKey(ao))
-				return nil
 			}
 		}
 	}

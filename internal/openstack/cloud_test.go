@@ -29,6 +29,7 @@ type testCloud struct {
 	logins       int
 	loginBodies  []string
 	tokens       map[string]bool // tokens the services accept
+	refused      int             // requests the services refused for their token
 	refuseLogin  bool            // Keystone answers 401 to every login
 	keystoneDown bool            // Keystone answers 503 to every token request
 	noNetwork    bool            // the catalog has no network endpoint
@@ -61,6 +62,9 @@ func newTestCloud(t *testing.T) *testCloud {
 		if !strings.HasPrefix(r.URL.Path, "/identity/") {
 			c.mu.Lock()
 			ok := c.tokens[r.Header.Get("X-Auth-Token")]
+			if !ok {
+				c.refused++
+			}
 			c.mu.Unlock()
 			if !ok {
 				w.Header().Set("Content-Type", "application/json")

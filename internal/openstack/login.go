@@ -2,12 +2,14 @@ package openstack
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
+	"syscall"
 	"time"
 
 	"github.com/gophercloud/gophercloud/v2"
@@ -26,11 +28,19 @@ import (
 // one invocation of the processes that keep one.
 const loginMargin = 5 * time.Minute
 
+// loginMaxAge is how long a login is taken up after it was kept: its catalog is not read
+// again meanwhile, and an endpoint moved elsewhere (a new address, TLS) is followed by the
+// next login, not by a refusal of the old token.
+const loginMaxAge = 10 * time.Minute
+
 // keptLogin is the content of a login file.
 type keptLogin struct {
-	// Key identifies the credentials and endpoint the token was issued for: a login kept
-	// for others (the clouds.yaml changed) is not taken up.
+	// Salt and Key identify the credentials and endpoint the token was issued for, so that
+	// a login kept for others (the clouds.yaml changed) is not taken up; salted, the key
+	// gives no way to test guesses of the password against it.
+	Salt      string                 `json:"salt"`
 	Key       string                 `json:"key"`
+	KeptAt    time.Time              `json:"kept_at"`
 	Token     string                 `json:"token"`
 	ExpiresAt time.Time              `json:"expires_at"`
 	ProjectID string                 `json:"project_id,omitempty"`
@@ -38,9 +48,9 @@ type keptLogin struct {
 	Catalog   tokens3.ServiceCatalog `json:"catalog"`
 }
 
-// loginKey is a digest of what a login is made of: the identity endpoint, the credentials and
-// the scope. A password changed in the clouds.yaml changes it.
-func loginKey(ao gophercloud.AuthOptions) string {
+// loginKey is a salted digest of what a login is made of: the identity endpoint, the
+// credentials and the scope. A password changed in the clouds.yaml changes it.
+func loginKey(ao gophercloud.AuthOptions, salt []byte) string {
 	b, _ := json.Marshal(struct {
 		Endpoint, UserID, Username, Password, DomainID, DomainName  string
 		TenantID, TenantName, AppCredID, AppCredName, AppCredSecret string
@@ -50,28 +60,51 @@ func loginKey(ao gophercloud.AuthOptions) string {
 		ao.TenantID, ao.TenantName, ao.ApplicationCredentialID, ao.ApplicationCredentialName, ao.ApplicationCredentialSecret,
 		ao.Scope,
 	})
-	sum := sha256.Sum256(b)
-	return hex.EncodeToString(sum[:])
+	h := sha256.New()
+	h.Write(salt)
+	h.Write(b)
+	return hex.EncodeToString(h.Sum(nil))
 }
 
-// readLogin returns the login kept in path for key if it is valid for loginMargin after now;
-// a missing, unreadable, foreign or stale file is no login, never an error.
-func readLogin(path, key string, now time.Time) (*keptLogin, bool) {
-	b, err := os.ReadFile(path)
+// readLogin returns the login kept in path for ao if it was kept less than loginMaxAge ago
+// and is valid for loginMargin after now. A missing, unreadable, foreign or stale file is no
+// login, never an error; so is a symbolic link, or a file not of this user or that others may
+// read or write: a login planted by someone else could send the next one to them.
+func readLogin(path string, ao gophercloud.AuthOptions, now time.Time) (*keptLogin, bool) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
 	if err != nil {
 		return nil, false
 	}
+	defer f.Close()
+	if !ownFile(f) {
+		return nil, false
+	}
 	var l keptLogin
-	if json.Unmarshal(b, &l) != nil || l.Key != key || l.Token == "" || len(l.Catalog.Entries) == 0 ||
-		!l.ExpiresAt.After(now.Add(loginMargin)) {
+	if json.NewDecoder(f).Decode(&l) != nil {
+		return nil, false
+	}
+	salt, serr := hex.DecodeString(l.Salt)
+	if serr != nil || len(salt) == 0 || l.Key != loginKey(ao, salt) || l.Token == "" || len(l.Catalog.Entries) == 0 ||
+		now.Sub(l.KeptAt) > loginMaxAge || l.KeptAt.After(now.Add(time.Minute)) || !l.ExpiresAt.After(now.Add(loginMargin)) {
 		return nil, false
 	}
 	return &l, true
 }
 
-// keepLogin writes pc's login to path (mode 0600, through a file renamed into place, so that
-// a reader never sees half of one).
-func keepLogin(pc *gophercloud.ProviderClient, path, key string) error {
+// ownFile says whether f is a regular file owned by this process's user with no permission
+// for anyone else.
+func ownFile(f *os.File) bool {
+	st, err := f.Stat()
+	if err != nil || !st.Mode().IsRegular() || st.Mode().Perm()&0o077 != 0 {
+		return false
+	}
+	sys, ok := st.Sys().(*syscall.Stat_t)
+	return ok && int(sys.Uid) == os.Geteuid()
+}
+
+// keepLogin writes pc's login for ao to path (mode 0600, through a file renamed into place,
+// so that a reader never sees half of one).
+func keepLogin(pc *gophercloud.ProviderClient, path string, ao gophercloud.AuthOptions, now time.Time) error {
 	r, ok := pc.GetAuthResult().(tokens3.CreateResult)
 	if !ok {
 		return errors.New("the login has no token to keep")
@@ -84,29 +117,34 @@ func keepLogin(pc *gophercloud.ProviderClient, path, key string) error {
 	if err != nil {
 		return err
 	}
-	l := keptLogin{Key: key, Token: tok.ID, ExpiresAt: tok.ExpiresAt, Catalog: *cat}
+	salt := make([]byte, 16)
+	if _, err := rand.Read(salt); err != nil {
+		return err
+	}
+	l := keptLogin{
+		Salt: hex.EncodeToString(salt), Key: loginKey(ao, salt), KeptAt: now.UTC(),
+		Token: tok.ID, ExpiresAt: tok.ExpiresAt, Catalog: *cat,
+	}
 	l.ProjectID, l.UserID = tokenOwner(pc)
 	b, err := json.Marshal(l)
 	if err != nil {
 		return err
 	}
+	// CreateTemp makes the file 0600.
 	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
 	if err != nil {
 		return err
 	}
-	defer os.Remove(f.Name())
-	if err := f.Chmod(0o600); err != nil {
-		f.Close()
+	_, werr := f.Write(b)
+	if err := errors.Join(werr, f.Close()); err != nil {
+		_ = os.Remove(f.Name())
 		return err
 	}
-	if _, err := f.Write(b); err != nil {
-		f.Close()
+	if err := os.Rename(f.Name(), path); err != nil {
+		_ = os.Remove(f.Name())
 		return err
 	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), path)
+	return nil
 }
 
 // useKeptLogin makes pc use l: its token, and its catalog to find endpoints. A token Keystone
@@ -131,15 +169,15 @@ func (c *nova) useKeptLogin(pc *gophercloud.ProviderClient, l *keptLogin, ao gop
 			return err
 		}
 		pc.CopyTokenFrom(fresh)
-		c.keep(fresh, path, loginKey(ao))
+		c.keep(fresh, path, ao)
 		return nil
 	}
 }
 
 // keep writes the login to path, saying so when it cannot: the next process then logs in
 // itself, which works, only slower.
-func (c *nova) keep(pc *gophercloud.ProviderClient, path, key string) {
-	if err := keepLogin(pc, path, key); err != nil {
+func (c *nova) keep(pc *gophercloud.ProviderClient, path string, ao gophercloud.AuthOptions) {
+	if err := keepLogin(pc, path, ao, time.Now()); err != nil {
 		c.log.Warn("keeping the Keystone login for the next call failed; it logs in again", "file", path, "error", err)
 	}
 }

@@ -83,6 +83,26 @@ func TestALoginKeptForOthersOrAboutToExpireOrUnreadableIsNotTakenUp(t *testing.T
 		{name: "a kept login without a catalog", auth: passwordAuth, spoil: func(t *testing.T, file string) {
 			rewrite(t, file, func(l *keptLogin) { l.Catalog.Entries = nil })
 		}},
+		{name: "a login kept longer ago than its catalog is trusted", auth: passwordAuth, spoil: func(t *testing.T, file string) {
+			rewrite(t, file, func(l *keptLogin) { l.KeptAt = time.Now().Add(-loginMaxAge - time.Minute) })
+		}},
+		{name: "a login whose salt was changed (its key no longer matches)", auth: passwordAuth, spoil: func(t *testing.T, file string) {
+			rewrite(t, file, func(l *keptLogin) { l.Salt = "00" + l.Salt[2:] })
+		}},
+		{name: "a file others may read or write", auth: passwordAuth, spoil: func(t *testing.T, file string) {
+			if err := os.Chmod(file, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{name: "a symbolic link to a kept login", auth: passwordAuth, spoil: func(t *testing.T, file string) {
+			if err := os.Rename(file, file+".real"); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Symlink(file+".real", file); err != nil {
+				t.Fatal(err)
+			}
+			// The next login's rename replaces the link with a file.
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -135,6 +155,11 @@ func TestAKeptTokenTheServicesRefuseIsReplacedByOneLoginWhichIsKept(t *testing.T
 	if got := c.loginCount(); got != 2 {
 		t.Errorf("logins = %d, want 2 (the first, and one after the refusal)", got)
 	}
+	c.locked(func() {
+		if c.refused != 1 {
+			t.Errorf("requests refused = %d, want 1: the kept token was used, refused once, and replaced", c.refused)
+		}
+	})
 	findService(t, c.newKept(passwordAuth, file))
 	if got := c.loginCount(); got != 2 {
 		t.Errorf("logins = %d, want still 2: the new login was kept", got)
@@ -149,5 +174,32 @@ func TestALoginThatCannotBeKeptStillWorks(t *testing.T) {
 	findService(t, c.newKept(passwordAuth, file))
 	if got := c.loginCount(); got != 2 {
 		t.Errorf("logins = %d, want 2: nothing could be kept", got)
+	}
+}
+
+func TestALoginMadeAgainAfterAnExpiryIsKept(t *testing.T) {
+	c := newTestCloud(t)
+	c.servesServices()
+	file := filepath.Join(t.TempDir(), "login")
+	cl := c.newKept(passwordAuth, file)
+	c.expireTokens()
+	findService(t, cl) // refused, logs in again
+	findService(t, c.newKept(passwordAuth, file))
+	if got := c.loginCount(); got != 2 {
+		t.Errorf("logins = %d, want 2: the second login, made by the first process, was kept", got)
+	}
+}
+
+func TestAKeptLoginWhosePasswordIsNowRefusedIsUnauthorized(t *testing.T) {
+	c := newTestCloud(t)
+	c.servesServices()
+	file := filepath.Join(t.TempDir(), "login")
+	findService(t, c.newKept(passwordAuth, file))
+	c.expireTokens()
+	c.locked(func() { c.refuseLogin = true })
+	cl := c.newKept(passwordAuth, file) // takes up the kept token, which is refused
+	_, err := cl.FindComputeService(context.Background(), "compute1")
+	if !IsUnauthorized(err) {
+		t.Fatalf("FindComputeService = %v, want unauthorized", err)
 	}
 }
