@@ -62,7 +62,7 @@ func (a novaAdapter) Service(ctx context.Context, host string) (Service, error) 
 // ComputeServices lists the compute services through the hypervisors,
 // which carry each service's host and state in one call.
 func (a novaAdapter) ComputeServices(ctx context.Context) ([]Service, error) {
-	hvs, err := a.c.Hypervisors(ctx)
+	hvs, err := a.c.HypervisorHosts(ctx)
 	if err != nil {
 		return nil, err
 	}

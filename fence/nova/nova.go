@@ -358,7 +358,7 @@ func reasonSuffix(r string) string {
 // List names every compute host, with Nova's view of it: OFF when its
 // service is forced down.
 func (d *device) List(ctx context.Context) ([]fence.Outlet, error) {
-	hvs, err := d.nova.Hypervisors(ctx)
+	hvs, err := d.nova.HypervisorHosts(ctx)
 	if err != nil {
 		return nil, err
 	}

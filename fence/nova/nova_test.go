@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -205,6 +206,10 @@ func TestRebootActsAsOffAndListShowsHosts(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("list %q lacks %s", out, want)
 		}
+	}
+	// The hosts alone: not the capacity, two Placement reads per node, on every monitor.
+	if slices.Contains(e.nova.Calls(), "Hypervisors") {
+		t.Errorf("list read the hypervisors' capacity: calls %v", e.nova.Calls())
 	}
 }
 

@@ -81,6 +81,10 @@ type Client interface {
 	Migrations(ctx context.Context, filter MigrationFilter) ([]Migration, error)
 	// Hypervisors lists compute nodes with their Placement capacity.
 	Hypervisors(ctx context.Context) ([]Hypervisor, error)
+	// HypervisorHosts lists compute nodes as Hypervisors does, without their capacity
+	// (Resources nil): one Nova call per page, none to Placement, which Hypervisors asks twice
+	// per node. For those that need only the hosts and their state.
+	HypervisorHosts(ctx context.Context) ([]Hypervisor, error)
 	// Aggregates lists host aggregates with their hosts, metadata and availability zone.
 	Aggregates(ctx context.Context) ([]Aggregate, error)
 }

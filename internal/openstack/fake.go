@@ -658,6 +658,11 @@ func (f *Fake) Hypervisors(ctx context.Context) ([]Hypervisor, error) {
 	if err := f.begin(ctx, "Hypervisors"); err != nil {
 		return nil, err
 	}
+	return f.hypervisorsLocked(), nil
+}
+
+// hypervisorsLocked is every compute with its capacity; f.mu is held.
+func (f *Fake) hypervisorsLocked() []Hypervisor {
 	var out []Hypervisor
 	for _, h := range slices.Sorted(maps.Keys(f.services)) {
 		s := f.services[h]
@@ -673,7 +678,20 @@ func (f *Fake) Hypervisors(ctx context.Context) ([]Hypervisor, error) {
 			RunningVMs: n, Resources: maps.Clone(s.res),
 		})
 	}
-	return out, nil
+	return out
+}
+
+func (f *Fake) HypervisorHosts(ctx context.Context) ([]Hypervisor, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.begin(ctx, "HypervisorHosts"); err != nil {
+		return nil, err
+	}
+	hvs := f.hypervisorsLocked()
+	for i := range hvs {
+		hvs[i].Resources = nil
+	}
+	return hvs, nil
 }
 
 func (f *Fake) Aggregates(ctx context.Context) ([]Aggregate, error) {

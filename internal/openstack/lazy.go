@@ -182,6 +182,10 @@ func (l *Lazy) Hypervisors(ctx context.Context) ([]Hypervisor, error) {
 	return call(ctx, l, func(c Client) ([]Hypervisor, error) { return c.Hypervisors(ctx) })
 }
 
+func (l *Lazy) HypervisorHosts(ctx context.Context) ([]Hypervisor, error) {
+	return call(ctx, l, func(c Client) ([]Hypervisor, error) { return c.HypervisorHosts(ctx) })
+}
+
 func (l *Lazy) Aggregates(ctx context.Context) ([]Aggregate, error) {
 	return call(ctx, l, func(c Client) ([]Aggregate, error) { return c.Aggregates(ctx) })
 }

@@ -267,6 +267,37 @@ func TestHypervisorsCarryPlacementCapacity(t *testing.T) {
 	}
 }
 
+func TestHypervisorHostsListsTheNodesWithoutAskingPlacement(t *testing.T) {
+	c := newTestCloud(t)
+	c.mux.HandleFunc("/compute/v2.1/os-hypervisors/detail", func(w http.ResponseWriter, r *http.Request) {
+		request{method: "GET", path: "/compute/v2.1/os-hypervisors/detail", query: url.Values{"limit": {"200"}}, version: ComputeMicroversion}.check(t, r)
+		reply(w, http.StatusOK, `{"hypervisors": [
+			{"id": "n1", "hypervisor_hostname": "compute1.example.org", "state": "up", "status": "enabled", "running_vms": 3,
+			 "service": {"host": "compute1", "id": "`+svcID+`", "disabled_reason": null}},
+			{"id": "n2", "hypervisor_hostname": "compute2", "state": "down", "status": "disabled", "running_vms": 0,
+			 "service": {"host": "compute2", "id": "x", "disabled_reason": "maintenance"}}]}`)
+	})
+	placement := 0
+	c.mux.HandleFunc("/placement/", func(w http.ResponseWriter, r *http.Request) {
+		placement++
+		reply(w, http.StatusNotFound, `{"errors": [{"status": 404, "title": "Not Found"}]}`)
+	})
+	got, err := c.client().HypervisorHosts(context.Background())
+	if err != nil {
+		t.Fatalf("HypervisorHosts: %v", err)
+	}
+	want := []Hypervisor{
+		{ID: "n1", Hostname: "compute1.example.org", ServiceHost: "compute1", State: "up", Status: "enabled", RunningVMs: 3},
+		{ID: "n2", Hostname: "compute2", ServiceHost: "compute2", State: "down", Status: "disabled", DisabledReason: "maintenance"},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Fatalf("hypervisors (-want +got):\n%s", diff)
+	}
+	if placement != 0 {
+		t.Errorf("%d Placement requests, want none", placement)
+	}
+}
+
 func TestAggregatesDecode(t *testing.T) {
 	c := newTestCloud(t)
 	c.mux.HandleFunc("/compute/v2.1/os-aggregates", func(w http.ResponseWriter, r *http.Request) {

@@ -558,43 +558,18 @@ type hypervisorJSON struct {
 	} `json:"service"`
 }
 
+func (c *nova) HypervisorHosts(ctx context.Context) ([]Hypervisor, error) {
+	return c.hypervisorList(ctx, "listing hypervisors")
+}
+
 func (c *nova) Hypervisors(ctx context.Context) ([]Hypervisor, error) {
 	op := "listing hypervisors"
 	if c.placement == nil {
 		return nil, fmt.Errorf("%s: %w", op, c.placementErr)
 	}
-	var out []Hypervisor
-	marker := ""
-	for {
-		q := url.Values{"limit": {strconv.Itoa(hypervisorsPageSize)}}
-		if marker != "" {
-			q.Set("marker", marker)
-		}
-		var page struct {
-			Hypervisors []hypervisorJSON `json:"hypervisors"`
-			Links       []link           `json:"hypervisors_links"`
-		}
-		if err := c.getJSON(ctx, c.compute, "compute", op, c.compute.ServiceURL("os-hypervisors", "detail")+"?"+q.Encode(), &page); err != nil {
-			return nil, err
-		}
-		for _, h := range page.Hypervisors {
-			hv := Hypervisor{
-				ID: h.ID, Hostname: h.Hostname, ServiceHost: h.Service.Host,
-				State: h.State, Status: h.Status, RunningVMs: h.RunningVMs,
-			}
-			if h.Service.DisabledReason != nil {
-				hv.DisabledReason = *h.Service.DisabledReason
-			}
-			out = append(out, hv)
-		}
-		next, err := nextMarker(page.Links, marker)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", op, err)
-		}
-		if next == "" {
-			break
-		}
-		marker = next
+	out, err := c.hypervisorList(ctx, op)
+	if err != nil {
+		return nil, err
 	}
 
 	// Two Placement reads per node, a few nodes at a time.
@@ -625,6 +600,43 @@ func (c *nova) Hypervisors(ctx context.Context) ([]Hypervisor, error) {
 		return nil, firstErr
 	}
 	return out, nil
+}
+
+// hypervisorList reads every page of GET /os-hypervisors/detail.
+func (c *nova) hypervisorList(ctx context.Context, op string) ([]Hypervisor, error) {
+	var out []Hypervisor
+	marker := ""
+	for {
+		q := url.Values{"limit": {strconv.Itoa(hypervisorsPageSize)}}
+		if marker != "" {
+			q.Set("marker", marker)
+		}
+		var page struct {
+			Hypervisors []hypervisorJSON `json:"hypervisors"`
+			Links       []link           `json:"hypervisors_links"`
+		}
+		if err := c.getJSON(ctx, c.compute, "compute", op, c.compute.ServiceURL("os-hypervisors", "detail")+"?"+q.Encode(), &page); err != nil {
+			return nil, err
+		}
+		for _, h := range page.Hypervisors {
+			hv := Hypervisor{
+				ID: h.ID, Hostname: h.Hostname, ServiceHost: h.Service.Host,
+				State: h.State, Status: h.Status, RunningVMs: h.RunningVMs,
+			}
+			if h.Service.DisabledReason != nil {
+				hv.DisabledReason = *h.Service.DisabledReason
+			}
+			out = append(out, hv)
+		}
+		next, err := nextMarker(page.Links, marker)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", op, err)
+		}
+		if next == "" {
+			return out, nil
+		}
+		marker = next
+	}
 }
 
 // resources reads one resource provider's inventories and usages; nil if Placement does not
