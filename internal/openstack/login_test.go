@@ -23,6 +23,14 @@ func (c *testCloud) newKept(auth, file string) Client {
 	return cl
 }
 
+// keptCloud is a cloud that serves the compute services, and the file a login is kept in.
+func keptCloud(t *testing.T) (*testCloud, string) {
+	t.Helper()
+	c := newTestCloud(t)
+	c.servesServices()
+	return c, filepath.Join(t.TempDir(), "login")
+}
+
 func (c *testCloud) servesServices() {
 	c.mux.HandleFunc("/compute/v2.1/os-services", func(w http.ResponseWriter, r *http.Request) {
 		reply(w, http.StatusOK, serviceListBody)
@@ -37,9 +45,7 @@ func findService(t *testing.T, cl Client) {
 }
 
 func TestAKeptLoginIsTakenUpByTheNextProcessWithoutLoggingIn(t *testing.T) {
-	c := newTestCloud(t)
-	c.servesServices()
-	file := filepath.Join(t.TempDir(), "login")
+	c, file := keptCloud(t)
 	findService(t, c.newKept(passwordAuth, file))
 	st, err := os.Stat(file)
 	if err != nil {
@@ -106,9 +112,7 @@ func TestALoginKeptForOthersOrAboutToExpireOrUnreadableIsNotTakenUp(t *testing.T
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c := newTestCloud(t)
-			c.servesServices()
-			file := filepath.Join(t.TempDir(), "login")
+			c, file := keptCloud(t)
 			findService(t, c.newKept(passwordAuth, file))
 			if tt.spoil != nil {
 				tt.spoil(t, file)
@@ -146,9 +150,7 @@ func rewrite(t *testing.T, file string, change func(*keptLogin)) {
 }
 
 func TestAKeptTokenTheServicesRefuseIsReplacedByOneLoginWhichIsKept(t *testing.T) {
-	c := newTestCloud(t)
-	c.servesServices()
-	file := filepath.Join(t.TempDir(), "login")
+	c, file := keptCloud(t)
 	findService(t, c.newKept(passwordAuth, file))
 	c.expireTokens() // revoked before its expiry
 	findService(t, c.newKept(passwordAuth, file))
@@ -178,9 +180,7 @@ func TestALoginThatCannotBeKeptStillWorks(t *testing.T) {
 }
 
 func TestALoginMadeAgainAfterAnExpiryIsKept(t *testing.T) {
-	c := newTestCloud(t)
-	c.servesServices()
-	file := filepath.Join(t.TempDir(), "login")
+	c, file := keptCloud(t)
 	cl := c.newKept(passwordAuth, file)
 	c.expireTokens()
 	findService(t, cl) // refused, logs in again
@@ -191,9 +191,7 @@ func TestALoginMadeAgainAfterAnExpiryIsKept(t *testing.T) {
 }
 
 func TestAKeptLoginWhosePasswordIsNowRefusedIsUnauthorized(t *testing.T) {
-	c := newTestCloud(t)
-	c.servesServices()
-	file := filepath.Join(t.TempDir(), "login")
+	c, file := keptCloud(t)
 	findService(t, c.newKept(passwordAuth, file))
 	c.expireTokens()
 	c.locked(func() { c.refuseLogin = true })

@@ -459,10 +459,26 @@ func (e *Env) KeepLogs(dir string) (string, error) {
 			}
 		}
 	}
-	// The secrets stay behind: the BMC password, the remote key, the storage keys.
-	keep("e2e", e.Dir, "./lab/bmc-password", "./lab/authkey", "./lab/storage", "*/etc/pacemaker/authkey", "./lab/agents")
+	// The secrets stay behind: the BMC password, the remote key, the storage keys, the
+	// Keystone logins the nova-compute agents keep.
+	keep("e2e", e.Dir, "./lab/bmc-password", "./lab/authkey", "./lab/storage", "*/etc/pacemaker/authkey", "./lab/agents",
+		"*.login")
 	if e.Plane != nil {
 		keep("nova-log", filepath.Join(e.Plane.Dir, "log"))
 	}
 	return dir, errors.Join(errs...)
+}
+
+// KeepFailedRun keeps the logs of a command's failed run (err not nil) in a new directory of
+// keep, named by the time, and says where on stderr, after who; nothing when keep is "".
+func (e *Env) KeepFailedRun(who, keep string, err error) {
+	if err == nil || keep == "" {
+		return
+	}
+	dir := filepath.Join(keep, time.Now().UTC().Format("20060102T150405Z"))
+	if _, kerr := e.KeepLogs(dir); kerr != nil {
+		fmt.Fprintf(os.Stderr, "%s: keeping the logs: %v\n", who, kerr)
+		return
+	}
+	fmt.Fprintf(os.Stderr, "%s: logs kept in %s\n", who, dir)
 }

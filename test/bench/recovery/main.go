@@ -107,17 +107,7 @@ func run(bin string, sizes, runs []int, ratioTarget float64, confirmTarget time.
 		return err
 	}
 	defer env.Down(context.Background())
-	defer func() {
-		if err == nil || keep == "" {
-			return
-		}
-		dir := filepath.Join(keep, time.Now().UTC().Format("20060102T150405Z"))
-		if _, kerr := env.KeepLogs(dir); kerr != nil {
-			fmt.Fprintln(os.Stderr, "recovery: keeping the logs:", kerr)
-			return
-		}
-		fmt.Fprintln(os.Stderr, "recovery: logs kept in", dir)
-	}()
+	defer func() { env.KeepFailedRun("recovery", keep, err) }()
 	hosts := env.Computes()
 	// Nova's first evacuations after it starts are several times slower than later ones (its
 	// services load code and caches on first use): one untimed recovery warms it, for the

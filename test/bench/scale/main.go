@@ -90,17 +90,7 @@ func run(bin string, p params) (err error) {
 		return err
 	}
 	defer env.Down(context.Background())
-	defer func() {
-		if err == nil || p.keep == "" {
-			return
-		}
-		dir := filepath.Join(p.keep, time.Now().UTC().Format("20060102T150405Z"))
-		if _, kerr := env.KeepLogs(dir); kerr != nil {
-			fmt.Fprintln(os.Stderr, "scale: keeping the logs:", kerr)
-			return
-		}
-		fmt.Fprintln(os.Stderr, "scale: logs kept in", dir)
-	}()
+	defer func() { env.KeepFailedRun("scale", p.keep, err) }()
 	fmt.Printf("lab (3 controllers, %d computes) and Nova up and settled in %s\n", p.computes, r10(time.Since(t0)))
 
 	hosts := env.Computes()
