@@ -339,9 +339,8 @@ func (r *resource) Monitor(ctx context.Context) error {
 }
 
 // loginFile is where the agent keeps its Keystone login between invocations, in HA_RSCTMP
-// (emptied at boot): a monitor every few seconds on every compute that logged in each time
-// would make Keystone check a password for each, most of its work on a cloud of a few dozen
-// computes. "" when the directory cannot be made: each invocation then logs in.
+// (emptied at boot), so that a monitor does not log in each time (openstack.Options.
+// LoginFile says why). "" when the directory cannot be made: each invocation then logs in.
 func (r *resource) loginFile() string {
 	p, err := r.req.StatePath(Name, ".login")
 	if err != nil {

@@ -131,33 +131,9 @@ func New(ctx context.Context, opts Options) (Client, error) {
 	// works on a copy of the provider client taken at that moment.
 	pc.HTTPClient = hc
 	pc.UserAgent.Prepend("computeha")
-	var kept *keptLogin
-	if opts.LoginFile != "" {
-		if l, ok := readLogin(opts.LoginFile, ao, time.Now()); ok {
-			kept = l
-			c.useKeptLogin(pc, l, ao, opts.LoginFile)
-		}
-	}
-	if kept == nil {
-		err = c.do(ctx, "identity", "logging in to Keystone", true, func(ctx context.Context) error {
-			return gcopenstack.Authenticate(ctx, pc, ao)
-		})
-		if err != nil {
-			return nil, fmt.Errorf("cloud %q: %w", opts.Cloud, err)
-		}
-		if opts.LoginFile != "" {
-			c.keep(pc, opts.LoginFile, ao)
-			// A login made again after an expiry is kept too.
-			if relogin := pc.ReauthFunc; relogin != nil {
-				pc.ReauthFunc = func(ctx context.Context) error {
-					if err := relogin(ctx); err != nil {
-						return err
-					}
-					c.keep(pc, opts.LoginFile, ao)
-					return nil
-				}
-			}
-		}
+	kept, err := c.login(ctx, pc, ao, opts.LoginFile)
+	if err != nil {
+		return nil, fmt.Errorf("cloud %q: %w", opts.Cloud, err)
 	}
 
 	c.compute, err = serviceClient(pc, eo, "compute")

@@ -9,12 +9,13 @@
 // that gets 401 logs in again (gophercloud's AllowReauth) and is sent once more.
 //
 // Processes that live a few seconds each (an agent's monitor, every few seconds on every
-// compute) set [Options.LoginFile]: the login is kept there (mode 0600) with its catalog, and the
-// next process takes it up instead of logging in, for ten minutes and while the token is valid
-// for five more, if it was kept for the same credentials (a salted digest) in a file of its own
-// user that no one else may read or write; a token refused before its expiry is replaced by one
-// new login, kept in turn. Keystone checks a password with a deliberately slow hash: on a lab of 24 computes,
-// monitors that each logged in were most of Keystone's work, and slowed every Nova call.
+// compute) set [Options.LoginFile]: the login is kept there (mode 0600) with its catalog, and
+// the next process takes it up instead of logging in, for ten minutes and while the token is
+// valid for five more, if it was kept for the same credentials (a salted digest) in a file of
+// its own user that no one else may read or write; a token refused before its expiry is
+// replaced by one new login, kept in turn. Keystone checks a password with a deliberately slow
+// hash: on a lab of 24 computes, monitors that each logged in were most of Keystone's work,
+// and slowed every Nova call.
 //
 // [NewLazy] returns a [Lazy] client that logs in on first use instead, and again on the next
 // use after a failed login, so a daemon can start while Keystone is down; [Lazy.Ready] logs

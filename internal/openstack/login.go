@@ -147,6 +147,35 @@ func keepLogin(pc *gophercloud.ProviderClient, path string, ao gophercloud.AuthO
 	return nil
 }
 
+// login logs pc in to Keystone with ao, or, when file is set, takes up the login kept there
+// if it is fresh (returned, nil otherwise), and keeps there each login it makes, the ones
+// made again after a token is refused included.
+func (c *nova) login(ctx context.Context, pc *gophercloud.ProviderClient, ao gophercloud.AuthOptions, file string) (*keptLogin, error) {
+	if file != "" {
+		if l, ok := readLogin(file, ao, time.Now()); ok {
+			c.useKeptLogin(pc, l, ao, file)
+			return l, nil
+		}
+	}
+	err := c.do(ctx, "identity", "logging in to Keystone", true, func(ctx context.Context) error {
+		return gcopenstack.Authenticate(ctx, pc, ao)
+	})
+	if err != nil || file == "" {
+		return nil, err
+	}
+	c.keep(pc, file, ao)
+	if relogin := pc.ReauthFunc; relogin != nil {
+		pc.ReauthFunc = func(ctx context.Context) error {
+			if err := relogin(ctx); err != nil {
+				return err
+			}
+			c.keep(pc, file, ao)
+			return nil
+		}
+	}
+	return nil, nil
+}
+
 // useKeptLogin makes pc use l: its token, and its catalog to find endpoints. A token Keystone
 // no longer accepts (revoked early) is replaced by a new login when a service refuses it, as
 // after an expiry, and that login is kept in turn.
