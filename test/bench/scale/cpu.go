@@ -158,17 +158,22 @@ func (s sample) use(later sample) map[string]float64 {
 	return out
 }
 
+// class is a process's part and whether the children it reaped count with it.
+type class struct {
+	group string
+	kids  bool
+}
+
 // sampler takes a sample at every interval.
 type sampler struct {
 	c       *classifier
 	mu      sync.Mutex
 	samples []sample
-	known   map[int]string // pid → group, "" for a process not measured
-	reaped  map[int]bool   // whether a measured pid's reaped children count
+	known   map[int]class // by pid; a process not measured has no group
 }
 
 func (s *sampler) run(ctx context.Context, every time.Duration) {
-	s.known, s.reaped = map[int]string{}, map[int]bool{}
+	s.known = map[int]class{}
 	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
@@ -212,17 +217,16 @@ func (s *sampler) take() (sample, error) {
 		if err != nil {
 			continue
 		}
-		g, ok := s.known[pid]
+		k, ok := s.known[pid]
 		if !ok {
-			var kids bool
-			g, kids = s.c.classify(pid)
-			s.known[pid], s.reaped[pid] = g, kids
+			k.group, k.kids = s.c.classify(pid)
+			s.known[pid] = k
 		}
-		if g == "" {
+		if k.group == "" {
 			continue
 		}
-		if t, err := ticks(pid, s.reaped[pid]); err == nil {
-			sm.procs[pid] = proc{group: g, ticks: t}
+		if t, err := ticks(pid, k.kids); err == nil {
+			sm.procs[pid] = proc{group: k.group, ticks: t}
 		}
 	}
 	sm.evacdStatus, _ = status(s.c.evacd)
