@@ -86,6 +86,14 @@ func (a *Admin) Boot(ctx context.Context, name, host, flavor string) (string, er
 // BootMany creates n servers on host in one request (Nova's multiple create: Nova names them
 // prefix-1 to prefix-n) and returns their names by ID, without waiting for them.
 func (a *Admin) BootMany(ctx context.Context, prefix, host, flavor string, n int) (map[string]string, error) {
+	if n == 1 {
+		// Nova adds the suffix only when it creates more than one.
+		id, err := a.Boot(ctx, prefix+"-1", host, flavor)
+		if err != nil {
+			return nil, err
+		}
+		return map[string]string{id: prefix + "-1"}, nil
+	}
 	if _, err := servers.Create(ctx, a.Compute, servers.CreateOpts{
 		Name: prefix, ImageRef: a.image, FlavorRef: flavor, Networks: "none", AvailabilityZone: "nova:" + host,
 		Min: n, Max: n,
