@@ -247,7 +247,7 @@ type History struct {
 	// that the database password stays out of this file.
 	DSNFile string `yaml:"dsn_file"`
 	// Retention is how long what ended is kept: the daemon deletes, every
-	// PruneEvery, the incidents closed longer ago (with their events and moves)
+	// history.PruneEvery, the incidents closed longer ago (with their events and moves)
 	// and the older records of no incident. An open incident is never cut.
 	// 0 (the default) keeps everything; otherwise at least MinRetention.
 	Retention time.Duration `yaml:"retention"`

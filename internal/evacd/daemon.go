@@ -31,9 +31,11 @@ import (
 	"github.com/computeha/computeha/internal/evacdsock"
 	"github.com/computeha/computeha/internal/evacstate"
 	"github.com/computeha/computeha/internal/history"
+	"github.com/computeha/computeha/internal/maintenance"
 	"github.com/computeha/computeha/internal/metrics"
 	"github.com/computeha/computeha/internal/openstack"
 	"github.com/computeha/computeha/internal/recovery"
+	"github.com/computeha/computeha/internal/reserve"
 )
 
 // ReleaseAttribute is set on a host's node by an operator (computeha guard
@@ -103,8 +105,10 @@ type Daemon struct {
 	o      Options
 	clock  clock.Clock
 	engine *recovery.Engine
-	marks  evacstate.Marks
-	names  recovery.Names // node ↔ Nova host, by the configuration's rule
+	// leftovers watches the VMs recovered after their evacuation was lost with a failed host.
+	leftovers *recovery.Leftovers
+	marks     evacstate.Marks
+	names     recovery.Names // node ↔ Nova host, by the configuration's rule
 
 	mu       sync.Mutex
 	jobs     map[string]*job
@@ -112,28 +116,20 @@ type Daemon struct {
 	// failed are the hosts marked failed (an operator decides), for the metrics: their job is
 	// over, their mark stays.
 	failed map[string]bool
-	// ending are the hosts whose expired maintenance is being ended.
-	ending  map[string]bool
+	// expiry ends the maintenance windows whose until has passed.
+	expiry  *maintenance.Expiry
 	lastErr string
 	started time.Time
 	wake    map[string]chan struct{}
-	// early are reads begun when Pacemaker lost a host, for the recovery its fencing may
-	// start: by node.
-	early map[string]*prefetch
 	// away are the hosts recovered since they last joined, by when their recovery began: no
 	// targets, even once their job is over (a VM sent to one just before it failed is asked
 	// again elsewhere while it stays away).
 	away map[string]time.Time
-	// leftovers are the VMs recovered after their evacuation was lost with a failed host,
-	// by that host's node: the request waits in its queue (leftover.go).
-	leftovers       map[string][]leftover
-	leftoverUntil   map[string]time.Time // watched until then, by node
-	leftoverWatched map[string]bool      // a watch runs, by node
 	// hostStates are the hosts' confirmed health states, for the alerts; a host whose
 	// responses are suspended (maintenance, standby) has none.
 	hostStates map[string]string
-	// capacity is the segments' headroom, when it is read (metrics served or alerts on).
-	capacity *capacity
+	// headroom is the segments' headroom, when it is read (metrics served or alerts on).
+	headroom *recovery.Headroom
 	// quorate is whether this partition had quorum when last seen, once quorumKnown.
 	quorate, quorumKnown bool
 }
@@ -157,21 +153,16 @@ func New(o Options) *Daemon {
 	}
 	o.Log = o.Log.With("component", "evacd")
 	d := &Daemon{
-		o:               o,
-		clock:           clock.Or(o.Clock),
-		marks:           evacstate.Marks{Attrs: o.Cluster},
-		jobs:            map[string]*job{},
-		failures:        map[string]time.Time{},
-		failed:          map[string]bool{},
-		ending:          map[string]bool{},
-		wake:            map[string]chan struct{}{},
-		early:           map[string]*prefetch{},
-		away:            map[string]time.Time{},
-		leftovers:       map[string][]leftover{},
-		leftoverUntil:   map[string]time.Time{},
-		leftoverWatched: map[string]bool{},
-		hostStates:      map[string]string{},
-		names:           recovery.NewNames(o.Config, nil),
+		o:          o,
+		clock:      clock.Or(o.Clock),
+		marks:      evacstate.Marks{Attrs: o.Cluster},
+		jobs:       map[string]*job{},
+		failures:   map[string]time.Time{},
+		failed:     map[string]bool{},
+		wake:       map[string]chan struct{}{},
+		away:       map[string]time.Time{},
+		hostStates: map[string]string{},
+		names:      recovery.NewNames(o.Config, nil),
 	}
 	if o.Metrics != nil {
 		o.Metrics.GaugeFunc("recovery_phase", "1 for each host under recovery, labelled with its phase "+
@@ -182,6 +173,11 @@ func New(o Options) *Daemon {
 		Config: o.Config, Nova: o.Nova, Cluster: o.Cluster, Clock: d.clock, Poll: o.Poll, Log: o.Log,
 		Failing: d.failingNovaHosts, OnNovaError: d.setErr,
 	})
+	d.expiry = &maintenance.Expiry{
+		Hosts: maintenance.Hosts{Cluster: o.Cluster, Nova: o.Nova, NovaHost: func(n string) string { return d.names.ByNode(n).NovaHost }},
+		Log:   o.Log, Record: d.record,
+	}
+	d.leftovers = recovery.NewLeftovers(o.Nova, d.clock, o.Log, d.names, d.record)
 	return d
 }
 
@@ -233,10 +229,10 @@ func (d *Daemon) AlertState() alert.Snapshot {
 	for h, st := range d.hostStates {
 		s.Health[h] = st
 	}
-	c := d.capacity
+	c := d.headroom
 	d.mu.Unlock()
 	if c != nil {
-		for seg, short := range c.short() {
+		for seg, short := range c.Short() {
 			s.Capacity[seg] = alert.CapacityOK
 			if short {
 				s.Capacity[seg] = alert.CapacityShort
@@ -273,11 +269,11 @@ func (d *Daemon) Run(ctx context.Context, events <-chan crm.Event) error {
 		wg.Go(func() { d.keepFresh(ctx, every) })
 	}
 	if keep := d.o.Config.History.Retention; keep > 0 && d.o.History != nil {
-		wg.Go(func() { d.prune(ctx, keep) })
+		wg.Go(func() { d.o.History.KeepPruned(ctx, d.clock, keep, d.o.Log) })
 	}
 	for _, s := range d.o.Config.Segments {
 		if len(s.ReservedHosts) > 0 {
-			wg.Go(func() { d.tendReserve(ctx, d.o.ReserveEvery) })
+			wg.Go(func() { d.tendReserve(ctx) })
 			break
 		}
 	}
@@ -320,7 +316,7 @@ func (d *Daemon) reconcile(ctx context.Context, wg *sync.WaitGroup) {
 	}
 	d.setErr(nil)
 	d.noteQuorum(ctx, cib.HaveQuorum)
-	d.endMaintenance(ctx, wg, cib)
+	d.expiry.End(ctx, wg, cib, d.clock.Now())
 	marked, failed := map[string]evacstate.State{}, map[string]bool{}
 	for _, n := range cib.Nodes {
 		st, err := evacstate.Parse(n.Attributes[evacstate.Attribute])
@@ -439,7 +435,7 @@ func (d *Daemon) event(ctx context.Context, wg *sync.WaitGroup, e crm.Event) {
 		// Reads begun while the host was away tell nothing of what it runs once back: VMs
 		// booted on it since would be missing from its next recovery.
 		d.joined(e.Node)
-		d.leftoversJoined(e.Node)
+		d.leftovers.Joined(e.Node)
 	case e.Kind == crm.NodeLost:
 		d.readAhead(ctx, e.Node)
 		d.record(ctx, history.Event{
@@ -488,7 +484,7 @@ func (d *Daemon) start(ctx context.Context, wg *sync.WaitGroup, node string, st 
 	go func() {
 		defer wg.Done()
 		err := j.run(ctx)
-		d.watchLeftovers(ctx, wg)
+		d.leftovers.Watch(ctx, wg)
 		if err != nil && !errors.Is(err, context.Canceled) {
 			d.o.Log.Error("recovery failed", "host", node, "error", err)
 		}
@@ -540,66 +536,84 @@ func (d *Daemon) recentFailures() map[string]time.Time {
 	return out
 }
 
-// readAhead begins the reads of a recovery of node as soon as Pacemaker loses it: its fencing
-// takes seconds, and a recovery that follows finds them done. They only read. A node that is
-// not a compute of a segment just gets reads that fail, and are never used.
+// readAhead begins the reads of a recovery of node as soon as Pacemaker loses it, and keeps
+// them fresh: its fencing takes seconds (minutes when it is retried), and a recovery that
+// follows finds them done. They only read. A node that is not a compute of a segment just gets
+// reads that fail, and are never used.
 func (d *Daemon) readAhead(ctx context.Context, node string) {
 	d.mu.Lock()
-	defer d.mu.Unlock()
-	if _, busy := d.jobs[node]; busy {
-		return
+	_, busy := d.jobs[node]
+	d.mu.Unlock()
+	if !busy {
+		d.engine.ReadAhead(ctx, d.names.ByNode(node))
 	}
-	if p := d.early[node]; p != nil && d.clock.Now().Sub(p.began) < prefetchMaxAge {
-		return
-	}
-	d.early[node] = d.startPrefetch(ctx, d.names.ByNode(node))
 }
 
 // joined forgets the reads begun ahead for node, and that it was away.
 func (d *Daemon) joined(node string) {
+	d.engine.ForgetAhead(node)
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	delete(d.early, node)
 	delete(d.away, node)
 }
 
-// earlyReads hands the reads begun ahead for node to its job, if they are fresh enough.
-func (d *Daemon) earlyReads(node string) *prefetch {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	p := d.early[node]
-	delete(d.early, node)
-	if p == nil || d.clock.Now().Sub(p.began) >= prefetchMaxAge {
-		return nil
+// startCapacity refreshes the segments' headroom every metrics.capacity_interval while
+// someone reads it: the metrics are served, or alerts are delivered. A failed refresh keeps
+// the last values and is logged.
+func (d *Daemon) startCapacity(ctx context.Context, wg *sync.WaitGroup) {
+	every := d.o.Config.Metrics.CapacityInterval
+	served := d.o.Metrics != nil && d.o.Config.Metrics.Listen != ""
+	if every <= 0 || !served && !d.o.Config.Alerts.Any() {
+		return
 	}
-	return p
+	h := &recovery.Headroom{}
+	d.mu.Lock()
+	d.headroom = h
+	d.mu.Unlock()
+	if served {
+		d.o.Metrics.ServeHeadroom(h.Segments)
+	}
+	wg.Go(func() {
+		for {
+			rctx, cancel := context.WithTimeout(ctx, time.Minute)
+			segs, err := d.segments(rctx)
+			if err == nil {
+				err = h.Refresh(rctx, segs, d.o.Nova)
+			}
+			cancel()
+			if err != nil && ctx.Err() == nil {
+				d.o.Log.Warn("capacity: reading the segments' capacity failed; the last values stay", "error", err)
+			}
+			if d.clock.Sleep(ctx, every) != nil {
+				return
+			}
+		}
+	})
 }
 
-// PruneEvery is how often the daemon deletes what history.retention no
-// longer keeps; the first pruning comes PruneDelay after the start, so that
-// it never competes with a recovery the start resumes.
-const (
-	PruneEvery = 24 * time.Hour
-	PruneDelay = 5 * time.Minute
-)
+// ReserveEvery is how often the daemon looks at the reserved hosts.
+const ReserveEvery = time.Minute
 
-// prune deletes from the history what ended more than keep ago, every PruneEvery. A failed
-// pruning is logged and tried again at the next one: the records stay, nothing is lost.
-func (d *Daemon) prune(ctx context.Context, keep time.Duration) {
-	wait := PruneDelay
-	for d.clock.Sleep(ctx, wait) == nil {
-		wait = PruneEvery
-		before := d.clock.Now().Add(-keep)
-		p, err := d.o.History.Prune(ctx, before)
-		switch {
-		case ctx.Err() != nil:
+// tendReserve looks at the reserved hosts every ReserveEvery, while any segment has some
+// (reserve.Tender).
+func (d *Daemon) tendReserve(ctx context.Context) {
+	t := reserve.Tender{
+		Pool: reserve.Pool{Config: d.o.Config, Nova: d.o.Nova, Cluster: d.o.Cluster, Now: d.clock.Now},
+		Log:  d.o.Log, Record: d.record, Recovering: d.recovering,
+	}
+	for {
+		t.Once(ctx)
+		if d.clock.Sleep(ctx, d.o.ReserveEvery) != nil {
 			return
-		case err != nil:
-			d.o.Log.Warn("pruning the history failed; tried again later", "before", before, "error", err)
-		case p != (history.Pruned{}):
-			d.o.Log.Info("pruned the history", "before", before, "incidents", p.Incidents, "events", p.Events, "moves", p.Moves)
 		}
 	}
+}
+
+// recovering tells whether a recovery job runs.
+func (d *Daemon) recovering() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return len(d.jobs) > 0
 }
 
 // keepFresh rereads what every recovery reads alike, every interval, from the daemon's start:

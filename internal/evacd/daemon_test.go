@@ -773,11 +773,11 @@ func TestTheHistoryIsPrunedOfWhatEndedBeforeTheRetentionNeverOfAnOpenIncident(t 
 		time.Sleep(40 * 24 * time.Hour)
 		incident("cmp3", true) // closed now
 
-		w.run(t, PruneDelay-time.Minute, func() bool { return false })
+		w.run(t, history.PruneDelay-time.Minute, func() bool { return false })
 		if got := hosts(); len(got) != 3 {
-			t.Errorf("pruned before PruneDelay: %v left", got)
+			t.Errorf("pruned before history.PruneDelay: %v left", got)
 		}
-		w.run(t, PruneDelay+time.Minute, func() bool { return false })
+		w.run(t, history.PruneDelay+time.Minute, func() bool { return false })
 		if got := hosts(); !slices.Equal(got, []string{"cmp2", "cmp3"}) {
 			t.Errorf("after a pruning: %v left; want the open old incident and the recent one", got)
 		}

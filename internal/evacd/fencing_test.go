@@ -2,6 +2,8 @@ package evacd
 
 import (
 	"context"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -13,6 +15,7 @@ import (
 	"github.com/computeha/computeha/crm"
 	"github.com/computeha/computeha/internal/evacstate"
 	"github.com/computeha/computeha/internal/openstack"
+	"github.com/computeha/computeha/internal/recovery"
 )
 
 // staleHistory is a cluster whose stonith_admin-style history shows only
@@ -147,6 +150,42 @@ func TestReadsBegunWhenPacemakerLostTheHostServeItsRecovery(t *testing.T) {
 		}
 		if got := w.count("ServersOnHost"); got != before+1 {
 			t.Errorf("%d listings of the host's servers in all, want the one begun when the host was lost", got-before)
+		}
+	})
+}
+
+// A fencing Pacemaker retries for close to a minute (a device timing out under load): the reads
+// begun when the host was lost are made again while it stays lost, so the recovery that
+// follows its fencing sends its first request with no read of its own.
+func TestReadsMadeAheadAreKeptFreshWhileTheFencingIsRetried(t *testing.T) {
+	bubble(t, func(t *testing.T) {
+		w := newWorld(t, "auto", "")
+		w.boot("cmp1", 3, true)
+		events, stop := w.runWithEvents()
+		defer stop()
+		before := w.count("ServersOnHost")
+		events <- crm.Event{Kind: crm.NodeLost, Node: "cmp1", Time: time.Now()}
+		synctest.Wait()
+		time.Sleep(50 * time.Second) // over recovery.DefaultMaxAge
+		w.nova.KillCompute("cmp1")
+		if n := w.count("ServersOnHost") - before; n != 4 {
+			t.Errorf("%d listings of cmp1's servers in the 50 s it was lost, want 4 (one every %s)", n, recovery.AheadRefresh)
+		}
+		fenced := len(w.nova.Calls())
+		w.fenceAndWait(events, "cmp1")
+		stop()
+		if p := phase(w.cluster, "cmp1"); p != evacstate.Done {
+			t.Fatalf("cmp1 is %q, want done", p)
+		}
+		after := w.nova.Calls()[fenced:]
+		first := slices.IndexFunc(after, func(c string) bool { return strings.HasPrefix(c, "Evacuate ") })
+		if first < 0 {
+			t.Fatalf("no evacuation after the fencing: %v", after)
+		}
+		for _, c := range after[:first] {
+			if strings.HasPrefix(c, "ServersOnHost ") || strings.HasPrefix(c, "Migrations") {
+				t.Errorf("the recovery read %q before its first request: the reads made ahead were not fresh", c)
+			}
 		}
 	})
 }

@@ -84,47 +84,6 @@ type HealthTracker interface {
 	Observe(now time.Time, d health.Decision) (health.Decision, bool)
 }
 
-// Disabled reasons the health loop gives Nova. Those of the disable response are undone when
-// the host is running again; the migrate response's is not (the host's VMs were moved away
-// because one of its networks failed: an operator looks at it before it takes VMs again).
-const (
-	healthDisabledIsolated = evacstate.HealthReasonPrefix + " " + string(health.Isolated)
-	healthDisabledMgmtLost = evacstate.HealthReasonPrefix + " " + string(health.ManagementLost)
-	healthDisabledDegraded = evacstate.HealthReasonPrefix + " " + string(health.Degraded) + ": "
-)
-
-// disableReason is the reason the disable response gives Nova for d.
-func disableReason(d health.Decision) string {
-	switch d.State {
-	case health.Isolated:
-		return healthDisabledIsolated
-	case health.ManagementLost:
-		return healthDisabledMgmtLost
-	default:
-		return healthDisabledDegraded + lostNetworks(d) + " lost"
-	}
-}
-
-// migrateReason is the reason the migrate response gives Nova, e.g. "computeha: health:
-// tenant network lost".
-func migrateReason(d health.Decision) string {
-	return evacstate.HealthReasonPrefix + " " + lostNetworks(d) + " network lost"
-}
-
-// healthDisabled tells whether reason is the disable response's, the only one undone when the
-// host recovers.
-func healthDisabled(reason string) bool {
-	return reason == healthDisabledIsolated || reason == healthDisabledMgmtLost ||
-		strings.HasPrefix(reason, healthDisabledDegraded)
-}
-
-func lostNetworks(d health.Decision) string {
-	if len(d.Networks) == 0 {
-		return "network"
-	}
-	return strings.Join(d.Networks, ", ")
-}
-
 // healthRetry is how long a failed response (Nova or Pacemaker refused or unreachable) waits
 // before it is tried again, and how often a confirmation is repeated while Pacemaker still
 // shows the host unclean.
@@ -446,7 +405,7 @@ func (l *healthLoop) respond(ctx context.Context, name string, h *hostHealth, de
 		l.async(ctx, name, h, func(ctx context.Context) error { return l.migrate(ctx, name, dec) })
 	case dec.Response == config.ResponseDisable:
 		l.alert(ctx, name, dec)
-		l.async(ctx, name, h, func(ctx context.Context) error { return l.disable(ctx, name, disableReason(dec)) })
+		l.async(ctx, name, h, func(ctx context.Context) error { return l.disable(ctx, name, dec.DisableReason()) })
 	case dec.Response == config.ResponseAlert:
 		l.alert(ctx, name, dec)
 	}
@@ -679,7 +638,7 @@ func (l *healthLoop) enable(ctx context.Context, name string) error {
 	if err != nil {
 		return fmt.Errorf("compute service of %s: %w", l.d.names.ByNova(host), err)
 	}
-	if svc.Enabled() || !healthDisabled(svc.DisabledReason) {
+	if svc.Enabled() || !health.UndoneWhenRunning(svc.DisabledReason) {
 		return nil
 	}
 	if svc.ForcedDown {
@@ -751,7 +710,7 @@ func (l *healthLoop) migrate(ctx context.Context, name string, dec health.Decisi
 	var inc *history.Incident
 	if d.o.History != nil {
 		failure := history.Event{
-			Host: name, Kind: history.KindFailure, Summary: fmt.Sprintf("%s lost %s: live-migrating its HA VMs", name, lostNetworks(dec)),
+			Host: name, Kind: history.KindFailure, Summary: fmt.Sprintf("%s lost %s: live-migrating its HA VMs", name, dec.LostNetworks()),
 			Reason: history.Reason{Code: history.ReasonCode(dec.Reason.Code), Text: dec.Reason.Text},
 		}
 		if det := novaHostDetails(name, host.NovaHost); det != nil {
@@ -776,7 +735,7 @@ func (l *healthLoop) migrate(ctx context.Context, name string, dec health.Decisi
 		outcome, summary = history.OutcomePartial, fmt.Sprintf("%d HA VMs of %s could not be moved", failed, name)
 		l.record(ctx, name, history.KindAlert, summary, history.Reason{Code: "live-migration-failed"}, nil)
 	}
-	if err := l.disable(ctx, name, migrateReason(dec)); err != nil {
+	if err := l.disable(ctx, name, dec.MigrateReason()); err != nil {
 		l.closeIncident(ctx, inc, history.OutcomePartial, summary+"; disabling it failed: "+err.Error())
 		return err
 	}

@@ -115,7 +115,8 @@ func (j *job) waitTick(ctx context.Context) error {
 
 func (j *job) run(ctx context.Context) error {
 	j.openIncident(ctx)
-	var pre *prefetch
+	// Reads made ahead that the job does not take (the mark cleared, maintenance) end with it.
+	defer j.d.engine.ForgetAhead(j.node)
 	quorate := false // just seen, with the fencing's confirmation
 	if j.mark.By == evacstate.ByRetry {
 		j.record(ctx, history.KindDecision, "retrying the failed recovery of "+j.node+" at an operator's request",
@@ -123,12 +124,9 @@ func (j *job) run(ctx context.Context) error {
 	}
 	if j.mark.Phase == evacstate.Pending {
 		// Read what the recovery needs while the fencing is confirmed: those seconds belong
-		// to the recovery. Reads begun when Pacemaker lost the host serve if still fresh.
-		if pre = j.d.earlyReads(j.node); pre == nil {
-			pctx, cancel := context.WithCancel(ctx)
-			defer cancel()
-			pre = j.prefetch(pctx)
-		}
+		// to the recovery. Reads begun when Pacemaker lost the host, and kept fresh since,
+		// serve.
+		j.d.engine.ReadAhead(ctx, j.host)
 		if err := j.awaitFencing(ctx); err != nil {
 			return err
 		}
@@ -141,10 +139,7 @@ func (j *job) run(ctx context.Context) error {
 		j.record(ctx, history.KindDecision, "resuming the recovery of "+j.node,
 			history.Reason{Code: "resume", Text: fmt.Sprintf("found running (owner %s, since %s)", j.mark.Owner, j.mark.Since.Format(time.RFC3339))}, nil)
 	}
-	reads := pre.wait(ctx)
-	if reads != nil && j.d.clock.Now().Sub(reads.At) > prefetchMaxAge {
-		reads = nil
-	}
+	reads := j.d.engine.TakeAhead(ctx, j.host, recovery.DefaultMaxAge)
 	if reads == nil {
 		j.setStep(PhaseReading, "reading servers, migrations and capacity")
 		var err error
@@ -171,10 +166,10 @@ func (j *job) run(ctx context.Context) error {
 	marked := make(chan error, 1)
 	go func() { marked <- j.d.marks.Set(ctx, j.node, running) }()
 	rep, err := j.d.engine.Run(ctx, recovery.Job{
-		Source: j.host, Situation: recovery.HostFenced, Reads: reads, MaxAge: prefetchMaxAge,
+		Source: j.host, Situation: recovery.HostFenced, Reads: reads,
 		Recorder: j.recorder(), Step: func(s string) { j.setStep(PhaseRecovering, s) },
 	})
-	j.d.rememberLeftovers(rep)
+	j.d.leftovers.Remember(rep)
 	if merr := <-marked; merr != nil && ctx.Err() == nil {
 		j.d.o.Log.Warn("marking the host running failed", "host", j.node, "error", merr)
 	}
@@ -211,50 +206,6 @@ func (j *job) run(ctx context.Context) error {
 		}
 	}
 	return nil
-}
-
-// prefetchMaxAge bounds how old the reads made before the fencing was confirmed may be and
-// still be used: past it (a long fencing or a guard pause), the recovery reads again.
-const prefetchMaxAge = 30 * time.Second
-
-// prefetch is the reads of a recovery made while its fencing is being confirmed. They only
-// read: nothing is acted on before the confirmation. The host is marked by fence_nova after
-// its power fencing and after Nova forced its service down, so what runs on it no longer
-// changes.
-type prefetch struct {
-	done  chan struct{}
-	began time.Time
-	reads *recovery.Reads
-}
-
-func (j *job) prefetch(ctx context.Context) *prefetch {
-	return j.d.startPrefetch(ctx, j.host)
-}
-
-// startPrefetch reads what a recovery of host needs, in the background.
-func (d *Daemon) startPrefetch(ctx context.Context, host recovery.Host) *prefetch {
-	p := &prefetch{done: make(chan struct{}), began: d.clock.Now()}
-	go func() {
-		defer close(p.done)
-		r, err := d.engine.Read(ctx, host)
-		if err == nil {
-			p.reads = r
-		}
-	}()
-	return p
-}
-
-// wait returns the prefetched reads once done, or nil if they failed or ctx ended.
-func (p *prefetch) wait(ctx context.Context) *recovery.Reads {
-	if p == nil {
-		return nil
-	}
-	select {
-	case <-p.done:
-		return p.reads
-	case <-ctx.Done():
-		return nil
-	}
 }
 
 func (j *job) openIncident(ctx context.Context) {

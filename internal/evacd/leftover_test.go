@@ -7,6 +7,7 @@ import (
 
 	"github.com/computeha/computeha/internal/evacstate"
 	"github.com/computeha/computeha/internal/history"
+	"github.com/computeha/computeha/internal/recovery"
 )
 
 // cmp1's VMs are sent to cmp2, dead but still seen up; cmp2 then fails, and they are recovered
@@ -52,7 +53,7 @@ func TestVMsNovaSetErrorForAnEvacuationLeftInAQueueAreResetOnceTheHostIsBack(t *
 				t.Fatalf("%s is %s (%s) once cmp2 ran its queue, want vm_state error (as Nova leaves it)", id, s.Status, s.VMState)
 			}
 		}
-		time.Sleep(2 * leftoverPoll)
+		time.Sleep(2 * recovery.LeftoverPoll)
 		for id := range w.servers {
 			if s := w.hostOf(t, id); s.Status != "ACTIVE" || s.Host != "cmp3" || s.TaskState != "" {
 				t.Errorf("%s is %s on %s (task %q), want ACTIVE on cmp3", id, s.Status, s.Host, s.TaskState)
@@ -64,7 +65,7 @@ func TestVMsNovaSetErrorForAnEvacuationLeftInAQueueAreResetOnceTheHostIsBack(t *
 		}
 		reset := 0
 		for _, e := range evs {
-			if e.Reason.Code == "leftover-rebuild" {
+			if e.Reason.Code == recovery.ReasonLeftoverRebuild {
 				reset++
 			}
 		}

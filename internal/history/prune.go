@@ -4,9 +4,40 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"log/slog"
 	"strings"
 	"time"
+
+	"github.com/computeha/computeha/internal/clock"
 )
+
+// PruneEvery is how often [Store.KeepPruned] deletes what history.retention no longer keeps;
+// the first pruning comes PruneDelay after it begins, so that it never competes with a
+// recovery the daemon's start resumes.
+const (
+	PruneEvery = 24 * time.Hour
+	PruneDelay = 5 * time.Minute
+)
+
+// KeepPruned deletes what ended more than keep ago, every PruneEvery, until ctx ends. A failed
+// pruning is logged and tried again at the next one: the records stay, nothing is lost.
+func (s *Store) KeepPruned(ctx context.Context, c clock.Clock, keep time.Duration, log *slog.Logger) {
+	c = clock.Or(c)
+	wait := PruneDelay
+	for c.Sleep(ctx, wait) == nil {
+		wait = PruneEvery
+		before := c.Now().Add(-keep)
+		p, err := s.Prune(ctx, before)
+		switch {
+		case ctx.Err() != nil:
+			return
+		case err != nil:
+			log.Warn("pruning the history failed; tried again later", "before", before, "error", err)
+		case p != (Pruned{}):
+			log.Info("pruned the history", "before", before, "incidents", p.Incidents, "events", p.Events, "moves", p.Moves)
+		}
+	}
+}
 
 // Pruned counts what Prune deleted.
 type Pruned struct {

@@ -20,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/computeha/computeha/internal/history"
+	"github.com/computeha/computeha/internal/plan"
 )
 
 // Namespace prefixes every metric's name.
@@ -146,6 +147,24 @@ func (m *Metrics) Transport(next http.RoundTripper) http.RoundTripper {
 type roundTripper func(*http.Request) (*http.Response, error)
 
 func (f roundTripper) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// ServeHeadroom registers the gauges of the segments' headroom, read at scrape time.
+func (m *Metrics) ServeHeadroom(read func() map[string]plan.Resources) {
+	gauge := func(name, help string, pick func(plan.Resources) int64, scale float64) {
+		m.GaugeFunc(name, help, []string{"segment"}, func() map[[2]string]float64 {
+			by := read()
+			out := make(map[[2]string]float64, len(by))
+			for seg, r := range by {
+				out[[2]string{seg}] = float64(pick(r)) * scale
+			}
+			return out
+		})
+	}
+	const what = " a segment has left under its admission policy (segments.NAME.admission; n+1 by default: after losing the host whose loss costs it most, its VMs placed on the segment's other hosts, reserved ones included); below 0, the segment no longer meets its policy."
+	gauge("segment_headroom_vcpus", "vCPUs"+what, func(r plan.Resources) int64 { return r.VCPUs }, 1)
+	gauge("segment_headroom_memory_bytes", "Memory"+what, func(r plan.Resources) int64 { return r.RAMMB }, 1<<20)
+	gauge("segment_headroom_disk_bytes", "Disk"+what, func(r plan.Resources) int64 { return r.DiskGB }, 1<<30)
+}
 
 // GaugeFunc registers a gauge read at scrape time. labels has one or two
 // names; read returns the value of each label-value pair present now (the

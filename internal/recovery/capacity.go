@@ -1,6 +1,10 @@
 package recovery
 
 import (
+	"context"
+	"maps"
+	"sync"
+
 	"github.com/computeha/computeha/internal/config"
 	"github.com/computeha/computeha/internal/evacstate"
 	"github.com/computeha/computeha/internal/openstack"
@@ -45,6 +49,48 @@ func SegmentCapacity(seg config.Segment, hvs []openstack.Hypervisor) []plan.Capa
 			Free:     plan.Resources{VCPUs: fc, RAMMB: fm, DiskGB: fd},
 			Used:     plan.Resources{VCPUs: uc, RAMMB: um, DiskGB: ud},
 		})
+	}
+	return out
+}
+
+// Headroom keeps each segment's headroom (plan.HeadroomFor) for the metrics and the alerts:
+// what the segment has left under its admission policy (by default, after losing its
+// costliest host). A failed refresh keeps the last values. Safe for concurrent use.
+type Headroom struct {
+	mu sync.Mutex
+	by map[string]plan.Resources // by segment
+}
+
+// Refresh computes every segment of segs's headroom from Nova's hypervisors and capacity.
+func (h *Headroom) Refresh(ctx context.Context, segs config.Segments, nova interface {
+	Hypervisors(ctx context.Context) ([]openstack.Hypervisor, error)
+}) error {
+	hvs, err := nova.Hypervisors(ctx)
+	if err != nil {
+		return err
+	}
+	out := make(map[string]plan.Resources, len(segs))
+	for name, seg := range segs {
+		out[name], _ = plan.HeadroomFor(seg.AdmissionPolicy(), SegmentCapacity(seg, hvs))
+	}
+	h.mu.Lock()
+	h.by = out
+	h.mu.Unlock()
+	return nil
+}
+
+// Segments is the last headroom of each segment.
+func (h *Headroom) Segments() map[string]plan.Resources {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return maps.Clone(h.by)
+}
+
+// Short tells, for each segment, whether some resource's headroom is below zero.
+func (h *Headroom) Short() map[string]bool {
+	out := map[string]bool{}
+	for seg, r := range h.Segments() {
+		out[seg] = r.VCPUs < 0 || r.RAMMB < 0 || r.DiskGB < 0
 	}
 	return out
 }

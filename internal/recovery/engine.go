@@ -56,6 +56,9 @@ type Engine struct {
 
 	cacheMu sync.Mutex
 	cache   *shared // the last shared reads
+
+	aheadMu sync.Mutex
+	ahead   map[string]*ahead // reads made ahead of a recovery, by the source's node
 }
 
 // New returns an engine.
@@ -74,6 +77,7 @@ func New(o Options) *Engine {
 		e.limits = NewLimits(o.Config.Evacuation.PerHostConcurrency)
 	}
 	e.reqs = make(chan struct{}, max(1, o.Config.Evacuation.Concurrency))
+	e.ahead = map[string]*ahead{}
 	e.methods = map[MethodName]Method{}
 	for _, m := range []Method{evacuate{}, liveMigrate{}, coldMigrate{}, restart{}, recreate{}, none{}} {
 		e.methods[m.Name()] = m

@@ -1,0 +1,80 @@
+package recovery
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+)
+
+func TestReadsMadeAheadAreMadeAgainUntilTakenAndTheFreshestServe(t *testing.T) {
+	bubble(t, func(t *testing.T) {
+		w := newWorld(t, "auto", "")
+		w.boot("cmp1", ha(2)...)
+		ctx := context.Background()
+		src := Host{Node: "cmp1", NovaHost: "cmp1"}
+		start := time.Now()
+		w.eng.ReadAhead(ctx, src)
+		w.eng.ReadAhead(ctx, src) // under way already: nothing more
+		time.Sleep(40 * time.Second)
+		if n := w.count("ServersOnHost"); n != 3 {
+			t.Errorf("%d listings in 40 s, want 3 (at 0, 15 and 30 s)", n)
+		}
+		r := w.eng.TakeAhead(ctx, src, DefaultMaxAge)
+		if r == nil || r.At.Sub(start) != 2*AheadRefresh || len(r.Servers) != 2 {
+			t.Fatalf("took %+v, want the reads begun at %s with 2 servers", r, 2*AheadRefresh)
+		}
+		if again := w.eng.TakeAhead(ctx, src, DefaultMaxAge); again != nil {
+			t.Errorf("the reads were taken twice")
+		}
+		time.Sleep(time.Minute)
+		if n := w.count("ServersOnHost"); n != 3 {
+			t.Errorf("%d listings, want no more once taken", n)
+		}
+	})
+}
+
+func TestReadsMadeAheadUnderWayAreWaitedFor(t *testing.T) {
+	bubble(t, func(t *testing.T) {
+		w := newWorld(t, "auto", "")
+		w.boot("cmp1", ha(1)...)
+		ctx := context.Background()
+		src := Host{Node: "cmp1", NovaHost: "cmp1"}
+		w.nova.FailNext("ServersOnHost", errors.New("503 service unavailable: connection refused"))
+		w.eng.ReadAhead(ctx, src)
+		if r := w.eng.TakeAhead(ctx, src, DefaultMaxAge); r == nil || len(r.Servers) != 1 {
+			t.Errorf("took %+v, want the reads under way once done", r)
+		}
+	})
+}
+
+func TestReadsMadeAheadAreForgottenWhenTheHostJoins(t *testing.T) {
+	bubble(t, func(t *testing.T) {
+		w := newWorld(t, "auto", "")
+		w.boot("cmp1", ha(1)...)
+		ctx := context.Background()
+		src := Host{Node: "cmp1", NovaHost: "cmp1"}
+		w.eng.ReadAhead(ctx, src)
+		time.Sleep(time.Second)
+		w.eng.ForgetAhead("cmp1")
+		time.Sleep(time.Minute)
+		if n := w.count("ServersOnHost"); n != 1 {
+			t.Errorf("%d listings, want none after the host joined", n)
+		}
+		if r := w.eng.TakeAhead(ctx, src, DefaultMaxAge); r != nil {
+			t.Errorf("reads from before the host joined were handed out")
+		}
+	})
+}
+
+func TestReadsAheadOfAHostInNoSegmentEndAtOnce(t *testing.T) {
+	bubble(t, func(t *testing.T) {
+		w := newWorld(t, "auto", "")
+		ctx := context.Background()
+		w.eng.ReadAhead(ctx, Host{Node: "ctl1", NovaHost: "ctl1"})
+		time.Sleep(time.Minute)
+		if n := w.count("ServersOnHost"); n != 1 {
+			t.Errorf("%d listings of a controller's servers, want the one that found it in no segment", n)
+		}
+	})
+}
