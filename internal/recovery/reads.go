@@ -60,21 +60,30 @@ func (e *Engine) Read(ctx context.Context, source Host) (*Reads, error) {
 	var (
 		wg   sync.WaitGroup
 		errs [5]error
+		took readTimes
 	)
+	// timed runs a read of the set in wg, and keeps how long it took under name.
+	timed := func(name string, read func()) {
+		wg.Go(func() {
+			began := e.clock.Now()
+			read()
+			took.add(name, e.clock.Now().Sub(began))
+		})
+	}
 	nova := e.o.Nova
-	wg.Go(func() {
+	timed("service", func() {
 		errs[0] = e.nova(ctx, "find service", func(ctx context.Context) (err error) {
 			r.Service, err = nova.FindComputeService(ctx, source.NovaHost)
 			return err
 		})
 	})
-	wg.Go(func() {
+	timed("servers", func() {
 		errs[1] = e.nova(ctx, "list servers", func(ctx context.Context) (err error) {
 			r.Servers, err = nova.ServersOnHost(ctx, source.NovaHost)
 			return err
 		})
 	})
-	wg.Go(func() {
+	timed("migrations", func() {
 		errs[2] = e.nova(ctx, "list migrations", func(ctx context.Context) (err error) {
 			r.Migrations, err = nova.Migrations(ctx, openstack.MigrationFilter{Host: source.NovaHost})
 			return err
@@ -85,7 +94,7 @@ func (e *Engine) Read(ctx context.Context, source Host) (*Reads, error) {
 		// The capacity may be a refresh old; whether a host is up and enabled may not: an
 		// operator who just disabled a host must not see a recovery send VMs there. One
 		// listing of the services, beside the other reads, gives the state of now.
-		wg.Go(func() {
+		timed("compute_services", func() {
 			errs[3] = e.nova(ctx, "list compute services", func(ctx context.Context) error {
 				svcs, err := nova.ComputeServices(ctx)
 				if err == nil {
@@ -96,21 +105,21 @@ func (e *Engine) Read(ctx context.Context, source Host) (*Reads, error) {
 		})
 		// The server groups are read by every recovery: a member booted since the last
 		// refresh must count, or the plan breaks its group's policy and Nova refuses the move.
-		wg.Go(func() {
+		timed("server_groups", func() {
 			errs[4] = e.nova(ctx, "list server groups", func(ctx context.Context) (err error) {
 				r.Groups, err = nova.ServerGroups(ctx)
 				return err
 			})
 		})
 	} else {
-		wg.Go(func() {
+		timed("hypervisors_aggregates_groups", func() {
 			var c *shared
 			if c, errs[3] = e.readShared(ctx); c != nil {
 				r.Hypervisors, r.Aggregates, r.Groups = c.hypervisors, c.aggregates, c.groups
 			}
 		})
 	}
-	wg.Go(func() { r.Used, r.Nodes, r.Maintenance = e.clusterNodes(ctx) })
+	timed("cib", func() { r.Used, r.Nodes, r.Maintenance = e.clusterNodes(ctx) })
 	wg.Wait()
 	if err := errors.Join(errs[:]...); err != nil {
 		return nil, err
@@ -120,10 +129,43 @@ func (e *Engine) Read(ctx context.Context, source Host) (*Reads, error) {
 		return nil, err
 	}
 	r.SegmentName, r.Segment = name, seg
+	began := e.clock.Now()
 	if r.MemberHosts, err = e.memberHosts(ctx, r); err != nil {
 		return nil, err
 	}
+	took.add("group_members", e.clock.Now().Sub(began))
+	if all := e.clock.Now().Sub(r.At); all >= slowReads {
+		// Every second here delays the first request of a recovery: say where it went.
+		e.log.Info("slow reads for a recovery", append([]any{"host", source.Node, "took", all.Round(time.Millisecond)}, took.attrs()...)...)
+	}
 	return r, nil
+}
+
+// slowReads is how long the reads of a recovery may take before each read's time is logged.
+const slowReads = time.Second
+
+// readTimes are how long each read of [Engine.Read] took.
+type readTimes struct {
+	mu    sync.Mutex
+	names []string
+	took  []time.Duration
+}
+
+func (t *readTimes) add(name string, d time.Duration) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.names, t.took = append(t.names, name), append(t.took, d)
+}
+
+// attrs are the times as log attributes, in the order the reads ended.
+func (t *readTimes) attrs() []any {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	out := make([]any, 0, 2*len(t.names))
+	for i, n := range t.names {
+		out = append(out, n, t.took[i].Round(time.Millisecond))
+	}
+	return out
 }
 
 // shared is what every recovery reads alike, whichever host failed.
