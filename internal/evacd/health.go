@@ -2,7 +2,6 @@ package evacd
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"strings"
 	"sync"
@@ -523,13 +522,7 @@ func (l *healthLoop) async(ctx context.Context, name string, h *hostHealth, fn f
 func (l *healthLoop) wait() { l.wg.Wait() }
 
 func (l *healthLoop) record(ctx context.Context, host string, kind history.Kind, summary string, reason history.Reason, details any) {
-	e := history.Event{Host: host, Kind: kind, Summary: summary, Reason: reason}
-	if details != nil {
-		if b, err := json.Marshal(details); err == nil {
-			e.Details = b
-		}
-	}
-	l.d.record(ctx, e)
+	l.d.record(ctx, history.Event{Host: host, Kind: kind, Summary: summary, Reason: reason, Details: history.DetailsOf(details)})
 }
 
 func (l *healthLoop) recordDecision(ctx context.Context, prev, dec health.Decision, ev health.Evidence) {
@@ -711,10 +704,8 @@ func (l *healthLoop) migrate(ctx context.Context, name string, dec health.Decisi
 	if d.o.History != nil {
 		failure := history.Event{
 			Host: name, Kind: history.KindFailure, Summary: fmt.Sprintf("%s lost %s: live-migrating its HA VMs", name, dec.LostNetworks()),
-			Reason: history.Reason{Code: history.ReasonCode(dec.Reason.Code), Text: dec.Reason.Text},
-		}
-		if det := novaHostDetails(name, host.NovaHost); det != nil {
-			failure.Details, _ = json.Marshal(det)
+			Reason:  history.Reason{Code: history.ReasonCode(dec.Reason.Code), Text: dec.Reason.Text},
+			Details: history.DetailsOf(novaHostDetails(name, host.NovaHost)),
 		}
 		var err error
 		if inc, err = d.o.History.OpenIncident(ctx, name, failure); err != nil {

@@ -2,7 +2,6 @@ package evacd
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -79,12 +78,7 @@ func (j *job) recorder() recovery.Recorder {
 }
 
 func (j *job) record(ctx context.Context, kind history.Kind, summary string, reason history.Reason, details any) {
-	e := history.Event{Host: j.node, Kind: kind, Summary: summary, Reason: reason}
-	if details != nil {
-		if b, err := json.Marshal(details); err == nil {
-			e.Details = b
-		}
-	}
+	e := history.Event{Host: j.node, Kind: kind, Summary: summary, Reason: reason, Details: history.DetailsOf(details)}
 	var err error
 	switch {
 	case j.inc != nil:
@@ -213,24 +207,12 @@ func (j *job) openIncident(ctx context.Context) {
 	if s == nil {
 		return
 	}
-	if open, err := s.Incidents(ctx, history.Filter{Host: j.node}); err == nil {
-		for i := len(open) - 1; i >= 0; i-- {
-			if open[i].Outcome == "" {
-				if inc, err := s.ResumeIncident(ctx, open[i].ID); err == nil {
-					j.inc = inc
-					return
-				}
-			}
-		}
-	}
 	failure := history.Event{
 		Host: j.node, Kind: history.KindFailure, Summary: j.node + " marked for evacuation",
-		Reason: history.Reason{Code: "marked", Text: j.mark.String()},
+		Reason:  history.Reason{Code: "marked", Text: j.mark.String()},
+		Details: history.DetailsOf(novaHostDetails(j.node, j.host.NovaHost)),
 	}
-	if j.host.NovaHost != j.node {
-		failure.Details, _ = json.Marshal(map[string]string{"nova_host": j.host.NovaHost})
-	}
-	inc, err := s.OpenIncident(ctx, j.node, failure)
+	inc, err := s.ResumeOrOpenIncident(ctx, j.node, failure)
 	if err != nil {
 		j.d.o.Log.Warn("opening an incident failed", "error", err)
 		return

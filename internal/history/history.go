@@ -105,6 +105,19 @@ type Event struct {
 	Details json.RawMessage
 }
 
+// DetailsOf is v as an event's Details: nil when v is nil or JSON cannot encode it (the event
+// is kept without them).
+func DetailsOf(v any) json.RawMessage {
+	if v == nil {
+		return nil
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		return nil
+	}
+	return b
+}
+
 // MoveResult is the state of a VM move.
 type MoveResult string
 

@@ -108,6 +108,21 @@ func (s *Store) ResumeIncident(ctx context.Context, id string) (*Incident, error
 	return &in, nil
 }
 
+// ResumeOrOpenIncident resumes host's newest open incident, for a daemon that takes over (or
+// restarts) in the middle of its recovery, or opens one with failure when it has none.
+func (s *Store) ResumeOrOpenIncident(ctx context.Context, host string, failure Event) (*Incident, error) {
+	if open, err := s.Incidents(ctx, Filter{Host: host}); err == nil {
+		for i := len(open) - 1; i >= 0; i-- {
+			if open[i].Outcome == "" {
+				if in, err := s.ResumeIncident(ctx, open[i].ID); err == nil {
+					return in, nil
+				}
+			}
+		}
+	}
+	return s.OpenIncident(ctx, host, failure)
+}
+
 // Incidents lists incidents opened in f's time range, oldest first. Host,
 // Since, Until, Incident and Limit apply; Kind is ignored.
 func (s *Store) Incidents(ctx context.Context, f Filter) ([]IncidentInfo, error) {

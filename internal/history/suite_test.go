@@ -514,6 +514,36 @@ func runSuite(t *testing.T, b backend) {
 		}
 	})
 
+	t.Run("a host's open incident is resumed, and one opened when it has none", func(t *testing.T) {
+		driver, dsn := b.fresh(t)
+		s := open(t, driver, dsn, WithClock(stepClock(t0, time.Second)))
+		failure := Event{Kind: KindFailure, Summary: "compute1 marked for evacuation", Details: DetailsOf(map[string]string{"nova_host": "c1"})}
+		first, err := s.ResumeOrOpenIncident(ctx, "compute1", failure)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.OpenIncident(ctx, "compute2", failure); err != nil {
+			t.Fatal(err)
+		}
+		again, err := s.ResumeOrOpenIncident(ctx, "compute1", failure)
+		if err != nil || again.ID != first.ID {
+			t.Fatalf("with compute1's incident open: got %v (%v), want it resumed (%s)", again, err, first.ID)
+		}
+		if err := again.Close(ctx, OutcomeRecovered, "done", Reason{}); err != nil {
+			t.Fatal(err)
+		}
+		next, err := s.ResumeOrOpenIncident(ctx, "compute1", failure)
+		if err != nil || next.ID == first.ID {
+			t.Fatalf("with compute1's incident closed: got %v (%v), want a new one", next, err)
+		}
+		if evs := mustQuery(t, s, Filter{Host: "compute1", Kind: KindFailure}); len(evs) != 3 || string(evs[0].Details) != `{"nova_host":"c1"}` {
+			t.Errorf("compute1's failure events %+v: want two openings with their details and a close", evs)
+		}
+		if DetailsOf(nil) != nil || DetailsOf(func() {}) != nil {
+			t.Errorf("details of nothing, or of what JSON cannot encode, are not nil")
+		}
+	})
+
 	t.Run("an incident ties its steps together, can be resumed, and closes once", func(t *testing.T) {
 		driver, dsn := b.fresh(t)
 		// The clock stamps Close, which comes after every explicit time.

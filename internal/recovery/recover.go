@@ -2,7 +2,6 @@ package recovery
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
@@ -121,12 +120,7 @@ func (x *run) fenceInNova(ctx context.Context) error {
 // Until the first moves are sent, records are held and written together right after: each
 // durable write costs milliseconds, and a hundred of them would delay the first request.
 func (x *run) record(ctx context.Context, kind history.Kind, summary string, reason Reason, details any) {
-	e := history.Event{Time: x.e.clock.Now(), Host: x.job.Source.Node, Kind: kind, Summary: summary, Reason: reason}
-	if details != nil {
-		if b, err := json.Marshal(details); err == nil {
-			e.Details = b
-		}
-	}
+	e := history.Event{Time: x.e.clock.Now(), Host: x.job.Source.Node, Kind: kind, Summary: summary, Reason: reason, Details: history.DetailsOf(details)}
 	if x.hold(func() { x.held = append(x.held, e) }) {
 		return
 	}
