@@ -1,10 +1,45 @@
 package alert
 
 import (
+	"context"
+	"fmt"
+	"log/slog"
 	"net/http"
+	"time"
 
 	"github.com/computeha/computeha/internal/config"
 )
+
+// Start delivers the alerts of state to the receivers a configures, until ctx ends (nothing
+// when it configures none). Nothing here fails: a receiver that cannot be reached at start, or
+// a webhook token that cannot be read, is told to unreachable (logged and recorded by the
+// caller), and its alerts wait until it answers. delivered hears each delivery's outcome.
+func Start(ctx context.Context, a config.Alerts, state func() Snapshot, delivered func(kind string, err error),
+	unreachable func(summary string, err error), log *slog.Logger) {
+	if !a.Any() {
+		return
+	}
+	if w := a.Webhook; w != nil {
+		if _, err := w.ReadToken(); err != nil {
+			unreachable("alerts: the webhook's token cannot be read; its alerts wait until it can", err)
+		}
+	}
+	receivers := FromConfig(a)
+	n := NewNotifier(Options{
+		Labels: a.Labels, State: state, Resend: a.Resend, Receivers: receivers, Delivered: delivered, Log: log,
+	})
+	go func() {
+		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		defer cancel()
+		for r, err := range n.Check(cctx) {
+			unreachable(fmt.Sprintf("alerts: %s receiver %s cannot be reached at start; its alerts are sent once it answers", r.Kind(), r.Name()), err)
+		}
+	}()
+	go n.Run(ctx)
+	for _, r := range receivers {
+		log.Info("delivering alerts", "receiver", r.Kind(), "to", r.Name())
+	}
+}
 
 // FromConfig returns the receivers the alerts section configures: one per Alertmanager URL,
 // then the webhook, then the command.

@@ -162,39 +162,11 @@ func serveHealth(ctx context.Context, path string, d *Daemon) error {
 	return healthsock.Serve(ctx, ln, d.Health)
 }
 
-// startAlerts delivers the daemon's alerts to the configured receivers. Nothing here stops the
-// daemon: a receiver that cannot be reached, or whose files are wrong, is said so in the log
-// and the history, and its alerts wait until it answers.
+// startAlerts delivers the daemon's alerts (alert.Start). A receiver that cannot be reached is
+// said so in the log and the history; the daemon runs.
 func startAlerts(ctx context.Context, cfg *config.Config, d *Daemon, m *metrics.Metrics, log *slog.Logger) {
-	if !cfg.Alerts.Any() {
-		return
-	}
-	say := func(summary string, err error) {
+	alert.Start(ctx, cfg.Alerts, d.AlertState, m.AlertDelivered, func(summary string, err error) {
 		log.Error(summary, "error", err)
-		d.record(ctx, history.Event{
-			Kind: history.KindAlert, Summary: summary,
-			Reason: history.Reason{Code: "alert-receiver-unreachable", Text: err.Error()},
-		})
-	}
-	if w := cfg.Alerts.Webhook; w != nil {
-		if _, err := w.ReadToken(); err != nil {
-			say("alerts: the webhook's token cannot be read; its alerts wait until it can", err)
-		}
-	}
-	receivers := alert.FromConfig(cfg.Alerts)
-	n := alert.NewNotifier(alert.Options{
-		Labels: cfg.Alerts.Labels, State: d.AlertState, Resend: cfg.Alerts.Resend,
-		Receivers: receivers, Delivered: m.AlertDelivered, Log: log,
-	})
-	go func() {
-		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		defer cancel()
-		for r, err := range n.Check(cctx) {
-			say(fmt.Sprintf("alerts: %s receiver %s cannot be reached at start; its alerts are sent once it answers", r.Kind(), r.Name()), err)
-		}
-	}()
-	go n.Run(ctx)
-	for _, r := range receivers {
-		log.Info("delivering alerts", "receiver", r.Kind(), "to", r.Name())
-	}
+		d.record(ctx, history.Event{Kind: history.KindAlert, Summary: summary, Reason: history.Reason{Code: "alert-receiver-unreachable", Text: err.Error()}})
+	}, log)
 }
