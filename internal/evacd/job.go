@@ -310,20 +310,9 @@ func (j *job) fencingConfirmed(ctx context.Context) (bool, string) {
 	if !st.Quorate {
 		return false, "this partition has no quorum"
 	}
-	since := j.mark.Since.Add(-j.d.o.FenceSkew)
-	if j.mark.By == evacstate.ByRetry {
-		// The retry wrote its mark before it asked for the fencing, on the same clock: the
-		// fencing completes after the mark. An allowance would let the fencing before the
-		// failed recovery confirm the retry, and the host may have been powered on since.
-		since = j.mark.Since
-	}
 	confirms := func(evs []crm.FenceEvent) (bool, string) {
-		for _, e := range evs {
-			if e.Target == j.node && e.Succeeded() && (j.mark.Since.IsZero() || !e.Completed.Before(since)) {
-				return true, fmt.Sprintf("%s of %s succeeded at %s (delegate %s)", e.Action, e.Target, e.Completed.Format(time.RFC3339), e.Delegate)
-			}
-		}
-		return false, ""
+		e, ok := j.mark.ConfirmedBy(evs, j.node, j.d.o.FenceSkew)
+		return ok, fmt.Sprintf("%s of %s succeeded at %s (delegate %s)", e.Action, e.Target, e.Completed.Format(time.RFC3339), e.Delegate)
 	}
 	// crm_mon's full fencing history first: stonith_admin --history
 	// without --verbose lists one operation per target, not always the

@@ -206,3 +206,21 @@ func (m Marks) Set(ctx context.Context, node string, s State) error {
 	}
 	return m.Attrs.SetAttribute(ctx, node, Attribute, s.String(), crm.Permanent)
 }
+
+// ConfirmedBy finds, among evs, the successful fencing of node that confirms this mark: one
+// completed at or after the mark, less skew (controllers' clocks differ), or at any time for a
+// mark with no time. A retry's mark has no allowance: it was written before the retry asked
+// for the fencing, on the same clock, and an allowance would let the fencing before the
+// failed recovery confirm it, though the host may have been powered on since.
+func (s State) ConfirmedBy(evs []crm.FenceEvent, node string, skew time.Duration) (crm.FenceEvent, bool) {
+	since := s.Since.Add(-skew)
+	if s.By == ByRetry {
+		since = s.Since
+	}
+	for _, e := range evs {
+		if e.Target == node && e.Succeeded() && (s.Since.IsZero() || !e.Completed.Before(since)) {
+			return e, true
+		}
+	}
+	return crm.FenceEvent{}, false
+}

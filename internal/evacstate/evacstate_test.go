@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/computeha/computeha/crm"
 )
 
 // roundTripStates are a state of every phase; the round-trip test and the fuzz seeds use them.
@@ -102,5 +104,34 @@ func TestWhichDisabledReasonsHoldAReservedHostInReserve(t *testing.T) {
 	}
 	if DisabledByUs("computeha: reserved: back in the pool") {
 		t.Error("a reserved host held in reserve counts as disabled by its fencing: unfencing would enable it")
+	}
+}
+
+func TestAMarkIsConfirmedOnlyByASuccessfulFencingOfItsHostSinceIt(t *testing.T) {
+	mark := time.Date(2026, 12, 6, 10, 0, 0, 0, time.UTC)
+	ev := func(target, status string, at time.Time) crm.FenceEvent {
+		return crm.FenceEvent{Action: "off", Target: target, Status: status, Completed: at}
+	}
+	const skew = 30 * time.Second
+	for _, c := range []struct {
+		name string
+		st   State
+		evs  []crm.FenceEvent
+		want bool
+	}{
+		{"after the mark", State{Phase: Pending, Since: mark}, []crm.FenceEvent{ev("cmp1", "success", mark.Add(time.Second))}, true},
+		{"within the skew before it", State{Phase: Pending, Since: mark}, []crm.FenceEvent{ev("cmp1", "success", mark.Add(-skew))}, true},
+		{"before the skew", State{Phase: Pending, Since: mark}, []crm.FenceEvent{ev("cmp1", "success", mark.Add(-skew-time.Second))}, false},
+		{"a retry's, just before it", State{Phase: Pending, By: ByRetry, Since: mark}, []crm.FenceEvent{ev("cmp1", "success", mark.Add(-time.Second))}, false},
+		{"a retry's, at it", State{Phase: Pending, By: ByRetry, Since: mark}, []crm.FenceEvent{ev("cmp1", "success", mark)}, true},
+		{"a failed fencing", State{Phase: Pending, Since: mark}, []crm.FenceEvent{ev("cmp1", "failed", mark.Add(time.Second))}, false},
+		{"another host's", State{Phase: Pending, Since: mark}, []crm.FenceEvent{ev("cmp2", "success", mark.Add(time.Second))}, false},
+		{"a mark with no time", State{Phase: Pending}, []crm.FenceEvent{ev("cmp1", "success", mark.Add(-time.Hour))}, true},
+		{"the second of several", State{Phase: Pending, Since: mark}, []crm.FenceEvent{ev("cmp1", "success", mark.Add(-time.Hour)), ev("cmp1", "success", mark.Add(time.Minute))}, true},
+	} {
+		e, ok := c.st.ConfirmedBy(c.evs, "cmp1", skew)
+		if ok != c.want || ok && e.Target != "cmp1" {
+			t.Errorf("%s: confirmed %v by %+v, want %v", c.name, ok, e, c.want)
+		}
 	}
 }
