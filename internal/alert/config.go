@@ -14,8 +14,10 @@ import (
 // when it configures none). Nothing here fails: a receiver that cannot be reached at start, or
 // a webhook token that cannot be read, is told to unreachable (logged and recorded by the
 // caller), and its alerts wait until it answers. delivered hears each delivery's outcome.
-func Start(ctx context.Context, a config.Alerts, state func() Snapshot, delivered func(kind string, err error),
-	unreachable func(summary string, err error), log *slog.Logger) {
+func Start(
+	ctx context.Context, a config.Alerts, state func() Snapshot, delivered func(kind string, err error),
+	unreachable func(summary string, err error), log *slog.Logger,
+) {
 	if !a.Any() {
 		return
 	}

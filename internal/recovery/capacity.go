@@ -61,10 +61,13 @@ type Headroom struct {
 	by map[string]plan.Resources // by segment
 }
 
-// Refresh computes every segment of segs's headroom from Nova's hypervisors and capacity.
-func (h *Headroom) Refresh(ctx context.Context, segs config.Segments, nova interface {
+// HypervisorReader reads Nova's hypervisors with their capacity ([openstack.Client] has it).
+type HypervisorReader interface {
 	Hypervisors(ctx context.Context) ([]openstack.Hypervisor, error)
-}) error {
+}
+
+// Refresh computes every segment of segs's headroom from Nova's hypervisors and capacity.
+func (h *Headroom) Refresh(ctx context.Context, segs config.Segments, nova HypervisorReader) error {
 	hvs, err := nova.Hypervisors(ctx)
 	if err != nil {
 		return err
