@@ -151,6 +151,7 @@ func New(o Options) *Daemon {
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
+	base := o.Log // the engine names its own component
 	o.Log = o.Log.With("component", "evacd")
 	d := &Daemon{
 		o:          o,
@@ -170,7 +171,7 @@ func New(o Options) *Daemon {
 			[]string{"host", "phase"}, d.phases)
 	}
 	d.engine = recovery.New(recovery.Options{
-		Config: o.Config, Nova: o.Nova, Cluster: o.Cluster, Clock: d.clock, Poll: o.Poll, Log: o.Log,
+		Config: o.Config, Nova: o.Nova, Cluster: o.Cluster, Clock: d.clock, Poll: o.Poll, Log: base,
 		Failing: d.failingNovaHosts, OnNovaError: d.setErr,
 	})
 	d.expiry = &maintenance.Expiry{
