@@ -131,9 +131,9 @@ func isNovaCompute(pid int) bool {
 // sample is the CPU time of every measured process and of the whole machine at one time.
 type sample struct {
 	at          time.Time
-	busy, total int64            // the machine's, in ticks
-	procs       map[int]proc     // by pid
-	evacdStatus map[string]int64 // VmRSS, VmHWM, RssAnon, RssFile in kB
+	busy, total int64        // the machine's, in ticks
+	procs       map[int]proc // by pid
+	evacd       e2e.Memory   // the daemon's, zero when it could not be read
 }
 
 type proc struct {
@@ -229,7 +229,7 @@ func (s *sampler) take() (sample, error) {
 			sm.procs[pid] = proc{group: k.group, ticks: t}
 		}
 	}
-	sm.evacdStatus, _ = status(s.c.evacd)
+	sm.evacd, _ = e2e.ReadMemory(s.c.evacd)
 	return sm, nil
 }
 
@@ -261,23 +261,6 @@ func ticks(pid int, kids bool) (int64, error) {
 		sum += x
 	}
 	return sum, nil
-}
-
-// status reads pid's VmRSS, VmHWM, RssAnon and RssFile, in kB.
-func status(pid int) (map[string]int64, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return nil, err
-	}
-	out := map[string]int64{}
-	for line := range strings.Lines(string(b)) {
-		if f := strings.Fields(line); len(f) >= 2 && (f[0] == "VmRSS:" || f[0] == "VmHWM:" || f[0] == "RssAnon:" || f[0] == "RssFile:") {
-			if n, err := strconv.ParseInt(f[1], 10, 64); err == nil {
-				out[strings.TrimSuffix(f[0], ":")] = n
-			}
-		}
-	}
-	return out, nil
 }
 
 // around is the sample nearest to t.
@@ -333,11 +316,11 @@ func (s *sampler) evacdMemory() (rss, hwm, anon, file int64, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, sm := range s.samples {
-		anon, file = max(anon, sm.evacdStatus["RssAnon"]), max(file, sm.evacdStatus["RssFile"])
+		anon, file = max(anon, sm.evacd.Anon), max(file, sm.evacd.File)
 	}
 	for i := len(s.samples) - 1; i >= 0; i-- {
-		if st := s.samples[i].evacdStatus; st != nil {
-			return st["VmRSS"], st["VmHWM"], anon, file, nil
+		if m := s.samples[i].evacd; m != (e2e.Memory{}) {
+			return m.RSS, m.HWM, anon, file, nil
 		}
 	}
 	return 0, 0, 0, 0, errors.New("the evacuation daemon's memory was never read")
