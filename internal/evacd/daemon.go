@@ -91,10 +91,8 @@ type Options struct {
 	// Fencer fences or confirms hosts for the health loop (nil: Cluster,
 	// when it has those methods, as crm.Client does).
 	Fencer Fencer
-	// Judge and Tracker replace health.Collect+Decide and health.Tracker
-	// (nil: those).
-	Judge   Judge
-	Tracker HealthTracker
+	// Judge replaces health.Collect+Decide (nil: those).
+	Judge Judge
 	// FenceTimeout bounds a fencing the health loop asks for; default
 	// health.decide plus a minute.
 	FenceTimeout time.Duration

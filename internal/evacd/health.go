@@ -49,16 +49,6 @@ type ObserverFunc func(ctx context.Context) (health.Observations, error)
 // Observe calls f.
 func (f ObserverFunc) Observe(ctx context.Context) (health.Observations, error) { return f(ctx) }
 
-// evidenceObserver gathers from Pacemaker and the shared directory (evidence.Gather).
-type evidenceObserver struct {
-	src evidence.Sources
-	cfg *config.Health
-}
-
-func (o *evidenceObserver) Observe(ctx context.Context) (health.Observations, error) {
-	return evidence.Gather(ctx, o.src, o.cfg)
-}
-
 // Fencer is what the health loop asks of Pacemaker's fencer (crm.Client has it).
 type Fencer interface {
 	Fence(ctx context.Context, node string, action crm.FenceAction, timeout time.Duration) error
@@ -76,11 +66,6 @@ type Judge func(cfg *config.Health, obs health.Observations, host string) (healt
 func DefaultJudge(cfg *config.Health, obs health.Observations, host string) (health.Evidence, health.Decision) {
 	ev := health.Collect(cfg, obs, host)
 	return ev, health.Decide(cfg, ev)
-}
-
-// HealthTracker confirms raw decisions over time (health.Tracker has it).
-type HealthTracker interface {
-	Observe(now time.Time, d health.Decision) (health.Decision, bool)
 }
 
 // healthRetry is how long a failed response (Nova or Pacemaker refused or unreachable) waits
@@ -134,7 +119,7 @@ type healthLoop struct {
 	obs     Observer
 	fencer  Fencer
 	judge   Judge
-	tracker HealthTracker
+	tracker *health.Tracker
 	fenceTO time.Duration
 
 	mu    sync.Mutex
@@ -148,23 +133,18 @@ type healthLoop struct {
 func newHealthLoop(d *Daemon) *healthLoop {
 	cfg := &d.o.Config.Health
 	l := &healthLoop{
-		d: d, cfg: cfg, obs: d.o.Observer, fencer: d.o.Fencer, judge: d.o.Judge, tracker: d.o.Tracker,
+		d: d, cfg: cfg, obs: d.o.Observer, fencer: d.o.Fencer, judge: d.o.Judge, tracker: health.NewTracker(cfg),
 		fenceTO: d.o.FenceTimeout, hosts: map[string]*hostHealth{},
 	}
 	if l.fencer == nil {
 		l.fencer, _ = d.o.Cluster.(Fencer)
 	}
 	if l.obs == nil {
-		l.obs = &evidenceObserver{
-			src: evidence.Sources{Cluster: d.o.Cluster, Storage: &evidence.Storage{}, Now: d.clock.Now, Log: d.o.Log},
-			cfg: cfg,
-		}
+		src := evidence.Sources{Cluster: d.o.Cluster, Storage: &evidence.Storage{}, Now: d.clock.Now, Log: d.o.Log}
+		l.obs = ObserverFunc(func(ctx context.Context) (health.Observations, error) { return evidence.Gather(ctx, src, cfg) })
 	}
 	if l.judge == nil {
 		l.judge = DefaultJudge
-	}
-	if l.tracker == nil {
-		l.tracker = health.NewTracker(cfg)
 	}
 	if l.fenceTO <= 0 {
 		// fence_hostcheck gathers evidence up to Decide before the power device runs.
