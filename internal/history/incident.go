@@ -354,17 +354,19 @@ func moveByID(ctx context.Context, x querier, id int64) (Move, error) {
 	return m, nil
 }
 
-// inTx runs fn in a transaction and commits it.
+// inTx runs fn in a transaction and commits it, on the writer goroutine (serial).
 func (s *Store) inTx(ctx context.Context, fn func(*sql.Tx) error) error {
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return err
-	}
-	if err := fn(tx); err != nil {
-		_ = tx.Rollback()
-		return err
-	}
-	return tx.Commit()
+	return s.serial(func() error {
+		tx, err := s.db.BeginTx(ctx, nil)
+		if err != nil {
+			return err
+		}
+		if err := fn(tx); err != nil {
+			_ = tx.Rollback()
+			return err
+		}
+		return tx.Commit()
+	})
 }
 
 func vmLabel(name, id string) string {

@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/go-sql-driver/mysql"
@@ -29,6 +30,11 @@ type Store struct {
 	timeout  time.Duration
 	log      *slog.Logger
 	observer Observer
+	// writes carries the writes to the writer goroutine (SQLite only; nil: each write runs on
+	// its caller's goroutine); closed ends it.
+	writes chan func()
+	closed chan struct{}
+	once   sync.Once
 }
 
 // Option adjusts a Store at Open.
@@ -136,7 +142,11 @@ func Open(ctx context.Context, driver, dsn string, opts ...Option) (*Store, erro
 	if err != nil {
 		return nil, err
 	}
-	s := &Store{db: db, d: d, now: o.now, actor: o.actor, timeout: o.timeout, log: o.log.With("component", "history"), observer: o.observer}
+	s := &Store{db: db, d: d, now: o.now, actor: o.actor, timeout: o.timeout, log: o.log.With("component", "history"), observer: o.observer, closed: make(chan struct{})}
+	if d.name == sqliteDialect.name {
+		s.writes = make(chan func())
+		go s.writer()
+	}
 
 	ctx, cancel := context.WithTimeout(ctx, openTimeout)
 	defer cancel()
@@ -255,6 +265,7 @@ func (s *Store) warnIfNotDurable(ctx context.Context) {
 
 // Close releases the database. Every write already returned is on disk.
 func (s *Store) Close() error {
+	s.once.Do(func() { close(s.closed) })
 	if err := s.db.Close(); err != nil {
 		return fmt.Errorf("close history: %w", err)
 	}
@@ -348,6 +359,38 @@ func insertEvent(ctx context.Context, x execer, e *Event) error {
 	return nil
 }
 
+// ErrClosed is returned by a write to a closed Store.
+var ErrClosed = errors.New("history closed")
+
+// writer runs the writes of a SQLite store, one at a time, until the store is closed. SQLite's
+// engine (translated from C) runs on the goroutine that calls it, in deep frames: each
+// goroutine writing grows its stack to tens of kilobytes, and a recovery recording a hundred
+// moves at once would hold megabytes of stacks. SQLite takes one write at a time anyway.
+func (s *Store) writer() {
+	for {
+		select {
+		case w := <-s.writes:
+			w()
+		case <-s.closed:
+			return
+		}
+	}
+}
+
+// serial runs fn on the writer goroutine when the store has one, else here.
+func (s *Store) serial(fn func() error) error {
+	if s.writes == nil {
+		return fn()
+	}
+	done := make(chan error, 1)
+	select {
+	case s.writes <- func() { done <- fn() }:
+		return <-done
+	case <-s.closed:
+		return ErrClosed
+	}
+}
+
 // Record appends one event; it is committed when Record returns. A zero
 // Time is stamped with the store's clock, an empty Actor with the store's.
 func (s *Store) Record(ctx context.Context, e Event) error {
@@ -390,7 +433,7 @@ func (s *Store) RecordEvent(ctx context.Context, e Event) (Event, error) {
 	}
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
-	if err := insertEvent(ctx, s.db, &e); err != nil {
+	if err := s.serial(func() error { return insertEvent(ctx, s.db, &e) }); err != nil {
 		return Event{}, err
 	}
 	s.recorded(e)
@@ -405,7 +448,12 @@ func (s *Store) StartMove(ctx context.Context, m Move) (int64, error) {
 	}
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
-	return insertMove(ctx, s.db, m)
+	var id int64
+	err := s.serial(func() (err error) {
+		id, err = insertMove(ctx, s.db, m)
+		return err
+	})
+	return id, err
 }
 
 // prepareMove validates m and fills its defaults.
@@ -467,13 +515,15 @@ func (s *Store) RetryMove(ctx context.Context, id int64, to string) error {
 	}
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
-	res, err := s.db.ExecContext(ctx, `UPDATE moves SET attempts = attempts + 1,
-		to_host = CASE WHEN ? = '' THEN to_host ELSE ? END
-		WHERE id = ? AND end_us IS NULL`, to, to, id)
-	if err != nil {
-		return fmt.Errorf("record retry of move %d: %w", id, err)
-	}
-	return checkMoveUpdated(ctx, s.db, res, id)
+	return s.serial(func() error {
+		res, err := s.db.ExecContext(ctx, `UPDATE moves SET attempts = attempts + 1,
+			to_host = CASE WHEN ? = '' THEN to_host ELSE ? END
+			WHERE id = ? AND end_us IS NULL`, to, to, id)
+		if err != nil {
+			return fmt.Errorf("record retry of move %d: %w", id, err)
+		}
+		return checkMoveUpdated(ctx, s.db, res, id)
+	})
 }
 
 // FinishMove records how a running move ended. Finishing a move twice fails
@@ -484,10 +534,23 @@ func (s *Store) FinishMove(ctx context.Context, id int64, out MoveOutcome) error
 	}
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
-	if err := finishMove(ctx, s.db, id, out); err != nil {
+	var (
+		m    Move
+		read bool // read back, for the observer
+	)
+	err := s.serial(func() error {
+		if err := finishMove(ctx, s.db, id, out); err != nil {
+			return err
+		}
+		var err error
+		m, err = moveByID(ctx, s.db, id)
+		read = err == nil
+		return nil
+	})
+	if err != nil {
 		return err
 	}
-	if m, err := moveByID(ctx, s.db, id); err == nil {
+	if read {
 		s.moveFinished(m)
 	}
 	return nil

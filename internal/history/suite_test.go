@@ -739,3 +739,46 @@ func runSuite(t *testing.T, b backend) {
 func TestSQLite(t *testing.T) {
 	runSuite(t, sqliteBackend())
 }
+
+func TestSQLiteWritesFromManyGoroutinesAllLandAndAClosedStoreRefusesThem(t *testing.T) {
+	ctx := context.Background()
+	s, err := Open(ctx, "sqlite", filepath.Join(t.TempDir(), "h.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, err := s.OpenIncident(ctx, "cmp1", Event{Kind: KindFailure, Summary: "cmp1 marked for evacuation"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for i := range 50 {
+		wg.Go(func() {
+			id, err := in.StartMove(ctx, Move{VMID: fmt.Sprintf("vm-%02d", i), To: "cmp2"})
+			if err == nil {
+				err = in.RetryMove(ctx, id, "cmp3")
+			}
+			if err == nil {
+				err = in.FinishMove(ctx, id, MoveOutcome{Result: MoveSucceeded})
+			}
+			if err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	wg.Wait()
+	moves := mustMoves(t, s, Filter{Incident: in.ID})
+	if len(moves) != 50 {
+		t.Fatalf("%d moves, want 50", len(moves))
+	}
+	for _, m := range moves {
+		if m.Result != MoveSucceeded || m.Attempts != 2 || m.To != "cmp3" {
+			t.Errorf("%+v: want succeeded on cmp3 after 2 attempts", m)
+		}
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Record(ctx, Event{Kind: KindAlert, Summary: "after close"}); err == nil {
+		t.Errorf("a closed store took a write")
+	}
+}
