@@ -366,6 +366,43 @@ func TestAnEvacuationAnEarlierDaemonAskedUnseenIsNotAFailure(t *testing.T) {
 	})
 }
 
+// TestAnEvacuationAnEarlierDaemonAskedThatEndedDuringTheReadsIsNotAFailure: the reads of the
+// daemon that resumes are made together, and under load the listing of the servers may be
+// older than that of the migrations: the VM still shows on the failed host while the record of
+// an earlier daemon's evacuation of it already says done. Its own request is refused (the VM
+// is no longer there): the VM is recovered where the earlier request sent it, at once.
+func TestAnEvacuationAnEarlierDaemonAskedThatEndedDuringTheReadsIsNotAFailure(t *testing.T) {
+	bubble(t, func(t *testing.T) {
+		w := newWorld(t, "auto", "")
+		vms := w.boot("cmp1", ha(2)...)
+		w.fenceCmp1()
+		start := time.Now()
+		rep := w.runFromEarlierReads("cmp1", func(r *Reads) {
+			ctx := context.Background()
+			if err := w.nova.Evacuate(ctx, vms[0].ID, "cmp3"); err != nil {
+				t.Fatal(err)
+			}
+			for w.server(vms[0].ID).Host != "cmp3" {
+				time.Sleep(time.Second)
+			}
+			migs, err := w.nova.Migrations(ctx, openstack.MigrationFilter{Host: "cmp1"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			r.Migrations = migs // newer than r.Servers, which still show the VM on cmp1
+		})
+		if r := result(rep, vms[0].Name); r.Result != Recovered || r.To.NovaHost != "cmp3" {
+			t.Errorf("%+v, want recovered on cmp3, where the earlier request sent it", r)
+		}
+		if n := w.evacuations()[vms[0].ID]; n != 2 {
+			t.Errorf("%d evacuation requests in all, want 2 (the earlier one, and this daemon's refused one)", n)
+		}
+		if took := time.Since(start); took >= w.cfg.Evacuation.ConfirmTimeout {
+			t.Errorf("the recovery took %s: the VM already recovered was waited for until the confirmation timeout", took)
+		}
+	})
+}
+
 func TestReservedHostsAreTakenIntoUseAndRecordedOnTheirNodes(t *testing.T) {
 	bubble(t, func(t *testing.T) {
 		w := newWorld(t, "reserved_host", "cmp4")

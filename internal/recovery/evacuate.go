@@ -48,7 +48,10 @@ func (evacuate) Start(ctx context.Context, x *run, m *move, attempt int) error {
 		err := nova.Evacuate(ctx, m.id, m.target)
 		if err != nil && movedAlready(ctx, x, m) {
 			// An earlier request (a daemon killed as it asked) moved the VM after this
-			// recovery's reads: Nova refuses another; its record tells how that one ends.
+			// recovery's listing of the servers: Nova refuses another. The server tells how
+			// that one ends: its record may be unseen yet, or seen ended already (the reads
+			// are made together, and under load the migrations' listing may be the newer).
+			m.byServer = true
 			return nil
 		}
 		if !openstack.IsSourceServiceUp(err) {
@@ -79,7 +82,7 @@ func movedAlready(ctx context.Context, x *run, m *move) bool {
 }
 
 func (evacuate) Check(ctx context.Context, x *run, m *move, o observation) (bool, string, error) {
-	if m.report.LostOn.NovaHost != "" {
+	if m.report.LostOn.NovaHost != "" || m.byServer {
 		return checkAskedAgain(ctx, x, m)
 	}
 	// Where it was asked to go; Nova's record may say more.
@@ -110,11 +113,12 @@ func (evacuate) Check(ctx context.Context, x *run, m *move, o observation) (bool
 	return false, "", targetFailed(ctx, x, m, dest)
 }
 
-// checkAskedAgain follows a VM asked again after its evacuation was lost with a failed host, by
-// the server itself: Nova records the new rebuild on the instance's first migration still
+// checkAskedAgain follows a VM by the server itself: one asked again after its evacuation was
+// lost with a failed host (Nova records the new rebuild on the instance's first migration still
 // "accepted", the lost one, and leaves the new request's record untouched, so no migration
-// record of the new request ever ends. Done when the server runs on another host than the
-// source with no task; failed when it ended ERROR where it was.
+// record of the new request ever ends), or one an earlier request moved (byServer). Done when
+// the server runs on another host than the source with no task; failed when it ended ERROR
+// where it was.
 func checkAskedAgain(ctx context.Context, x *run, m *move) (bool, string, error) {
 	var s openstack.Server
 	if err := x.e.nova(ctx, "show server", func(ctx context.Context) (err error) {

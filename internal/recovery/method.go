@@ -63,7 +63,10 @@ type move struct {
 	// stuck: Nova's last evacuation of it went to a host that failed before rebuilding it;
 	// the server is left "rebuilding", so its state is reset before it is asked again.
 	stuck bool
-	recID int64 // its move in the history
+	// byServer: the move is followed by the server itself, not by a migration record: an
+	// earlier request moved it, whose record the reads may already have seen end.
+	byServer bool
+	recID    int64 // its move in the history
 
 	report  VMReport
 	endedAt time.Time
