@@ -7,12 +7,17 @@ import (
 	"time"
 )
 
+// cmp1World is a world with n HA VMs on cmp1, the host whose recovery is read ahead.
+func cmp1World(t *testing.T, n int) (*world, Host) {
+	w := newWorld(t, "auto", "")
+	w.boot("cmp1", ha(n)...)
+	return w, Host{Node: "cmp1", NovaHost: "cmp1"}
+}
+
 func TestReadsMadeAheadAreMadeAgainUntilTakenAndTheFreshestServe(t *testing.T) {
 	bubble(t, func(t *testing.T) {
-		w := newWorld(t, "auto", "")
-		w.boot("cmp1", ha(2)...)
+		w, src := cmp1World(t, 2)
 		ctx := context.Background()
-		src := Host{Node: "cmp1", NovaHost: "cmp1"}
 		start := time.Now()
 		w.eng.ReadAhead(ctx, src)
 		w.eng.ReadAhead(ctx, src) // under way already: nothing more
@@ -36,10 +41,8 @@ func TestReadsMadeAheadAreMadeAgainUntilTakenAndTheFreshestServe(t *testing.T) {
 
 func TestReadsMadeAheadUnderWayAreWaitedFor(t *testing.T) {
 	bubble(t, func(t *testing.T) {
-		w := newWorld(t, "auto", "")
-		w.boot("cmp1", ha(1)...)
+		w, src := cmp1World(t, 1)
 		ctx := context.Background()
-		src := Host{Node: "cmp1", NovaHost: "cmp1"}
 		w.nova.FailNext("ServersOnHost", errors.New("503 service unavailable: connection refused"))
 		w.eng.ReadAhead(ctx, src)
 		if r := w.eng.TakeAhead(ctx, src, DefaultMaxAge); r == nil || len(r.Servers) != 1 {
@@ -50,10 +53,8 @@ func TestReadsMadeAheadUnderWayAreWaitedFor(t *testing.T) {
 
 func TestReadsMadeAheadAreForgottenWhenTheHostJoins(t *testing.T) {
 	bubble(t, func(t *testing.T) {
-		w := newWorld(t, "auto", "")
-		w.boot("cmp1", ha(1)...)
+		w, src := cmp1World(t, 1)
 		ctx := context.Background()
-		src := Host{Node: "cmp1", NovaHost: "cmp1"}
 		w.eng.ReadAhead(ctx, src)
 		time.Sleep(time.Second)
 		w.eng.ForgetAhead("cmp1")
