@@ -63,8 +63,11 @@ func (s *Store) Prune(ctx context.Context, before time.Time) (Pruned, error) {
 	cut := micro(before)
 	for {
 		ids, err := s.pruneIDs(ctx, `SELECT id FROM incidents WHERE closed_us IS NOT NULL AND closed_us < ? ORDER BY closed_us LIMIT ?`, cut)
-		if err != nil || len(ids) == 0 {
+		if err != nil {
 			return p, err
+		}
+		if len(ids) == 0 {
+			break // no (more) old incident: the loose records still are
 		}
 		in, args := inList(ids)
 		err = s.pruneTx(ctx, func(tx *sql.Tx) error {

@@ -107,6 +107,33 @@ func pruneSuite(t *testing.T, b backend) {
 		}
 	})
 
+	t.Run("loose records go even when no incident is old enough", func(t *testing.T) {
+		driver, dsn := b.fresh(t)
+		s := open(t, driver, dsn)
+		clk := func(at time.Time, e Event) Event { e.Time = at; return e }
+		mustRecord(t, s,
+			clk(t0.Add(-3*time.Hour), Event{Kind: KindConfig, Summary: "old config"}),
+			clk(t0.Add(time.Hour), Event{Kind: KindConfig, Summary: "recent config"}),
+		)
+		old, err := s.StartMove(ctx, Move{VMID: "loose-old", From: "compute9", Start: t0.Add(-3 * time.Hour)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.FinishMove(ctx, old, MoveOutcome{Result: MoveSucceeded, End: t0.Add(-170 * time.Minute)}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.OpenIncident(ctx, "compute1", clk(t0.Add(-4*time.Hour), Event{Kind: KindFailure, Summary: "open, old"})); err != nil {
+			t.Fatal(err)
+		}
+		p, err := s.Prune(ctx, t0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p != (Pruned{Events: 1, Moves: 1}) {
+			t.Errorf("pruned %+v, want the old loose event and move (the open incident stays)", p)
+		}
+	})
+
 	t.Run("a zero cutoff is refused", func(t *testing.T) {
 		driver, dsn := b.fresh(t)
 		s := open(t, driver, dsn)
