@@ -356,7 +356,7 @@ func moveByID(ctx context.Context, x querier, id int64) (Move, error) {
 
 // inTx runs fn in a transaction and commits it, on the writer goroutine (serial).
 func (s *Store) inTx(ctx context.Context, fn func(*sql.Tx) error) error {
-	return s.serial(func() error {
+	return s.serial(ctx, func() error {
 		tx, err := s.db.BeginTx(ctx, nil)
 		if err != nil {
 			return err

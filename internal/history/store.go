@@ -143,10 +143,6 @@ func Open(ctx context.Context, driver, dsn string, opts ...Option) (*Store, erro
 		return nil, err
 	}
 	s := &Store{db: db, d: d, now: o.now, actor: o.actor, timeout: o.timeout, log: o.log.With("component", "history"), observer: o.observer, closed: make(chan struct{})}
-	if d.name == sqliteDialect.name {
-		s.writes = make(chan func())
-		go s.writer()
-	}
 
 	ctx, cancel := context.WithTimeout(ctx, openTimeout)
 	defer cancel()
@@ -160,6 +156,10 @@ func Open(ctx context.Context, driver, dsn string, opts ...Option) (*Store, erro
 	}
 	if d.name == mysqlDialect.name {
 		s.warnIfNotDurable(ctx)
+	}
+	if d.name == sqliteDialect.name {
+		s.writes = make(chan func())
+		go s.writer()
 	}
 	return s, nil
 }
@@ -377,8 +377,9 @@ func (s *Store) writer() {
 	}
 }
 
-// serial runs fn on the writer goroutine when the store has one, else here.
-func (s *Store) serial(fn func() error) error {
+// serial runs fn on the writer goroutine when the store has one, else here. A caller whose
+// ctx ends while it waits for its turn is not run.
+func (s *Store) serial(ctx context.Context, fn func() error) error {
 	if s.writes == nil {
 		return fn()
 	}
@@ -388,6 +389,8 @@ func (s *Store) serial(fn func() error) error {
 		return <-done
 	case <-s.closed:
 		return ErrClosed
+	case <-ctx.Done():
+		return ctx.Err()
 	}
 }
 
@@ -433,7 +436,7 @@ func (s *Store) RecordEvent(ctx context.Context, e Event) (Event, error) {
 	}
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
-	if err := s.serial(func() error { return insertEvent(ctx, s.db, &e) }); err != nil {
+	if err := s.serial(ctx, func() error { return insertEvent(ctx, s.db, &e) }); err != nil {
 		return Event{}, err
 	}
 	s.recorded(e)
@@ -449,7 +452,7 @@ func (s *Store) StartMove(ctx context.Context, m Move) (int64, error) {
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
 	var id int64
-	err := s.serial(func() (err error) {
+	err := s.serial(ctx, func() (err error) {
 		id, err = insertMove(ctx, s.db, m)
 		return err
 	})
@@ -515,7 +518,7 @@ func (s *Store) RetryMove(ctx context.Context, id int64, to string) error {
 	}
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
-	return s.serial(func() error {
+	return s.serial(ctx, func() error {
 		res, err := s.db.ExecContext(ctx, `UPDATE moves SET attempts = attempts + 1,
 			to_host = CASE WHEN ? = '' THEN to_host ELSE ? END
 			WHERE id = ? AND end_us IS NULL`, to, to, id)
@@ -538,7 +541,7 @@ func (s *Store) FinishMove(ctx context.Context, id int64, out MoveOutcome) error
 		m    Move
 		read bool // read back, for the observer
 	)
-	err := s.serial(func() error {
+	err := s.serial(ctx, func() error {
 		if err := finishMove(ctx, s.db, id, out); err != nil {
 			return err
 		}
