@@ -403,6 +403,36 @@ func TestAnEvacuationAnEarlierDaemonAskedThatEndedDuringTheReadsIsNotAFailure(t 
 	})
 }
 
+// The same, for a VM in ERROR: Nova rebuilds it as ERROR, and the earlier request's record said
+// done; it is recovered where it went, as it is, not failed for its status.
+func TestAnErrorVMAnEarlierDaemonMovedIsRecoveredAsItIs(t *testing.T) {
+	bubble(t, func(t *testing.T) {
+		w := newWorld(t, "auto", "")
+		vms := w.boot("cmp1", vm{name: "broken", ha: true, status: "ERROR"}, vm{name: "ok", ha: true})
+		w.fenceCmp1()
+		rep := w.runFromEarlierReads("cmp1", func(r *Reads) {
+			ctx := context.Background()
+			if err := w.nova.Evacuate(ctx, vms[0].ID, "cmp3"); err != nil {
+				t.Fatal(err)
+			}
+			for w.server(vms[0].ID).Host != "cmp3" {
+				time.Sleep(time.Second)
+			}
+			migs, err := w.nova.Migrations(ctx, openstack.MigrationFilter{Host: "cmp1"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			r.Migrations = migs
+		})
+		if s := w.server(vms[0].ID); s.Status != "ERROR" {
+			t.Fatalf("the fake rebuilt the ERROR VM as %s; this test needs Nova's ERROR", s.Status)
+		}
+		if r := result(rep, "broken"); r.Result != Recovered || r.To.NovaHost != "cmp3" {
+			t.Errorf("%+v, want recovered on cmp3 as it is", r)
+		}
+	})
+}
+
 func TestReservedHostsAreTakenIntoUseAndRecordedOnTheirNodes(t *testing.T) {
 	bubble(t, func(t *testing.T) {
 		w := newWorld(t, "reserved_host", "cmp4")

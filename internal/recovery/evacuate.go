@@ -82,7 +82,10 @@ func movedAlready(ctx context.Context, x *run, m *move) bool {
 }
 
 func (evacuate) Check(ctx context.Context, x *run, m *move, o observation) (bool, string, error) {
-	if m.report.LostOn.NovaHost != "" || m.byServer {
+	if m.byServer {
+		return checkMovedEarlier(ctx, x, m)
+	}
+	if m.report.LostOn.NovaHost != "" {
 		return checkAskedAgain(ctx, x, m)
 	}
 	// Where it was asked to go; Nova's record may say more.
@@ -113,12 +116,11 @@ func (evacuate) Check(ctx context.Context, x *run, m *move, o observation) (bool
 	return false, "", targetFailed(ctx, x, m, dest)
 }
 
-// checkAskedAgain follows a VM by the server itself: one asked again after its evacuation was
-// lost with a failed host (Nova records the new rebuild on the instance's first migration still
+// checkAskedAgain follows a VM asked again after its evacuation was lost with a failed host, by
+// the server itself: Nova records the new rebuild on the instance's first migration still
 // "accepted", the lost one, and leaves the new request's record untouched, so no migration
-// record of the new request ever ends), or one an earlier request moved (byServer). Done when
-// the server runs on another host than the source with no task; failed when it ended ERROR
-// where it was.
+// record of the new request ever ends. Done when the server runs on another host than the
+// source with no task; failed when it ended ERROR where it was.
 func checkAskedAgain(ctx context.Context, x *run, m *move) (bool, string, error) {
 	var s openstack.Server
 	if err := x.e.nova(ctx, "show server", func(ctx context.Context) (err error) {
@@ -140,6 +142,29 @@ func checkAskedAgain(ctx context.Context, x *run, m *move) (bool, string, error)
 		return false, "", fmt.Errorf("the evacuation of %s asked again ended ERROR on %s", m.id, x.names.ByNova(s.Host).Node)
 	}
 	return false, "", nil
+}
+
+// checkMovedEarlier follows, by the server itself, a VM an earlier request moved off the source
+// (byServer): done once it is on another host with no task, whatever its status (Nova rebuilds
+// an ERROR VM as ERROR, and the earlier request's record, which this recovery may have seen end,
+// said done); left to the recovery of the host it went to if that host is failing.
+func checkMovedEarlier(ctx context.Context, x *run, m *move) (bool, string, error) {
+	var s openstack.Server
+	if err := x.e.nova(ctx, "show server", func(ctx context.Context) (err error) {
+		s, err = x.e.o.Nova.Server(ctx, m.id)
+		return err
+	}); err != nil {
+		return false, "", err
+	}
+	switch {
+	case s.Host == "" || s.Host == x.job.Source.NovaHost:
+		return false, "", nil
+	case x.failingNow()[s.Host]:
+		return false, "", fmt.Errorf("%s was moved to %s by an earlier request, and %s failed: %w", m.id, x.names.ByNova(s.Host).Node, x.names.ByNova(s.Host).Node, ErrHandedOver)
+	case s.TaskState != "":
+		return false, "", nil
+	}
+	return true, s.Host, nil
 }
 
 // targetFailed is the error of m's evacuation whose destination failed before Nova had
