@@ -822,6 +822,14 @@ func stillMoving(m *move, o observation) string {
 	return ""
 }
 
+// setTarget changes the target of m, which runs: only m's goroutine writes it, and it reads it
+// unlocked; other moves' retargets read it under x.mu.
+func (x *run) setTarget(m *move, target string) {
+	x.mu.Lock()
+	m.target = target
+	x.mu.Unlock()
+}
+
 // retarget chooses where the retry of a failed move goes: the plan's best host of the segment
 // among those the VM has not failed on yet, since a move that failed on a host (a broken
 // hypervisor, a leftover of the VM there) tends to fail there again, still following its
@@ -835,7 +843,7 @@ func (x *run) retarget(ctx context.Context, m *move, cause error) {
 		m.failedOn = append(m.failedOn, m.target)
 	}
 	from := m.target
-	m.target = ""
+	x.setTarget(m, "")
 	if m.pv.ID == "" || len(m.failedOn) == 0 {
 		return
 	}
@@ -863,7 +871,7 @@ func (x *run) retarget(ctx context.Context, m *move, cause error) {
 	if err != nil || len(p.Moves) != 1 {
 		return
 	}
-	m.target = p.Moves[0].Target
+	x.setTarget(m, p.Moves[0].Target)
 	what := fmt.Sprintf("%s retried on %s", m.label(), x.names.ByNova(m.target).Node)
 	if from != "" {
 		what += ", not " + x.names.ByNova(from).Node
