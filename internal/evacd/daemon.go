@@ -548,12 +548,16 @@ func (d *Daemon) readAhead(ctx context.Context, node string) {
 	}
 }
 
-// joined forgets the reads begun ahead for node, and that it was away.
+// joined forgets the reads begun ahead for node, and that it was away. The reads of a recovery
+// that runs stay: a remote node just fenced can read online for a moment.
 func (d *Daemon) joined(node string) {
-	d.engine.ForgetAhead(node)
 	d.mu.Lock()
-	defer d.mu.Unlock()
+	_, busy := d.jobs[node]
 	delete(d.away, node)
+	d.mu.Unlock()
+	if !busy {
+		d.engine.ForgetAhead(node)
+	}
 }
 
 // startCapacity refreshes the segments' headroom every metrics.capacity_interval while

@@ -29,26 +29,27 @@ type ahead struct {
 }
 
 // ReadAhead begins, in the background, the reads of a recovery of source, and makes them again
-// every AheadRefresh until [Engine.TakeAhead] or [Engine.ForgetAhead] for source's node, AheadFor
-// or ctx ends, or a read fails for good (a host in no segment: a controller, say). Reads under
-// way for source already are left alone.
+// every AheadRefresh (from the start of the last) until [Engine.TakeAhead] or
+// [Engine.ForgetAhead] for source's node, AheadFor passes or ctx ends, or a read fails for good
+// (a host in no segment: a controller, say). Reads under way for source already are left alone.
 func (e *Engine) ReadAhead(ctx context.Context, source Host) {
 	e.aheadMu.Lock()
 	defer e.aheadMu.Unlock()
 	if e.ahead[source.Node] != nil {
 		return
 	}
-	ctx, cancel := context.WithCancel(ctx)
+	// AheadFor bounds the reads too: a read waits out a Nova outage for as long as its context.
+	ctx, cancel := context.WithTimeout(ctx, AheadFor)
 	// Under way from now on: a recovery that takes them at once waits for them.
 	a := &ahead{cancel: cancel, flight: make(chan struct{})}
 	e.ahead[source.Node] = a
-	start := e.clock.Now()
 	go func() {
 		defer cancel()
 		for {
 			a.mu.Lock()
 			done := a.flight
 			a.mu.Unlock()
+			began := e.clock.Now()
 			r, err := e.Read(ctx, source)
 			a.mu.Lock()
 			if err == nil {
@@ -57,7 +58,9 @@ func (e *Engine) ReadAhead(ctx context.Context, source Host) {
 			a.flight = nil
 			a.mu.Unlock()
 			close(done)
-			if err != nil || e.clock.Sleep(ctx, AheadRefresh) != nil || e.clock.Now().Sub(start) >= AheadFor {
+			// The next reads begin AheadRefresh after these began, not after they ended: a
+			// slow read does not leave the newest reads older than the refresh and the read.
+			if err != nil || e.clock.Sleep(ctx, AheadRefresh-e.clock.Now().Sub(began)) != nil {
 				e.dropAhead(source.Node, a)
 				return
 			}

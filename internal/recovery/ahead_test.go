@@ -79,3 +79,25 @@ func TestReadsAheadOfAHostInNoSegmentEndAtOnce(t *testing.T) {
 		}
 	})
 }
+
+func TestReadsAheadOfAHostLostForLongEndAfterAheadFor(t *testing.T) {
+	bubble(t, func(t *testing.T) {
+		w, src := cmp1World(t, 1)
+		ctx := context.Background()
+		w.eng.ReadAhead(ctx, src)
+		time.Sleep(AheadFor + time.Minute)
+		// At 0, 15 s, ... before AheadFor; the one due at AheadFor itself begins or not as the
+		// deadline falls at the same instant (and a real read would then fail at once).
+		want := int(AheadFor / AheadRefresh)
+		if n := w.count("ServersOnHost"); n != want && n != want+1 {
+			t.Errorf("%d listings, want %d: one every %s for %s, then none", n, want, AheadRefresh, AheadFor)
+		}
+		time.Sleep(time.Hour)
+		if n := w.count("ServersOnHost"); n > want+1 {
+			t.Errorf("%d listings an hour after %s", n, AheadFor)
+		}
+		if r := w.eng.TakeAhead(ctx, src, DefaultMaxAge); r != nil {
+			t.Errorf("reads from %s ago were handed out", time.Since(r.At))
+		}
+	})
+}
