@@ -320,7 +320,7 @@ func TestAnEvacuationAlreadyInFlightIsWaitedForNotAskedAgain(t *testing.T) {
 		w := newWorld(t, "auto", "")
 		vms := w.boot("cmp1", ha(2)...)
 		w.fenceCmp1()
-		rep := w.runFromEarlierReads("cmp1", func(r *Reads) {
+		rep := w.runFromEarlierReads(func(r *Reads) {
 			// A daemon before this one asked for the first VM's evacuation, which Nova was
 			// still running when these reads were made; it completes meanwhile.
 			r.Migrations = append([]openstack.Migration{{ID: 99, ServerID: vms[0].ID, Type: "evacuation", Status: "rebuilding", SourceCompute: "cmp1", DestCompute: "cmp3"}}, r.Migrations...)
@@ -349,7 +349,7 @@ func TestAnEvacuationAnEarlierDaemonAskedUnseenIsNotAFailure(t *testing.T) {
 		w := newWorld(t, "auto", "")
 		vms := w.boot("cmp1", ha(2)...)
 		w.fenceCmp1()
-		rep := w.runFromEarlierReads("cmp1", func(*Reads) {
+		rep := w.runFromEarlierReads(func(*Reads) {
 			if err := w.nova.Evacuate(context.Background(), vms[0].ID, "cmp3"); err != nil {
 				t.Fatal(err)
 			}
@@ -377,7 +377,7 @@ func TestAnEvacuationAnEarlierDaemonAskedThatEndedDuringTheReadsIsNotAFailure(t 
 		vms := w.boot("cmp1", ha(2)...)
 		w.fenceCmp1()
 		start := time.Now()
-		rep := w.runFromEarlierReads("cmp1", func(r *Reads) {
+		rep := w.runFromEarlierReads(func(r *Reads) {
 			ctx := context.Background()
 			if err := w.nova.Evacuate(ctx, vms[0].ID, "cmp3"); err != nil {
 				t.Fatal(err)
@@ -410,7 +410,7 @@ func TestAnErrorVMAnEarlierDaemonMovedIsRecoveredAsItIs(t *testing.T) {
 		w := newWorld(t, "auto", "")
 		vms := w.boot("cmp1", vm{name: "broken", ha: true, status: "ERROR"}, vm{name: "ok", ha: true})
 		w.fenceCmp1()
-		rep := w.runFromEarlierReads("cmp1", func(r *Reads) {
+		rep := w.runFromEarlierReads(func(r *Reads) {
 			ctx := context.Background()
 			if err := w.nova.Evacuate(ctx, vms[0].ID, "cmp3"); err != nil {
 				t.Fatal(err)

@@ -147,11 +147,12 @@ func (w *world) run(source string, sit Situation) Report {
 	return rep
 }
 
-// runFromEarlierReads runs the recovery of a host fenced from reads made before meanwhile
+// runFromEarlierReads runs the recovery of cmp1, fenced, from reads made before meanwhile
 // changed Nova (and may change the reads): what a daemon that resumes sees of the requests of
 // the daemon before it.
-func (w *world) runFromEarlierReads(source string, meanwhile func(r *Reads)) Report {
+func (w *world) runFromEarlierReads(meanwhile func(r *Reads)) Report {
 	w.t.Helper()
+	const source = "cmp1"
 	src := NewNames(w.cfg, nil).ByNode(source)
 	r, err := w.eng.Read(context.Background(), src)
 	if err != nil {
