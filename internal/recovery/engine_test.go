@@ -377,20 +377,7 @@ func TestAnEvacuationAnEarlierDaemonAskedThatEndedDuringTheReadsIsNotAFailure(t 
 		vms := w.boot("cmp1", ha(2)...)
 		w.fenceCmp1()
 		start := time.Now()
-		rep := w.runFromEarlierReads(func(r *Reads) {
-			ctx := context.Background()
-			if err := w.nova.Evacuate(ctx, vms[0].ID, "cmp3"); err != nil {
-				t.Fatal(err)
-			}
-			for w.server(vms[0].ID).Host != "cmp3" {
-				time.Sleep(time.Second)
-			}
-			migs, err := w.nova.Migrations(ctx, openstack.MigrationFilter{Host: "cmp1"})
-			if err != nil {
-				t.Fatal(err)
-			}
-			r.Migrations = migs // newer than r.Servers, which still show the VM on cmp1
-		})
+		rep := w.runFromEarlierReads(w.movedMeanwhile(vms[0].ID))
 		if r := result(rep, vms[0].Name); r.Result != Recovered || r.To.NovaHost != "cmp3" {
 			t.Errorf("%+v, want recovered on cmp3, where the earlier request sent it", r)
 		}
@@ -403,6 +390,26 @@ func TestAnEvacuationAnEarlierDaemonAskedThatEndedDuringTheReadsIsNotAFailure(t 
 	})
 }
 
+// movedMeanwhile is what an earlier daemon did while the reads were made: it had the VM id
+// evacuated to cmp3, which Nova completed, and the reads' migrations are listed after that
+// while their servers' listing still shows the VM on cmp1.
+func (w *world) movedMeanwhile(id string) func(r *Reads) {
+	return func(r *Reads) {
+		ctx := context.Background()
+		if err := w.nova.Evacuate(ctx, id, "cmp3"); err != nil {
+			w.t.Fatal(err)
+		}
+		for w.server(id).Host != "cmp3" {
+			time.Sleep(time.Second)
+		}
+		migs, err := w.nova.Migrations(ctx, openstack.MigrationFilter{Host: "cmp1"})
+		if err != nil {
+			w.t.Fatal(err)
+		}
+		r.Migrations = migs
+	}
+}
+
 // The same, for a VM in ERROR: Nova rebuilds it as ERROR, and the earlier request's record said
 // done; it is recovered where it went, as it is, not failed for its status.
 func TestAnErrorVMAnEarlierDaemonMovedIsRecoveredAsItIs(t *testing.T) {
@@ -410,20 +417,7 @@ func TestAnErrorVMAnEarlierDaemonMovedIsRecoveredAsItIs(t *testing.T) {
 		w := newWorld(t, "auto", "")
 		vms := w.boot("cmp1", vm{name: "broken", ha: true, status: "ERROR"}, vm{name: "ok", ha: true})
 		w.fenceCmp1()
-		rep := w.runFromEarlierReads(func(r *Reads) {
-			ctx := context.Background()
-			if err := w.nova.Evacuate(ctx, vms[0].ID, "cmp3"); err != nil {
-				t.Fatal(err)
-			}
-			for w.server(vms[0].ID).Host != "cmp3" {
-				time.Sleep(time.Second)
-			}
-			migs, err := w.nova.Migrations(ctx, openstack.MigrationFilter{Host: "cmp1"})
-			if err != nil {
-				t.Fatal(err)
-			}
-			r.Migrations = migs
-		})
+		rep := w.runFromEarlierReads(w.movedMeanwhile(vms[0].ID))
 		if s := w.server(vms[0].ID); s.Status != "ERROR" {
 			t.Fatalf("the fake rebuilt the ERROR VM as %s; this test needs Nova's ERROR", s.Status)
 		}

@@ -122,11 +122,8 @@ func (evacuate) Check(ctx context.Context, x *run, m *move, o observation) (bool
 // record of the new request ever ends. Done when the server runs on another host than the
 // source with no task; failed when it ended ERROR where it was.
 func checkAskedAgain(ctx context.Context, x *run, m *move) (bool, string, error) {
-	var s openstack.Server
-	if err := x.e.nova(ctx, "show server", func(ctx context.Context) (err error) {
-		s, err = x.e.o.Nova.Server(ctx, m.id)
-		return err
-	}); err != nil {
+	s, err := x.showServer(ctx, m.id)
+	if err != nil {
 		return false, "", err
 	}
 	source := x.job.Source.NovaHost
@@ -149,11 +146,8 @@ func checkAskedAgain(ctx context.Context, x *run, m *move) (bool, string, error)
 // an ERROR VM as ERROR, and the earlier request's record, which this recovery may have seen end,
 // said done); left to the recovery of the host it went to if that host is failing.
 func checkMovedEarlier(ctx context.Context, x *run, m *move) (bool, string, error) {
-	var s openstack.Server
-	if err := x.e.nova(ctx, "show server", func(ctx context.Context) (err error) {
-		s, err = x.e.o.Nova.Server(ctx, m.id)
-		return err
-	}); err != nil {
+	s, err := x.showServer(ctx, m.id)
+	if err != nil {
 		return false, "", err
 	}
 	switch {
@@ -167,22 +161,26 @@ func checkMovedEarlier(ctx context.Context, x *run, m *move) (bool, string, erro
 	return true, s.Host, nil
 }
 
+// showServer reads a server, waiting out Nova's outages.
+func (x *run) showServer(ctx context.Context, id string) (s openstack.Server, err error) {
+	err = x.e.nova(ctx, "show server", func(ctx context.Context) (err error) {
+		s, err = x.e.o.Nova.Server(ctx, id)
+		return err
+	})
+	return s, err
+}
+
 // targetFailed is the error of m's evacuation whose destination failed before Nova had
 // rebuilt the VM there. While the server is still the source's, the destination never began:
 // the rebuild waits in the queue of a dead nova-compute, so the VM is asked again elsewhere,
 // its "rebuilding" state reset first. Once the server is the destination's, that host's own
 // recovery moves it.
 func targetFailed(ctx context.Context, x *run, m *move, dest string) error {
-	var (
-		s    openstack.Server
-		migs []openstack.Migration
-	)
-	if err := x.e.nova(ctx, "show server", func(ctx context.Context) (err error) {
-		s, err = x.e.o.Nova.Server(ctx, m.id)
-		return err
-	}); err != nil {
+	s, err := x.showServer(ctx, m.id)
+	if err != nil {
 		return err
 	}
+	var migs []openstack.Migration
 	node := x.names.ByNova(dest).Node
 	if s.Host != x.job.Source.NovaHost {
 		return fmt.Errorf("%s was being rebuilt on %s, which failed: %w", m.id, node, ErrHandedOver)

@@ -739,10 +739,8 @@ func (x *run) await(ctx context.Context, m *move, after uint64) (string, error) 
 		} else {
 			o.server, listed = round.servers[m.id]
 			if !listed {
-				if err := x.e.nova(ctx, "show server", func(ctx context.Context) (err error) {
-					o.server, err = x.e.o.Nova.Server(ctx, m.id)
-					return err
-				}); err != nil {
+				var err error
+				if o.server, err = x.showServer(ctx, m.id); err != nil {
 					return "", err
 				}
 				x.watch.include(o.server.Host)

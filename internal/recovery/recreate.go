@@ -86,11 +86,7 @@ func (recreate) Check(_ context.Context, _ *run, m *move, o observation) (bool, 
 func awaitGone(ctx context.Context, x *run, id string) error {
 	deadline := x.e.clock.Now().Add(x.cfg().Evacuation.ConfirmTimeout)
 	for {
-		var s openstack.Server
-		err := x.e.nova(ctx, "show server", func(ctx context.Context) (err error) {
-			s, err = x.e.o.Nova.Server(ctx, id)
-			return err
-		})
+		s, err := x.showServer(ctx, id)
 		if openstack.IsNotFound(err) {
 			return nil
 		}
