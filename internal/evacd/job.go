@@ -112,6 +112,7 @@ func (j *job) run(ctx context.Context) error {
 	// Reads made ahead that the job does not take (the mark cleared, maintenance) end with it.
 	defer j.d.engine.ForgetAhead(j.node)
 	quorate := false // just seen, with the fencing's confirmation
+	var reads *recovery.Reads
 	if j.mark.By == evacstate.ByRetry {
 		j.record(ctx, history.KindDecision, "retrying the failed recovery of "+j.node+" at an operator's request",
 			history.Reason{Code: "recovery-retry", Text: "marked pending by " + j.mark.By + " at " + j.mark.Since.Format(time.RFC3339)}, nil)
@@ -128,12 +129,14 @@ func (j *job) run(ctx context.Context) error {
 		if w, ok := j.inMaintenance(ctx); ok {
 			return j.skipForMaintenance(ctx, w)
 		}
+		reads = j.d.engine.TakeAhead(ctx, j.host, recovery.DefaultMaxAge)
 	} else {
-		// running: a daemon before us confirmed the fencing and began.
+		// running: a daemon before us confirmed the fencing and began. What it asked of Nova
+		// is read now, not taken from reads begun before it was seen resuming.
+		j.d.engine.ForgetAhead(j.node)
 		j.record(ctx, history.KindDecision, "resuming the recovery of "+j.node,
 			history.Reason{Code: "resume", Text: fmt.Sprintf("found running (owner %s, since %s)", j.mark.Owner, j.mark.Since.Format(time.RFC3339))}, nil)
 	}
-	reads := j.d.engine.TakeAhead(ctx, j.host, recovery.DefaultMaxAge)
 	if reads == nil {
 		j.setStep(PhaseReading, "reading servers, migrations and capacity")
 		var err error

@@ -154,7 +154,7 @@ func checkMovedEarlier(ctx context.Context, x *run, m *move) (bool, string, erro
 	case s.Host == "" || s.Host == x.job.Source.NovaHost:
 		return false, "", nil
 	case x.failingNow()[s.Host]:
-		return false, "", fmt.Errorf("%s was moved to %s by an earlier request, and %s failed: %w", m.id, x.names.ByNova(s.Host).Node, x.names.ByNova(s.Host).Node, ErrHandedOver)
+		return false, "", fmt.Errorf("%s was moved to %s by an earlier request, and that host failed: %w", m.id, x.names.ByNova(s.Host).Node, ErrHandedOver)
 	case s.TaskState != "":
 		return false, "", nil
 	}
