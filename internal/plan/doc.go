@@ -6,9 +6,10 @@
 //
 //   - auto: the segment's ordinary hosts. Unlike masakari, which lets Nova's scheduler choose,
 //     each VM gets the host with the most free capacity left (vCPU, RAM and disk, each
-//     relative to the roomiest host), counting the VMs already planned. A burst of
-//     evacuations without a target lands unevenly, and the busiest destination sets the
-//     finish time.
+//     relative to the roomiest host) per VM planned there, so the VMs spread over the hosts
+//     in proportion to their free room. A burst of evacuations without a target lands
+//     unevenly, and the busiest destination sets the finish time (a compute claims its
+//     incoming moves one at a time).
 //   - reserved_host: only reserved hosts, taken into use one at a time, in segment order, and
 //     filled before the next is taken, so as few as possible leave the reserve.
 //   - auto_priority: auto; what does not fit goes to reserved hosts.

@@ -185,6 +185,7 @@ var ErrInput = errors.New("invalid plan input")
 type target struct {
 	name                   string
 	taken                  bool // reserved host already taken into use by this plan
+	moves                  int  // VMs this plan has placed here so far
 	vcpus, ram, disk       int64
 	scaleV, scaleR, scaleD float64 // 1 / the pool's largest initial free amount, 0 when none
 }
@@ -197,6 +198,21 @@ func (t *target) fits(vm *VM) bool {
 // host of the pool, so that no unit (MB against vCPUs) dominates.
 func (t *target) score(vm *VM) float64 {
 	return float64(t.vcpus-vm.VCPUs)*t.scaleV + float64(t.ram-vm.RAMMB)*t.scaleR + float64(t.disk-vm.DiskGB)*t.scaleD
+}
+
+// room is the scarcest resource left after placing vm, relative to the roomiest host of the
+// pool: what bounds how many more VMs the host can take.
+func (t *target) room(vm *VM) float64 {
+	r := -1.0
+	for _, d := range [...]struct {
+		left  int64
+		scale float64
+	}{{t.vcpus - vm.VCPUs, t.scaleV}, {t.ram - vm.RAMMB, t.scaleR}, {t.disk - vm.DiskGB, t.scaleD}} {
+		if d.scale > 0 && (r < 0 || float64(d.left)*d.scale < r) {
+			r = float64(d.left) * d.scale
+		}
+	}
+	return max(r, 0)
 }
 
 // Make plans the recovery of in.VMs. It returns an error wrapping [ErrInput] only when the
@@ -273,25 +289,30 @@ func Make(in Input) (*Plan, error) {
 		t.vcpus -= vm.VCPUs
 		t.ram -= vm.RAMMB
 		t.disk -= vm.DiskGB
+		t.moves++
 	}
 	p.Preflight = preflight(in, p)
 	return p, nil
 }
 
-// mostFreeFit returns the host of pool with the most capacity left after placing vm, among
-// those with room that vm's group allows, those its soft policy prefers first; ties go to the
-// earlier host.
+// mostFreeFit returns the host of pool with the most room left after placing vm per VM
+// placed there (vm included), then the most capacity left, among those with room that vm's
+// group allows, those its soft policy prefers first; ties go to the earlier host. Dividing
+// the room by the VMs placed spreads them over the hosts in proportion to what each can
+// still take: a target takes its moves one after the other (Nova's compute claims them
+// under one lock), so the busiest target sets the finish time, and two nearly equal hosts
+// take half each rather than all but one to the host a few MB roomier.
 func mostFreeFit(pool []*target, vm *VM, g *groupState) *target {
 	var best *target
-	var bestScore float64
+	var bestShare, bestScore float64
 	bestRank := 0
 	for _, t := range pool {
 		if !t.fits(vm) || !g.allows(t.name) {
 			continue
 		}
-		r, s := g.rank(t.name), t.score(vm)
-		if best == nil || r < bestRank || r == bestRank && s > bestScore {
-			best, bestScore, bestRank = t, s, r
+		r, share, s := g.rank(t.name), t.room(vm)/float64(t.moves+1), t.score(vm)
+		if best == nil || r < bestRank || r == bestRank && (share > bestShare || share == bestShare && s > bestScore) {
+			best, bestShare, bestScore, bestRank = t, share, s, r
 		}
 	}
 	return best

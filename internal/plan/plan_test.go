@@ -85,6 +85,38 @@ func TestMake(t *testing.T) {
 			},
 		},
 		{
+			// The lab's fake hypervisors: a host a few vCPUs and MB roomier than the other
+			// must not take all but one of a burst (it would set the finish time alone).
+			"auto splits a burst evenly between hosts a few MB apart",
+			config.RecoveryAuto,
+			[]Host{host("c1", 0, 0, 0), host("c2", 16000, 1199232, 600000), host("c3", 15998, 1198208, 599998)},
+			vms(6, 1, 512, 1),
+			summary{
+				Moves: []string{
+					"vm1→c2 (most-free-capacity)", "vm2→c3 (most-free-capacity)", "vm3→c2 (most-free-capacity)",
+					"vm4→c3 (most-free-capacity)", "vm5→c2 (most-free-capacity)", "vm6→c3 (most-free-capacity)",
+				},
+				Excluded: []Excluded{{"c1", ReasonFailedHost}},
+				Fits:     true,
+			},
+		},
+		{
+			// c2 has room for nine of these VMs, c3 for three: six go to c2, two to c3.
+			"auto spreads a burst in proportion to the room each host has left",
+			config.RecoveryAuto,
+			[]Host{host("c1", 0, 0, 0), host("c2", 16, 36864, 0), host("c3", 16, 12288, 0)},
+			vms(8, 1, 4096, 0),
+			summary{
+				Moves: []string{
+					"vm1→c2 (most-free-capacity)", "vm2→c2 (most-free-capacity)", "vm3→c2 (most-free-capacity)",
+					"vm4→c3 (most-free-capacity)", "vm5→c2 (most-free-capacity)", "vm6→c2 (most-free-capacity)",
+					"vm7→c3 (most-free-capacity)", "vm8→c2 (most-free-capacity)",
+				},
+				Excluded: []Excluded{{"c1", ReasonFailedHost}},
+				Fits:     true,
+			},
+		},
+		{
 			"auto fills the roomier host until both have as much left, then spreads",
 			config.RecoveryAuto,
 			[]Host{host("c1", 0, 0, 0), host("c2", 16, 65536, 0), host("c3", 16, 16384, 0)},
