@@ -97,7 +97,7 @@ bench: build ## Benchmarks against real parts; print figures and check targets (
 
 .PHONY: bench-recovery
 bench-recovery: build ## Power-loss recovery of 10, 50 and 100 VMs on lab + real Nova against Nova alone, the fencing-to-request delay and evacd's RSS, checked against targets (root)
-	$(GO) run ./test/bench/recovery -bin $(BIN) -sizes $${SIZES:-10,50,100} -runs $${RUNS:-2,2,1}
+	$(GO) run ./test/bench/recovery -bin $(BIN) -sizes $${SIZES:-10,50,100} -runs $${RUNS:-3,2,1}
 
 .PHONY: bench-scale
 bench-scale: build ## 24 computes, 1000 VMs, 2 computes with 200 HA VMs powered off together: times, evacd's RSS and CPU, every part's CPU (root)
