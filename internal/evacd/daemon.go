@@ -265,7 +265,7 @@ func (d *Daemon) Run(ctx context.Context, events <-chan crm.Event) error {
 	d.startHealth(ctx, &wg)
 	d.startCapacity(ctx, &wg)
 	if every := d.o.Config.Evacuation.Refresh; every > 0 {
-		wg.Go(func() { d.keepFresh(ctx, every) })
+		wg.Go(func() { d.engine.KeepFresh(ctx, every) })
 	}
 	if keep := d.o.Config.History.Retention; keep > 0 && d.o.History != nil {
 		wg.Go(func() { d.o.History.KeepPruned(ctx, d.clock, keep, d.o.Log) })
@@ -617,29 +617,6 @@ func (d *Daemon) recovering() bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return len(d.jobs) > 0
-}
-
-// keepFresh rereads what every recovery reads alike, every interval, from the daemon's start:
-// the first failure after a start finds them read and Nova's API and token warm, as later
-// ones do. Nova being unreachable is waited out inside a refresh, as in a recovery (and said
-// by the engine); any other failure is logged when it begins and when it ends.
-func (d *Daemon) keepFresh(ctx context.Context, every time.Duration) {
-	failing := false
-	for {
-		err := d.engine.Refresh(ctx)
-		switch {
-		case ctx.Err() != nil:
-			return
-		case err != nil && !failing:
-			d.o.Log.Warn("rereading Nova's hypervisors, aggregates and server groups failed; recoveries read them when they begin", "error", err)
-		case err == nil && failing:
-			d.o.Log.Info("rereading Nova's hypervisors, aggregates and server groups works again")
-		}
-		failing = err != nil
-		if d.clock.Sleep(ctx, every) != nil {
-			return
-		}
-	}
 }
 
 // segments resolves the configured segments, asking Nova for the aggregates only when a

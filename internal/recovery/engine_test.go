@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/computeha/computeha/internal/config"
@@ -959,6 +961,43 @@ func TestAVMTheFailedTargetHadTakenIsLeftToItsRecovery(t *testing.T) {
 		}
 		if n := w.evacuations()[vms[0].ID]; n != 1 {
 			t.Errorf("%d evacuation requests, want 1", n)
+		}
+	})
+}
+
+func TestKeepFreshRefreshesEveryIntervalAndLogsAFailureOnceWhenItBeginsAndEnds(t *testing.T) {
+	bubble(t, func(t *testing.T) {
+		w := newWorld(t, "auto", "", "  refresh: 1m")
+		var logs strings.Builder
+		w.eng = New(Options{Config: w.cfg, Nova: w.nova, Cluster: w.cluster, Clock: w.clock, Poll: time.Second,
+			Log: slog.New(slog.NewTextHandler(&logs, nil))})
+		forbidden := errors.New("403 forbidden")
+		w.nova.FailNext("Hypervisors", forbidden)
+		w.nova.FailNext("Hypervisors", forbidden)
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			w.eng.KeepFresh(ctx, 10*time.Second)
+		}()
+		time.Sleep(35 * time.Second) // refreshes at 0, 10, 20 and 30 s
+		synctest.Wait()
+		cancel()
+		<-done
+		n := 0
+		for _, c := range w.nova.Calls() {
+			if strings.HasPrefix(c, "Hypervisors") {
+				n++
+			}
+		}
+		if n != 4 {
+			t.Errorf("%d hypervisor listings in 35 s, want 4 (one every 10 s)", n)
+		}
+		if got := strings.Count(logs.String(), "failed; recoveries read them when they begin"); got != 1 {
+			t.Errorf("the failure logged %d times, want once:\n%s", got, logs.String())
+		}
+		if got := strings.Count(logs.String(), "works again"); got != 1 {
+			t.Errorf("the end of the failure logged %d times, want once:\n%s", got, logs.String())
 		}
 	})
 }

@@ -184,6 +184,29 @@ func (e *Engine) Refresh(ctx context.Context) error {
 	return err
 }
 
+// KeepFresh calls Refresh every interval until ctx ends, from the daemon's start: the first
+// failure after a start finds the shared reads made and Nova's API and token warm, as later
+// ones do. Nova being unreachable is waited out inside a refresh, as in a recovery (and said
+// by [Options.OnNovaError]); any other failure is logged when it begins and when it ends.
+func (e *Engine) KeepFresh(ctx context.Context, every time.Duration) {
+	failing := false
+	for {
+		err := e.Refresh(ctx)
+		switch {
+		case ctx.Err() != nil:
+			return
+		case err != nil && !failing:
+			e.log.Warn("rereading Nova's hypervisors, aggregates and server groups failed; recoveries read them when they begin", "error", err)
+		case err == nil && failing:
+			e.log.Info("rereading Nova's hypervisors, aggregates and server groups works again")
+		}
+		failing = err != nil
+		if e.clock.Sleep(ctx, every) != nil {
+			return
+		}
+	}
+}
+
 // readShared reads the shared reads, together, and keeps them for the recoveries that begin
 // while they are fresh (none when evacuation.refresh is 0).
 func (e *Engine) readShared(ctx context.Context) (*shared, error) {
