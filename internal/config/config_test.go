@@ -1,10 +1,12 @@
 package config
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -416,5 +418,28 @@ func TestMetricsListenAddresses(t *testing.T) {
 		if diff := cmp.Diff(want, got); diff != "" {
 			t.Errorf("%q (-want +got):\n%s", in, diff)
 		}
+	}
+}
+
+func TestReadSegmentsReadsTheAggregatesOnlyWhenASegmentIsDefinedByOne(t *testing.T) {
+	c := Default()
+	c.Cloud = "x"
+	c.Segments = Segments{"static": {Hosts: []string{"c1", "c2"}, RecoveryMethod: RecoveryAuto}}
+	reads := 0
+	read := func(context.Context) (map[string][]string, error) {
+		reads++
+		return map[string][]string{"ha-agg": {"c3", "c4"}}, nil
+	}
+	if segs, err := c.ReadSegments(t.Context(), read); err != nil || reads != 0 || len(segs["static"].Hosts) != 2 {
+		t.Fatalf("static segments only: %v, %v, %d aggregate reads; want them resolved without a read", segs, err, reads)
+	}
+	c.Segments["agg"] = Segment{Aggregate: "ha-agg", RecoveryMethod: RecoveryAuto}
+	segs, err := c.ReadSegments(t.Context(), read)
+	if err != nil || reads != 1 || !slices.Equal(segs["agg"].Hosts, []string{"c3", "c4"}) {
+		t.Fatalf("an aggregate segment: %v, %v, %d aggregate reads; want its hosts from one read", segs, err, reads)
+	}
+	down := errors.New("nova down")
+	if _, err := c.ReadSegments(t.Context(), func(context.Context) (map[string][]string, error) { return nil, down }); !errors.Is(err, down) {
+		t.Errorf("a failed read: %v, want it wrapped", err)
 	}
 }

@@ -2,11 +2,14 @@ package config
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 
@@ -254,6 +257,19 @@ func (s Segments) Names() []string {
 	}
 	sort.Strings(names)
 	return names
+}
+
+// ReadSegments is ResolveSegments with the aggregates read by aggregateHosts, only when a
+// segment is defined by an aggregate.
+func (c *Config) ReadSegments(ctx context.Context, aggregateHosts func(ctx context.Context) (map[string][]string, error)) (Segments, error) {
+	if !slices.ContainsFunc(slices.Collect(maps.Values(c.Segments)), func(s Segment) bool { return s.Aggregate != "" }) {
+		return c.ResolveSegments(nil)
+	}
+	byAgg, err := aggregateHosts(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("reading the aggregates: %w", err)
+	}
+	return c.ResolveSegments(byAgg)
 }
 
 // ResolveSegments returns the segments with every aggregate-defined segment's Hosts filled

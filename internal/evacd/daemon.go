@@ -622,13 +622,5 @@ func (d *Daemon) recovering() bool {
 // segments resolves the configured segments, asking Nova for the aggregates only when a
 // segment is defined by one.
 func (d *Daemon) segments(ctx context.Context) (config.Segments, error) {
-	segs, err := d.o.Config.ResolveSegments(nil)
-	if err == nil {
-		return segs, nil
-	}
-	aggs, err := d.o.Nova.Aggregates(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return d.o.Config.ResolveSegments(openstack.HostsByAggregate(aggs))
+	return d.o.Config.ReadSegments(ctx, openstack.AggregateHostsOf(d.o.Nova))
 }

@@ -230,6 +230,21 @@ func HostsByAggregate(aggs []Aggregate) map[string][]string {
 	return out
 }
 
+// AggregateHostsOf returns a reader of nova's aggregates as [HostsByAggregate] maps them
+// (config.Config.ReadSegments takes one).
+func AggregateHostsOf(nova interface {
+	Aggregates(ctx context.Context) ([]Aggregate, error)
+},
+) func(ctx context.Context) (map[string][]string, error) {
+	return func(ctx context.Context) (map[string][]string, error) {
+		aggs, err := nova.Aggregates(ctx)
+		if err != nil {
+			return nil, err
+		}
+		return HostsByAggregate(aggs), nil
+	}
+}
+
 // ServerSpec is what [Client.CreateServer] needs to create a server again as it was: a
 // recreated server keeps its name, project, flavor, image or boot volume, metadata, tags,
 // key pair, user data, server group, availability zone and, through its ports, its fixed

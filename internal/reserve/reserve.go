@@ -178,18 +178,7 @@ func (p Pool) Return(ctx context.Context, name string) (Host, error) {
 }
 
 func (p Pool) segments(ctx context.Context) (config.Segments, error) {
-	var byAgg map[string][]string
-	for _, s := range p.Config.Segments {
-		if s.Aggregate != "" {
-			aggs, err := p.Nova.Aggregates(ctx)
-			if err != nil {
-				return nil, fmt.Errorf("reading the aggregates: %w", err)
-			}
-			byAgg = openstack.HostsByAggregate(aggs)
-			break
-		}
-	}
-	return p.Config.ResolveSegments(byAgg)
+	return p.Config.ReadSegments(ctx, openstack.AggregateHostsOf(p.Nova))
 }
 
 func (p Pool) read(ctx context.Context, cib *crm.CIB, seg, novaHost string) (Host, error) {
