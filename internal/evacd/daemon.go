@@ -560,9 +560,8 @@ func (d *Daemon) joined(node string) {
 	}
 }
 
-// startCapacity refreshes the segments' headroom every metrics.capacity_interval while
-// someone reads it: the metrics are served, or alerts are delivered. A failed refresh keeps
-// the last values and is logged.
+// startCapacity keeps the segments' headroom every metrics.capacity_interval while someone
+// reads it: the metrics are served, or alerts are delivered.
 func (d *Daemon) startCapacity(ctx context.Context, wg *sync.WaitGroup) {
 	every := d.o.Config.Metrics.CapacityInterval
 	served := d.o.Metrics != nil && d.o.Config.Metrics.Listen != ""
@@ -576,22 +575,7 @@ func (d *Daemon) startCapacity(ctx context.Context, wg *sync.WaitGroup) {
 	if served {
 		d.o.Metrics.ServeHeadroom(h.Segments)
 	}
-	wg.Go(func() {
-		for {
-			rctx, cancel := context.WithTimeout(ctx, time.Minute)
-			segs, err := d.segments(rctx)
-			if err == nil {
-				err = h.Refresh(rctx, segs, d.o.Nova)
-			}
-			cancel()
-			if err != nil && ctx.Err() == nil {
-				d.o.Log.Warn("capacity: reading the segments' capacity failed; the last values stay", "error", err)
-			}
-			if d.clock.Sleep(ctx, every) != nil {
-				return
-			}
-		}
-	})
+	wg.Go(func() { h.Keep(ctx, every, d.clock, d.o.Log, d.segments, d.o.Nova) })
 }
 
 // ReserveEvery is how often the daemon looks at the reserved hosts.
@@ -604,12 +588,7 @@ func (d *Daemon) tendReserve(ctx context.Context) {
 		Pool: reserve.Pool{Config: d.o.Config, Nova: d.o.Nova, Cluster: d.o.Cluster, Now: d.clock.Now},
 		Log:  d.o.Log, Record: d.record, Recovering: d.recovering,
 	}
-	for {
-		t.Once(ctx)
-		if d.clock.Sleep(ctx, d.o.ReserveEvery) != nil {
-			return
-		}
-	}
+	t.Run(ctx, d.o.ReserveEvery, d.clock)
 }
 
 // recovering tells whether a recovery job runs.

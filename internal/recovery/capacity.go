@@ -2,9 +2,12 @@ package recovery
 
 import (
 	"context"
+	"log/slog"
 	"maps"
 	"sync"
+	"time"
 
+	"github.com/computeha/computeha/internal/clock"
 	"github.com/computeha/computeha/internal/config"
 	"github.com/computeha/computeha/internal/evacstate"
 	"github.com/computeha/computeha/internal/openstack"
@@ -80,6 +83,27 @@ func (h *Headroom) Refresh(ctx context.Context, segs config.Segments, nova Hyper
 	h.by = out
 	h.mu.Unlock()
 	return nil
+}
+
+// Keep refreshes h every interval until ctx ends, each refresh within a minute, the
+// segments resolved anew each time. A failed refresh keeps the last values and is logged.
+func (h *Headroom) Keep(ctx context.Context, every time.Duration, clk clock.Clock, log *slog.Logger,
+	segments func(ctx context.Context) (config.Segments, error), nova HypervisorReader,
+) {
+	for {
+		rctx, cancel := context.WithTimeout(ctx, time.Minute)
+		segs, err := segments(rctx)
+		if err == nil {
+			err = h.Refresh(rctx, segs, nova)
+		}
+		cancel()
+		if err != nil && ctx.Err() == nil {
+			log.Warn("capacity: reading the segments' capacity failed; the last values stay", "error", err)
+		}
+		if clk.Sleep(ctx, every) != nil {
+			return
+		}
+	}
 }
 
 // Segments is the last headroom of each segment.

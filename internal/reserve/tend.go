@@ -3,7 +3,9 @@ package reserve
 import (
 	"context"
 	"log/slog"
+	"time"
 
+	"github.com/computeha/computeha/internal/clock"
 	"github.com/computeha/computeha/internal/config"
 	"github.com/computeha/computeha/internal/history"
 )
@@ -22,6 +24,16 @@ type Tender struct {
 	Recovering func() bool
 
 	seen map[string]State // by node, as last looked at
+}
+
+// Run looks at the pool every interval until ctx ends.
+func (t *Tender) Run(ctx context.Context, every time.Duration, clk clock.Clock) {
+	for {
+		t.Once(ctx)
+		if clk.Sleep(ctx, every) != nil {
+			return
+		}
+	}
 }
 
 // Once looks at the pool once.
