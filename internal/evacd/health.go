@@ -506,28 +506,10 @@ func (l *healthLoop) record(ctx context.Context, host string, kind history.Kind,
 }
 
 func (l *healthLoop) recordDecision(ctx context.Context, prev, dec health.Decision, ev health.Evidence) {
-	nets := map[string]string{}
-	for n, s := range ev.Networks {
-		nets[n] = s.String()
-	}
-	details := map[string]any{
-		"state": dec.State, "response": dec.Response, "previous_state": prev.State,
-		"evidence": map[string]any{
-			"membership": ev.Membership.String(), "networks": nets, "storage": ev.Storage.String(),
-			"service": ev.Service.String(), "service_down_for": ev.ServiceDownFor.String(),
-		},
-	}
-	if len(dec.Networks) > 0 {
-		details["lost_networks"] = dec.Networks
-	}
-	summary := fmt.Sprintf("%s is %s: %s", dec.Host, dec.State, dec.Response)
-	if dec.State == health.Dead {
-		summary += " (Pacemaker fences it)"
-	}
 	l.d.o.Log.Info("health: state changed", "host", dec.Host, "state", dec.State, "was", prev.State,
 		"response", dec.Response, "reason", dec.Reason.Text)
-	l.record(ctx, dec.Host, history.KindDecision, summary,
-		history.Reason{Code: history.ReasonCode(dec.Reason.Code), Text: dec.Reason.Text}, details)
+	l.record(ctx, dec.Host, history.KindDecision, dec.Summary(),
+		history.Reason{Code: history.ReasonCode(dec.Reason.Code), Text: dec.Reason.Text}, dec.Details(prev.State, ev))
 }
 
 func (l *healthLoop) alert(ctx context.Context, name string, dec health.Decision) {
