@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 	"sync"
 	"time"
 
@@ -226,15 +225,11 @@ func (j *job) openIncident(ctx context.Context) {
 // inMaintenance reads the host's maintenance window. One that cannot be read (the attribute
 // read fails) counts as none: the recovery goes on, the safe side for VMs that are down.
 func (j *job) inMaintenance(ctx context.Context) (maintenance.Window, bool) {
-	v, err := j.d.o.Cluster.Attribute(ctx, j.node, maintenance.Attribute, crm.Permanent)
-	if err != nil || strings.TrimSpace(v) == "" {
+	w, err := maintenance.Read(ctx, j.d.o.Cluster, j.node)
+	if err != nil || w == nil {
 		return maintenance.Window{}, false
 	}
-	w, err := maintenance.Parse(v)
-	if err != nil {
-		w = maintenance.Window{Reason: "unreadable window: " + err.Error()}
-	}
-	return w, true
+	return *w, true
 }
 
 // skipForMaintenance ends the recovery of a host fenced while in maintenance: HA is off for

@@ -122,17 +122,42 @@ func (w Window) DisabledReason() string {
 func Of(cib *crm.CIB) map[string]Window {
 	out := map[string]Window{}
 	for _, n := range cib.Nodes {
-		v := n.Attributes[Attribute]
-		if strings.TrimSpace(v) == "" {
-			continue
+		if w, ok := FromValue(n.Attributes[Attribute]); ok {
+			out[n.Name] = w
 		}
-		w, err := Parse(v)
-		if err != nil {
-			w = Window{Reason: "unreadable window: " + err.Error()}
-		}
-		out[n.Name] = w
 	}
 	return out
+}
+
+// FromValue is the window a node attribute's value holds: none when it is empty; a value that
+// does not parse counts as a window of unknown end, with the error as its reason.
+func FromValue(v string) (Window, bool) {
+	if strings.TrimSpace(v) == "" {
+		return Window{}, false
+	}
+	w, err := Parse(v)
+	if err != nil {
+		w = Window{Reason: "unreadable window: " + err.Error()}
+	}
+	return w, true
+}
+
+// Read reads node's window from its attribute: nil when it has none.
+func Read(ctx context.Context, attrs interface {
+	Attribute(ctx context.Context, node, name string, l crm.Lifetime) (string, error)
+}, node string,
+) (*Window, error) {
+	v, err := attrs.Attribute(ctx, node, Attribute, crm.Permanent)
+	if errors.Is(err, crm.ErrNoSuchObject) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("maintenance of %s: %w", node, err)
+	}
+	if w, ok := FromValue(v); ok {
+		return &w, nil
+	}
+	return nil, nil
 }
 
 // Errors of [Hosts]' actions. Nothing was changed when one is returned.
@@ -188,7 +213,7 @@ func (h Hosts) Enter(ctx context.Context, node string, w Window) (Result, error)
 	if st.Blocking() {
 		return Result{}, fmt.Errorf("%s: %w (it is %s)", node, ErrUnderRecovery, st.Phase)
 	}
-	if cur, err := h.window(ctx, node); err != nil {
+	if cur, err := Read(ctx, h.Cluster, node); err != nil {
 		return Result{}, err
 	} else if cur != nil {
 		return Result{}, fmt.Errorf("%s: %w (%s)", node, ErrInMaintenance, cur.Describe())
@@ -217,7 +242,7 @@ func (h Hosts) Exit(ctx context.Context, node string) (Result, error) {
 	if err := h.known(ctx, node); err != nil {
 		return Result{}, err
 	}
-	cur, err := h.window(ctx, node)
+	cur, err := Read(ctx, h.Cluster, node)
 	if err != nil {
 		return Result{}, err
 	}
@@ -259,19 +284,4 @@ func (h Hosts) known(ctx context.Context, node string) error {
 		return fmt.Errorf("%s: %w", node, ErrNoSuchNode)
 	}
 	return nil
-}
-
-func (h Hosts) window(ctx context.Context, node string) (*Window, error) {
-	v, err := h.Cluster.Attribute(ctx, node, Attribute, crm.Permanent)
-	if errors.Is(err, crm.ErrNoSuchObject) || err == nil && strings.TrimSpace(v) == "" {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("maintenance of %s: %w", node, err)
-	}
-	w, perr := Parse(v)
-	if perr != nil {
-		w = Window{Reason: "unreadable window: " + perr.Error()}
-	}
-	return &w, nil
 }

@@ -55,6 +55,32 @@ func TestAnUnreadableWindowCountsAsMaintenance(t *testing.T) {
 	}
 }
 
+// failingAttrs fails every read.
+type failingAttrs struct{}
+
+func (failingAttrs) Attribute(context.Context, string, string, crm.Lifetime) (string, error) {
+	return "", errors.New("attrd unreachable")
+}
+
+func TestReadTellsNoWindowAnUnreadableOneAndAFailedRead(t *testing.T) {
+	ctx := context.Background()
+	f := crm.NewFake(nil, "cmp1", "cmp2", "cmp3")
+	_ = f.SetAttribute(ctx, "cmp1", Attribute, "since=noon", crm.Permanent)
+	_ = f.SetAttribute(ctx, "cmp2", Attribute, Window{Since: time.Date(2026, 12, 1, 8, 0, 0, 0, time.UTC), Reason: "PSU"}.String(), crm.Permanent)
+	if w, err := Read(ctx, f, "cmp1"); err != nil || w == nil || !strings.Contains(w.Reason, "unreadable") {
+		t.Errorf("cmp1 (unreadable value): %+v, %v; want a window that keeps HA off", w, err)
+	}
+	if w, err := Read(ctx, f, "cmp2"); err != nil || w == nil || w.Reason != "PSU" {
+		t.Errorf("cmp2: %+v, %v; want its window", w, err)
+	}
+	if w, err := Read(ctx, f, "cmp3"); err != nil || w != nil {
+		t.Errorf("cmp3 (no attribute): %+v, %v; want none", w, err)
+	}
+	if w, err := Read(ctx, failingAttrs{}, "cmp1"); err == nil || w != nil {
+		t.Errorf("a failed read: %+v, %v; want an error", w, err)
+	}
+}
+
 func hostsOn(t *testing.T) (Hosts, *crm.Fake, *openstack.Fake) {
 	t.Helper()
 	c := crm.NewFake(nil, "ctl1", "cmp1", "cmp2")
