@@ -3,7 +3,6 @@ package evacd
 import (
 	"context"
 	"fmt"
-	"strings"
 	"sync"
 	"time"
 
@@ -17,26 +16,10 @@ import (
 	"github.com/computeha/computeha/internal/recovery"
 )
 
-// The health loop judges every configured compute host each health interval and answers a
-// confirmed change of its state once:
-//
-//   - fence (storage lost while Pacemaker still sees the host, or a cluster service that did
-//     not come back within the restart timeout): Pacemaker is asked to fence the host; its
-//     fencing topology (fence_hostcheck's gate, the power device, fence_nova's mark) and the
-//     evacuation job then do the rest. The loop never evacuates by itself.
-//   - dead: recorded; Pacemaker fences the host already, and the daemon asks for the
-//     fencing itself only when the host is still unclean a minute later.
-//   - migrate: the host's HA VMs are live-migrated inside its segment, then the host is
-//     disabled in Nova.
-//   - disable: an alert, and nova-compute disabled; enabled again when the host is running
-//     (only a disable of this kind: an operator's or an evacuation's stays).
-//   - restart: recorded; the host's hostcheck restarts the service; fenced after the restart
-//     timeout.
-//
-// When a host that Pacemaker still shows unclean is back (management reachable, heartbeat
-// fresh, service up) and was never fenced, the loop confirms it fenced (stonith_admin
-// --confirm) so Pacemaker stops trying to fence it and reconnects it: the confirmation runs no
-// fence device, so fence_nova never marks the host and nothing is evacuated.
+// The health loop judges every configured compute host each health interval and carries out
+// what its responder (health.Responder) says: the responses to each confirmed change of a
+// host's state, and what time brings to them (a host back confirmed to Pacemaker, a host left
+// unclean fenced).
 
 // Observer gathers the raw health observations of every host at one instant.
 type Observer interface {
@@ -68,49 +51,14 @@ func DefaultJudge(cfg *config.Health, obs health.Observations, host string) (hea
 	return ev, health.Decide(cfg, ev)
 }
 
-// healthRetry is how long a failed response (Nova or Pacemaker refused or unreachable) waits
-// before it is tried again, and how often a confirmation is repeated while Pacemaker still
-// shows the host unclean.
-const healthRetry = 30 * time.Second
-
-// hostHealth is what the loop remembers of one host.
-type hostHealth struct {
-	decision health.Decision // the confirmed decision
-	evidence health.Evidence // the latest evidence
-	recorded string          // key of the confirmed decision last recorded in the history
-	acted    string          // key of the confirmed decision last acted on
-	since    time.Time       // when the confirmed decision began
-	// episode is when the host's trouble began (the first confirmed state Pacemaker cannot
-	// see it in); zero while it is running or degraded. A fencing completed since then means
-	// Pacemaker did its job; none means a confirmation is due once the host is back.
-	episode     time.Time
-	healedSince time.Time // since when the evidence, membership aside, is fully running
-	lastConfirm time.Time
-	retryAt     time.Time // a failed response is not retried before
-	busy        bool      // a response (Nova, fencing) runs
-	skipped     string    // why responses are suspended (maintenance, standby)
-	noQuorum    bool      // "not acting: no quorum" recorded for the current decision
-	escalated   bool      // the restart timeout passed and fencing was asked
-	offlineNote bool      // "offline but clean: not fencing" recorded
-	// fenced: a fencing the loop asked for succeeded since the host was last running. A
-	// decision that still says fence (the same trouble seen differently once the fencing
-	// dropped the host's connection, say) asks for no other.
-	fenced  bool
-	lastRaw string // key of the latest unconfirmed judgement, logged when it changes
-}
-
 // stateNames are the health states as the metrics label them.
 var stateNames = func() []string {
 	var out []string
-	for _, s := range health.States() {
-		out = append(out, string(s))
+	for _, st := range health.States() {
+		out = append(out, string(st))
 	}
 	return out
 }()
-
-func decisionKey(d health.Decision) string {
-	return string(d.State) + "/" + string(d.Response) + "/" + strings.Join(d.Networks, ",")
-}
 
 // healthLoop runs the health responses of one daemon.
 type healthLoop struct {
@@ -119,12 +67,10 @@ type healthLoop struct {
 	obs     Observer
 	fencer  Fencer
 	judge   Judge
-	tracker *health.Tracker
+	resp    *health.Responder
 	fenceTO time.Duration
 
-	mu    sync.Mutex
-	hosts map[string]*hostHealth
-	wg    sync.WaitGroup // responses in flight
+	wg sync.WaitGroup // responses in flight
 
 	segs   config.Segments // cached: aggregate-defined segments cost a Nova call
 	segsAt time.Time
@@ -133,8 +79,8 @@ type healthLoop struct {
 func newHealthLoop(d *Daemon) *healthLoop {
 	cfg := &d.o.Config.Health
 	l := &healthLoop{
-		d: d, cfg: cfg, obs: d.o.Observer, fencer: d.o.Fencer, judge: d.o.Judge, tracker: health.NewTracker(cfg),
-		fenceTO: d.o.FenceTimeout, hosts: map[string]*hostHealth{},
+		d: d, cfg: cfg, obs: d.o.Observer, fencer: d.o.Fencer, judge: d.o.Judge, resp: health.NewResponder(cfg),
+		fenceTO: d.o.FenceTimeout,
 	}
 	if l.fencer == nil {
 		l.fencer, _ = d.o.Cluster.(Fencer)
@@ -213,15 +159,6 @@ func (l *healthLoop) computeHosts(ctx context.Context) []string {
 	return out
 }
 
-func (l *healthLoop) host(name string) *hostHealth {
-	h := l.hosts[name]
-	if h == nil {
-		h = &hostHealth{}
-		l.hosts[name] = h
-	}
-	return h
-}
-
 // tick judges every host once and starts the responses due.
 func (l *healthLoop) tick(ctx context.Context) {
 	hosts := l.computeHosts(ctx)
@@ -256,8 +193,6 @@ func (l *healthLoop) tick(ctx context.Context) {
 	}
 	windows := maintenance.Of(cib)
 	now := l.d.clock.Now()
-	l.mu.Lock()
-	defer l.mu.Unlock()
 	for _, name := range hosts {
 		l.judgeHost(ctx, now, name, obs, st, windows)
 	}
@@ -279,223 +214,85 @@ func skipReason(st *crm.Status, n crm.Node, known bool, w *maintenance.Window) s
 	return ""
 }
 
-// judgeHost updates one host's decision and starts what it calls for. l.mu is held.
+// judgeHost takes the round's look at one host to the responder and carries out what it says.
 func (l *healthLoop) judgeHost(ctx context.Context, now time.Time, name string, obs health.Observations, st *crm.Status, windows map[string]maintenance.Window) {
-	h := l.host(name)
 	node, known := st.Node(name)
+	look := health.Look{Now: now, Quorate: st.Quorate, Known: known, Unclean: known && node.Unclean}
 	var win *maintenance.Window
 	if w, ok := windows[name]; ok {
 		win = &w
 	}
-	if why := skipReason(st, node, known, win); why != "" {
-		// Not judged while suspended: no state, so no alert (maintenance ignores them).
+	if look.Suspended = skipReason(st, node, known, win); look.Suspended == "" {
+		look.Evidence, look.Raw = l.judge(l.cfg, obs, name)
+		look.Evidence.Host = name
+	}
+	for _, a := range l.resp.Step(name, look) {
+		l.do(ctx, a)
+	}
+}
+
+// do carries out one action of the responder.
+func (l *healthLoop) do(ctx context.Context, a health.Action) {
+	name, dec := a.Host, a.Decision
+	switch a.Kind {
+	case health.ActSuspend:
 		l.d.setHostState(name, "")
-		if h.skipped != why {
-			h.skipped = why
-			l.record(ctx, name, history.KindMaintenance, "health responses for "+name+" suspended: "+why,
-				history.Reason{Code: "health-suspended", Text: why}, nil)
-		}
-		return
-	}
-	if h.skipped != "" {
+		l.record(ctx, name, history.KindMaintenance, "health responses for "+name+" suspended: "+a.Why,
+			history.Reason{Code: "health-suspended", Text: a.Why}, nil)
+	case health.ActResume:
 		l.record(ctx, name, history.KindMaintenance, "health responses for "+name+" resumed",
-			history.Reason{Code: "health-resumed", Text: "no longer: " + h.skipped}, nil)
-		h.skipped = ""
-		if h.recorded != "" {
-			l.d.setHostState(name, string(h.decision.State))
+			history.Reason{Code: "health-resumed", Text: "no longer: " + a.Why}, nil)
+		if dec.State != "" {
+			l.d.setHostState(name, string(dec.State))
 		}
-	}
-	ev, raw := l.judge(l.cfg, obs, name)
-	ev.Host, raw.Host = name, name
-	if k := decisionKey(raw); k != h.lastRaw {
-		// Each change of the unconfirmed judgement, once: a decision that is slow to come
-		// shows whether the evidence kept changing or never said it.
-		h.lastRaw = k
-		l.d.o.Log.Info("health: judgement", "host", name, "state", raw.State, "response", raw.Response, "reason", raw.Reason.Text)
-	}
-	dec, _ := l.tracker.Observe(now, raw)
-	h.evidence = ev
-	if dec.State == "" || dec.Reason.Code == health.ReasonUnconfirmed {
-		return // nothing confirmed yet
-	}
-	if k := decisionKey(dec); k != h.recorded {
-		prev := h.decision
-		h.recorded, h.decision, h.since = k, dec, now
-		h.noQuorum, h.escalated, h.offlineNote = false, false, false
-		if dec.State == health.Running {
-			h.fenced = false
-		}
-		switch {
-		case dec.State == health.Running || dec.State == health.Degraded:
-			h.episode = time.Time{}
-		case h.episode.IsZero():
-			// The raw state began a confirmation period ago.
-			h.episode = now.Add(-l.cfg.Confirm)
-		}
-		l.recordDecision(ctx, prev, dec, ev)
+	case health.ActJudged:
+		l.d.o.Log.Info("health: judgement", "host", name, "state", dec.State, "response", dec.Response, "reason", dec.Reason.Text)
+	case health.ActDecide:
+		l.recordDecision(ctx, a.Previous, dec, a.Evidence)
 		l.d.setHostState(name, string(dec.State))
-	}
-	if h.busy {
-		return
-	}
-	if !st.Quorate {
-		if !h.noQuorum && h.acted != h.recorded {
-			h.noQuorum = true
-			l.record(ctx, name, history.KindGuard, "not acting on "+name+" ("+string(dec.State)+"): this partition has no quorum",
-				history.Reason{Code: "quorum-lost", Text: "only a partition with quorum acts"}, nil)
-		}
-		return
-	}
-	if h.acted != h.recorded {
-		if now.Before(h.retryAt) {
-			return
-		}
-		h.acted = h.recorded
-		l.respond(ctx, name, h, dec)
-	}
-	l.followUp(ctx, now, name, h, node, known)
-}
-
-// respond starts the response to a newly confirmed decision. l.mu is held.
-func (l *healthLoop) respond(ctx context.Context, name string, h *hostHealth, dec health.Decision) {
-	why := dec.Reason.Text
-	switch {
-	case dec.State == health.Running:
-		l.async(ctx, name, h, func(ctx context.Context) error { return l.enable(ctx, name) })
-	case dec.State == health.Dead:
-		// Pacemaker lost the host and fences it; the evacuation follows its fencing.
-	case dec.State == health.ServiceUnreachable:
-		// restart: the host's hostcheck restarts its service. Past the restart timeout the
-		// tracker turns the response to fence, which followUp carries out when Pacemaker
-		// itself wants the host fenced.
-	case dec.Response == config.ResponseFence && h.fenced:
-		// Fenced already for this trouble: what is seen now is that host, fenced.
-	case dec.Response == config.ResponseFence:
-		l.async(ctx, name, h, func(ctx context.Context) error {
-			if err := l.fence(ctx, name, why); err != nil {
-				return err
-			}
-			l.mu.Lock()
-			h.fenced = true
-			l.mu.Unlock()
-			return nil
-		})
-	case dec.Response == config.ResponseMigrate:
-		l.async(ctx, name, h, func(ctx context.Context) error { return l.migrate(ctx, name, dec) })
-	case dec.Response == config.ResponseDisable:
+	case health.ActNoQuorum:
+		l.record(ctx, name, history.KindGuard, "not acting on "+name+" ("+string(dec.State)+"): this partition has no quorum",
+			history.Reason{Code: "quorum-lost", Text: "only a partition with quorum acts"}, nil)
+	case health.ActEnable:
+		l.async(ctx, a, func(ctx context.Context) error { return l.enable(ctx, name) })
+	case health.ActFence, health.ActEscalate:
+		l.async(ctx, a, func(ctx context.Context) error { return l.fence(ctx, name, a.Why) })
+	case health.ActMigrate:
+		l.async(ctx, a, func(ctx context.Context) error { return l.migrate(ctx, name, dec) })
+	case health.ActDisable:
 		l.alert(ctx, name, dec)
-		l.async(ctx, name, h, func(ctx context.Context) error { return l.disable(ctx, name, dec.DisableReason()) })
-	case dec.Response == config.ResponseAlert:
+		l.async(ctx, a, func(ctx context.Context) error { return l.disable(ctx, name, dec.DisableReason()) })
+	case health.ActAlert:
 		l.alert(ctx, name, dec)
+	case health.ActConfirm:
+		l.async(ctx, a, func(ctx context.Context) error { return l.confirm(ctx, name, a.Episode, a.Evidence) })
+	case health.ActRestartTimeoutClean:
+		l.record(ctx, name, history.KindAlert, name+" still unreachable by Pacemaker after the restart timeout, but Pacemaker does not want it fenced: not fencing",
+			history.Reason{Code: "restart-timeout-clean", Text: dec.Reason.Text}, nil)
+	case health.ActDeadNotFenced:
+		l.record(ctx, name, history.KindAlert,
+			fmt.Sprintf("%s judged dead %s ago and still not fenced: Pacemaker stopped trying (stonith-max-attempts?), asking for the fencing", name, health.DeadFenceAfter),
+			history.Reason{Code: "dead-not-fenced", Text: a.Why}, nil)
+		l.async(ctx, a, func(ctx context.Context) error { return l.fence(ctx, name, a.Why) })
 	}
-}
-
-// followUp handles what time brings to a decision: a host back to health that Pacemaker still
-// shows unclean is confirmed, and a host whose cluster service did not come back within the
-// restart timeout is fenced, if Pacemaker wants it fenced. l.mu is held.
-func (l *healthLoop) followUp(ctx context.Context, now time.Time, name string, h *hostHealth, node crm.Node, known bool) {
-	if h.busy {
-		return
-	}
-	if l.healed(h.evidence) {
-		if h.healedSince.IsZero() {
-			h.healedSince = now
-		}
-	} else {
-		h.healedSince = time.Time{}
-	}
-	if !h.healedSince.IsZero() {
-		// Back: a fencing now would kill a healthy host; the confirmation is due instead.
-		if now.Sub(h.healedSince) >= l.cfg.Confirm && known && node.Unclean && !h.episode.IsZero() &&
-			now.Sub(h.lastConfirm) >= healthRetry {
-			h.lastConfirm = now
-			episode, ev := h.episode, h.evidence
-			l.async(ctx, name, h, func(ctx context.Context) error { return l.confirm(ctx, name, episode, ev) })
-		}
-		return
-	}
-	dec := h.decision
-	if dec.State == health.Dead {
-		l.fenceIfPacemakerGaveUp(ctx, now, name, h, node, known)
-		return
-	}
-	if dec.State != health.ServiceUnreachable || dec.Response != config.ResponseFence || h.escalated {
-		return
-	}
-	if !known || !node.Unclean {
-		// Pacemaker does not want the host fenced (its connection was stopped cleanly, or the
-		// node is unknown to it): a fencing would be ours alone.
-		if !h.offlineNote {
-			h.offlineNote = true
-			l.record(ctx, name, history.KindAlert, name+" still unreachable by Pacemaker after the restart timeout, but Pacemaker does not want it fenced: not fencing",
-				history.Reason{Code: "restart-timeout-clean", Text: dec.Reason.Text}, nil)
-		}
-		return
-	}
-	h.escalated = true
-	why := dec.Reason.Text
-	l.async(ctx, name, h, func(ctx context.Context) error { return l.fence(ctx, name, why) })
 }
 
 // slowRound is how long a round of the health loop may take before it is logged.
 const slowRound = 5 * time.Second
 
-// deadFenceAfter is how long a host judged dead may stay unclean before the daemon asks for
-// its fencing itself. Pacemaker fences a node it lost within seconds, but stops after
-// stonith-max-attempts failures (10 by default), and the gate refusing an isolated host is
-// such a failure: a host that died after a long isolation would wait for an operator.
-const deadFenceAfter = time.Minute
-
-// fenceIfPacemakerGaveUp asks for the fencing of a host judged dead that Pacemaker still
-// shows unclean deadFenceAfter after the decision. Once per decision. l.mu is held.
-func (l *healthLoop) fenceIfPacemakerGaveUp(ctx context.Context, now time.Time, name string, h *hostHealth, node crm.Node, known bool) {
-	if h.escalated || !known || !node.Unclean || now.Sub(h.since) < deadFenceAfter {
-		return
-	}
-	h.escalated = true
-	why := h.decision.Reason.Text
-	l.record(ctx, name, history.KindAlert,
-		fmt.Sprintf("%s judged dead %s ago and still not fenced: Pacemaker stopped trying (stonith-max-attempts?), asking for the fencing", name, deadFenceAfter),
-		history.Reason{Code: "dead-not-fenced", Text: why}, nil)
-	l.async(ctx, name, h, func(ctx context.Context) error { return l.fence(ctx, name, why) })
-}
-
-// healed tells whether the evidence, Pacemaker's membership aside, is fully running: the
-// management network reaches the host, no network is lost, its heartbeat is fresh and it
-// reports its cluster service up. Unknown storage is not enough: only a host seen writing
-// proves it was running all along.
-func (l *healthLoop) healed(ev health.Evidence) bool {
-	if ev.Storage != health.OK || ev.Service != health.OK {
-		return false
-	}
-	if ev.Networks[l.cfg.ManagementNetwork()] != health.OK {
-		return false
-	}
-	for _, s := range ev.Networks {
-		if s == health.Lost {
-			return false
-		}
-	}
-	return true
-}
-
-// async runs a response without holding up the loop; a failed one is retried after
-// healthRetry if its decision still holds. l.mu is held.
-func (l *healthLoop) async(ctx context.Context, name string, h *hostHealth, fn func(ctx context.Context) error) {
-	h.busy = true
-	l.wg.Add(1)
-	go func() {
-		defer l.wg.Done()
+// async runs a response without holding up the loop and reports its end to the responder,
+// which asks again after health.Retry for a failed one whose decision still holds.
+func (l *healthLoop) async(ctx context.Context, a health.Action, fn func(ctx context.Context) error) {
+	l.wg.Go(func() {
 		err := fn(ctx)
-		l.mu.Lock()
-		defer l.mu.Unlock()
-		h.busy = false
-		if err != nil && ctx.Err() == nil {
-			l.d.o.Log.Warn("health response failed; retrying later", "host", name, "error", err, "retry_in", healthRetry)
-			h.acted = ""
-			h.retryAt = l.d.clock.Now().Add(healthRetry)
+		if ctx.Err() != nil {
+			return // the daemon stops: no round follows
 		}
-	}()
+		if err != nil {
+			l.d.o.Log.Warn("health response failed; retrying later", "host", a.Host, "error", err, "retry_in", health.Retry)
+		}
+		l.resp.Done(l.d.clock.Now(), a, err)
+	})
 }
 
 // wait waits for the responses in flight (tests).

@@ -481,7 +481,7 @@ func TestAFencingPacemakerRefusesIsAskedAgainLaterNotEveryRound(t *testing.T) {
 		if fences := hw.cluster.Fences(); len(fences) != 1 {
 			t.Fatalf("fencing requests within 10 s: %v, want one", fences)
 		}
-		hw.step(healthRetry)
+		hw.step(health.Retry)
 		if fences := hw.cluster.Fences(); len(fences) != 2 {
 			t.Errorf("fencing requests after the retry delay: %v, want two", fences)
 		}

@@ -969,8 +969,10 @@ func TestKeepFreshRefreshesEveryIntervalAndLogsAFailureOnceWhenItBeginsAndEnds(t
 	bubble(t, func(t *testing.T) {
 		w := newWorld(t, "auto", "", "  refresh: 1m")
 		var logs strings.Builder
-		w.eng = New(Options{Config: w.cfg, Nova: w.nova, Cluster: w.cluster, Clock: w.clock, Poll: time.Second,
-			Log: slog.New(slog.NewTextHandler(&logs, nil))})
+		w.eng = New(Options{
+			Config: w.cfg, Nova: w.nova, Cluster: w.cluster, Clock: w.clock, Poll: time.Second,
+			Log: slog.New(slog.NewTextHandler(&logs, nil)),
+		})
 		forbidden := errors.New("403 forbidden")
 		w.nova.FailNext("Hypervisors", forbidden)
 		w.nova.FailNext("Hypervisors", forbidden)
