@@ -417,3 +417,14 @@ func TestRecordsAreReadFromARealDirectory(t *testing.T) {
 		t.Errorf("records (-want +got):\n%s", diff)
 	}
 }
+
+// A read that returned is over: the next one, at once after it, is never refused as piled on a
+// hung one (its goroutine must count as returned before its result is handed back).
+func TestAReadRightAfterAnotherIsNeverTakenForAHungOne(t *testing.T) {
+	st := &Storage{FS: fstest.MapFS{"cmp1.heartbeat": &fstest.MapFile{Data: []byte("x")}}}
+	for i := range 20000 {
+		if _, err := st.Read(context.Background(), "/shared", []string{"cmp1"}, time.Second); err != nil {
+			t.Fatalf("read %d: %v", i+1, err)
+		}
+	}
+}

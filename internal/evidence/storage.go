@@ -80,8 +80,10 @@ func (s *Storage) Read(ctx context.Context, dir string, hosts []string, wait tim
 	}
 	ch := make(chan result, 1)
 	go func() {
-		defer close(done)
 		hb, err := readRecords(fsys, hosts)
+		// Over before its result is handed back: a read that follows at once must not find
+		// this one still pending.
+		close(done)
 		ch <- result{hb, err}
 	}()
 	timer := time.NewTimer(wait)
