@@ -121,14 +121,59 @@ func TestAFailedResponseIsAskedAgainAfterRetryWhileItsDecisionHolds(t *testing.T
 	if k := only(got); !slices.Equal(k, []ActionKind{ActDisable}) {
 		t.Fatalf("responses %v, want one disable", k)
 	}
-	x.r.Done(x.now, got[len(got)-1], errors.New("nova down"))
+	x.r.Done(x.now, got[slices.IndexFunc(got, func(a Action) bool { return a.Kind == ActDisable })], errors.New("nova down"))
 	failed := x.now
 	got = x.until(Retry-5*time.Second, isolated)
 	if k := only(got); len(k) != 0 {
 		t.Fatalf("within %s of the failure: %v, want nothing", Retry, k)
 	}
-	if k := only(x.step(isolated)); !slices.Equal(k, []ActionKind{ActDisable}) || x.now.Sub(failed) < Retry {
+	// The first round at Retry after the failure asks again.
+	if k := only(x.step(isolated)); !slices.Equal(k, []ActionKind{ActDisable}) {
 		t.Fatalf("%s after the failure: %v, want the disable again", x.now.Sub(failed), k)
+	}
+}
+
+func TestWhileAnActionRunsTheHostGetsNoOther(t *testing.T) {
+	x := newRounds(t)
+	x.until(30*time.Second, runningLook)
+	// Isolated, with evidence that is healed already and Pacemaker wanting the host fenced:
+	// the round that confirms it asks the disable, and not also the confirmation that the
+	// healed evidence would call for.
+	back := Look{Quorate: true, Known: true, Unclean: true, Raw: rawDecision(Isolated, config.ResponseDisable, false), Evidence: healthy}
+	x.hold = true
+	got := x.until(30*time.Second, back)
+	if k := only(got); !slices.Equal(k, []ActionKind{ActDisable}) {
+		t.Fatalf("isolated, healed evidence: %v, want the disable alone", k)
+	}
+	disable := got[slices.IndexFunc(got, func(a Action) bool { return a.Kind == ActDisable })]
+	// The decision changes while the disable runs: recorded, and nothing else asked.
+	got = x.until(time.Minute, storageLost(true, "storage"))
+	if !slices.ContainsFunc(got, func(a Action) bool { return a.Kind == ActDecide }) {
+		t.Fatalf("the new decision was not recorded: %+v", got)
+	}
+	if k := only(got); len(k) != 0 {
+		t.Fatalf("while the disable runs: %v, want nothing", k)
+	}
+	x.r.Done(x.now, disable, nil)
+	if k := only(x.step(storageLost(true, "storage"))); !slices.Equal(k, []ActionKind{ActFence}) {
+		t.Fatalf("the disable over: %v, want the new decision's fencing", k)
+	}
+}
+
+func TestOnlyAFencingOfTheResponseHoldsBackTheNextFenceResponse(t *testing.T) {
+	x := newRounds(t)
+	x.until(30*time.Second, runningLook)
+	unreachable := Look{
+		Quorate: true, Known: true, Unclean: true, Raw: rawDecision(ServiceUnreachable, ResponseRestart, false),
+		Evidence: Evidence{Membership: Lost, Networks: map[string]Signal{"mgmt": OK}, Storage: OK, Service: Lost},
+	}
+	if k := only(x.until(3*time.Minute, unreachable)); !slices.Equal(k, []ActionKind{ActEscalate}) {
+		t.Fatalf("past the restart timeout: %v, want one fencing", k)
+	}
+	// The escalation's fencing succeeded (reported done at once); the host is then seen to
+	// have lost its storage network: that is a fence response of its own.
+	if k := only(x.until(30*time.Second, storageLost(false, "storage"))); !slices.Equal(k, []ActionKind{ActFence}) {
+		t.Errorf("a fence response after an escalation: %v, want its fencing", k)
 	}
 }
 
