@@ -120,9 +120,17 @@ func TestStatusNeedsBothHalvesOfFencing(t *testing.T) {
 	if code, _, _ := e.run(t, "action=status\nplug=compute1\n"); code != 0 {
 		t.Errorf("forced down without a mark: exit %d, want 0 (ON)", code)
 	}
+	// Forced down, and recovered once long ago: that recovery is history, not this fencing.
+	e.marks.setCompute1(evacstate.State{Phase: evacstate.Done, Since: now.Add(-time.Hour)})
+	if code, _, _ := e.run(t, "action=status\nplug=compute1\n"); code != 0 {
+		t.Errorf("forced down with a done mark: exit %d, want 0 (ON)", code)
+	}
 	e.run(t, "action=off\nplug=compute1\n")
 	if code, out, _ := e.run(t, "action=status\nplug=compute1\n"); code != 2 || out != "Status: OFF\n" {
 		t.Errorf("after off: exit %d, %q", code, out)
+	}
+	if st := e.marks.get("compute1"); st.Phase != evacstate.Pending || !st.Since.Equal(now) {
+		t.Errorf("after off: %+v, want marked pending anew", st)
 	}
 }
 
