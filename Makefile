@@ -55,8 +55,8 @@ lint: $(GOLANGCI) ## gofmt, go vet and golangci-lint (pinned)
 	$(GOLANGCI) run --build-tags $(ALL_TAGS) ./...
 
 .PHONY: unit
-unit: ## Unit tests (no root, no real parts), fuzz seeds included
-	$(GO) test -json -count=1 ./... | $(TESTSUMMARY) -quiet
+unit: ## Unit tests (no root, no real parts), fuzz seeds included, under the race detector
+	CGO_ENABLED=1 $(GO) test -race -json -count=1 ./... | $(TESTSUMMARY) -quiet
 
 .PHONY: rules
 rules: ## The shipped Prometheus alert rules: promtool check, and their unit tests (test/prometheus)

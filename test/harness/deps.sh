@@ -27,12 +27,14 @@ PACKAGES=(
 	debootstrap lintian rpm man-db
 	# systemd-tmpfiles, which applies the package's tmpfiles.d snippet
 	systemd
+	# The race detector of the unit tests links with cgo
+	gcc libc6-dev
 	# promtool checks and unit-tests the shipped alert rules; the end-to-end suite runs a
 	# Prometheus and an Alertmanager of its own (the packages' services are not started)
 	prometheus prometheus-alertmanager
 )
 # Tools the harness calls, checked after installation.
-COMMANDS=(ipmi_sim ipmitool fence_ipmilan corosync corosync-cfgtool pacemakerd crm_mon
+COMMANDS=(gcc ipmi_sim ipmitool fence_ipmilan corosync corosync-cfgtool pacemakerd crm_mon
 	stonith_admin cibadmin crm_attribute pcs libvirtd virsh xmllint ip unshare nsenter
 	setpriv setsid flock mount sshd ssh ssh-keygen sshfs fusermount3 debootstrap lintian rpm dpkg-deb systemd-tmpfiles promtool prometheus-alertmanager)
 ATTEMPTS=4 # one try plus three retries
