@@ -1,0 +1,163 @@
+package gossip
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/memberlist"
+)
+
+var (
+	key      = bytes.Repeat([]byte{7}, 32)
+	loopback = netip.MustParseAddrPort("127.0.0.1:0")
+)
+
+// fast makes failures confirmed in well under a second on loopback.
+func fast(c *memberlist.Config) {
+	c.ProbeInterval, c.ProbeTimeout = 50*time.Millisecond, 25*time.Millisecond
+	c.GossipInterval, c.SuspicionMult = 20*time.Millisecond, 2
+	c.PushPullInterval, c.TCPTimeout = time.Second, time.Second
+}
+
+func start(t *testing.T, name, network string, k []byte) *Member {
+	t.Helper()
+	m, err := Start(Options{Name: name, Network: network, Bind: loopback, Key: k, Tune: fast})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = m.Shutdown() })
+	return m
+}
+
+// eventually waits up to 10 s for ok.
+func eventually(t *testing.T, what string, ok func() bool) {
+	t.Helper()
+	for end := time.Now().Add(10 * time.Second); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
+		if ok() {
+			return
+		}
+	}
+	t.Fatalf("not within 10 s: %s", what)
+}
+
+func state(m *Member, name string) State {
+	p, _ := m.Peer(name)
+	return p.State
+}
+
+func TestMembersJoinedThroughASeedSeeEachOtherAndAFailureAndALeave(t *testing.T) {
+	a, b, c := start(t, "cmp1", "mgmt", key), start(t, "cmp2", "mgmt", key), start(t, "cmp3", "mgmt", key)
+	for _, m := range []*Member{b, c} {
+		if n, err := m.Join([]string{a.Addr().String()}); n != 1 || err != nil {
+			t.Fatalf("join through cmp1: %d, %v", n, err)
+		}
+	}
+	eventually(t, "every member alive to every other", func() bool {
+		return state(a, "cmp2") == Alive && state(a, "cmp3") == Alive && state(b, "cmp3") == Alive && state(c, "cmp2") == Alive
+	})
+	if p, _ := b.Peer("cmp3"); p.Addr != c.Addr() {
+		t.Errorf("cmp3 at %s, want %s", p.Addr, c.Addr())
+	}
+	if got := a.Peers(); len(got) != 2 || got[0].Name != "cmp2" || got[1].Name != "cmp3" {
+		t.Errorf("cmp1's peers %+v: want cmp2 and cmp3 (itself left out), by name", got)
+	}
+	_ = c.Shutdown() // fails, as a power loss looks
+	eventually(t, "cmp3 dead to cmp1 and cmp2", func() bool { return state(a, "cmp3") == Dead && state(b, "cmp3") == Dead })
+	if err := b.Leave(time.Second); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "cmp2 left to cmp1", func() bool { return state(a, "cmp2") == Left })
+}
+
+func TestAMemberWithAnotherKeyOrOfAnotherNetworkNeverMixes(t *testing.T) {
+	a := start(t, "cmp1", "mgmt", key)
+	other := start(t, "intruder", "mgmt", bytes.Repeat([]byte{9}, 32))
+	if n, err := other.Join([]string{a.Addr().String()}); n != 0 || err == nil {
+		t.Errorf("a member with another key joined: %d, %v", n, err)
+	}
+	tenant := start(t, "cmp2", "tenant", key)
+	if n, err := tenant.Join([]string{a.Addr().String()}); n != 0 || err == nil {
+		t.Errorf("a member of the tenant network joined the management one: %d, %v", n, err)
+	}
+	time.Sleep(200 * time.Millisecond)
+	if p := a.Peers(); len(p) != 0 {
+		t.Errorf("cmp1 knows %+v", p)
+	}
+}
+
+func TestStartRefusesNoKeyABadKeyAndNoName(t *testing.T) {
+	for _, tt := range []struct {
+		o    Options
+		want string
+	}{
+		{Options{Name: "cmp1", Network: "mgmt", Bind: loopback}, ErrNoKey.Error()},
+		{Options{Name: "cmp1", Network: "mgmt", Bind: loopback, Key: []byte("short")}, "gossip key"},
+		{Options{Network: "mgmt", Bind: loopback, Key: key}, ErrNoName.Error()},
+	} {
+		if m, err := Start(tt.o); err == nil || !strings.Contains(err.Error(), tt.want) {
+			if m != nil {
+				_ = m.Shutdown()
+			}
+			t.Errorf("Start(%+v): %v, want an error with %q", tt.o, err, tt.want)
+		}
+	}
+}
+
+func TestReadKeyTakesOnlyAPrivateFileOfOneKey(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, content string, mode os.FileMode) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(content), mode); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(p, mode); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	good := write("good", "BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc=\n", 0o600)
+	if k, err := ReadKey(good); err != nil || !bytes.Equal(k, key) {
+		t.Fatalf("a good key: %x, %v", k, err)
+	}
+	link := filepath.Join(dir, "link")
+	if err := os.Symlink(good, link); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct{ path, want string }{
+		{write("open", "BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc=\n", 0o644), "others may read or write it (mode 0644)"},
+		{write("short", "BwcHBwcHBwc=\n", 0o600), "8 bytes, want 16, 24 or 32"},
+		{write("garbage", "not a key!\n", 0o400), "not base64"},
+		{write("two", "BwcHBwcHBwcHBwcHBwcHBw==\nBwcHBwcHBwcHBwcHBwcHBw==\n", 0o600), "more than one line"},
+		{link, "symbolic link"},
+		{dir, "not a regular file"},
+		{filepath.Join(dir, "missing"), "no such file"},
+	} {
+		if k, err := ReadKey(tt.path); err == nil || !strings.Contains(err.Error(), tt.want) {
+			t.Errorf("%s: %x, %v; want an error with %q", filepath.Base(tt.path), k, err, tt.want)
+		}
+	}
+}
+
+func TestMemberlistsLogLinesKeepTheirLevel(t *testing.T) {
+	var b strings.Builder
+	w := logWriter{log: newTextLogger(&b)}
+	fmt.Fprintln(w, "[WARN] memberlist: Was able to connect to cmp2 over TCP but UDP probes failed")
+	fmt.Fprintln(w, "[ERR] memberlist: Failed to send ping")
+	out := b.String()
+	if !strings.Contains(out, `level=WARN msg="Was able to connect to cmp2 over TCP but UDP probes failed"`) ||
+		!strings.Contains(out, `level=ERROR msg="Failed to send ping"`) {
+		t.Errorf("logged:\n%s", out)
+	}
+}
+
+func newTextLogger(w io.Writer) *slog.Logger {
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}

@@ -1,0 +1,413 @@
+// Command gossip measures computeha's gossip membership (internal/gossip: memberlist,
+// encrypted) at several sizes, every member in this one process on loopback, each with its
+// own UDP and TCP sockets. For each size it measures:
+//
+//   - the traffic: bytes sent per second per member over a quiet minute, which must stay
+//     flat as the size grows (each member probes one other a second, whatever the size);
+//   - the detection of a killed member (shut down without a word, as a power loss looks): from
+//     the kill to the first member that confirms it dead, and to every member knowing it,
+//     median and p99 over the kills;
+//   - false positives: with a given share of every member's UDP packets dropped for a while,
+//     how many times a member that runs was declared dead by another.
+//
+// Every figure is printed; a missed target (traffic per member at the largest size more than
+// -flat times the smallest size's, or any false positive) is said so and makes the exit
+// status 1.
+//
+//	go run ./test/bench/gossip -sizes 100,500,1000 -kills 10 -loss 0.05 -lossy 10m
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"net/netip"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/memberlist"
+
+	"github.com/computeha/computeha/internal/gossip"
+)
+
+func main() {
+	sizes := flag.String("sizes", "100,500,1000", "members, one size per comma")
+	kills := flag.Int("kills", 10, "members killed one after the other, per size")
+	loss := flag.Float64("loss", 0.05, "share of UDP packets dropped during the false-positive watch")
+	lossy := flag.Duration("lossy", 10*time.Minute, "how long the false-positive watch lasts, per size")
+	quiet := flag.Duration("quiet", time.Minute, "how long the traffic is measured, per size")
+	flat := flag.Float64("flat", 1.5, "largest acceptable traffic per member at the largest size, as a multiple of the smallest size's")
+	flag.Parse()
+	var ns []int
+	for f := range strings.SplitSeq(*sizes, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 3 {
+			fmt.Fprintf(os.Stderr, "gossip: -sizes: %q is not a number of members of 3 or more\n", f)
+			os.Exit(2)
+		}
+		ns = append(ns, n)
+	}
+	if *loss < 0 || *loss >= 1 || *kills < 1 {
+		fmt.Fprintln(os.Stderr, "gossip: -loss must be in [0, 1) and -kills at least 1")
+		os.Exit(2)
+	}
+	if err := run(ns, *kills, *loss, *lossy, *quiet, *flat); err != nil {
+		fmt.Fprintln(os.Stderr, "gossip:", err)
+		os.Exit(1)
+	}
+}
+
+// figures are one size's measurements.
+type figures struct {
+	n                int
+	joined           time.Duration // the last member started to every member knowing every other alive
+	bytesPerSec      float64       // sent per member, quiet
+	first, all       []time.Duration
+	missed           int // kills not known to every member within the limit
+	falsePositives   int
+	lossyBytesPerSec float64
+}
+
+func run(sizes []int, kills int, loss float64, lossy, quiet time.Duration, flat float64) error {
+	var all []figures
+	for _, n := range sizes {
+		f, err := measure(n, kills, loss, lossy, quiet)
+		if err != nil {
+			return fmt.Errorf("%d members: %w", n, err)
+		}
+		all = append(all, f)
+		report(f, loss, lossy)
+	}
+	var missed []string
+	small, large := all[0], all[len(all)-1]
+	ratio := large.bytesPerSec / small.bytesPerSec
+	verdict := "met"
+	if len(all) > 1 && ratio > flat {
+		verdict = "MISSED"
+		missed = append(missed, fmt.Sprintf("traffic per member %.2f x from %d to %d members > %.2f", ratio, small.n, large.n, flat))
+	}
+	if len(all) > 1 {
+		fmt.Printf("\ntarget: traffic per member flat: %d members %.0f B/s, %d members %.0f B/s: %.2f x (<= %.2f): %s\n",
+			small.n, small.bytesPerSec, large.n, large.bytesPerSec, ratio, flat, verdict)
+	}
+	for _, f := range all {
+		if f.falsePositives > 0 {
+			missed = append(missed, fmt.Sprintf("%d members: %d false positives", f.n, f.falsePositives))
+		}
+		if f.missed > 0 {
+			missed = append(missed, fmt.Sprintf("%d members: %d kills not known to every member in time", f.n, f.missed))
+		}
+	}
+	if len(missed) > 0 {
+		fmt.Printf("targets MISSED: %s\n", strings.Join(missed, "; "))
+		return errors.New("targets missed")
+	}
+	fmt.Println("all targets met")
+	return nil
+}
+
+func report(f figures, loss float64, lossy time.Duration) {
+	fmt.Printf("\n%d members on loopback, one process (memberlist LAN defaults, AES-256-GCM):\n", f.n)
+	fmt.Printf("  joined through 3 seeds: every member knows every other %s after the last one started\n", r(f.joined))
+	fmt.Printf("  traffic: %.0f bytes/s sent per member (quiet), %.0f bytes/s with %.0f %% of packets lost\n", f.bytesPerSec, f.lossyBytesPerSec, loss*100)
+	line := func(what string, d []time.Duration) {
+		if len(d) == 0 {
+			fmt.Printf("  %-44s  none\n", what)
+			return
+		}
+		fmt.Printf("  %-44s  median %8s  p99 %8s  (%d kills)\n", what, r(pct(d, 50)), r(pct(d, 99)), len(d))
+	}
+	line("kill -> first member confirms it dead", f.first)
+	line("kill -> every member knows it dead", f.all)
+	fmt.Printf("  false positives (a running member declared dead) over %s with %.0f %% loss: %d (target 0)\n", lossy, loss*100, f.falsePositives)
+}
+
+func r(d time.Duration) time.Duration { return d.Round(10 * time.Millisecond) }
+
+// pct is the p-th percentile of d (nearest rank).
+func pct(d []time.Duration, p int) time.Duration {
+	s := slices.Sorted(slices.Values(d))
+	i := (p*len(s)+99)/100 - 1
+	return s[max(0, min(i, len(s)-1))]
+}
+
+// cluster is n members in this process.
+type cluster struct {
+	members []*gossip.Member
+	trans   []*lossy
+	names   []string
+	live    []bool
+	mu      sync.Mutex
+	// dead[i] counts the members that hold members[i] dead; deadAt[i] when the first did.
+	dead   []int
+	deadAt []time.Time
+	// falseDead counts the times a member declared a running one dead.
+	falseDead atomic.Int64
+	index     map[string]int
+}
+
+func measure(n, kills int, loss float64, lossy, quiet time.Duration) (figures, error) {
+	f := figures{n: n}
+	c := &cluster{index: map[string]int{}, live: make([]bool, n), dead: make([]int, n), deadAt: make([]time.Time, n)}
+	key := make([]byte, 32)
+	for i := range key {
+		key[i] = byte(rand.IntN(256))
+	}
+	defer c.stop()
+	for i := range n {
+		name := fmt.Sprintf("host%04d", i)
+		c.names = append(c.names, name)
+		c.index[name] = i
+	}
+	for i := range n {
+		t, err := newLossy()
+		if err != nil {
+			return f, err
+		}
+		m, err := gossip.Start(gossip.Options{
+			Name: c.names[i], Network: "mgmt", Bind: netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), 0), Key: key,
+			Transport: t, OnChange: c.observer(),
+		})
+		if err != nil {
+			return f, err
+		}
+		c.members, c.trans, c.live[i] = append(c.members, m), append(c.trans, t), true
+	}
+	started := time.Now()
+	seeds := []string{c.members[0].Addr().String(), c.members[1].Addr().String(), c.members[2].Addr().String()}
+	for i, m := range c.members[1:] {
+		if _, err := m.Join([]string{seeds[i%3]}); err != nil {
+			return f, fmt.Errorf("%s joining: %w", c.names[i+1], err)
+		}
+	}
+	if err := c.waitAllAlive(5 * time.Minute); err != nil {
+		return f, err
+	}
+	f.joined = time.Since(started)
+
+	f.bytesPerSec = c.traffic(quiet)
+
+	// Kills: one after the other, each waited for until every member knows it, at most 3 minutes.
+	for k := range kills {
+		victim := 3 + k // never a seed
+		if victim >= n {
+			break
+		}
+		first, all, ok := c.kill(victim, 3*time.Minute)
+		if !ok {
+			f.missed++
+			continue
+		}
+		f.first, f.all = append(f.first, first), append(f.all, all)
+	}
+
+	// False positives: loss on every member's packets, for the watch.
+	c.falseDead.Store(0)
+	for _, t := range c.trans {
+		t.setLoss(loss)
+	}
+	f.lossyBytesPerSec = c.traffic(lossy)
+	for _, t := range c.trans {
+		t.setLoss(0)
+	}
+	f.falsePositives = int(c.falseDead.Load())
+	return f, nil
+}
+
+// observer counts, for one member's view, who it holds dead.
+func (c *cluster) observer() func(gossip.Peer) {
+	return func(p gossip.Peer) {
+		j, ok := c.index[p.Name]
+		if !ok {
+			return
+		}
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if p.State == gossip.Dead {
+			if c.live[j] {
+				c.falseDead.Add(1)
+			}
+			if c.dead[j] == 0 {
+				c.deadAt[j] = time.Now()
+			}
+			c.dead[j]++
+		}
+	}
+}
+
+func (c *cluster) waitAllAlive(limit time.Duration) error {
+	deadline := time.Now().Add(limit)
+	for {
+		behind := 0
+		for i, m := range c.members {
+			if !c.live[i] {
+				continue
+			}
+			alive := 0
+			for _, p := range m.Peers() {
+				if p.State == gossip.Alive {
+					alive++
+				}
+			}
+			if alive < len(c.members)-1 {
+				behind++
+			}
+		}
+		if behind == 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("%d members still do not know every other alive after %s", behind, limit)
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}
+
+// traffic is the bytes sent per second per live member over d.
+func (c *cluster) traffic(d time.Duration) float64 {
+	before := c.sent()
+	time.Sleep(d)
+	live := 0
+	for _, l := range c.live {
+		if l {
+			live++
+		}
+	}
+	return float64(c.sent()-before) / d.Seconds() / float64(live)
+}
+
+func (c *cluster) sent() int64 {
+	var s int64
+	for _, t := range c.trans {
+		s += t.sent.Load()
+	}
+	return s
+}
+
+// kill shuts member v down without a word and waits until every live member holds it dead.
+func (c *cluster) kill(v int, limit time.Duration) (first, all time.Duration, ok bool) {
+	c.mu.Lock()
+	c.live[v], c.dead[v] = false, 0
+	c.mu.Unlock()
+	start := time.Now()
+	_ = c.members[v].Shutdown()
+	for time.Since(start) < limit {
+		time.Sleep(50 * time.Millisecond)
+		c.mu.Lock()
+		live := 0
+		for _, l := range c.live {
+			if l {
+				live++
+			}
+		}
+		n, at := c.dead[v], c.deadAt[v]
+		c.mu.Unlock()
+		if n >= live {
+			return at.Sub(start), time.Since(start), true
+		}
+	}
+	return 0, 0, false
+}
+
+func (c *cluster) stop() {
+	var wg sync.WaitGroup
+	for i, m := range c.members {
+		if c.live[i] {
+			wg.Go(func() { _ = m.Shutdown() })
+		}
+	}
+	wg.Wait()
+}
+
+// lossy is memberlist's UDP and TCP transport that counts the bytes sent, on packets and on
+// streams either way, and drops a share of the packets sent.
+type lossy struct {
+	*memberlist.NetTransport
+	sent    atomic.Int64
+	loss    atomic.Uint64 // the share of packets dropped, in billionths
+	streams chan net.Conn
+	done    chan struct{}
+}
+
+func newLossy() (*lossy, error) {
+	nt, err := memberlist.NewNetTransport(&memberlist.NetTransportConfig{BindAddrs: []string{"127.0.0.1"}, BindPort: 0})
+	if err != nil {
+		return nil, err
+	}
+	t := &lossy{NetTransport: nt, streams: make(chan net.Conn), done: make(chan struct{})}
+	go func() {
+		for {
+			select {
+			case c := <-nt.StreamCh():
+				select {
+				case t.streams <- counted{Conn: c, n: &t.sent}:
+				case <-t.done:
+					_ = c.Close()
+					return
+				}
+			case <-t.done:
+				return
+			}
+		}
+	}()
+	return t, nil
+}
+
+// StreamCh hands out the streams accepted, counting what is written on them.
+func (t *lossy) StreamCh() <-chan net.Conn { return t.streams }
+
+// Shutdown stops the transport.
+func (t *lossy) Shutdown() error {
+	close(t.done)
+	return t.NetTransport.Shutdown()
+}
+
+func (t *lossy) setLoss(p float64) { t.loss.Store(uint64(p * 1e9)) }
+
+// WriteTo counts the packet and drops it with the loss's probability (as if sent and lost).
+func (t *lossy) WriteTo(b []byte, addr string) (time.Time, error) {
+	t.sent.Add(int64(len(b)))
+	if p := float64(t.loss.Load()) / 1e9; p > 0 && rand.Float64() < p {
+		return time.Now(), nil
+	}
+	return t.NetTransport.WriteTo(b, addr)
+}
+
+// WriteToAddress is WriteTo (memberlist sends through it).
+func (t *lossy) WriteToAddress(b []byte, a memberlist.Address) (time.Time, error) {
+	return t.WriteTo(b, a.Addr)
+}
+
+// DialTimeout counts what is written on the stream.
+func (t *lossy) DialTimeout(addr string, timeout time.Duration) (net.Conn, error) {
+	c, err := t.NetTransport.DialTimeout(addr, timeout)
+	if err != nil {
+		return nil, err
+	}
+	return counted{Conn: c, n: &t.sent}, nil
+}
+
+// DialAddressTimeout is DialTimeout (memberlist dials through it).
+func (t *lossy) DialAddressTimeout(a memberlist.Address, timeout time.Duration) (net.Conn, error) {
+	return t.DialTimeout(a.Addr, timeout)
+}
+
+var _ memberlist.NodeAwareTransport = (*lossy)(nil)
+
+type counted struct {
+	net.Conn
+	n *atomic.Int64
+}
+
+func (c counted) Write(b []byte) (int, error) {
+	n, err := c.Conn.Write(b)
+	c.n.Add(int64(n))
+	return n, err
+}
