@@ -9,6 +9,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/computeha/computeha/internal/secretfile"
 )
 
 // Alerts says where the evacuation daemon delivers the alerts it raises (a host isolated or
@@ -171,22 +173,13 @@ func redactURL(u *url.URL) string {
 }
 
 // ReadToken returns the webhook's bearer token ("" without a token file). The file must be a
-// regular file readable by its owner only (mode 0600 or 0400) and hold the token.
+// secret file (secretfile: a regular file of this process's user, mode 0600 or 0400) and hold
+// the token.
 func (w Webhook) ReadToken() (string, error) {
 	if w.TokenFile == "" {
 		return "", nil
 	}
-	fi, err := os.Stat(w.TokenFile)
-	if err != nil {
-		return "", fmt.Errorf("alerts.webhook.token_file: %w", err)
-	}
-	if !fi.Mode().IsRegular() {
-		return "", fmt.Errorf("alerts.webhook.token_file: %s is not a regular file", w.TokenFile)
-	}
-	if fi.Mode().Perm()&0o077 != 0 {
-		return "", fmt.Errorf("alerts.webhook.token_file: %s is readable by others (mode %04o): make it 0600", w.TokenFile, fi.Mode().Perm())
-	}
-	b, err := os.ReadFile(w.TokenFile)
+	b, err := secretfile.Read(w.TokenFile, 64<<10)
 	if err != nil {
 		return "", fmt.Errorf("alerts.webhook.token_file: %w", err)
 	}

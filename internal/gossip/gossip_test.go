@@ -132,7 +132,7 @@ func TestReadKeyTakesOnlyAPrivateFileOfOneKey(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, tt := range []struct{ path, want string }{
-		{write("open", "BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc=\n", 0o644), "others may read or write it (mode 0644)"},
+		{write("open", "BwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwcHBwc=\n", 0o644), "is readable by others (mode 0644)"},
 		{write("short", "BwcHBwcHBwc=\n", 0o600), "8 bytes, want 16, 24 or 32"},
 		{write("garbage", "not a key!\n", 0o400), "not base64"},
 		{write("two", "BwcHBwcHBwcHBwcHBwcHBw==\nBwcHBwcHBwcHBwcHBwcHBw==\n", 0o600), "more than one line"},

@@ -9,12 +9,13 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
-	"syscall"
 	"time"
 
 	"github.com/gophercloud/gophercloud/v2"
 	gcopenstack "github.com/gophercloud/gophercloud/v2/openstack"
 	tokens3 "github.com/gophercloud/gophercloud/v2/openstack/identity/v3/tokens"
+
+	"github.com/computeha/computeha/internal/secretfile"
 )
 
 // A kept login is a Keystone token with its catalog, written to a file (Options.LoginFile) by
@@ -71,14 +72,11 @@ func loginKey(ao gophercloud.AuthOptions, salt []byte) string {
 // login, never an error; so is a symbolic link, or a file not of this user or that others may
 // read or write: a login planted by someone else could send the next one to them.
 func readLogin(path string, ao gophercloud.AuthOptions, now time.Time) (*keptLogin, bool) {
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
+	f, err := secretfile.Open(path)
 	if err != nil {
 		return nil, false
 	}
 	defer f.Close()
-	if !ownFile(f) {
-		return nil, false
-	}
 	var l keptLogin
 	if json.NewDecoder(f).Decode(&l) != nil {
 		return nil, false
@@ -89,17 +87,6 @@ func readLogin(path string, ao gophercloud.AuthOptions, now time.Time) (*keptLog
 		return nil, false
 	}
 	return &l, true
-}
-
-// ownFile says whether f is a regular file owned by this process's user with no permission
-// for anyone else.
-func ownFile(f *os.File) bool {
-	st, err := f.Stat()
-	if err != nil || !st.Mode().IsRegular() || st.Mode().Perm()&0o077 != 0 {
-		return false
-	}
-	sys, ok := st.Sys().(*syscall.Stat_t)
-	return ok && int(sys.Uid) == os.Geteuid()
 }
 
 // keepLogin writes pc's login for ao to path (mode 0600, through a file renamed into place,
