@@ -246,10 +246,11 @@ func (d *device) service(ctx context.Context, plug string) (openstack.Service, e
 
 // Status is OFF when both halves of fencing are in place: the service is forced
 // down, and the host is marked for a recovery not over (pending, running or
-// failed), or for one done while the service is still disabled for its fencing
-// (waiting for the unfencing). A recovery done before the host came back is
-// history: a host forced down since by anything but a fencing (an operator, say)
-// is not fenced, and its fencing marks it again, so that it is recovered.
+// failed), or for one done while the service is still disabled (for its fencing,
+// its health, its maintenance or by an operator: the unfencing is still to come).
+// A recovery done before the host came back is history: a host back in service,
+// then forced down by anything but a fencing (an operator, say) is ON, and its
+// fencing marks it again, so that it is recovered.
 func (d *device) Status(ctx context.Context, plug string) (fence.State, error) {
 	svc, err := d.service(ctx, plug)
 	if err != nil {
@@ -260,7 +261,7 @@ func (d *device) Status(ctx context.Context, plug string) (fence.State, error) {
 		return fence.Unknown, fmt.Errorf("evacuation state of %s: %w", d.node(plug), err)
 	}
 	d.log.Debug("nova state", "host", svc.Host, "forced_down", svc.ForcedDown, "status", svc.Status, "evacuation", st.String())
-	if svc.ForcedDown && (st.Blocking() || st.Phase == evacstate.Done && !svc.Enabled() && evacstate.DisabledByUs(svc.DisabledReason)) {
+	if svc.ForcedDown && (st.Blocking() || st.Phase == evacstate.Done && !svc.Enabled()) {
 		return fence.Off, nil
 	}
 	return fence.On, nil

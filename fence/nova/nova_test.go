@@ -134,6 +134,27 @@ func TestStatusNeedsBothHalvesOfFencing(t *testing.T) {
 	}
 }
 
+// A host disabled for another reason before its fencing (its health, an operator) keeps that
+// reason; once its recovery is done it is still fenced, so that unfencing does its work.
+func TestAHostDisabledBeforeItsFencingIsStillOffOnceItsRecoveryIsDone(t *testing.T) {
+	e := newEnv()
+	id := e.service(t, "compute1.example.org").ID
+	if _, err := e.nova.DisableService(context.Background(), id, evacstate.HealthReasonPrefix+" isolated"); err != nil {
+		t.Fatal(err)
+	}
+	e.run(t, "action=off\nplug=compute1\n")
+	e.marks.setCompute1(evacstate.State{Phase: evacstate.Done, Since: now})
+	if code, out, _ := e.run(t, "action=status\nplug=compute1\n"); code != 2 || out != "Status: OFF\n" {
+		t.Errorf("recovered, still forced down and disabled: exit %d, %q; want OFF", code, out)
+	}
+	if code, out, errOut := e.run(t, "action=on\nplug=compute1\n"); code != 0 || out != "Success: Powered ON\n" {
+		t.Errorf("on: exit %d, stdout %q, stderr %q; want the unfencing done", code, out, errOut)
+	}
+	if e.marks.get("compute1").Phase != evacstate.None {
+		t.Errorf("the mark was not cleared by the unfencing")
+	}
+}
+
 func TestUnfencingWaitsForTheEvacuation(t *testing.T) {
 	for _, phase := range []evacstate.Phase{evacstate.Pending, evacstate.Running, evacstate.Failed} {
 		t.Run(string(phase), func(t *testing.T) {
