@@ -6,8 +6,8 @@
 //
 //   - auto: the segment's ordinary hosts. Unlike masakari, which lets Nova's scheduler choose,
 //     each VM gets the host with the most free capacity left (vCPU, RAM and disk, each
-//     relative to the roomiest host) per VM planned there, so the VMs spread over the hosts
-//     in proportion to their free room. A burst of evacuations without a target lands
+//     relative to the roomiest host), weighed by how many more VMs of its size each host can
+//     take per VM planned there, so the VMs spread over the hosts in proportion to that. A burst of evacuations without a target lands
 //     unevenly, and the busiest destination sets the finish time (a compute claims its
 //     incoming moves one at a time).
 //   - reserved_host: only reserved hosts, taken into use one at a time, in segment order, and

@@ -3,6 +3,7 @@ package plan
 import (
 	"errors"
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 
@@ -200,19 +201,17 @@ func (t *target) score(vm *VM) float64 {
 	return float64(t.vcpus-vm.VCPUs)*t.scaleV + float64(t.ram-vm.RAMMB)*t.scaleR + float64(t.disk-vm.DiskGB)*t.scaleD
 }
 
-// room is the scarcest resource left after placing vm, relative to the roomiest host of the
-// pool: what bounds how many more VMs the host can take.
+// room is how many more VMs of vm's size the host could take after vm: the fewest over the
+// resources vm needs (a volume-backed VM needs no local disk, and a host's disk then does not
+// bound it). +Inf when vm needs nothing.
 func (t *target) room(vm *VM) float64 {
-	r := -1.0
-	for _, d := range [...]struct {
-		left  int64
-		scale float64
-	}{{t.vcpus - vm.VCPUs, t.scaleV}, {t.ram - vm.RAMMB, t.scaleR}, {t.disk - vm.DiskGB, t.scaleD}} {
-		if d.scale > 0 && (r < 0 || float64(d.left)*d.scale < r) {
-			r = float64(d.left) * d.scale
+	r := math.Inf(1)
+	for _, d := range [...]struct{ free, need int64 }{{t.vcpus, vm.VCPUs}, {t.ram, vm.RAMMB}, {t.disk, vm.DiskGB}} {
+		if d.need > 0 {
+			r = min(r, float64(d.free-d.need)/float64(d.need))
 		}
 	}
-	return max(r, 0)
+	return r
 }
 
 // Make plans the recovery of in.VMs. It returns an error wrapping [ErrInput] only when the
@@ -295,13 +294,13 @@ func Make(in Input) (*Plan, error) {
 	return p, nil
 }
 
-// mostFreeFit returns the host of pool with the most room left after placing vm per VM
-// placed there (vm included), then the most capacity left, among those with room that vm's
-// group allows, those its soft policy prefers first; ties go to the earlier host. Dividing
-// the room by the VMs placed spreads them over the hosts in proportion to what each can
-// still take: a target takes its moves one after the other (Nova's compute claims them
-// under one lock), so the busiest target sets the finish time, and two nearly equal hosts
-// take half each rather than all but one to the host a few MB roomier.
+// mostFreeFit returns the host of pool with the most room left after placing vm (in VMs of
+// its size) per VM placed there (vm included), then the most capacity left, among those with
+// room that vm's group allows, those its soft policy prefers first; ties go to the earlier
+// host. Dividing the room by the VMs placed spreads them over the hosts in proportion to how
+// many each can take: a target takes its moves one after the other (Nova's compute claims
+// them under one lock), so the busiest target sets the finish time, and two nearly equal
+// hosts take half each rather than all but one to the host a few MB roomier.
 func mostFreeFit(pool []*target, vm *VM, g *groupState) *target {
 	var best *target
 	var bestShare, bestScore float64

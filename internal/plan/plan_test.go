@@ -101,7 +101,7 @@ func TestMake(t *testing.T) {
 			},
 		},
 		{
-			// c2 has room for nine of these VMs, c3 for three: six go to c2, two to c3.
+			// c2 can take nine of these VMs, c3 three: six go to c2, two to c3.
 			"auto spreads a burst in proportion to the room each host has left",
 			config.RecoveryAuto,
 			[]Host{host("c1", 0, 0, 0), host("c2", 16, 36864, 0), host("c3", 16, 12288, 0)},
@@ -111,6 +111,35 @@ func TestMake(t *testing.T) {
 					"vm1→c2 (most-free-capacity)", "vm2→c2 (most-free-capacity)", "vm3→c2 (most-free-capacity)",
 					"vm4→c3 (most-free-capacity)", "vm5→c2 (most-free-capacity)", "vm6→c2 (most-free-capacity)",
 					"vm7→c3 (most-free-capacity)", "vm8→c2 (most-free-capacity)",
+				},
+				Excluded: []Excluded{{"c1", ReasonFailedHost}},
+				Fits:     true,
+			},
+		},
+		{
+			// Volume-backed VMs need no local disk: c3 having none does not bound it.
+			"auto splits volume-backed VMs evenly whatever the hosts' local disk",
+			config.RecoveryAuto,
+			[]Host{host("c1", 0, 0, 0), host("c2", 16, 32768, 500), host("c3", 16, 32768, 0)},
+			vms(4, 1, 2048, 0),
+			summary{
+				Moves: []string{
+					"vm1→c2 (most-free-capacity)", "vm2→c3 (most-free-capacity)", "vm3→c2 (most-free-capacity)", "vm4→c3 (most-free-capacity)",
+				},
+				Excluded: []Excluded{{"c1", ReasonFailedHost}},
+				Fits:     true,
+			},
+		},
+		{
+			// c2 can take 16 of these VMs (its RAM bounds it), c3 8 (its vCPUs do): 4 and 2.
+			"auto spreads in proportion to how many VMs each host can take, whichever resource bounds it",
+			config.RecoveryAuto,
+			[]Host{host("c1", 0, 0, 0), host("c2", 32, 32768, 0), host("c3", 8, 65536, 0)},
+			vms(6, 1, 2048, 0),
+			summary{
+				Moves: []string{
+					"vm1→c2 (most-free-capacity)", "vm2→c2 (most-free-capacity)", "vm3→c3 (most-free-capacity)",
+					"vm4→c2 (most-free-capacity)", "vm5→c2 (most-free-capacity)", "vm6→c3 (most-free-capacity)",
 				},
 				Excluded: []Excluded{{"c1", ReasonFailedHost}},
 				Fits:     true,
