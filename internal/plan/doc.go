@@ -5,11 +5,11 @@
 // masakari's recovery methods:
 //
 //   - auto: the segment's ordinary hosts. Unlike masakari, which lets Nova's scheduler choose,
-//     each VM gets the host with the most free capacity left (vCPU, RAM and disk, each
-//     relative to the roomiest host), weighed by how many more VMs of its size each host can
-//     take per VM planned there, so the VMs spread over the hosts in proportion to that. A burst of evacuations without a target lands
-//     unevenly, and the busiest destination sets the finish time (a compute claims its
-//     incoming moves one at a time).
+//     each VM goes where the most VMs of its size still fit per VM planned there (ties to the
+//     host with the most free vCPU, RAM and disk, each relative to the roomiest host), so a
+//     burst spreads over the hosts in proportion to what each can take. A burst of
+//     evacuations without a target lands unevenly, and the busiest destination sets the
+//     finish time (a compute claims its incoming moves one at a time).
 //   - reserved_host: only reserved hosts, taken into use one at a time, in segment order, and
 //     filled before the next is taken, so as few as possible leave the reserve.
 //   - auto_priority: auto; what does not fit goes to reserved hosts.
