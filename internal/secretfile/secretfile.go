@@ -23,7 +23,9 @@ var (
 // Open opens path for reading if it is a secret file as the package says; the error names the
 // file and what is wrong with it.
 func Open(path string) (*os.File, error) {
-	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
+	// O_NONBLOCK: opening a FIFO (refused below) must not wait for a writer; it changes
+	// nothing for a regular file.
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
 	if errors.Is(err, syscall.ELOOP) {
 		return nil, fmt.Errorf("%s %w", path, ErrSymlink)
 	}

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -25,6 +26,10 @@ func TestOnlyAPrivateRegularFileOfOurUserIsASecretFile(t *testing.T) {
 	if b, err := Read(good, 64); err != nil || string(b) != "s3cr3t\n" {
 		t.Fatalf("a private file: %q, %v", b, err)
 	}
+	fifo := filepath.Join(dir, "fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	link := filepath.Join(dir, "link")
 	if err := os.Symlink(good, link); err != nil {
 		t.Fatal(err)
@@ -38,6 +43,7 @@ func TestOnlyAPrivateRegularFileOfOurUserIsASecretFile(t *testing.T) {
 		{write("world-writable", 0o602), ErrOpenToAll, "is writable or executable by others (mode 0602)"},
 		{link, ErrSymlink, "link is a symbolic link"},
 		{dir, ErrNotRegular, "is not a regular file"},
+		{fifo, ErrNotRegular, "fifo is not a regular file"}, // and opening it did not wait for a writer
 		{filepath.Join(dir, "missing"), fs.ErrNotExist, "no such file"},
 	} {
 		_, err := Read(tt.path, 64)
