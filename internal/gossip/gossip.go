@@ -82,7 +82,8 @@ type Options struct {
 	// Now is the clock of Peer.Since (nil: time.Now).
 	Now func() time.Time
 	// OnChange, when set, is told each change of a peer's state. It runs on memberlist's own
-	// goroutines, which wait for it: it must return at once.
+	// goroutines, holding memberlist's lock of its members: it must return at once and call
+	// neither the Member nor memberlist.
 	OnChange func(Peer)
 }
 
@@ -104,9 +105,10 @@ type Member struct {
 	meta  []byte // this member's metadata, as its peers see it
 }
 
-// leaving is the metadata of a member that leaves on purpose: memberlist tells a peer that
-// left from one that failed only to the peers that heard its goodbye first, and passes neither
-// to the events, so a member announces it in its metadata before it goes.
+// leaving is the metadata of a member that leaves on purpose: memberlist's events do not tell
+// a peer that left from one that failed, so a member announces it in its metadata before it
+// says goodbye. A peer that hears the goodbye before the metadata (a lost packet) takes it
+// for dead.
 const leaving = "leaving"
 
 // Start starts a member. It joins nobody: [Member.Join] does.
