@@ -4,9 +4,9 @@
 // each run it measures Nova's own limit on this machine (force another host down, send every
 // evacuation at once: the reference path, with no detection or fencing), and prints the
 // median evacuation phase (first request to all ACTIVE) as a fraction of the references'
-// median: each reference runs under the same conditions as the run before it (a host just
-// back from a power loss, the same cloud), so the machine's drift over the bench weighs on
-// both sides alike. It also prints the time from the
+// median: each reference runs right after a run, in the same cloud, on the host the next run
+// fails (powered off and on after it, so that it is back for that run), so the machine's
+// drift over the bench weighs on both sides alike. It also prints the time from the
 // fencing confirmed to the first request (the first failure after the daemon started
 // included), and the daemon's peak memory. Every figure is compared with its target, and a
 // missed target is said so and makes the exit status 1.
