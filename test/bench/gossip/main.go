@@ -194,7 +194,16 @@ func measure(n, kills int, loss float64, lossy, quiet time.Duration) (figures, e
 	started := time.Now()
 	seeds := []string{c.members[0].Addr().String(), c.members[1].Addr().String(), c.members[2].Addr().String()}
 	for i, m := range c.members[1:] {
-		if _, err := m.Join([]string{seeds[i%3]}); err != nil {
+		// Through one seed, the others if it does not answer (a seed busy with hundreds of
+		// joins can let one time out), as a host keeps trying until one answers.
+		var err error
+		for try := range 5 {
+			if _, err = m.Join(append(seeds[i%3:], seeds[:i%3]...)); err == nil {
+				break
+			}
+			time.Sleep(time.Duration(try+1) * time.Second)
+		}
+		if err != nil {
 			return f, fmt.Errorf("%s joining: %w", c.names[i+1], err)
 		}
 	}
@@ -374,7 +383,9 @@ type lossy struct {
 	sent    atomic.Int64
 	loss    atomic.Uint64 // the share of packets dropped, in billionths
 	streams chan net.Conn
-	done    chan struct{}
+	// stopping: streams accepted from now on are closed, not handed out; done: the
+	// transport's listeners have ended.
+	stopping, done chan struct{}
 }
 
 func newLossy() (*lossy, error) {
@@ -382,16 +393,15 @@ func newLossy() (*lossy, error) {
 	if err != nil {
 		return nil, err
 	}
-	t := &lossy{NetTransport: nt, streams: make(chan net.Conn), done: make(chan struct{})}
+	t := &lossy{NetTransport: nt, streams: make(chan net.Conn), stopping: make(chan struct{}), done: make(chan struct{})}
 	go func() {
 		for {
 			select {
 			case c := <-nt.StreamCh():
 				select {
 				case t.streams <- counted{Conn: c, n: &t.sent}:
-				case <-t.done:
-					_ = c.Close()
-					return
+				case <-t.stopping:
+					_ = c.Close() // memberlist takes no more: the listener must not wait on it
 				}
 			case <-t.done:
 				return
@@ -404,10 +414,13 @@ func newLossy() (*lossy, error) {
 // StreamCh hands out the streams accepted, counting what is written on them.
 func (t *lossy) StreamCh() <-chan net.Conn { return t.streams }
 
-// Shutdown stops the transport.
+// Shutdown stops the transport. Streams accepted meanwhile are closed: the TCP listener hands
+// each to the channel and waits, and the transport's Shutdown waits for the listener.
 func (t *lossy) Shutdown() error {
+	close(t.stopping)
+	err := t.NetTransport.Shutdown()
 	close(t.done)
-	return t.NetTransport.Shutdown()
+	return err
 }
 
 func (t *lossy) setLoss(p float64) { t.loss.Store(uint64(p * 1e9)) }
