@@ -52,6 +52,8 @@ type Health struct {
 	Networks []Network `yaml:"networks"`
 	// Hosts maps each host (its Pacemaker node name) to its address on each network.
 	Hosts map[string]map[string]string `yaml:"hosts"`
+	// Watchdog is the hosts' self-fencing, which fence_gossip relies on.
+	Watchdog Watchdog `yaml:"watchdog"`
 }
 
 // Network is one network whose reachability is probed.
@@ -142,6 +144,7 @@ func DefaultHealth() Health {
 		RejoinGrace:    DefaultRejoinGrace,
 		RestartCommand: DefaultRestartCommand,
 		Decide:         DefaultDecide,
+		Watchdog:       Watchdog{Timeout: DefaultWatchdogTimeout, SelfFenceAfter: DefaultSelfFenceAfter, Margin: DefaultWatchdogMargin},
 	}
 }
 
@@ -163,6 +166,7 @@ func (n Network) ResponseOrDefault() Response {
 
 // applyDefaults sets each network's default response.
 func (h *Health) applyDefaults() {
+	h.Watchdog.applyDefaults()
 	for i, n := range h.Networks {
 		h.Networks[i].Response = n.ResponseOrDefault()
 	}
@@ -227,6 +231,7 @@ func (h *Health) validate(p *problems) {
 			p.add("health.networks[%d].response: a host that lost only the management network is never fenced; use disable, alert or none", i)
 		}
 	}
+	h.Watchdog.validate(p, h)
 	if mgmt != 1 {
 		p.add("health.networks: exactly one network must be the management network (management: true), found %d", mgmt)
 	}

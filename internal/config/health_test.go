@@ -137,6 +137,29 @@ func TestHealthSectionValidation(t *testing.T) {
 			[]string{"health.decide: 5s is not longer than confirm (5s); fence_hostcheck could never confirm a decision"},
 		},
 		{
+			"a watchdog section with a valid device, timeouts and observers is valid",
+			"  watchdog: {device: /dev/watchdog, timeout: 5s, self_fence_after: 5s, observers: [h1, h2], margin: 1s}\n" + nets + threeHosts,
+			nil,
+		},
+		{
+			"a watchdog whose arithmetic cannot keep a condemned host from running is refused",
+			"  watchdog: {device: watchdog, timeout: 1s, self_fence_after: 2s, observers: [h1, h9, h1], margin: 500ms}\n" + nets + threeHosts,
+			[]string{
+				`health.watchdog.device: watchdog "watchdog": not a watchdog device (an absolute path under /dev, or file:/PATH)`,
+				"health.watchdog.timeout: 1s is below 2s",
+				"health.watchdog.self_fence_after: 2s is shorter than three intervals (3s)",
+				"health.watchdog.self_fence_after: 2s is not longer than it takes to find a peer lost (4 probes: 4s)",
+				"health.watchdog.margin: 500ms is shorter than one interval (1s): a host could still be running when fence_gossip calls it off",
+				`health.watchdog.observers[1]: "h9" is not one of health.hosts`,
+				`health.watchdog.observers[2]: "h1" is listed twice`,
+			},
+		},
+		{
+			"a watchdog needs observers",
+			"  watchdog: {device: file:/run/wd}\n" + nets + threeHosts,
+			[]string{"health.watchdog.observers: required: the hosts (the controllers) whose contact keeps a host without storage alive"},
+		},
+		{
 			"an empty restart command is refused",
 			"  restart_command: \" \"\n" + nets + threeHosts,
 			[]string{"health.restart_command: must not be empty"},
@@ -233,7 +256,8 @@ func TestDefaultHealthHoldsTheDocumentedDefaults(t *testing.T) {
 	want := Health{
 		Interval: time.Second, StaleAfter: 4 * time.Second, ClockSkew: 2 * time.Second, ProbeFailures: 3,
 		Confirm: 2 * time.Second, RestartTimeout: time.Minute, RejoinGrace: 30 * time.Second, RestartCommand: "systemctl restart pacemaker_remote",
-		Decide: 15 * time.Second,
+		Decide:   15 * time.Second,
+		Watchdog: Watchdog{Timeout: 10 * time.Second, SelfFenceAfter: 10 * time.Second, Margin: 2 * time.Second},
 	}
 	if diff := cmp.Diff(want, DefaultHealth()); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)

@@ -24,6 +24,35 @@ type Record struct {
 	// Networks is the host's own view of each network: "ok" when it reaches at least one peer
 	// there, "lost" when it reaches none.
 	Networks map[string]string `json:"networks,omitempty"`
+	// Watchdog is the watchdog the host holds and feeds; absent when it holds none.
+	Watchdog *RecordWatchdog `json:"watchdog,omitempty"`
+	// Condemned is the poison pill the host obeyed: it stopped feeding its watchdog then,
+	// and will not feed it again.
+	Condemned *Condemned `json:"condemned,omitempty"`
+}
+
+// RecordWatchdog is the self-fencing a host's record announces: its watchdog's countdown as
+// the device runs it (a driver may round what was asked for), and how long the host lives
+// on without its storage and its observers.
+type RecordWatchdog struct {
+	TimeoutMS        int64 `json:"timeout_ms"`
+	SelfFenceAfterMS int64 `json:"self_fence_after_ms"`
+}
+
+// Timeout is the watchdog's countdown.
+func (w RecordWatchdog) Timeout() time.Duration { return time.Duration(w.TimeoutMS) * time.Millisecond }
+
+// SelfFenceAfter is how long the host lives on alone.
+func (w RecordWatchdog) SelfFenceAfter() time.Duration {
+	return time.Duration(w.SelfFenceAfterMS) * time.Millisecond
+}
+
+// Condemned is a host's acknowledgement of a poison pill.
+type Condemned struct {
+	// Pill is the pill's ID.
+	Pill string `json:"pill"`
+	// Since is when the host stopped feeding its watchdog, on its clock.
+	Since time.Time `json:"since"`
 }
 
 // Service values in a Record.
@@ -62,6 +91,12 @@ func ParseRecord(data []byte) (Record, error) {
 	}
 	if r.Service != ServiceOK && r.Service != ServiceDown {
 		return Record{}, fmt.Errorf("heartbeat record: service %q is neither %q nor %q", r.Service, ServiceOK, ServiceDown)
+	}
+	if w := r.Watchdog; w != nil && (w.TimeoutMS <= 0 || w.SelfFenceAfterMS <= 0) {
+		return Record{}, errors.New("heartbeat record: a watchdog needs a positive timeout and self-fence time")
+	}
+	if c := r.Condemned; c != nil && (c.Pill == "" || c.Since.IsZero()) {
+		return Record{}, errors.New("heartbeat record: a condemnation needs its pill and since when")
 	}
 	return r, nil
 }

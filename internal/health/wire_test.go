@@ -100,6 +100,11 @@ func TestParseReach(t *testing.T) {
 		{"a repeated peer is an error", "cmp1=ok cmp1=lost", nil, "peer cmp1 is listed twice"},
 		{"a torn value is an error", "cmp1=ok cmp2=lo", nil, `state "lo" of cmp2`},
 		{"a second = is an error", "cmp1==ok", nil, `state "=ok" of cmp1`},
+		{"a lost peer's last answer is read", "cmp1=lost@1733480000123 cmp2=ok", map[string]Signal{"cmp1": Lost, "cmp2": OK}, ""},
+		{"a time on a peer that is not lost is an error", "cmp1=ok@1733480000123", nil, `"ok@1733480000123" of cmp1 is not lost@MILLISECONDS`},
+		{"a time that is not milliseconds is an error", "cmp1=lost@yesterday", nil, `is not lost@MILLISECONDS`},
+		{"a time before the epoch is an error", "cmp1=lost@-5", nil, `is not lost@MILLISECONDS`},
+		{"an empty time is an error", "cmp1=lost@", nil, `is not lost@MILLISECONDS`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -121,12 +126,22 @@ func TestParseReach(t *testing.T) {
 }
 
 func TestFormatReachIsSortedAndNamesTheAttribute(t *testing.T) {
-	got := FormatReach(map[string]Signal{"ctl1": Lost, "cmp2": OK, "cmp1": Unknown})
+	got := FormatReach(map[string]Signal{"ctl1": Lost, "cmp2": OK, "cmp1": Unknown}, nil)
 	if want := "cmp1=unknown cmp2=ok ctl1=lost"; got != want {
 		t.Errorf("FormatReach = %q, want %q", got, want)
 	}
-	if FormatReach(nil) != "" {
-		t.Errorf("FormatReach(nil) = %q, want empty", FormatReach(nil))
+	if FormatReach(nil, nil) != "" {
+		t.Errorf("FormatReach(nil) = %q, want empty", FormatReach(nil, nil))
+	}
+	// Only a lost peer carries its last answer.
+	at := time.UnixMilli(1733480000123)
+	got = FormatReach(map[string]Signal{"ctl1": Lost, "cmp2": OK, "cmp3": Lost}, map[string]time.Time{"ctl1": at, "cmp2": at})
+	if want := "cmp2=ok cmp3=lost ctl1=lost@1733480000123"; got != want {
+		t.Errorf("FormatReach with times = %q, want %q", got, want)
+	}
+	view, lastOK, err := ParseReachTimes(got)
+	if err != nil || view["ctl1"] != Lost || !lastOK["ctl1"].Equal(at) || len(lastOK) != 1 {
+		t.Errorf("ParseReachTimes(%q) = %v, %v, %v", got, view, lastOK, err)
 	}
 	if got := ReachAttribute("tenant"); got != "computeha-reach-tenant" {
 		t.Errorf("ReachAttribute(tenant) = %q", got)
@@ -176,21 +191,24 @@ func FuzzParseRecord(f *testing.F) {
 // trip. The seed corpus runs in every go test.
 func FuzzParseReach(f *testing.F) {
 	for _, s := range []string{
-		"cmp1=ok cmp2=lost ctl1=unknown", "", " ", "=", "a=", "=ok", "a=ok a=ok", "a==ok", "a=ok\x00b=lost", "é=ok\u00a0b=lost",
+		"cmp1=ok cmp2=lost ctl1=unknown", "cmp1=lost@1733480000123", "a=lost@", "a=lost@1@2", "", " ", "=", "a=", "=ok", "a=ok a=ok", "a==ok", "a=ok\x00b=lost", "é=ok\u00a0b=lost",
 	} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
-		view, err := ParseReach(s)
+		view, lastOK, err := ParseReachTimes(s)
 		if err != nil {
 			return
 		}
-		again, err := ParseReach(FormatReach(view))
+		again, againOK, err := ParseReachTimes(FormatReach(view, lastOK))
 		if err != nil {
 			t.Fatalf("FormatReach(%v) does not parse: %v", view, err)
 		}
 		if diff := cmp.Diff(view, again); diff != "" {
 			t.Fatalf("round trip (-first +second):\n%s", diff)
+		}
+		if diff := cmp.Diff(lastOK, againOK); diff != "" {
+			t.Fatalf("round trip of the times (-first +second):\n%s", diff)
 		}
 	})
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/computeha/computeha/crm"
 	"github.com/computeha/computeha/internal/config"
 	"github.com/computeha/computeha/internal/health"
+	"github.com/computeha/computeha/internal/watchdog"
 )
 
 // Defaults of the process's files.
@@ -80,6 +81,11 @@ type Options struct {
 	ProbeTimeout time.Duration
 	// PublishTimeout bounds one publication (default: the interval, at least 2s).
 	PublishTimeout time.Duration
+	// OpenWatchdog arms the watchdog of Health.Watchdog (default watchdog.Open).
+	OpenWatchdog func(spec string, timeout time.Duration) (watchdog.Device, error)
+	// CondemnedMark keeps a condemnation across restarts of the process (default
+	// DefaultCondemnedMark).
+	CondemnedMark string
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 	Log *slog.Logger
@@ -126,9 +132,12 @@ func Run(ctx context.Context, o Options) error {
 	c.log.Info("hostcheck started", "node", c.o.Node, "shared_dir", c.h.SharedDir, "interval", c.h.Interval,
 		"networks", len(c.nets), "socket", o.Socket)
 	var wg sync.WaitGroup
-	wg.Add(2)
+	wg.Add(3)
 	go func() { defer wg.Done(); c.every(ctx, c.heartbeatStep) }()
 	go func() { defer wg.Done(); c.every(ctx, c.probeStep) }()
+	// The watchdog has a loop of its own: neither a hung storage nor a slow probe round may
+	// delay a feed.
+	go func() { defer wg.Done(); c.watchdogLoop(ctx) }()
 	select {
 	case <-ctx.Done():
 		err = nil
@@ -147,6 +156,7 @@ type checker struct {
 
 	writer *writer
 	nets   []*network
+	sf     selfFence
 	// hungWarned tells whether the write in flight was already logged as hung (heartbeat
 	// loop only).
 	hungWarned bool
@@ -195,6 +205,8 @@ type peer struct {
 	addr  netip.Addr
 	fails int
 	state health.Signal
+	// lastOK is when it last answered (zero: never).
+	lastOK time.Time
 	// lastErr is why the last probe failed, for the log.
 	lastErr error
 }
@@ -231,6 +243,12 @@ func newChecker(o Options) (*checker, error) {
 	if o.Store == nil {
 		o.Store = DirStore{}
 	}
+	if o.OpenWatchdog == nil {
+		o.OpenWatchdog = watchdog.Open
+	}
+	if o.CondemnedMark == "" {
+		o.CondemnedMark = DefaultCondemnedMark
+	}
 	if o.ProbeTimeout <= 0 {
 		o.ProbeTimeout = h.Interval * 6 / 10
 	}
@@ -265,6 +283,7 @@ func newChecker(o Options) (*checker, error) {
 			c.nets = append(c.nets, nw)
 		}
 	}
+	c.startWatchdog()
 	return c, nil
 }
 
@@ -301,6 +320,7 @@ func (c *checker) heartbeatStep(ctx context.Context) {
 		rec.Service = health.ServiceDown
 		rec.ServiceDownSince = c.serviceDownSince.UTC()
 	}
+	rec.Watchdog, rec.Condemned = c.sf.armed, c.sf.condemned
 	c.mu.Unlock()
 	if c.writer.kick(rec, c.o.Now) {
 		c.hungWarned = false
@@ -466,7 +486,7 @@ func (c *checker) probe(ctx context.Context, n *network) {
 func (c *checker) observe(n *network, p *peer, err error) {
 	old := p.state
 	if err == nil {
-		p.fails, p.state, p.lastErr = 0, health.OK, nil
+		p.fails, p.state, p.lastErr, p.lastOK = 0, health.OK, nil, c.o.Now()
 	} else {
 		p.fails++
 		p.lastErr = err
@@ -494,10 +514,11 @@ func (c *checker) publish(ctx context.Context) {
 	c.mu.Lock()
 	for _, n := range c.nets {
 		view := make(map[string]health.Signal, len(n.peers))
+		lastOK := make(map[string]time.Time, len(n.peers))
 		for _, p := range n.peers {
-			view[p.name] = p.state
+			view[p.name], lastOK[p.name] = p.state, p.lastOK
 		}
-		if v := health.FormatReach(view); n.dirty || v != n.published || c.o.Now().Sub(n.publishedAt) >= republishEvery {
+		if v := health.FormatReach(view, lastOK); n.dirty || v != n.published || c.o.Now().Sub(n.publishedAt) >= republishEvery {
 			jobs = append(jobs, job{n, v})
 		}
 	}
@@ -555,6 +576,8 @@ type Health struct {
 	LastRestartError string    `json:"last_restart_error,omitempty"`
 	// Reach is the value last published for each network.
 	Reach map[string]string `json:"reach,omitempty"`
+	// Watchdog is the watchdog this process holds, when one is configured.
+	Watchdog *WatchdogHealth `json:"watchdog,omitempty"`
 }
 
 // Part is the health of one loop.
@@ -587,9 +610,11 @@ func (c *checker) Health() Health {
 			h.Reach[n.name] = n.published
 		}
 	}
-	h.OK = h.Writer.OK && h.Probes.OK
+	wd, wdReason := c.watchdogHealth()
+	h.Watchdog = wd
+	h.OK = h.Writer.OK && h.Probes.OK && wdReason == ""
 	var reasons []string
-	for _, r := range []string{h.Writer.Reason, h.Probes.Reason} {
+	for _, r := range []string{h.Writer.Reason, h.Probes.Reason, wdReason} {
 		if r != "" {
 			reasons = append(reasons, r)
 		}

@@ -3,6 +3,7 @@ package hostcheck
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/netip"
@@ -351,7 +352,11 @@ func TestReachabilityIsPublishedOnlyWhenItChanges(t *testing.T) {
 		},
 		{name: "nothing changed: nothing is published", setup: func() {}},
 		{name: "one failure of ctrl1 does not change the view", setup: func() { mgmt.Set(addr("10.0.0.10"), false) }},
-		{name: "the second failure makes ctrl1 lost", setup: func() {}, publish: []Publication{pub("mgmt", "cmp2=ok ctrl1=lost")}},
+		{
+			// With its last answer, of the second round (a second after the clock's start).
+			name: "the second failure makes ctrl1 lost", setup: func() {},
+			publish: []Publication{pub("mgmt", fmt.Sprintf("cmp2=ok ctrl1=lost@%d", newClock().Now().Add(time.Second).UnixMilli()))},
+		},
 		{name: "still lost: nothing is published", setup: func() {}},
 		{
 			name:  "a failed publication is retried at the next round",

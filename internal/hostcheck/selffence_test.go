@@ -1,0 +1,254 @@
+package hostcheck
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/computeha/computeha/internal/config"
+	"github.com/computeha/computeha/internal/health"
+	"github.com/computeha/computeha/internal/watchdog"
+)
+
+// wdRig is a rig whose host holds a fake watchdog, with ctrl1 as its only observer.
+type wdRig struct {
+	*rig
+	dev   *watchdog.Fake
+	opens int
+	mark  string
+}
+
+func watchdogHealth() config.Health {
+	h := testHealth("/shared")
+	h.Watchdog = config.Watchdog{Device: "file:/run/wd", Timeout: 8 * time.Second, SelfFenceAfter: 6 * time.Second,
+		Observers: []string{"ctrl1"}, Margin: 2 * time.Second}
+	return h
+}
+
+func newWDRig(t *testing.T, h config.Health, mark string) *wdRig {
+	t.Helper()
+	w := &wdRig{rig: &rig{clock: newClock(), pub: &FakePublisher{}, svc: &FakeService{}, probers: map[string]*FakeProber{}}}
+	if mark == "" {
+		mark = filepath.Join(t.TempDir(), "condemned")
+	}
+	w.mark = mark
+	w.svc.Set(true)
+	w.store = NewFakeStore()
+	for _, n := range h.Networks {
+		w.probers[n.Name] = NewFakeProber()
+	}
+	c, err := newChecker(Options{
+		Health: h, Node: "cmp1", Service: w.svc, Publisher: w.pub, Store: w.store, Now: w.clock.Now,
+		NewProber: func(network string, _ netip.Addr) (Prober, error) { return w.probers[network], nil },
+		OpenWatchdog: func(spec string, timeout time.Duration) (watchdog.Device, error) {
+			w.opens++
+			if spec != "file:/run/wd" {
+				return nil, errors.New("no such device")
+			}
+			w.dev = watchdog.NewFake(timeout, w.clock.Now)
+			return w.dev, nil
+		},
+		CondemnedMark: mark,
+		Restart:       func(context.Context, string) error { return nil },
+		Log:           slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.c = c
+	return w
+}
+
+// round runs one round of every loop, with the pill read and the write finished, then
+// moves the clock by a second.
+func (w *wdRig) round() {
+	w.c.probeStep(context.Background())
+	w.beat()
+	w.c.watchdogStep()
+	if r := w.c.sf.pill; r != nil {
+		<-r.done
+	}
+	w.clock.Advance(time.Second)
+}
+
+func (w *wdRig) feeds() int {
+	n, _, _ := w.dev.State()
+	return n
+}
+
+func (w *wdRig) putPill(t *testing.T, p health.Pill) {
+	t.Helper()
+	b, err := health.MarshalPill(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.store.WriteFile(filepath.Join("/shared", health.PillFile(p.Host)), b); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (w *wdRig) answer(ctrl1, cmp2 bool) {
+	w.probers["mgmt"].Set(addr("10.0.0.10"), ctrl1)
+	w.probers["mgmt"].Set(addr("10.0.0.2"), cmp2)
+	w.probers["storage"].Set(addr("10.1.0.2"), cmp2)
+}
+
+func TestAHealthyHostFeedsItsWatchdogAndAnnouncesIt(t *testing.T) {
+	w := newWDRig(t, watchdogHealth(), "")
+	w.answer(true, true)
+	for range 20 {
+		w.round()
+	}
+	if w.dev.Expired() || w.feeds() < 20 {
+		t.Fatalf("a healthy host: %d feeds, expired %v", w.feeds(), w.dev.Expired())
+	}
+	w.beat()
+	rec := readRecord2(t, w.store, "/shared/cmp1.heartbeat")
+	if rec.Watchdog == nil || rec.Watchdog.Timeout() != 8*time.Second || rec.Watchdog.SelfFenceAfter() != 6*time.Second || rec.Condemned != nil {
+		t.Fatalf("record %+v, want the watchdog announced and no condemnation", rec)
+	}
+	if h := w.c.Health(); h.Watchdog == nil || !h.Watchdog.Armed || !h.OK {
+		t.Fatalf("health %+v", h)
+	}
+}
+
+func readRecord2(t *testing.T, s *FakeStore, path string) health.Record {
+	t.Helper()
+	b, err := s.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, err := health.ParseRecord(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rec
+}
+
+func TestAPillStopsTheFeedsForGoodAndIsAcknowledged(t *testing.T) {
+	w := newWDRig(t, watchdogHealth(), "")
+	w.answer(true, true)
+	for range 3 {
+		w.round()
+	}
+	// A pill for another host, and one that does not parse, are ignored.
+	w.putPill(t, health.Pill{Host: "cmp2", ID: "p0", By: "ctrl1", Time: w.clock.Now()})
+	_ = w.store.WriteFile("/shared/cmp1.pill", []byte("{garbage"))
+	for range 3 {
+		w.round()
+	}
+	if w.dev.Expired() || w.c.Health().Watchdog.Condemned != "" {
+		t.Fatal("a foreign or torn pill condemned the host")
+	}
+	w.putPill(t, health.Pill{Host: "cmp1", ID: "p1", By: "ctrl1", Time: w.clock.Now()})
+	w.round() // reads it
+	w.round() // obeys it
+	condemnedAt := w.dev.LastFeed()
+	for range 10 {
+		w.round()
+	}
+	if !w.dev.Expired() {
+		t.Fatal("the watchdog was still fed after the pill")
+	}
+	if got := w.dev.LastFeed(); !got.Equal(condemnedAt) {
+		t.Fatalf("fed at %s after being condemned at %s", got, condemnedAt)
+	}
+	w.beat()
+	rec := readRecord2(t, w.store, "/shared/cmp1.heartbeat")
+	if rec.Condemned == nil || rec.Condemned.Pill != "p1" || rec.Condemned.Since.Before(condemnedAt) {
+		t.Fatalf("record %+v, want the pill acknowledged after the last feed (%s)", rec.Condemned, condemnedAt)
+	}
+	// A restarted hostcheck finds the mark and never feeds either, even with the pill gone.
+	if _, err := os.Stat(w.mark); err != nil {
+		t.Fatal(err)
+	}
+	w2 := newWDRig(t, watchdogHealth(), w.mark)
+	w2.answer(true, true)
+	for range 10 {
+		w2.round()
+	}
+	if feeds := w2.feeds(); feeds != 0 || !w2.dev.Expired() {
+		t.Fatalf("a restarted hostcheck fed a condemned host's watchdog %d times", feeds)
+	}
+	// Its stop leaves the countdown running.
+	w2.c.releaseWatchdog()
+	if _, disarmed, _ := w2.dev.State(); disarmed {
+		t.Fatal("a condemned host disarmed its watchdog")
+	}
+}
+
+func TestAHostAloneFencesItselfButAnIsolatedOneDoesNot(t *testing.T) {
+	tests := []struct {
+		name         string
+		storageFails bool
+		ctrl1, cmp2  bool
+		wantFenced   bool
+	}{
+		{"storage and the observer lost: fenced", true, false, false, true},
+		{"storage and the observer lost, a non-observer still answering: fenced", true, false, true, true},
+		{"every network lost, storage fine: isolated, never fenced", false, false, false, false},
+		{"storage lost, the observer answering: it could hear a pill, not fenced", true, true, false, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w := newWDRig(t, watchdogHealth(), "")
+			w.answer(true, true)
+			for range 3 {
+				w.round()
+			}
+			if tt.storageFails {
+				w.store.Fail(errors.New("EIO"))
+			}
+			w.answer(tt.ctrl1, tt.cmp2)
+			for range 30 {
+				w.round()
+			}
+			if fired := w.dev.Expired(); fired != tt.wantFenced {
+				t.Fatalf("watchdog fired %v, want %v (health %+v)", fired, tt.wantFenced, w.c.Health().Watchdog)
+			}
+			if tt.wantFenced {
+				// Alone from the last write and the last answer of round 3 (t0+2s): 6s later
+				// it notices on its next round, so the last feed is at most 7s after.
+				last := newClock().Now().Add(2 * time.Second)
+				if fed := w.dev.LastFeed(); fed.After(last.Add(7 * time.Second)) {
+					t.Fatalf("last fed at %s, more than self_fence_after + a round after %s", fed, last)
+				}
+				if a := w.c.Health().Watchdog.Alone; !strings.Contains(a, "no observer") {
+					t.Fatalf("alone = %q", a)
+				}
+			}
+		})
+	}
+}
+
+func TestADeliberateStopDisarmsAndAMissingDeviceIsReported(t *testing.T) {
+	w := newWDRig(t, watchdogHealth(), "")
+	w.answer(true, true)
+	w.round()
+	w.c.releaseWatchdog()
+	if _, disarmed, _ := w.dev.State(); !disarmed {
+		t.Fatal("a deliberate stop left the watchdog armed")
+	}
+
+	h := watchdogHealth()
+	h.Watchdog.Device = "/dev/watchdog-missing"
+	w = newWDRig(t, h, "")
+	w.answer(true, true)
+	w.round()
+	w.round()
+	hl := w.c.Health()
+	if hl.OK || !strings.Contains(hl.Reason, "cannot open the watchdog") || hl.Watchdog.Armed || w.opens != 2 {
+		t.Fatalf("health %+v after %d opens, want the failure reported and retried", hl, w.opens)
+	}
+	w.beat()
+	if rec := readRecord2(t, w.store, "/shared/cmp1.heartbeat"); rec.Watchdog != nil {
+		t.Fatalf("a host without its watchdog announced one: %+v", rec.Watchdog)
+	}
+}
