@@ -11,6 +11,7 @@ import (
 	"github.com/computeha/computeha/fence/ipmi"
 	"github.com/computeha/computeha/fence/libvirt"
 	"github.com/computeha/computeha/fence/nova"
+	"github.com/computeha/computeha/fence/selffence"
 )
 
 // Kinds of programs the binary serves under their own names, and where
@@ -43,7 +44,7 @@ func Entries() []Entry {
 
 // FenceAgents are every fence agent the binary serves.
 func FenceAgents() []*fence.Agent {
-	return []*fence.Agent{ipmi.Agent, libvirt.Agent, nova.Agent, hostcheck.Agent}
+	return []*fence.Agent{ipmi.Agent, libvirt.Agent, nova.Agent, hostcheck.Agent, selffence.Agent}
 }
 
 func fenceEntries() []Entry {
