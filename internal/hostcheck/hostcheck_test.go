@@ -586,7 +586,7 @@ func TestTheMetricsAreWhatTheProcessSees(t *testing.T) {
 
 	// Before anything ran: no heartbeat age, no peer known, the loops not yet healthy.
 	want := `
-# HELP computeha_hostcheck_healthy 1 when the part of this process works (writer: the heartbeat; probes: the reachability loop), 0 when not.
+# HELP computeha_hostcheck_healthy 1 when the part of this process works (writer: the heartbeat; probes: the reachability loop; watchdog, when one is configured: armed and fed), 0 when not.
 # TYPE computeha_hostcheck_healthy gauge
 computeha_hostcheck_healthy{part="probes"} 0
 computeha_hostcheck_healthy{part="writer"} 0
@@ -604,7 +604,7 @@ computeha_hostcheck_healthy{part="writer"} 0
 # HELP computeha_hostcheck_heartbeat_age_seconds Time since this host's heartbeat was last written to the shared storage; absent before the first write.
 # TYPE computeha_hostcheck_heartbeat_age_seconds gauge
 computeha_hostcheck_heartbeat_age_seconds 1.5
-# HELP computeha_hostcheck_healthy 1 when the part of this process works (writer: the heartbeat; probes: the reachability loop), 0 when not.
+# HELP computeha_hostcheck_healthy 1 when the part of this process works (writer: the heartbeat; probes: the reachability loop; watchdog, when one is configured: armed and fed), 0 when not.
 # TYPE computeha_hostcheck_healthy gauge
 computeha_hostcheck_healthy{part="probes"} 1
 computeha_hostcheck_healthy{part="writer"} 1

@@ -33,7 +33,7 @@ func newCollector(c *checker) *collector {
 		restarts: prometheus.NewDesc(name("service_restarts_total"),
 			"Restarts of the cluster service this process ran.", nil, nil),
 		loop: prometheus.NewDesc(name("healthy"),
-			"1 when the part of this process works (writer: the heartbeat; probes: the reachability loop), 0 when not.",
+			"1 when the part of this process works (writer: the heartbeat; probes: the reachability loop; watchdog, when one is configured: armed and fed), 0 when not.",
 			[]string{"part"}, nil),
 	}
 }
@@ -58,6 +58,10 @@ func (m *collector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(m.loop, prometheus.GaugeValue, one(c.probeHealth(now).OK), "probes")
 	ch <- prometheus.MustNewConstMetric(m.service, prometheus.GaugeValue, one(c.serviceUp))
 	ch <- prometheus.MustNewConstMetric(m.restarts, prometheus.CounterValue, float64(c.restarts))
+	if wd, reason := c.watchdogHealth(); wd != nil {
+		fed := reason == "" && wd.Armed && wd.Condemned == "" && wd.Alone == ""
+		ch <- prometheus.MustNewConstMetric(m.loop, prometheus.GaugeValue, one(fed), "watchdog")
+	}
 	for _, n := range c.nets {
 		for _, p := range n.peers {
 			if p.state == health.Unknown {

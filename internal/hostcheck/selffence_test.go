@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/computeha/computeha/internal/config"
 	"github.com/computeha/computeha/internal/health"
 	"github.com/computeha/computeha/internal/watchdog"
@@ -250,5 +252,40 @@ func TestADeliberateStopDisarmsAndAMissingDeviceIsReported(t *testing.T) {
 	w.beat()
 	if rec := readRecord2(t, w.store, "/shared/cmp1.heartbeat"); rec.Watchdog != nil {
 		t.Fatalf("a host without its watchdog announced one: %+v", rec.Watchdog)
+	}
+}
+
+func TestTheWatchdogMetricSaysWhetherItIsFed(t *testing.T) {
+	w := newWDRig(t, watchdogHealth(), "")
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(newCollector(w.c))
+	watchdogGauge := func() float64 {
+		t.Helper()
+		mfs, err := reg.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, mf := range mfs {
+			for _, m := range mf.GetMetric() {
+				for _, l := range m.GetLabel() {
+					if mf.GetName() == "computeha_hostcheck_healthy" && l.GetValue() == "watchdog" {
+						return m.GetGauge().GetValue()
+					}
+				}
+			}
+		}
+		t.Fatal("no computeha_hostcheck_healthy{part=\"watchdog\"}")
+		return -1
+	}
+	w.answer(true, true)
+	w.round()
+	if v := watchdogGauge(); v != 1 {
+		t.Fatalf("armed and fed: %v, want 1", v)
+	}
+	w.putPill(t, health.Pill{Host: "cmp1", ID: "p1", By: "ctrl1", Time: w.clock.Now()})
+	w.round()
+	w.round()
+	if v := watchdogGauge(); v != 0 {
+		t.Fatalf("condemned: %v, want 0", v)
 	}
 }

@@ -14,6 +14,13 @@ import (
 	"github.com/computeha/computeha/test/nova"
 )
 
+// The lab's watchdog: the file its supervisor watches in every node, and the bounds.
+const (
+	LabWatchdog     = "file:/run/computeha/lab-watchdog"
+	WatchdogTimeout = 5 * time.Second
+	SelfFenceAfter  = 5 * time.Second
+)
+
 // HealthConfig is the health section the suite appends to the daemon's configuration: the
 // lab's three networks, its shared storage, and tolerances sized for a lab where a fault must
 // be decided within seconds.
@@ -39,9 +46,22 @@ func (e *Env) HealthConfig(ctx context.Context) (string, error) {
     - {name: tenant, response: migrate}
   hosts:
 `, lab.SharedDir, lab.Script(), e.Lab.Dir())
+	var observers []string
 	for _, n := range nodes {
 		fmt.Fprintf(&b, "    %s: {mgmt: %s, storage: %s, tenant: %s}\n", n.Name, n.Mgmt, n.Storage, n.Tenant)
+		if n.Kind == lab.Controller {
+			observers = append(observers, n.Name)
+		}
 	}
+	// Every node's hostcheck holds the lab's watchdog, which powers the node off through its
+	// BMC's power path when it is not fed (test/lab/lab: the watchdog supervisor).
+	fmt.Fprintf(&b, `  watchdog:
+    device: %s
+    timeout: %s
+    self_fence_after: %s
+    observers: [%s]
+    margin: 1s
+`, LabWatchdog, WatchdogTimeout, SelfFenceAfter, strings.Join(observers, ", "))
 	return b.String(), nil
 }
 
@@ -60,8 +80,10 @@ func (e *Env) EnableHealth(ctx context.Context) error {
 	}
 	steps := [][]string{
 		{
+			// Monitored well within the watchdog's countdown: a hostcheck that died is started
+			// again before its host resets.
 			"resource", "create", "hostcheck", "ocf:computeha:hostcheck", "config=" + e.EvacdConfig(),
-			"op", "monitor", "interval=5s", "timeout=20s", "clone", "interleave=true",
+			"op", "monitor", "interval=2s", "timeout=20s", "clone", "interleave=true",
 		},
 		// One gate for every compute. It is tried once per fencing attempt (not twice,
 		// as Pacemaker retries a failing device by default), so a refusal costs decide.
@@ -71,11 +93,21 @@ func (e *Env) EnableHealth(ctx context.Context) error {
 			"pcmk_off_timeout=60s", "pcmk_reboot_timeout=60s",
 		},
 		{"constraint", "location", "gate", "rule", "score=-INFINITY", "#kind", "ne", "cluster"},
+		// The level after the power fence, for a host whose BMC does not answer: the host's
+		// own watchdog, through a poison pill or its proven silence. Tried once too: a
+		// refusal is the answer.
+		{
+			"stonith", "create", "fence-gossip", "fence_gossip", "config=" + e.EvacdConfig(),
+			"pcmk_host_list=" + strings.Join(e.hosts, " "), "pcmk_off_retries=1", "pcmk_reboot_retries=1",
+			"pcmk_reboot_action=off", "pcmk_off_timeout=60s", "pcmk_reboot_timeout=60s",
+		},
+		{"constraint", "location", "fence-gossip", "rule", "score=-INFINITY", "#kind", "ne", "cluster"},
 	}
 	for _, h := range e.hosts {
 		steps = append(steps,
 			[]string{"stonith", "level", "clear", h},
-			[]string{"stonith", "level", "add", "1", h, "gate", "fence-" + h, "fence-nova"})
+			[]string{"stonith", "level", "add", "1", h, "gate", "fence-" + h, "fence-nova"},
+			[]string{"stonith", "level", "add", "2", h, "gate", "fence-gossip", "fence-nova"})
 	}
 	for _, s := range steps {
 		if err := e.pcs(ctx, s...); err != nil {

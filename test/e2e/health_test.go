@@ -100,6 +100,8 @@ func healthScenarios(ctx context.Context, t *testing.T, env *Env) {
 		env.waitEnabled(ctx, t, h, 90*time.Second)
 		t.Logf("%s back in the cluster and enabled in Nova %s after the heal", h, time.Since(healed).Round(time.Millisecond))
 		env.noFencing(ctx, t, h, fault)
+		// Its storage heartbeat went on: it never fenced itself through its watchdog either.
+		env.noPowerChange(t, h, fault)
 		env.stayed(ctx, t, vms[h])
 		if err := env.WaitJudged(ctx, env.Computes(), "running", time.Minute); err != nil {
 			t.Fatal(err)
@@ -136,6 +138,10 @@ func healthScenarios(ctx context.Context, t *testing.T, env *Env) {
 		env.waitEnabled(ctx, t, h, time.Minute)
 	})
 
+	env.scenario(ctx, t, "hostcheck killed on a host with HA VMs is started again within its watchdog's countdown, and the host runs on", func(t *testing.T) {
+		hostcheckKilled(ctx, t, env, vms["cmp1"])
+	})
+
 	env.scenario(ctx, t, "shared storage down for everyone makes nobody dead", func(t *testing.T) {
 		env.quiet(ctx, t)
 		fault := time.Now()
@@ -158,6 +164,8 @@ func healthScenarios(ctx context.Context, t *testing.T, env *Env) {
 		}
 		for _, h := range env.Computes() {
 			env.noFencing(ctx, t, h, fault)
+			// Every host still reaches its observers: none may fence itself for its storage.
+			env.noPowerChange(t, h, fault)
 			env.stayed(ctx, t, vms[h])
 		}
 		if err := env.WaitJudged(ctx, env.Computes(), "running", time.Minute); err != nil {
@@ -307,6 +315,14 @@ func healthScenarios(ctx context.Context, t *testing.T, env *Env) {
 		if _, err := env.WaitCommandAlert("ComputehaHostDead", h, alert.Resolved, tl.Fault, 10*time.Second); err != nil {
 			t.Error(err)
 		}
+	})
+
+	env.scenario(ctx, t, "a host powered off with its BMC is fenced through the second level (its proven silence) and evacuated", func(t *testing.T) {
+		bmcUnreachablePowerLoss(ctx, t, env, vms)
+	})
+
+	env.scenario(ctx, t, "a host cut from every network and its storage, its BMC unreachable, powers itself off through its watchdog before anything is evacuated", func(t *testing.T) {
+		isolatedFromEverything(ctx, t, env, vms)
 	})
 
 	env.scenario(ctx, t, "a failed recovery is listed, retried to success once the cause is gone; another is cleared and its host let back", func(t *testing.T) {

@@ -19,6 +19,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Node kinds as printed by "lab nodes".
@@ -258,6 +259,44 @@ func (l *Lab) BMCEvents(node string) ([]string, error) {
 		}
 	}
 	return evs, nil
+}
+
+// BMCEvent is one power change the node's BMC carried out.
+type BMCEvent struct {
+	At   time.Time
+	What string // "on" or "off"
+}
+
+// BMCEventLog is BMCEvents with the time of each change.
+func (l *Lab) BMCEventLog(node string) ([]BMCEvent, error) {
+	data, err := os.ReadFile(filepath.Join(l.dir, "bmc", node, "events"))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading BMC events of %s: %w", node, err)
+	}
+	var evs []BMCEvent
+	for line := range strings.Lines(string(data)) {
+		f := strings.Fields(line)
+		if len(f) != 2 {
+			continue
+		}
+		secs, err := strconv.ParseFloat(f[0], 64)
+		if err != nil {
+			return nil, fmt.Errorf("BMC events of %s: bad time in %q", node, line)
+		}
+		evs = append(evs, BMCEvent{At: time.UnixMilli(int64(secs * 1000)), What: f[1]})
+	}
+	return evs, nil
+}
+
+// BMC makes the node's BMC unreachable on its network ("down": a BMC that lost its own
+// power, or a cut IPMI network) or reachable again ("up"); "status" reads which. The node's
+// power and its watchdog are untouched.
+func (l *Lab) BMC(ctx context.Context, node, action string) (string, error) {
+	out, err := l.run(ctx, "bmc", node, action)
+	return strings.TrimSpace(out), err
 }
 
 // CrmMonXML runs crm_mon --output-as=xml on the first controller that
