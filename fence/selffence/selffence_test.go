@@ -147,8 +147,10 @@ func writeConfig(t *testing.T, doc string) string {
 }
 
 func armed(now time.Time) *health.Record {
-	return &health.Record{Host: "cmp1", Seq: uint64(now.Unix()), Time: now, Service: health.ServiceOK,
-		Watchdog: &health.RecordWatchdog{TimeoutMS: 5000, SelfFenceAfterMS: 5000}}
+	return &health.Record{
+		Host: "cmp1", Seq: uint64(now.Unix()), Time: now, Service: health.ServiceOK,
+		Watchdog: &health.RecordWatchdog{TimeoutMS: 5000, SelfFenceAfterMS: 5000},
+	}
 }
 
 type result struct {

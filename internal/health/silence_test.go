@@ -20,16 +20,20 @@ func silenceConfig() *config.Health {
 		"cmp1": {"mgmt": "10.0.0.21", "storage": "10.1.0.21"},
 		"cmp2": {"mgmt": "10.0.0.22", "storage": "10.1.0.22"},
 	}
-	h.Watchdog = config.Watchdog{Device: "/dev/watchdog", Timeout: 5 * time.Second, SelfFenceAfter: 6 * time.Second,
-		Observers: []string{"ctl1", "ctl2"}, Margin: time.Second}
+	h.Watchdog = config.Watchdog{
+		Device: "/dev/watchdog", Timeout: 5 * time.Second, SelfFenceAfter: 6 * time.Second,
+		Observers: []string{"ctl1", "ctl2"}, Margin: time.Second,
+	}
 	return &h
 }
 
 func TestSilentUntil(t *testing.T) {
 	t0 := time.Date(2026, 12, 6, 10, 0, 0, 0, time.UTC)
 	ms := func(d time.Duration) string { return "@" + strconv.FormatInt(t0.Add(d).UnixMilli(), 10) }
-	rec := &Record{Host: "cmp1", Seq: 9, Time: t0, Service: ServiceOK,
-		Watchdog: &RecordWatchdog{TimeoutMS: 5000, SelfFenceAfterMS: 6000}}
+	rec := &Record{
+		Host: "cmp1", Seq: 9, Time: t0, Service: ServiceOK,
+		Watchdog: &RecordWatchdog{TimeoutMS: 5000, SelfFenceAfterMS: 6000},
+	}
 	allLost := map[string]map[string]string{
 		"mgmt":    {"ctl1": "cmp1=lost" + ms(3*time.Second) + " cmp2=ok", "ctl2": "cmp1=lost" + ms(time.Second)},
 		"storage": {"ctl1": "cmp1=lost" + ms(-time.Second)},

@@ -239,14 +239,21 @@ func (c *checker) obey(p health.Pill, now time.Time) {
 	c.mu.Unlock()
 	c.log.Error("this host read a poison pill for itself: the watchdog is no longer fed, the host resets",
 		"pill", p.ID, "by", p.By, "written", p.Time, "timeout", c.sf.dev.Timeout())
-	if data, err := health.MarshalPill(p); err == nil {
-		if err := os.MkdirAll(filepath.Dir(c.o.CondemnedMark), 0o755); err == nil {
-			err = os.WriteFile(c.o.CondemnedMark, data, 0o600)
-		}
-		if err != nil {
-			c.log.Warn("cannot keep the condemnation across a restart of hostcheck", "path", c.o.CondemnedMark, "error", err)
-		}
+	if err := keepMark(c.o.CondemnedMark, p); err != nil {
+		c.log.Warn("cannot keep the condemnation across a restart of hostcheck", "path", c.o.CondemnedMark, "error", err)
 	}
+}
+
+// keepMark writes the pill a host obeyed to path.
+func keepMark(path string, p health.Pill) error {
+	data, err := health.MarshalPill(p)
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	return os.WriteFile(path, data, 0o600)
 }
 
 // watchdogHealth is the watchdog's part of the process's health. Called with c.mu held.

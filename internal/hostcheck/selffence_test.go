@@ -29,8 +29,10 @@ type wdRig struct {
 
 func watchdogHealth() config.Health {
 	h := testHealth("/shared")
-	h.Watchdog = config.Watchdog{Device: "file:/run/wd", Timeout: 8 * time.Second, SelfFenceAfter: 6 * time.Second,
-		Observers: []string{"ctrl1"}, Margin: 2 * time.Second}
+	h.Watchdog = config.Watchdog{
+		Device: "file:/run/wd", Timeout: 8 * time.Second, SelfFenceAfter: 6 * time.Second,
+		Observers: []string{"ctrl1"}, Margin: 2 * time.Second,
+	}
 	return h
 }
 

@@ -44,8 +44,10 @@ health:
 // watchdog and, when pill is set, its acknowledgement.
 func armedHeartbeat(t *testing.T, shared string, age time.Duration, pill string) {
 	t.Helper()
-	rec := health.Record{Host: "cmp1", Seq: uint64(time.Now().UnixNano()), Time: time.Now().Add(-age), Service: health.ServiceOK,
-		Watchdog: &health.RecordWatchdog{TimeoutMS: 2000, SelfFenceAfterMS: 5000}}
+	rec := health.Record{
+		Host: "cmp1", Seq: uint64(time.Now().UnixNano()), Time: time.Now().Add(-age), Service: health.ServiceOK,
+		Watchdog: &health.RecordWatchdog{TimeoutMS: 2000, SelfFenceAfterMS: 5000},
+	}
 	if pill != "" {
 		rec.Condemned = &health.Condemned{Pill: pill, Since: time.Now()}
 	}
