@@ -9,7 +9,12 @@
 // one) counts as wrong, on the faulted host or on any other. It prints the median and worst
 // per fault and exits 1 when a median misses the target or any decision was wrong.
 //
-//	go run ./test/bench/health -bin bin -runs 3
+// Then it times a power loss to the fencing Pacemaker confirms, when the BMC went with the
+// power (the second level, gate and fence_gossip, through the host's watchdog: target
+// -fence-target), beside the same power loss with the BMC answering (the first level, the
+// reference of the same run).
+//
+//	go run ./test/bench/health -bin bin -runs 3 -fence-runs 3
 package main
 
 import (
@@ -28,6 +33,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/computeha/computeha/crm"
 	"github.com/computeha/computeha/test/lab"
 )
 
@@ -117,9 +123,20 @@ health:
     - {name: tenant}
   hosts:
 `, lab.SharedDir, lab.Script(), labDir)
+	var observers []string
 	for _, n := range nodes {
 		fmt.Fprintf(&b, "    %s: {mgmt: %s, tenant: %s}\n", n.Name, n.Mgmt, n.Tenant)
+		if n.Kind == lab.Controller {
+			observers = append(observers, n.Name)
+		}
 	}
+	fmt.Fprintf(&b, `  watchdog:
+    device: file:/run/computeha/lab-watchdog
+    timeout: 5s
+    self_fence_after: 5s
+    observers: [%s]
+    margin: 1s
+`, strings.Join(observers, ", "))
 	return b.String()
 }
 
@@ -216,6 +233,8 @@ func main() {
 	bin := flag.String("bin", "bin", "directory of computeha and its agents (make build)")
 	runs := flag.Int("runs", 3, "repetitions of every fault")
 	target := flag.Duration("target", 5*time.Second, "largest acceptable median, fault to the decided state")
+	flag.IntVar(&fenceRuns, "fence-runs", 3, "repetitions of the power losses timed to the fencing")
+	flag.DurationVar(&fenceTarget, "fence-target", 20*time.Second, "largest acceptable median, power loss with the BMC to the confirmed fencing")
 	flag.BoolVar(&keep, "keep", false, "leave the lab up when the benchmark fails, to look at it (then: test/lab/lab down --dir DIR)")
 	flag.Parse()
 	if err := run(*bin, *runs, *target); err != nil {
@@ -224,7 +243,11 @@ func main() {
 	}
 }
 
-var keep bool
+var (
+	keep        bool
+	fenceRuns   int
+	fenceTarget time.Duration
+)
 
 func run(bin string, runs int, target time.Duration) (err error) {
 	absBin, err := filepath.Abs(bin)
@@ -272,12 +295,16 @@ func run(bin string, runs int, target time.Duration) (err error) {
 		return err
 	}
 	steps := [][]string{
-		{"resource", "create", "hostcheck", "ocf:computeha:hostcheck", "config=" + cfg, "op", "monitor", "interval=5s", "timeout=20s", "clone", "interleave=true"},
+		{"resource", "create", "hostcheck", "ocf:computeha:hostcheck", "config=" + cfg, "op", "monitor", "interval=2s", "timeout=20s", "clone", "interleave=true"},
 		{"stonith", "create", "gate", "fence_hostcheck", "config=" + cfg, "pcmk_host_list=cmp1 cmp2", "pcmk_off_retries=1", "pcmk_reboot_retries=1", "pcmk_reboot_timeout=60s", "pcmk_off_timeout=60s"},
 		{"constraint", "location", "gate", "rule", "score=-INFINITY", "#kind", "ne", "cluster"},
+		{"stonith", "create", "fence-gossip", "fence_gossip", "config=" + cfg, "pcmk_host_list=cmp1 cmp2", "pcmk_off_retries=1", "pcmk_reboot_retries=1", "pcmk_reboot_timeout=60s", "pcmk_off_timeout=60s"},
+		{"constraint", "location", "fence-gossip", "rule", "score=-INFINITY", "#kind", "ne", "cluster"},
 	}
 	for _, h := range []string{"cmp1", "cmp2"} {
-		steps = append(steps, []string{"stonith", "level", "clear", h}, []string{"stonith", "level", "add", "1", h, "gate", "fence-" + h})
+		steps = append(steps, []string{"stonith", "level", "clear", h},
+			[]string{"stonith", "level", "add", "1", h, "gate", "fence-" + h},
+			[]string{"stonith", "level", "add", "2", h, "gate", "fence-gossip"})
 	}
 	for _, s := range steps {
 		if err := pcs(s...); err != nil {
@@ -338,7 +365,101 @@ func run(bin string, runs int, target time.Duration) (err error) {
 	if missed || len(wrong) > 0 {
 		return errors.New("a target was missed")
 	}
+	return fencings(ctx, l, w, hosts, pcs)
+}
+
+// fencings times power losses to the fencing Pacemaker confirms: with the BMC answering (the
+// first level; the reference) and with the BMC gone with the power (the second level, through
+// the host's watchdog), interleaved so that both see the same machine.
+func fencings(ctx context.Context, l *lab.Lab, w *watcher, hosts []string, pcs func(...string) error) error {
+	type kind struct {
+		name string
+		host string
+		bmc  bool
+	}
+	kinds := []kind{
+		{"power loss, BMC answering (level 1: the power fence)", "cmp1", true},
+		{"power loss, BMC gone with it (level 2: fence_gossip)", "cmp2", false},
+	}
+	took := map[string][]time.Duration{}
+	for r := range fenceRuns {
+		for _, k := range kinds {
+			start := time.Now()
+			if err := powerOff(ctx, l, k.host); err != nil {
+				return err
+			}
+			if !k.bmc {
+				if _, err := l.BMC(ctx, k.host, "down"); err != nil {
+					return err
+				}
+			}
+			d, err := waitFenced(ctx, l, k.host, start, 2*time.Minute)
+			if err != nil {
+				return fmt.Errorf("run %d, %s of %s: %w", r+1, k.name, k.host, err)
+			}
+			took[k.name] = append(took[k.name], d)
+			fmt.Printf("run %d: %-55s %s fenced after %s\n", r+1, k.name, k.host, d.Round(time.Millisecond))
+			if !k.bmc {
+				if _, err := l.BMC(ctx, k.host, "up"); err != nil {
+					return err
+				}
+				// Its power device failed to start while its BMC did not answer.
+				if err := pcs("resource", "cleanup", "fence-"+k.host); err != nil {
+					return err
+				}
+			}
+			// The first level reboots the host; the second cannot power it on.
+			if st, err := l.Power(ctx, k.host, "status"); err == nil && st == "off" {
+				if _, err := l.Power(ctx, k.host, "on"); err != nil {
+					return err
+				}
+			}
+			if err := back(ctx, l, w, hosts, k.host); err != nil {
+				return fmt.Errorf("run %d, after %s of %s: %w", r+1, k.name, k.host, err)
+			}
+		}
+	}
+	fmt.Printf("\npower loss to confirmed fencing over %d runs (target for the BMC gone: median <= %s)\n", fenceRuns, fenceTarget)
+	var ref time.Duration
+	missed := false
+	for i, k := range kinds {
+		ds := took[k.name]
+		slices.Sort(ds)
+		med, worst := ds[len(ds)/2], ds[len(ds)-1]
+		mark := "reference"
+		if i == 0 {
+			ref = med
+		} else {
+			mark = fmt.Sprintf("%.1fx the reference, ok", med.Seconds()/ref.Seconds())
+			if med > fenceTarget {
+				mark, missed = fmt.Sprintf("%.1fx the reference, MISSED", med.Seconds()/ref.Seconds()), true
+			}
+		}
+		fmt.Printf("  %-55s median %7s  worst %7s  %s\n", k.name, med.Round(time.Millisecond), worst.Round(time.Millisecond), mark)
+	}
+	if missed {
+		return errors.New("a target was missed")
+	}
 	return nil
+}
+
+// waitFenced waits until Pacemaker's fencing history has a successful fencing of host
+// completed after start, and returns when it was first seen.
+func waitFenced(ctx context.Context, l *lab.Lab, host string, start time.Time, limit time.Duration) (time.Duration, error) {
+	for time.Since(start) < limit {
+		out, _, code, err := l.Exec(ctx, "ctl1", "stonith_admin", "--history", host, "--output-as=xml")
+		if err == nil && code == 0 {
+			evs, err := crm.DecodeFencingHistory(strings.NewReader(out))
+			if err == nil && slices.ContainsFunc(evs, func(e crm.FenceEvent) bool {
+				// Pacemaker records completion to the second.
+				return e.Succeeded() && !e.Completed.Before(start.Truncate(time.Second))
+			}) {
+				return time.Since(start), nil
+			}
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	return 0, fmt.Errorf("%s not fenced within %s", host, limit)
 }
 
 // waitDecided waits for f's host to be confirmed f.state, and returns how long that took from
