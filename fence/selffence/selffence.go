@@ -290,10 +290,14 @@ func (d *device) SetPower(ctx context.Context, _ string, on bool) error {
 // the host may have acknowledged), or writes a new one.
 func (d *device) placePill(ctx context.Context, now time.Time) (health.Pill, error) {
 	data, err := bounded(ctx, func() ([]byte, error) { return d.deps.Pills.ReadFile(d.pillPath()) })
-	if err == nil {
+	switch {
+	case err == nil:
 		if p, err := health.ParsePill(data); err == nil && p.Host == d.host {
 			return p, nil
 		}
+	case !errors.Is(err, fs.ErrNotExist):
+		// A pill the host may have acknowledged is never replaced on a failed read.
+		return health.Pill{}, err
 	}
 	p := health.Pill{Host: d.host, ID: health.NewPillID(), By: d.deps.Node, Time: now.UTC()}
 	b, err := health.MarshalPill(p)
@@ -323,16 +327,16 @@ func (d *device) judge(ctx context.Context) fence.State {
 	d.lastRound = now
 	ev := d.gather(ctx)
 	// The acknowledgement: the host stopped feeding before it wrote it, so it is off once
-	// its countdown has run from when it was first seen here.
-	if rec := ev.Record; d.pillErr == nil && rec != nil && rec.Condemned != nil && rec.Condemned.Pill == d.pill.ID {
+	// its countdown has run from when it was first seen here. It counts only in a record
+	// written since this attempt began (an old one may be of the host's earlier life: reset
+	// since, it ignores the pill now), by a host that announces its watchdog.
+	if rec := ev.Record; d.pillErr == nil && rec != nil && rec.Condemned != nil && rec.Condemned.Pill == d.pill.ID &&
+		rec.Watchdog != nil && rec.Time.After(d.start.Add(d.cfg.ClockSkew)) {
 		if d.ackSeen.IsZero() {
 			d.ackSeen = now
 			d.log.Info("the host acknowledged the poison pill", "host", d.host, "pill", d.pill.ID, "since", rec.Condemned.Since)
 		}
-		timeout := d.cfg.Watchdog.Timeout
-		if rec.Watchdog != nil {
-			timeout = max(timeout, rec.Watchdog.Timeout())
-		}
+		timeout := max(d.cfg.Watchdog.Timeout, rec.Watchdog.Timeout())
 		if off := d.ackSeen.Add(timeout + d.cfg.Watchdog.Margin); !now.Before(off) {
 			return d.succeed(ctx, now, fmt.Sprintf("it acknowledged the poison pill, and its watchdog (%s) and the margin have run out since", timeout))
 		}

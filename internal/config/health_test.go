@@ -138,7 +138,7 @@ func TestHealthSectionValidation(t *testing.T) {
 		},
 		{
 			"a watchdog section with a valid device, timeouts and observers is valid",
-			"  watchdog: {device: /dev/watchdog, timeout: 5s, self_fence_after: 5s, observers: [h1, h2], margin: 1s}\n" + nets + threeHosts,
+			"  watchdog: {device: /dev/watchdog, timeout: 5s, self_fence_after: 5s, observers: [h1, h2], margin: 2s}\n" + nets + threeHosts,
 			nil,
 		},
 		{
@@ -149,7 +149,7 @@ func TestHealthSectionValidation(t *testing.T) {
 				"health.watchdog.timeout: 1s is below 2s",
 				"health.watchdog.self_fence_after: 2s is shorter than three intervals (3s)",
 				"health.watchdog.self_fence_after: 2s is not longer than it takes to find a peer lost (4 probes: 4s)",
-				"health.watchdog.margin: 500ms is shorter than one interval (1s): a host could still be running when fence_gossip calls it off",
+				"health.watchdog.margin: 500ms is shorter than two intervals (2s): a host could still be running when fence_gossip calls it off",
 				`health.watchdog.observers[1]: "h9" is not one of health.hosts`,
 				`health.watchdog.observers[2]: "h1" is listed twice`,
 			},

@@ -77,10 +77,11 @@ func (w *Watchdog) validate(p *problems, h *Health) {
 	if lost := time.Duration(h.ProbeFailures+1) * h.Interval; w.SelfFenceAfter <= lost {
 		p.add("health.watchdog.self_fence_after: %s is not longer than it takes to find a peer lost (%d probes: %s)", w.SelfFenceAfter, h.ProbeFailures+1, lost)
 	}
-	// fence_gossip waits for the bounds plus the margin; the margin covers the time between
-	// two rounds of the processes it reads (the target's loop, the observers' probes).
-	if w.Margin < h.Interval {
-		p.add("health.watchdog.margin: %s is shorter than one interval (%s): a host could still be running when fence_gossip calls it off", w.Margin, h.Interval)
+	// fence_gossip bounds the host's last contact by the observers' last answers from it.
+	// The host's own last answer from an observer comes later by up to an interval and a
+	// probe's timeout (its probes and theirs are not in step): the margin must cover that.
+	if w.Margin < 2*h.Interval {
+		p.add("health.watchdog.margin: %s is shorter than two intervals (%s): a host could still be running when fence_gossip calls it off", w.Margin, 2*h.Interval)
 	}
 	if len(w.Observers) == 0 {
 		p.add("health.watchdog.observers: required: the hosts (the controllers) whose contact keeps a host without storage alive")

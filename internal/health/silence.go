@@ -16,8 +16,8 @@ type SilenceEvidence struct {
 	StorageErr error
 	// Views are the reachability attributes' raw values, by network then observing node.
 	Views map[string]map[string]string
-	// Online tells which nodes Pacemaker has online: an observer it has not is in another
-	// partition, or down, and publishes nothing that can be read here.
+	// Online tells which nodes Pacemaker has online. An observer it has not may be in
+	// another partition with the host, still answering it: no silence is proven then.
 	Online map[string]bool
 }
 
@@ -28,9 +28,12 @@ type SilenceEvidence struct {
 // its newest heartbeat record's time, and the newest last answer any observer saw from it on
 // any network, each plus the clock skew allowed between hosts.
 //
-// When the evidence cannot bound it (no record, no watchdog, an observer that still reaches
-// the host or cannot tell, storage unreadable), SilentUntil returns the zero time and says
-// what is missing.
+// Every observer with an address on a network the host has must be online and see the host
+// lost there, with its last answer: the host lives on while it reaches any observer, and an
+// observer out of this partition (or whose Pacemaker stopped) may still answer it. When the
+// evidence cannot bound it (no record, no watchdog, an observer offline, reaching the host,
+// unable to tell, or that never timed its loss; storage unreadable), SilentUntil returns the
+// zero time and says what is missing.
 func SilentUntil(cfg *config.Health, host string, ev SilenceEvidence) (time.Time, string) {
 	if ev.StorageErr != nil {
 		return time.Time{}, fmt.Sprintf("the shared storage cannot be read, so %s's heartbeat is unknown: %v", host, ev.StorageErr)
@@ -59,12 +62,12 @@ func SilentUntil(cfg *config.Health, host string, ev SilenceEvidence) (time.Time
 			if _, ok := cfg.Address(o, n.Name); !ok {
 				continue
 			}
+			if !ev.Online[o] {
+				return time.Time{}, fmt.Sprintf("observer %s is not online in this partition: it may still reach %s", o, host)
+			}
 			value := ev.Views[n.Name][o]
 			if value == "" {
-				if ev.Online[o] {
-					return time.Time{}, fmt.Sprintf("observer %s publishes no view of network %s", o, n.Name)
-				}
-				continue
+				return time.Time{}, fmt.Sprintf("observer %s publishes no view of network %s", o, n.Name)
 			}
 			view, lastOK, err := ParseReachTimes(value)
 			if err != nil {
@@ -77,8 +80,12 @@ func SilentUntil(cfg *config.Health, host string, ev SilenceEvidence) (time.Time
 			default:
 				return time.Time{}, fmt.Sprintf("observer %s cannot tell whether it reaches %s on network %s", o, host, n.Name)
 			}
+			t := lastOK[host]
+			if t.IsZero() {
+				return time.Time{}, fmt.Sprintf("observer %s sees %s lost on network %s but does not say since when", o, host, n.Name)
+			}
 			seen++
-			if t := lastOK[host]; !t.IsZero() && t.Add(cfg.ClockSkew).After(contact) {
+			if t.Add(cfg.ClockSkew).After(contact) {
 				contact = t.Add(cfg.ClockSkew)
 			}
 		}

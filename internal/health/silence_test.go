@@ -59,10 +59,12 @@ func TestSilentUntil(t *testing.T) {
 			r.Time = t0.Add(10 * time.Second)
 			ev.Record = &r
 		}, want.Add(7 * time.Second), ""},
-		{"an observer Pacemaker does not have is not waited for", func(_ *config.Health, ev *SilenceEvidence) {
-			delete(ev.Views["mgmt"], "ctl2")
+		{"an observer out of this partition may still reach it: unproven", func(_ *config.Health, ev *SilenceEvidence) {
 			ev.Online = map[string]bool{"ctl1": true}
-		}, want, ""},
+		}, time.Time{}, "observer ctl2 is not online in this partition"},
+		{"a loss without its time proves no silence", func(_ *config.Health, ev *SilenceEvidence) {
+			ev.Views["mgmt"]["ctl2"] = "cmp1=lost"
+		}, time.Time{}, "observer ctl2 sees cmp1 lost on network mgmt but does not say since when"},
 		{"an online observer without a view leaves it unproven", func(_ *config.Health, ev *SilenceEvidence) {
 			delete(ev.Views["mgmt"], "ctl2")
 		}, time.Time{}, "observer ctl2 publishes no view of network mgmt"},
@@ -73,9 +75,15 @@ func TestSilentUntil(t *testing.T) {
 			ev.Views["mgmt"] = map[string]string{"ctl1": "cmp1=unknown", "ctl2": "cmp1=lost"}
 		}, time.Time{}, "observer ctl1 cannot tell"},
 		{"a non-observer's view does not count", func(_ *config.Health, ev *SilenceEvidence) {
-			ev.Views = map[string]map[string]string{"mgmt": {"cmp2": "cmp1=lost"}}
-			ev.Online = map[string]bool{}
-		}, time.Time{}, "no observer ([ctl1 ctl2]) has a view of cmp1"},
+			ev.Views = map[string]map[string]string{"mgmt": {"cmp2": "cmp1=lost" + ms(0)}}
+			ev.Online = map[string]bool{"cmp2": true}
+		}, time.Time{}, "observer ctl1 is not online"},
+		{"no observer on the host's networks: nothing proven", func(cfg *config.Health, ev *SilenceEvidence) {
+			cfg.Watchdog.Observers = []string{"cmp2"}
+			ev.Views = map[string]map[string]string{"mgmt": {"cmp2": "cmp1=lost" + ms(0)}}
+			ev.Online = map[string]bool{"cmp2": true}
+			cfg.Hosts["cmp2"] = map[string]string{}
+		}, time.Time{}, "no observer ([cmp2]) has a view of cmp1"},
 		{"no record: no known watchdog", func(_ *config.Health, ev *SilenceEvidence) { ev.Record = nil }, time.Time{}, "has no heartbeat record"},
 		{"a record without a watchdog", func(_ *config.Health, ev *SilenceEvidence) {
 			r := *rec

@@ -83,6 +83,9 @@ type Options struct {
 	PublishTimeout time.Duration
 	// OpenWatchdog arms the watchdog of Health.Watchdog (default watchdog.Open).
 	OpenWatchdog func(spec string, timeout time.Duration) (watchdog.Device, error)
+	// BootTime is when this host started (default: the kernel's boot time): a poison pill
+	// written before it was for the host's earlier life, which ended.
+	BootTime time.Time
 	// CondemnedMark keeps a condemnation across restarts of the process (default
 	// DefaultCondemnedMark).
 	CondemnedMark string
@@ -116,6 +119,7 @@ func Run(ctx context.Context, o Options) error {
 		return err
 	}
 	defer c.close()
+	parent := ctx
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	errs := make(chan error, 1)
@@ -143,8 +147,12 @@ func Run(ctx context.Context, o Options) error {
 		err = nil
 	case err = <-errs:
 	}
+	// Asked to stop (a signal, Pacemaker's stop), not failing: only then is the watchdog
+	// disarmed.
+	deliberate := parent.Err() != nil
 	cancel()
 	wg.Wait()
+	c.stopWatchdog(deliberate)
 	return err
 }
 
@@ -205,7 +213,7 @@ type peer struct {
 	addr  netip.Addr
 	fails int
 	state health.Signal
-	// lastOK is when it last answered (zero: never).
+	// lastOK is when it last answered, or when this process started.
 	lastOK time.Time
 	// lastErr is why the last probe failed, for the log.
 	lastErr error
@@ -249,6 +257,9 @@ func newChecker(o Options) (*checker, error) {
 	if o.CondemnedMark == "" {
 		o.CondemnedMark = DefaultCondemnedMark
 	}
+	if o.BootTime.IsZero() {
+		o.BootTime = bootTime()
+	}
 	if o.ProbeTimeout <= 0 {
 		o.ProbeTimeout = h.Interval * 6 / 10
 	}
@@ -276,7 +287,9 @@ func newChecker(o Options) (*checker, error) {
 				continue
 			}
 			if a, ok := h.Address(name, n.Name); ok {
-				nw.peers = append(nw.peers, &peer{name: name, addr: a})
+				// Not heard since this process started: what it publishes of a peer lost from
+				// the start says so (fence_gossip bounds a silence by it).
+				nw.peers = append(nw.peers, &peer{name: name, addr: a, lastOK: now})
 			}
 		}
 		if len(nw.peers) > 0 {
@@ -314,15 +327,8 @@ func (c *checker) every(ctx context.Context, step func(context.Context)) {
 func (c *checker) heartbeatStep(ctx context.Context) {
 	now := c.o.Now()
 	c.checkService(ctx, now)
-	rec := health.Record{Host: c.o.Node, Time: now.UTC(), Service: health.ServiceOK, Networks: c.ownView()}
-	c.mu.Lock()
-	if !c.serviceUp {
-		rec.Service = health.ServiceDown
-		rec.ServiceDownSince = c.serviceDownSince.UTC()
-	}
-	rec.Watchdog, rec.Condemned = c.sf.armed, c.sf.condemned
-	c.mu.Unlock()
-	if c.writer.kick(rec, c.o.Now) {
+	rec := c.record(now)
+	if c.writer.kick(rec, now, c.o.Now) {
 		c.hungWarned = false
 		return
 	}

@@ -25,6 +25,9 @@ type wdRig struct {
 	dev   *watchdog.Fake
 	opens int
 	mark  string
+	// ctrl1Writes tells whether ctrl1, the observer, writes its heartbeat to the shared
+	// directory each round (the storage is shared).
+	ctrl1Writes bool
 }
 
 func watchdogHealth() config.Health {
@@ -38,7 +41,12 @@ func watchdogHealth() config.Health {
 
 func newWDRig(t *testing.T, h config.Health, mark string) *wdRig {
 	t.Helper()
-	w := &wdRig{rig: &rig{clock: newClock(), pub: &FakePublisher{}, svc: &FakeService{}, probers: map[string]*FakeProber{}}}
+	return newWDRigBooted(t, h, mark, newClock().Now().Add(-time.Hour))
+}
+
+func newWDRigBooted(t *testing.T, h config.Health, mark string, boot time.Time) *wdRig {
+	t.Helper()
+	w := &wdRig{rig: &rig{clock: newClock(), pub: &FakePublisher{}, svc: &FakeService{}, probers: map[string]*FakeProber{}}, ctrl1Writes: true}
 	if mark == "" {
 		mark = filepath.Join(t.TempDir(), "condemned")
 	}
@@ -60,6 +68,7 @@ func newWDRig(t *testing.T, h config.Health, mark string) *wdRig {
 			return w.dev, nil
 		},
 		CondemnedMark: mark,
+		BootTime:      boot,
 		Restart:       func(context.Context, string) error { return nil },
 		Log:           slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
@@ -73,10 +82,16 @@ func newWDRig(t *testing.T, h config.Health, mark string) *wdRig {
 // round runs one round of every loop, with the pill read and the write finished, then
 // moves the clock by a second.
 func (w *wdRig) round() {
+	if w.ctrl1Writes {
+		b, _ := health.MarshalRecord(health.Record{Host: "ctrl1", Seq: 1, Time: w.clock.Now(), Service: health.ServiceOK})
+		w.store.mu.Lock()
+		w.store.files["/shared/ctrl1.heartbeat"] = b
+		w.store.mu.Unlock()
+	}
 	w.c.probeStep(context.Background())
 	w.beat()
 	w.c.watchdogStep()
-	if r := w.c.sf.pill; r != nil {
+	if r := w.c.sf.read; r != nil {
 		<-r.done
 	}
 	w.clock.Advance(time.Second)
@@ -173,17 +188,23 @@ func TestAPillStopsTheFeedsForGoodAndIsAcknowledged(t *testing.T) {
 	if _, err := os.Stat(w.mark); err != nil {
 		t.Fatal(err)
 	}
+	// Opening the device again would restart its countdown: it is left as it runs.
 	w2 := newWDRig(t, watchdogHealth(), w.mark)
 	w2.answer(true, true)
 	for range 10 {
 		w2.round()
 	}
-	if feeds := w2.feeds(); feeds != 0 || !w2.dev.Expired() {
-		t.Fatalf("a restarted hostcheck fed a condemned host's watchdog %d times", feeds)
+	if w2.opens != 0 {
+		t.Fatalf("a restarted hostcheck opened a condemned host's watchdog %d times", w2.opens)
 	}
-	// Its stop leaves the countdown running.
-	w2.c.releaseWatchdog()
-	if _, disarmed, _ := w2.dev.State(); disarmed {
+	w2.beat()
+	rec2 := readRecord2(t, w2.store, "/shared/cmp1.heartbeat")
+	if rec2.Condemned == nil || rec2.Condemned.Pill != "p1" || rec2.Watchdog == nil || rec2.Watchdog.Timeout() != 8*time.Second {
+		t.Fatalf("a restarted condemned hostcheck's record: %+v, %+v", rec2.Condemned, rec2.Watchdog)
+	}
+	// A condemned host's stop leaves the countdown running.
+	w.c.stopWatchdog(true)
+	if _, disarmed, _ := w.dev.State(); disarmed {
 		t.Fatal("a condemned host disarmed its watchdog")
 	}
 }
@@ -198,6 +219,7 @@ func TestAHostAloneFencesItselfButAnIsolatedOneDoesNot(t *testing.T) {
 		{"storage and the observer lost: fenced", true, false, false, true},
 		{"storage and the observer lost, a non-observer still answering: fenced", true, false, true, true},
 		{"every network lost, storage fine: isolated, never fenced", false, false, false, false},
+		{"every network lost, writes succeed but to a directory no observer writes to (a mount point left empty): fenced", false, false, false, true},
 		{"storage lost, the observer answering: it could hear a pill, not fenced", true, true, false, false},
 	}
 	for _, tt := range tests {
@@ -210,6 +232,9 @@ func TestAHostAloneFencesItselfButAnIsolatedOneDoesNot(t *testing.T) {
 			if tt.storageFails {
 				w.store.Fail(errors.New("EIO"))
 			}
+			if strings.Contains(tt.name, "mount point") {
+				w.ctrl1Writes = false
+			}
 			w.answer(tt.ctrl1, tt.cmp2)
 			for range 30 {
 				w.round()
@@ -221,6 +246,10 @@ func TestAHostAloneFencesItselfButAnIsolatedOneDoesNot(t *testing.T) {
 				// Alone from the last write and the last answer of round 3 (t0+2s): 6s later
 				// it notices on its next round, so the last feed is at most 7s after.
 				last := newClock().Now().Add(2 * time.Second)
+				if !w.ctrl1Writes {
+					// ctrl1's last record stays fresh for stale_after + clock_skew (6s).
+					last = last.Add(6 * time.Second)
+				}
 				if fed := w.dev.LastFeed(); fed.After(last.Add(7 * time.Second)) {
 					t.Fatalf("last fed at %s, more than self_fence_after + a round after %s", fed, last)
 				}
@@ -232,18 +261,88 @@ func TestAHostAloneFencesItselfButAnIsolatedOneDoesNot(t *testing.T) {
 	}
 }
 
-func TestADeliberateStopDisarmsAndAMissingDeviceIsReported(t *testing.T) {
+func TestOnlyADeliberateStopThatSaysSoDisarms(t *testing.T) {
 	w := newWDRig(t, watchdogHealth(), "")
 	w.answer(true, true)
 	w.round()
-	w.c.releaseWatchdog()
+	w.c.stopWatchdog(true)
 	if _, disarmed, _ := w.dev.State(); !disarmed {
 		t.Fatal("a deliberate stop left the watchdog armed")
 	}
+	// The last heartbeat says no watchdog is held any more, before it was disarmed.
+	if rec := readRecord2(t, w.store, "/shared/cmp1.heartbeat"); rec.Watchdog != nil {
+		t.Fatalf("the last heartbeat still announces a watchdog: %+v", rec.Watchdog)
+	}
+
+	// A failure is no deliberate stop: the countdown goes on.
+	w = newWDRig(t, watchdogHealth(), "")
+	w.answer(true, true)
+	w.round()
+	w.c.stopWatchdog(false)
+	if _, disarmed, _ := w.dev.State(); disarmed {
+		t.Fatal("hostcheck failing disarmed the watchdog")
+	}
+
+	// A stop whose last heartbeat cannot say so leaves the countdown going too, and the
+	// watchdog announced.
+	w = newWDRig(t, watchdogHealth(), "")
+	w.answer(true, true)
+	w.round()
+	w.store.Fail(errors.New("EIO"))
+	w.c.stopWatchdog(true)
+	if _, disarmed, _ := w.dev.State(); disarmed {
+		t.Fatal("a stop that could not announce it disarmed the watchdog")
+	}
+	if h := w.c.Health(); !h.Watchdog.Armed {
+		t.Fatal("the watchdog is no longer announced though it still counts down")
+	}
+}
+
+func TestAPillFromBeforeTheHostStartedIsIgnored(t *testing.T) {
+	boot := newClock().Now().Add(-time.Minute)
+	w := newWDRigBooted(t, watchdogHealth(), "", boot)
+	w.answer(true, true)
+	w.round()
+	// Written before the boot by more than the clock skew allowed: for the host's last life.
+	w.putPill(t, health.Pill{Host: "cmp1", ID: "old", By: "ctrl1", Time: boot.Add(-3 * time.Second)})
+	for range 5 {
+		w.round()
+	}
+	if w.dev.Expired() || w.c.Health().Watchdog.Condemned != "" {
+		t.Fatal("a pill from the host's earlier life condemned it")
+	}
+	// One written since is obeyed.
+	w.putPill(t, health.Pill{Host: "cmp1", ID: "new", By: "ctrl1", Time: w.clock.Now()})
+	w.round()
+	w.round()
+	if w.c.Health().Watchdog.Condemned != "new" {
+		t.Fatal("a pill written since the boot was not obeyed")
+	}
+}
+
+func TestTheHealthOfTheWatchdogIsReadWhileItsLoopRuns(t *testing.T) {
+	// Run under the race detector: the socket and the metrics read what the loop writes.
+	h := watchdogHealth()
+	h.Watchdog.Device = "/dev/watchdog-missing"
+	w := newWDRig(t, h, "")
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for range 50 {
+			w.c.watchdogStep()
+		}
+	}()
+	for range 50 {
+		_ = w.c.Health()
+	}
+	<-done
+}
+
+func TestAMissingDeviceIsReported(t *testing.T) {
 
 	h := watchdogHealth()
 	h.Watchdog.Device = "/dev/watchdog-missing"
-	w = newWDRig(t, h, "")
+	w := newWDRig(t, h, "")
 	w.answer(true, true)
 	w.round()
 	w.round()

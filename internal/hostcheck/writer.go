@@ -91,6 +91,7 @@ type writer struct {
 	inflight      bool
 	inflightSince time.Time
 	lastOK        time.Time // Time of the newest record written successfully
+	lastOKAt      time.Time // the same instant on the process's clock (monotonic in production)
 	lastOKSeq     uint64
 	lastDuration  time.Duration
 	lastErr       error
@@ -106,8 +107,35 @@ func newWriter(store Store, dir, host string, staleAfter, timeout time.Duration,
 }
 
 // kick starts writing rec (its Seq is filled in) unless a write is still in flight, in which
-// case it reports false: the storage is hung, and piling goroutines up on it helps nobody.
-func (w *writer) kick(rec health.Record, now func() time.Time) bool {
+// case it reports false: the storage is hung, and piling goroutines up on it helps nobody. at
+// is rec.Time on the process's clock: the record's time is wall-clock, and a clock step
+// must not move what the host measures its own silence from.
+func (w *writer) kick(rec health.Record, at time.Time, now func() time.Time) bool {
+	return w.start(rec, at, now, nil)
+}
+
+// writeNow writes rec and waits for it up to timeout: the error is the write's, or a timeout.
+func (w *writer) writeNow(rec health.Record, at time.Time, now func() time.Time, timeout time.Duration) error {
+	done := make(chan error, 1)
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	for !w.start(rec, at, now, done) {
+		// Another write is in flight: wait for it, within the same bound.
+		select {
+		case <-deadline.C:
+			return errors.New("an earlier heartbeat write has not returned")
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	select {
+	case err := <-done:
+		return err
+	case <-deadline.C:
+		return fmt.Errorf("the heartbeat write did not return within %s", timeout)
+	}
+}
+
+func (w *writer) start(rec health.Record, at time.Time, now func() time.Time, done chan<- error) bool {
 	w.mu.Lock()
 	if w.inflight {
 		w.mu.Unlock()
@@ -121,6 +149,9 @@ func (w *writer) kick(rec health.Record, now func() time.Time) bool {
 		start := now()
 		seq, err := w.write(rec, start)
 		end := now()
+		if done != nil {
+			defer func() { done <- err }()
+		}
 		w.mu.Lock()
 		defer w.mu.Unlock()
 		w.inflight = false
@@ -133,7 +164,7 @@ func (w *writer) kick(rec health.Record, now func() time.Time) bool {
 			return
 		}
 		w.lastErr, w.failingSince = nil, time.Time{}
-		w.lastOK, w.lastOKSeq = rec.Time, seq
+		w.lastOK, w.lastOKAt, w.lastOKSeq = rec.Time, at, seq
 	}()
 	return true
 }
@@ -183,6 +214,8 @@ type writerStatus struct {
 	Reason    string
 	Seq       uint64
 	LastWrite time.Time
+	// LastWriteAt is LastWrite on the process's clock.
+	LastWriteAt time.Time
 	// Duration is how long the last finished write took.
 	Duration time.Duration
 	// Hung tells whether a write has been in flight for longer than the write timeout.
@@ -195,7 +228,7 @@ type writerStatus struct {
 func (w *writer) status(now time.Time) writerStatus {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	st := writerStatus{Seq: w.lastOKSeq, LastWrite: w.lastOK, Duration: w.lastDuration}
+	st := writerStatus{Seq: w.lastOKSeq, LastWrite: w.lastOK, LastWriteAt: w.lastOKAt, Duration: w.lastDuration}
 	st.Hung = w.inflight && now.Sub(w.inflightSince) > w.timeout
 	ref := w.lastOK
 	if ref.IsZero() {

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -32,7 +33,7 @@ health:
     cmp1: {mgmt: 192.0.2.11}
     cmp2: {mgmt: 192.0.2.12}
     node1: {mgmt: 192.0.2.1}
-  watchdog: {device: /dev/watchdog, timeout: 2s, self_fence_after: 5s, observers: [node1], margin: 1s}
+  watchdog: {device: /dev/watchdog, timeout: 2s, self_fence_after: 5s, observers: [node1], margin: 2s}
 `, shared)
 	if err := os.WriteFile(p, []byte(doc), 0o644); err != nil {
 		t.Fatal(err)
@@ -44,6 +45,12 @@ health:
 // watchdog and, when pill is set, its acknowledgement.
 func armedHeartbeat(t *testing.T, shared string, age time.Duration, pill string) {
 	t.Helper()
+	if err := writeArmedHeartbeat(shared, age, pill); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func writeArmedHeartbeat(shared string, age time.Duration, pill string) error {
 	rec := health.Record{
 		Host: "cmp1", Seq: uint64(time.Now().UnixNano()), Time: time.Now().Add(-age), Service: health.ServiceOK,
 		Watchdog: &health.RecordWatchdog{TimeoutMS: 2000, SelfFenceAfterMS: 5000},
@@ -53,15 +60,13 @@ func armedHeartbeat(t *testing.T, shared string, age time.Duration, pill string)
 	}
 	b, err := health.MarshalRecord(rec)
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	tmp := filepath.Join(shared, ".cmp1.tmp")
 	if err := os.WriteFile(tmp, b, 0o644); err != nil {
-		t.Fatal(err)
+		return err
 	}
-	if err := os.Rename(tmp, filepath.Join(shared, health.RecordFile("cmp1"))); err != nil {
-		t.Fatal(err)
-	}
+	return os.Rename(tmp, filepath.Join(shared, health.RecordFile("cmp1")))
 }
 
 // TestFenceGossip runs fence_gossip against a live Pacemaker node: real private attributes
@@ -115,38 +120,56 @@ func TestFenceGossip(t *testing.T) {
 	t.Run("a host that acknowledges the pill is off its countdown and the margin later", func(t *testing.T) {
 		armedHeartbeat(t, shared, 0, "")
 		view(t, "cmp1=ok cmp2=ok")
-		// cmp1's hostcheck, played here: it reads its pill and acknowledges it.
+		// cmp1's hostcheck, played here: it reads its pill, acknowledges it, and goes on
+		// writing its heartbeat until its watchdog resets it.
 		stop := make(chan struct{})
 		acked := make(chan time.Time, 1)
+		werr := make(chan error, 1)
+		var wg sync.WaitGroup
+		wg.Add(1)
 		go func() {
+			defer wg.Done()
+			ack := ""
 			for {
 				select {
 				case <-stop:
 					return
 				case <-time.After(100 * time.Millisecond):
 				}
-				b, err := os.ReadFile(pill)
-				if err != nil {
-					continue
+				if ack == "" {
+					b, err := os.ReadFile(pill)
+					if err != nil {
+						continue
+					}
+					p, err := health.ParsePill(b)
+					if err != nil {
+						continue
+					}
+					ack = p.ID
+					acked <- time.Now()
 				}
-				p, err := health.ParsePill(b)
-				if err != nil {
-					continue
+				if err := writeArmedHeartbeat(shared, 0, ack); err != nil {
+					werr <- err
+					return
 				}
-				armedHeartbeat(t, shared, 0, p.ID)
-				acked <- time.Now()
-				return
 			}
 		}()
-		defer close(stop)
 		r := agent(t, "off")
+		close(stop)
+		wg.Wait()
+		select {
+		case err := <-werr:
+			t.Fatal(err)
+		default:
+		}
 		if r.code != 0 || !strings.Contains(r.stdout, "Success: Powered OFF") {
 			t.Fatalf("off: %s", r)
 		}
 		select {
 		case at := <-acked:
-			if took := time.Since(at); took < 3*time.Second {
-				t.Fatalf("called off %s after the acknowledgement, before the 2s countdown + 1s margin", took)
+			// Only a record written more than the clock skew (2s) after the attempt began counts.
+			if took := time.Since(at); took < 4*time.Second {
+				t.Fatalf("called off %s after the acknowledgement, before the 2s countdown + 2s margin", took)
 			}
 		default:
 			t.Fatal("called off without an acknowledgement")
