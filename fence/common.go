@@ -31,6 +31,14 @@ type Common struct {
 
 func (c *Common) common() *Common { return c }
 
+// Target is the host being fenced: the node the fencer named (nodename=), or else plug.
+func (c *Common) Target(plug string) string {
+	if c.Nodename != "" {
+		return c.Nodename
+	}
+	return plug
+}
+
 // Params is an agent's parameter struct: it embeds Common.
 type Params interface{ common() *Common }
 

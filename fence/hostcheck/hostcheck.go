@@ -43,12 +43,7 @@ type Params struct {
 }
 
 // target is the host being fenced: the node the fencer named, or else the plug.
-func (p *Params) target() string {
-	if p.Nodename != "" {
-		return p.Nodename
-	}
-	return p.Plug
-}
+func (p *Params) target() string { return p.Target(p.Plug) }
 
 // Validate loads the configuration, so that validate-all (and every action) fails on one
 // that cannot judge anything, and refuses at once to fence a host it does not list. It sets

@@ -55,32 +55,11 @@ func connect(ctx context.Context, fp fence.Params, log *slog.Logger) (fence.Devi
 		return nil, err
 	}
 	log.Debug("connecting to libvirt", "uri", u.Redacted())
-	lv, err := withCtx(ctx, func() (*golibvirt.Libvirt, error) { return golibvirt.ConnectToURI(u) })
+	lv, err := fence.Within(ctx, func() (*golibvirt.Libvirt, error) { return golibvirt.ConnectToURI(u) })
 	if err != nil {
 		return nil, err
 	}
 	return &device{lv: lv}, nil
-}
-
-// withCtx runs a call of the libvirt client (which takes no context) and
-// gives up when ctx ends; the call's late result is dropped.
-func withCtx[T any](ctx context.Context, f func() (T, error)) (T, error) {
-	type result struct {
-		v   T
-		err error
-	}
-	ch := make(chan result, 1)
-	go func() {
-		v, err := f()
-		ch <- result{v, err}
-	}()
-	select {
-	case r := <-ch:
-		return r.v, r.err
-	case <-ctx.Done():
-		var zero T
-		return zero, ctx.Err()
-	}
 }
 
 type device struct{ lv *golibvirt.Libvirt }
@@ -111,7 +90,7 @@ func formatUUID(u golibvirt.UUID) string {
 }
 
 func (d *device) lookup(ctx context.Context, plug string) (golibvirt.Domain, error) {
-	dom, err := withCtx(ctx, func() (golibvirt.Domain, error) {
+	dom, err := fence.Within(ctx, func() (golibvirt.Domain, error) {
 		if u, ok := parseUUID(plug); ok {
 			dom, err := d.lv.DomainLookupByUUID(u)
 			if err == nil || !golibvirt.IsNotFound(err) {
@@ -144,7 +123,7 @@ func (d *device) Status(ctx context.Context, plug string) (fence.State, error) {
 	if err != nil {
 		return fence.Unknown, err
 	}
-	st, err := withCtx(ctx, func() (int32, error) {
+	st, err := fence.Within(ctx, func() (int32, error) {
 		st, _, err := d.lv.DomainGetState(dom, 0)
 		return st, err
 	})
@@ -159,7 +138,7 @@ func (d *device) SetPower(ctx context.Context, plug string, on bool) error {
 	if err != nil {
 		return err
 	}
-	_, err = withCtx(ctx, func() (struct{}, error) {
+	_, err = fence.Within(ctx, func() (struct{}, error) {
 		if on {
 			return struct{}{}, d.lv.DomainCreate(dom)
 		}
@@ -169,7 +148,7 @@ func (d *device) SetPower(ctx context.Context, plug string, on bool) error {
 }
 
 func (d *device) List(ctx context.Context) ([]fence.Outlet, error) {
-	return withCtx(ctx, func() ([]fence.Outlet, error) {
+	return fence.Within(ctx, func() ([]fence.Outlet, error) {
 		doms, _, err := d.lv.ConnectListAllDomains(1, 0)
 		if err != nil {
 			return nil, err

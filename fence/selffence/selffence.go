@@ -46,12 +46,7 @@ type Params struct {
 	health *config.Health
 }
 
-func (p *Params) target() string {
-	if p.Nodename != "" {
-		return p.Nodename
-	}
-	return p.Plug
-}
+func (p *Params) target() string { return p.Target(p.Plug) }
 
 // Wait is the longest off may take with cfg: a host that went silent just as off started is
 // off by the self-fence bound after its last contact, which the observers learn up to
@@ -126,16 +121,18 @@ const LongDesc = "fence_gossip fences a compute host whose power fence cannot ac
 	"loss that took the BMC with it, a cut IPMI network) through the host's own watchdog, which computeha's hostcheck " +
 	"holds on every host (health.watchdog). Put it in the fencing level after the power fence: level 1 " +
 	"gate,fence-ipmi,fence-nova; level 2 gate,fence-gossip,fence-nova. " +
-	"off writes a poison pill for the host in health.shared_dir, then succeeds when the host acknowledged it in its " +
-	"heartbeat record (it stopped feeding its watchdog first) and the watchdog's timeout plus health.watchdog.margin " +
-	"has passed since, or when the host has been silent on the storage and to every observer " +
-	"(health.watchdog.observers, the controllers) on every network for longer than self_fence_after + one interval + " +
-	"the watchdog's timeout + the margin: it is dead, or it fenced itself, since a host alone that long stops " +
-	"feeding its watchdog. The host's own record must announce its watchdog, or nothing is assumed of it. Otherwise " +
-	"off fails, naming the missing condition (an observer that still reaches the host, a host isolated but still " +
-	"writing its heartbeat, no watchdog). On success the pill is removed; on removes it too. " +
-	"power_timeout is raised to the longest wait the configuration allows (self_fence_after + the timeout + the " +
-	"margin + the time to notice a silence); keep pcmk_off_timeout above it."
+	"off writes a poison pill for the host in health.shared_dir (or takes up the one there; one it cannot read is " +
+	"never replaced), then succeeds when the host acknowledged it in a heartbeat written since off began (it stopped " +
+	"feeding its watchdog first) and the watchdog's timeout plus health.watchdog.margin has passed since, or when " +
+	"the host has been silent on the storage and to every observer (health.watchdog.observers, the controllers, " +
+	"each online in this partition and timing the host's loss) on every network for longer than self_fence_after + " +
+	"one interval + the watchdog's timeout + the margin: it is dead, or it fenced itself, since a host alone that " +
+	"long stops feeding its watchdog. The host's own record must announce its watchdog, or nothing is assumed of " +
+	"it. Otherwise off fails, naming the missing condition (an observer offline or still reaching the host, a host " +
+	"isolated but still writing its heartbeat, no watchdog). On success the pill is removed; on removes it too; " +
+	"status reads OFF while a pill is in place. power_timeout is raised to the longest wait the configuration " +
+	"allows (self_fence_after + the timeout + the margin + the time to notice a silence); keep pcmk_off_timeout " +
+	"above it."
 
 // NewAgent returns fence_gossip talking to deps.
 func NewAgent(deps Deps) *fence.Agent {
@@ -206,25 +203,14 @@ var _ fence.Device = (*device)(nil)
 
 func (d *device) pillPath() string { return filepath.Join(d.cfg.SharedDir, health.PillFile(d.host)) }
 
-// bounded runs f on the storage within the shell timeout: a hung mount must not hold the
-// agent past its own timeouts.
+// bounded runs f on the storage within ctx: a hung mount must not hold the agent past its
+// own timeouts.
 func bounded[T any](ctx context.Context, f func() (T, error)) (T, error) {
-	type result struct {
-		v   T
-		err error
+	v, err := fence.Within(ctx, f)
+	if err != nil && ctx.Err() != nil {
+		return v, fmt.Errorf("the shared storage does not answer: %w", err)
 	}
-	ch := make(chan result, 1)
-	go func() {
-		v, err := f()
-		ch <- result{v, err}
-	}()
-	select {
-	case r := <-ch:
-		return r.v, r.err
-	case <-ctx.Done():
-		var zero T
-		return zero, fmt.Errorf("the shared storage does not answer: %w", ctx.Err())
-	}
+	return v, err
 }
 
 func (d *device) Status(ctx context.Context, _ string) (fence.State, error) {

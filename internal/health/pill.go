@@ -1,7 +1,6 @@
 package health
 
 import (
-	"bytes"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -45,13 +44,8 @@ func MarshalPill(p Pill) ([]byte, error) {
 // ParsePill decodes a pill file. A torn or foreign file is an error.
 func ParsePill(data []byte) (Pill, error) {
 	var p Pill
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&p); err != nil {
+	if err := decodeLine(data, &p); err != nil {
 		return Pill{}, fmt.Errorf("poison pill: %w", err)
-	}
-	if rest := bytes.TrimSpace(data[dec.InputOffset():]); len(rest) > 0 {
-		return Pill{}, fmt.Errorf("poison pill: %d bytes of trailing data", len(rest))
 	}
 	if p.Host == "" || p.ID == "" || p.Time.IsZero() {
 		return Pill{}, errors.New("poison pill: host, id and time are required")

@@ -77,14 +77,8 @@ func MarshalRecord(r Record) ([]byte, error) {
 // record with zero values.
 func ParseRecord(data []byte) (Record, error) {
 	var r Record
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&r); err != nil {
+	if err := decodeLine(data, &r); err != nil {
 		return Record{}, fmt.Errorf("heartbeat record: %w", err)
-	}
-	// The file is one JSON line: anything after it is not ours (or two writes were mixed).
-	if rest := bytes.TrimSpace(data[dec.InputOffset():]); len(rest) > 0 {
-		return Record{}, fmt.Errorf("heartbeat record: %d bytes of trailing data after the record", len(rest))
 	}
 	if r.Host == "" || r.Seq == 0 || r.Time.IsZero() {
 		return Record{}, errors.New("heartbeat record: host, seq and time are required")
@@ -99,4 +93,19 @@ func ParseRecord(data []byte) (Record, error) {
 		return Record{}, errors.New("heartbeat record: a condemnation needs its pill and since when")
 	}
 	return r, nil
+}
+
+// decodeLine decodes data, one JSON object (as the shared directory's files hold), into v:
+// a field v does not know, or anything after the object, is an error (not ours, or two
+// writes mixed).
+func decodeLine(data []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return err
+	}
+	if rest := bytes.TrimSpace(data[dec.InputOffset():]); len(rest) > 0 {
+		return fmt.Errorf("%d bytes of trailing data", len(rest))
+	}
+	return nil
 }

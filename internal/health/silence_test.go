@@ -117,3 +117,26 @@ func TestSilentUntil(t *testing.T) {
 		})
 	}
 }
+
+func TestParsePill(t *testing.T) {
+	p := Pill{Host: "cmp1", ID: NewPillID(), By: "ctl1", Time: time.Date(2026, 12, 6, 10, 0, 0, 0, time.UTC)}
+	b, err := MarshalPill(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := ParsePill(b)
+	if err != nil || got != p {
+		t.Fatalf("round trip: %+v, %v", got, err)
+	}
+	if len(p.ID) != 16 || NewPillID() == p.ID {
+		t.Errorf("pill IDs: %q, not fresh and 16 hex digits", p.ID)
+	}
+	for _, bad := range []string{
+		"", "{}", `{"host":"cmp1","id":"x"}`, `{"host":"cmp1","id":"x","time":"2026-12-06T10:00:00Z","extra":1}`,
+		`{"host":"cmp1","id":"x","time":"2026-12-06T10:00:00Z"} {}`, `{"host":"cmp1","id":"x","ti`,
+	} {
+		if _, err := ParsePill([]byte(bad)); err == nil {
+			t.Errorf("%q parsed", bad)
+		}
+	}
+}

@@ -129,7 +129,7 @@ func TestAHealthyHostFeedsItsWatchdogAndAnnouncesIt(t *testing.T) {
 		t.Fatalf("a healthy host: %d feeds, expired %v", w.feeds(), w.dev.Expired())
 	}
 	w.beat()
-	rec := readRecord2(t, w.store, "/shared/cmp1.heartbeat")
+	rec := ownRecord(t, w.store)
 	if rec.Watchdog == nil || rec.Watchdog.Timeout() != 8*time.Second || rec.Watchdog.SelfFenceAfter() != 6*time.Second || rec.Condemned != nil {
 		t.Fatalf("record %+v, want the watchdog announced and no condemnation", rec)
 	}
@@ -138,9 +138,10 @@ func TestAHealthyHostFeedsItsWatchdogAndAnnouncesIt(t *testing.T) {
 	}
 }
 
-func readRecord2(t *testing.T, s *FakeStore, path string) health.Record {
+// ownRecord is cmp1's heartbeat record as written in the fake shared directory.
+func ownRecord(t *testing.T, s *FakeStore) health.Record {
 	t.Helper()
-	b, err := s.ReadFile(path)
+	b, err := s.ReadFile("/shared/cmp1.heartbeat")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -180,7 +181,7 @@ func TestAPillStopsTheFeedsForGoodAndIsAcknowledged(t *testing.T) {
 		t.Fatalf("fed at %s after being condemned at %s", got, condemnedAt)
 	}
 	w.beat()
-	rec := readRecord2(t, w.store, "/shared/cmp1.heartbeat")
+	rec := ownRecord(t, w.store)
 	if rec.Condemned == nil || rec.Condemned.Pill != "p1" || rec.Condemned.Since.Before(condemnedAt) {
 		t.Fatalf("record %+v, want the pill acknowledged after the last feed (%s)", rec.Condemned, condemnedAt)
 	}
@@ -198,7 +199,7 @@ func TestAPillStopsTheFeedsForGoodAndIsAcknowledged(t *testing.T) {
 		t.Fatalf("a restarted hostcheck opened a condemned host's watchdog %d times", w2.opens)
 	}
 	w2.beat()
-	rec2 := readRecord2(t, w2.store, "/shared/cmp1.heartbeat")
+	rec2 := ownRecord(t, w2.store)
 	if rec2.Condemned == nil || rec2.Condemned.Pill != "p1" || rec2.Watchdog == nil || rec2.Watchdog.Timeout() != 8*time.Second {
 		t.Fatalf("a restarted condemned hostcheck's record: %+v, %+v", rec2.Condemned, rec2.Watchdog)
 	}
@@ -270,7 +271,7 @@ func TestOnlyADeliberateStopThatSaysSoDisarms(t *testing.T) {
 		t.Fatal("a deliberate stop left the watchdog armed")
 	}
 	// The last heartbeat says no watchdog is held any more, before it was disarmed.
-	if rec := readRecord2(t, w.store, "/shared/cmp1.heartbeat"); rec.Watchdog != nil {
+	if rec := ownRecord(t, w.store); rec.Watchdog != nil {
 		t.Fatalf("the last heartbeat still announces a watchdog: %+v", rec.Watchdog)
 	}
 
@@ -339,7 +340,6 @@ func TestTheHealthOfTheWatchdogIsReadWhileItsLoopRuns(t *testing.T) {
 }
 
 func TestAMissingDeviceIsReported(t *testing.T) {
-
 	h := watchdogHealth()
 	h.Watchdog.Device = "/dev/watchdog-missing"
 	w := newWDRig(t, h, "")
@@ -351,7 +351,7 @@ func TestAMissingDeviceIsReported(t *testing.T) {
 		t.Fatalf("health %+v after %d opens, want the failure reported and retried", hl, w.opens)
 	}
 	w.beat()
-	if rec := readRecord2(t, w.store, "/shared/cmp1.heartbeat"); rec.Watchdog != nil {
+	if rec := ownRecord(t, w.store); rec.Watchdog != nil {
 		t.Fatalf("a host without its watchdog announced one: %+v", rec.Watchdog)
 	}
 }

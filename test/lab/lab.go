@@ -245,18 +245,13 @@ func (l *Lab) Thaw(ctx context.Context, node string) error {
 // BMCEvents are the power changes the node's BMC carried out, oldest first:
 // "on" or "off" each.
 func (l *Lab) BMCEvents(node string) ([]string, error) {
-	data, err := os.ReadFile(filepath.Join(l.dir, "bmc", node, "events"))
-	if errors.Is(err, os.ErrNotExist) {
-		return nil, nil
-	}
+	log, err := l.BMCEventLog(node)
 	if err != nil {
-		return nil, fmt.Errorf("reading BMC events of %s: %w", node, err)
+		return nil, err
 	}
-	var evs []string
-	for line := range strings.Lines(string(data)) {
-		if f := strings.Fields(line); len(f) == 2 {
-			evs = append(evs, f[1])
-		}
+	evs := make([]string, 0, len(log))
+	for _, ev := range log {
+		evs = append(evs, ev.What)
 	}
 	return evs, nil
 }
