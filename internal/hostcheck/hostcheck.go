@@ -213,8 +213,11 @@ type peer struct {
 	addr  netip.Addr
 	fails int
 	state health.Signal
-	// lastOK is when it last answered, or when this process started.
-	lastOK time.Time
+	// lastOK is when its last answer was taken in (the end of that round), or when this
+	// process started: what the views publish, never earlier than the answer. lastSent is
+	// when that round's probes were sent: what this host counts its own contact from, never
+	// later than the answer. fence_gossip's margin covers the two being out of step.
+	lastOK, lastSent time.Time
 	// lastErr is why the last probe failed, for the log.
 	lastErr error
 }
@@ -289,7 +292,7 @@ func newChecker(o Options) (*checker, error) {
 			if a, ok := h.Address(name, n.Name); ok {
 				// Not heard since this process started: what it publishes of a peer lost from
 				// the start says so (fence_gossip bounds a silence by it).
-				nw.peers = append(nw.peers, &peer{name: name, addr: a, lastOK: now})
+				nw.peers = append(nw.peers, &peer{name: name, addr: a, lastOK: now, lastSent: now})
 			}
 		}
 		if len(nw.peers) > 0 {
@@ -465,6 +468,7 @@ func (c *checker) probe(ctx context.Context, n *network) {
 		targets[i] = p.addr
 	}
 	pctx, cancel := context.WithTimeout(ctx, c.o.ProbeTimeout)
+	sent := c.o.Now()
 	res, err := n.prober.Probe(pctx, targets)
 	cancel()
 	if ctx.Err() != nil {
@@ -483,16 +487,16 @@ func (c *checker) probe(ctx context.Context, n *network) {
 		if !ok {
 			perr = ErrNoReply
 		}
-		c.observe(n, p, perr)
+		c.observe(n, p, perr, sent)
 	}
 }
 
 // observe applies one probe result to p: lost after ProbeFailures failures in a row, ok at
 // the first answer. Called with c.mu held.
-func (c *checker) observe(n *network, p *peer, err error) {
+func (c *checker) observe(n *network, p *peer, err error, sent time.Time) {
 	old := p.state
 	if err == nil {
-		p.fails, p.state, p.lastErr, p.lastOK = 0, health.OK, nil, c.o.Now()
+		p.fails, p.state, p.lastErr, p.lastOK, p.lastSent = 0, health.OK, nil, c.o.Now(), sent
 	} else {
 		p.fails++
 		p.lastErr = err

@@ -233,8 +233,8 @@ func (c *checker) openWatchdog() bool {
 
 // lastContact is the latest sign that this host could still learn whether it was condemned,
 // and false when it has no observer to lose (fence_gossip cannot prove such a host silent
-// either): an answer from an observer on any network (the peers' last answers start at the
-// process's start), or its storage, which counts from the older of its newest heartbeat
+// either): an answer from an observer on any network, counted from when its round's probes
+// were sent (from the process's start before any), or its storage, which counts from the older of its newest heartbeat
 // written and its newest read of the shared directory that found an observer's record
 // fresh there. fence_gossip counts the storage from that heartbeat's time, so the host never
 // counts from later than it does. Called with c.mu held.
@@ -257,8 +257,8 @@ func (c *checker) lastContact(now time.Time) (time.Time, bool) {
 				continue
 			}
 			observers++
-			if p.lastOK.After(last) {
-				last = p.lastOK
+			if p.lastSent.After(last) {
+				last = p.lastSent
 			}
 		}
 	}
