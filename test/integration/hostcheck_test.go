@@ -127,6 +127,7 @@ func TestHostcheck(t *testing.T) {
 	})
 
 	t.Run("the running process writes heartbeats, publishes reachability and reports a lost storage", func(t *testing.T) {
+		begun := time.Now()
 		r := agent(t, "start")
 		if r.code != 0 {
 			t.Fatalf("start: %s", r)
@@ -149,29 +150,36 @@ func TestHostcheck(t *testing.T) {
 		}
 		t.Logf("heartbeat seq %d -> %d in 2.5 s", first.Seq, second.Seq)
 
-		// peer-b is lost after two failed probes; peer-a answers.
+		// peer-b is lost after two failed probes, never heard since the process started (which
+		// its loss carries); peer-a answers.
 		cl := node.crmClient()
-		want := "peer-a=ok peer-b=lost"
+		want := func(v string) bool {
+			view, lastOK, err := health.ParseReachTimes(v)
+			at := lastOK["peer-b"]
+			return err == nil && len(view) == 2 && view["peer-a"] == health.OK && view["peer-b"] == health.Lost &&
+				!at.Before(begun.Add(-time.Millisecond)) && !at.After(begun.Add(r.elapsed))
+		}
 		var got string
 		deadline := time.Now().Add(10 * time.Second)
 		for time.Now().Before(deadline) {
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			v, err := cl.Attribute(ctx, "node1", health.ReachAttribute("mgmt"), crm.Private)
 			cancel()
-			if got = v; err == nil && v == want {
+			if got = v; err == nil && want(v) {
 				break
 			}
 			time.Sleep(200 * time.Millisecond)
 		}
-		if got != want {
-			t.Errorf("attribute %s = %q, want %q", health.ReachAttribute("mgmt"), got, want)
+		if !want(got) {
+			t.Errorf("attribute %s = %q, want peer-a=ok peer-b=lost@(the process's start, %s + %s)", health.ReachAttribute("mgmt"), got,
+				begun.Format(time.RFC3339Nano), r.elapsed)
 		}
 		// Private to attrd: a flapping probe must not write the CIB (each write of the status
 		// section aborts Pacemaker's transition).
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		all, err := cl.AttributeAllNodes(ctx, health.ReachAttribute("mgmt"))
-		if err != nil || all["node1"] != want {
-			t.Errorf("every node's %s = %v (%v), want node1's %q", health.ReachAttribute("mgmt"), all, err, want)
+		if err != nil || all["node1"] != got {
+			t.Errorf("every node's %s = %v (%v), want node1's %q", health.ReachAttribute("mgmt"), all, err, got)
 		}
 		cib, err := cl.CIB(ctx)
 		cancel()
