@@ -345,7 +345,8 @@ func (e *Env) check(ctx context.Context, tl *Timeline, failed []string, vms []VM
 		}
 		var first time.Time
 		for _, m := range migs {
-			if m.SourceCompute != host {
+			// This fault's evacuations: the host may have been evacuated by an earlier one.
+			if m.SourceCompute != host || m.CreatedAt.Before(tl.Fault.Add(-time.Second)) {
 				continue
 			}
 			// An evacuation Nova failed (no valid host) rebuilt nothing:
