@@ -138,7 +138,7 @@ const LongDesc = "fence_gossip fences a compute host whose power fence cannot ac
 func NewAgent(deps Deps) *fence.Agent {
 	return &fence.Agent{
 		Name:      "fence_gossip",
-		ShortDesc: "Fence a host through its own watchdog: poison pill or proven silence (computeha)",
+		ShortDesc: "Fence a host through its own watchdog (computeha)",
 		LongDesc:  LongDesc,
 		VendorURL: "https://clusterlabs.org/pacemaker/",
 		NewParams: func() fence.Params { return &Params{} },
