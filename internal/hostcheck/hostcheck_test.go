@@ -70,7 +70,8 @@ type rig struct {
 	mu       sync.Mutex
 }
 
-func newRig(t *testing.T, h config.Health, store Store) *rig {
+// newRig returns the rig; with, if given, changes its options before the checker is made.
+func newRig(t *testing.T, h config.Health, store Store, with ...func(*Options)) *rig {
 	t.Helper()
 	r := &rig{clock: newClock(), pub: &FakePublisher{}, svc: &FakeService{}, probers: map[string]*FakeProber{}}
 	r.svc.Set(true)
@@ -80,7 +81,7 @@ func newRig(t *testing.T, h config.Health, store Store) *rig {
 	for _, n := range h.Networks {
 		r.probers[n.Name] = NewFakeProber()
 	}
-	c, err := newChecker(Options{
+	o := Options{
 		Health: h, Node: "cmp1", Service: r.svc, Publisher: r.pub, Store: store, Now: r.clock.Now,
 		NewProber: func(network string, _ netip.Addr) (Prober, error) { return r.probers[network], nil },
 		Restart: func(_ context.Context, command string) error {
@@ -90,7 +91,11 @@ func newRig(t *testing.T, h config.Health, store Store) *rig {
 			return nil
 		},
 		Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
-	})
+	}
+	for _, f := range with {
+		f(&o)
+	}
+	c, err := newChecker(o)
 	if err != nil {
 		t.Fatal(err)
 	}

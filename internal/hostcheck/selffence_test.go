@@ -3,9 +3,6 @@ package hostcheck
 import (
 	"context"
 	"errors"
-	"io"
-	"log/slog"
-	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -46,36 +43,22 @@ func newWDRig(t *testing.T, h config.Health, mark string) *wdRig {
 
 func newWDRigBooted(t *testing.T, h config.Health, mark string, boot time.Time) *wdRig {
 	t.Helper()
-	w := &wdRig{rig: &rig{clock: newClock(), pub: &FakePublisher{}, svc: &FakeService{}, probers: map[string]*FakeProber{}}, ctrl1Writes: true}
+	w := &wdRig{ctrl1Writes: true}
 	if mark == "" {
 		mark = filepath.Join(t.TempDir(), "condemned")
 	}
 	w.mark = mark
-	w.svc.Set(true)
-	w.store = NewFakeStore()
-	for _, n := range h.Networks {
-		w.probers[n.Name] = NewFakeProber()
-	}
-	c, err := newChecker(Options{
-		Health: h, Node: "cmp1", Service: w.svc, Publisher: w.pub, Store: w.store, Now: w.clock.Now,
-		NewProber: func(network string, _ netip.Addr) (Prober, error) { return w.probers[network], nil },
-		OpenWatchdog: func(spec string, timeout time.Duration) (watchdog.Device, error) {
+	w.rig = newRig(t, h, NewFakeStore(), func(o *Options) {
+		o.OpenWatchdog = func(spec string, timeout time.Duration) (watchdog.Device, error) {
 			w.opens++
 			if spec != "file:/run/wd" {
 				return nil, errors.New("no such device")
 			}
 			w.dev = watchdog.NewFake(timeout, w.clock.Now)
 			return w.dev, nil
-		},
-		CondemnedMark: mark,
-		BootTime:      boot,
-		Restart:       func(context.Context, string) error { return nil },
-		Log:           slog.New(slog.NewTextHandler(io.Discard, nil)),
+		}
+		o.CondemnedMark, o.BootTime = mark, boot
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	w.c = c
 	return w
 }
 
