@@ -41,16 +41,16 @@ var ErrSpec = errors.New("not a watchdog device")
 // Open arms the device that spec names with timeout: a path under /dev is a Linux watchdog,
 // "file:PATH" a file-backed one.
 func Open(spec string, timeout time.Duration) (Device, error) {
+	if err := CheckSpec(spec); err != nil {
+		return nil, err
+	}
 	if timeout < time.Second {
 		return nil, fmt.Errorf("watchdog %s: timeout %s is below one second", spec, timeout)
 	}
-	switch {
-	case strings.HasPrefix(spec, FilePrefix) && len(spec) > len(FilePrefix):
-		return OpenFile(strings.TrimPrefix(spec, FilePrefix), timeout)
-	case strings.HasPrefix(spec, "/dev/"):
-		return OpenLinux(spec, timeout)
+	if path, ok := strings.CutPrefix(spec, FilePrefix); ok {
+		return OpenFile(path, timeout)
 	}
-	return nil, fmt.Errorf("watchdog %q: %w (a path under /dev, or file:PATH)", spec, ErrSpec)
+	return OpenLinux(spec, timeout)
 }
 
 // CheckSpec tells whether spec names a device Open knows, without opening it.
