@@ -85,6 +85,10 @@ type Options struct {
 	// goroutines, holding memberlist's lock of its members: it must return at once and call
 	// neither the Member nor memberlist.
 	OnChange func(Peer)
+	// OnMessage, when set, is given each message another member (or a sender that holds the
+	// key, see [Member.Send]) sent this one. It runs on memberlist's goroutine that delivers
+	// messages: it must return at once, and keep no reference to msg.
+	OnMessage func(msg []byte)
 }
 
 // Errors of [Start].
@@ -95,9 +99,10 @@ var (
 
 // Member is this host on one network.
 type Member struct {
-	ml       *memberlist.Memberlist
-	now      func() time.Time
-	onChange func(Peer)
+	ml        *memberlist.Memberlist
+	now       func() time.Time
+	onChange  func(Peer)
+	onMessage func([]byte)
 
 	mu    sync.Mutex
 	peers map[string]Peer
@@ -128,7 +133,7 @@ func Start(o Options) (*Member, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	m := &Member{now: o.Now, onChange: o.OnChange, peers: map[string]Peer{}, self: o.Name}
+	m := &Member{now: o.Now, onChange: o.OnChange, onMessage: o.OnMessage, peers: map[string]Peer{}, self: o.Name}
 	cfg := memberlist.DefaultLANConfig()
 	cfg.Name = o.Name
 	cfg.Label = "computeha/" + o.Network
@@ -165,6 +170,13 @@ func (m *Member) Join(seeds []string) (int, error) {
 		err = errors.New("no seed answered")
 	}
 	return n, err
+}
+
+// Send sends msg to the member listening at to, in one UDP packet, encrypted and labelled
+// as the network's gossip is: best effort, so callers repeat it until they hear back. The
+// receiver need not know this member: a sender that holds the key needs no join.
+func (m *Member) Send(to netip.AddrPort, msg []byte) error {
+	return m.ml.SendToAddress(memberlist.Address{Addr: to.String()}, msg)
 }
 
 // Peers is every other member this one has heard of, by name.
@@ -234,7 +246,7 @@ func (e events) NotifyLeave(n *memberlist.Node) {
 	e.m.set(n, Dead)
 }
 
-// delegate gives memberlist this member's metadata; it carries no messages of its own.
+// delegate gives memberlist this member's metadata, and hands over the messages sent to it.
 type delegate struct{ m *Member }
 
 func (d delegate) NodeMeta(limit int) []byte {
@@ -246,7 +258,12 @@ func (d delegate) NodeMeta(limit int) []byte {
 	return slices.Clone(d.m.meta)
 }
 
-func (delegate) NotifyMsg([]byte)                           {}
+func (d delegate) NotifyMsg(msg []byte) {
+	if d.m.onMessage != nil {
+		d.m.onMessage(msg)
+	}
+}
+
 func (delegate) GetBroadcasts(overhead, limit int) [][]byte { return nil }
 func (delegate) LocalState(join bool) []byte                { return nil }
 func (delegate) MergeRemoteState(buf []byte, join bool)     {}

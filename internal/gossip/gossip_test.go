@@ -161,3 +161,41 @@ func TestMemberlistsLogLinesKeepTheirLevel(t *testing.T) {
 func newTextLogger(w io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
+
+func TestSendReachesAMemberWithoutAJoinOnlyWithTheKeyAndTheNetwork(t *testing.T) {
+	got := make(chan string, 4)
+	receive := func(msg []byte) { got <- string(msg) }
+	rx, err := Start(Options{Name: "cmp1", Network: "mgmt", Bind: loopback, Key: key, Tune: fast, OnMessage: receive})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = rx.Shutdown() })
+	// A sender that never joined: a fence agent's member lives for one fencing.
+	tx := start(t, "fencer", "mgmt", key)
+	other := bytes.Repeat([]byte{8}, 32)
+	foreign, stranger := start(t, "fencer2", "mgmt", other), start(t, "fencer3", "tenant", key)
+	for _, s := range []struct {
+		m   *Member
+		msg string
+	}{{foreign, "from another key"}, {stranger, "from another network"}, {tx, "fence cmp1"}} {
+		if err := s.m.Send(rx.Addr(), []byte(s.msg)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	select {
+	case msg := <-got:
+		if msg != "fence cmp1" {
+			t.Fatalf("received %q: only the message sealed with the network's key and label may arrive", msg)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the message never arrived")
+	}
+	select {
+	case msg := <-got:
+		t.Fatalf("received %q as well", msg)
+	case <-time.After(300 * time.Millisecond):
+	}
+	if len(rx.Peers()) != 0 {
+		t.Errorf("a message made %v members of cmp1's network", rx.Peers())
+	}
+}
