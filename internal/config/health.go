@@ -54,6 +54,8 @@ type Health struct {
 	Hosts map[string]map[string]string `yaml:"hosts"`
 	// Watchdog is the hosts' self-fencing, which fence_gossip relies on.
 	Watchdog Watchdog `yaml:"watchdog"`
+	// Gossip is membership by gossip among the hosts, in place of probing every peer.
+	Gossip Gossip `yaml:"gossip"`
 }
 
 // Network is one network whose reachability is probed.
@@ -167,6 +169,7 @@ func (n Network) ResponseOrDefault() Response {
 // applyDefaults sets each network's default response.
 func (h *Health) applyDefaults() {
 	h.Watchdog.applyDefaults()
+	h.Gossip.applyDefaults(h)
 	for i, n := range h.Networks {
 		h.Networks[i].Response = n.ResponseOrDefault()
 	}
@@ -232,6 +235,7 @@ func (h *Health) validate(p *problems) {
 		}
 	}
 	h.Watchdog.validate(p, h)
+	h.Gossip.validate(p, h)
 	if mgmt != 1 {
 		p.add("health.networks: exactly one network must be the management network (management: true), found %d", mgmt)
 	}

@@ -160,6 +160,30 @@ func TestHealthSectionValidation(t *testing.T) {
 			[]string{"health.watchdog.observers: required: the hosts (the controllers) whose contact keeps a host without storage alive"},
 		},
 		{
+			"gossip with a key file, its seeds defaulting to the watchdog's observers, is valid",
+			"  watchdog: {device: file:/run/wd, observers: [h1]}\n  gossip: {key_file: /etc/computeha/gossip.key}\n" + nets + threeHosts,
+			nil,
+		},
+		{
+			"gossip is refused without a key, on a port that is none, and with seeds that are not hosts",
+			"  gossip: {port: 70000, seeds: [h1, h9, h1]}\n" + nets + threeHosts,
+			[]string{"health.gossip: key_file is required: gossip is never sent in clear"},
+		},
+		{
+			"gossip's port and seeds are checked",
+			"  gossip: {key_file: /k, port: 70000, seeds: [h1, h9, h1]}\n" + nets + threeHosts,
+			[]string{
+				"health.gossip.port: 70000 is not a port",
+				`health.gossip.seeds[1]: "h9" is not one of health.hosts`,
+				`health.gossip.seeds[2]: "h1" is listed twice`,
+			},
+		},
+		{
+			"gossip needs seeds when there are no observers to default to",
+			"  gossip: {key_file: /k}\n" + nets + threeHosts,
+			[]string{"health.gossip.seeds: required without health.watchdog.observers: the hosts every member joins through"},
+		},
+		{
 			"an empty restart command is refused",
 			"  restart_command: \" \"\n" + nets + threeHosts,
 			[]string{"health.restart_command: must not be empty"},
