@@ -13,7 +13,9 @@ type FakeProber struct {
 	reach map[netip.Addr]bool
 	// Rounds counts the calls of Probe.
 	Rounds int
-	closed bool
+	// Targets are the last round's.
+	Targets []netip.Addr
+	closed  bool
 }
 
 var _ Prober = (*FakeProber)(nil)
@@ -35,6 +37,7 @@ func (f *FakeProber) Probe(_ context.Context, targets []netip.Addr) (map[netip.A
 		return nil, errors.New("fake prober: closed")
 	}
 	f.Rounds++
+	f.Targets = append([]netip.Addr(nil), targets...)
 	res := map[netip.Addr]error{}
 	for _, t := range targets {
 		if f.reach[t] {

@@ -10,6 +10,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/hashicorp/memberlist"
+
+	"github.com/computeha/computeha/internal/gossip"
 	"github.com/computeha/computeha/internal/healthsock"
 
 	"github.com/computeha/computeha/crm"
@@ -89,6 +92,9 @@ type Options struct {
 	// CondemnedMark keeps a condemnation across restarts of the process (default
 	// DefaultCondemnedMark).
 	CondemnedMark string
+	// GossipTune adjusts memberlist's configuration after hostcheck set its timing (tests
+	// make it faster).
+	GossipTune func(*memberlist.Config)
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 	Log *slog.Logger
@@ -153,6 +159,7 @@ func Run(ctx context.Context, o Options) error {
 	cancel()
 	wg.Wait()
 	c.stopWatchdog(deliberate)
+	c.stopGossip(deliberate)
 	return err
 }
 
@@ -165,6 +172,10 @@ type checker struct {
 	writer *writer
 	nets   []*network
 	sf     selfFence
+	// gossipKey is the gossip's key, when the hosts gossip; queries are the fence queries
+	// for this host that the gossip received, for the watchdog loop.
+	gossipKey []byte
+	queries   chan fenceQuery
 	// hungWarned tells whether the write in flight was already logged as hung (heartbeat
 	// loop only).
 	hungWarned bool
@@ -193,6 +204,7 @@ type network struct {
 	local  netip.Addr
 	peers  []*peer
 	prober Prober
+	gossip gossipOf
 	// openErr is why the prober could not be opened in the last round.
 	openErr string
 	// published is the attribute value last published successfully; dirty forces the
@@ -209,10 +221,12 @@ type network struct {
 const republishEvery = 30 * time.Second
 
 type peer struct {
-	name  string
-	addr  netip.Addr
-	fails int
-	state health.Signal
+	name string
+	addr netip.Addr
+	// direct: probed (ICMP), not learned from the gossip.
+	direct bool
+	fails  int
+	state  health.Signal
 	// lastOK is when its last answer was taken in (the end of that round), or when this
 	// process started: what the views publish, never earlier than the answer. lastSent is
 	// when that round's probes were sent: what this host counts its own contact from, never
@@ -278,6 +292,19 @@ func newChecker(o Options) (*checker, error) {
 		// A write may take one interval before it is reported hung: the next one is due.
 		writer:    newWriter(o.Store, h.SharedDir, o.Node, h.StaleAfter, h.Interval, now),
 		serviceUp: true, backoff: o.RestartBackoff, started: now,
+		queries: make(chan fenceQuery, 16),
+	}
+	if h.Gossip.Enabled() {
+		key, err := gossip.ReadKey(h.Gossip.KeyFile)
+		if err != nil {
+			return nil, err
+		}
+		c.gossipKey = key
+	}
+	// Without gossip every peer is probed. With it, only the seeds and the observers are,
+	// and they probe everyone: what times a silence and a self-fencing.
+	direct := func(peer string) bool {
+		return !h.Gossip.Enabled() || h.Direct(o.Node) || h.Direct(peer)
 	}
 	for _, n := range h.Networks {
 		local, ok := h.Address(o.Node, n.Name)
@@ -292,8 +319,11 @@ func newChecker(o Options) (*checker, error) {
 			if a, ok := h.Address(name, n.Name); ok {
 				// Not heard since this process started: what it publishes of a peer lost from
 				// the start says so (fence_gossip bounds a silence by it).
-				nw.peers = append(nw.peers, &peer{name: name, addr: a, lastOK: now, lastSent: now})
+				nw.peers = append(nw.peers, &peer{name: name, addr: a, direct: direct(name), lastOK: now, lastSent: now})
 			}
+		}
+		if h.Gossip.Enabled() {
+			nw.gossip.seeds = c.gossipSeeds(n.Name)
 		}
 		if len(nw.peers) > 0 {
 			c.nets = append(c.nets, nw)
@@ -398,14 +428,20 @@ func (c *checker) checkService(ctx context.Context, now time.Time) {
 }
 
 // ownView is this host's own view of each network for its record: ok when it reaches at least
-// one peer there, lost when every peer is lost, absent while undecided.
+// one peer it probes there, lost when every one is lost, absent while undecided.
 func (c *checker) ownView() map[string]string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	view := map[string]string{}
 	for _, n := range c.nets {
-		lost := 0
+		lost, direct := 0, 0
 		for _, p := range n.peers {
+			// What the gossip says of a peer is the network's view, not this host's: a host
+			// cut off still holds the others alive until it has probed each of them.
+			if !p.direct {
+				continue
+			}
+			direct++
 			switch p.state {
 			case health.OK:
 				view[n.name] = health.OK.String()
@@ -413,7 +449,7 @@ func (c *checker) ownView() map[string]string {
 				lost++
 			}
 		}
-		if _, ok := view[n.name]; !ok && lost == len(n.peers) {
+		if _, ok := view[n.name]; !ok && direct > 0 && lost == direct {
 			view[n.name] = health.Lost.String()
 		}
 	}
@@ -441,53 +477,119 @@ func (c *checker) probeStep(ctx context.Context) {
 }
 
 // probe runs one round on n. The prober is opened on demand, so an address that appears
-// late (an interface brought up after hostcheck) is used as soon as it exists.
+// late (an interface brought up after hostcheck) is used as soon as it exists; so is the
+// gossip's member, when the hosts gossip.
 func (c *checker) probe(ctx context.Context, n *network) {
-	if n.prober == nil {
-		p, err := c.o.NewProber(n.name, n.local)
-		c.mu.Lock()
-		if err != nil {
-			if n.openErr != err.Error() {
-				c.log.Error("cannot probe network", "network", n.name, "error", err)
+	var gossiped map[string]error
+	if c.h.Gossip.Enabled() {
+		if err := c.startGossip(n); err != nil {
+			c.forget(n, false)
+		} else {
+			c.maybeJoin(n, c.o.Now())
+			gossiped = c.gossipResults(n)
+		}
+	}
+	var targets []netip.Addr
+	for _, p := range n.peers {
+		if p.direct {
+			targets = append(targets, p.addr)
+		}
+	}
+	sent := c.o.Now()
+	var res map[netip.Addr]error
+	if len(targets) > 0 {
+		if n.prober == nil {
+			p, err := c.o.NewProber(n.name, n.local)
+			c.mu.Lock()
+			if err != nil {
+				if n.openErr != err.Error() {
+					c.log.Error("cannot probe network", "network", n.name, "error", err)
+				}
+				n.openErr = err.Error()
+				c.mu.Unlock()
+				// Without a socket this host sees nothing on n directly: what it said before
+				// no longer holds.
+				c.forget(n, true)
+				c.applyGossip(n, gossiped, sent)
+				return
 			}
-			n.openErr = err.Error()
-			// Without a socket this host sees nothing on n: what it said before no longer holds.
-			for _, p := range n.peers {
-				p.fails, p.state = 0, health.Unknown
-			}
+			n.openErr = ""
 			c.mu.Unlock()
+			// Only this network's probe goroutine touches its prober.
+			n.prober = p
+		}
+		pctx, cancel := context.WithTimeout(ctx, c.o.ProbeTimeout)
+		r, err := n.prober.Probe(pctx, targets)
+		cancel()
+		if ctx.Err() != nil {
 			return
 		}
-		n.openErr = ""
-		c.mu.Unlock()
-		// Only this network's probe goroutine touches its prober.
-		n.prober = p
-	}
-	targets := make([]netip.Addr, len(n.peers))
-	for i, p := range n.peers {
-		targets[i] = p.addr
-	}
-	pctx, cancel := context.WithTimeout(ctx, c.o.ProbeTimeout)
-	sent := c.o.Now()
-	res, err := n.prober.Probe(pctx, targets)
-	cancel()
-	if ctx.Err() != nil {
-		return
+		if err != nil {
+			c.log.Error("probing failed; reopening the socket", "network", n.name, "error", err)
+			_ = n.prober.Close()
+			n.prober = nil
+			c.applyGossip(n, gossiped, sent)
+			return
+		}
+		res = r
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if err != nil {
-		c.log.Error("probing failed; reopening the socket", "network", n.name, "error", err)
-		_ = n.prober.Close()
-		n.prober = nil
-		return
-	}
 	for _, p := range n.peers {
+		if !p.direct {
+			continue
+		}
 		perr, ok := res[p.addr.Unmap()]
 		if !ok {
 			perr = ErrNoReply
 		}
 		c.observe(n, p, perr, sent)
+	}
+	c.applyGossipLocked(n, gossiped, sent)
+}
+
+// forget makes n's peers unknown: those probed directly (direct), or those the gossip
+// tells of (!direct), when that source is gone.
+func (c *checker) forget(n *network, direct bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, p := range n.peers {
+		if p.direct == direct {
+			p.fails, p.state = 0, health.Unknown
+		}
+	}
+}
+
+// applyGossip takes in what the gossip says of n's other peers.
+func (c *checker) applyGossip(n *network, gossiped map[string]error, sent time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.applyGossipLocked(n, gossiped, sent)
+}
+
+// applyGossipLocked is applyGossip with c.mu held.
+func (c *checker) applyGossipLocked(n *network, gossiped map[string]error, sent time.Time) {
+	if gossiped == nil {
+		return
+	}
+	for _, p := range n.peers {
+		err, ok := gossiped[p.name]
+		if !ok || p.direct {
+			continue
+		}
+		switch {
+		case errors.Is(err, errGossipSilent):
+			if p.state != health.Unknown {
+				c.log.Info("peer reachability changed", "network", n.name, "peer", p.name, "from", p.state.String(), "to", health.Unknown.String(), "why", err)
+			}
+			p.fails, p.state, p.lastErr = 0, health.Unknown, err
+			continue
+		case err != nil:
+			// Confirmed already: memberlist declares a member dead only once its suspicion,
+			// spread to the others, was not refuted in time. No rounds are counted on top.
+			p.fails = max(p.fails, c.h.ProbeFailures-1)
+		}
+		c.observe(n, p, err, sent)
 	}
 }
 
@@ -651,6 +753,9 @@ func (c *checker) probeHealth(now time.Time) Part {
 	for _, n := range c.nets {
 		if n.openErr != "" {
 			reasons = append(reasons, fmt.Sprintf("cannot probe network %s: %s", n.name, n.openErr))
+		}
+		if n.gossip.startErr != "" {
+			reasons = append(reasons, fmt.Sprintf("cannot gossip on network %s: %s", n.name, n.gossip.startErr))
 		}
 	}
 	if !c.publishSince.IsZero() && now.Sub(c.publishSince) > c.h.StaleAfter {

@@ -115,6 +115,9 @@ func (c *checker) watchdogLoop(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+		case q := <-c.queries:
+			// Here, between two rounds: no feed is under way, and none comes after.
+			c.answerQuery(q, c.o.Now())
 		}
 	}
 }
@@ -278,7 +281,7 @@ func (c *checker) checkStorage(now time.Time) {
 				c.mu.Unlock()
 			}
 			if r.pill != nil {
-				c.obey(*r.pill, now)
+				c.obey(*r.pill, now, "a poison pill")
 			}
 		default:
 			return // still reading: the storage hangs
@@ -334,18 +337,19 @@ func (c *checker) observerRecordFresh(now time.Time) bool {
 	return false
 }
 
-// obey condemns this host for pill: the watchdog is not fed from here on (the caller's
-// round does not feed), the condemnation is kept on the local tmpfs in case hostcheck
-// restarts, and the next heartbeat acknowledges it.
-func (c *checker) obey(p health.Pill, now time.Time) {
+// obey condemns this host for pill (read on the storage, or sent as a fence query: how):
+// the watchdog is not fed from here on (the watchdog loop calls it, and the round does not
+// feed), the condemnation is kept on the local tmpfs in case hostcheck restarts, and the
+// next heartbeat acknowledges it.
+func (c *checker) obey(p health.Pill, now time.Time, how string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.sf.condemned != nil {
 		return
 	}
 	c.sf.condemned = &health.Condemned{Pill: p.ID, Since: now.UTC()}
-	c.log.Error("this host read a poison pill for itself: the watchdog is no longer fed, the host resets",
-		"pill", p.ID, "by", p.By, "written", p.Time)
+	c.log.Error("this host was ordered to fence itself: the watchdog is no longer fed, the host resets",
+		"by_way_of", how, "pill", p.ID, "by", p.By, "written", p.Time)
 	c.keepCondemnation(p)
 }
 
