@@ -24,6 +24,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/computeha/computeha/crm"
@@ -197,6 +198,10 @@ type device struct {
 	until     time.Time // the silence bound of the latest round (zero: none)
 	missing   string    // what the latest round lacked
 	refused   bool
+	// query sends the fence query by gossip (nil: the hosts do not gossip, or it could not
+	// start: queryErr says why).
+	query    *querier
+	queryErr error
 }
 
 var _ fence.Device = (*device)(nil)
@@ -269,6 +274,19 @@ func (d *device) SetPower(ctx context.Context, _ string, on bool) error {
 	} else {
 		d.log.Info("poison pill in place", "host", d.host, "pill", d.pill.ID, "path", d.pillPath(), "wait", d.p.PowerTimeout)
 	}
+	if d.cfg.Gossip.Enabled() {
+		id := d.pill.ID
+		if d.pillErr != nil {
+			id = health.NewPillID()
+		}
+		d.query, d.queryErr = startQuerier(d.cfg, d.deps.Node, d.host, id, d.log)
+		if d.queryErr != nil {
+			d.log.Warn("cannot send the fence query by gossip", "host", d.host, "error", d.queryErr)
+		} else {
+			d.log.Info("sending the fence query by gossip", "host", d.host, "query", id, "networks", len(d.query.to))
+			d.query.send(now)
+		}
+	}
 	return nil
 }
 
@@ -311,20 +329,34 @@ func (d *device) judge(ctx context.Context) fence.State {
 		return fence.On
 	}
 	d.lastRound = now
+	if d.query != nil {
+		d.query.send(now)
+	}
 	ev := d.gather(ctx)
-	// The acknowledgement: the host stopped feeding before it wrote it, so it is off once
-	// its countdown has run from when it was first seen here. It counts only in a record
-	// written since this attempt began (an old one may be of the host's earlier life: reset
-	// since, it ignores the pill now), by a host that announces its watchdog.
+	// The acknowledgement: the host stopped feeding before it gave it, so it is off once its
+	// countdown has run from when it was first seen here. On the storage it counts only in
+	// a record written since this attempt began (an old one may be of the host's earlier
+	// life: reset since, it ignores the pill now), by a host that announces its watchdog. By
+	// gossip it answers this attempt's query, which it took only fresh.
+	var announced time.Duration
+	how := ""
 	if rec := ev.Record; d.pillErr == nil && rec != nil && rec.Condemned != nil && rec.Condemned.Pill == d.pill.ID &&
 		rec.Watchdog != nil && rec.Time.After(d.start.Add(d.cfg.ClockSkew)) {
+		announced, how = rec.Watchdog.Timeout(), "the poison pill, in its heartbeat"
+	}
+	if d.query != nil {
+		if a, ok := d.query.acked(); ok {
+			announced, how = max(announced, a.Watchdog.Timeout()), "the fence query, by gossip"
+		}
+	}
+	if how != "" {
 		if d.ackSeen.IsZero() {
 			d.ackSeen = now
-			d.log.Info("the host acknowledged the poison pill", "host", d.host, "pill", d.pill.ID, "since", rec.Condemned.Since)
+			d.log.Info("the host acknowledged its condemnation", "host", d.host, "pill", d.pill.ID, "by_way_of", how)
 		}
-		timeout := max(d.cfg.Watchdog.Timeout, rec.Watchdog.Timeout())
+		timeout := max(d.cfg.Watchdog.Timeout, announced)
 		if off := d.ackSeen.Add(timeout + d.cfg.Watchdog.Margin); !now.Before(off) {
-			return d.succeed(ctx, now, fmt.Sprintf("it acknowledged the poison pill, and its watchdog (%s) and the margin have run out since", timeout))
+			return d.succeed(ctx, now, fmt.Sprintf("it acknowledged %s, and its watchdog (%s) and the margin have run out since", how, timeout))
 		}
 	}
 	until, missing := health.SilentUntil(d.cfg, d.host, ev)
@@ -391,12 +423,21 @@ func (d *device) gather(ctx context.Context) health.SilenceEvidence {
 
 func (d *device) refusal(now time.Time) string {
 	waited := now.Sub(d.start).Round(100 * time.Millisecond)
-	ack := "it did not acknowledge the poison pill"
+	var acks []string
+	if d.pillErr != nil {
+		acks = append(acks, "the poison pill could not be written ("+d.pillErr.Error()+")")
+	} else {
+		acks = append(acks, "it did not acknowledge the poison pill")
+	}
 	switch {
-	case d.pillErr != nil:
-		ack = "the poison pill could not be written (" + d.pillErr.Error() + ")"
-	case !d.ackSeen.IsZero():
-		ack = "it acknowledged the poison pill too late to be sure it is off"
+	case d.query != nil:
+		acks = append(acks, "nor the fence query by gossip")
+	case d.queryErr != nil:
+		acks = append(acks, "and the fence query could not be sent by gossip ("+d.queryErr.Error()+")")
+	}
+	ack := strings.Join(acks, ", ")
+	if !d.ackSeen.IsZero() {
+		ack = "it acknowledged its condemnation too late to be sure it is off"
 	}
 	silence := d.missing
 	if silence == "" && !d.until.IsZero() {
@@ -408,4 +449,9 @@ func (d *device) refusal(now time.Time) string {
 	return fmt.Sprintf("refusing to call %s off after %s: %s, and its silence is not proven: %s", d.host, waited, ack, silence)
 }
 
-func (d *device) Close() error { return nil }
+func (d *device) Close() error {
+	if d.query != nil {
+		d.query.close()
+	}
+	return nil
+}
