@@ -53,15 +53,22 @@ func (e *Env) HealthConfig(ctx context.Context) (string, error) {
 			observers = append(observers, n.Name)
 		}
 	}
+	key, err := e.Lab.GossipKey()
+	if err != nil {
+		return "", err
+	}
 	// Every node's hostcheck holds the lab's watchdog, which powers the node off through its
-	// BMC's power path when it is not fed (test/lab/lab: the watchdog supervisor).
+	// BMC's power path when it is not fed (test/lab/lab: the watchdog supervisor). The hosts
+	// gossip on every network, joined through the controllers.
 	fmt.Fprintf(&b, `  watchdog:
     device: %s
     timeout: %s
     self_fence_after: %s
     observers: [%s]
     margin: 1s
-`, LabWatchdog, WatchdogTimeout, SelfFenceAfter, strings.Join(observers, ", "))
+  gossip:
+    key_file: %s
+`, LabWatchdog, WatchdogTimeout, SelfFenceAfter, strings.Join(observers, ", "), key)
 	return b.String(), nil
 }
 

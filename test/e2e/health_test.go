@@ -325,6 +325,10 @@ func healthScenarios(ctx context.Context, t *testing.T, env *Env) {
 		isolatedFromEverything(ctx, t, env, vms)
 	})
 
+	env.scenario(ctx, t, "a host that lost its storage network, its BMC unreachable, obeys the fence query by gossip, powers itself off and is evacuated", func(t *testing.T) {
+		storageLostBMCUnreachable(ctx, t, env, vms)
+	})
+
 	env.scenario(ctx, t, "a failed recovery is listed, retried to success once the cause is gone; another is cleared and its host let back", func(t *testing.T) {
 		failedRecoveryRetriedAndCleared(ctx, t, env)
 	})

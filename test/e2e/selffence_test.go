@@ -107,6 +107,56 @@ func isolatedFromEverything(ctx context.Context, t *testing.T, env *Env, vms map
 	}
 }
 
+// storageLostBMCUnreachable: a host that lost only its storage network, whose BMC does not
+// answer. It reads no pill (its storage is gone) and is not silent (the observers reach it on
+// mgmt and tenant), so only the fence query by gossip can fence it: it stops feeding its
+// watchdog, acknowledges, and its watchdog powers it off; fence_gossip calls it off once the
+// countdown and the margin have run since the acknowledgement, and it is evacuated.
+func storageLostBMCUnreachable(ctx context.Context, t *testing.T, env *Env, vms map[string][]VM) {
+	env.quiet(ctx, t)
+	h := "cmp3"
+	logs, err := env.MarkFencerLogs(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer env.bmcBack(ctx, t, h)
+	tl, err := env.Recovery(ctx, []string{h}, env.on(ctx, t, vms, h), 4*time.Minute, testLog{t}, func(say func(string, ...any)) error {
+		if _, err := env.Lab.BMC(ctx, h, "down"); err != nil {
+			return err
+		}
+		if err := env.Lab.Cut(ctx, h, "storage"); err != nil {
+			return err
+		}
+		say("%s's storage network cut, its BMC unreachable; still running, reachable on mgmt and tenant", h)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Log(tl.Summary())
+	for _, v := range tl.Violations {
+		t.Error(v)
+	}
+	offs := env.powerOffsSince(t, h, tl.Fault)
+	switch {
+	case len(offs) != 1:
+		t.Errorf("%s was powered off %d times since the cut, want once (by its watchdog, on the fence query)", h, len(offs))
+	case tl.FirstEvac.IsZero():
+		t.Errorf("no evacuation from %s", h)
+	case !offs[0].Before(tl.FirstEvac):
+		t.Errorf("the first evacuation from %s (%s) came before its watchdog powered it off (%s): two copies could run",
+			h, tl.FirstEvac.Format(time.RFC3339Nano), offs[0].Format(time.RFC3339Nano))
+	default:
+		t.Logf("%s's watchdog powered it off %s after the cut, %s before the first evacuation", h,
+			offs[0].Sub(tl.Fault).Round(time.Millisecond), tl.FirstEvac.Sub(offs[0]).Round(time.Millisecond))
+	}
+	env.fencingOver(ctx, t, h, 8*time.Second, 2*time.Minute)
+	env.ranThroughSecondLevel(t, logs, h)
+	if err := env.Lab.Heal(ctx, h, "storage"); err != nil {
+		t.Error(err)
+	}
+}
+
 // ranThroughSecondLevel checks that fence_gossip fenced host: the power fence was tried
 // and failed, then the self-fencing device succeeded.
 func (e *Env) ranThroughSecondLevel(t *testing.T, logs FencerLogMark, host string) {

@@ -99,10 +99,11 @@ func powerOff(ctx context.Context, l *lab.Lab, host string) error {
 	return err
 }
 
-// config is the configuration every node reads. Only mgmt and tenant are probed: the storage
+// config is the configuration every node reads. Only mgmt and tenant are watched: the storage
 // network carries the shared storage, so the heartbeat is the storage path's signal and a host
-// cut from both probed networks while still writing its heartbeat is isolated.
-func config(nodes []lab.Node, labDir string) string {
+// cut from both watched networks while still writing its heartbeat is isolated. The hosts
+// gossip on both, joined through the controllers.
+func config(nodes []lab.Node, labDir string) (string, error) {
 	var b strings.Builder
 	fmt.Fprintf(&b, `cloud: unused-by-this-benchmark
 segments:
@@ -130,14 +131,20 @@ health:
 			observers = append(observers, n.Name)
 		}
 	}
+	key, err := lab.WriteGossipKey(labDir)
+	if err != nil {
+		return "", err
+	}
 	fmt.Fprintf(&b, `  watchdog:
     device: file:/run/computeha/lab-watchdog
     timeout: 5s
     self_fence_after: 5s
     observers: [%s]
     margin: 1s
-`, strings.Join(observers, ", "))
-	return b.String()
+  gossip:
+    key_file: %s
+`, strings.Join(observers, ", "), key)
+	return b.String(), nil
 }
 
 // decision is a line of `computeha health --watch --json`, with when it was read.
@@ -279,8 +286,12 @@ func run(bin string, runs int, target time.Duration) (err error) {
 	if err != nil {
 		return err
 	}
+	doc, err := config(nodes, l.Dir())
+	if err != nil {
+		return err
+	}
 	cfg := filepath.Join(dir, "computeha.yaml")
-	if err := os.WriteFile(cfg, []byte(config(nodes, l.Dir())), 0o644); err != nil {
+	if err := os.WriteFile(cfg, []byte(doc), 0o644); err != nil {
 		return err
 	}
 	hosts := make([]string, 0, len(nodes))
