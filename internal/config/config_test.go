@@ -88,6 +88,7 @@ func TestLoadExampleGivesTheDocumentedValues(t *testing.T) {
 				"compute-a2":   {"mgmt": "192.0.2.22", "tenant": "198.51.100.22", "storage": "203.0.113.22"},
 			},
 			Watchdog: Watchdog{Timeout: 10 * time.Second, SelfFenceAfter: 10 * time.Second, Observers: []string{}, Margin: 2 * time.Second},
+			Gossip:   Gossip{Port: DefaultGossipPort, Seeds: []string{}},
 		},
 		Metrics: Metrics{CapacityInterval: 5 * time.Minute},
 		Alerts: Alerts{

@@ -43,7 +43,7 @@ func (g *Gossip) applyDefaults(h *Health) {
 
 func (g *Gossip) validate(p *problems, h *Health) {
 	if !g.Enabled() {
-		if g.Port != 0 || len(g.Seeds) > 0 {
+		if len(g.Seeds) > 0 {
 			p.add("health.gossip: key_file is required: gossip is never sent in clear")
 		}
 		return
@@ -53,6 +53,30 @@ func (g *Gossip) validate(p *problems, h *Health) {
 	}
 	if len(g.Seeds) == 0 {
 		p.add("health.gossip.seeds: required without health.watchdog.observers: the hosts every member joins through")
+	}
+	// A host probes only the seeds and the observers, and joins through the seeds: on a
+	// network where none has an address, nothing would watch it.
+	for i, n := range h.Networks {
+		if len(g.Seeds) == 0 {
+			break // said above
+		}
+		seeds, direct := 0, 0
+		for host, addrs := range h.Hosts {
+			if _, ok := addrs[n.Name]; !ok {
+				continue
+			}
+			if slices.Contains(g.Seeds, host) {
+				seeds++
+			}
+			if h.Direct(host) {
+				direct++
+			}
+		}
+		if n.Name != "" && seeds == 0 {
+			p.add("health.networks[%d]: no seed (health.gossip.seeds) has an address on %s: its gossip could never be joined", i, n.Name)
+		} else if n.Name != "" && direct == 0 {
+			p.add("health.networks[%d]: no seed nor observer has an address on %s: no host there would be probed", i, n.Name)
+		}
 	}
 	for i, s := range g.Seeds {
 		if _, ok := h.Hosts[s]; !ok {

@@ -165,8 +165,8 @@ func TestHealthSectionValidation(t *testing.T) {
 			nil,
 		},
 		{
-			"gossip is refused without a key, on a port that is none, and with seeds that are not hosts",
-			"  gossip: {port: 70000, seeds: [h1, h9, h1]}\n" + nets + threeHosts,
+			"seeds without a key are refused: gossip is never sent in clear",
+			"  gossip: {port: 7946, seeds: [h1]}\n" + nets + threeHosts,
 			[]string{"health.gossip: key_file is required: gossip is never sent in clear"},
 		},
 		{
@@ -177,6 +177,11 @@ func TestHealthSectionValidation(t *testing.T) {
 				`health.gossip.seeds[1]: "h9" is not one of health.hosts`,
 				`health.gossip.seeds[2]: "h1" is listed twice`,
 			},
+		},
+		{
+			"gossip needs a seed with an address on every network",
+			"  gossip: {key_file: /k, seeds: [h4]}\n" + nets + threeHosts + "    h4: {mgmt: 10.0.0.4}\n",
+			[]string{"health.networks[1]: no seed (health.gossip.seeds) has an address on tenant: its gossip could never be joined"},
 		},
 		{
 			"gossip needs seeds when there are no observers to default to",

@@ -76,7 +76,7 @@ func Collect(cfg *config.Health, obs Observations, host string) Evidence {
 		Networks:   make(map[string]Signal, len(cfg.Networks)),
 	}
 	for _, n := range cfg.Networks {
-		ev.Networks[n.Name] = reach(obs, n.Name, host)
+		ev.Networks[n.Name] = reach(cfg, obs, n.Name, host)
 	}
 	var rec Record
 	ev.Storage, rec = storage(cfg, obs, host)
@@ -107,7 +107,7 @@ func membership(members map[string]bool, host string) Signal {
 	}
 }
 
-func reach(obs Observations, network, host string) Signal {
+func reach(cfg *config.Health, obs Observations, network, host string) Signal {
 	lost := false
 	for observer, nets := range obs.Reach {
 		if observer == host {
@@ -121,7 +121,7 @@ func reach(obs Observations, network, host string) Signal {
 		case OK:
 			return OK
 		case Lost:
-			lost = lost || reachesAnother(view, observer, host)
+			lost = lost || reachesAnother(cfg, view, observer, host)
 		}
 	}
 	if lost {
@@ -131,10 +131,14 @@ func reach(obs Observations, network, host string) Signal {
 }
 
 // reachesAnother reports whether observer's view shows some host other than itself and host
-// reachable: then its own link works and its loss report about host means something.
-func reachesAnother(view map[string]Signal, observer, host string) bool {
+// reachable: then its own link works and its loss report about host means something. When
+// the hosts gossip, only the peers an observer probes itself count (the seeds and the
+// observers): what the gossip says of the others is the network's view, which a host cut off
+// keeps holding alive for a while.
+func reachesAnother(cfg *config.Health, view map[string]Signal, observer, host string) bool {
+	own := !cfg.Gossip.Enabled() || cfg.Direct(observer)
 	for peer, s := range view {
-		if s == OK && peer != host && peer != observer {
+		if s == OK && peer != host && peer != observer && (own || cfg.Direct(peer)) {
 			return true
 		}
 	}

@@ -1048,3 +1048,27 @@ func TestDecideTellsWhetherTheHostWasAMember(t *testing.T) {
 		}
 	}
 }
+
+func TestWithGossipALossReportCountsOnlyFromAnObserverReachingAPeerItProbesItself(t *testing.T) {
+	cfg := testConfig()
+	cfg.Watchdog.Observers = []string{"ctl1", "ctl2", "ctl3"}
+	cfg.Gossip = config.Gossip{KeyFile: "/k", Port: 7946, Seeds: cfg.Watchdog.Observers}
+	// cmp1, cut from tenant, still holds cmp2 alive in its gossip (it has not probed it yet)
+	// and sees every controller lost there; the controllers themselves do not report (their
+	// views of tenant are gone), and cmp2 says nothing of ctl1.
+	obs := cluster()
+	for _, o := range []string{"ctl2", "ctl3"} {
+		delete(obs.Reach[o], "tenant")
+	}
+	obs.Reach["cmp1"]["tenant"] = map[string]Signal{"ctl1": Lost, "ctl2": Lost, "ctl3": Lost, "cmp2": OK}
+	obs.Reach["ctl1"]["tenant"] = map[string]Signal{"cmp1": Lost, "cmp2": OK, "ctl2": OK, "ctl3": OK}
+	obs.Reach["cmp2"]["tenant"] = map[string]Signal{"cmp1": Lost}
+	if got := Collect(cfg, obs, "ctl1").Networks["tenant"]; got != Unknown {
+		t.Errorf("ctl1 on tenant: %s, want unknown: cmp1's report counts only if it reaches a controller it probes", got)
+	}
+	// Without gossip, cmp2 was probed by cmp1 itself: the report counts.
+	cfg.Gossip = config.Gossip{}
+	if got := Collect(cfg, obs, "ctl1").Networks["tenant"]; got != Lost {
+		t.Errorf("ctl1 on tenant without gossip: %s, want lost", got)
+	}
+}
