@@ -17,11 +17,12 @@ import (
 // member of each network's gossip that never joins (the key is its credential; the host's
 // hostcheck takes a message from anyone who holds it), and takes in the acknowledgement.
 type querier struct {
-	host string
-	id   string
-	by   string
-	log  *slog.Logger
-	to   []queryRoute
+	host  string
+	id    string
+	by    string
+	since time.Time // when the attempt began
+	log   *slog.Logger
+	to    []queryRoute
 
 	mu  sync.Mutex
 	ack *health.FenceAck
@@ -36,12 +37,12 @@ type queryRoute struct {
 
 // startQuerier starts a member on every network on which both this node (node) and host
 // have an address. It fails when none can be started: no network, or no key.
-func startQuerier(cfg *config.Health, node, host, id string, log *slog.Logger) (*querier, error) {
+func startQuerier(cfg *config.Health, node, host, id string, since time.Time, log *slog.Logger) (*querier, error) {
 	key, err := gossip.ReadKey(cfg.Gossip.KeyFile)
 	if err != nil {
 		return nil, err
 	}
-	q := &querier{host: host, id: id, by: node, log: log}
+	q := &querier{host: host, id: id, by: node, since: since.UTC(), log: log}
 	var errs []error
 	for _, n := range cfg.Networks {
 		target, ok := cfg.Address(host, n.Name)
@@ -73,10 +74,13 @@ func startQuerier(cfg *config.Health, node, host, id string, log *slog.Logger) (
 	return q, nil
 }
 
-// send sends the query on every network, stamped now.
+// send sends the query on every network, stamped now, until the host acknowledged it.
 func (q *querier) send(now time.Time) {
+	if _, ok := q.acked(); ok {
+		return
+	}
 	for _, r := range q.to {
-		b, err := health.MarshalQuery(health.FenceQuery{Host: q.host, ID: q.id, By: q.by, Time: now.UTC(), ReplyTo: r.member.Addr()})
+		b, err := health.MarshalQuery(health.FenceQuery{Host: q.host, ID: q.id, By: q.by, Time: now.UTC(), Since: q.since, ReplyTo: r.member.Addr()})
 		if err == nil {
 			err = r.member.Send(r.to, b)
 		}

@@ -2,11 +2,12 @@
 // BMC cannot be reached. It fences by the host's own watchdog (held by its hostcheck, see
 // internal/hostcheck), never by a device of its own.
 //
-// off writes a poison pill for the host on the shared storage, then reads the evidence every
+// off writes a poison pill for the host on the shared storage and, when the hosts gossip,
+// sends it a fence query by gossip on every network (query.go), then reads the evidence every
 // 500 ms and succeeds when either:
-//   - the host acknowledged the pill in its heartbeat record (it stopped feeding its watchdog
-//     before it wrote that) and the watchdog's countdown plus the margin has passed since the
-//     acknowledgement was first seen here; or
+//   - the host acknowledged the pill in its heartbeat record, or the query by gossip (it
+//     stopped feeding its watchdog before either), and the watchdog's countdown plus the
+//     margin has passed since the acknowledgement was first seen here; or
 //   - the host has been silent, on the storage and to every observer on every network, for
 //     longer than it lives alone (health.watchdog.self_fence_after) plus the countdown plus
 //     the margin: it is dead, or it fenced itself (health.SilentUntil).
@@ -24,7 +25,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/computeha/computeha/crm"
@@ -123,8 +123,10 @@ const LongDesc = "fence_gossip fences a compute host whose power fence cannot ac
 	"holds on every host (health.watchdog). Put it in the fencing level after the power fence: level 1 " +
 	"gate,fence-ipmi,fence-nova; level 2 gate,fence-gossip,fence-nova. " +
 	"off writes a poison pill for the host in health.shared_dir (or takes up the one there; one it cannot read is " +
-	"never replaced), then succeeds when the host acknowledged it in a heartbeat written since off began (it stopped " +
-	"feeding its watchdog first) and the watchdog's timeout plus health.watchdog.margin has passed since, or when " +
+	"never replaced) and, when the hosts gossip (health.gossip), sends the host a fence query by gossip on every " +
+	"network every half second, which reaches a host that lost its storage. It succeeds when the host acknowledged " +
+	"the pill in a heartbeat written since off began, or the query by gossip (it stopped feeding its watchdog " +
+	"first), and the watchdog's timeout plus health.watchdog.margin has passed since, or when " +
 	"the host has been silent on the storage and to every observer (health.watchdog.observers, the controllers, " +
 	"each online in this partition and timing the host's loss) on every network for longer than self_fence_after + " +
 	"one interval + the watchdog's timeout + the margin: it is dead, or it fenced itself, since a host alone that " +
@@ -279,7 +281,7 @@ func (d *device) SetPower(ctx context.Context, _ string, on bool) error {
 		if d.pillErr != nil {
 			id = health.NewPillID()
 		}
-		d.query, d.queryErr = startQuerier(d.cfg, d.deps.Node, d.host, id, d.log)
+		d.query, d.queryErr = startQuerier(d.cfg, d.deps.Node, d.host, id, now, d.log)
 		if d.queryErr != nil {
 			d.log.Warn("cannot send the fence query by gossip", "host", d.host, "error", d.queryErr)
 		} else {
@@ -352,7 +354,11 @@ func (d *device) judge(ctx context.Context) fence.State {
 	if how != "" {
 		if d.ackSeen.IsZero() {
 			d.ackSeen = now
-			d.log.Info("the host acknowledged its condemnation", "host", d.host, "pill", d.pill.ID, "by_way_of", how)
+			id := d.pill.ID
+			if d.query != nil {
+				id = d.query.id
+			}
+			d.log.Info("the host acknowledged its condemnation", "host", d.host, "order", id, "by_way_of", how)
 		}
 		timeout := max(d.cfg.Watchdog.Timeout, announced)
 		if off := d.ackSeen.Add(timeout + d.cfg.Watchdog.Margin); !now.Before(off) {
@@ -423,19 +429,18 @@ func (d *device) gather(ctx context.Context) health.SilenceEvidence {
 
 func (d *device) refusal(now time.Time) string {
 	waited := now.Sub(d.start).Round(100 * time.Millisecond)
-	var acks []string
+	ack := "it did not acknowledge the poison pill"
 	if d.pillErr != nil {
-		acks = append(acks, "the poison pill could not be written ("+d.pillErr.Error()+")")
-	} else {
-		acks = append(acks, "it did not acknowledge the poison pill")
+		ack = "the poison pill could not be written (" + d.pillErr.Error() + ")"
 	}
 	switch {
+	case d.query != nil && d.pillErr != nil:
+		ack += ", and it did not acknowledge the fence query by gossip"
 	case d.query != nil:
-		acks = append(acks, "nor the fence query by gossip")
+		ack += " nor the fence query by gossip"
 	case d.queryErr != nil:
-		acks = append(acks, "and the fence query could not be sent by gossip ("+d.queryErr.Error()+")")
+		ack += ", and the fence query could not be sent by gossip (" + d.queryErr.Error() + ")"
 	}
-	ack := strings.Join(acks, ", ")
 	if !d.ackSeen.IsZero() {
 		ack = "it acknowledged its condemnation too late to be sure it is off"
 	}

@@ -19,8 +19,11 @@ type FenceQuery struct {
 	ID   string `json:"id"`
 	By   string `json:"by"`
 	// Time is when it was sent, on the sender's clock: a host takes only a fresh query, so
-	// a copy captured and sent again later condemns nobody.
-	Time time.Time `json:"time"`
+	// a copy captured and sent again later condemns nobody. Since is when the fencing
+	// attempt began: a host that started after it (it was reset since) ignores the query,
+	// as it ignores a pill written before it started.
+	Time  time.Time `json:"time"`
+	Since time.Time `json:"since"`
 	// ReplyTo is where the sender listens for the acknowledgement.
 	ReplyTo netip.AddrPort `json:"reply_to"`
 }
@@ -69,8 +72,8 @@ func ParseQuery(msg []byte) (FenceQuery, error) {
 	if err := decodeLine(msg[1:], &q); err != nil {
 		return FenceQuery{}, fmt.Errorf("fence query: %w", err)
 	}
-	if q.Host == "" || q.ID == "" || q.Time.IsZero() || !q.ReplyTo.IsValid() {
-		return FenceQuery{}, errors.New("fence query: host, id, time and reply_to are required")
+	if q.Host == "" || q.ID == "" || q.Time.IsZero() || q.Since.IsZero() || !q.ReplyTo.IsValid() {
+		return FenceQuery{}, errors.New("fence query: host, id, time, since and reply_to are required")
 	}
 	return q, nil
 }

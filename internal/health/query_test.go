@@ -10,7 +10,7 @@ import (
 
 func TestFenceQueryAndAckRoundTripAndRefuseOtherMessages(t *testing.T) {
 	at := time.Date(2026, 12, 6, 13, 0, 0, 0, time.UTC)
-	q := FenceQuery{Host: "cmp1", ID: "ab12", By: "ctl1", Time: at, ReplyTo: netip.MustParseAddrPort("10.0.0.1:40000")}
+	q := FenceQuery{Host: "cmp1", ID: "ab12", By: "ctl1", Time: at, Since: at.Add(-time.Second), ReplyTo: netip.MustParseAddrPort("10.0.0.1:40000")}
 	b, err := MarshalQuery(q)
 	if err != nil {
 		t.Fatal(err)

@@ -12,7 +12,10 @@
 //     its own node, only when the view changes. The attribute is private to attrd: never
 //     written to the CIB, so a flapping peer does not abort Pacemaker's transitions. A peer
 //     is lost after Health.ProbeFailures failed probes in a row and ok again at its first
-//     answer.
+//     answer. With Health.Gossip, the host joins the gossip membership (internal/gossip) on
+//     every network and probes only the seeds and the observers (which probe every host):
+//     the others' reachability is the membership's (gossip.go), and a fence query by gossip
+//     for this host stops its watchdog before it is acknowledged.
 //   - the cluster service: it watches the service's process (pacemaker-remoted on computes)
 //     and, while it is down, runs Health.RestartCommand with a growing backoff; the
 //     heartbeat record carries the service state and since when it is down.

@@ -124,7 +124,9 @@ func (c *checker) maybeJoin(n *network, now time.Time) {
 	c.mu.Lock()
 	g.joining, g.lastJoin = true, now
 	c.mu.Unlock()
+	c.joins.Add(1)
 	go func() {
+		defer c.joins.Done()
 		joined, err := g.member.Join(g.seeds)
 		c.mu.Lock()
 		defer c.mu.Unlock()
@@ -171,17 +173,30 @@ func (c *checker) gossipResults(n *network) map[string]error {
 // (the sender sends it again).
 func (c *checker) onGossipMessage(network string, msg []byte) {
 	q, err := health.ParseQuery(msg)
-	if err != nil {
-		c.log.Warn("ignoring a gossip message", "network", network, "error", err)
-		return
+	var why string
+	switch {
+	case err != nil:
+		why = err.Error()
+	case q.Host != c.o.Node:
+		why = "a fence query addressed to another host, " + q.Host
+	case !q.Fresh(c.o.Now(), queryFresh, c.h.ClockSkew):
+		why = "a fence query that is not fresh (a copy sent again, or a clock off by more than clock_skew)"
+	case q.Since.Add(c.h.ClockSkew).Before(c.o.BootTime):
+		// An attempt begun before this host started: the life it condemned has ended.
+		why = "a fence query of an attempt begun before this host started"
+	case !c.sf.cfg.Enabled():
+		why = "a fence query, but this host holds no watchdog (health.watchdog.device)"
 	}
-	if q.Host != c.o.Node {
-		c.log.Warn("ignoring a fence query addressed to another host", "network", network, "host", q.Host, "by", q.By)
-		return
-	}
-	if !q.Fresh(c.o.Now(), queryFresh, c.h.ClockSkew) {
-		c.log.Warn("ignoring a fence query that is not fresh (a copy sent again, or a clock off by more than clock_skew)",
-			"network", network, "query", q.ID, "by", q.By, "sent", q.Time)
+	if why != "" {
+		// Queries come every half second on every network: said once per reason and query.
+		key := why + "/" + q.ID
+		c.mu.Lock()
+		repeat := c.ignored == key
+		c.ignored = key
+		c.mu.Unlock()
+		if !repeat {
+			c.log.Warn("ignoring a gossip message", "network", network, "why", why, "query", q.ID, "by", q.By, "sent", q.Time)
+		}
 		return
 	}
 	var member *gossip.Member
@@ -229,6 +244,8 @@ func (c *checker) answerQuery(fq fenceQuery, now time.Time) {
 // stopGossip leaves every network's gossip on a deliberate stop (to the others this host
 // left, it did not fail), and stops it without a word otherwise.
 func (c *checker) stopGossip(deliberate bool) {
+	// A join under way ends within memberlist's TCP timeout per seed.
+	defer c.joins.Wait()
 	for _, n := range c.nets {
 		m := n.gossip.member
 		if m == nil {

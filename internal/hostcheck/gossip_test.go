@@ -197,7 +197,13 @@ func newQuerier(t *testing.T) *querier {
 
 func (q *querier) send(t *testing.T, host string, at time.Time, to string) {
 	t.Helper()
-	b, err := health.MarshalQuery(health.FenceQuery{Host: host, ID: "q1", By: "ctrl1", Time: at, ReplyTo: q.m.Addr()})
+	q.sendSince(t, host, at, at.Add(-time.Second), to)
+}
+
+// sendSince sends a query of an attempt begun at since.
+func (q *querier) sendSince(t *testing.T, host string, at, since time.Time, to string) {
+	t.Helper()
+	b, err := health.MarshalQuery(health.FenceQuery{Host: host, ID: "q1", By: "ctrl1", Time: at, Since: since, ReplyTo: q.m.Addr()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -223,9 +229,11 @@ func TestAFenceQueryByGossipStopsTheWatchdogThenIsAcknowledged(t *testing.T) {
 	to := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.2"), uint16(h.Gossip.Port)).String()
 	q := newQuerier(t)
 
-	// Neither a stale copy nor a query for another host condemns cmp1.
+	// Neither a stale copy, nor a query for another host, nor one of an attempt begun before
+	// cmp1 started (an hour ago) condemns cmp1.
 	q.send(t, "cmp1", time.Now().Add(-time.Minute), to)
 	q.send(t, "cmp2", time.Now(), to)
+	q.sendSince(t, "cmp1", time.Now(), time.Now().Add(-2*time.Hour), to)
 	time.Sleep(500 * time.Millisecond)
 	if a := q.got(); len(a) > 0 {
 		t.Fatalf("acknowledged %+v", a)

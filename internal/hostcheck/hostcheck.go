@@ -176,6 +176,9 @@ type checker struct {
 	// for this host that the gossip received, for the watchdog loop.
 	gossipKey []byte
 	queries   chan fenceQuery
+	// joins are the joins under way; ignored is the last gossip message ignored (c.mu).
+	joins   sync.WaitGroup
+	ignored string
 	// hungWarned tells whether the write in flight was already logged as hung (heartbeat
 	// loop only).
 	hungWarned bool

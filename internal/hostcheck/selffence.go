@@ -43,6 +43,8 @@ type selfFence struct {
 	// armed is the watchdog the heartbeat announces; nil when none is held.
 	armed     *health.RecordWatchdog
 	condemned *health.Condemned
+	// obeyed is the order condemned stands for (kept in the mark).
+	obeyed health.Pill
 	// alone is set once this host fenced itself for having lost everything.
 	alone string
 	// keptCountdown: hostcheck restarted on a condemned host. The device is not opened
@@ -85,7 +87,7 @@ func (c *checker) startWatchdog() {
 		if err := json.Unmarshal(data, &m); err == nil && m.Pill.Host == c.o.Node && m.Watchdog.TimeoutMS > 0 {
 			// hostcheck restarted after the host was condemned: the host must still die, by
 			// the countdown that runs since then.
-			c.sf.condemned = &health.Condemned{Pill: m.Pill.ID, Since: c.o.Now().UTC()}
+			c.sf.condemned, c.sf.obeyed = &health.Condemned{Pill: m.Pill.ID, Since: c.o.Now().UTC()}, m.Pill
 			c.sf.armed, c.sf.keptCountdown = &m.Watchdog, true
 			c.log.Error("this host was condemned before hostcheck restarted: the watchdog is left counting down, the host resets",
 				"pill", m.Pill.ID, "by", m.Pill.By)
@@ -189,7 +191,8 @@ func (c *checker) watchdogStep() {
 			doomed = true
 			c.log.Error("this host has lost its storage and every observer: it fences itself, the watchdog is no longer fed",
 				"alone_for", now.Sub(contact).Round(time.Millisecond), "why", c.sf.alone)
-			c.keepCondemnation(health.Pill{Host: c.o.Node, ID: "alone", By: c.o.Node, Time: now.UTC()})
+			c.sf.obeyed = health.Pill{Host: c.o.Node, ID: "alone", By: c.o.Node, Time: now.UTC()}
+			c.keepCondemnation(c.sf.obeyed)
 		}
 	}
 	c.mu.Unlock()
@@ -231,6 +234,11 @@ func (c *checker) openWatchdog() bool {
 		SelfFenceAfterMS: c.sf.cfg.SelfFenceAfter.Milliseconds(),
 	}
 	c.log.Info("watchdog armed", "device", c.sf.cfg.Device, "timeout", dev.Timeout(), "self_fence_after", c.sf.cfg.SelfFenceAfter)
+	if c.sf.condemned != nil {
+		// Condemned before the device could be opened: it is never fed, and the mark now
+		// names the countdown, so that a restarted hostcheck leaves it running.
+		c.keepCondemnation(c.sf.obeyed)
+	}
 	return true
 }
 
@@ -347,7 +355,7 @@ func (c *checker) obey(p health.Pill, now time.Time, how string) {
 	if c.sf.condemned != nil {
 		return
 	}
-	c.sf.condemned = &health.Condemned{Pill: p.ID, Since: now.UTC()}
+	c.sf.condemned, c.sf.obeyed = &health.Condemned{Pill: p.ID, Since: now.UTC()}, p
 	c.log.Error("this host was ordered to fence itself: the watchdog is no longer fed, the host resets",
 		"by_way_of", how, "pill", p.ID, "by", p.By, "written", p.Time)
 	c.keepCondemnation(p)
