@@ -114,7 +114,7 @@ func isolatedFromEverything(ctx context.Context, t *testing.T, env *Env, vms map
 // countdown and the margin have run since the acknowledgement, and it is evacuated.
 func storageLostBMCUnreachable(ctx context.Context, t *testing.T, env *Env, vms map[string][]VM) {
 	env.quiet(ctx, t)
-	h := "cmp3"
+	h := env.withHA(ctx, t, vms, "cmp3", "cmp1", "cmp2")
 	logs, err := env.MarkFencerLogs(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -155,6 +155,32 @@ func storageLostBMCUnreachable(ctx context.Context, t *testing.T, env *Env, vms 
 	if err := env.Lab.Heal(ctx, h, "storage"); err != nil {
 		t.Error(err)
 	}
+}
+
+// withHA is the first of hosts that runs an HA VM of the scenarios now: the scenarios before
+// moved them around.
+func (e *Env) withHA(ctx context.Context, t *testing.T, vms map[string][]VM, hosts ...string) string {
+	t.Helper()
+	where := map[string]bool{}
+	for _, list := range vms {
+		for _, v := range list {
+			if !v.HA {
+				continue
+			}
+			s, err := e.Nova.Server(ctx, v.ID)
+			if err != nil {
+				t.Fatalf("%s: %v", v.Name, err)
+			}
+			where[s.Host] = true
+		}
+	}
+	for _, h := range hosts {
+		if where[h] {
+			return h
+		}
+	}
+	t.Fatalf("no HA VM of the scenarios runs on any of %v", hosts)
+	return ""
 }
 
 // ranThroughSecondLevel checks that fence_gossip fenced host: the power fence was tried
