@@ -40,7 +40,9 @@ func NewAgent() *agents.Agent {
 			"pcs resource create hostcheck ocf:computeha:hostcheck config=/etc/computeha/evacd.yaml clone. " +
 			"start runs computeha hostcheck and waits until it reports itself healthy; monitor asks it; stop stops it. " +
 			"Every health.interval the process writes this host's heartbeat record to health.shared_dir, " +
-			"probes every other host of health.hosts on every network with ICMP echo, publishes its view of each network " +
+			"probes every other host of health.hosts on every network with ICMP echo (with health.gossip: joins the " +
+			"hosts' gossip membership on every network and probes only the seeds and observers, which probe every host), " +
+			"publishes its view of each network " +
 			"as the node attribute computeha-reach-NETWORK when it changes (private to attrd: never written to the CIB, " +
 			"so a flapping peer does not disturb Pacemaker's transitions), and restarts the cluster service " +
 			"with health.restart_command while it is down. fence_hostcheck and the evacuation daemon judge hosts from this " +
