@@ -54,13 +54,9 @@ func bmcUnreachablePowerLoss(ctx context.Context, t *testing.T, env *Env, vms ma
 func isolatedFromEverything(ctx context.Context, t *testing.T, env *Env, vms map[string][]VM) {
 	env.quiet(ctx, t)
 	h := "cmp3"
-	logs, err := env.MarkFencerLogs(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
 	defer env.bmcBack(ctx, t, h)
 	nets := []string{"mgmt", "storage", "tenant"}
-	tl, err := env.Recovery(ctx, []string{h}, env.on(ctx, t, vms, h), 4*time.Minute, testLog{t}, func(say func(string, ...any)) error {
+	env.watchdogFenced(ctx, t, vms, h, "by its watchdog", func(say func(string, ...any)) error {
 		if _, err := env.Lab.BMC(ctx, h, "down"); err != nil {
 			return err
 		}
@@ -71,35 +67,13 @@ func isolatedFromEverything(ctx context.Context, t *testing.T, env *Env, vms map
 		}
 		say("%s cut from every network, its BMC unreachable; still running", h)
 		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Log(tl.Summary())
-	for _, v := range tl.Violations {
-		t.Error(v)
-	}
-	offs := env.powerOffsSince(t, h, tl.Fault)
-	switch {
-	case len(offs) != 1:
-		t.Errorf("%s was powered off %d times since the cut, want once (by its watchdog)", h, len(offs))
-	case tl.FirstEvac.IsZero():
-		t.Errorf("no evacuation from %s", h)
-	case !offs[0].Before(tl.FirstEvac):
-		t.Errorf("the first evacuation from %s (%s) came before its watchdog powered it off (%s): two copies could run",
-			h, tl.FirstEvac.Format(time.RFC3339Nano), offs[0].Format(time.RFC3339Nano))
-	default:
+	}, func(alone time.Duration) {
 		// Alone from its last contact: self_fence_after, then the countdown. The last answer
 		// and the last heartbeat came up to an interval (500 ms) before the cut.
-		alone := offs[0].Sub(tl.Fault)
-		t.Logf("%s's watchdog powered it off %s after the cut, %s before the first evacuation", h,
-			alone.Round(time.Millisecond), tl.FirstEvac.Sub(offs[0]).Round(time.Millisecond))
 		if earliest := SelfFenceAfter + WatchdogTimeout - time.Second; alone < earliest {
 			t.Errorf("powered off %s after the cut, sooner than self_fence_after + the countdown allow (%s)", alone, earliest)
 		}
-	}
-	env.fencingOver(ctx, t, h, 8*time.Second, 2*time.Minute)
-	env.ranThroughSecondLevel(t, logs, h)
+	})
 	for _, n := range nets {
 		if err := env.Lab.Heal(ctx, h, n); err != nil {
 			t.Error(err)
@@ -115,12 +89,8 @@ func isolatedFromEverything(ctx context.Context, t *testing.T, env *Env, vms map
 func storageLostBMCUnreachable(ctx context.Context, t *testing.T, env *Env, vms map[string][]VM) {
 	env.quiet(ctx, t)
 	h := env.withHA(ctx, t, vms, "cmp3", "cmp1", "cmp2")
-	logs, err := env.MarkFencerLogs(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
 	defer env.bmcBack(ctx, t, h)
-	tl, err := env.Recovery(ctx, []string{h}, env.on(ctx, t, vms, h), 4*time.Minute, testLog{t}, func(say func(string, ...any)) error {
+	env.watchdogFenced(ctx, t, vms, h, "by its watchdog, on the fence query", func(say func(string, ...any)) error {
 		if _, err := env.Lab.BMC(ctx, h, "down"); err != nil {
 			return err
 		}
@@ -129,7 +99,22 @@ func storageLostBMCUnreachable(ctx context.Context, t *testing.T, env *Env, vms 
 		}
 		say("%s's storage network cut, its BMC unreachable; still running, reachable on mgmt and tenant", h)
 		return nil
-	})
+	}, nil)
+	if err := env.Lab.Heal(ctx, h, "storage"); err != nil {
+		t.Error(err)
+	}
+}
+
+// watchdogFenced runs fault on h, which has its BMC unreachable, and checks that h was powered
+// off once (how: by what), by its watchdog, before the first evacuation of its VMs, and that
+// the second level fenced it. check, if given, is told how long after the fault it was off.
+func (e *Env) watchdogFenced(ctx context.Context, t *testing.T, vms map[string][]VM, h, how string, fault func(say func(string, ...any)) error, check func(off time.Duration)) {
+	t.Helper()
+	logs, err := e.MarkFencerLogs(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tl, err := e.Recovery(ctx, []string{h}, e.on(ctx, t, vms, h), 4*time.Minute, testLog{t}, fault)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,24 +122,25 @@ func storageLostBMCUnreachable(ctx context.Context, t *testing.T, env *Env, vms 
 	for _, v := range tl.Violations {
 		t.Error(v)
 	}
-	offs := env.powerOffsSince(t, h, tl.Fault)
+	offs := e.powerOffsSince(t, h, tl.Fault)
 	switch {
 	case len(offs) != 1:
-		t.Errorf("%s was powered off %d times since the cut, want once (by its watchdog, on the fence query)", h, len(offs))
+		t.Errorf("%s was powered off %d times since the fault, want once (%s)", h, len(offs), how)
 	case tl.FirstEvac.IsZero():
 		t.Errorf("no evacuation from %s", h)
 	case !offs[0].Before(tl.FirstEvac):
 		t.Errorf("the first evacuation from %s (%s) came before its watchdog powered it off (%s): two copies could run",
 			h, tl.FirstEvac.Format(time.RFC3339Nano), offs[0].Format(time.RFC3339Nano))
 	default:
-		t.Logf("%s's watchdog powered it off %s after the cut, %s before the first evacuation", h,
-			offs[0].Sub(tl.Fault).Round(time.Millisecond), tl.FirstEvac.Sub(offs[0]).Round(time.Millisecond))
+		off := offs[0].Sub(tl.Fault)
+		t.Logf("%s's watchdog powered it off %s after the fault, %s before the first evacuation", h,
+			off.Round(time.Millisecond), tl.FirstEvac.Sub(offs[0]).Round(time.Millisecond))
+		if check != nil {
+			check(off)
+		}
 	}
-	env.fencingOver(ctx, t, h, 8*time.Second, 2*time.Minute)
-	env.ranThroughSecondLevel(t, logs, h)
-	if err := env.Lab.Heal(ctx, h, "storage"); err != nil {
-		t.Error(err)
-	}
+	e.fencingOver(ctx, t, h, 8*time.Second, 2*time.Minute)
+	e.ranThroughSecondLevel(t, logs, h)
 }
 
 // withHA is the first of hosts that runs an HA VM of the scenarios now: the scenarios before
