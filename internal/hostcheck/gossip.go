@@ -15,9 +15,11 @@ import (
 // ErrGossipLost is a peer the network's gossip holds dead: its failure was confirmed.
 var ErrGossipLost = errors.New("dead in the gossip")
 
-// errGossipSilent is a peer the gossip has nothing to say of: never heard of (not joined
-// yet), or it left on purpose (its hostcheck stopped). It is neither reachable nor lost.
-var errGossipSilent = errors.New("nothing known of it in the gossip")
+// errGossipNoSay is a peer of which the gossip proves nothing now: alive (a member is alive
+// in the others' tables until its death is confirmed, which is no sign that it answers now),
+// never heard of (not joined yet), or left on purpose (its hostcheck stopped). It is neither
+// reachable nor lost: only a probe says a peer answers.
+var errGossipNoSay = errors.New("no say from the gossip")
 
 // queryFresh is how old a fence query may be when it is obeyed (fence_gossip sends it again
 // every half second); older, it is a copy sent again, and condemns nobody.
@@ -146,7 +148,8 @@ func (c *checker) maybeJoin(n *network, now time.Time) {
 	}()
 }
 
-// gossipResults is what the gossip says of n's peers that are not probed directly.
+// gossipResults is what the gossip says of n's peers that are not probed directly: lost
+// (ErrGossipLost) or nothing (errGossipNoSay).
 func (c *checker) gossipResults(n *network) map[string]error {
 	res := map[string]error{}
 	for _, p := range n.peers {
@@ -156,13 +159,13 @@ func (c *checker) gossipResults(n *network) map[string]error {
 		gp, ok := n.gossip.member.Peer(p.name)
 		switch {
 		case !ok:
-			res[p.name] = fmt.Errorf("%w: never heard of", errGossipSilent)
+			res[p.name] = fmt.Errorf("%w: never heard of", errGossipNoSay)
+		case gp.State == gossip.Alive:
+			res[p.name] = fmt.Errorf("%w: alive since %s", errGossipNoSay, gp.Since.UTC().Format(time.RFC3339Nano))
 		case gp.State == gossip.Left:
-			res[p.name] = fmt.Errorf("%w: left since %s", errGossipSilent, gp.Since.UTC().Format(time.RFC3339Nano))
-		case gp.State != gossip.Alive:
-			res[p.name] = fmt.Errorf("%w since %s", ErrGossipLost, gp.Since.UTC().Format(time.RFC3339Nano))
+			res[p.name] = fmt.Errorf("%w: left since %s", errGossipNoSay, gp.Since.UTC().Format(time.RFC3339Nano))
 		default:
-			res[p.name] = nil
+			res[p.name] = fmt.Errorf("%w since %s", ErrGossipLost, gp.Since.UTC().Format(time.RFC3339Nano))
 		}
 	}
 	return res

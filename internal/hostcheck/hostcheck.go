@@ -580,18 +580,16 @@ func (c *checker) applyGossipLocked(n *network, gossiped map[string]error, sent 
 		if !ok || p.direct {
 			continue
 		}
-		switch {
-		case errors.Is(err, errGossipSilent):
+		if errors.Is(err, errGossipNoSay) {
 			if p.state != health.Unknown {
 				c.log.Info("peer reachability changed", "network", n.name, "peer", p.name, "from", p.state.String(), "to", health.Unknown.String(), "why", err)
 			}
 			p.fails, p.state, p.lastErr = 0, health.Unknown, err
 			continue
-		case err != nil:
-			// Confirmed already: memberlist declares a member dead only once its suspicion,
-			// spread to the others, was not refuted in time. No rounds are counted on top.
-			p.fails = max(p.fails, c.h.ProbeFailures-1)
 		}
+		// Confirmed already: memberlist declares a member dead only once its suspicion,
+		// spread to the others, was not refuted in time. No rounds are counted on top.
+		p.fails = max(p.fails, c.h.ProbeFailures-1)
 		c.observe(n, p, err, sent)
 	}
 }
