@@ -373,3 +373,37 @@ func TestTheWatchdogMetricSaysWhetherItIsFed(t *testing.T) {
 		t.Fatalf("condemned: %v, want 0", v)
 	}
 }
+
+func TestAHostCondemnedBeforeItsWatchdogOpenedKeepsTheCountdownOnceItDoes(t *testing.T) {
+	h := watchdogHealth()
+	h.Watchdog.Device = "/dev/watchdog-missing"
+	w := newWDRig(t, h, "")
+	w.answer(true, true)
+	w.round()
+	// A fence query by gossip reaches it before the device could be opened: obeyed, but not
+	// acknowledged (there is no countdown to wait for).
+	now := w.clock.Now()
+	w.c.answerQuery(fenceQuery{q: health.FenceQuery{Host: "cmp1", ID: "early", By: "ctrl1", Time: now, Since: now}}, now)
+	w.round()
+	w.c.mu.Lock()
+	condemned := w.c.sf.condemned
+	w.c.mu.Unlock()
+	if condemned == nil || condemned.Pill != "early" {
+		t.Fatalf("condemned %+v, want the pill obeyed", condemned)
+	}
+	// The device appears: it is opened (its countdown starts) and never fed, and the mark
+	// now names the countdown, so that a restarted hostcheck leaves it running.
+	w.c.sf.cfg.Device = "file:/run/wd"
+	w.round()
+	w.round()
+	if w.dev == nil || w.feeds() != 0 {
+		t.Fatalf("device %v fed %d times after the condemnation", w.dev, w.feeds())
+	}
+	b, err := os.ReadFile(w.mark)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(b), `"early"`) || !strings.Contains(string(b), `"timeout_ms":8000`) {
+		t.Fatalf("mark %s: want the pill and the 8s countdown", b)
+	}
+}
