@@ -124,6 +124,7 @@ func (c *checker) maybeJoin(n *network, now time.Time) {
 		return
 	}
 	c.mu.Lock()
+	first := g.lastJoin.IsZero()
 	g.joining, g.lastJoin = true, now
 	c.mu.Unlock()
 	c.joins.Add(1)
@@ -137,7 +138,7 @@ func (c *checker) maybeJoin(n *network, now time.Time) {
 		if err != nil {
 			msg = err.Error()
 		}
-		if msg != g.joinErr {
+		if msg != g.joinErr || first {
 			if err != nil {
 				c.log.Warn("cannot join the gossip through its seeds", "network", n.name, "seeds", g.seeds, "error", err)
 			} else {
