@@ -613,7 +613,7 @@ computeha_hostcheck_heartbeat_age_seconds 1.5
 # TYPE computeha_hostcheck_healthy gauge
 computeha_hostcheck_healthy{part="probes"} 1
 computeha_hostcheck_healthy{part="writer"} 1
-# HELP computeha_hostcheck_peer_reachable 1 when this host reaches the peer on the network, 0 when it is lost (after probe_failures failed probes); absent until it is known.
+# HELP computeha_hostcheck_peer_reachable 1 when this host reaches the peer on the network, 0 when it is lost (after probe_failures failed probes, or once the gossip confirmed its death); absent until it is known, and for a peer this host does not probe that the gossip holds alive.
 # TYPE computeha_hostcheck_peer_reachable gauge
 computeha_hostcheck_peer_reachable{network="mgmt",peer="cmp2"} 1
 computeha_hostcheck_peer_reachable{network="mgmt",peer="ctrl1"} 0

@@ -22,7 +22,7 @@ func newCollector(c *checker) *collector {
 	return &collector{
 		c: c,
 		reach: prometheus.NewDesc(name("peer_reachable"),
-			"1 when this host reaches the peer on the network, 0 when it is lost (after probe_failures failed probes); absent until it is known.",
+			"1 when this host reaches the peer on the network, 0 when it is lost (after probe_failures failed probes, or once the gossip confirmed its death); absent until it is known, and for a peer this host does not probe that the gossip holds alive.",
 			[]string{"network", "peer"}, nil),
 		age: prometheus.NewDesc(name("heartbeat_age_seconds"),
 			"Time since this host's heartbeat was last written to the shared storage; absent before the first write.", nil, nil),

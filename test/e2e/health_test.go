@@ -78,12 +78,14 @@ func healthScenarios(ctx context.Context, t *testing.T, env *Env) {
 			t.Logf("the Alertmanager holds %s{host=%s,state=%s} %s after the cut: %s", a.Labels["alertname"], h, a.Labels["state"],
 				time.Since(fault).Round(time.Millisecond), a.Annotations["summary"])
 		}
-		// Another host's hostcheck tells the same in its metrics: h lost on mgmt, not on tenant.
+		// An observer's hostcheck, which probes every host, tells the same in its metrics: h
+		// lost on mgmt, not on tenant. (A compute probes only the observers: the gossip tells
+		// it of the other computes' deaths, not of their answers.)
 		for _, want := range []string{
 			`computeha_hostcheck_peer_reachable{network="mgmt",peer="` + h + `"} 0`,
 			`computeha_hostcheck_peer_reachable{network="tenant",peer="` + h + `"} 1`,
 		} {
-			if err := env.WaitHostcheckMetric(ctx, "cmp2", want, 15*time.Second); err != nil {
+			if err := env.WaitHostcheckMetric(ctx, "ctl2", want, 15*time.Second); err != nil {
 				t.Error(err)
 			}
 		}
@@ -106,7 +108,7 @@ func healthScenarios(ctx context.Context, t *testing.T, env *Env) {
 		if err := env.WaitJudged(ctx, env.Computes(), "running", time.Minute); err != nil {
 			t.Fatal(err)
 		}
-		if err := env.WaitHostcheckMetric(ctx, "cmp2", `computeha_hostcheck_peer_reachable{network="mgmt",peer="`+h+`"} 1`, 15*time.Second); err != nil {
+		if err := env.WaitHostcheckMetric(ctx, "ctl2", `computeha_hostcheck_peer_reachable{network="mgmt",peer="`+h+`"} 1`, 15*time.Second); err != nil {
 			t.Error(err)
 		}
 		// Firing alerts are sent with an end four minutes ahead: gone sooner, the
