@@ -492,54 +492,15 @@ func (c *checker) probe(ctx context.Context, n *network) {
 			gossiped = c.gossipResults(n)
 		}
 	}
-	var targets []netip.Addr
-	for _, p := range n.peers {
-		if p.direct {
-			targets = append(targets, p.addr)
-		}
-	}
 	sent := c.o.Now()
-	var res map[netip.Addr]error
-	if len(targets) > 0 {
-		if n.prober == nil {
-			p, err := c.o.NewProber(n.name, n.local)
-			c.mu.Lock()
-			if err != nil {
-				if n.openErr != err.Error() {
-					c.log.Error("cannot probe network", "network", n.name, "error", err)
-				}
-				n.openErr = err.Error()
-				c.mu.Unlock()
-				// Without a socket this host sees nothing on n directly: what it said before
-				// no longer holds.
-				c.forget(n, true)
-				c.applyGossip(n, gossiped, sent)
-				return
-			}
-			n.openErr = ""
-			c.mu.Unlock()
-			// Only this network's probe goroutine touches its prober.
-			n.prober = p
-		}
-		pctx, cancel := context.WithTimeout(ctx, c.o.ProbeTimeout)
-		r, err := n.prober.Probe(pctx, targets)
-		cancel()
-		if ctx.Err() != nil {
-			return
-		}
-		if err != nil {
-			c.log.Error("probing failed; reopening the socket", "network", n.name, "error", err)
-			_ = n.prober.Close()
-			n.prober = nil
-			c.applyGossip(n, gossiped, sent)
-			return
-		}
-		res = r
+	res, probed := c.probeDirect(ctx, n)
+	if ctx.Err() != nil {
+		return
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, p := range n.peers {
-		if !p.direct {
+		if !p.direct || !probed {
 			continue
 		}
 		perr, ok := res[p.addr.Unmap()]
@@ -548,7 +509,50 @@ func (c *checker) probe(ctx context.Context, n *network) {
 		}
 		c.observe(n, p, perr, sent)
 	}
-	c.applyGossipLocked(n, gossiped, sent)
+	c.applyGossip(n, gossiped, sent)
+}
+
+// probeDirect probes n's peers that are probed directly; false when it could not (no peer to
+// probe, the prober cannot be opened or failed: it is opened again next round).
+func (c *checker) probeDirect(ctx context.Context, n *network) (map[netip.Addr]error, bool) {
+	var targets []netip.Addr
+	for _, p := range n.peers {
+		if p.direct {
+			targets = append(targets, p.addr)
+		}
+	}
+	if len(targets) == 0 {
+		return nil, false
+	}
+	if n.prober == nil {
+		p, err := c.o.NewProber(n.name, n.local)
+		c.mu.Lock()
+		if err != nil {
+			if n.openErr != err.Error() {
+				c.log.Error("cannot probe network", "network", n.name, "error", err)
+			}
+			n.openErr = err.Error()
+			c.mu.Unlock()
+			// Without a socket this host sees nothing on n directly: what it said before no
+			// longer holds.
+			c.forget(n, true)
+			return nil, false
+		}
+		n.openErr = ""
+		c.mu.Unlock()
+		// Only this network's probe goroutine touches its prober.
+		n.prober = p
+	}
+	pctx, cancel := context.WithTimeout(ctx, c.o.ProbeTimeout)
+	res, err := n.prober.Probe(pctx, targets)
+	cancel()
+	if err != nil && ctx.Err() == nil {
+		c.log.Error("probing failed; reopening the socket", "network", n.name, "error", err)
+		_ = n.prober.Close()
+		n.prober = nil
+		return nil, false
+	}
+	return res, err == nil
 }
 
 // forget makes n's peers unknown: those probed directly (direct), or those the gossip
@@ -563,15 +567,9 @@ func (c *checker) forget(n *network, direct bool) {
 	}
 }
 
-// applyGossip takes in what the gossip says of n's other peers.
+// applyGossip takes in what the gossip says of n's peers that are not probed directly.
+// Called with c.mu held.
 func (c *checker) applyGossip(n *network, gossiped map[string]error, sent time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.applyGossipLocked(n, gossiped, sent)
-}
-
-// applyGossipLocked is applyGossip with c.mu held.
-func (c *checker) applyGossipLocked(n *network, gossiped map[string]error, sent time.Time) {
 	if gossiped == nil {
 		return
 	}
