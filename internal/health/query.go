@@ -52,7 +52,7 @@ func MarshalAck(a FenceAck) ([]byte, error) { return marshalKind(ackKind, a) }
 func marshalKind(kind byte, v any) ([]byte, error) {
 	b, err := json.Marshal(v)
 	if err != nil {
-		return nil, fmt.Errorf("fence query: %w", err)
+		return nil, fmt.Errorf("gossip message: %w", err)
 	}
 	return append([]byte{kind}, b...), nil
 }
@@ -65,33 +65,34 @@ var (
 
 // ParseQuery decodes a fence query; anything else, or one lacking a field, is an error.
 func ParseQuery(msg []byte) (FenceQuery, error) {
-	var q FenceQuery
-	if len(msg) == 0 || msg[0] != queryKind {
-		return q, ErrNotQuery
-	}
-	if err := decodeLine(msg[1:], &q); err != nil {
-		return FenceQuery{}, fmt.Errorf("fence query: %w", err)
-	}
-	if q.Host == "" || q.ID == "" || q.Time.IsZero() || q.Since.IsZero() || !q.ReplyTo.IsValid() {
+	q, err := parseKind[FenceQuery](msg, queryKind, ErrNotQuery, "fence query")
+	if err == nil && (q.Host == "" || q.ID == "" || q.Time.IsZero() || q.Since.IsZero() || !q.ReplyTo.IsValid()) {
 		return FenceQuery{}, errors.New("fence query: host, id, time, since and reply_to are required")
 	}
-	return q, nil
+	return q, err
 }
 
 // ParseAck decodes a fence acknowledgement; anything else, or one lacking a field, is an
 // error.
 func ParseAck(msg []byte) (FenceAck, error) {
-	var a FenceAck
-	if len(msg) == 0 || msg[0] != ackKind {
-		return a, ErrNotAck
-	}
-	if err := decodeLine(msg[1:], &a); err != nil {
-		return FenceAck{}, fmt.Errorf("fence acknowledgement: %w", err)
-	}
-	if a.Host == "" || a.ID == "" || a.Since.IsZero() || a.Watchdog.TimeoutMS <= 0 {
+	a, err := parseKind[FenceAck](msg, ackKind, ErrNotAck, "fence acknowledgement")
+	if err == nil && (a.Host == "" || a.ID == "" || a.Since.IsZero() || a.Watchdog.TimeoutMS <= 0) {
 		return FenceAck{}, errors.New("fence acknowledgement: host, id, since and the watchdog's timeout are required")
 	}
-	return a, nil
+	return a, err
+}
+
+// parseKind decodes msg as a message of kind: its first byte, then one JSON object.
+func parseKind[T any](msg []byte, kind byte, notKind error, what string) (T, error) {
+	var v T
+	if len(msg) == 0 || msg[0] != kind {
+		return v, notKind
+	}
+	if err := decodeLine(msg[1:], &v); err != nil {
+		var zero T
+		return zero, fmt.Errorf("%s: %w", what, err)
+	}
+	return v, nil
 }
 
 // Fresh tells whether q, sent at q.Time on its sender's clock, may be obeyed at now: sent
