@@ -39,6 +39,16 @@ type IO struct {
 	Stdout, Stderr io.Writer
 }
 
+// StartedAsAgent tells whether args, a process's arguments, start an agent
+// by its name: the short processes Pacemaker runs for every operation.
+func StartedAsAgent(args []string) bool {
+	if len(args) == 0 {
+		return false
+	}
+	_, ok := lookup(args[0])
+	return ok
+}
+
 // Main dispatches on the name the binary was started as, then on the
 // subcommand.
 func Main(ctx context.Context, args []string, stdio IO) int {

@@ -114,3 +114,21 @@ func TestOCFAgentsAreMatchedOnlyInTheirProviderDirectory(t *testing.T) {
 		}
 	}
 }
+
+func TestStartedAsAgent(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want bool
+	}{
+		{[]string{"/usr/sbin/fence_ipmi", "--action=status"}, true},
+		{[]string{"/usr/lib/ocf/resource.d/" + OCFProvider + "/nova-compute", "monitor"}, true},
+		{[]string{"/usr/bin/computeha", "evacd"}, false},
+		{[]string{"/usr/bin/computeha", "fence-ipmi"}, false},
+		{[]string{"nova-compute"}, false},
+		{nil, false},
+	} {
+		if got := StartedAsAgent(tc.args); got != tc.want {
+			t.Errorf("StartedAsAgent(%q) = %v, want %v", tc.args, got, tc.want)
+		}
+	}
+}
