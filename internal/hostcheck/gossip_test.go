@@ -11,11 +11,14 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/hashicorp/memberlist"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/computeha/computeha/internal/config"
 	"github.com/computeha/computeha/internal/gossip"
@@ -169,6 +172,18 @@ func TestWithGossipAComputeProbesOnlyTheObserversAndLearnsTheOthersDeathsFromThe
 	})
 	if cmp1.state("cmp2") != health.Unknown || cmp1.state("ctrl1") != health.OK {
 		t.Errorf("cmp1 holds cmp2 %s and ctrl1 %s: only cmp3 failed", cmp1.state("cmp2"), cmp1.state("ctrl1"))
+	}
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(newCollector(cmp1.c))
+	want := `
+# HELP computeha_hostcheck_gossip_members Other hosts this host's gossip membership on the network holds in the state (alive, dead: its failure confirmed, left: its hostcheck stopped on purpose); absent while the network's gossip is not running. 0 alive: this host joined nobody.
+# TYPE computeha_hostcheck_gossip_members gauge
+computeha_hostcheck_gossip_members{network="mgmt",state="alive"} 2
+computeha_hostcheck_gossip_members{network="mgmt",state="dead"} 1
+computeha_hostcheck_gossip_members{network="mgmt",state="left"} 0
+`
+	if err := testutil.CollectAndCompare(reg, strings.NewReader(want), "computeha_hostcheck_gossip_members"); err != nil {
+		t.Errorf("cmp1's gossip membership metric: %v", err)
 	}
 	// cmp3's hostcheck starts again: it joins through the seed, and is no longer lost.
 	hosts[3] = newGossipHost(t, h, "cmp3")

@@ -5,6 +5,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/computeha/computeha/internal/gossip"
 	"github.com/computeha/computeha/internal/health"
 	"github.com/computeha/computeha/internal/metrics"
 )
@@ -14,7 +15,7 @@ import (
 type collector struct {
 	c *checker
 
-	reach, age, write, service, restarts, loop *prometheus.Desc
+	reach, age, write, service, restarts, loop, members *prometheus.Desc
 }
 
 func newCollector(c *checker) *collector {
@@ -35,11 +36,14 @@ func newCollector(c *checker) *collector {
 		loop: prometheus.NewDesc(name("healthy"),
 			"1 when the part of this process works (writer: the heartbeat; probes: the reachability loop; watchdog, when one is configured: armed and fed), 0 when not.",
 			[]string{"part"}, nil),
+		members: prometheus.NewDesc(name("gossip_members"),
+			"Other hosts this host's gossip membership on the network holds in the state (alive, dead: its failure confirmed, left: its hostcheck stopped on purpose); absent while the network's gossip is not running. 0 alive: this host joined nobody.",
+			[]string{"network", "state"}, nil),
 	}
 }
 
 func (m *collector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{m.reach, m.age, m.write, m.service, m.restarts, m.loop} {
+	for _, d := range []*prometheus.Desc{m.reach, m.age, m.write, m.service, m.restarts, m.loop, m.members} {
 		ch <- d
 	}
 }
@@ -63,6 +67,15 @@ func (m *collector) Collect(ch chan<- prometheus.Metric) {
 		ch <- prometheus.MustNewConstMetric(m.loop, prometheus.GaugeValue, one(fed), "watchdog")
 	}
 	for _, n := range c.nets {
+		if g := n.gossip.member; g != nil {
+			count := map[gossip.State]int{gossip.Alive: 0, gossip.Dead: 0, gossip.Left: 0}
+			for _, p := range g.Peers() {
+				count[p.State]++
+			}
+			for s, k := range count {
+				ch <- prometheus.MustNewConstMetric(m.members, prometheus.GaugeValue, float64(k), n.name, s.String())
+			}
+		}
 		for _, p := range n.peers {
 			if p.state == health.Unknown {
 				continue

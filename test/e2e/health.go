@@ -197,6 +197,7 @@ func (e *Env) WaitHostcheckMetric(ctx context.Context, node, want string, limit 
 	client := &http.Client{Transport: nova.NetNSTransport(CloudNS()), Timeout: 5 * time.Second}
 	deadline := time.Now().Add(limit)
 	last := ""
+	name, _, _ := strings.Cut(want, "{")
 	for {
 		req, err := http.NewRequestWithContext(ctx, "GET", fmt.Sprintf("http://%s:%d/metrics", addr, HostcheckMetricsPort), nil)
 		if err != nil {
@@ -207,7 +208,7 @@ func (e *Env) WaitHostcheckMetric(ctx context.Context, node, want string, limit 
 			b, _ := io.ReadAll(resp.Body)
 			_ = resp.Body.Close()
 			for _, l := range strings.Split(string(b), "\n") {
-				if strings.HasPrefix(l, "computeha_hostcheck_peer_reachable") {
+				if strings.HasPrefix(l, name+"{") {
 					last += l + "; "
 				}
 				if l == want {

@@ -89,6 +89,15 @@ func healthScenarios(ctx context.Context, t *testing.T, env *Env) {
 				t.Error(err)
 			}
 		}
+		// Its gossip membership on mgmt has confirmed h's failure; the one on tenant has not.
+		for _, want := range []string{
+			`computeha_hostcheck_gossip_members{network="mgmt",state="dead"} 1`,
+			`computeha_hostcheck_gossip_members{network="tenant",state="dead"} 0`,
+		} {
+			if err := env.WaitHostcheckMetric(ctx, "ctl2", want, 30*time.Second); err != nil {
+				t.Error(err)
+			}
+		}
 		env.waitDisabled(ctx, t, h, evacstate.HealthReasonPrefix, 60*time.Second)
 		// Pacemaker keeps trying to fence the host it lost; the gate keeps refusing.
 		time.Sleep(20 * time.Second)
@@ -109,6 +118,10 @@ func healthScenarios(ctx context.Context, t *testing.T, env *Env) {
 			t.Fatal(err)
 		}
 		if err := env.WaitHostcheckMetric(ctx, "ctl2", `computeha_hostcheck_peer_reachable{network="mgmt",peer="`+h+`"} 1`, 15*time.Second); err != nil {
+			t.Error(err)
+		}
+		// h joined the mgmt gossip again through its seeds.
+		if err := env.WaitHostcheckMetric(ctx, "ctl2", `computeha_hostcheck_gossip_members{network="mgmt",state="dead"} 0`, 30*time.Second); err != nil {
 			t.Error(err)
 		}
 		// Firing alerts are sent with an end four minutes ahead: gone sooner, the
