@@ -1,7 +1,9 @@
 // Command gossip measures computeha's gossip membership (internal/gossip: memberlist,
 // encrypted) at several sizes, every member in this one process on loopback, each with its
-// own UDP and TCP sockets. For each size it measures:
+// own UDP and TCP sockets, joining through three seeds in waves (-wave members at a time, each
+// wave converged before the next, as hosts come up over time). For each size it measures:
 //
+//   - the join: from the first member started to every member knowing every other alive;
 //   - the traffic: bytes sent per second per member over a quiet minute, which must stay
 //     flat as the size grows (each member probes one other a second, whatever the size);
 //   - the detection of a killed member (shut down without a word, as a power loss looks): from
@@ -25,6 +27,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"runtime/pprof"
 	"slices"
 	"strconv"
 	"strings"
@@ -40,11 +43,24 @@ import (
 func main() {
 	sizes := flag.String("sizes", "100,500,1000", "members, one size per comma")
 	kills := flag.Int("kills", 10, "members killed one after the other, per size")
+	wave := flag.Int("wave", 50, "members started and joined together, each wave waited for before the next")
 	loss := flag.Float64("loss", 0.05, "share of UDP packets dropped during the false-positive watch")
 	lossy := flag.Duration("lossy", 10*time.Minute, "how long the false-positive watch lasts, per size")
 	quiet := flag.Duration("quiet", time.Minute, "how long the traffic is measured, per size")
 	flat := flag.Float64("flat", 1.5, "largest acceptable traffic per member at the largest size, as a multiple of the smallest size's")
+	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
 	flag.Parse()
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "gossip: -cpuprofile:", err)
+			os.Exit(2)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	var ns []int
 	for f := range strings.SplitSeq(*sizes, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(f))
@@ -54,36 +70,38 @@ func main() {
 		}
 		ns = append(ns, n)
 	}
-	if *loss < 0 || *loss >= 1 || *kills < 1 {
-		fmt.Fprintln(os.Stderr, "gossip: -loss must be in [0, 1) and -kills at least 1")
+	if *loss < 0 || *loss >= 1 || *kills < 1 || *wave < 1 {
+		fmt.Fprintln(os.Stderr, "gossip: -loss must be in [0, 1), -kills and -wave at least 1")
 		os.Exit(2)
 	}
-	if err := run(ns, *kills, *loss, *lossy, *quiet, *flat); err != nil {
+	if err := run(ns, *wave, *kills, *loss, *lossy, *quiet, *flat); err != nil {
 		fmt.Fprintln(os.Stderr, "gossip:", err)
+		pprof.StopCPUProfile()
 		os.Exit(1)
 	}
 }
 
 // figures are one size's measurements.
 type figures struct {
-	n int
-	// joined99, joined: the last member started to 99 % of the members, and all, knowing
-	// every other alive.
-	joined99, joined time.Duration
-	bytesPerSec      float64 // sent per member, quiet
-	first, all       []time.Duration
-	missed           int // kills no member confirmed within the limit
-	notAll           int // kills some member did not know of within the limit
+	n, wave int
+	// joined: the first member started to every member knowing every other alive; waves:
+	// each wave's start to the same.
+	joined      time.Duration
+	waves       []time.Duration
+	bytesPerSec float64 // sent per member, quiet
+	first, all  []time.Duration
+	missed      int // kills no member confirmed within the limit
+	notAll      int // kills some member did not know of within the limit
 	// falseQuiet, falseLossy: running members declared dead (each counted once, however many
 	// members held it dead) before the loss, and with it.
 	falseQuiet, falseLossy int
 	lossyBytesPerSec       float64
 }
 
-func run(sizes []int, kills int, loss float64, lossy, quiet time.Duration, flat float64) error {
+func run(sizes []int, wave, kills int, loss float64, lossy, quiet time.Duration, flat float64) error {
 	var all []figures
 	for _, n := range sizes {
-		f, err := measure(n, kills, loss, lossy, quiet)
+		f, err := measure(n, wave, kills, loss, lossy, quiet)
 		if err != nil {
 			return fmt.Errorf("%d members: %w", n, err)
 		}
@@ -120,7 +138,8 @@ func run(sizes []int, kills int, loss float64, lossy, quiet time.Duration, flat 
 
 func report(f figures, loss float64, lossy time.Duration) {
 	fmt.Printf("\n%d members on loopback, one process (memberlist LAN defaults, AES-256-GCM):\n", f.n)
-	fmt.Printf("  joined through 3 seeds: every member knows every other %s after the last one started (99 %% of them %s; memberlist's periodic full-state exchange brings the last ones the joins they missed)\n", r(f.joined), r(f.joined99))
+	fmt.Printf("  joined through 3 seeds in %d waves of up to %d members: every member knew every other %s after the first one started (a wave: median %s, longest %s)\n",
+		len(f.waves), f.wave, r(f.joined), r(pct(f.waves, 50)), r(pct(f.waves, 100)))
 	fmt.Printf("  traffic: %.0f bytes/s sent per member (quiet), %.0f bytes/s with %.0f %% of UDP packets lost\n", f.bytesPerSec, f.lossyBytesPerSec, loss*100)
 	line := func(what string, d []time.Duration) {
 		if len(d) == 0 {
@@ -164,8 +183,11 @@ type cluster struct {
 	index     map[string]int
 }
 
-func measure(n, kills int, loss float64, lossy, quiet time.Duration) (figures, error) {
-	f := figures{n: n}
+// waveLimit bounds the wait for a wave of members to know every other alive.
+const waveLimit = 5 * time.Minute
+
+func measure(n, wave, kills int, loss float64, lossy, quiet time.Duration) (figures, error) {
+	f := figures{n: n, wave: wave}
 	c := &cluster{index: map[string]int{}, live: make([]bool, n), dead: make([]int, n), held: map[[2]int]bool{}, deadAt: make([]time.Time, n)}
 	key := make([]byte, 32)
 	for i := range key {
@@ -177,42 +199,57 @@ func measure(n, kills int, loss float64, lossy, quiet time.Duration) (figures, e
 		c.names = append(c.names, name)
 		c.index[name] = i
 	}
-	for i := range n {
-		t, err := newLossy()
-		if err != nil {
-			return f, err
-		}
-		m, err := gossip.Start(gossip.Options{
-			Name: c.names[i], Network: "mgmt", Bind: netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), 0), Key: key,
-			Transport: t, OnChange: c.observer(i),
-		})
-		if err != nil {
-			return f, err
-		}
-		c.members, c.trans, c.live[i] = append(c.members, m), append(c.trans, t), true
-	}
+	// Members come up in waves, as hosts do when a cloud is built or a rack is added, each
+	// wave joining through the seeds and waited for until every member knows every other
+	// alive. Joined all in one burst, every member re-broadcasts every member it learns of:
+	// spread over as many hosts, that is nothing, but in this one process of 2 cores it is N²
+	// encrypted packets at once, which starves the probes (500 members had not converged
+	// after 15 minutes).
 	started := time.Now()
-	seeds := []string{c.members[0].Addr().String(), c.members[1].Addr().String(), c.members[2].Addr().String()}
-	for i, m := range c.members[1:] {
-		// Through one seed, the others if it does not answer (a seed busy with hundreds of
-		// joins can let one time out), as a host keeps trying until one answers.
-		var err error
-		for try := range 5 {
-			if _, err = m.Join(append(seeds[i%3:], seeds[:i%3]...)); err == nil {
-				break
+	var seeds []string
+	for lo := 0; lo < n; lo += wave {
+		hi := min(lo+wave, n)
+		began := time.Now()
+		for i := lo; i < hi; i++ {
+			t, err := newLossy()
+			if err != nil {
+				return f, err
 			}
-			time.Sleep(time.Duration(try+1) * time.Second)
+			m, err := gossip.Start(gossip.Options{
+				Name: c.names[i], Network: "mgmt", Bind: netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), 0), Key: key,
+				Transport: t, OnChange: c.observer(i),
+			})
+			if err != nil {
+				return f, err
+			}
+			c.mu.Lock()
+			c.members, c.trans, c.live[i] = append(c.members, m), append(c.trans, t), true
+			c.mu.Unlock()
 		}
-		if err != nil {
-			return f, fmt.Errorf("%s joining: %w", c.names[i+1], err)
+		if seeds == nil {
+			for _, m := range c.members[:min(3, len(c.members))] {
+				seeds = append(seeds, m.Addr().String())
+			}
 		}
-	}
-	if err := c.waitAllAlive(0.99, 15*time.Minute); err != nil {
-		return f, err
-	}
-	f.joined99 = time.Since(started)
-	if err := c.waitAllAlive(1, 15*time.Minute); err != nil {
-		return f, err
+		for i := max(lo, 1); i < hi; i++ {
+			// Through one seed, the others if it does not answer (a busy seed can let one
+			// time out), as a host keeps trying until one answers.
+			k := i % len(seeds)
+			var err error
+			for try := range 5 {
+				if _, err = c.members[i].Join(append(seeds[k:], seeds[:k]...)); err == nil {
+					break
+				}
+				time.Sleep(time.Duration(try+1) * time.Second)
+			}
+			if err != nil {
+				return f, fmt.Errorf("%s joining: %w", c.names[i], err)
+			}
+		}
+		if err := c.waitAllAlive(1, waveLimit); err != nil {
+			return f, fmt.Errorf("the wave of members %d-%d: %w", lo, hi-1, err)
+		}
+		f.waves = append(f.waves, time.Since(began))
 	}
 	f.joined = time.Since(started)
 
@@ -284,7 +321,8 @@ func (c *cluster) observer(i int) func(gossip.Peer) {
 // waitAllAlive waits until the share of live members that know every other alive is at
 // least share.
 func (c *cluster) waitAllAlive(share float64, limit time.Duration) error {
-	deadline := time.Now().Add(limit)
+	began := time.Now()
+	deadline, lastSaid := began.Add(limit), began
 	for {
 		behind, live := 0, 0
 		for i, m := range c.members {
@@ -307,6 +345,10 @@ func (c *cluster) waitAllAlive(share float64, limit time.Duration) error {
 		}
 		if time.Now().After(deadline) {
 			return fmt.Errorf("%d members still do not know every other alive after %s", behind, limit)
+		}
+		if time.Since(lastSaid) >= 30*time.Second {
+			fmt.Printf("  ... %d of %d members do not know every other alive yet (%s)\n", behind, live, time.Since(began).Round(time.Second))
+			lastSaid = time.Now()
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
