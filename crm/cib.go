@@ -122,9 +122,9 @@ func (s xmlNVSet) into(m map[string]string) {
 
 type xmlCIB struct {
 	XMLName    xml.Name `xml:"cib"`
-	AdminEpoch string   `xml:"admin_epoch,attr"`
-	Epoch      string   `xml:"epoch,attr"`
-	NumUpdates string   `xml:"num_updates,attr"`
+	AdminEpoch *string  `xml:"admin_epoch,attr"`
+	Epoch      *string  `xml:"epoch,attr"`
+	NumUpdates *string  `xml:"num_updates,attr"`
 	HaveQuorum string   `xml:"have-quorum,attr"`
 	DCUUID     string   `xml:"dc-uuid,attr"`
 	Config     struct {
@@ -204,17 +204,20 @@ func DecodeCIB(r io.Reader) (*CIB, error) {
 	if err := xml.NewDecoder(r).Decode(&x); err != nil {
 		return nil, fmt.Errorf("decode CIB: %w", err)
 	}
+	// A version attribute that is absent counts as 0, as DecodeVersion reads it; one that is
+	// present must be a number, empty included.
 	var v Version
 	for _, f := range []struct {
-		s   string
-		dst *int
-	}{{x.AdminEpoch, &v.AdminEpoch}, {x.Epoch, &v.Epoch}, {x.NumUpdates, &v.NumUpdates}} {
-		if f.s == "" {
+		name string
+		s    *string
+		dst  *int
+	}{{"admin_epoch", x.AdminEpoch, &v.AdminEpoch}, {"epoch", x.Epoch, &v.Epoch}, {"num_updates", x.NumUpdates, &v.NumUpdates}} {
+		if f.s == nil {
 			continue
 		}
-		n, err := strconv.Atoi(f.s)
+		n, err := strconv.Atoi(*f.s)
 		if err != nil {
-			return nil, fmt.Errorf("decode CIB: version field %q is not a number", f.s)
+			return nil, fmt.Errorf("decode CIB: %s=%q is not a number", f.name, *f.s)
 		}
 		*f.dst = n
 	}

@@ -218,6 +218,34 @@ func TestDecodeVersionReadsOnlyTheRoot(t *testing.T) {
 	}
 }
 
+// TestBothDecodersReadTheVersionAlike: an absent attribute is 0, an empty or
+// non-numeric one is refused, by the full decoder as by the cheap one.
+func TestBothDecodersReadTheVersionAlike(t *testing.T) {
+	for _, tc := range []struct {
+		root string
+		want Version
+		bad  string
+	}{
+		{root: `<cib admin_epoch="1" epoch="22" num_updates="7">`, want: Version{1, 22, 7}},
+		{root: `<cib epoch="4">`, want: Version{0, 4, 0}},
+		{root: `<cib admin_epoch="0" epoch="" num_updates="1">`, bad: `epoch=""`},
+		{root: `<cib admin_epoch="0" epoch="5" num_updates="x1">`, bad: `num_updates="x1"`},
+	} {
+		doc := tc.root + `<configuration><nodes/></configuration><status/></cib>`
+		v, err := DecodeVersion(strings.NewReader(doc))
+		c, cerr := DecodeCIB(strings.NewReader(doc))
+		if tc.bad != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.bad) || cerr == nil || !strings.Contains(cerr.Error(), tc.bad) {
+				t.Errorf("%s: DecodeVersion: %v; DecodeCIB: %v; want both to name %s", tc.root, err, cerr, tc.bad)
+			}
+			continue
+		}
+		if err != nil || cerr != nil || v != tc.want || c.Version != tc.want {
+			t.Errorf("%s: DecodeVersion %v, %v; DecodeCIB %v; want %v", tc.root, v, err, cerr, tc.want)
+		}
+	}
+}
+
 // TestDecodersTolerateWhatNewerPacemakerAdds: unknown elements and
 // attributes, and the timestamps newer releases put in in_ccm/crmd.
 func TestDecodersTolerateWhatNewerPacemakerAdds(t *testing.T) {
