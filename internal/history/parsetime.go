@@ -42,15 +42,25 @@ func ParseTime(s string, now time.Time) (time.Time, error) {
 		return now.Add(-d).UTC(), nil
 	}
 	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
-		return t.UTC(), nil
+		return afterZero(s, t.UTC())
 	}
 	for _, layout := range []string{
 		"2006-01-02 15:04:05.999999999", "2006-01-02T15:04:05.999999999",
 		"2006-01-02 15:04", "2006-01-02T15:04", "2006-01-02",
 	} {
 		if t, err := time.ParseInLocation(layout, s, time.UTC); err == nil {
-			return t, nil
+			return afterZero(s, t)
 		}
 	}
 	return time.Time{}, fmt.Errorf("%w: time %q: want an age (2h, 7d), RFC 3339, or a UTC \"YYYY-MM-DD[ HH:MM[:SS]]\"", ErrInvalid, s)
+}
+
+// afterZero refuses a time at or before 0001-01-01 00:00 UTC: that is the zero time, which
+// means no bound, so "--until 0001-01-01" would select everything; an empty value is the way
+// to say no bound.
+func afterZero(s string, t time.Time) (time.Time, error) {
+	if !t.After(time.Time{}) {
+		return time.Time{}, fmt.Errorf("%w: time %q: at or before 0001-01-01 00:00 UTC, which reads as no bound (leave it empty for that)", ErrInvalid, s)
+	}
+	return t, nil
 }

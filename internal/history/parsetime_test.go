@@ -37,7 +37,7 @@ func TestParseTime(t *testing.T) {
 }
 
 func TestParseTimeRefusesWhatItCannotRead(t *testing.T) {
-	for _, in := range []string{"yesterday", "-2h", "2026-13-01", "10:00", "7 d"} {
+	for _, in := range []string{"yesterday", "-2h", "2026-13-01", "10:00", "7 d", "0001-01-01", "0000-12-31T23:00:00-01:00", "0001-01-01T00:30:00+01:00", "0000-06-01T00:00:00Z"} {
 		if _, err := ParseTime(in, time.Now()); !errors.Is(err, ErrInvalid) {
 			t.Errorf("ParseTime(%q) = %v, want ErrInvalid", in, err)
 		}
