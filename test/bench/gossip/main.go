@@ -249,7 +249,7 @@ func measure(n, wave, kills int, loss float64, lossy, quiet time.Duration) (figu
 				return f, fmt.Errorf("%s joining: %w", c.names[i], err)
 			}
 		}
-		if err := c.waitAllAlive(1, waveLimit); err != nil {
+		if err := c.waitAllAlive(waveLimit); err != nil {
 			return f, fmt.Errorf("the wave of members %d-%d: %w", lo, hi-1, err)
 		}
 		f.waves = append(f.waves, time.Since(began))
@@ -325,9 +325,8 @@ func (c *cluster) observer(i int) func(gossip.Peer) {
 	}
 }
 
-// waitAllAlive waits until the share of live members that know every other alive is at
-// least share.
-func (c *cluster) waitAllAlive(share float64, limit time.Duration) error {
+// waitAllAlive waits until every live member knows every other alive, at most limit.
+func (c *cluster) waitAllAlive(limit time.Duration) error {
 	began := time.Now()
 	deadline, lastSaid := began.Add(limit), began
 	for {
@@ -347,7 +346,7 @@ func (c *cluster) waitAllAlive(share float64, limit time.Duration) error {
 				behind++
 			}
 		}
-		if float64(live-behind) >= share*float64(live) {
+		if behind == 0 {
 			return nil
 		}
 		if time.Now().After(deadline) {
