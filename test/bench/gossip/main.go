@@ -1,9 +1,11 @@
 // Command gossip measures computeha's gossip membership (internal/gossip: memberlist,
 // encrypted) at several sizes, every member in this one process on loopback, each with its
 // own UDP and TCP sockets, joining through three seeds in waves (-wave members at a time, each
-// wave converged before the next, as hosts come up over time). For each size it measures:
+// wave converged, but for 1 % of the members, before the next, as hosts come up over time).
+// For each size it measures:
 //
-//   - the join: from the first member started to every member knowing every other alive;
+//   - the join: from the first member started to all but 1 % of the members knowing every
+//     other alive, and to every member knowing every other;
 //   - the traffic: bytes sent per second per member over a quiet minute, once the join's
 //     gossip has died down (the traffic no longer falling from one window to the next),
 //     which must stay flat as the size grows (each member probes one other a second,
@@ -27,8 +29,11 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net"
+	"net/http"
+	_ "net/http/pprof"
 	"net/netip"
 	"os"
+	"runtime/debug"
 	"runtime/pprof"
 	"slices"
 	"strconv"
@@ -39,6 +44,7 @@ import (
 
 	"github.com/hashicorp/memberlist"
 
+	"github.com/computeha/computeha/internal/config"
 	"github.com/computeha/computeha/internal/gossip"
 )
 
@@ -50,8 +56,21 @@ func main() {
 	lossy := flag.Duration("lossy", 10*time.Minute, "how long the false-positive watch lasts, per size")
 	quiet := flag.Duration("quiet", time.Minute, "how long the traffic is measured, per size")
 	flat := flag.Float64("flat", 1.5, "largest acceptable traffic per member at the largest size, as a multiple of the smallest size's")
+	interval := flag.Duration("interval", time.Second, "the health interval whose gossip timing the members take (hostcheck's: a probe every interval, gossip five times as often)")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file")
+	pprofAddr := flag.String("pprof", "", "serve net/http/pprof at this host:port while running")
+	gogc := flag.Int("gogc", 400, "the garbage collector's target percentage (GOGC) for this process")
 	flag.Parse()
+	// Every member's state is in this one heap, where a host holds one member in a small
+	// one: at 1000 members it is gigabytes, and the collector's marking of it at GOGC=100
+	// took most of the 2 cores (a host's collector marks kilobytes). Collecting less often
+	// trades memory, which is ample, for the CPU the members need; the limit keeps a run
+	// whose queues grow from taking the machine's memory (the collector works harder then).
+	debug.SetGCPercent(*gogc)
+	debug.SetMemoryLimit(6 << 30)
+	if *pprofAddr != "" {
+		go func() { fmt.Fprintln(os.Stderr, "gossip: -pprof:", http.ListenAndServe(*pprofAddr, nil)) }()
+	}
 	if *cpuprofile != "" {
 		f, err := os.Create(*cpuprofile)
 		if err == nil {
@@ -76,7 +95,11 @@ func main() {
 		fmt.Fprintln(os.Stderr, "gossip: -loss must be in [0, 1), -kills and -wave at least 1")
 		os.Exit(2)
 	}
-	if err := run(ns, *wave, *kills, *loss, *lossy, *quiet, *flat); err != nil {
+	if *interval < 100*time.Millisecond {
+		fmt.Fprintln(os.Stderr, "gossip: -interval must be 100ms or more")
+		os.Exit(2)
+	}
+	if err := run(ns, *interval, *wave, *kills, *loss, *lossy, *quiet, *flat); err != nil {
 		fmt.Fprintln(os.Stderr, "gossip:", err)
 		pprof.StopCPUProfile()
 		os.Exit(1)
@@ -85,10 +108,12 @@ func main() {
 
 // figures are one size's measurements.
 type figures struct {
-	n, wave int
+	n, wave  int
+	interval time.Duration // the health interval the gossip's timing follows
 	// joined: the first member started to every member knowing every other alive; waves:
 	// each wave's start to the same.
 	joined      time.Duration
+	converged   time.Duration // the first member started to every member knowing every other
 	waves       []time.Duration
 	settled     time.Duration // from converged to the traffic no longer falling
 	bytesPerSec float64       // sent per member, quiet
@@ -101,10 +126,10 @@ type figures struct {
 	lossyBytesPerSec       float64
 }
 
-func run(sizes []int, wave, kills int, loss float64, lossy, quiet time.Duration, flat float64) error {
+func run(sizes []int, interval time.Duration, wave, kills int, loss float64, lossy, quiet time.Duration, flat float64) error {
 	var all []figures
 	for _, n := range sizes {
-		f, err := measure(n, wave, kills, loss, lossy, quiet)
+		f, err := measure(n, interval, wave, kills, loss, lossy, quiet)
 		if err != nil {
 			return fmt.Errorf("%d members: %w", n, err)
 		}
@@ -140,16 +165,19 @@ func run(sizes []int, wave, kills int, loss float64, lossy, quiet time.Duration,
 }
 
 func report(f figures, loss float64, lossy time.Duration) {
-	fmt.Printf("\n%d members on loopback, one process (memberlist LAN defaults, AES-256-GCM):\n", f.n)
-	fmt.Printf("  joined through 3 seeds in %d waves of up to %d members: every member knew every other %s after the first one started (a wave: median %s, longest %s)\n",
-		len(f.waves), f.wave, r(f.joined), r(pct(f.waves, 50)), r(pct(f.waves, 100)))
-	fmt.Printf("  traffic: %.0f bytes/s sent per member (quiet, once settled %s after the join), %.0f bytes/s with %.0f %% of UDP packets lost\n", f.bytesPerSec, r(f.settled), f.lossyBytesPerSec, loss*100)
+	fmt.Printf("\n%d members on loopback, one process (memberlist, AES-256-GCM, hostcheck's timing at a %s interval: a probe every interval, gossip every fifth of it):\n", f.n, f.interval)
+	fmt.Printf("  joined through 3 seeds in %d waves of up to %d members: all but %d members knew every other %s after the first one started (a wave: median %s, longest %s); every member knew every other after %s\n",
+		len(f.waves), f.wave, stragglers(f.n), r(f.joined), r(pct(f.waves, 50)), r(pct(f.waves, 100)), r(f.converged))
+	per := f.interval.Seconds()
+	fmt.Printf("  traffic: %.0f bytes/s sent per member, %.0f per interval (quiet, once settled %s after the join); %.0f bytes/s, %.0f per interval, with %.0f %% of UDP packets lost\n",
+		f.bytesPerSec, f.bytesPerSec*per, r(f.settled), f.lossyBytesPerSec, f.lossyBytesPerSec*per, loss*100)
 	line := func(what string, d []time.Duration) {
 		if len(d) == 0 {
 			fmt.Printf("  %-44s  none\n", what)
 			return
 		}
-		fmt.Printf("  %-44s  median %8s  p99 %8s  (%d kills)\n", what, r(pct(d, 50)), r(pct(d, 99)), len(d))
+		fmt.Printf("  %-44s  median %8s  p99 %8s  (%.1f and %.1f intervals; %d kills)\n", what, r(pct(d, 50)), r(pct(d, 99)),
+			pct(d, 50).Seconds()/per, pct(d, 99).Seconds()/per, len(d))
 	}
 	line("kill -> first member confirms it dead", f.first)
 	line("kill -> every member knows it dead", f.all)
@@ -161,6 +189,11 @@ func report(f figures, loss float64, lossy time.Duration) {
 }
 
 func r(d time.Duration) time.Duration { return d.Round(10 * time.Millisecond) }
+
+// progress says where a long run is.
+func progress(format string, args ...any) {
+	fmt.Printf("  %s ... %s\n", time.Now().Format(time.TimeOnly), fmt.Sprintf(format, args...))
+}
 
 // pct is the p-th percentile of d (nearest rank).
 func pct(d []time.Duration, p int) time.Duration {
@@ -176,22 +209,40 @@ type cluster struct {
 	names   []string
 	live    []bool
 	mu      sync.Mutex
-	// dead[j] counts the members that hold members[j] dead, held says which; deadAt[j] is
-	// when the count last left 0.
+	// view[i*n+j] is what member i holds of member j (0: not heard of), kept from each
+	// member's notifications rather than by asking every member for its peers: at 1000
+	// members that is a million peers copied and sorted at each look, and the garbage's
+	// collection alone took most of the 2 cores. alive[i] counts the members i holds alive;
+	// dead[j] the members that hold j dead, deadAt[j] when that count last left 0.
+	view   []gossip.State
+	alive  []int
 	dead   []int
-	held   map[[2]int]bool // observer, peer
 	deadAt []time.Time
 	// falseDead counts the times a running member went from held dead by none to by one.
 	falseDead int
 	index     map[string]int
 }
 
-// waveLimit bounds the wait for a wave of members to know every other alive.
-const waveLimit = 5 * time.Minute
+// waveLimit bounds the wait for a wave of members to know every other alive; convergeLimit
+// the wait, after the last wave, for every member to.
+const (
+	waveLimit     = 5 * time.Minute
+	convergeLimit = 10 * time.Minute
+)
 
-func measure(n, wave, kills int, loss float64, lossy, quiet time.Duration) (figures, error) {
-	f := figures{n: n, wave: wave}
-	c := &cluster{index: map[string]int{}, live: make([]bool, n), dead: make([]int, n), held: map[[2]int]bool{}, deadAt: make([]time.Time, n)}
+// stragglers is how many members may still miss another when the next wave starts: 1 %.
+func stragglers(n int) int { return (n + 99) / 100 }
+
+func measure(n int, interval time.Duration, wave, kills int, loss float64, lossy, quiet time.Duration) (figures, error) {
+	f := figures{n: n, wave: wave, interval: interval}
+	timing := (&config.Health{Interval: interval}).GossipTiming()
+	tune := func(c *memberlist.Config) {
+		c.ProbeInterval, c.ProbeTimeout, c.GossipInterval = timing.ProbeInterval, timing.ProbeTimeout, timing.GossipInterval
+	}
+	c := &cluster{
+		index: map[string]int{}, live: make([]bool, n),
+		view: make([]gossip.State, n*n), alive: make([]int, n), dead: make([]int, n), deadAt: make([]time.Time, n),
+	}
 	key := make([]byte, 32)
 	for i := range key {
 		key[i] = byte(rand.IntN(256))
@@ -220,7 +271,7 @@ func measure(n, wave, kills int, loss float64, lossy, quiet time.Duration) (figu
 			}
 			m, err := gossip.Start(gossip.Options{
 				Name: c.names[i], Network: "mgmt", Bind: netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), 0), Key: key,
-				Transport: t, OnChange: c.observer(i),
+				Transport: t, OnChange: c.observer(i), Tune: tune,
 			})
 			if err != nil {
 				return f, err
@@ -249,18 +300,32 @@ func measure(n, wave, kills int, loss float64, lossy, quiet time.Duration) (figu
 				return f, fmt.Errorf("%s joining: %w", c.names[i], err)
 			}
 		}
-		if err := c.waitAllAlive(waveLimit); err != nil {
+		// The next wave starts once all but a few members know every other: a member that
+		// joined while another of its wave was joining learns of it from the gossip, unless
+		// that news was retransmitted for the last time before the others knew the member
+		// itself; it then learns it at its next full-state exchange, whose interval
+		// memberlist stretches with the size (3 minutes at 1000). Waiting on each such
+		// straggler would measure that interval, wave after wave.
+		if err := c.waitAllAlive(waveLimit, stragglers(n)); err != nil {
 			return f, fmt.Errorf("the wave of members %d-%d: %w", lo, hi-1, err)
 		}
 		f.waves = append(f.waves, time.Since(began))
+		progress("%d members joined (the wave in %s)", hi, r(time.Since(began)))
 	}
 	f.joined = time.Since(started)
+	if err := c.waitAllAlive(convergeLimit, 0); err != nil {
+		return f, fmt.Errorf("after the last wave: %w", err)
+	}
+	f.converged = time.Since(started)
+	progress("every member knows every other, %s after the first started", r(f.converged))
 
 	// Converged is not quiet: every member still gossips the members it learned of, a dozen
 	// times each (memberlist's retransmit limit grows with log N), for a minute or so at 1000
 	// members. Measured then, the figure would be the join's tail, not the steady traffic.
 	f.settled = c.settle(settleWindow, settleLimit)
+	progress("settled after %s; measuring the quiet traffic for %s", r(f.settled), quiet)
 	f.bytesPerSec = c.traffic(quiet)
+	progress("%.0f bytes/s per member; killing %d members one after the other", f.bytesPerSec, kills)
 
 	// Kills: one after the other, each waited for until every member knows it, at most
 	// killLimit.
@@ -285,6 +350,7 @@ func measure(n, wave, kills int, loss float64, lossy, quiet time.Duration) (figu
 	c.mu.Lock()
 	f.falseQuiet, c.falseDead = c.falseDead, 0
 	c.mu.Unlock()
+	progress("killed; %.0f %% of UDP packets dropped for %s", loss*100, lossy)
 	for _, t := range c.trans {
 		t.setLoss(loss)
 	}
@@ -298,7 +364,7 @@ func measure(n, wave, kills int, loss float64, lossy, quiet time.Duration) (figu
 	return f, nil
 }
 
-// observer follows member i's view: who it holds dead.
+// observer follows member i's view of the others.
 func (c *cluster) observer(i int) func(gossip.Peer) {
 	return func(p gossip.Peer) {
 		j, ok := c.index[p.Name]
@@ -307,10 +373,22 @@ func (c *cluster) observer(i int) func(gossip.Peer) {
 		}
 		c.mu.Lock()
 		defer c.mu.Unlock()
-		k := [2]int{i, j}
+		k := i*len(c.names) + j
+		was := c.view[k]
+		if was == p.State {
+			return
+		}
+		c.view[k] = p.State
 		switch {
-		case p.State == gossip.Dead && !c.held[k]:
-			c.held[k] = true
+		case was == gossip.Alive:
+			c.alive[i]--
+		case was == gossip.Dead:
+			c.dead[j]--
+		}
+		switch p.State {
+		case gossip.Alive:
+			c.alive[i]++
+		case gossip.Dead:
 			if c.dead[j] == 0 {
 				c.deadAt[j] = time.Now()
 				if c.live[j] {
@@ -318,46 +396,58 @@ func (c *cluster) observer(i int) func(gossip.Peer) {
 				}
 			}
 			c.dead[j]++
-		case p.State != gossip.Dead && c.held[k]:
-			delete(c.held, k)
-			c.dead[j]--
 		}
 	}
 }
 
-// waitAllAlive waits until every live member knows every other alive, at most limit.
-func (c *cluster) waitAllAlive(limit time.Duration) error {
+// waitAllAlive waits until at most behind live members miss another alive, at most limit.
+// Its progress lines name a member that is behind and one it misses.
+func (c *cluster) waitAllAlive(limit time.Duration, tolerate int) error {
 	began := time.Now()
 	deadline, lastSaid := began.Add(limit), began
 	for {
-		behind, live := 0, 0
-		for i, m := range c.members {
+		behind, live, example := 0, 0, ""
+		c.mu.Lock()
+		n := len(c.names)
+		for i := range c.members {
 			if !c.live[i] {
 				continue
 			}
 			live++
-			alive := 0
-			for _, p := range m.Peers() {
-				if p.State == gossip.Alive {
-					alive++
+			if c.alive[i] < len(c.members)-1 {
+				behind++
+				if example != "" {
+					continue
+				}
+				for j := range c.members {
+					if j != i && c.live[j] && c.view[i*n+j] != gossip.Alive {
+						example = fmt.Sprintf("%s holds %s %s", c.names[i], c.names[j], seen(c.view[i*n+j]))
+						break
+					}
 				}
 			}
-			if alive < len(c.members)-1 {
-				behind++
-			}
 		}
-		if behind == 0 {
+		c.mu.Unlock()
+		if behind <= tolerate {
 			return nil
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("%d members still do not know every other alive after %s", behind, limit)
+			return fmt.Errorf("%d members still do not know every other alive after %s (%s)", behind, limit, example)
 		}
 		if time.Since(lastSaid) >= 30*time.Second {
-			fmt.Printf("  ... %d of %d members do not know every other alive yet (%s)\n", behind, live, time.Since(began).Round(time.Second))
+			fmt.Printf("  ... %d of %d members do not know every other alive yet (%s; %s)\n", behind, live, time.Since(began).Round(time.Second), example)
 			lastSaid = time.Now()
 		}
 		time.Sleep(500 * time.Millisecond)
 	}
+}
+
+// seen says what a member holds of another: a state, or never heard of.
+func seen(s gossip.State) string {
+	if s == 0 {
+		return "never heard of"
+	}
+	return s.String()
 }
 
 // traffic is the bytes sent per second per live member over d.
@@ -446,50 +536,108 @@ func (c *cluster) stop() {
 	wg.Wait()
 }
 
-// lossy is memberlist's UDP and TCP transport that counts the bytes sent, on packets and on
-// streams either way, and drops a share of the packets sent.
+// lossy is a UDP and TCP transport for memberlist on one loopback port that counts the
+// bytes sent, on packets and on streams either way, and drops a share of the packets sent.
+// It does what memberlist's NetTransport does, but for one thing: NetTransport reads every
+// packet into a fresh 64 KB buffer, which the packet keeps until memberlist has handled it.
+// A host receives a few packets a second; 1000 members in one process receive thousands,
+// and their 64 KB buffers were the bulk of this process's garbage, and of its heap while the
+// members' queues were long (14 GB at 800 members). This transport reads into one buffer and
+// hands each packet on in a copy of its own size.
 type lossy struct {
-	*memberlist.NetTransport
+	udp     *net.UDPConn
+	tcp     *net.TCPListener
+	port    int
 	sent    atomic.Int64
 	loss    atomic.Uint64 // the share of packets dropped, in billionths
+	packets chan *memberlist.Packet
 	streams chan net.Conn
-	// stopping: streams accepted from now on are closed, not handed out; done: the
-	// transport's listeners have ended.
-	stopping, done chan struct{}
+	// stopping is closed by Shutdown; the listeners end then, and wg waits for them.
+	stopping chan struct{}
+	wg       sync.WaitGroup
 }
 
 func newLossy() (*lossy, error) {
-	nt, err := memberlist.NewNetTransport(&memberlist.NetTransportConfig{BindAddrs: []string{"127.0.0.1"}, BindPort: 0})
-	if err != nil {
-		return nil, err
+	for range 20 {
+		tcp, err := net.ListenTCP("tcp", &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)})
+		if err != nil {
+			return nil, err
+		}
+		port := tcp.Addr().(*net.TCPAddr).Port
+		udp, err := net.ListenUDP("udp", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: port})
+		if err != nil {
+			_ = tcp.Close() // the port is taken for UDP: another one
+			continue
+		}
+		t := &lossy{udp: udp, tcp: tcp, port: port, packets: make(chan *memberlist.Packet), streams: make(chan net.Conn), stopping: make(chan struct{})}
+		t.wg.Add(2)
+		go t.readPackets()
+		go t.accept()
+		return t, nil
 	}
-	t := &lossy{NetTransport: nt, streams: make(chan net.Conn), stopping: make(chan struct{}), done: make(chan struct{})}
-	go func() {
-		for {
+	return nil, errors.New("no loopback port free for both UDP and TCP")
+}
+
+func (t *lossy) readPackets() {
+	defer t.wg.Done()
+	buf := make([]byte, 65536)
+	for {
+		n, from, err := t.udp.ReadFromUDP(buf)
+		ts := time.Now()
+		if err != nil {
 			select {
-			case c := <-nt.StreamCh():
-				select {
-				case t.streams <- counted{Conn: c, n: &t.sent}:
-				case <-t.stopping:
-					_ = c.Close() // memberlist takes no more: the listener must not wait on it
-				}
-			case <-t.done:
+			case <-t.stopping:
 				return
+			default:
+				continue
 			}
 		}
-	}()
-	return t, nil
+		select {
+		case t.packets <- &memberlist.Packet{Buf: slices.Clone(buf[:n]), From: from, Timestamp: ts}:
+		case <-t.stopping:
+			return
+		}
+	}
 }
+
+func (t *lossy) accept() {
+	defer t.wg.Done()
+	for {
+		c, err := t.tcp.AcceptTCP()
+		if err != nil {
+			select {
+			case <-t.stopping:
+				return
+			default:
+				time.Sleep(10 * time.Millisecond)
+				continue
+			}
+		}
+		select {
+		case t.streams <- counted{Conn: c, n: &t.sent}:
+		case <-t.stopping:
+			_ = c.Close() // memberlist takes no more
+			return
+		}
+	}
+}
+
+// FinalAdvertiseAddr is the loopback address and the port bound.
+func (t *lossy) FinalAdvertiseAddr(string, int) (net.IP, int, error) {
+	return net.IPv4(127, 0, 0, 1).To4(), t.port, nil
+}
+
+// PacketCh hands out the packets received.
+func (t *lossy) PacketCh() <-chan *memberlist.Packet { return t.packets }
 
 // StreamCh hands out the streams accepted, counting what is written on them.
 func (t *lossy) StreamCh() <-chan net.Conn { return t.streams }
 
-// Shutdown stops the transport. Streams accepted meanwhile are closed: the TCP listener hands
-// each to the channel and waits, and the transport's Shutdown waits for the listener.
+// Shutdown closes the sockets and waits for the listeners to end.
 func (t *lossy) Shutdown() error {
 	close(t.stopping)
-	err := t.NetTransport.Shutdown()
-	close(t.done)
+	err := errors.Join(t.udp.Close(), t.tcp.Close())
+	t.wg.Wait()
 	return err
 }
 
@@ -501,7 +649,12 @@ func (t *lossy) WriteTo(b []byte, addr string) (time.Time, error) {
 	if p := float64(t.loss.Load()) / 1e9; p > 0 && rand.Float64() < p {
 		return time.Now(), nil
 	}
-	return t.NetTransport.WriteTo(b, addr)
+	to, err := netip.ParseAddrPort(addr)
+	if err != nil {
+		return time.Time{}, err
+	}
+	_, err = t.udp.WriteToUDPAddrPort(b, to)
+	return time.Now(), err
 }
 
 // WriteToAddress is WriteTo (memberlist sends through it).
@@ -511,7 +664,7 @@ func (t *lossy) WriteToAddress(b []byte, a memberlist.Address) (time.Time, error
 
 // DialTimeout counts what is written on the stream.
 func (t *lossy) DialTimeout(addr string, timeout time.Duration) (net.Conn, error) {
-	c, err := t.NetTransport.DialTimeout(addr, timeout)
+	c, err := net.DialTimeout("tcp", addr, timeout)
 	if err != nil {
 		return nil, err
 	}
