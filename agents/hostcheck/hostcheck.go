@@ -16,6 +16,7 @@ import (
 
 	"github.com/computeha/computeha/agents"
 	"github.com/computeha/computeha/internal/config"
+	"github.com/computeha/computeha/internal/health"
 	hc "github.com/computeha/computeha/internal/hostcheck"
 )
 
@@ -114,6 +115,16 @@ func (r *resource) Validate(context.Context) error {
 	}
 	if err := hc.CheckConfig(&cfg.Health, r.node); err != nil {
 		return agents.Configured("%s: %v", r.p.Config, err)
+	}
+	if !cfg.Health.Listed(r.node) {
+		// It joins by gossip: it must have an address in the management network's subnet.
+		ifaddrs, err := health.InterfaceAddrs()
+		if err == nil {
+			_, err = health.LocalAddresses(&cfg.Health, r.node, ifaddrs)
+		}
+		if err != nil {
+			return agents.Configured("%s: %v", r.p.Config, err)
+		}
 	}
 	if cfg.Health.SharedDir == "" {
 		return agents.Configured("%s: health.shared_dir is not set: there is no heartbeat to write", r.p.Config)

@@ -16,6 +16,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/computeha/computeha/crm"
@@ -59,8 +60,8 @@ func (p *Params) Validate() error {
 	p.health = &c.Health
 	p.PowerTimeout = c.Health.Decide
 	if p.Action == "off" || p.Action == "reboot" {
-		if _, ok := c.Health.Hosts[p.target()]; !ok {
-			return fmt.Errorf("refusing to fence %s: it is not one of the hosts of %s (health.hosts)", p.target(), p.Config)
+		if why := c.Health.Unlisted(); !c.Health.Listed(p.target()) && why != "" {
+			return fmt.Errorf("refusing to fence %s: it is not one of the hosts of %s (health.hosts), and %s", p.target(), p.Config, why)
 		}
 	}
 	return nil
@@ -98,7 +99,7 @@ const LongDesc = "fence_hostcheck is not a fence device: it is a gate, placed fi
 	"A host Pacemaker still has as a member (a failed stop, a fencing asked for on purpose) is not judged: " +
 	"the gate only stands between a lost contact and a power-off, and lets such a fencing through. " +
 	"on does nothing and succeeds. status and monitor succeed when the configuration loads and the cluster " +
-	"answers. list prints the configured hosts. " +
+	"answers. list prints the hosts: those of health.hosts, and those that joined by gossip. " +
 	"The wait is health.decide of the configuration (power_timeout is not used): keep the level's " +
 	"pcmk_off_timeout and pcmk_reboot_timeout above it plus the other devices' time."
 
@@ -176,6 +177,7 @@ type device struct {
 	confirmed health.Decision // the latest confirmed decision
 	judged    bool            // raw and confirmed hold a decision
 	gatherErr error           // the latest round's failure to gather; nil after a good round
+	stranger  bool            // the latest round found no evidence the host (not listed) ever joined
 	refused   bool
 }
 
@@ -254,6 +256,13 @@ func (d *device) judge(ctx context.Context) fence.State {
 		return fence.On
 	}
 	d.gatherErr = nil
+	if !d.cfg.Listed(d.host) && !slices.Contains(obs.Hosts(d.cfg), d.host) {
+		// Not listed, and never joined: no hostcheck of it wrote or was seen, so nothing
+		// could tell it gone.
+		d.stranger = true
+		return fence.On
+	}
+	d.stranger = false
 	raw := d.decide(d.cfg, obs, d.host)
 	confirmed, _ := d.tracker.Observe(obs.Now, raw)
 	if !d.judged || raw.State != d.raw.State || raw.Response != d.raw.Response {
@@ -283,6 +292,8 @@ func (d *device) refusal(now time.Time) string {
 	switch {
 	case d.gatherErr != nil:
 		return fmt.Sprintf("refusing to fence %s: the evidence could not be gathered within %s: %v", d.host, waited, d.gatherErr)
+	case d.stranger:
+		return fmt.Sprintf("refusing to fence %s: it is not listed in health.hosts and never joined: it has no heartbeat record and no host's view names it", d.host)
 	case !d.judged:
 		return fmt.Sprintf("refusing to fence %s: no evidence was gathered within %s", d.host, waited)
 	case d.confirmed.Reason.Code == health.ReasonUnconfirmed:
@@ -292,13 +303,15 @@ func (d *device) refusal(now time.Time) string {
 	return fmt.Sprintf("refusing to fence %s after %s: %s", d.host, waited, d.confirmed.Reason.Text)
 }
 
-// List names the configured hosts, once the cluster has answered (monitor runs it).
+// List names the hosts, those listed and those that joined, once the cluster has answered
+// (monitor runs it).
 func (d *device) List(ctx context.Context) ([]fence.Outlet, error) {
-	if _, err := evidence.Gather(ctx, d.src, d.cfg); err != nil {
+	obs, err := evidence.Gather(ctx, d.src, d.cfg)
+	if err != nil {
 		return nil, err
 	}
 	var out []fence.Outlet
-	for _, h := range d.cfg.HostNames() {
+	for _, h := range obs.Hosts(d.cfg) {
 		out = append(out, fence.Outlet{ID: h, State: fence.On})
 	}
 	return out, nil

@@ -76,6 +76,21 @@ const healthSection = `health:
     ctl1: {mgmt: 192.0.2.1, storage: 198.51.100.1}
 `
 
+// joinSection lets hosts it does not list join by gossip.
+const joinSection = `health:
+  shared_dir: /shared
+  decide: 3s
+  confirm: 1s
+  gossip: {key_file: /etc/computeha/gossip.key, seeds: [ctl1]}
+  networks:
+    - {name: mgmt, management: true, subnet: 192.0.2.0/24}
+    - {name: storage, subnet: 198.51.100.0/24}
+  hosts:
+    cmp1: {mgmt: 192.0.2.11, storage: 198.51.100.11}
+    cmp2: {mgmt: 192.0.2.12, storage: 198.51.100.12}
+    ctl1: {mgmt: 192.0.2.1, storage: 198.51.100.1}
+`
+
 func writeConfig(t *testing.T, health string) string {
 	t.Helper()
 	p := filepath.Join(t.TempDir(), "evacd.yaml")
@@ -298,6 +313,14 @@ func TestFencingIsRefusedWhenThereIsNoEvidence(t *testing.T) {
 			wantStderr: "refusing to fence cmp9: it is not one of the hosts of",
 		},
 		{
+			name:       "a host not listed that may join but never did is refused at the deadline",
+			config:     writeConfig(t, joinSection),
+			cluster:    &cluster{},
+			plug:       "cmp9",
+			wantStderr: "refusing to fence cmp9: it is not listed in health.hosts and never joined",
+			maxTook:    3500 * time.Millisecond,
+		},
+		{
 			name:       "a cluster that does not answer is retried, then refused at the deadline",
 			config:     good,
 			cluster:    &cluster{err: &crm.ToolError{Tool: "crm_mon", Code: crm.ExitDisconnect, Message: "Connection refused"}},
@@ -322,6 +345,29 @@ func TestFencingIsRefusedWhenThereIsNoEvidence(t *testing.T) {
 				t.Errorf("a decision was taken without evidence: %v", s.hosts)
 			}
 		})
+	}
+}
+
+func TestAHostThatJoinedByGossipIsJudgedAndListed(t *testing.T) {
+	cfg := writeConfig(t, joinSection)
+	rec := health.Record{Host: "cmp9", Seq: 4, Time: t0.Add(-time.Minute), Service: health.ServiceOK,
+		Addresses: map[string]string{"mgmt": "192.0.2.19"}}
+	b, err := health.MarshalRecord(rec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fsys := fstest.MapFS{"cmp9.heartbeat": &fstest.MapFile{Data: b}}
+	clk := &clock{t: t0}
+	s := &script{decisions: []func(string) health.Decision{dead}, clk: clk}
+	deps := Deps{Cluster: &cluster{}, Storage: &evidence.Storage{FS: fsys}, Decide: s.decide, Now: clk.now}
+	if r := run(t, deps, clk, "--action=off", "--plug=cmp9", "--config="+cfg); r.code != 0 {
+		t.Errorf("off of cmp9, which joined: exit %d, stderr %s", r.code, r.stderr)
+	}
+	if len(s.hosts) == 0 || s.hosts[0] != "cmp9" {
+		t.Errorf("judged %v, want cmp9", s.hosts)
+	}
+	if r := run(t, deps, clk, "-o", "list", "--config="+cfg); r.code != 0 || r.stdout != "cmp1,\ncmp2,\ncmp9,\nctl1,\n" {
+		t.Errorf("list: exit %d, stdout %q: want the listed hosts and cmp9", r.code, r.stdout)
 	}
 }
 

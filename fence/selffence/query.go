@@ -36,22 +36,34 @@ type queryRoute struct {
 }
 
 // startQuerier starts a member on every network on which both this node (node) and host
-// have an address. It fails when none can be started: no network, or no key.
-func startQuerier(cfg *config.Health, node, host, id string, since time.Time, log *slog.Logger) (*querier, error) {
+// have an address: health.hosts' for a host they list, else (it joined by gossip) the one its
+// heartbeat record rec announces, and for this node the one among its interfaces' (ifaddrs)
+// in the network's subnet. It fails when none can be started: no network, or no key.
+func startQuerier(cfg *config.Health, node, host string, rec *health.Record, ifaddrs func() ([]netip.Addr, error), id string, since time.Time, log *slog.Logger) (*querier, error) {
 	key, err := gossip.ReadKey(cfg.Gossip.KeyFile)
 	if err != nil {
 		return nil, err
 	}
+	var mine []netip.Addr
+	if !cfg.Listed(node) {
+		if mine, err = ifaddrs(); err != nil {
+			return nil, err
+		}
+	}
+	local, err := health.LocalAddresses(cfg, node, mine)
+	if err != nil {
+		return nil, fmt.Errorf("this node: %w", err)
+	}
 	q := &querier{host: host, id: id, by: node, since: since.UTC(), log: log}
 	var errs []error
 	for _, n := range cfg.Networks {
-		target, ok := cfg.Address(host, n.Name)
+		target, ok := health.HostAddress(cfg, host, n.Name, rec)
 		if !ok {
 			continue
 		}
-		local, ok := cfg.Address(node, n.Name)
+		local, ok := local[n.Name]
 		if !ok {
-			errs = append(errs, fmt.Errorf("%s: this node (%s) has no address there in health.hosts", n.Name, node))
+			errs = append(errs, fmt.Errorf("%s: this node (%s) has no address there", n.Name, node))
 			continue
 		}
 		m, err := gossip.Start(gossip.Options{
@@ -65,6 +77,9 @@ func startQuerier(cfg *config.Health, node, host, id string, since time.Time, lo
 		q.to = append(q.to, queryRoute{network: n.Name, member: m, to: netip.AddrPortFrom(target, uint16(cfg.Gossip.Port))})
 	}
 	if len(q.to) == 0 {
+		if !cfg.Listed(host) && rec == nil {
+			errs = append(errs, fmt.Errorf("%s is not listed in health.hosts and its heartbeat record, which gives its addresses, was not read", host))
+		}
 		errs = append(errs, errors.New("no network to send it on"))
 		return nil, errors.Join(errs...)
 	}

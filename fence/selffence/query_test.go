@@ -147,3 +147,33 @@ func TestAFenceQueryNotAcknowledgedFencesNobody(t *testing.T) {
 		t.Errorf("the query was sent %d times over the wait, want it repeated every round", len(cmp1.queries()))
 	}
 }
+
+func TestAHostThatJoinedByGossipIsSentTheQueryWhereItsRecordSaysItIs(t *testing.T) {
+	port := freeUDPPort(t)
+	cmp1 := newHost(t, port, true)
+	w := newWorld()
+	// cmp1 is not listed: its record, first read two seconds into the wait, says where it is.
+	w.record = func(now time.Time, _ *health.Pill) *health.Record {
+		if now.Before(t0.Add(2 * time.Second)) {
+			return nil
+		}
+		r := armed(t0.Add(-time.Minute))
+		r.Addresses = map[string]string{"mgmt": "127.0.0.2"}
+		return r
+	}
+	w.view = func(time.Time) string { return "cmp1=ok cmp2=ok" }
+	doc := strings.NewReplacer("    cmp1: {mgmt: 127.0.0.2}\n", "", "{name: mgmt, management: true}", "{name: mgmt, management: true, subnet: 127.0.0.0/24}").Replace(gossipDoc(t, port))
+	if strings.Contains(doc, "cmp1: {") {
+		t.Fatalf("cmp1 is still listed:\n%s", doc)
+	}
+	r := runReal(t, w, "-o", "off", "-n", "cmp1", "--config", writeConfig(t, doc))
+	if r.code != 0 || r.stdout != "Success: Powered OFF\n" {
+		t.Fatalf("off: code %d, stdout %q, stderr %s", r.code, r.stdout, r.stderr)
+	}
+	if len(cmp1.queries()) == 0 {
+		t.Fatal("no fence query reached the host")
+	}
+	if !strings.Contains(r.stderr, "its heartbeat record, which gives its addresses, was not read") {
+		t.Errorf("the first try, without its record, is not said:\n%s", r.stderr)
+	}
+}

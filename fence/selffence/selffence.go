@@ -23,6 +23,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"time"
@@ -78,8 +79,8 @@ func (p *Params) Validate() error {
 	p.health = h
 	p.PowerTimeout = max(p.PowerTimeout, Wait(h))
 	if p.Action == "off" || p.Action == "reboot" || p.Action == "on" {
-		if _, ok := h.Hosts[p.target()]; !ok {
-			return fmt.Errorf("refusing to fence %s: it is not one of the hosts of %s (health.hosts)", p.target(), p.Config)
+		if why := h.Unlisted(); !h.Listed(p.target()) && why != "" {
+			return fmt.Errorf("refusing to fence %s: it is not one of the hosts of %s (health.hosts), and %s", p.target(), p.Config, why)
 		}
 		if h.Watchdog.IsObserver(p.target()) {
 			return fmt.Errorf("refusing to fence %s: it is one of health.watchdog.observers, whose views prove the others silent", p.target())
@@ -115,6 +116,9 @@ type Deps struct {
 	// Node is the name of the node the agent runs on, written in the pill (default: the
 	// host name).
 	Node string
+	// InterfaceAddrs lists this node's addresses, among which it finds its own on each
+	// network when health.hosts does not list it (default health.InterfaceAddrs).
+	InterfaceAddrs func() ([]netip.Addr, error)
 }
 
 // LongDesc is the agent's description in its metadata and man page.
@@ -124,7 +128,8 @@ const LongDesc = "fence_gossip fences a compute host whose power fence cannot ac
 	"gate,fence-ipmi,fence-nova; level 2 gate,fence-gossip,fence-nova. " +
 	"off writes a poison pill for the host in health.shared_dir (or takes up the one there; one it cannot read is " +
 	"never replaced) and, when the hosts gossip (health.gossip), sends the host a fence query by gossip on every " +
-	"network every half second, which reaches a host that lost its storage. It succeeds when the host acknowledged " +
+	"network every half second, which reaches a host that lost its storage (a host not listed in health.hosts, " +
+	"which joined by gossip, at the addresses its heartbeat record announces). It succeeds when the host acknowledged " +
 	"the pill in a heartbeat written since off began, or the query by gossip (it stopped feeding its watchdog " +
 	"first), and the watchdog's timeout plus health.watchdog.margin has passed since, or when " +
 	"the host has been silent on the storage and to every observer (health.watchdog.observers, the controllers, " +
@@ -166,6 +171,9 @@ func NewAgent(deps Deps) *fence.Agent {
 			if d.deps.Node == "" {
 				d.deps.Node, _ = os.Hostname()
 			}
+			if d.deps.InterfaceAddrs == nil {
+				d.deps.InterfaceAddrs = health.InterfaceAddrs
+			}
 			return d, nil
 		},
 	}
@@ -204,6 +212,10 @@ type device struct {
 	// start: queryErr says why).
 	query    *querier
 	queryErr error
+	queryID  string // the query's ID, once off began and the hosts gossip
+	// queryTried is the sequence number of the record whose addresses the query last
+	// failed to start from, for a host that joined by gossip.
+	queryTried uint64
 }
 
 var _ fence.Device = (*device)(nil)
@@ -277,19 +289,34 @@ func (d *device) SetPower(ctx context.Context, _ string, on bool) error {
 		d.log.Info("poison pill in place", "host", d.host, "pill", d.pill.ID, "path", d.pillPath(), "wait", d.p.PowerTimeout)
 	}
 	if d.cfg.Gossip.Enabled() {
-		id := d.pill.ID
+		d.queryID = d.pill.ID
 		if d.pillErr != nil {
-			id = health.NewPillID()
+			d.queryID = health.NewPillID()
 		}
-		d.query, d.queryErr = startQuerier(d.cfg, d.deps.Node, d.host, id, now, d.log)
-		if d.queryErr != nil {
-			d.log.Warn("cannot send the fence query by gossip", "host", d.host, "error", d.queryErr)
-		} else {
-			d.log.Info("sending the fence query by gossip", "host", d.host, "query", id, "networks", len(d.query.to))
-			d.query.send(now)
+		var rec *health.Record
+		if !d.cfg.Listed(d.host) {
+			// A host that joined by gossip is where its record says.
+			rec = d.gather(ctx).Record
 		}
+		d.startQuery(now, rec)
 	}
 	return nil
+}
+
+// startQuery starts sending the fence query, from now on every round. A host that joined
+// by gossip is reached at the addresses of its record: until that works, it is tried again
+// with each newer record read.
+func (d *device) startQuery(now time.Time, rec *health.Record) {
+	if rec != nil {
+		d.queryTried = rec.Seq // tried again on a newer record only
+	}
+	d.query, d.queryErr = startQuerier(d.cfg, d.deps.Node, d.host, rec, d.deps.InterfaceAddrs, d.queryID, d.start, d.log)
+	if d.queryErr != nil {
+		d.log.Warn("cannot send the fence query by gossip", "host", d.host, "error", d.queryErr)
+		return
+	}
+	d.log.Info("sending the fence query by gossip", "host", d.host, "query", d.queryID, "networks", len(d.query.to))
+	d.query.send(now)
 }
 
 // placePill takes up the host's pill already on the storage (an earlier attempt's, which
@@ -335,6 +362,9 @@ func (d *device) judge(ctx context.Context) fence.State {
 		d.query.send(now)
 	}
 	ev := d.gather(ctx)
+	if rec := ev.Record; d.query == nil && d.queryID != "" && !d.cfg.Listed(d.host) && rec != nil && rec.Seq != d.queryTried {
+		d.startQuery(now, rec)
+	}
 	// The acknowledgement: the host stopped feeding before it gave it, so it is off once its
 	// countdown has run from when it was first seen here. On the storage it counts only in
 	// a record written since this attempt began (an old one may be of the host's earlier

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"slices"
 	"strings"
 	"text/tabwriter"
@@ -43,14 +44,13 @@ func healthCommand() *ucli.Command {
 			if !cfg.Health.Enabled() {
 				return errors.New("the configuration has no health section (health.networks is empty)")
 			}
-			hosts := cfg.Health.HostNames()
-			if only := c.StringSlice("host"); len(only) > 0 {
-				for _, h := range only {
-					if !slices.Contains(hosts, h) {
-						return fmt.Errorf("host %q is not in health.hosts", h)
-					}
+			// The hosts are those listed and those that joined by gossip, as the evidence
+			// names them (only is nil without --host).
+			only := c.StringSlice("host")
+			for _, h := range only {
+				if why := cfg.Health.Unlisted(); !cfg.Health.Listed(h) && why != "" {
+					return fmt.Errorf("host %q is not in health.hosts, and %s", h, why)
 				}
-				hosts = only
 			}
 			src := evidence.Sources{Cluster: crm.NewClient(nil), Storage: &evidence.Storage{}}
 			out := &healthPrinter{w: c.Root().Writer, json: c.Bool("json")}
@@ -59,20 +59,29 @@ func healthCommand() *ucli.Command {
 				if err != nil {
 					return err
 				}
+				hosts := only
+				if hosts == nil {
+					hosts = obs.Hosts(&cfg.Health)
+				}
 				var ds []health.Decision
 				for _, h := range hosts {
+					if !slices.Contains(obs.Hosts(&cfg.Health), h) {
+						return fmt.Errorf("host %q is not in health.hosts and never joined: it has no heartbeat record and no host's view names it", h)
+					}
 					ds = append(ds, health.Decide(&cfg.Health, health.Collect(&cfg.Health, obs, h)))
 				}
 				return out.table(obs.Now, ds)
 			}
-			return watchHealth(ctx, &cfg.Health, src, hosts, out)
+			return watchHealth(ctx, &cfg.Health, src, only, out)
 		},
 	}
 }
 
 // watchHealth judges the hosts every interval and prints each confirmed change, until ctx
-// ends. A cluster that does not answer is reported once per outage, not every interval.
-func watchHealth(ctx context.Context, cfg *config.Health, src evidence.Sources, hosts []string, out *healthPrinter) error {
+// ends: only, or (nil) every host the evidence has named since it began. A cluster that does
+// not answer is reported once per outage, not every interval.
+func watchHealth(ctx context.Context, cfg *config.Health, src evidence.Sources, only []string, out *healthPrinter) error {
+	seen := map[string]bool{}
 	tr := health.NewTracker(cfg)
 	tick := time.NewTicker(cfg.Interval)
 	defer tick.Stop()
@@ -89,6 +98,13 @@ func watchHealth(ctx context.Context, cfg *config.Health, src evidence.Sources, 
 			failing = true
 		default:
 			failing = false
+			hosts := only
+			if hosts == nil {
+				for _, h := range obs.Hosts(cfg) {
+					seen[h] = true
+				}
+				hosts = slices.Sorted(maps.Keys(seen))
+			}
 			for _, h := range hosts {
 				d, changed := tr.Observe(obs.Now, health.Decide(cfg, health.Collect(cfg, obs, h)))
 				if changed {

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"fmt"
 	"net/netip"
 	"sort"
 	"strings"
@@ -67,6 +68,17 @@ type Network struct {
 	// Response is what is done when only this network is lost on a host. Defaults: disable
 	// for the management network, fence for one named "storage", migrate for the others.
 	Response Response `yaml:"response"`
+	// Subnet is the network's prefix ("192.0.2.0/24"). A host that Hosts does not list finds
+	// its own address on the network among its interfaces' addresses in it, and the other
+	// hosts learn that address from the gossip and from its heartbeat record, which are
+	// taken only within it. Needs the gossip. Addresses listed in Hosts must lie in it.
+	Subnet string `yaml:"subnet"`
+}
+
+// Prefix is the network's subnet, and false when it has none or an invalid one.
+func (n Network) Prefix() (netip.Prefix, bool) {
+	p, err := netip.ParsePrefix(n.Subnet)
+	return p, err == nil
 }
 
 // Response is what is done about a host in a given state.
@@ -122,6 +134,48 @@ func (h *Health) ManagementNetwork() string {
 func (h *Health) Address(host, network string) (netip.Addr, bool) {
 	a, err := netip.ParseAddr(h.Hosts[host][network])
 	return a, err == nil
+}
+
+// Listed tells whether Hosts lists host.
+func (h *Health) Listed(host string) bool {
+	_, ok := h.Hosts[host]
+	return ok
+}
+
+// Network returns the network named name.
+func (h *Health) Network(name string) (Network, bool) {
+	for _, n := range h.Networks {
+		if n.Name == name {
+			return n, true
+		}
+	}
+	return Network{}, false
+}
+
+// InSubnet tells whether a lies in network's subnet; false when the network has none, so an
+// address learned at run time (from the gossip, from a heartbeat record) is taken only where
+// the operator said where the network is.
+func (h *Health) InSubnet(network string, a netip.Addr) bool {
+	n, ok := h.Network(network)
+	if !ok {
+		return false
+	}
+	p, ok := n.Prefix()
+	return ok && p.Contains(a.Unmap())
+}
+
+// Unlisted tells why a host that Hosts does not list cannot take part in the health checks,
+// or "" when it can: the hosts gossip (the others learn of it by the gossip), and the
+// management network has a subnet (where it finds its own address).
+func (h *Health) Unlisted() string {
+	mgmt, _ := h.Network(h.ManagementNetwork())
+	switch {
+	case !h.Gossip.Enabled():
+		return "without gossip (health.gossip.key_file) only the hosts listed in health.hosts take part"
+	case mgmt.Subnet == "":
+		return fmt.Sprintf("the management network %s has no subnet (health.networks[].subnet) to find a host's address in", mgmt.Name)
+	}
+	return ""
 }
 
 // HostNames returns the configured hosts in name order.
@@ -233,6 +287,16 @@ func (h *Health) validate(p *problems) {
 		if n.Management && n.Response == ResponseFence {
 			p.add("health.networks[%d].response: a host that lost only the management network is never fenced; use disable, alert or none", i)
 		}
+		if n.Subnet != "" {
+			switch pre, err := netip.ParsePrefix(n.Subnet); {
+			case err != nil:
+				p.add("health.networks[%d].subnet: %q is not a prefix such as 192.0.2.0/24", i, n.Subnet)
+			case pre != pre.Masked():
+				p.add("health.networks[%d].subnet: %q has host bits set; the network is %s", i, n.Subnet, pre.Masked())
+			case !h.Gossip.Enabled():
+				p.add("health.networks[%d].subnet: set, but the hosts do not gossip (health.gossip.key_file): a host not listed in health.hosts would be known to nobody", i)
+			}
+		}
 	}
 	h.Watchdog.validate(p, h)
 	h.Gossip.validate(p, h)
@@ -240,10 +304,11 @@ func (h *Health) validate(p *problems) {
 		p.add("health.networks: exactly one network must be the management network (management: true), found %d", mgmt)
 	}
 	if len(h.Hosts) == 0 {
-		p.add("health.hosts: required: each host's address on each network")
+		p.add("health.hosts: required: each host's address on each network (with the gossip, at least the seeds' and the observers')")
 	} else {
 		// A host's report that a peer is lost counts only when it still reaches a third host
-		// there, so on a network with fewer hosts no loss could ever be proven.
+		// there, so on a network with fewer hosts no loss could ever be proven. Hosts that
+		// join by gossip are not counted here: they are known only at run time.
 		for i, n := range h.Networks {
 			on := 0
 			for _, addrs := range h.Hosts {
@@ -251,7 +316,7 @@ func (h *Health) validate(p *problems) {
 					on++
 				}
 			}
-			if n.Name != "" && on < 3 {
+			if n.Name != "" && on < 3 && (n.Subnet == "" || !h.Gossip.Enabled()) {
 				p.add("health.networks[%d]: %d hosts have an address on %s; at least 3 are needed to tell a lost host from a lost link", i, on, n.Name)
 			}
 		}
@@ -259,7 +324,7 @@ func (h *Health) validate(p *problems) {
 	mgmtName := h.ManagementNetwork()
 	for _, host := range h.HostNames() {
 		addrs := h.Hosts[host]
-		if host == "" || strings.ContainsAny(host, "= \t\n") {
+		if !ValidNodeName(host) {
 			p.add("health.hosts: %q is not a node name (empty, or holds '=' or a space)", host)
 		}
 		if _, ok := addrs[mgmtName]; mgmt == 1 && !ok {
@@ -276,11 +341,25 @@ func (h *Health) validate(p *problems) {
 				p.add("health.hosts.%s.%s: no such network", host, net)
 				continue
 			}
-			if _, err := netip.ParseAddr(a); err != nil {
+			ip, err := netip.ParseAddr(a)
+			if err != nil {
 				p.add("health.hosts.%s.%s: %q is not an IP address", host, net, a)
+				continue
+			}
+			if n, _ := h.Network(net); n.Subnet != "" && !h.InSubnet(net, ip) {
+				if _, ok := n.Prefix(); ok {
+					p.add("health.hosts.%s.%s: %s is not in the network's subnet %s", host, net, a, n.Subnet)
+				}
 			}
 		}
 	}
+}
+
+// ValidNodeName tells whether name can be a node name in computeha's attributes and files:
+// not empty, and without '=', a space or a line break (which the attribute values separate
+// names and states with).
+func ValidNodeName(name string) bool {
+	return name != "" && !strings.ContainsAny(name, "= \t\r\n")
 }
 
 func validNetworkName(name string) bool {

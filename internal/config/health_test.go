@@ -189,6 +189,23 @@ func TestHealthSectionValidation(t *testing.T) {
 			[]string{"health.gossip.seeds: required without health.watchdog.observers: the hosts every member joins through"},
 		},
 		{
+			"with the gossip and subnets, only the seeds need be listed: the others join",
+			"  gossip: {key_file: /k, seeds: [h1]}\n  networks:\n    - {name: mgmt, management: true, subnet: 10.0.0.0/24}\n    - {name: tenant, subnet: 10.1.0.0/16}\n" +
+				"  hosts:\n    h1: {mgmt: 10.0.0.1, tenant: 10.1.0.1}\n",
+			nil,
+		},
+		{
+			"subnets are checked: a prefix, no host bits, the gossip on, the listed addresses in it",
+			"  networks:\n    - {name: mgmt, management: true, subnet: 10.0.0.1/24}\n    - {name: tenant, subnet: 10.1.0.0/16}\n    - {name: storage, subnet: ten}\n" +
+				"  hosts:\n    h1: {mgmt: 10.0.0.1, tenant: 10.2.0.1, storage: 10.3.0.1}\n    h2: {mgmt: 10.0.0.2, tenant: 10.1.0.2, storage: 10.3.0.2}\n    h3: {mgmt: 10.0.0.3, tenant: 10.1.0.3, storage: 10.3.0.3}\n",
+			[]string{
+				`health.networks[0].subnet: "10.0.0.1/24" has host bits set; the network is 10.0.0.0/24`,
+				"health.networks[1].subnet: set, but the hosts do not gossip (health.gossip.key_file): a host not listed in health.hosts would be known to nobody",
+				`health.networks[2].subnet: "ten" is not a prefix such as 192.0.2.0/24`,
+				"health.hosts.h1.tenant: 10.2.0.1 is not in the network's subnet 10.1.0.0/16",
+			},
+		},
+		{
 			"an empty restart command is refused",
 			"  restart_command: \" \"\n" + nets + threeHosts,
 			[]string{"health.restart_command: must not be empty"},
@@ -234,7 +251,7 @@ func TestHealthSectionValidation(t *testing.T) {
 		{
 			"networks without hosts are refused",
 			nets,
-			[]string{"health.hosts: required: each host's address on each network"},
+			[]string{"health.hosts: required: each host's address on each network (with the gossip, at least the seeds' and the observers')"},
 		},
 		{
 			"a network with fewer than three hosts could never prove a loss",

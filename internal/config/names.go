@@ -84,7 +84,7 @@ func (c *Config) validateNames(p *problems) {
 	values := map[string]string{} // Nova host → the node mapped to it
 	for _, node := range sortedKeys(c.NovaHosts) {
 		h := c.NovaHosts[node]
-		if node == "" || strings.ContainsAny(node, "= \t\r\n") {
+		if !ValidNodeName(node) {
 			p.add("nova_hosts: %q is not a node name (empty, or holds '=' or a space)", node)
 		}
 		switch {

@@ -3,6 +3,8 @@ package evacd
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"sync"
 	"time"
 
@@ -74,6 +76,10 @@ type healthLoop struct {
 
 	segs   config.Segments // cached: aggregate-defined segments cost a Nova call
 	segsAt time.Time
+	// seen are the hosts the evidence has named since the daemon started: a host that
+	// joined by gossip stays judged when the evidence of it goes (its record file removed,
+	// its views dropped), which is how it looks when it dies.
+	seen map[string]bool
 }
 
 func newHealthLoop(d *Daemon) *healthLoop {
@@ -135,9 +141,10 @@ func (l *healthLoop) run(ctx context.Context) {
 	}
 }
 
-// computeHosts lists the configured hosts (Pacemaker node names) whose Nova hosts are computes
-// of a segment, in name order.
-func (l *healthLoop) computeHosts(ctx context.Context) []string {
+// computeHosts lists the hosts (Pacemaker node names) whose Nova hosts are computes of a
+// segment, in name order: those health.hosts lists, and those that joined by gossip, as the
+// evidence names them now or did before.
+func (l *healthLoop) computeHosts(ctx context.Context, obs health.Observations) []string {
 	now := l.d.clock.Now()
 	if now.Sub(l.segsAt) > time.Minute {
 		// Without waiting out a Nova outage: the last known segments serve meanwhile.
@@ -150,8 +157,17 @@ func (l *healthLoop) computeHosts(ctx context.Context) []string {
 			l.segs, l.segsAt = segs, now
 		}
 	}
+	if l.seen == nil {
+		l.seen = map[string]bool{}
+	}
+	for _, h := range obs.Hosts(l.cfg) {
+		if !l.seen[h] && !l.cfg.Listed(h) {
+			l.d.o.Log.Info("health: a host not listed in health.hosts joined", "host", h)
+		}
+		l.seen[h] = true
+	}
 	var out []string
-	for _, h := range l.cfg.HostNames() {
+	for _, h := range slices.Sorted(maps.Keys(l.seen)) {
 		if _, ok := l.segs.Of(l.d.names.ByNode(h).NovaHost); ok {
 			out = append(out, h)
 		}
@@ -161,16 +177,16 @@ func (l *healthLoop) computeHosts(ctx context.Context) []string {
 
 // tick judges every host once and starts the responses due.
 func (l *healthLoop) tick(ctx context.Context) {
-	hosts := l.computeHosts(ctx)
-	if len(hosts) == 0 {
-		return
-	}
 	start := time.Now()
 	obs, err := l.obs.Observe(ctx)
 	observed := time.Since(start)
 	if err != nil {
 		l.d.o.Log.Warn("health: gathering the evidence failed; no decision this round", "error", err,
 			"after", observed.Round(time.Millisecond))
+		return
+	}
+	hosts := l.computeHosts(ctx, obs)
+	if len(hosts) == 0 {
 		return
 	}
 	st, err := l.d.o.Cluster.Status(ctx)

@@ -729,6 +729,36 @@ func TestOnlyComputesOfASegmentAreJudged(t *testing.T) {
 	})
 }
 
+func TestAHostThatJoinedByGossipIsJudgedFromWhenTheEvidenceNamesItOn(t *testing.T) {
+	bubble(t, func(t *testing.T) {
+		hw := newHealthWorld(t)
+		delete(hw.loop.cfg.Hosts, "cmp4")
+		// cmp4's record is read in the first round only (its file then removed, as the
+		// evidence of a dead host can go); cmp9 writes one too but is no compute of a segment.
+		round := 0
+		hw.loop.obs = ObserverFunc(func(context.Context) (health.Observations, error) {
+			round++
+			obs := health.Observations{Now: hw.clock(), Records: map[string]health.Record{"cmp9": {}}}
+			if round == 1 {
+				obs.Records["cmp4"] = health.Record{Host: "cmp4"}
+			}
+			return obs, nil
+		})
+		hw.steps(3)
+		hw.judge.mu.Lock()
+		defer hw.judge.mu.Unlock()
+		if n := hw.judge.asked["cmp4"]; n != 3 {
+			t.Errorf("cmp4, not listed, was judged %d times in 3 rounds: want every round from the first that named it", n)
+		}
+		if n := hw.judge.asked["cmp9"]; n != 0 {
+			t.Errorf("cmp9, no compute of a segment, was judged %d times", n)
+		}
+		if n := hw.judge.asked["cmp1"]; n != 3 {
+			t.Errorf("cmp1 was judged %d times in 3 rounds", n)
+		}
+	})
+}
+
 func TestTheDaemonRunsTheHealthLoopWhenTheConfigurationEnablesIt(t *testing.T) {
 	bubble(t, func(t *testing.T) {
 		hw := newHealthWorld(t)

@@ -113,7 +113,11 @@ func Gather(ctx context.Context, src Sources, cfg *config.Health) (health.Observ
 	}
 	wg.Go(func() {
 		start := time.Now()
-		heartbeats, storageErr = storage.Read(ctx, cfg.SharedDir, cfg.HostNames(), StorageWait(cfg))
+		if cfg.Unlisted() == "" {
+			heartbeats, storageErr = storage.ReadJoined(ctx, cfg.SharedDir, cfg.HostNames(), StorageWait(cfg))
+		} else {
+			heartbeats, storageErr = storage.Read(ctx, cfg.SharedDir, cfg.HostNames(), StorageWait(cfg))
+		}
 		storageTook = time.Since(start)
 	})
 	wg.Wait()

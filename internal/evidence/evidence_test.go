@@ -166,6 +166,48 @@ func TestGatherCombinesMembershipReachabilityAndRecords(t *testing.T) {
 	}
 }
 
+func TestWithHostsJoiningByGossipEveryRecordInTheDirectoryIsRead(t *testing.T) {
+	cmp1 := health.Record{Host: "cmp1", Seq: 7, Time: t0.Add(-time.Second), Service: health.ServiceOK}
+	cmp9 := health.Record{Host: "cmp9", Seq: 2, Time: t0.Add(-time.Second), Service: health.ServiceOK,
+		Addresses: map[string]string{"mgmt": "192.0.2.19"}}
+	src := Sources{
+		Cluster: fixtureCluster(t),
+		Storage: &Storage{FS: fstest.MapFS{
+			"cmp1.heartbeat": record(t, cmp1),
+			"cmp9.heartbeat": record(t, cmp9),
+			// Torn: its host is known, its storage signal unknown.
+			"cmp8.heartbeat": &fstest.MapFile{Data: []byte(`{"host":"cmp8","se`)},
+			// Not heartbeats, or not a node's.
+			"cmp7.pill":        &fstest.MapFile{Data: []byte("{}")},
+			"cmp6.heartbeat.1": &fstest.MapFile{Data: []byte("{}")},
+			"a b.heartbeat":    &fstest.MapFile{Data: []byte("{}")},
+			"dir.heartbeat/x":  &fstest.MapFile{Data: []byte("{}")},
+		}},
+		Now: func() time.Time { return t0 },
+	}
+	cfg := healthConfig("/shared")
+	cfg.Networks[0].Subnet = "192.0.2.0/24"
+	cfg.Gossip = config.Gossip{KeyFile: "/k", Seeds: []string{"ctl1"}}
+	got, err := Gather(context.Background(), src, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(map[string]health.Record{"cmp1": cmp1, "cmp9": cmp9}, got.Records); diff != "" {
+		t.Errorf("records (-want +got):\n%s", diff)
+	}
+	if _, ok := got.RecordErrs["cmp8"]; !ok || len(got.RecordErrs) != 1 {
+		t.Errorf("record errors %v: want cmp8's alone", got.RecordErrs)
+	}
+	// Without the gossip, the listed hosts' records alone.
+	cfg.Gossip = config.Gossip{}
+	if got, err = Gather(context.Background(), src, cfg); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := got.Records["cmp9"]; ok || len(got.RecordErrs) != 0 {
+		t.Errorf("without the gossip, read %v (errors %v): want cmp1's alone", got.Records, got.RecordErrs)
+	}
+}
+
 func TestGatherFailsWhenTheClusterDoesNotAnswer(t *testing.T) {
 	tests := []struct {
 		name    string

@@ -6,9 +6,12 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
+	"github.com/computeha/computeha/internal/config"
 	"github.com/computeha/computeha/internal/health"
 )
 
@@ -53,6 +56,16 @@ type Heartbeats struct {
 // without its mount reads as "every host silent", which is not evidence of anything), the
 // read took longer than wait (ErrStorageHung), or ctx ended.
 func (s *Storage) Read(ctx context.Context, dir string, hosts []string, wait time.Duration) (Heartbeats, error) {
+	return s.read(ctx, dir, hosts, false, wait)
+}
+
+// ReadJoined is Read of the listed hosts and of every other host that has a record file in
+// dir: the hosts that joined by gossip write theirs there as the listed ones do.
+func (s *Storage) ReadJoined(ctx context.Context, dir string, listed []string, wait time.Duration) (Heartbeats, error) {
+	return s.read(ctx, dir, listed, true, wait)
+}
+
+func (s *Storage) read(ctx context.Context, dir string, hosts []string, joined bool, wait time.Duration) (Heartbeats, error) {
 	fsys := s.FS
 	if fsys == nil {
 		if dir == "" {
@@ -80,7 +93,7 @@ func (s *Storage) Read(ctx context.Context, dir string, hosts []string, wait tim
 	}
 	ch := make(chan result, 1)
 	go func() {
-		hb, err := readRecords(fsys, hosts)
+		hb, err := readRecords(fsys, hosts, joined)
 		// Over before its result is handed back: a read that follows at once must not find
 		// this one still pending.
 		close(done)
@@ -101,11 +114,24 @@ func (s *Storage) Read(ctx context.Context, dir string, hosts []string, wait tim
 	}
 }
 
-func readRecords(fsys fs.FS, hosts []string) (Heartbeats, error) {
+func readRecords(fsys fs.FS, hosts []string, joined bool) (Heartbeats, error) {
 	// The directory itself first: a missing mount point reads as "no record anywhere",
 	// which would be taken for every host having stopped writing.
 	if _, err := fs.Stat(fsys, "."); err != nil {
 		return Heartbeats{}, err
+	}
+	if joined {
+		entries, err := fs.ReadDir(fsys, ".")
+		if err != nil {
+			return Heartbeats{}, err
+		}
+		hosts = slices.Clone(hosts)
+		for _, e := range entries {
+			h, ok := strings.CutSuffix(e.Name(), health.RecordSuffix)
+			if ok && e.Type().IsRegular() && config.ValidNodeName(h) && !slices.Contains(hosts, h) {
+				hosts = append(hosts, h)
+			}
+		}
 	}
 	hb := Heartbeats{Records: make(map[string]health.Record, len(hosts))}
 	fail := func(h string, err error) {

@@ -1,6 +1,8 @@
 package health
 
 import (
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/computeha/computeha/internal/config"
@@ -132,4 +134,30 @@ type Observations struct {
 	// decoded (torn, foreign, unreadable). Such a host's storage signal is Unknown, not Lost:
 	// the file is there, so the storage does not prove the host gone.
 	RecordErrs map[string]error
+}
+
+// Hosts is every host the observations give evidence of, in name order: those health.hosts
+// lists, those with a heartbeat record file (readable or not), and those a view names, as
+// observer or as peer. The hosts that joined by gossip are among them once their hostcheck
+// wrote or was seen: the hosts are whoever joined.
+func (o Observations) Hosts(cfg *config.Health) []string {
+	seen := map[string]bool{}
+	for _, h := range cfg.HostNames() {
+		seen[h] = true
+	}
+	for h := range o.Records {
+		seen[h] = true
+	}
+	for h := range o.RecordErrs {
+		seen[h] = true
+	}
+	for observer, nets := range o.Reach {
+		seen[observer] = true
+		for _, view := range nets {
+			for peer := range view {
+				seen[peer] = true
+			}
+		}
+	}
+	return slices.Sorted(maps.Keys(seen))
 }

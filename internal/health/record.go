@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/netip"
 	"time"
 )
 
@@ -29,6 +30,11 @@ type Record struct {
 	// Condemned is the poison pill the host obeyed: it stopped feeding its watchdog then,
 	// and will not feed it again.
 	Condemned *Condemned `json:"condemned,omitempty"`
+	// Addresses is the host's address on each network, by network, when health.hosts does
+	// not list it (it joined by gossip): where fence_gossip sends it the fence query, and
+	// which networks its silence is proven on. Absent for a listed host, whose addresses the
+	// configuration gives (so readers from before the field read its record still).
+	Addresses map[string]string `json:"addresses,omitempty"`
 }
 
 // RecordWatchdog is the self-fencing a host's record announces: its watchdog's countdown as
@@ -61,8 +67,11 @@ const (
 	ServiceDown = "down"
 )
 
+// RecordSuffix ends the name of every heartbeat file in the shared directory.
+const RecordSuffix = ".heartbeat"
+
 // RecordFile is the name of host's heartbeat file in the shared directory.
-func RecordFile(host string) string { return host + ".heartbeat" }
+func RecordFile(host string) string { return host + RecordSuffix }
 
 // MarshalRecord encodes r as one JSON line.
 func MarshalRecord(r Record) ([]byte, error) {
@@ -91,6 +100,11 @@ func ParseRecord(data []byte) (Record, error) {
 	}
 	if c := r.Condemned; c != nil && (c.Pill == "" || c.Since.IsZero()) {
 		return Record{}, errors.New("heartbeat record: a condemnation needs its pill and since when")
+	}
+	for network, a := range r.Addresses {
+		if _, err := netip.ParseAddr(a); err != nil || network == "" {
+			return Record{}, fmt.Errorf("heartbeat record: address %q on network %q is not an IP address on a named network", a, network)
+		}
 	}
 	return r, nil
 }

@@ -52,7 +52,8 @@ func SilentUntil(cfg *config.Health, host string, ev SilenceEvidence) (time.Time
 	contact := rec.Time.Add(cfg.ClockSkew)
 	seen := 0
 	for _, n := range cfg.Networks {
-		if _, ok := cfg.Address(host, n.Name); !ok {
+		// A host that joined by gossip is on the networks its record announces.
+		if _, ok := HostAddress(cfg, host, n.Name, rec); !ok {
 			continue
 		}
 		for _, o := range w.Observers {

@@ -84,6 +84,25 @@ func TestSilentUntil(t *testing.T) {
 			ev.Online = map[string]bool{"cmp2": true}
 			cfg.Hosts["cmp2"] = map[string]string{}
 		}, time.Time{}, "no observer ([cmp2]) has a view of cmp1"},
+		{"a host that joined by gossip is on the networks its record announces, within their subnets", func(cfg *config.Health, ev *SilenceEvidence) {
+			delete(cfg.Hosts, "cmp1")
+			cfg.Networks[0].Subnet, cfg.Networks[1].Subnet = "10.0.0.0/24", "10.1.0.0/24"
+			r := *rec
+			r.Addresses = map[string]string{"mgmt": "10.0.0.21", "storage": "10.1.0.21"}
+			ev.Record = &r
+		}, want, ""},
+		{"a host that joined is not on a network whose address is out of the subnet: an observer there is not asked", func(cfg *config.Health, ev *SilenceEvidence) {
+			delete(cfg.Hosts, "cmp1")
+			cfg.Networks[0].Subnet, cfg.Networks[1].Subnet = "10.0.0.0/24", "10.1.0.0/24"
+			r := *rec
+			r.Addresses = map[string]string{"mgmt": "10.0.0.21", "storage": "10.7.0.21"}
+			ev.Record = &r
+			ev.Views["storage"] = map[string]string{"ctl1": "cmp1=ok"}
+		}, want, ""},
+		{"a host that joined and whose record announces no address is on no network: nothing proven", func(cfg *config.Health, ev *SilenceEvidence) {
+			delete(cfg.Hosts, "cmp1")
+			cfg.Networks[0].Subnet = "10.0.0.0/24"
+		}, time.Time{}, "no observer ([ctl1 ctl2]) has a view of cmp1"},
 		{"no record: no known watchdog", func(_ *config.Health, ev *SilenceEvidence) { ev.Record = nil }, time.Time{}, "has no heartbeat record"},
 		{"a record without a watchdog", func(_ *config.Health, ev *SilenceEvidence) {
 			r := *rec

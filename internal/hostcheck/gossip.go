@@ -8,6 +8,7 @@ import (
 
 	"github.com/hashicorp/memberlist"
 
+	"github.com/computeha/computeha/internal/config"
 	"github.com/computeha/computeha/internal/gossip"
 	"github.com/computeha/computeha/internal/health"
 )
@@ -147,6 +148,53 @@ func (c *checker) maybeJoin(n *network, now time.Time) {
 		}
 		g.joinErr = msg
 	}()
+}
+
+// learnPeers takes as n's peers the members of its gossip that health.hosts does not list:
+// the hosts are whoever joined. A member's name must be a node name and its address must lie
+// in the network's subnet (anything else is not one of the hosts, and is ignored, said once);
+// a member that comes back at another address is probed there. Called by n's probe
+// goroutine, the only one that changes n.peers.
+func (c *checker) learnPeers(n *network, now time.Time) {
+	known := make(map[string]*peer, len(n.peers))
+	for _, p := range n.peers {
+		known[p.name] = p
+	}
+	for _, gp := range n.gossip.member.Peers() {
+		if gp.Name == c.o.Node || c.h.Listed(gp.Name) {
+			continue
+		}
+		a := gp.Addr.Addr().Unmap()
+		p, ok := known[gp.Name]
+		var why string
+		switch {
+		case !config.ValidNodeName(gp.Name):
+			why = "its name is not a node name"
+		case !c.h.InSubnet(n.name, a):
+			why = "its address is not in the network's subnet"
+		}
+		if why != "" {
+			if n.ignored[gp.Name] != why {
+				c.log.Warn("ignoring a gossip member", "network", n.name, "member", gp.Name, "address", a, "why", why)
+				if n.ignored == nil {
+					n.ignored = map[string]string{}
+				}
+				n.ignored[gp.Name] = why
+			}
+			continue
+		}
+		c.mu.Lock()
+		switch {
+		case !ok:
+			p = c.newPeer(gp.Name, a, now)
+			n.peers = append(n.peers, p)
+			c.log.Info("a host joined the gossip", "network", n.name, "peer", p.name, "address", a, "probed", p.direct)
+		case p.addr != a:
+			c.log.Info("a host's address changed", "network", n.name, "peer", p.name, "from", p.addr, "to", a)
+			p.addr = a
+		}
+		c.mu.Unlock()
+	}
 }
 
 // gossipResults is what the gossip says of n's peers that are not probed directly: lost

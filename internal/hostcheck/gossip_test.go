@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/netip"
 	"os"
@@ -87,6 +88,12 @@ type gossipHost struct {
 
 func newGossipHost(t *testing.T, h config.Health, node string) *gossipHost {
 	t.Helper()
+	return newGossipHostAt(t, h, node, nil)
+}
+
+// newGossipHostAt is newGossipHost on a machine whose interfaces have ifaddrs.
+func newGossipHostAt(t *testing.T, h config.Health, node string, ifaddrs []netip.Addr) *gossipHost {
+	t.Helper()
 	g := &gossipHost{prober: NewFakeProber()}
 	for name := range h.Hosts {
 		a, _ := h.Address(name, "mgmt")
@@ -101,6 +108,7 @@ func newGossipHost(t *testing.T, h config.Health, node string) *gossipHost {
 		},
 		CondemnedMark: filepath.Join(t.TempDir(), "condemned"), BootTime: time.Now().Add(-time.Hour),
 		GossipTune: fastGossip, Log: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		InterfaceAddrs: func() ([]netip.Addr, error) { return ifaddrs, nil },
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -297,4 +305,107 @@ func TestAFenceQueryByGossipStopsTheWatchdogThenIsAcknowledged(t *testing.T) {
 	}
 	cancel()
 	<-done
+}
+
+func TestAHostNotListedFindsItsAddressJoinsByGossipAndIsProbedByTheObserver(t *testing.T) {
+	h := gossipHealth(t)
+	delete(h.Hosts, "cmp3")
+	h.Networks[0].Subnet = "127.0.0.0/24"
+	ctrl1, cmp1 := newGossipHost(t, h, "ctrl1"), newGossipHost(t, h, "cmp1")
+	// cmp3's machine has an address elsewhere first: the one in the subnet is its own.
+	cmp3 := newGossipHostAt(t, h, "cmp3", []netip.Addr{netip.MustParseAddr("10.9.9.9"), netip.MustParseAddr("127.0.0.4")})
+	ctrl1.prober.Set(netip.MustParseAddr("127.0.0.4"), true)
+	if got := cmp3.c.nets[0].local; got != netip.MustParseAddr("127.0.0.4") {
+		t.Fatalf("cmp3 is at %s on mgmt, want 127.0.0.4, its address in the subnet", got)
+	}
+	if rec := cmp3.c.record(time.Now()); rec.Addresses["mgmt"] != "127.0.0.4" {
+		t.Errorf("cmp3's record announces %v, want its mgmt address", rec.Addresses)
+	}
+	if rec := cmp1.c.record(time.Now()); rec.Addresses != nil {
+		t.Errorf("cmp1, listed, announces %v in its record: its addresses are the configuration's", rec.Addresses)
+	}
+	hosts := []*gossipHost{ctrl1, cmp1, cmp3}
+	for _, g := range hosts {
+		g.c.probeStep(context.Background()) // starts the gossip
+	}
+	// Members that are not hosts: a name that is no node name, an address out of the subnet.
+	for name, at := range map[string]string{"bad=name": "127.0.0.9", "elsewhere": "127.0.1.5"} {
+		m, err := gossip.Start(gossip.Options{
+			Name: name, Network: "mgmt", Bind: netip.AddrPortFrom(netip.MustParseAddr(at), uint16(h.Gossip.Port)), Key: gossipKey, Tune: fastGossip,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = m.Shutdown() })
+		if _, err := m.Join([]string{netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(h.Gossip.Port)).String()}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	until(t, "the observer probes cmp3, which it learned of by gossip, and reaches it; cmp3 reaches the observer", hosts, func() bool {
+		return ctrl1.state("cmp3") == health.OK && cmp3.state("ctrl1") == health.OK
+	})
+	if !slices.Contains(ctrl1.prober.Targets, netip.MustParseAddr("127.0.0.4")) {
+		t.Errorf("the observer probed %v: want cmp3's address among them", ctrl1.prober.Targets)
+	}
+	until(t, "the gossip has the strangers alive at the observer", hosts, func() bool {
+		_, bad := ctrl1.c.nets[0].gossip.member.Peer("bad=name")
+		_, out := ctrl1.c.nets[0].gossip.member.Peer("elsewhere")
+		return bad && out
+	})
+	ctrl1.c.probeStep(context.Background())
+	ctrl1.c.mu.Lock()
+	var peers []string
+	for _, p := range ctrl1.c.nets[0].peers {
+		peers = append(peers, p.name)
+	}
+	ignored := maps.Clone(ctrl1.c.nets[0].ignored)
+	ctrl1.c.mu.Unlock()
+	slices.Sort(peers)
+	if want := []string{"cmp1", "cmp2", "cmp3"}; !slices.Equal(peers, want) {
+		t.Errorf("the observer's peers are %v, want %v: the listed hosts and cmp3, not the strangers", peers, want)
+	}
+	if len(ignored) != 2 {
+		t.Errorf("the observer ignored %v, want both strangers", ignored)
+	}
+	// Its view names cmp3 for the evidence.
+	var last string
+	for _, p := range ctrl1.c.o.Publisher.(*FakePublisher).Take() {
+		if p.Node == "ctrl1" && p.Name == health.ReachAttribute("mgmt") {
+			last = p.Value
+		}
+	}
+	if !strings.Contains(last, "cmp3=ok") {
+		t.Errorf("the observer published %q last: want cmp3 reachable", last)
+	}
+	// cmp3 fails without a word: the observer's probes of it fail, and cmp1 learns it from the
+	// gossip.
+	cmp3.c.stopGossip(false)
+	ctrl1.prober.Set(netip.MustParseAddr("127.0.0.4"), false)
+	until(t, "the observer and cmp1 hold cmp3 lost", hosts[:2], func() bool {
+		return ctrl1.state("cmp3") == health.Lost && cmp1.state("cmp3") == health.Lost
+	})
+}
+
+func TestAHostNotListedMustBeAllowedToJoinAndHaveAManagementAddress(t *testing.T) {
+	h := gossipHealth(t)
+	delete(h.Hosts, "cmp3")
+	if err := CheckConfig(&h, "cmp3"); err == nil || !strings.Contains(err.Error(), "no subnet") {
+		t.Errorf("no subnet on mgmt: %v", err)
+	}
+	h.Networks[0].Subnet = "127.0.0.0/24"
+	if err := CheckConfig(&h, "cmp3"); err != nil {
+		t.Errorf("with a subnet: %v", err)
+	}
+	_, err := newChecker(Options{
+		Health: h, Node: "cmp3", Service: &FakeService{}, Publisher: &FakePublisher{}, Store: NewFakeStore(),
+		InterfaceAddrs: func() ([]netip.Addr, error) { return []netip.Addr{netip.MustParseAddr("10.9.9.9")}, nil },
+		Log:            slog.New(slog.DiscardHandler),
+	})
+	if err == nil || !strings.Contains(err.Error(), "management network's subnet 127.0.0.0/24") {
+		t.Errorf("no address in the subnet: %v", err)
+	}
+	h.Gossip = config.Gossip{}
+	if err := CheckConfig(&h, "cmp3"); err == nil || !strings.Contains(err.Error(), "without gossip") {
+		t.Errorf("without gossip: %v", err)
+	}
 }

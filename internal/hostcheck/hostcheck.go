@@ -95,20 +95,26 @@ type Options struct {
 	// GossipTune adjusts memberlist's configuration after hostcheck set its timing (tests
 	// make it faster).
 	GossipTune func(*memberlist.Config)
+	// InterfaceAddrs lists this host's addresses, among which a host that health.hosts does
+	// not list finds its own on each network (default health.InterfaceAddrs).
+	InterfaceAddrs func() ([]netip.Addr, error)
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 	Log *slog.Logger
 }
 
 // CheckConfig tells whether h lets node run hostcheck: the health section is configured and
-// lists node. The error names what is missing.
+// lists node, or lets a host it does not list join by gossip. The error names what is missing.
 func CheckConfig(h *config.Health, node string) error {
 	if !h.Enabled() {
 		return errors.New("the configuration has no health section (health.networks is empty)")
 	}
 	addrs, ok := h.Hosts[node]
 	if !ok {
-		return fmt.Errorf("host %q is not listed in health.hosts (listed: %s)", node, strings.Join(h.HostNames(), ", "))
+		if why := h.Unlisted(); why != "" {
+			return fmt.Errorf("host %q is not listed in health.hosts (listed: %s), and %s", node, strings.Join(h.HostNames(), ", "), why)
+		}
+		return nil
 	}
 	if len(addrs) == 0 {
 		return fmt.Errorf("health.hosts.%s: no address on any network", node)
@@ -182,6 +188,9 @@ type checker struct {
 	// hungWarned tells whether the write in flight was already logged as hung (heartbeat
 	// loop only).
 	hungWarned bool
+	// addresses is this host's address on each network, which its record announces, when
+	// health.hosts does not list it.
+	addresses map[string]string
 
 	mu sync.Mutex
 	// Service state, kept by the heartbeat loop.
@@ -215,6 +224,8 @@ type network struct {
 	published   string
 	publishedAt time.Time
 	dirty       bool
+	// ignored is why each gossip member not taken as a peer was ignored (probe goroutine).
+	ignored map[string]string
 }
 
 // republishEvery is how often an unchanged view is published again: attrd drops a node's
@@ -271,6 +282,9 @@ func newChecker(o Options) (*checker, error) {
 	if o.Store == nil {
 		o.Store = DirStore{}
 	}
+	if o.InterfaceAddrs == nil {
+		o.InterfaceAddrs = health.InterfaceAddrs
+	}
 	if o.OpenWatchdog == nil {
 		o.OpenWatchdog = watchdog.Open
 	}
@@ -304,13 +318,26 @@ func newChecker(o Options) (*checker, error) {
 		}
 		c.gossipKey = key
 	}
-	// Without gossip every peer is probed. With it, only the seeds and the observers are,
-	// and they probe everyone: what times a silence and a self-fencing.
-	direct := func(peer string) bool {
-		return !h.Gossip.Enabled() || h.Direct(o.Node) || h.Direct(peer)
+	var ifaddrs []netip.Addr
+	var err error
+	if !h.Listed(o.Node) {
+		if ifaddrs, err = o.InterfaceAddrs(); err != nil {
+			return nil, err
+		}
+	}
+	local, err := health.LocalAddresses(&h, o.Node, ifaddrs)
+	if err != nil {
+		return nil, err
+	}
+	if !h.Listed(o.Node) {
+		c.addresses = map[string]string{}
+		for net, a := range local {
+			c.addresses[net] = a.String()
+		}
+		c.log.Info("not listed in health.hosts: taking part by gossip", "addresses", c.addresses)
 	}
 	for _, n := range h.Networks {
-		local, ok := h.Address(o.Node, n.Name)
+		local, ok := local[n.Name]
 		if !ok {
 			continue
 		}
@@ -320,20 +347,28 @@ func newChecker(o Options) (*checker, error) {
 				continue
 			}
 			if a, ok := h.Address(name, n.Name); ok {
-				// Not heard since this process started: what it publishes of a peer lost from
-				// the start says so (fence_gossip bounds a silence by it).
-				nw.peers = append(nw.peers, &peer{name: name, addr: a, direct: direct(name), lastOK: now, lastSent: now})
+				nw.peers = append(nw.peers, c.newPeer(name, a, now))
 			}
 		}
 		if h.Gossip.Enabled() {
 			nw.gossip.seeds = c.gossipSeeds(n.Name)
 		}
-		if len(nw.peers) > 0 {
+		// With the gossip, a network with no listed peer gets those that join it.
+		if len(nw.peers) > 0 || h.Gossip.Enabled() {
 			c.nets = append(c.nets, nw)
 		}
 	}
 	c.startWatchdog()
 	return c, nil
+}
+
+// newPeer is a peer at a on one network, not heard since this process started: what it
+// publishes of a peer lost from the start says so (fence_gossip bounds a silence by it).
+// Without gossip every peer is probed. With it, only the seeds and the observers are, and
+// they probe everyone: what times a silence and a self-fencing.
+func (c *checker) newPeer(name string, a netip.Addr, now time.Time) *peer {
+	direct := !c.h.Gossip.Enabled() || c.h.Direct(c.o.Node) || c.h.Direct(name)
+	return &peer{name: name, addr: a, direct: direct, lastOK: now, lastSent: now}
 }
 
 func (c *checker) close() {
@@ -489,6 +524,7 @@ func (c *checker) probe(ctx context.Context, n *network) {
 			c.forget(n, false)
 		} else {
 			c.maybeJoin(n, c.o.Now())
+			c.learnPeers(n, c.o.Now())
 			gossiped = c.gossipResults(n)
 		}
 	}

@@ -540,7 +540,7 @@ func TestTheConfigurationMustListThisHost(t *testing.T) {
 		want string
 	}{
 		{"a listed host may run hostcheck", h, "cmp1", ""},
-		{"an unlisted host is refused, naming the listed ones", h, "cmp9", `host "cmp9" is not listed in health.hosts (listed: cmp1, cmp2, ctrl1)`},
+		{"an unlisted host is refused, naming the listed ones", h, "cmp9", `host "cmp9" is not listed in health.hosts (listed: cmp1, cmp2, ctrl1), and without gossip (health.gossip.key_file) only the hosts listed in health.hosts take part`},
 		{"a configuration without networks has no health section", config.DefaultHealth(), "cmp1", "the configuration has no health section (health.networks is empty)"},
 	}
 	for _, tc := range cases {

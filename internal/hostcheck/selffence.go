@@ -391,7 +391,7 @@ func (c *checker) record(now time.Time) health.Record {
 		rec.Service = health.ServiceDown
 		rec.ServiceDownSince = c.serviceDownSince.UTC()
 	}
-	rec.Watchdog, rec.Condemned = c.sf.armed, c.sf.condemned
+	rec.Watchdog, rec.Condemned, rec.Addresses = c.sf.armed, c.sf.condemned, c.addresses
 	return rec
 }
 

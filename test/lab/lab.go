@@ -32,6 +32,13 @@ const (
 // of the storage server, reached over the storage network only (sshfs).
 const SharedDir = "/var/lib/computeha/shared"
 
+// The lab's networks (test/lab/lab gives node h the address .h on each).
+const (
+	MgmtSubnet    = "192.168.1.0/24"
+	StorageSubnet = "192.168.2.0/24"
+	TenantSubnet  = "192.168.3.0/24"
+)
+
 // DefaultPrefix names the namespaces of a lab started without a prefix.
 const DefaultPrefix = "chalab"
 
