@@ -45,7 +45,7 @@ func healthCommand() *ucli.Command {
 				return errors.New("the configuration has no health section (health.networks is empty)")
 			}
 			// The hosts are those listed and those that joined by gossip, as the evidence
-			// names them (only is nil without --host).
+			// names them (only is empty without --host).
 			only := c.StringSlice("host")
 			for _, h := range only {
 				if why := cfg.Health.Unlisted(); !cfg.Health.Listed(h) && why != "" {
@@ -59,15 +59,12 @@ func healthCommand() *ucli.Command {
 				if err != nil {
 					return err
 				}
-				hosts := only
-				if hosts == nil {
-					hosts = obs.Hosts(&cfg.Health)
+				hosts, err := judgedHosts(&cfg.Health, obs, only)
+				if err != nil {
+					return err
 				}
 				var ds []health.Decision
 				for _, h := range hosts {
-					if !slices.Contains(obs.Hosts(&cfg.Health), h) {
-						return fmt.Errorf("host %q is not in health.hosts and never joined: it has no heartbeat record and no host's view names it", h)
-					}
 					ds = append(ds, health.Decide(&cfg.Health, health.Collect(&cfg.Health, obs, h)))
 				}
 				return out.table(obs.Now, ds)
@@ -77,8 +74,23 @@ func healthCommand() *ucli.Command {
 	}
 }
 
+// judgedHosts are the hosts `computeha health` judges: only (--host), each of which the
+// evidence must name, or, when only is empty, every host it names.
+func judgedHosts(cfg *config.Health, obs health.Observations, only []string) ([]string, error) {
+	known := obs.Hosts(cfg)
+	if len(only) == 0 {
+		return known, nil
+	}
+	for _, h := range only {
+		if !slices.Contains(known, h) {
+			return nil, fmt.Errorf("host %q is not in health.hosts and never joined: it has no heartbeat record and no host's view names it", h)
+		}
+	}
+	return only, nil
+}
+
 // watchHealth judges the hosts every interval and prints each confirmed change, until ctx
-// ends: only, or (nil) every host the evidence has named since it began. A cluster that does
+// ends: only, or (empty) every host the evidence has named since it began. A cluster that does
 // not answer is reported once per outage, not every interval.
 func watchHealth(ctx context.Context, cfg *config.Health, src evidence.Sources, only []string, out *healthPrinter) error {
 	seen := map[string]bool{}
@@ -99,7 +111,7 @@ func watchHealth(ctx context.Context, cfg *config.Health, src evidence.Sources, 
 		default:
 			failing = false
 			hosts := only
-			if hosts == nil {
+			if len(hosts) == 0 {
 				for _, h := range obs.Hosts(cfg) {
 					seen[h] = true
 				}

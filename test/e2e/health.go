@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -21,14 +22,17 @@ const (
 	SelfFenceAfter  = 5 * time.Second
 )
 
-// JoinedHost is the compute that health.hosts leaves out: its hostcheck finds its addresses in
-// the networks' subnets, and the others learn of it by gossip and from its heartbeat record.
-const JoinedHost = "cmp3"
+// JoinedHosts are the computes that health.hosts leaves out: their hostcheck finds their
+// addresses in the networks' subnets, and the others learn of them by gossip and from their
+// heartbeat records. The suite's scenarios on them (the management cut, the power loss, the
+// storage network lost, the cut from everything, the fence query by gossip) prove such a
+// host watched, judged and fenced like cmp2, which is listed.
+var JoinedHosts = []string{"cmp1", "cmp3"}
 
 // HealthConfig is the health section the suite appends to the daemon's configuration: the
 // lab's three networks, its shared storage, and tolerances sized for a lab where a fault must
-// be decided within seconds. Every node is listed with its addresses but JoinedHost, which
-// joins by gossip.
+// be decided within seconds. Every node is listed with its addresses but JoinedHosts, which
+// join by gossip.
 func (e *Env) HealthConfig(ctx context.Context) (string, error) {
 	nodes, err := e.Lab.Nodes(ctx)
 	if err != nil {
@@ -56,10 +60,7 @@ func (e *Env) HealthConfig(ctx context.Context) (string, error) {
 		if n.Kind == lab.Controller {
 			observers = append(observers, n.Name)
 		}
-		// Joined: the suite's scenarios on it (its storage network lost, cut from
-		// everything, its storage lost with its BMC) prove such a host watched, judged and
-		// fenced like the listed ones.
-		if n.Name == JoinedHost {
+		if slices.Contains(JoinedHosts, n.Name) {
 			continue
 		}
 		fmt.Fprintf(&b, "    %s: {mgmt: %s, storage: %s, tenant: %s}\n", n.Name, n.Mgmt, n.Storage, n.Tenant)

@@ -51,12 +51,14 @@ func healthScenarios(ctx context.Context, t *testing.T, env *Env) {
 		t.Fatal(err)
 	}
 	t.Logf("health checks on, every host judged running, after %s", time.Since(start).Round(time.Millisecond))
-	// JoinedHost is in no list: the observer learned it from the gossip on every network and
-	// probes it at the address the gossip gave.
-	for _, n := range []string{"mgmt", "storage", "tenant"} {
-		want := `computeha_hostcheck_peer_reachable{network="` + n + `",peer="` + JoinedHost + `"} 1`
-		if err := env.WaitHostcheckMetric(ctx, "ctl2", want, 30*time.Second); err != nil {
-			t.Fatal(err)
+	// JoinedHosts are in no list: the observer learned them from the gossip on every network
+	// and probes them at the addresses the gossip gave.
+	for _, h := range JoinedHosts {
+		for _, n := range []string{"mgmt", "storage", "tenant"} {
+			want := `computeha_hostcheck_peer_reachable{network="` + n + `",peer="` + h + `"} 1`
+			if err := env.WaitHostcheckMetric(ctx, "ctl2", want, 30*time.Second); err != nil {
+				t.Fatal(err)
+			}
 		}
 	}
 
