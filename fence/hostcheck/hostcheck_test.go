@@ -350,8 +350,10 @@ func TestFencingIsRefusedWhenThereIsNoEvidence(t *testing.T) {
 
 func TestAHostThatJoinedByGossipIsJudgedAndListed(t *testing.T) {
 	cfg := writeConfig(t, joinSection)
-	rec := health.Record{Host: "cmp9", Seq: 4, Time: t0.Add(-time.Minute), Service: health.ServiceOK,
-		Addresses: map[string]string{"mgmt": "192.0.2.19"}}
+	rec := health.Record{
+		Host: "cmp9", Seq: 4, Time: t0.Add(-time.Minute), Service: health.ServiceOK,
+		Addresses: map[string]string{"mgmt": "192.0.2.19"},
+	}
 	b, err := health.MarshalRecord(rec)
 	if err != nil {
 		t.Fatal(err)

@@ -168,8 +168,10 @@ func TestGatherCombinesMembershipReachabilityAndRecords(t *testing.T) {
 
 func TestWithHostsJoiningByGossipEveryRecordInTheDirectoryIsRead(t *testing.T) {
 	cmp1 := health.Record{Host: "cmp1", Seq: 7, Time: t0.Add(-time.Second), Service: health.ServiceOK}
-	cmp9 := health.Record{Host: "cmp9", Seq: 2, Time: t0.Add(-time.Second), Service: health.ServiceOK,
-		Addresses: map[string]string{"mgmt": "192.0.2.19"}}
+	cmp9 := health.Record{
+		Host: "cmp9", Seq: 2, Time: t0.Add(-time.Second), Service: health.ServiceOK,
+		Addresses: map[string]string{"mgmt": "192.0.2.19"},
+	}
 	src := Sources{
 		Cluster: fixtureCluster(t),
 		Storage: &Storage{FS: fstest.MapFS{

@@ -32,16 +32,28 @@ func TestLocalAddresses(t *testing.T) {
 		want    map[string]netip.Addr
 		wantErr string
 	}{
-		{"a listed host is where the configuration says", nil, "ctl1",
-			map[string]netip.Addr{"mgmt": a("192.168.1.11"), "storage": a("192.168.2.11"), "tenant": a("192.168.3.11")}, ""},
-		{"a host that joins is at its first address in each subnet, on no network without one", nil, "cmp3",
-			map[string]netip.Addr{"mgmt": a("192.168.1.103"), "storage": a("192.168.2.103")}, ""},
-		{"without the gossip a host must be listed", func(h *config.Health) { h.Gossip = config.Gossip{} }, "cmp3",
-			nil, "cmp3 is not listed in health.hosts, and without gossip"},
-		{"without a management subnet a host must be listed", func(h *config.Health) { h.Networks[0].Subnet = "" }, "cmp3",
-			nil, "the management network mgmt has no subnet"},
-		{"a host with no address in the management subnet cannot take part", func(h *config.Health) { h.Networks[0].Subnet = "10.0.0.0/8" }, "cmp3",
-			nil, "lies in the management network's subnet 10.0.0.0/8"},
+		{
+			"a listed host is where the configuration says", nil, "ctl1",
+			map[string]netip.Addr{"mgmt": a("192.168.1.11"), "storage": a("192.168.2.11"), "tenant": a("192.168.3.11")},
+			"",
+		},
+		{
+			"a host that joins is at its first address in each subnet, on no network without one", nil, "cmp3",
+			map[string]netip.Addr{"mgmt": a("192.168.1.103"), "storage": a("192.168.2.103")},
+			"",
+		},
+		{
+			"without the gossip a host must be listed", func(h *config.Health) { h.Gossip = config.Gossip{} }, "cmp3",
+			nil, "cmp3 is not listed in health.hosts, and without gossip",
+		},
+		{
+			"without a management subnet a host must be listed", func(h *config.Health) { h.Networks[0].Subnet = "" }, "cmp3",
+			nil, "the management network mgmt has no subnet",
+		},
+		{
+			"a host with no address in the management subnet cannot take part", func(h *config.Health) { h.Networks[0].Subnet = "10.0.0.0/8" }, "cmp3",
+			nil, "lies in the management network's subnet 10.0.0.0/8",
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -88,8 +100,10 @@ func TestHostAddress(t *testing.T) {
 }
 
 func TestARecordAnnouncesValidAddresses(t *testing.T) {
-	r := Record{Host: "cmp3", Seq: 1, Time: time.Date(2026, 12, 6, 10, 0, 0, 0, time.UTC), Service: ServiceOK,
-		Addresses: map[string]string{"mgmt": "192.168.1.103"}}
+	r := Record{
+		Host: "cmp3", Seq: 1, Time: time.Date(2026, 12, 6, 10, 0, 0, 0, time.UTC), Service: ServiceOK,
+		Addresses: map[string]string{"mgmt": "192.168.1.103"},
+	}
 	b, err := MarshalRecord(r)
 	if err != nil {
 		t.Fatal(err)

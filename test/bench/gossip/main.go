@@ -379,10 +379,10 @@ func (c *cluster) observer(i int) func(gossip.Peer) {
 			return
 		}
 		c.view[k] = p.State
-		switch {
-		case was == gossip.Alive:
+		switch was {
+		case gossip.Alive:
 			c.alive[i]--
-		case was == gossip.Dead:
+		case gossip.Dead:
 			c.dead[j]--
 		}
 		switch p.State {
