@@ -64,19 +64,21 @@ func newHost(t *testing.T, port int, acking bool) *host {
 			}
 			h.mu.Lock()
 			h.got = append(h.got, q)
-			acking := h.acking
+			acking, m := h.acking, h.m
 			h.mu.Unlock()
-			if !acking || q.Host != "cmp1" {
+			if !acking || q.Host != "cmp1" || m == nil {
 				return
 			}
 			b, _ := health.MarshalAck(health.FenceAck{Host: "cmp1", ID: q.ID, Since: q.Time, Watchdog: health.RecordWatchdog{TimeoutMS: 6000, SelfFenceAfterMS: 5000}})
-			go func() { _ = h.m.Send(q.ReplyTo, b) }()
+			go func() { _ = m.Send(q.ReplyTo, b) }()
 		},
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
+	h.mu.Lock()
 	h.m = m
+	h.mu.Unlock()
 	t.Cleanup(func() { _ = m.Shutdown() })
 	return h
 }

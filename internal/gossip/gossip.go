@@ -104,6 +104,9 @@ type Member struct {
 	onChange  func(Peer)
 	onMessage func([]byte)
 
+	// ready is closed once Start has set ml.
+	ready chan struct{}
+
 	mu    sync.Mutex
 	peers map[string]Peer
 	self  string
@@ -133,7 +136,7 @@ func Start(o Options) (*Member, error) {
 	if o.Now == nil {
 		o.Now = time.Now
 	}
-	m := &Member{now: o.Now, onChange: o.OnChange, onMessage: o.OnMessage, peers: map[string]Peer{}, self: o.Name}
+	m := &Member{now: o.Now, onChange: o.OnChange, onMessage: o.OnMessage, peers: map[string]Peer{}, self: o.Name, ready: make(chan struct{})}
 	cfg := memberlist.DefaultLANConfig()
 	cfg.Name = o.Name
 	cfg.Label = "computeha/" + o.Network
@@ -158,6 +161,7 @@ func Start(o Options) (*Member, error) {
 		return nil, fmt.Errorf("gossip on %s at %s: %w", o.Network, o.Bind, err)
 	}
 	m.ml = ml
+	close(m.ready)
 	return m, nil
 }
 
@@ -264,8 +268,11 @@ func (d delegate) NodeMeta(limit int) []byte {
 	return slices.Clone(d.m.meta)
 }
 
+// NotifyMsg hands msg over once Start has returned: a message can arrive while memberlist is
+// being created, and whoever takes it may answer through the member.
 func (d delegate) NotifyMsg(msg []byte) {
 	if d.m.onMessage != nil {
+		<-d.m.ready
 		d.m.onMessage(msg)
 	}
 }
