@@ -118,11 +118,7 @@ func (r *resource) Validate(context.Context) error {
 	}
 	if !cfg.Health.Listed(r.node) {
 		// It joins by gossip: it must have an address in the management network's subnet.
-		ifaddrs, err := health.InterfaceAddrs()
-		if err == nil {
-			_, err = health.LocalAddresses(&cfg.Health, r.node, ifaddrs)
-		}
-		if err != nil {
+		if _, err := health.LocalAddresses(&cfg.Health, r.node, health.InterfaceAddrs); err != nil {
 			return agents.Configured("%s: %v", r.p.Config, err)
 		}
 	}

@@ -60,7 +60,7 @@ func (p *Params) Validate() error {
 	p.health = &c.Health
 	p.PowerTimeout = c.Health.Decide
 	if p.Action == "off" || p.Action == "reboot" {
-		if why := c.Health.Unlisted(); !c.Health.Listed(p.target()) && why != "" {
+		if why := c.Health.NotAHost(p.target()); why != "" {
 			return fmt.Errorf("refusing to fence %s: it is not one of the hosts of %s (health.hosts), and %s", p.target(), p.Config, why)
 		}
 	}

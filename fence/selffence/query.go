@@ -44,13 +44,7 @@ func startQuerier(cfg *config.Health, node, host string, rec *health.Record, ifa
 	if err != nil {
 		return nil, err
 	}
-	var mine []netip.Addr
-	if !cfg.Listed(node) {
-		if mine, err = ifaddrs(); err != nil {
-			return nil, err
-		}
-	}
-	local, err := health.LocalAddresses(cfg, node, mine)
+	local, err := health.LocalAddresses(cfg, node, ifaddrs)
 	if err != nil {
 		return nil, fmt.Errorf("this node: %w", err)
 	}

@@ -79,7 +79,7 @@ func (p *Params) Validate() error {
 	p.health = h
 	p.PowerTimeout = max(p.PowerTimeout, Wait(h))
 	if p.Action == "off" || p.Action == "reboot" || p.Action == "on" {
-		if why := h.Unlisted(); !h.Listed(p.target()) && why != "" {
+		if why := h.NotAHost(p.target()); why != "" {
 			return fmt.Errorf("refusing to fence %s: it is not one of the hosts of %s (health.hosts), and %s", p.target(), p.Config, why)
 		}
 		if h.Watchdog.IsObserver(p.target()) {

@@ -48,7 +48,7 @@ func healthCommand() *ucli.Command {
 			// names them (only is empty without --host).
 			only := c.StringSlice("host")
 			for _, h := range only {
-				if why := cfg.Health.Unlisted(); !cfg.Health.Listed(h) && why != "" {
+				if why := cfg.Health.NotAHost(h); why != "" {
 					return fmt.Errorf("host %q is not in health.hosts, and %s", h, why)
 				}
 			}

@@ -178,6 +178,15 @@ func (h *Health) Unlisted() string {
 	return ""
 }
 
+// NotAHost tells why host cannot be one of the hosts, or "" when it can: listed, or allowed
+// to join by gossip (see Unlisted).
+func (h *Health) NotAHost(host string) string {
+	if h.Listed(host) {
+		return ""
+	}
+	return h.Unlisted()
+}
+
 // HostNames returns the configured hosts in name order.
 func (h *Health) HostNames() []string {
 	names := make([]string, 0, len(h.Hosts))

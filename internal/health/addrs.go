@@ -10,11 +10,12 @@ import (
 
 // LocalAddresses is where node is on each network: health.hosts' addresses when they list it.
 // A host they do not list (it joins by gossip) is, on each network with a subnet, at the
-// first of its interfaces' addresses (ifaddrs, in the system's order: an interface's primary
-// address before a floating one added later) that lies in it, and on no network where none
-// does. An error says the host cannot take part: not listed and not allowed to join, or no
-// address on the management network.
-func LocalAddresses(cfg *config.Health, node string, ifaddrs []netip.Addr) (map[string]netip.Addr, error) {
+// first of its interfaces' addresses (as listAddrs gives them, which is asked only then, in
+// the system's order: an interface's primary address before a floating one added later) that
+// lies in it, and on no network where none does. An error says the host cannot take part:
+// not listed and not allowed to join, its addresses cannot be listed, or none lies in the
+// management network's subnet.
+func LocalAddresses(cfg *config.Health, node string, listAddrs func() ([]netip.Addr, error)) (map[string]netip.Addr, error) {
 	out := map[string]netip.Addr{}
 	if cfg.Listed(node) {
 		for _, n := range cfg.Networks {
@@ -26,6 +27,10 @@ func LocalAddresses(cfg *config.Health, node string, ifaddrs []netip.Addr) (map[
 	}
 	if why := cfg.Unlisted(); why != "" {
 		return nil, fmt.Errorf("%s is not listed in health.hosts, and %s", node, why)
+	}
+	ifaddrs, err := listAddrs()
+	if err != nil {
+		return nil, err
 	}
 	for _, n := range cfg.Networks {
 		for _, a := range ifaddrs {

@@ -61,7 +61,7 @@ func TestLocalAddresses(t *testing.T) {
 			if tt.mod != nil {
 				tt.mod(cfg)
 			}
-			got, err := LocalAddresses(cfg, tt.node, machine)
+			got, err := LocalAddresses(cfg, tt.node, func() ([]netip.Addr, error) { return machine, nil })
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("err = %v, want %q", err, tt.wantErr)

@@ -318,14 +318,7 @@ func newChecker(o Options) (*checker, error) {
 		}
 		c.gossipKey = key
 	}
-	var ifaddrs []netip.Addr
-	var err error
-	if !h.Listed(o.Node) {
-		if ifaddrs, err = o.InterfaceAddrs(); err != nil {
-			return nil, err
-		}
-	}
-	local, err := health.LocalAddresses(&h, o.Node, ifaddrs)
+	local, err := health.LocalAddresses(&h, o.Node, o.InterfaceAddrs)
 	if err != nil {
 		return nil, err
 	}
