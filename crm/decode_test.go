@@ -7,6 +7,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -158,6 +159,14 @@ func TestDecodeStatusStates(t *testing.T) {
 			}
 			if !ok {
 				t.Errorf("no successful fencing of cmp2 in %+v", st.Fencing)
+			}
+		}},
+		{"crm_mon-lab-remote-reconnecting.xml", func(t *testing.T, st *Status) {
+			// cmp2, fenced and off, its connection being started again: crm_mon says online.
+			labNode("cmp2", func(n Node) bool { return !n.Online && n.Connecting && n.Type == NodeRemote })(t, st)
+			labNode("cmp1", func(n Node) bool { return n.Online && !n.Connecting })(t, st)
+			if i := slices.IndexFunc(st.Resources, func(r Resource) bool { return r.ID == "cmp2" }); i < 0 || st.Resources[i].Role != "Starting" {
+				t.Errorf("cmp2's connection: %+v, want Starting", st.Resources)
 			}
 		}},
 		{"crm_mon-lab-controller-partitioned.xml", func(t *testing.T, st *Status) {

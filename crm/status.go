@@ -4,6 +4,7 @@ import (
 	"encoding/xml"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -21,14 +22,19 @@ const (
 
 // Node is one node as crm_mon sees it.
 type Node struct {
-	Name             string
-	ID               string
-	Type             NodeType
-	Online           bool
-	Standby          bool
-	StandbyOnFail    bool
-	Maintenance      bool
-	Pending          bool
+	Name          string
+	ID            string
+	Type          NodeType
+	Online        bool
+	Standby       bool
+	StandbyOnFail bool
+	Maintenance   bool
+	Pending       bool
+	// Connecting: a remote node whose connection Pacemaker is starting. crm_mon reads such a
+	// node online from the start's first moment, and a fenced host that is off reads so for
+	// the length of every reconnection attempt; the node is online (Online) only once its
+	// connection has started.
+	Connecting       bool
 	Unclean          bool
 	Shutdown         bool
 	ExpectedUp       bool
@@ -316,6 +322,11 @@ func DecodeStatus(r io.Reader) (*Status, error) {
 		})
 	}
 	st.Resources = flattenResources(res.Rsc, "")
+	for i, n := range st.Nodes {
+		if n.Type == NodeRemote && n.Online && connectionStarting(st.Resources, n) {
+			st.Nodes[i].Online, st.Nodes[i].Connecting = false, true
+		}
+	}
 	for _, set := range res.Attrs {
 		m := st.Attributes[set.Name]
 		if m == nil {
@@ -337,6 +348,14 @@ func DecodeStatus(r io.Reader) (*Status, error) {
 		})
 	}
 	return st, nil
+}
+
+// connectionStarting tells whether remote node n's connection resource (the resource of its
+// id) is being started: crm_mon's role "Starting", a start recorded as pending.
+func connectionStarting(rs []Resource, n Node) bool {
+	return slices.ContainsFunc(rs, func(r Resource) bool {
+		return r.ID == n.ID && strings.HasSuffix(r.Agent, ":pacemaker:remote") && r.Role == "Starting"
+	})
 }
 
 // failedResource is the resource a failure's operation key names: the key less "_TASK_INTERVAL",

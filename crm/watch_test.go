@@ -5,6 +5,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -79,6 +80,34 @@ func TestPollReportsALostNodeThenItsFencingThenItsReturn(t *testing.T) {
 		if diff := cmp.Diff(s.want, got); diff != "" {
 			t.Errorf("%s (-want +got):\n%s", s.name, diff)
 		}
+	}
+}
+
+func TestAFencedRemoteNodeReconnectedToWhileOffIsNeitherJoinedNorLostAgain(t *testing.T) {
+	decode := func(name string) *Status {
+		st, err := DecodeStatus(open(t, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st
+	}
+	w := seeded(t, decode("crm_mon-lab-settled.xml"))
+	fenced := kinds(w.diff(decode("crm_mon-lab-remote-fenced.xml"), t0, SourcePoll))
+	if !slices.Contains(fenced, "node-lost cmp2") {
+		t.Fatalf("cmp2 fenced: %v, want it lost", fenced)
+	}
+	// Every 30 s Pacemaker starts cmp2's connection again, and crm_mon reads it online while
+	// the start tries to reach a host that is off.
+	for range 2 {
+		if got := kinds(w.diff(decode("crm_mon-lab-remote-reconnecting.xml"), t0, SourcePoll)); slices.Contains(got, "node-joined cmp2") {
+			t.Errorf("cmp2 reconnected to while off: %v, want no join", got)
+		}
+		if got := kinds(w.diff(decode("crm_mon-lab-remote-fenced.xml"), t0, SourcePoll)); slices.Contains(got, "node-lost cmp2") {
+			t.Errorf("cmp2's reconnection failed: %v, want no second loss", got)
+		}
+	}
+	if got := kinds(w.diff(decode("crm_mon-lab-settled.xml"), t0, SourcePoll)); !slices.Contains(got, "node-joined cmp2") {
+		t.Errorf("cmp2 connected: %v, want it joined", got)
 	}
 }
 
