@@ -199,3 +199,68 @@ func TestSendReachesAMemberWithoutAJoinOnlyWithTheKeyAndTheNetwork(t *testing.T)
 		t.Errorf("a message made %v members of cmp1's network", rx.Peers())
 	}
 }
+
+func TestExchangeEveryIsTheBaseUpTo32MembersThenGrowsInProportion(t *testing.T) {
+	base := 30 * time.Second
+	for _, c := range []struct {
+		n    int
+		want time.Duration
+	}{{1, base}, {5, base}, {ExchangeScale, base}, {64, time.Minute}, {1000, 937500 * time.Millisecond}} {
+		if got := ExchangeEvery(base, c.n); got != c.want {
+			t.Errorf("ExchangeEvery(%s, %d) = %s, want %s", base, c.n, got, c.want)
+		}
+	}
+	// The bytes a second of an exchange of every member's state stay the same from 32 on.
+	perSecond := func(n int) float64 { return float64(n) / ExchangeEvery(base, n).Seconds() }
+	if a, b := perSecond(ExchangeScale), perSecond(1000); a != b {
+		t.Errorf("members exchanged a second: %.3f at %d, %.3f at 1000: want the same", a, ExchangeScale, b)
+	}
+}
+
+// silent leaves a member no way to hear news but the exchanges: no probes (a probe's packets
+// carry news too), no gossip, and memberlist's own exchanges off.
+func silent(c *memberlist.Config) {
+	c.ProbeInterval, c.GossipInterval, c.PushPullInterval, c.TCPTimeout = 0, 0, 0, time.Second
+}
+
+func TestAMemberMendsTheNewsItMissedByExchangesAfterItsJoinAndThenNowAndThen(t *testing.T) {
+	quiet := func(name string) *Member {
+		m, err := Start(Options{Name: name, Network: "mgmt", Bind: loopback, Key: key, Tune: silent})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = m.Shutdown() })
+		return m
+	}
+	a, b, c, d := quiet("cmp1"), quiet("cmp2"), quiet("cmp3"), quiet("cmp4")
+	seed := []string{a.Addr().String()}
+	for _, m := range []*Member{b, c} {
+		if n, err := m.Join(seed); n != 1 || err != nil {
+			t.Fatalf("join through cmp1: %d, %v", n, err)
+		}
+	}
+	// cmp2 joined before cmp3, through the same seed: nothing tells it of cmp3.
+	time.Sleep(300 * time.Millisecond)
+	if s := state(b, "cmp3"); s != 0 || state(c, "cmp2") != Alive {
+		t.Fatalf("cmp2 holds cmp3 %v, cmp3 holds cmp2 %v: want never heard of, alive", s, state(c, "cmp2"))
+	}
+	// The exchange that follows cmp2's join (signalled before the loop ran) tells it.
+	go b.exchanges(time.Hour, 100*time.Millisecond)
+	eventually(t, "cmp3 alive to cmp2 after its follow-up exchange", func() bool { return state(b, "cmp3") == Alive })
+
+	// Then now and then: cmp4 joins, and cmp3's periodic exchange (cmp2's next one is an hour
+	// away) tells it of cmp4.
+	if n, err := d.Join(seed); n != 1 || err != nil {
+		t.Fatalf("join through cmp1: %d, %v", n, err)
+	}
+	time.Sleep(300 * time.Millisecond)
+	if s := state(c, "cmp4"); s != 0 {
+		t.Fatalf("cmp3 holds cmp4 %v before any exchange: want never heard of", s)
+	}
+	<-c.joined // no follow-up of cmp3's own join
+	go c.exchanges(200*time.Millisecond, time.Hour)
+	eventually(t, "cmp4 alive to cmp3 after its periodic exchanges", func() bool { return state(c, "cmp4") == Alive })
+	if s := state(b, "cmp4"); s != 0 {
+		t.Errorf("cmp2 holds cmp4 %v: want never heard of (its exchanges are an hour apart)", s)
+	}
+}

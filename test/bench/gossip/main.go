@@ -7,9 +7,10 @@
 //   - the join: from the first member started to all but 1 % of the members knowing every
 //     other alive, and to every member knowing every other;
 //   - the traffic: bytes sent per second per member over a quiet minute, once the join's
-//     gossip has died down (the traffic no longer falling from one window to the next),
-//     which must stay flat as the size grows (each member probes one other a second,
-//     whatever the size);
+//     gossip has died down (the traffic no longer falling from one window to the next), in
+//     packets and on streams, which must stay flat as the size grows (each member probes
+//     one other an interval, whatever the size, and exchanges the whole membership, which
+//     grows with the size, at an interval growing in proportion);
 //   - the detection of a killed member (shut down without a word, as a power loss looks): from
 //     the kill to the first member that confirms it dead, and to every member knowing it,
 //     median and p99 over the kills;
@@ -112,18 +113,18 @@ type figures struct {
 	interval time.Duration // the health interval the gossip's timing follows
 	// joined: the first member started to every member knowing every other alive; waves:
 	// each wave's start to the same.
-	joined      time.Duration
-	converged   time.Duration // the first member started to every member knowing every other
-	waves       []time.Duration
-	settled     time.Duration // from converged to the traffic no longer falling
-	bytesPerSec float64       // sent per member, quiet
-	first, all  []time.Duration
-	missed      int // kills no member confirmed within the limit
-	notAll      int // kills some member did not know of within the limit
+	joined     time.Duration
+	converged  time.Duration // the first member started to every member knowing every other
+	waves      []time.Duration
+	settled    time.Duration // from converged to the traffic no longer falling
+	quietRate  rate          // sent per member, quiet
+	first, all []time.Duration
+	missed     int // kills no member confirmed within the limit
+	notAll     int // kills some member did not know of within the limit
 	// falseQuiet, falseLossy: running members declared dead (each counted once, however many
 	// members held it dead) before the loss, and with it.
 	falseQuiet, falseLossy int
-	lossyBytesPerSec       float64
+	lossyRate              rate
 }
 
 func run(sizes []int, interval time.Duration, wave, kills int, loss float64, lossy, quiet time.Duration, flat float64) error {
@@ -138,7 +139,7 @@ func run(sizes []int, interval time.Duration, wave, kills int, loss float64, los
 	}
 	var missed []string
 	small, large := all[0], all[len(all)-1]
-	ratio := large.bytesPerSec / small.bytesPerSec
+	ratio := large.quietRate.total() / small.quietRate.total()
 	verdict := "met"
 	if len(all) > 1 && ratio > flat {
 		verdict = "MISSED"
@@ -146,7 +147,7 @@ func run(sizes []int, interval time.Duration, wave, kills int, loss float64, los
 	}
 	if len(all) > 1 {
 		fmt.Printf("\ntarget: traffic per member flat: %d members %.0f B/s, %d members %.0f B/s: %.2f x (<= %.2f): %s\n",
-			small.n, small.bytesPerSec, large.n, large.bytesPerSec, ratio, flat, verdict)
+			small.n, small.quietRate.total(), large.n, large.quietRate.total(), ratio, flat, verdict)
 	}
 	for _, f := range all {
 		if f.falseQuiet+f.falseLossy > 0 {
@@ -169,8 +170,8 @@ func report(f figures, loss float64, lossy time.Duration) {
 	fmt.Printf("  joined through 3 seeds in %d waves of up to %d members: all but %d members knew every other %s after the first one started (a wave: median %s, longest %s); every member knew every other after %s\n",
 		len(f.waves), f.wave, stragglers(f.n), r(f.joined), r(pct(f.waves, 50)), r(pct(f.waves, 100)), r(f.converged))
 	per := f.interval.Seconds()
-	fmt.Printf("  traffic: %.0f bytes/s sent per member, %.0f per interval (quiet, once settled %s after the join); %.0f bytes/s, %.0f per interval, with %.0f %% of UDP packets lost\n",
-		f.bytesPerSec, f.bytesPerSec*per, r(f.settled), f.lossyBytesPerSec, f.lossyBytesPerSec*per, loss*100)
+	fmt.Printf("  traffic: %s sent per member, quiet, once settled %s after the join; with %.0f %% of UDP packets lost: %s\n",
+		f.quietRate.describe(per), r(f.settled), loss*100, f.lossyRate.describe(per))
 	line := func(what string, d []time.Duration) {
 		if len(d) == 0 {
 			fmt.Printf("  %-44s  none\n", what)
@@ -224,10 +225,12 @@ type cluster struct {
 }
 
 // waveLimit bounds the wait for a wave of members to know every other alive; convergeLimit
-// the wait, after the last wave, for every member to.
+// the wait, after the last wave, for every member to: a straggler may wait for an exchange
+// with a member that knows what it missed, whose interval averages 15 minutes at 1000
+// members.
 const (
 	waveLimit     = 5 * time.Minute
-	convergeLimit = 10 * time.Minute
+	convergeLimit = 20 * time.Minute
 )
 
 // stragglers is how many members may still miss another when the next wave starts: 1 %.
@@ -303,9 +306,10 @@ func measure(n int, interval time.Duration, wave, kills int, loss float64, lossy
 		// The next wave starts once all but a few members know every other: a member that
 		// joined while another of its wave was joining learns of it from the gossip, unless
 		// that news was retransmitted for the last time before the others knew the member
-		// itself; it then learns it at its next full-state exchange, whose interval
-		// memberlist stretches with the size (3 minutes at 1000). Waiting on each such
-		// straggler would measure that interval, wave after wave.
+		// itself; it then learns it at the full-state exchange that follows its join, or
+		// failing that at a later one, whose interval grows with the size (15 minutes on
+		// average at 1000). Waiting on each such straggler would measure that interval,
+		// wave after wave.
 		if err := c.waitAllAlive(waveLimit, stragglers(n)); err != nil {
 			return f, fmt.Errorf("the wave of members %d-%d: %w", lo, hi-1, err)
 		}
@@ -324,8 +328,8 @@ func measure(n int, interval time.Duration, wave, kills int, loss float64, lossy
 	// members. Measured then, the figure would be the join's tail, not the steady traffic.
 	f.settled = c.settle(settleWindow, settleLimit)
 	progress("settled after %s; measuring the quiet traffic for %s", r(f.settled), quiet)
-	f.bytesPerSec = c.traffic(quiet)
-	progress("%.0f bytes/s per member; killing %d members one after the other", f.bytesPerSec, kills)
+	f.quietRate = c.traffic(quiet)
+	progress("%s per member; killing %d members one after the other", f.quietRate.describe(interval.Seconds()), kills)
 
 	// Kills: one after the other, each waited for until every member knows it, at most
 	// killLimit.
@@ -354,7 +358,7 @@ func measure(n int, interval time.Duration, wave, kills int, loss float64, lossy
 	for _, t := range c.trans {
 		t.setLoss(loss)
 	}
-	f.lossyBytesPerSec = c.traffic(lossy)
+	f.lossyRate = c.traffic(lossy)
 	for _, t := range c.trans {
 		t.setLoss(0)
 	}
@@ -450,9 +454,20 @@ func seen(s gossip.State) string {
 	return s.String()
 }
 
+// rate is bytes sent per second per member: in UDP packets (probes, acks, gossip) and on TCP
+// streams (the exchanges of the whole membership, and the fallback probes).
+type rate struct{ packets, streams float64 }
+
+func (r rate) total() float64 { return r.packets + r.streams }
+
+// describe gives the rate and the bytes an interval of per seconds.
+func (r rate) describe(per float64) string {
+	return fmt.Sprintf("%.0f bytes/s (%.0f an interval): %.0f in packets, %.0f on streams", r.total(), r.total()*per, r.packets, r.streams)
+}
+
 // traffic is the bytes sent per second per live member over d.
-func (c *cluster) traffic(d time.Duration) float64 {
-	before := c.sent()
+func (c *cluster) traffic(d time.Duration) rate {
+	p0, s0 := c.sent()
 	time.Sleep(d)
 	live := 0
 	for _, l := range c.live {
@@ -460,15 +475,17 @@ func (c *cluster) traffic(d time.Duration) float64 {
 			live++
 		}
 	}
-	return float64(c.sent()-before) / d.Seconds() / float64(live)
+	p1, s1 := c.sent()
+	per := d.Seconds() * float64(live)
+	return rate{packets: float64(p1-p0) / per, streams: float64(s1-s0) / per}
 }
 
-func (c *cluster) sent() int64 {
-	var s int64
+func (c *cluster) sent() (packets, streams int64) {
 	for _, t := range c.trans {
-		s += t.sent.Load()
+		packets += t.packetBytes.Load()
+		streams += t.streamBytes.Load()
 	}
-	return s
+	return packets, streams
 }
 
 // settleWindow is the window the traffic is compared over while it settles; settleLimit bounds
@@ -482,9 +499,9 @@ const (
 // before. It returns how long that took.
 func (c *cluster) settle(window, limit time.Duration) time.Duration {
 	start := time.Now()
-	last := c.traffic(window)
+	last := c.traffic(window).total()
 	for time.Since(start) < limit {
-		now := c.traffic(window)
+		now := c.traffic(window).total()
 		if now >= last*0.9 {
 			break
 		}
@@ -545,13 +562,14 @@ func (c *cluster) stop() {
 // members' queues were long (14 GB at 800 members). This transport reads into one buffer and
 // hands each packet on in a copy of its own size.
 type lossy struct {
-	udp     *net.UDPConn
-	tcp     *net.TCPListener
-	port    int
-	sent    atomic.Int64
-	loss    atomic.Uint64 // the share of packets dropped, in billionths
-	packets chan *memberlist.Packet
-	streams chan net.Conn
+	udp  *net.UDPConn
+	tcp  *net.TCPListener
+	port int
+	// packetBytes and streamBytes count the bytes sent, in packets and on streams either way.
+	packetBytes, streamBytes atomic.Int64
+	loss                     atomic.Uint64 // the share of packets dropped, in billionths
+	packets                  chan *memberlist.Packet
+	streams                  chan net.Conn
 	// stopping is closed by Shutdown; the listeners end then, and wg waits for them.
 	stopping chan struct{}
 	wg       sync.WaitGroup
@@ -614,7 +632,7 @@ func (t *lossy) accept() {
 			}
 		}
 		select {
-		case t.streams <- counted{Conn: c, n: &t.sent}:
+		case t.streams <- counted{Conn: c, n: &t.streamBytes}:
 		case <-t.stopping:
 			_ = c.Close() // memberlist takes no more
 			return
@@ -645,7 +663,7 @@ func (t *lossy) setLoss(p float64) { t.loss.Store(uint64(p * 1e9)) }
 
 // WriteTo counts the packet and drops it with the loss's probability (as if sent and lost).
 func (t *lossy) WriteTo(b []byte, addr string) (time.Time, error) {
-	t.sent.Add(int64(len(b)))
+	t.packetBytes.Add(int64(len(b)))
 	if p := float64(t.loss.Load()) / 1e9; p > 0 && rand.Float64() < p {
 		return time.Now(), nil
 	}
@@ -668,7 +686,7 @@ func (t *lossy) DialTimeout(addr string, timeout time.Duration) (net.Conn, error
 	if err != nil {
 		return nil, err
 	}
-	return counted{Conn: c, n: &t.sent}, nil
+	return counted{Conn: c, n: &t.streamBytes}, nil
 }
 
 // DialAddressTimeout is DialTimeout (memberlist dials through it).
