@@ -8,7 +8,7 @@
 #   state/         ipmi_sim persistent state (users, SEL, SDR, LAN parameters),
 #                  reset at every start
 #   power          "1" or "0": the simulated host's power
-#   events         one line per power set: "<epoch seconds>.<ms> on|off"
+#   events         one line per power change: "<epoch seconds>.<ms> on|off"
 #   hook           optional executable, run as "hook on|off" after each change
 #   hook.log       output of the hook
 #   ipmi_sim.log   ipmi_sim's output
@@ -82,7 +82,12 @@ event() {
 	fi
 }
 
+# setpower 0|1: a change of power is recorded and hooked; setting the power a host has
+# already (a client that repeats a request it got no answer to) changes nothing, as on a
+# real BMC.
 setpower() {
+	readval "$d/power" 1
+	[ "$v" != "$1" ] || return 0
 	printf '%s\n' "$1" >"$d/power.tmp" && mv -f "$d/power.tmp" "$d/power"
 	if [ "$1" = 1 ]; then event on; else event off; fi
 }
