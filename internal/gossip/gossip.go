@@ -200,13 +200,14 @@ const exchangeFollowUp = 5
 
 // ExchangeEvery is the interval between a member's exchanges of its whole membership when it
 // knows n members, itself included: base up to [ExchangeScale] members, then growing in
-// proportion to n. Each exchange sends every member's state both ways (some 60 bytes
+// proportion to n. Each exchange sends every member's state both ways (some 70 bytes
 // each), and each member takes part in two an interval on average (its own, and one
 // another member starts with it): in proportion, the bytes a second stay the same however
 // large the membership, where memberlist's interval, growing with log n, lets them grow
 // almost with n. The price: news a member missed altogether (every retransmission of it
-// lost) takes up to the interval to mend, 15 minutes at 1000 members with a 30 s base;
-// the probes, which find failures, do not depend on it.
+// lost) waits for the member's next exchange either way, half the interval on average:
+// some 8 minutes at 1000 members with a 30 s base. The probes, which find failures, do not
+// depend on it.
 func ExchangeEvery(base time.Duration, n int) time.Duration {
 	if n <= ExchangeScale {
 		return base
