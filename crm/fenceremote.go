@@ -76,10 +76,8 @@ func remoteConnection(st *Status, node string) string {
 	if i < 0 || st.Nodes[i].Type != NodeRemote || !st.Nodes[i].Online {
 		return ""
 	}
-	for _, r := range st.Resources {
-		if r.ID == node && strings.HasSuffix(r.Agent, ":pacemaker:remote") && r.Active && len(r.Nodes) == 1 {
-			return r.Nodes[0]
-		}
+	if r, ok := connectionOf(st.Resources, st.Nodes[i].ID); ok && r.Active && len(r.Nodes) == 1 {
+		return r.Nodes[0]
 	}
 	return ""
 }

@@ -350,12 +350,21 @@ func DecodeStatus(r io.Reader) (*Status, error) {
 	return st, nil
 }
 
-// connectionStarting tells whether remote node n's connection resource (the resource of its
-// id) is being started: crm_mon's role "Starting", a start recorded as pending.
+// connectionStarting tells whether remote node n's connection resource is being started:
+// crm_mon's role "Starting", a start recorded as pending.
 func connectionStarting(rs []Resource, n Node) bool {
-	return slices.ContainsFunc(rs, func(r Resource) bool {
-		return r.ID == n.ID && strings.HasSuffix(r.Agent, ":pacemaker:remote") && r.Role == "Starting"
-	})
+	r, ok := connectionOf(rs, n.ID)
+	return ok && r.Role == "Starting"
+}
+
+// connectionOf is the pacemaker-remote connection resource of the remote node of id (the
+// resource of the same id).
+func connectionOf(rs []Resource, id string) (Resource, bool) {
+	i := slices.IndexFunc(rs, func(r Resource) bool { return r.ID == id && strings.HasSuffix(r.Agent, ":pacemaker:remote") })
+	if i < 0 {
+		return Resource{}, false
+	}
+	return rs[i], true
 }
 
 // failedResource is the resource a failure's operation key names: the key less "_TASK_INTERVAL",
