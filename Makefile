@@ -150,8 +150,12 @@ quickstart: ## Quick start (root): fence a simulated BMC off and on with fence_i
 	test/demo/quickstart.sh
 
 .PHONY: e2e
-e2e: build ## End-to-end suite (root) on lab + real Nova: power loss and the recovery faults (TestPowerLoss), dead vs isolated hosts (TestHealth)
-	LAB_BIN=$(CURDIR)/$(BIN) $(GO) test -json -count=1 -tags e2e -timeout 75m -v -run 'TestPowerLoss|TestHealth' ./test/e2e/ | $(TESTSUMMARY)
+e2e: build ## End-to-end suite (root) on lab + real Nova: power loss and the recovery faults (TestPowerLoss), dead vs isolated hosts (TestHealth), real qemu guests (TestGuests)
+	LAB_BIN=$(CURDIR)/$(BIN) $(GO) test -json -count=1 -tags e2e -timeout 90m -v -run 'TestPowerLoss|TestHealth|TestGuests' ./test/e2e/ | $(TESTSUMMARY)
+
+.PHONY: e2e-guests
+e2e-guests: build ## Real qemu guests under Nova's libvirt driver on the lab's computes (TestGuests; root)
+	LAB_BIN=$(CURDIR)/$(BIN) $(GO) test -json -count=1 -tags e2e -timeout 30m -v -run 'TestGuests' ./test/e2e/ | $(TESTSUMMARY)
 
 .PHONY: e2e-health
 e2e-health: build ## Dead vs isolated hosts on lab + real Nova, with hostcheck and the gate, then a bounded soak (TestHealth; root)

@@ -28,6 +28,12 @@ func up(t *testing.T) (context.Context, *Env) {
 // upWithin is up with a context of limit.
 func upWithin(t *testing.T, limit time.Duration) (context.Context, *Env) {
 	t.Helper()
+	return upWith(t, limit, Options{})
+}
+
+// upWith is upWithin with the options o (its Dir, Bin and Log are set here).
+func upWith(t *testing.T, limit time.Duration, o Options) (context.Context, *Env) {
+	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Fatal("the end-to-end suite needs root")
 	}
@@ -40,7 +46,8 @@ func upWithin(t *testing.T, limit time.Duration) (context.Context, *Env) {
 	if b := os.Getenv("LAB_BIN"); b != "" {
 		bin = b
 	}
-	env, err := Up(ctx, Options{Dir: filepath.Join(t.TempDir(), "e2e"), Bin: bin, Log: testLog{t}})
+	o.Dir, o.Bin, o.Log = filepath.Join(t.TempDir(), "e2e"), bin, testLog{t}
+	env, err := Up(ctx, o)
 	if err != nil {
 		t.Fatal(err)
 	}

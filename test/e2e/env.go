@@ -65,7 +65,11 @@ type Options struct {
 	NovaDir  string // Nova's state, kept for warm starts; default DefaultNovaDir()
 	Bin      string // computeha and its agents (make build)
 	Computes int    // default 3
-	Log      io.Writer
+	// Guests: every compute runs nova-compute's libvirt driver and real qemu guests (a
+	// libvirtd of its own, instance files on the lab's shared storage), and Glance has the
+	// test guest (nova.GuestImage). Without it, the computes run the fake driver.
+	Guests bool
+	Log    io.Writer
 }
 
 // Env is the assembled system.
@@ -125,7 +129,10 @@ func Up(ctx context.Context, o Options) (env *Env, err error) {
 		}
 	}()
 	start := time.Now()
-	e.Lab, err = lab.Up(ctx, lab.Options{Controllers: 3, Computes: o.Computes, Dir: filepath.Join(o.Dir, "lab"), Bin: o.Bin, Log: o.Log})
+	e.Lab, err = lab.Up(ctx, lab.Options{
+		Controllers: 3, Computes: o.Computes, Dir: filepath.Join(o.Dir, "lab"), Bin: o.Bin, Log: o.Log,
+		Libvirt: o.Guests,
+	})
 	if err != nil {
 		return e, err
 	}
@@ -140,12 +147,22 @@ func Up(ctx context.Context, o Options) (env *Env, err error) {
 	if err := attachCloud(ctx); err != nil {
 		return e, err
 	}
-	e.Plane = &nova.Plane{Dir: o.NovaDir, NetNS: CloudNS(), Addr: CloudAddr}
+	e.Plane = &nova.Plane{Dir: o.NovaDir, NetNS: CloudNS(), Addr: CloudAddr, Driver: nova.DriverFake}
+	if o.Guests {
+		e.Plane.Driver = nova.DriverLibvirt
+	}
 	t := time.Now()
 	if err := e.Plane.Up(ctx); err != nil {
 		return e, fmt.Errorf("nova up: %w", err)
 	}
 	e.logf("Nova up in %s", time.Since(t).Round(time.Millisecond))
+	if o.Guests {
+		t := time.Now()
+		if err := e.Plane.UploadGuest(ctx); err != nil {
+			return e, err
+		}
+		e.logf("test guest in Glance after %s", time.Since(t).Round(time.Millisecond))
+	}
 	tr, err := e.Plane.Transport()
 	if err != nil {
 		return e, err
@@ -344,7 +361,7 @@ func (e *Env) configure(ctx context.Context) error {
 			[]string{"stonith", "update", "fence-" + h, "pcmk_reboot_action=off"},
 			[]string{"stonith", "level", "add", "1", h, "fence-" + h + ",fence-nova"})
 	}
-	startCmd := fmt.Sprintf("exec %s compute-run $(hostname) --dir %s", nova.Script(), e.Plane.Dir)
+	startCmd := fmt.Sprintf("exec %s compute-run $(hostname) --driver %s --dir %s", nova.Script(), e.Plane.Driver, e.Plane.Dir)
 	steps = append(steps,
 		[]string{
 			"resource", "create", "nova-compute", "ocf:computeha:nova-compute", "cloud=" + nova.CloudAdmin,

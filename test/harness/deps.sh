@@ -14,8 +14,11 @@ PACKAGES=(
 	openipmi ipmitool
 	# Cluster stack; fence_ipmilan runs ipmitool
 	fence-agents pacemaker pacemaker-cli-utils corosync pcs resource-agents
-	# Private libvirtd with the test driver
-	libvirt-daemon libvirt-clients
+	# Private libvirtd with the test driver; the lab's computes run real qemu
+	# guests under Nova's libvirt driver (python3-libvirt), made of a Debian
+	# kernel and a static busybox (test/guest)
+	libvirt-daemon libvirt-clients libvirt-daemon-driver-qemu qemu-system-x86 qemu-utils
+	python3-libvirt busybox-static
 	# xmllint (parsing --output-as=xml, validating agent metadata)
 	libxml2-utils
 	# ip netns, unshare/nsenter/setpriv/flock/setsid, mount, ps
@@ -35,7 +38,7 @@ PACKAGES=(
 )
 # Tools the harness calls, checked after installation.
 COMMANDS=(gcc ipmi_sim ipmitool fence_ipmilan corosync corosync-cfgtool pacemakerd crm_mon
-	stonith_admin cibadmin crm_attribute pcs libvirtd virsh xmllint ip unshare nsenter
+	stonith_admin cibadmin crm_attribute pcs libvirtd virsh qemu-system-x86_64 qemu-img busybox xmllint ip unshare nsenter
 	setpriv setsid flock mount sshd ssh ssh-keygen sshfs fusermount3 debootstrap lintian rpm dpkg-deb systemd-tmpfiles promtool prometheus-alertmanager)
 ATTEMPTS=4 # one try plus three retries
 

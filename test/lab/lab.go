@@ -51,6 +51,9 @@ type Options struct {
 	// Prefix names the lab's namespaces (PREFIX-fabric, PREFIX-ctl1, ...), so
 	// that two labs can run side by side; default $LAB_PREFIX or "chalab".
 	Prefix string
+	// Libvirt gives every compute a libvirtd of its own, started at each of
+	// its boots (lab up --libvirt), for nova-compute's libvirt driver.
+	Libvirt bool
 	// Log receives the script's progress messages (stderr); nil drops them.
 	Log io.Writer
 }
@@ -108,6 +111,9 @@ func Up(ctx context.Context, o Options) (*Lab, error) {
 	}
 	if o.Bin != "" {
 		args = append(args, "--bin", o.Bin)
+	}
+	if o.Libvirt {
+		args = append(args, "--libvirt")
 	}
 	if _, err := l.run(ctx, "up", args...); err != nil {
 		return nil, err

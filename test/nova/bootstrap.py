@@ -12,6 +12,8 @@ idempotent (find or create), so a failed cold start can simply be retried.
                                  exit 0 when every service of BINARY (on
                                  HOST) is up
     bootstrap.py hypervisor HOST exit 0 when HOST's hypervisor is mapped
+    bootstrap.py guest DIR       the test guest built in DIR (test/guest) in
+                                 Glance, unless its release is there already
 """
 
 import os
@@ -36,8 +38,16 @@ FLAVORS = [
     ("2", "m1.small", 1024, 1, 2, {}),
     ("3", "m1.medium", 2048, 2, 4, {}),
     ("10", "m1.evacuable", 512, 1, 1, {"evacuable": "true"}),
+    # The test guest (test/guest): a kernel and a busybox initramfs.
+    ("20", "m1.guest", 128, 1, 1, {}),
 ]
 IMAGE_NAME = "tiny"
+# The test guest's bootable images: name -> extra kernel command line. The
+# guest feeds its watchdog; "guest-hang" stops after 20 s, as a hung kernel.
+# hw_watchdog_action pause: a guest whose watchdog fired stays paused (and
+# libvirt says why) until someone restarts it.
+GUEST_IMAGES = {"guest": "", "guest-hang": " computeha.hang_after=20"}
+GUEST_RELEASE_PROP = "computeha_guest_release"
 
 
 def session():
@@ -189,6 +199,64 @@ def cmd_resources():
     api(s, "compute", "GET", "/servers/detail?all_tenants=1", microversion="2.93")
 
 
+def upload(s, name, path, disk_format, container_format, props):
+    image = api(
+        s,
+        "image",
+        "POST",
+        "/v2/images",
+        json=dict(
+            name=name,
+            disk_format=disk_format,
+            container_format=container_format,
+            visibility="public",
+            **props,
+        ),
+    ).json()
+    with open(path, "rb") as f:
+        api(
+            s,
+            "image",
+            "PUT",
+            "/v2/images/%s/file" % image["id"],
+            data=f.read(),
+            headers={"Content-Type": "application/octet-stream"},
+        )
+    return image["id"]
+
+
+def cmd_guest(d):
+    with open(os.path.join(d, "release")) as f:
+        release = f.read().strip()
+    s = session()
+    names = ["guest-kernel", "guest-ramdisk"] + list(GUEST_IMAGES)
+    have = {}
+    for name in names:
+        have[name] = api(s, "image", "GET", "/v2/images?name=" + name).json()["images"]
+    if all(
+        any(i["status"] == "active" and i.get(GUEST_RELEASE_PROP) == release for i in have[n])
+        for n in names
+    ):
+        return
+    # Another release, or a half-finished upload: replaced as a whole, so
+    # that each name is one image.
+    for name in names:
+        for i in have[name]:
+            api(s, "image", "DELETE", "/v2/images/%s" % i["id"])
+    tag = {GUEST_RELEASE_PROP: release}
+    kernel = upload(s, "guest-kernel", os.path.join(d, "vmlinuz"), "aki", "aki", tag)
+    ramdisk = upload(s, "guest-ramdisk", os.path.join(d, "initrd.gz"), "ari", "ari", tag)
+    for name, extra in GUEST_IMAGES.items():
+        props = dict(
+            tag,
+            kernel_id=kernel,
+            ramdisk_id=ramdisk,
+            os_command_line="console=ttyS0 quiet" + extra,
+            hw_watchdog_action="pause",
+        )
+        upload(s, name, os.path.join(d, "disk.raw"), "raw", "bare", props)
+
+
 def cmd_services_up(argv):
     host = None
     if argv[:1] == ["--host"]:
@@ -230,6 +298,9 @@ def main(argv):
         return cmd_services_up(argv[1:])
     if argv[0] == "hypervisor" and len(argv) == 2:
         return cmd_hypervisor(argv[1])
+    if argv[0] == "guest" and len(argv) == 2:
+        cmd_guest(argv[1])
+        return 0
     print("unknown step %r" % argv[0], file=sys.stderr)
     return 2
 

@@ -298,17 +298,64 @@ EOF
 		"OS_NOVA_CONFIG_DIR=$ETC/nova" "OS_NOVA_CONFIG_FILES=/etc/nova/api-paste.ini;nova.conf"
 }
 
-# write_compute_conf HOST DIR: what differs for one compute host.
+# write_compute_conf HOST DIR DRIVER: what differs for one compute host.
+# DRIVER fake: the fake driver (nova.conf's). DRIVER libvirt: the libvirt
+# driver and real qemu guests, run inside a host that has a libvirtd of its
+# own (lab up --libvirt) and the shared storage: instance files and the image
+# cache live there, as with NFS or Ceph in a cloud, so that an evacuated VM
+# finds its disk.
 write_compute_conf() {
-	cat >"$2/compute.conf" <<EOF
+	local host=$1 cdir=$2 driver=${3:-fake} ip
+	{
+		cat <<EOF
 [DEFAULT]
 debug = $( [[ ${NOVA_DEBUG:-0} == 1 ]] && echo true || echo false)
-host = $1
-state_path = $2
-instances_path = $2/instances
+host = $host
+state_path = $cdir
 [oslo_concurrency]
-lock_path = $2/lock
+lock_path = $cdir/lock
 EOF
+		case $driver in
+		fake)
+			echo "[DEFAULT]"
+			echo "instances_path = $cdir/instances"
+			;;
+		libvirt)
+			ip=$(ip -4 -o addr show dev mgmt 2>/dev/null | awk '{sub(/\/.*/, "", $4); print $4; exit}') || ip=''
+			cat <<EOF
+[DEFAULT]
+compute_driver = libvirt.LibvirtDriver
+instances_path = $GUEST_INSTANCES
+${ip:+my_ip = $ip}
+[libvirt]
+virt_type = $(virt_type)
+connection_uri = qemu:///system
+cpu_mode = none
+# Shared by every host: none of them may remove a base image another uses.
+[image_cache]
+remove_unused_base_images = false
+# nova-compute runs as root: privsep's helper needs no sudo or rootwrap.
+[nova_sys_admin]
+helper_command = privsep-helper --config-file $ETC/nova/nova.conf --config-file $cdir/compute.conf
+EOF
+			;;
+		*) die "unknown compute driver '$driver' (fake or libvirt)" ;;
+		esac
+	} >"$cdir/compute.conf"
+}
+
+# virt_type: kvm where this machine's KVM can run guests (the CPU offers
+# vmx or svm and /dev/kvm opens), qemu (TCG, software emulation) otherwise;
+# NOVA_VIRT_TYPE overrides. /dev/kvm alone proves nothing: in some VMs it
+# opens, and guests started with it never run.
+virt_type() {
+	if [[ -n ${NOVA_VIRT_TYPE:-} ]]; then
+		echo "$NOVA_VIRT_TYPE"
+	elif [[ -r /dev/kvm && -w /dev/kvm ]] && grep -qE '^flags.*\b(vmx|svm)\b' /proc/cpuinfo; then
+		echo kvm
+	else
+		echo qemu
+	fi
 }
 
 # write_clouds: clouds.yaml and admin-openrc for clients (mode 600).

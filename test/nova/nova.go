@@ -1,7 +1,9 @@
 // Package nova drives the test Nova control plane of test/nova/nova (a real
 // OpenStack Zed from Debian 12: Keystone, Placement, Glance, neutron-server,
 // nova-api, nova-conductor, nova-scheduler, and nova-compute processes with
-// the fake virt driver) from Go tests, and lets the test process talk to it.
+// the fake virt driver, or with the libvirt driver and real qemu guests inside
+// lab nodes that run a libvirtd) from Go tests, and lets the test process talk
+// to it.
 //
 // The control plane listens only inside its own network namespace. Clients
 // in the test process reach it through [NetNSDialer], whose connections are
@@ -33,6 +35,21 @@ const (
 	CloudDemo  = "computeha-demo"
 )
 
+// Virt drivers of nova-compute (the script's --driver).
+const (
+	DriverFake    = "fake"
+	DriverLibvirt = "libvirt"
+)
+
+// The test guest (test/guest) in Glance and the flavor it fits, made by
+// GuestImage and Up. The guest feeds its watchdog; GuestHangImage's stops
+// feeding it 20 s after boot. Both set hw_watchdog_action=pause.
+const (
+	GuestImage     = "guest"
+	GuestHangImage = "guest-hang"
+	GuestFlavor    = "m1.guest"
+)
+
 // Plane is one control plane: its state directory, and the namespace and
 // address it listens on (taken from the environment of Up, or from what a
 // previous Up recorded).
@@ -50,6 +67,9 @@ type Plane struct {
 	// Output receives the script's progress messages; nil discards them
 	// (they are still part of the error on failure).
 	Output *os.File
+	// Driver is the virt driver of the computes ComputeStart and
+	// ComputeLaunch start: DriverFake (the default) or DriverLibvirt.
+	Driver string
 }
 
 // Script is the path of the test/nova/nova script, found next to this
@@ -118,13 +138,13 @@ func (p *Plane) Up(ctx context.Context) error {
 // nothing is running, also after a failed Up.
 func (p *Plane) Down(ctx context.Context) error { return p.run(ctx, "down") }
 
-// ComputeStart starts a nova-compute with the fake driver for host and
+// ComputeStart starts a nova-compute with the plane's Driver for host and
 // waits until Nova sees it up and mapped to the cell. With execPrefix (for
 // example "nsenter", "-t", "PID", "-m", "-n", "-u") it runs inside another
 // node's namespaces, from where it must be able to reach Addr; the prefix
 // must exec the command (not fork), as the pid is tracked.
 func (p *Plane) ComputeStart(ctx context.Context, host string, execPrefix ...string) error {
-	args := []string{"compute-start", host}
+	args := []string{"compute-start", host, "--driver", p.driver()}
 	if len(execPrefix) > 0 {
 		args = append(args, "--exec-prefix", strings.Join(execPrefix, " "))
 	}
@@ -134,12 +154,23 @@ func (p *Plane) ComputeStart(ctx context.Context, host string, execPrefix ...str
 // ComputeLaunch starts host's nova-compute like ComputeStart but returns
 // at once: a host whose service is forced down never reports up.
 func (p *Plane) ComputeLaunch(ctx context.Context, host string, execPrefix ...string) error {
-	args := []string{"compute-start", host, "--no-wait"}
+	args := []string{"compute-start", host, "--no-wait", "--driver", p.driver()}
 	if len(execPrefix) > 0 {
 		args = append(args, "--exec-prefix", strings.Join(execPrefix, " "))
 	}
 	return p.run(ctx, args...)
 }
+
+func (p *Plane) driver() string {
+	if p.Driver == "" {
+		return DriverFake
+	}
+	return p.Driver
+}
+
+// UploadGuest builds the test guest (test/guest) and uploads it to Glance as
+// the images GuestImage and GuestHangImage, unless they are there already.
+func (p *Plane) UploadGuest(ctx context.Context) error { return p.run(ctx, "guest-image") }
 
 // ComputeStop stops host's nova-compute (SIGTERM, then SIGKILL).
 func (p *Plane) ComputeStop(ctx context.Context, host string) error {

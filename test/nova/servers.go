@@ -28,12 +28,15 @@ import (
 const (
 	FlavorTiny      = "1"
 	FlavorEvacuable = "10"
+	// FlavorGuest (GuestFlavor) fits the test guest: 1 vCPU, 128 MB, 1 GB.
+	FlavorGuest = "20"
 )
 
 // Admin is a compute client of the plane's admin, reaching it through its
 // namespace, for tests that boot and inspect servers.
 type Admin struct {
 	Compute *gophercloud.ServiceClient
+	Images  *gophercloud.ServiceClient
 	image   string
 }
 
@@ -68,7 +71,29 @@ func (p *Plane) AdminClient(ctx context.Context) (*Admin, error) {
 	if err != nil || len(imgs) == 0 {
 		return nil, fmt.Errorf("image tiny: %v (%d found)", err, len(imgs))
 	}
-	return &Admin{Compute: compute, image: imgs[0].ID}, nil
+	return &Admin{Compute: compute, Images: imageClient, image: imgs[0].ID}, nil
+}
+
+// ImageID is the ID of the one active image called name (GuestImage, say).
+func (a *Admin) ImageID(ctx context.Context, name string) (string, error) {
+	pages, err := images.List(a.Images, images.ListOpts{Name: name, Status: images.ImageStatusActive}).AllPages(ctx)
+	if err != nil {
+		return "", err
+	}
+	imgs, err := images.ExtractImages(pages)
+	if err != nil {
+		return "", err
+	}
+	if len(imgs) != 1 {
+		return "", fmt.Errorf("image %s: %d active images of that name, not 1", name, len(imgs))
+	}
+	return imgs[0].ID, nil
+}
+
+// ConsoleLog is the server's console output as Nova gives it (the serial
+// console's log, for a libvirt guest).
+func (a *Admin) ConsoleLog(ctx context.Context, id string) (string, error) {
+	return servers.ShowConsoleOutput(ctx, a.Compute, id, servers.ShowConsoleOutputOpts{}).Extract()
 }
 
 // Boot creates a server on host (the admin's "nova:HOST" zone hint) and
@@ -236,6 +261,8 @@ func (a *Admin) States(ctx context.Context) (map[string]ServerState, error) {
 // BootOpts is a server to boot with more than a name and a flavor.
 type BootOpts struct {
 	Name, Host, Flavor string
+	// Image is the ID of the image to boot; empty: the image tiny (Image).
+	Image string
 	// Metadata is the instance metadata (recovery class, restart priority).
 	Metadata map[string]string
 	// Group is the server group the server joins ("" for none).
@@ -244,8 +271,12 @@ type BootOpts struct {
 
 // BootWith creates a server on o.Host and returns its ID without waiting.
 func (a *Admin) BootWith(ctx context.Context, o BootOpts) (string, error) {
+	image := o.Image
+	if image == "" {
+		image = a.image
+	}
 	var create servers.CreateOptsBuilder = servers.CreateOpts{
-		Name: o.Name, ImageRef: a.image, FlavorRef: o.Flavor, Networks: "none", AvailabilityZone: "nova:" + o.Host,
+		Name: o.Name, ImageRef: image, FlavorRef: o.Flavor, Networks: "none", AvailabilityZone: "nova:" + o.Host,
 		Metadata: o.Metadata,
 	}
 	var hints servers.SchedulerHintOptsBuilder
