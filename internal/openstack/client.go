@@ -87,6 +87,10 @@ type Client interface {
 	HypervisorHosts(ctx context.Context) ([]Hypervisor, error)
 	// Aggregates lists host aggregates with their hosts, metadata and availability zone.
 	Aggregates(ctx context.Context) ([]Aggregate, error)
+	// Token asks Keystone whom another client's token stands for (GET /v3/auth/tokens with
+	// X-Subject-Token, authorised by this client's own login): ErrUnauthorized when Keystone
+	// does not take it (expired, revoked, unknown), ErrUnavailable when it cannot be asked.
+	Token(ctx context.Context, token string) (TokenInfo, error)
 }
 
 // Service is a nova-compute service as GET /os-services reports it.

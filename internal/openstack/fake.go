@@ -80,6 +80,8 @@ type Fake struct {
 	boot map[string]fakeBoot
 	// resized keeps the vm_state a cold-migrated server had, for ConfirmResize to restore.
 	resized map[string]string
+	// tokens are the Keystone tokens Token takes (SetToken).
+	tokens map[string]TokenInfo
 }
 
 // fakeBoot is what a server was created with beyond what Server carries.

@@ -118,6 +118,10 @@ func (l *Lazy) ServersOnHost(ctx context.Context, host string) ([]Server, error)
 	return call(ctx, l, func(c Client) ([]Server, error) { return c.ServersOnHost(ctx, host) })
 }
 
+func (l *Lazy) Token(ctx context.Context, token string) (TokenInfo, error) {
+	return call(ctx, l, func(c Client) (TokenInfo, error) { return c.Token(ctx, token) })
+}
+
 func (l *Lazy) Server(ctx context.Context, serverID string) (Server, error) {
 	return call(ctx, l, func(c Client) (Server, error) { return c.Server(ctx, serverID) })
 }

@@ -1,0 +1,103 @@
+package haapi
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/computeha/computeha/internal/instancemon"
+)
+
+// Login is what a client needs of a Keystone login (openstack.Session).
+type Login interface {
+	Token() string
+	Relogin(ctx context.Context, old string) error
+	HTTPClient() *http.Client
+}
+
+// Client calls the API at URL (http://VIP:PORT) with Login's token.
+type Client struct {
+	URL   string
+	Login Login
+}
+
+var _ instancemon.Reporter = (*Client)(nil)
+
+// APIError is an error answer of the API.
+type APIError struct {
+	Code    int
+	Message string
+}
+
+func (e *APIError) Error() string {
+	return fmt.Sprintf("HA API: %d %s: %s", e.Code, http.StatusText(e.Code), e.Message)
+}
+
+// Report sends a guest failure (POST /v1/instance-events). An answer saying the request
+// itself is wrong (400, 404, 405, 413, 415) is final: the error wraps
+// instancemon.ErrRejected; any other failure may pass.
+func (c *Client) Report(ctx context.Context, e instancemon.Event) error {
+	_, err := c.post(ctx, PathInstanceEvents, e)
+	return err
+}
+
+// Signal asks for the recovery of server (POST /v1/servers/{id}/signal).
+func (c *Client) Signal(ctx context.Context, server, reason string) (Answer, error) {
+	return c.post(ctx, SignalPath(url.PathEscape(server)), SignalRequest{Reason: reason})
+}
+
+func (c *Client) post(ctx context.Context, path string, body any) (Answer, error) {
+	b, err := json.Marshal(body)
+	if err != nil {
+		return Answer{}, err
+	}
+	for attempt := 0; ; attempt++ {
+		token := c.Login.Token()
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimSuffix(c.URL, "/")+path, bytes.NewReader(b))
+		if err != nil {
+			return Answer{}, err
+		}
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Accept", "application/json")
+		req.Header.Set("X-Auth-Token", token)
+		resp, err := c.Login.HTTPClient().Do(req)
+		if err != nil {
+			return Answer{}, fmt.Errorf("HA API at %s: %w", c.URL, err)
+		}
+		data, _ := io.ReadAll(io.LimitReader(resp.Body, MaxBody))
+		_ = resp.Body.Close()
+		if resp.StatusCode == http.StatusAccepted {
+			var a Answer
+			if err := json.Unmarshal(data, &a); err != nil {
+				return Answer{}, fmt.Errorf("HA API at %s: the answer is not JSON: %w", c.URL, err)
+			}
+			return a, nil
+		}
+		ae := &APIError{Code: resp.StatusCode, Message: strings.TrimSpace(string(data))}
+		var eb ErrorBody
+		if json.Unmarshal(data, &eb) == nil && eb.Error.Message != "" {
+			ae.Message = eb.Error.Message
+		}
+		// An expired token: logged in again once.
+		if resp.StatusCode == http.StatusUnauthorized && attempt == 0 {
+			if err := c.Login.Relogin(ctx, token); err != nil {
+				return Answer{}, fmt.Errorf("%w (logging in again: %v)", ae, err)
+			}
+			continue
+		}
+		switch resp.StatusCode {
+		// The request itself is wrong: sending it again changes nothing. A refused token
+		// or a missing role (401, 403) may be set right by an operator: tried again.
+		case http.StatusBadRequest, http.StatusNotFound, http.StatusMethodNotAllowed,
+			http.StatusRequestEntityTooLarge, http.StatusUnsupportedMediaType:
+			return Answer{}, errors.Join(ae, instancemon.ErrRejected)
+		}
+		return Answer{}, ae
+	}
+}
