@@ -40,6 +40,8 @@ type Config struct {
 	Cells Cells `yaml:"cells"`
 	// Metrics is where the daemons expose Prometheus metrics.
 	Metrics Metrics `yaml:"metrics"`
+	// API is the HA API the evacuation daemon serves to instance monitors and projects.
+	API API `yaml:"api"`
 	// Alerts says where the daemon delivers its alerts.
 	Alerts Alerts `yaml:"alerts"`
 }
@@ -60,6 +62,27 @@ type Metrics struct {
 	// delivered: for the metrics and the alert on a segment without headroom. 0 reads none;
 	// otherwise at least 30s. Default 5m.
 	CapacityInterval time.Duration `yaml:"capacity_interval"`
+}
+
+// API configures the HA API (internal/haapi): served by the evacuation daemon, called by
+// every compute's instance monitor and by `computeha signal`.
+type API struct {
+	// Listen is the host:port the daemon serves the API on. Empty (the default) serves
+	// nothing. 0.0.0.0:PORT with a Pacemaker IPaddr2 colocated with the evacuator gives the
+	// API an address that follows the daemon.
+	Listen string `yaml:"listen"`
+	// URL is where the monitors and `computeha signal` reach the API: the address that
+	// follows the daemon (http://VIP:PORT). Required by computeha instancemon.
+	URL string `yaml:"url"`
+	// MonitorRoles are the Keystone roles that may report instance events and signal any
+	// server (default admin, service). Anyone else may only signal the servers of the
+	// project their token is scoped to.
+	MonitorRoles []string `yaml:"monitor_roles"`
+	// SignalWindow: a server signalled again within it after an accepted signal is
+	// coalesced; more than SignalBurst signals of one server within it are refused with 429
+	// (defaults 1m and 5).
+	SignalWindow time.Duration `yaml:"signal_window"`
+	SignalBurst  int           `yaml:"signal_burst"`
 }
 
 // Segments maps a segment name to its definition.
@@ -309,6 +332,7 @@ func Default() *Config {
 		Health:  DefaultHealth(),
 		Alerts:  Alerts{Resend: DefaultAlertResend},
 		Metrics: Metrics{CapacityInterval: DefaultCapacityInterval},
+		API:     API{MonitorRoles: []string{"admin", "service"}, SignalWindow: time.Minute, SignalBurst: 5},
 	}
 }
 

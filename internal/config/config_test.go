@@ -91,6 +91,7 @@ func TestLoadExampleGivesTheDocumentedValues(t *testing.T) {
 			Gossip:   Gossip{Port: DefaultGossipPort, Seeds: []string{}},
 		},
 		Metrics: Metrics{CapacityInterval: 5 * time.Minute},
+		API:     API{MonitorRoles: []string{"admin", "service"}, SignalWindow: time.Minute, SignalBurst: 5},
 		Alerts: Alerts{
 			Labels:       map[string]string{"cluster": "overcloud"},
 			Resend:       time.Minute,

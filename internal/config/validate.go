@@ -37,6 +37,7 @@ func (c *Config) Validate() error {
 	c.History.validate(&p)
 	c.Health.validate(&p)
 	c.Metrics.validate(&p)
+	c.API.validate(&p, c.Metrics)
 	c.Alerts.validate(&p)
 	if len(p) == 0 {
 		return nil
@@ -263,6 +264,30 @@ func (m Metrics) validate(p *problems) {
 	}
 	if m.Listen != "" && m.Listen == m.HostcheckListen {
 		p.add("metrics.hostcheck_listen: %s is metrics.listen too; on a controller both would take it", m.Listen)
+	}
+}
+
+func (a API) validate(p *problems, m Metrics) {
+	checkListen(p, "api.listen", a.Listen)
+	if a.Listen != "" && (a.Listen == m.Listen || a.Listen == m.HostcheckListen) {
+		p.add("api.listen: %s is a metrics address too", a.Listen)
+	}
+	if a.URL != "" {
+		u, err := url.Parse(a.URL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			p.add("api.url: %q is not an http:// or https:// URL", a.URL)
+		}
+	}
+	for i, r := range a.MonitorRoles {
+		if strings.TrimSpace(r) == "" {
+			p.add("api.monitor_roles[%d]: empty", i)
+		}
+	}
+	if a.SignalWindow < 0 {
+		p.add("api.signal_window: %s is negative", a.SignalWindow)
+	}
+	if a.SignalBurst < 0 {
+		p.add("api.signal_burst: %d is negative", a.SignalBurst)
 	}
 }
 

@@ -130,6 +130,8 @@ type Daemon struct {
 	headroom *recovery.Headroom
 	// quorate is whether this partition had quorum when last seen, once quorumKnown.
 	quorate, quorumKnown bool
+	// vms are the failed guests of running hosts being restarted (the HA API's reports).
+	vms vmFailures
 }
 
 // New returns a daemon.
@@ -262,6 +264,7 @@ func (d *Daemon) Run(ctx context.Context, events <-chan crm.Event) error {
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	d.reconcile(ctx, &wg)
+	defer d.startInstances(ctx)()
 	d.startHealth(ctx, &wg)
 	d.startCapacity(ctx, &wg)
 	if every := d.o.Config.Evacuation.Refresh; every > 0 {

@@ -17,7 +17,9 @@ import (
 	"github.com/computeha/computeha/internal/config"
 	"github.com/computeha/computeha/internal/evacdsock"
 	"github.com/computeha/computeha/internal/healthsock"
+	"github.com/computeha/computeha/internal/haapi"
 	"github.com/computeha/computeha/internal/history"
+	"github.com/computeha/computeha/internal/httpserve"
 	"github.com/computeha/computeha/internal/metrics"
 	"github.com/computeha/computeha/internal/openstack"
 )
@@ -123,12 +125,26 @@ func Serve(ctx context.Context, o ServiceOptions) error {
 		}
 	}()
 	events := make(chan crm.Event, 1024)
-	errs := make(chan error, 2)
+	errs := make(chan error, 3)
 	ran := make(chan error, 1)
 	go func() { errs <- w.Run(ctx, events) }()
 	go func() { errs <- serveHealth(ctx, o.Socket, d) }()
 	go func() { ran <- d.Run(ctx, events) }()
 	m.ServeInBackground(ctx, cfg.Metrics.Listen, o.Log)
+	if cfg.API.Listen != "" {
+		ln, err := net.Listen("tcp", cfg.API.Listen)
+		if err != nil {
+			cancel()
+			<-ran
+			return fmt.Errorf("api.listen %s: %w", cfg.API.Listen, err)
+		}
+		h := haapi.NewHandler(haapi.Options{
+			Tokens: nova, Servers: nova, Sink: d, MonitorRoles: cfg.API.MonitorRoles,
+			SignalWindow: cfg.API.SignalWindow, SignalBurst: cfg.API.SignalBurst, Log: o.Log,
+		})
+		go func() { errs <- httpserve.Serve(ctx, ln, h, "HA API server", o.Log) }()
+		o.Log.Info("HA API served", "listen", cfg.API.Listen)
+	}
 	startAlerts(ctx, cfg, d, m, o.Log)
 	o.Log.Info("evacuation daemon started", "owner", o.Owner, "config", o.ConfigPath, "socket", o.Socket)
 	select {

@@ -147,6 +147,9 @@ type Job struct {
 	Recorder Recorder
 	// Step hears what the recovery is doing, for the daemon's health (nil: only logged).
 	Step func(string)
+	// VMs, when set, are the only VMs of Source the recovery is about (by server ID); the
+	// others are neither moved nor reported.
+	VMs map[string]bool
 }
 
 // DefaultMaxAge is how old reads made ahead may be by default.

@@ -1003,3 +1003,51 @@ func TestKeepFreshRefreshesEveryIntervalAndLogsAFailureOnceWhenItBeginsAndEnds(t
 		}
 	})
 }
+
+func TestFailedVMsAreRestartedWhereTheyAreAndNoOtherVMOfTheHostIsTouched(t *testing.T) {
+	bubble(t, func(t *testing.T) {
+		w := newWorld(t, "auto", "")
+		srvs := w.boot("cmp2",
+			vm{name: "crashed", ha: true, image: "img"},
+			vm{name: "stopped-by-nova-after-its-crash", ha: true, image: "img", status: "SHUTOFF"},
+			vm{name: "recreate-class", ha: true, image: "img", meta: map[string]string{"computeha_recovery": "recreate"}},
+			vm{name: "not-ha", image: "img"},
+			vm{name: "healthy", ha: true, image: "img"},
+		)
+		failed := map[string]bool{}
+		for _, s := range srvs[:4] {
+			failed[s.ID] = true
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
+		defer cancel()
+		rep, err := w.eng.Run(ctx, Job{Source: NewNames(w.cfg, nil).ByNode("cmp2"), Situation: VMFailed, VMs: failed, Recorder: w.rec})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(rep.VMs) != 4 {
+			t.Fatalf("%d VMs in the report, want the 4 failed ones", len(rep.VMs))
+		}
+		for _, name := range []string{"crashed", "stopped-by-nova-after-its-crash", "recreate-class"} {
+			r := result(rep, name)
+			s := w.server(r.Server.ID)
+			if r.Result != Recovered || r.Method != Restart || s.Host != "cmp2" || s.Status != "ACTIVE" {
+				t.Errorf("%s: %s by %s, now %s on %s; want restarted on cmp2, ACTIVE", name, r.Result, r.Method, s.Status, s.Host)
+			}
+		}
+		if r := result(rep, "not-ha"); r.Result != Left || r.Reason.Code != CodeNoHA {
+			t.Errorf("a failed VM without HA: %+v", r)
+		}
+		var reboots, starts []string
+		for _, c := range w.nova.Calls() {
+			switch {
+			case strings.HasPrefix(c, "Reboot "):
+				reboots = append(reboots, c)
+			case strings.HasPrefix(c, "StartServer "):
+				starts = append(starts, c)
+			}
+		}
+		if len(reboots) != 2 || len(starts) != 1 || slices.ContainsFunc(reboots, func(c string) bool { return strings.Contains(c, srvs[4].ID) }) {
+			t.Errorf("reboots %q, starts %q: want two hard reboots and one start, the healthy VM untouched", reboots, starts)
+		}
+	})
+}

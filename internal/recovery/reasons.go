@@ -17,6 +17,9 @@ const (
 	HostFenced Situation = "host-fenced"
 	// HostDegraded: the source host runs, but must give its VMs up (a network it lost).
 	HostDegraded Situation = "host-degraded"
+	// VMFailed: the source host runs; the VMs of Job.VMs failed on it (their qemu died, a
+	// watchdog fired, a disk failed under them): each is restarted where it is.
+	VMFailed Situation = "vm-failed"
 )
 
 // MethodName names a method.

@@ -92,8 +92,11 @@ func (x *run) run(ctx context.Context) (Report, error) {
 
 // verb says what the moves of this recovery are, for the daemon's health and log.
 func (x *run) verb() string {
-	if x.job.Situation == HostFenced {
+	switch x.job.Situation {
+	case HostFenced:
 		return "evacuating"
+	case VMFailed:
+		return "restarting"
 	}
 	return "moving off"
 }
@@ -189,16 +192,27 @@ func (x *run) novaTarget(target string) any {
 // sourcePolicyView is what the policy needs of the source host: its aggregates, availability
 // zone and cells.
 func (x *run) sourcePolicyView() (aggs []string, az string, cells []string) {
-	for _, a := range x.r.Aggregates {
-		if slices.Contains(a.Hosts, x.job.Source.NovaHost) {
+	return policyView(x.cfg(), x.r, x.job.Source)
+}
+
+func policyView(cfg *config.Config, r *Reads, source Host) (aggs []string, az string, cells []string) {
+	for _, a := range r.Aggregates {
+		if slices.Contains(a.Hosts, source.NovaHost) {
 			aggs = append(aggs, a.Name)
 			if a.AvailabilityZone != "" {
 				az = a.AvailabilityZone
 			}
 		}
 	}
-	cells = x.cfg().Cells.Of(x.job.Source.NovaHost, openstack.HostsByAggregate(x.r.Aggregates))
+	cells = cfg.Cells.Of(source.NovaHost, openstack.HostsByAggregate(r.Aggregates))
 	return aggs, az, cells
+}
+
+// Decide is the policy's decision on server s of source, with what r read of the source's
+// aggregates: whether it is an HA VM, and why.
+func (e *Engine) Decide(r *Reads, source Host, s openstack.Server) policy.Decision {
+	aggs, az, cells := policyView(e.o.Config, r, source)
+	return e.policy.Decide(PolicyVM(s, aggs, az, cells))
 }
 
 // PolicyVM is the policy's view of a server on a host with the given aggregates, availability
@@ -224,6 +238,9 @@ func (x *run) classify(ctx context.Context) []*move {
 	inFlight := x.inFlight()
 	var out []*move
 	for _, s := range x.r.Servers {
+		if x.job.VMs != nil && !x.job.VMs[s.ID] {
+			continue
+		}
 		m := &move{srv: s, id: s.ID, ended: make(chan struct{})}
 		m.report = VMReport{Server: s, ID: s.ID}
 		out = append(out, m)
@@ -274,6 +291,10 @@ func (x *run) choose(s openstack.Server, cls policy.ClassDecision) (MethodName, 
 	c := cls.Class
 	if c == config.ClassNone {
 		return None, Reason{Code: CodeClassNone, Text: cls.Reason}
+	}
+	if x.job.Situation == VMFailed {
+		// Its host runs: the VM runs again where it is, whatever its class says of moves.
+		return Restart, Reason{}
 	}
 	recreateOK := c == config.ClassRecreateLosingLocalData || c == config.ClassRecreate && !localDisks(s)
 	if (c == config.ClassRecreate || c == config.ClassRecreateLosingLocalData) && recreateOK {

@@ -1,0 +1,171 @@
+package evacd
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/computeha/computeha/internal/haapi"
+	"github.com/computeha/computeha/internal/history"
+	"github.com/computeha/computeha/internal/instancemon"
+	"github.com/computeha/computeha/internal/openstack"
+)
+
+// startDaemon runs the world's daemon until the test ends.
+func (w *world) startDaemon(t *testing.T) {
+	t.Helper()
+	w.daemon = New(Options{
+		Config: w.cfg, Cluster: w.cluster, Nova: w.nova, History: w.store, Metrics: w.metrics, Owner: "ctl1",
+		Poll: 10 * time.Millisecond, Reconcile: 20 * time.Millisecond, ReserveEvery: 50 * time.Millisecond,
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- w.daemon.Run(ctx, nil) }()
+	t.Cleanup(func() { cancel(); <-done })
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if _, err := w.daemon.InstanceFailed(ctx, instancemon.Event{Server: "none", Host: "cmp1", Kind: instancemon.Crashed}, haapi.Caller{}); err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the daemon does not take failures")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func (w *world) ids(host string) []string {
+	var out []string
+	for id, s := range w.servers {
+		if s.Host == host {
+			out = append(out, id)
+		}
+	}
+	return out
+}
+
+func reboots(nova *openstack.Fake) []string {
+	var out []string
+	for _, c := range nova.Calls() {
+		if strings.HasPrefix(c, "Reboot ") || strings.HasPrefix(c, "StartServer ") {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+func must(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	if !waitFor(10*time.Second, cond) {
+		t.Fatalf("%s: not within 10 s", what)
+	}
+}
+
+func TestAGuestThatCrashedIsRestartedWhereItIsInAnIncidentOfItsOwn(t *testing.T) {
+	w := newWorld(t, "auto", "")
+	w.boot("cmp1", 1, true)
+	w.boot("cmp1", 1, false)
+	w.startDaemon(t)
+	ctx := t.Context()
+	var ha, plain string
+	for id, s := range w.servers {
+		if s.Flavor.ExtraSpecs["evacuable"] == "true" {
+			ha = id
+		} else {
+			plain = id
+		}
+	}
+	for _, id := range []string{ha, plain} {
+		ans, err := w.daemon.InstanceFailed(ctx, instancemon.Event{Server: id, Host: "cmp1", Kind: instancemon.Crashed, Reason: "failed", Time: time.Now()}, haapi.Caller{UserName: "instancemon"})
+		if err != nil || ans.Status != haapi.Accepted {
+			t.Fatalf("report of %s: %+v, %v", id, ans, err)
+		}
+	}
+	// Reported again while its restart is under way: coalesced.
+	if ans, err := w.daemon.InstanceFailed(ctx, instancemon.Event{Server: ha, Host: "cmp1", Kind: instancemon.Crashed, Time: time.Now()}, haapi.Caller{}); err != nil || ans.Status != haapi.Coalesced {
+		t.Errorf("the same failure again: %+v, %v; want coalesced", ans, err)
+	}
+	must(t, "the incident closed", func() bool {
+		incs, _ := w.store.Incidents(ctx, history.Filter{})
+		return len(incs) == 1 && !incs[0].Closed.IsZero()
+	})
+	if got := reboots(w.nova); len(got) != 1 || got[0] != "Reboot "+ha+" HARD" {
+		t.Errorf("Nova was asked %q; want one hard reboot of the HA VM", got)
+	}
+	incs, _ := w.store.Incidents(ctx, history.Filter{})
+	if incs[0].Outcome != history.OutcomeRecovered || incs[0].Host != "cmp1" {
+		t.Errorf("incident %+v", incs[0])
+	}
+	evs, _ := w.store.Query(ctx, history.Filter{})
+	var sawFailure, sawLeft bool
+	for _, e := range evs {
+		sawFailure = sawFailure || e.Kind == history.KindFailure && e.Reason.Code == "vm-crashed" && strings.Contains(string(e.Details), ha)
+		sawLeft = sawLeft || e.Kind == history.KindDecision && strings.Contains(e.Summary, plain) && strings.Contains(e.Summary, "not an HA VM")
+	}
+	if !sawFailure || !sawLeft {
+		t.Errorf("history: failure of the HA VM %v, the other left %v:\n%v", sawFailure, sawLeft, evs)
+	}
+}
+
+func TestWhatNovaDidOnPurposeIsNoFailure(t *testing.T) {
+	w := newWorld(t, "auto", "")
+	add := func(status, task string) string {
+		s := w.nova.AddServer(openstack.Server{
+			Name: "vm-" + status + task, Host: "cmp1", ProjectID: "p1", Status: status, TaskState: task,
+			Flavor: openstack.Flavor{VCPUs: 1, RAMMB: 512, DiskGB: 1, ExtraSpecs: map[string]string{"evacuable": "true"}},
+		})
+		w.servers[s.ID] = s
+		return s.ID
+	}
+	stopped, migrating, moved, crashedThenStopped := add("SHUTOFF", ""), add("ACTIVE", "migrating"), add("ACTIVE", ""), add("SHUTOFF", "")
+	w.startDaemon(t)
+	ctx := t.Context()
+	for _, c := range []struct {
+		name, id, host string
+		kind           instancemon.Kind
+		want           haapi.Status
+	}{
+		{"a guest stopped through Nova", stopped, "cmp1", instancemon.Stopped, haapi.Ignored},
+		{"a guest Nova is migrating", migrating, "cmp1", instancemon.Stopped, haapi.Ignored},
+		{"a guest that runs on another host now", moved, "cmp2", instancemon.Crashed, haapi.Ignored},
+		{"a crash Nova noticed and stopped the guest for", crashedThenStopped, "cmp1", instancemon.Crashed, haapi.Accepted},
+		{"a deleted guest", "11111111-2222-3333-4444-555555555555", "cmp1", instancemon.Crashed, haapi.Ignored},
+	} {
+		ans, err := w.daemon.InstanceFailed(ctx, instancemon.Event{Server: c.id, Host: c.host, Kind: c.kind, Time: time.Now()}, haapi.Caller{})
+		if err != nil || ans.Status != c.want {
+			t.Errorf("%s: %+v, %v; want %s", c.name, ans, err, c.want)
+		}
+	}
+	must(t, "the crashed guest started", func() bool { return len(reboots(w.nova)) == 1 })
+	if got := reboots(w.nova); got[0] != "StartServer "+crashedThenStopped {
+		t.Errorf("Nova was asked %q; want the crashed guest Nova stopped started again", got)
+	}
+}
+
+func TestASignalRestartsTheServerLikeAFailure(t *testing.T) {
+	w := newWorld(t, "auto", "")
+	w.boot("cmp2", 1, true)
+	w.startDaemon(t)
+	id := w.ids("cmp2")[0]
+	s, _ := w.nova.Server(t.Context(), id)
+	ans, err := w.daemon.Signal(t.Context(), s, "app health check failed", haapi.Caller{UserName: "alice", ProjectName: "demo"})
+	if err != nil || ans.Status != haapi.Accepted {
+		t.Fatalf("signal: %+v, %v", ans, err)
+	}
+	must(t, "the signalled VM restarted", func() bool { return len(reboots(w.nova)) == 1 })
+	must(t, "the incident closed", func() bool {
+		incs, _ := w.store.Incidents(t.Context(), history.Filter{})
+		return len(incs) == 1 && !incs[0].Closed.IsZero()
+	})
+	evs, _ := w.store.Query(t.Context(), history.Filter{})
+	found := false
+	for _, e := range evs {
+		found = found || e.Reason.Code == "vm-signal" && strings.Contains(e.Reason.Text, "app health check failed") &&
+			strings.Contains(string(e.Details), fmt.Sprintf("%q", "alice of project demo"))
+	}
+	if !found {
+		t.Errorf("no signal recorded with its reason and who sent it: %v", evs)
+	}
+}
