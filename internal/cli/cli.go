@@ -83,7 +83,7 @@ func runCommand(ctx context.Context, args []string, stdio IO) int {
 		// Errors are printed once, below, not by the library.
 		ExitErrHandler: func(context.Context, *ucli.Command, error) {},
 		Commands: append(append(entryCommands(stdio), daemonCommands()...),
-			hostcheckCommand(), healthCommand(), agentsCommand(), metadataCommand(), manpageCommand(), versionCommand()),
+			hostcheckCommand(), instancemonCommand(), signalCommand(), healthCommand(), agentsCommand(), metadataCommand(), manpageCommand(), versionCommand()),
 	}
 	onUsageErrors(root)
 	err := root.Run(ctx, append([]string{"computeha"}, args[1:]...))

@@ -7,13 +7,14 @@ import (
 	"github.com/computeha/computeha/agents"
 	"github.com/computeha/computeha/agents/evacuator"
 	"github.com/computeha/computeha/agents/hostcheck"
+	"github.com/computeha/computeha/agents/instancemon"
 	"github.com/computeha/computeha/agents/novacompute"
 )
 
 // OCFAgents are every OCF resource agent the binary serves
 // (ocf:computeha:<name>).
 func OCFAgents() []*agents.Agent {
-	return []*agents.Agent{novacompute.Agent(), evacuator.NewAgent(), hostcheck.NewAgent()}
+	return []*agents.Agent{novacompute.Agent(), evacuator.NewAgent(), hostcheck.NewAgent(), instancemon.NewAgent()}
 }
 
 // ocfEntries lists the OCF resource agents (ocf:computeha:<name>).

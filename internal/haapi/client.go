@@ -14,11 +14,14 @@ import (
 	"github.com/computeha/computeha/internal/instancemon"
 )
 
-// Login is what a client needs of a Keystone login (openstack.Session).
+// Login is what a client needs of a Keystone login (openstack.LazySession).
 type Login interface {
-	Token() string
+	// Token is the login's token (logging in if need be).
+	Token(ctx context.Context) (string, error)
+	// Relogin logs in again after the API refused the token old.
 	Relogin(ctx context.Context, old string) error
-	HTTPClient() *http.Client
+	// Do sends a request the way the login does (TLS settings, dialer).
+	Do(req *http.Request) (*http.Response, error)
 }
 
 // Client calls the API at URL (http://VIP:PORT) with Login's token.
@@ -58,7 +61,10 @@ func (c *Client) post(ctx context.Context, path string, body any) (Answer, error
 		return Answer{}, err
 	}
 	for attempt := 0; ; attempt++ {
-		token := c.Login.Token()
+		token, err := c.Login.Token(ctx)
+		if err != nil {
+			return Answer{}, fmt.Errorf("logging in to Keystone: %w", err)
+		}
 		req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimSuffix(c.URL, "/")+path, bytes.NewReader(b))
 		if err != nil {
 			return Answer{}, err
@@ -66,7 +72,7 @@ func (c *Client) post(ctx context.Context, path string, body any) (Answer, error
 		req.Header.Set("Content-Type", "application/json")
 		req.Header.Set("Accept", "application/json")
 		req.Header.Set("X-Auth-Token", token)
-		resp, err := c.Login.HTTPClient().Do(req)
+		resp, err := c.Login.Do(req)
 		if err != nil {
 			return Answer{}, fmt.Errorf("HA API at %s: %w", c.URL, err)
 		}

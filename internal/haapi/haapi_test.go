@@ -197,12 +197,15 @@ type staticLogin struct {
 	hc       *http.Client
 }
 
-func (l *staticLogin) Token() string { return l.tokens[min(l.relogins, len(l.tokens)-1)] }
+func (l *staticLogin) Token(context.Context) (string, error) {
+	return l.tokens[min(l.relogins, len(l.tokens)-1)], nil
+}
+
 func (l *staticLogin) Relogin(context.Context, string) error {
 	l.relogins++
 	return nil
 }
-func (l *staticLogin) HTTPClient() *http.Client { return l.hc }
+func (l *staticLogin) Do(req *http.Request) (*http.Response, error) { return l.hc.Do(req) }
 
 func TestTheClientLogsInAgainOnceOnA401AndTellsFinalRefusalsApart(t *testing.T) {
 	srv, sink, _ := newAPI(t)

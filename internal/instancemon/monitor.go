@@ -72,9 +72,10 @@ type Monitor struct {
 	// RetryBackoff is the first wait between connection attempts, doubled up to
 	// MaxRetryBackoff.
 	RetryBackoff, MaxRetryBackoff time.Duration
-	// OnConnect, if set, is called after each successful connection and listing (tests,
-	// the health answer).
-	OnConnect func(listed int)
+	// OnConnect, if set, is called after each successful connection and listing, and
+	// OnDisconnect when that connection is lost (the health answer).
+	OnConnect    func(listed int)
+	OnDisconnect func()
 
 	known map[string]DomainState // the last state seen of each domain, across connections
 }
@@ -107,6 +108,9 @@ func (m *Monitor) Run(ctx context.Context) error {
 		err = m.serve(ctx, clk, log, c, first)
 		first = false
 		_ = c.Close()
+		if m.OnDisconnect != nil {
+			m.OnDisconnect()
+		}
 		if ctx.Err() != nil {
 			break
 		}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/gophercloud/gophercloud/v2"
@@ -63,5 +64,54 @@ func (s *Session) Relogin(ctx context.Context, old string) error {
 	return s.pc.Reauthenticate(ctx, old)
 }
 
-// HTTPClient carries requests the way the login does (TLS settings, dialer).
-func (s *Session) HTTPClient() *http.Client { return s.http }
+// LazySession is a Session made at first use, and made again after a failed attempt: a
+// process that must start while Keystone is away (an instance monitor) logs in once it can.
+type LazySession struct {
+	opts Options
+	mu   sync.Mutex
+	s    *Session
+}
+
+// NewLazySession returns a LazySession for opts (see NewSession).
+func NewLazySession(opts Options) *LazySession { return &LazySession{opts: opts} }
+
+func (l *LazySession) get(ctx context.Context) (*Session, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.s != nil {
+		return l.s, nil
+	}
+	s, err := NewSession(ctx, l.opts)
+	if err != nil {
+		return nil, err
+	}
+	l.s = s
+	return s, nil
+}
+
+// Token is the login's token, logging in first if need be.
+func (l *LazySession) Token(ctx context.Context) (string, error) {
+	s, err := l.get(ctx)
+	if err != nil {
+		return "", err
+	}
+	return s.Token(), nil
+}
+
+// Relogin logs in again after a service refused the token old.
+func (l *LazySession) Relogin(ctx context.Context, old string) error {
+	s, err := l.get(ctx)
+	if err != nil {
+		return err
+	}
+	return s.Relogin(ctx, old)
+}
+
+// Do sends req with the login's HTTP client (after Token).
+func (l *LazySession) Do(req *http.Request) (*http.Response, error) {
+	s, err := l.get(req.Context())
+	if err != nil {
+		return nil, err
+	}
+	return s.http.Do(req)
+}

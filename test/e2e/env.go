@@ -31,6 +31,16 @@ const MetricsPort = 9731
 // CloudAddr is the cloud's address on the lab's management network.
 const CloudAddr = "192.168.1.250"
 
+// The HA API of a lab up with Options.Guests: a Pacemaker IPaddr2 on the management network,
+// colocated with the evacuator.
+const (
+	APIAddr = "192.168.1.200"
+	APIPort = 8787
+)
+
+// APIURL is where the computes' instance monitors reach the HA API.
+func APIURL() string { return fmt.Sprintf("http://%s:%d", APIAddr, APIPort) }
+
 // DefaultPrefix names the lab's namespaces when LAB_PREFIX is unset.
 const DefaultPrefix = "chalab"
 
@@ -91,6 +101,9 @@ type Env struct {
 	// OnEvacStart, when set, runs once when PowerLoss sees the first VM
 	// being rebuilt (a test kills the daemon there).
 	OnEvacStart func()
+	// guests: the computes run real guests, an instance monitor each, and the daemon serves
+	// the HA API at APIURL.
+	guests bool
 	// observer is the controller the suite reads the cluster from and runs the operator's
 	// commands on (ObserveFrom): ctl1 unless a scenario fails ctl1.
 	observer string
@@ -122,7 +135,7 @@ func Up(ctx context.Context, o Options) (env *Env, err error) {
 	if err := os.MkdirAll(o.Dir, 0o755); err != nil {
 		return nil, err
 	}
-	e := &Env{Dir: o.Dir, Bin: o.Bin, log: o.Log}
+	e := &Env{Dir: o.Dir, Bin: o.Bin, log: o.Log, guests: o.Guests}
 	defer func() {
 		if err != nil {
 			e.Down(context.Background())
@@ -326,6 +339,9 @@ metrics:
   capacity_interval: 30s
 `, nova.CloudAdmin, e.Plane.CloudsYAML(), seg, s.Retries, s.Backoff, tiers, g.MaxHosts, g.Window, g.MaxSegmentFraction, e.HistoryDB(), MetricsPort,
 		HostcheckMetricsPort)
+	if e.guests {
+		cfg += fmt.Sprintf("api:\n  listen: 0.0.0.0:%d\n  url: %s\n", APIPort, APIURL())
+	}
 	doc := []byte(cfg + e.health + e.alerts)
 	// Said here, at once, rather than as a daemon that never starts.
 	if _, err := config.Parse(doc); err != nil {
@@ -381,8 +397,24 @@ func (e *Env) configure(ctx context.Context) error {
 			"meta", "resource-stickiness=INFINITY",
 		},
 		append([]string{"constraint", "location", "evacuator"}, controllersOnly...),
-		[]string{"property", "set", "maintenance-mode=false"},
 	)
+	if e.guests {
+		steps = append(steps,
+			// The HA API's address follows the daemon.
+			[]string{
+				"resource", "create", "api-vip", "ocf:heartbeat:IPaddr2", "ip=" + APIAddr, "cidr_netmask=24", "nic=mgmt",
+				"op", "monitor", "interval=10s",
+			},
+			[]string{"constraint", "colocation", "add", "api-vip", "with", "evacuator", "INFINITY"},
+			append([]string{"constraint", "location", "api-vip"}, controllersOnly...),
+			[]string{
+				"resource", "create", "instancemon", "ocf:computeha:instancemon", "config=" + e.EvacdConfig(),
+				"op", "monitor", "interval=10s", "timeout=20s", "clone", "interleave=true",
+			},
+			[]string{"constraint", "location", "instancemon-clone", "rule", "score=-INFINITY", "#kind", "ne", "remote"},
+		)
+	}
+	steps = append(steps, []string{"property", "set", "maintenance-mode=false"})
 	for _, s := range steps {
 		if err := e.pcs(ctx, s...); err != nil {
 			return err
@@ -419,6 +451,9 @@ func (e *Env) notSettled(ctx context.Context) string {
 	}
 	if started["evacuator"] != 1 {
 		return "evacuator not started"
+	}
+	if e.guests && (started["api-vip"] != 1 || started["instancemon"] != len(e.hosts)) {
+		return fmt.Sprintf("api-vip started %d, instancemon on %d of %d computes", started["api-vip"], started["instancemon"], len(e.hosts))
 	}
 	if started["nova-compute"] != len(e.hosts) {
 		return fmt.Sprintf("nova-compute started on %d of %d computes", started["nova-compute"], len(e.hosts))

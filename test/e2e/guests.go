@@ -80,3 +80,58 @@ func guestLines(log string) string {
 	}
 	return strings.Join(out, " | ")
 }
+
+// KillQemu kills the qemu process of server id's guest on host with SIGKILL, as a crash of
+// qemu itself would end it.
+func (e *Env) KillQemu(ctx context.Context, host, id string) error {
+	out, errOut, code, err := e.Lab.Exec(ctx, host, "virsh", "-c", "qemu:///system", "domname", id)
+	if err != nil || code != 0 {
+		return fmt.Errorf("virsh domname %s on %s: exit %d, %v: %s", id, host, code, err, errOut)
+	}
+	name := strings.TrimSpace(out)
+	_, errOut, code, err = e.Lab.Exec(ctx, host, "pkill", "-KILL", "-f", "guest="+name+",")
+	if err != nil || code != 0 {
+		return fmt.Errorf("pkill qemu of %s on %s: exit %d, %v: %s", name, host, code, err, errOut)
+	}
+	return nil
+}
+
+// WaitRunning waits until server id is ACTIVE in Nova with no task, on host, and host's
+// libvirtd runs its domain; it returns when that was first seen.
+func (e *Env) WaitRunning(ctx context.Context, host, id string, limit time.Duration) (time.Time, error) {
+	deadline := time.Now().Add(limit)
+	var why string
+	for time.Now().Before(deadline) {
+		s, err := e.Nova.Server(ctx, id)
+		runs, rerr := e.Runs(ctx, host, id)
+		switch {
+		case err != nil:
+			why = err.Error()
+		case rerr != nil:
+			why = rerr.Error()
+		case s.Host != host || s.Status != "ACTIVE" || s.TaskState != "":
+			why = fmt.Sprintf("Nova: %s on %s, task %q", s.Status, s.Host, s.TaskState)
+		case !runs:
+			why = "ACTIVE in Nova, but " + host + "'s libvirtd does not run it"
+		default:
+			return time.Now(), nil
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	return time.Time{}, fmt.Errorf("%s not running on %s within %s: %s", id, host, limit, why)
+}
+
+// VMFailures are the history's failures of guests (reason vm-*) on host, oldest first.
+func (e *Env) VMFailures(ctx context.Context, host string) ([]HistoryEvent, error) {
+	evs, err := e.History(ctx, host, "failure")
+	if err != nil {
+		return nil, err
+	}
+	var out []HistoryEvent
+	for _, ev := range evs {
+		if strings.HasPrefix(ev.ReasonCode, "vm-") {
+			out = append(out, ev)
+		}
+	}
+	return out, nil
+}

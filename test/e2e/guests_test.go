@@ -3,6 +3,10 @@
 package e2e
 
 import (
+	"io"
+	"net/http"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -56,6 +60,173 @@ func TestGuests(t *testing.T) {
 		t.FailNow()
 	}
 
+	t.Run("qemu of an HA VM killed with SIGKILL: the same VM runs again on the same host", func(t *testing.T) {
+		before, err := env.VMFailures(ctx, "cmp1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		killed := time.Now()
+		if err := env.KillQemu(ctx, "cmp1", id); err != nil {
+			t.Fatal(err)
+		}
+		back, err := env.WaitRunning(ctx, "cmp1", id, 2*time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		line, err := env.WaitConsole(ctx, id, "up boot=2 ", 2*time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("killed -> running again on cmp1 and ACTIVE in Nova: %s; the guest's own boot then: %s (%s after the kill)",
+			back.Sub(killed).Round(time.Millisecond), line, time.Since(killed).Round(time.Second))
+		after, err := env.VMFailures(ctx, "cmp1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(after) != len(before)+1 || after[len(after)-1].ReasonCode != "vm-crashed" {
+			t.Errorf("history: %+v; want one new failure vm-crashed", after[len(before):])
+		}
+	})
+
+	t.Run("openstack server stop of an HA VM: it stays stopped, and nothing is taken for a failure", func(t *testing.T) {
+		before, err := env.VMFailures(ctx, "cmp1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := env.Admin.Stop(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+		deadline := time.Now().Add(2 * time.Minute)
+		for {
+			s, err := env.Nova.Server(ctx, id)
+			if err == nil && s.Status == "SHUTOFF" && s.TaskState == "" {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("not SHUTOFF within 2 minutes: %+v, %v", s, err)
+			}
+			time.Sleep(500 * time.Millisecond)
+		}
+		// Long enough for a report, a restart and Nova's own power-state sync.
+		time.Sleep(20 * time.Second)
+		if s, err := env.Nova.Server(ctx, id); err != nil || s.Status != "SHUTOFF" {
+			t.Errorf("after 20 s: %s, %v; want it still SHUTOFF", s.Status, err)
+		}
+		if ok, err := env.Runs(ctx, "cmp1", id); err != nil || ok {
+			t.Errorf("cmp1 runs the stopped guest again (%v)", err)
+		}
+		if after, err := env.VMFailures(ctx, "cmp1"); err != nil || len(after) != len(before) {
+			t.Errorf("history: %v, %v; want no new failure", after[len(before):], err)
+		}
+		if err := env.Admin.Start(ctx, id); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := env.WaitRunning(ctx, "cmp1", id, 2*time.Minute); err != nil {
+			t.Fatal(err)
+		}
+	})
+
+	t.Run("a guest that stops feeding its watchdog is restarted", func(t *testing.T) {
+		hang, err := env.Admin.ImageID(ctx, nova.GuestHangImage)
+		if err != nil {
+			t.Fatal(err)
+		}
+		hid, err := env.Admin.BootWith(ctx, nova.BootOpts{
+			Name: "guest-hang", Host: "cmp2", Flavor: nova.FlavorGuest, Image: hang,
+			Metadata: map[string]string{config.DefaultMetadataKey: "true"},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer func() { _ = env.Admin.Delete(ctx, hid) }()
+		if _, err := env.Admin.Wait(ctx, hid); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := env.WaitConsole(ctx, hid, "hanging", 2*time.Minute); err != nil {
+			t.Fatal(err)
+		}
+		hung := time.Now()
+		// The watchdog fires 15 s after the last feed and pauses the guest; it boots again.
+		line, err := env.WaitConsole(ctx, hid, "up boot=2 ", 2*time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("hung -> %s, %s later", line, time.Since(hung).Round(time.Second))
+		found := false
+		evs, err := env.VMFailures(ctx, "cmp2")
+		for _, ev := range evs {
+			found = found || ev.ReasonCode == "vm-watchdog"
+		}
+		if err != nil || !found {
+			t.Errorf("no vm-watchdog failure in cmp2's history (%v): %+v", err, evs)
+		}
+	})
+
+	t.Run("a project member's signal recovers its own server; another project's is not found; a bad request changes nothing", func(t *testing.T) {
+		demo, err := env.Plane.ClientAs(ctx, nova.CloudDemo)
+		if err != nil {
+			t.Fatal(err)
+		}
+		did, err := demo.BootWith(ctx, nova.BootOpts{
+			Name: "guest-demo", Flavor: nova.FlavorGuest, Image: image,
+			Metadata: map[string]string{config.DefaultMetadataKey: "true"},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer func() { _ = env.Admin.Delete(ctx, did) }()
+		host, err := env.Admin.Wait(ctx, did)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := env.WaitConsole(ctx, did, "up boot=1 ", 2*time.Minute); err != nil {
+			t.Fatal(err)
+		}
+		signal := func(server string) (string, int) {
+			out, errOut, code, err := env.Lab.Exec(ctx, "ctl1", filepath.Join(env.Bin, "computeha"), "signal", server,
+				"--reason", "the application's health check failed", "--url", APIURL(),
+				"--os-cloud", nova.CloudDemo, "--clouds-yaml", env.Plane.CloudsYAML())
+			if err != nil {
+				t.Fatal(err)
+			}
+			return strings.TrimSpace(out + errOut), code
+		}
+		if out, code := signal(id); code == 0 || !strings.Contains(out, "404") {
+			t.Errorf("demo signalling admin's server: exit %d: %s; want refused, not found", code, out)
+		}
+		// Garbage, straight to the API with demo's token: 4xx, nothing done.
+		hc := &http.Client{Transport: nova.NetNSTransport(CloudNS())}
+		for _, body := range []string{`{"reason": 5}`, `not json`, `{"reason": "x", "force": true}`} {
+			req, _ := http.NewRequestWithContext(ctx, http.MethodPost, APIURL()+"/v1/servers/"+did+"/signal", strings.NewReader(body))
+			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("X-Auth-Token", demo.Token())
+			resp, err := hc.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(b), `"error"`) {
+				t.Errorf("body %s: %d %s; want 400 with a JSON error", body, resp.StatusCode, b)
+			}
+		}
+		if evs, err := env.VMFailures(ctx, host); err != nil || slices.ContainsFunc(evs, func(e HistoryEvent) bool { return e.ReasonCode == "vm-signal" }) {
+			t.Errorf("history after refused signals: %+v, %v; want no signal", evs, err)
+		}
+		out, code := signal(did)
+		if code != 0 || !strings.HasPrefix(out, "accepted") {
+			t.Fatalf("demo signalling its own server: exit %d: %s", code, out)
+		}
+		line, err := env.WaitConsole(ctx, did, "up boot=2 ", 2*time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("signalled -> %s", line)
+		if _, err := env.WaitRunning(ctx, host, did, time.Minute); err != nil {
+			t.Error(err)
+		}
+	})
+
 	t.Run("its host loses power: fenced, and the guest boots on the other host from its own disk", func(t *testing.T) {
 		tl, err := env.PowerLoss(ctx, "cmp1", vms, 5*time.Minute, testLog{t})
 		if err != nil {
@@ -68,9 +239,9 @@ func TestGuests(t *testing.T) {
 		if tl.AllActive == 0 {
 			t.Fatal("the guest was not ACTIVE elsewhere within 5 minutes")
 		}
-		// boot=2: the guest read the counter its first boot wrote, so it booted from the
-		// same disk, not a new one.
-		line, err := env.WaitConsole(ctx, id, "up boot=2 ", 2*time.Minute)
+		// boot=4 (after the restart and the stop above): the guest read the counter its
+		// earlier boots wrote, so it booted from the same disk, not a new one.
+		line, err := env.WaitConsole(ctx, id, "up boot=4 ", 2*time.Minute)
 		if err != nil {
 			t.Fatal(err)
 		}

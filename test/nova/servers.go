@@ -41,12 +41,16 @@ type Admin struct {
 }
 
 // AdminClient logs in as the plane's admin.
-func (p *Plane) AdminClient(ctx context.Context) (*Admin, error) {
+func (p *Plane) AdminClient(ctx context.Context) (*Admin, error) { return p.ClientAs(ctx, CloudAdmin) }
+
+// ClientAs logs in as the clouds.yaml entry cloud (CloudAdmin, CloudDemo): servers it boots
+// belong to that cloud's project.
+func (p *Plane) ClientAs(ctx context.Context, cloud string) (*Admin, error) {
 	tr, err := p.Transport()
 	if err != nil {
 		return nil, err
 	}
-	ao, eo, _, err := clouds.Parse(clouds.WithCloudName(CloudAdmin), clouds.WithLocations(p.CloudsYAML()))
+	ao, eo, _, err := clouds.Parse(clouds.WithCloudName(cloud), clouds.WithLocations(p.CloudsYAML()))
 	if err != nil {
 		return nil, err
 	}
@@ -165,6 +169,19 @@ func (a *Admin) Wait(ctx context.Context, id string) (string, error) {
 	}
 }
 
+// Stop stops a server (os-stop), as `openstack server stop` does.
+func (a *Admin) Stop(ctx context.Context, id string) error {
+	return servers.Stop(ctx, a.Compute, id).ExtractErr()
+}
+
+// Start starts a stopped server (os-start).
+func (a *Admin) Start(ctx context.Context, id string) error {
+	return servers.Start(ctx, a.Compute, id).ExtractErr()
+}
+
+// Token is the login's Keystone token.
+func (a *Admin) Token() string { return a.Compute.Token() }
+
 // Delete removes a server.
 func (a *Admin) Delete(ctx context.Context, id string) error {
 	return servers.Delete(ctx, a.Compute, id).ExtractErr()
@@ -260,6 +277,8 @@ func (a *Admin) States(ctx context.Context) (map[string]ServerState, error) {
 
 // BootOpts is a server to boot with more than a name and a flavor.
 type BootOpts struct {
+	// Host pins the server to a host (the admin's "nova:HOST" zone); empty lets the scheduler
+	// choose (what a project member may do).
 	Name, Host, Flavor string
 	// Image is the ID of the image to boot; empty: the image tiny (Image).
 	Image string
@@ -275,8 +294,12 @@ func (a *Admin) BootWith(ctx context.Context, o BootOpts) (string, error) {
 	if image == "" {
 		image = a.image
 	}
+	zone := ""
+	if o.Host != "" {
+		zone = "nova:" + o.Host
+	}
 	var create servers.CreateOptsBuilder = servers.CreateOpts{
-		Name: o.Name, ImageRef: image, FlavorRef: o.Flavor, Networks: "none", AvailabilityZone: "nova:" + o.Host,
+		Name: o.Name, ImageRef: image, FlavorRef: o.Flavor, Networks: "none", AvailabilityZone: zone,
 		Metadata: o.Metadata,
 	}
 	var hints servers.SchedulerHintOptsBuilder
