@@ -99,6 +99,10 @@ bench: build ## Benchmarks against real parts; print figures and check targets (
 bench-recovery: build ## Power-loss recovery of 10, 50 and 100 VMs on lab + real Nova against Nova alone, the fencing-to-request delay and evacd's RSS, checked against targets (root)
 	$(GO) run ./test/bench/recovery -bin $(BIN) -sizes $${SIZES:-10,50,100} -runs $${RUNS:-3,2,1}
 
+.PHONY: bench-guests
+bench-guests: build ## A real guest's qemu killed KILLS times (default 5) on lab + real Nova: time to the same VM running again and ACTIVE (target 10 s median), the daemon's decision, the instance monitor's peak RSS (target 20 MB) (root)
+	$(GO) run ./test/bench/guests -bin $(BIN) -kills $${KILLS:-5}
+
 .PHONY: bench-scale
 bench-scale: build ## 24 computes, 1000 VMs, 2 computes with 200 HA VMs powered off together: times, evacd's RSS and CPU, every part's CPU (root)
 	$(GO) run ./test/bench/scale -bin $(BIN) -computes $${COMPUTES:-24} -vms $${VMS:-1000} -failed $${FAILED:-2} -ha $${HA:-100}

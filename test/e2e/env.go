@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/computeha/computeha/crm"
@@ -75,6 +76,8 @@ type Options struct {
 	NovaDir  string // Nova's state, kept for warm starts; default DefaultNovaDir()
 	Bin      string // computeha and its agents (make build)
 	Computes int    // default 3
+	// Controllers is the number of controllers (default 3).
+	Controllers int
 	// Guests: every compute runs nova-compute's libvirt driver and real qemu guests (a
 	// libvirtd of its own, instance files on the lab's shared storage), and Glance has the
 	// test guest (nova.GuestImage). Without it, the computes run the fake driver.
@@ -124,6 +127,9 @@ func Up(ctx context.Context, o Options) (env *Env, err error) {
 	if o.Computes <= 0 {
 		o.Computes = 3
 	}
+	if o.Controllers <= 0 {
+		o.Controllers = 3
+	}
 	if o.NovaDir == "" {
 		o.NovaDir = DefaultNovaDir()
 	}
@@ -143,7 +149,7 @@ func Up(ctx context.Context, o Options) (env *Env, err error) {
 	}()
 	start := time.Now()
 	e.Lab, err = lab.Up(ctx, lab.Options{
-		Controllers: 3, Computes: o.Computes, Dir: filepath.Join(o.Dir, "lab"), Bin: o.Bin, Log: o.Log,
+		Controllers: o.Controllers, Computes: o.Computes, Dir: filepath.Join(o.Dir, "lab"), Bin: o.Bin, Log: o.Log,
 		Libvirt: o.Guests,
 	})
 	if err != nil {
@@ -192,21 +198,39 @@ func Up(ctx context.Context, o Options) (env *Env, err error) {
 	if err := e.Admin.Unlimited(ctx); err != nil {
 		return e, err
 	}
+	// Register each host in Nova (service, compute node, cell mapping) and clear what an
+	// earlier run left; from then on the nova-compute clone runs it. The computes are
+	// registered together: each waits tens of seconds for Nova, most of it idle.
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		errs []error
+	)
+	t = time.Now()
 	for _, n := range nodes {
 		if n.Kind != lab.Compute {
 			continue
 		}
 		e.hosts = append(e.hosts, n.Name)
-		// Register the host in Nova (service, compute node, cell mapping)
-		// and clear what an earlier run left; from then on the
-		// nova-compute clone runs it.
-		if err := e.Plane.Ready(ctx, n.Name, e.Nova, "nsenter", "-t", strconv.Itoa(n.HolderPID), "-m", "-n", "-u"); err != nil {
-			return e, fmt.Errorf("register %s in Nova: %w", n.Name, err)
-		}
-		if err := e.Plane.ComputeStop(ctx, n.Name); err != nil {
-			return e, err
-		}
+		wg.Go(func() {
+			err := e.Plane.Ready(ctx, n.Name, e.Nova, "nsenter", "-t", strconv.Itoa(n.HolderPID), "-m", "-n", "-u")
+			if err != nil {
+				err = fmt.Errorf("register %s in Nova: %w", n.Name, err)
+			} else {
+				err = e.Plane.ComputeStop(ctx, n.Name)
+			}
+			if err != nil {
+				mu.Lock()
+				errs = append(errs, err)
+				mu.Unlock()
+			}
+		})
 	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return e, err
+	}
+	e.logf("%d computes registered in Nova in %s", len(e.hosts), time.Since(t).Round(time.Millisecond))
 	if err := e.configure(ctx); err != nil {
 		return e, err
 	}

@@ -1,10 +1,10 @@
-//go:build e2e
-
 package e2e
 
 import (
 	"context"
 	"fmt"
+	"os"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -134,4 +134,33 @@ func (e *Env) VMFailures(ctx context.Context, host string) ([]HistoryEvent, erro
 		}
 	}
 	return out, nil
+}
+
+// InstancemonPID is the pid of host's instance monitor (computeha instancemon --node host), read
+// from /proc: the lab's nodes share the machine's pid namespace.
+func InstancemonPID(host string) (int, error) {
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		return 0, err
+	}
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		b, err := os.ReadFile("/proc/" + e.Name() + "/cmdline")
+		if err != nil {
+			continue
+		}
+		args := strings.Split(strings.TrimRight(string(b), "\x00"), "\x00")
+		if len(args) < 2 || args[1] != "instancemon" {
+			continue
+		}
+		for i, a := range args {
+			if a == "--node" && i+1 < len(args) && args[i+1] == host {
+				return pid, nil
+			}
+		}
+	}
+	return 0, fmt.Errorf("no instancemon runs for %s", host)
 }

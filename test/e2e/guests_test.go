@@ -21,7 +21,8 @@ import (
 // runs where Nova says; its host loses power, is fenced, and the guest boots on the other host
 // from its own disk; the host comes back and the guest is left alone.
 func TestGuests(t *testing.T) {
-	ctx, env := upWith(t, 25*time.Minute, Options{Guests: true, Computes: 2})
+	// Two controllers: the qemu guests (TCG on most machines) need the cores more.
+	ctx, env := upWith(t, 25*time.Minute, Options{Guests: true, Computes: 2, Controllers: 2})
 	image, err := env.Admin.ImageID(ctx, nova.GuestImage)
 	if err != nil {
 		t.Fatal(err)
