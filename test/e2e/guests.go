@@ -164,3 +164,13 @@ func InstancemonPID(host string) (int, error) {
 	}
 	return 0, fmt.Errorf("no instancemon runs for %s", host)
 }
+
+// KillQemuNoLibvirt is KillQemu for a host whose libvirtd is down: the guest's qemu is found
+// by its server's UUID on its command line.
+func (e *Env) KillQemuNoLibvirt(ctx context.Context, host, id string) error {
+	_, errOut, code, err := e.Lab.Exec(ctx, host, "pkill", "-KILL", "-f", "qemu-system.*-uuid "+id)
+	if err != nil || code != 0 {
+		return fmt.Errorf("pkill qemu of %s on %s: exit %d, %v: %s", id, host, code, err, errOut)
+	}
+	return nil
+}

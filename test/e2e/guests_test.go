@@ -89,6 +89,32 @@ func TestGuests(t *testing.T) {
 		}
 	})
 
+	t.Run("libvirtd killed; a guest's qemu dies while it is down; libvirtd back: the monitor reconnects and the guest runs again", func(t *testing.T) {
+		if err := env.Lab.Kill(ctx, "cmp1", "libvirtd"); err != nil {
+			t.Fatal(err)
+		}
+		if err := env.KillQemuNoLibvirt(ctx, "cmp1", id); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(5 * time.Second)
+		// Started again as the host's init would.
+		if _, errOut, code, err := env.Lab.Exec(ctx, "cmp1", "libvirtd", "--daemon"); err != nil || code != 0 {
+			t.Fatalf("starting libvirtd again: exit %d, %v: %s", code, err, errOut)
+		}
+		restarted := time.Now()
+		if _, err := env.WaitRunning(ctx, "cmp1", id, 2*time.Minute); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("running again %s after libvirtd was started again", time.Since(restarted).Round(time.Millisecond))
+		if _, err := env.WaitConsole(ctx, id, "up boot=3 ", 2*time.Minute); err != nil {
+			t.Fatal(err)
+		}
+		evs, err := env.VMFailures(ctx, "cmp1")
+		if err != nil || len(evs) == 0 || !strings.Contains(evs[len(evs)-1].ReasonText, "reconnecting") {
+			t.Errorf("history: %+v, %v; want the last failure found on reconnecting to libvirtd", evs, err)
+		}
+	})
+
 	t.Run("openstack server stop of an HA VM: it stays stopped, and nothing is taken for a failure", func(t *testing.T) {
 		before, err := env.VMFailures(ctx, "cmp1")
 		if err != nil {
@@ -240,9 +266,9 @@ func TestGuests(t *testing.T) {
 		if tl.AllActive == 0 {
 			t.Fatal("the guest was not ACTIVE elsewhere within 5 minutes")
 		}
-		// boot=4 (after the restart and the stop above): the guest read the counter its
+		// boot=5 (after the restarts and the stop above): the guest read the counter its
 		// earlier boots wrote, so it booted from the same disk, not a new one.
-		line, err := env.WaitConsole(ctx, id, "up boot=4 ", 2*time.Minute)
+		line, err := env.WaitConsole(ctx, id, "up boot=5 ", 2*time.Minute)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -3,9 +3,12 @@
 // each time it takes the time until the same VM runs again on the same host (its libvirt
 // domain running, ACTIVE in Nova with no task) — the recovery — and, apart from it, the
 // guest's own boot after that (the kernel's uptime when the guest's init says it is up), and
-// the daemon's decision: from the kill to the restart recorded in the history (detection by
-// the instance monitor, its report, the daemon's checks, half a second of gathering). It also
-// samples the instance monitor's memory. Every figure is compared with its target; a missed
+// the daemon's decision: from the kill to the failure the daemon records as it starts the
+// restart (detection by the instance monitor, its report, the daemon's checks against Nova,
+// half a second of gathering the host's failures, the read of the host). It also samples the
+// instance monitor's memory: its peak RSS, with its anonymous part (its own) and its
+// file-backed part (the pages of the computeha binary, shared by every computeha process of
+// the host). Every figure is compared with its target; a missed
 // target is said so and makes the exit status 1.
 //
 //	go run ./test/bench/guests -bin bin -kills 5
@@ -31,7 +34,7 @@ func main() {
 	bin := flag.String("bin", "bin", "directory of computeha and its agents (make build)")
 	kills := flag.Int("kills", 5, "how many times the guest's qemu is killed")
 	target := flag.Duration("target", 10*time.Second, "largest acceptable median time from the kill to the VM running again, ACTIVE")
-	decision := flag.Duration("decision", 3*time.Second, "largest acceptable median time from the kill to the daemon's restart request")
+	decision := flag.Duration("decision", 3*time.Second, "largest acceptable median time from the kill to the daemon starting the restart")
 	rssTarget := flag.Int("rss-mb", 20, "largest acceptable peak RSS of the instance monitor, in MB")
 	flag.Parse()
 	if *kills < 1 {
@@ -108,13 +111,15 @@ func run(bin string, kills int, target, decisionTarget time.Duration, rssTarget 
 				boots = append(boots, time.Duration(s*float64(time.Second)))
 			}
 		}
-		moves, err := env.HistoryMoves(ctx, "cmp1")
+		// The incident's failure is recorded when the daemon starts the restart.
+		evs, err := env.VMFailures(ctx, "cmp1")
 		if err != nil {
 			return err
 		}
-		for _, mv := range moves {
-			if mv.VMID == id && mv.Method == "restart" && !mv.Start.Before(killed) {
-				decided = append(decided, mv.Start.Sub(killed))
+		for _, ev := range evs {
+			at, err := time.Parse(time.RFC3339Nano, ev.Time)
+			if err == nil && !at.Before(killed) {
+				decided = append(decided, at.Sub(killed))
 				break
 			}
 		}
@@ -138,8 +143,8 @@ func run(bin string, kills int, target, decisionTarget time.Duration, rssTarget 
 	check("killed -> same VM running again, ACTIVE (median)", median(back), target)
 	fmt.Printf("  %-58s %8s\n", "killed -> same VM running again, ACTIVE (worst)", slices.Max(back).Round(10*time.Millisecond))
 	if len(decided) == len(back) {
-		check("killed -> the daemon's restart request (median)", median(decided), decisionTarget)
-		fmt.Printf("  %-58s %8s\n", "killed -> the daemon's restart request (worst)", slices.Max(decided).Round(10*time.Millisecond))
+		check("killed -> the daemon starts the restart (median)", median(decided), decisionTarget)
+		fmt.Printf("  %-58s %8s\n", "killed -> the daemon starts the restart (worst)", slices.Max(decided).Round(10*time.Millisecond))
 	} else {
 		fmt.Printf("  the history has %d restarts for %d kills\n", len(decided), len(back))
 		ok = false
