@@ -42,6 +42,8 @@ type Config struct {
 	Metrics Metrics `yaml:"metrics"`
 	// API is the HA API the evacuation daemon serves to instance monitors and projects.
 	API API `yaml:"api"`
+	// Instances says what the daemon does about guests that fail on hosts that run.
+	Instances Instances `yaml:"instances"`
 	// Alerts says where the daemon delivers its alerts.
 	Alerts Alerts `yaml:"alerts"`
 }
@@ -83,6 +85,23 @@ type API struct {
 	// (defaults 1m and 5).
 	SignalWindow time.Duration `yaml:"signal_window"`
 	SignalBurst  int           `yaml:"signal_burst"`
+}
+
+// Instances bounds the restarts of failed guests (their qemu died, their watchdog fired, a
+// disk failed under them) on hosts that run.
+type Instances struct {
+	// MaxRestarts: a VM restarted this many times within RestartWindow (on its host, since it
+	// last moved) is moved to another host of its segment at its next failure (a cold
+	// migration) rather than restarted there again. 0: never moved. Default 3.
+	MaxRestarts   int           `yaml:"max_restarts"`
+	RestartWindow time.Duration `yaml:"restart_window"`
+	// StormHost, StormCloud: more restarts than these within StormWindow on one host, or in
+	// the whole cloud, are a storm: further failures are left alone, with an alert, until the
+	// window has room again. 0: no limit. Defaults 30, 100 and 10m (20 VMs of a host failing
+	// together are all restarted).
+	StormHost   int           `yaml:"storm_host"`
+	StormCloud  int           `yaml:"storm_cloud"`
+	StormWindow time.Duration `yaml:"storm_window"`
 }
 
 // Segments maps a segment name to its definition.
@@ -333,6 +352,9 @@ func Default() *Config {
 		Alerts:  Alerts{Resend: DefaultAlertResend},
 		Metrics: Metrics{CapacityInterval: DefaultCapacityInterval},
 		API:     API{MonitorRoles: []string{"admin", "service"}, SignalWindow: time.Minute, SignalBurst: 5},
+		Instances: Instances{
+			MaxRestarts: 3, RestartWindow: time.Hour, StormHost: 30, StormCloud: 100, StormWindow: 10 * time.Minute,
+		},
 	}
 }
 

@@ -92,6 +92,9 @@ func TestLoadExampleGivesTheDocumentedValues(t *testing.T) {
 		},
 		Metrics: Metrics{CapacityInterval: 5 * time.Minute},
 		API:     API{MonitorRoles: []string{"admin", "service"}, SignalWindow: time.Minute, SignalBurst: 5},
+		Instances: Instances{
+			MaxRestarts: 3, RestartWindow: time.Hour, StormHost: 30, StormCloud: 100, StormWindow: 10 * time.Minute,
+		},
 		Alerts: Alerts{
 			Labels:       map[string]string{"cluster": "overcloud"},
 			Resend:       time.Minute,

@@ -38,6 +38,7 @@ func (c *Config) Validate() error {
 	c.Health.validate(&p)
 	c.Metrics.validate(&p)
 	c.API.validate(&p, c.Metrics)
+	c.Instances.validate(&p)
 	c.Alerts.validate(&p)
 	if len(p) == 0 {
 		return nil
@@ -288,6 +289,23 @@ func (a API) validate(p *problems, m Metrics) {
 	}
 	if a.SignalBurst < 0 {
 		p.add("api.signal_burst: %d is negative", a.SignalBurst)
+	}
+}
+
+func (i Instances) validate(p *problems) {
+	for _, f := range []struct {
+		name string
+		n    int
+	}{{"max_restarts", i.MaxRestarts}, {"storm_host", i.StormHost}, {"storm_cloud", i.StormCloud}} {
+		if f.n < 0 {
+			p.add("instances.%s: %d is negative", f.name, f.n)
+		}
+	}
+	if i.MaxRestarts > 0 && i.RestartWindow <= 0 {
+		p.add("instances.restart_window: %s is not positive", i.RestartWindow)
+	}
+	if (i.StormHost > 0 || i.StormCloud > 0) && i.StormWindow <= 0 {
+		p.add("instances.storm_window: %s is not positive", i.StormWindow)
 	}
 }
 

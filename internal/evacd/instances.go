@@ -2,6 +2,7 @@ package evacd
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -187,8 +188,7 @@ func (d *Daemon) restart(ctx context.Context, node string, batch []vmReport) {
 		}
 		return
 	}
-	vms := map[string]bool{}
-	var kinds []string
+	var ha []vmReport
 	for _, r := range batch {
 		if dec := d.engine.Decide(reads, host, r.server); !dec.HA {
 			// Seen and said, but nothing to recover: no incident.
@@ -198,26 +198,37 @@ func (d *Daemon) restart(ctx context.Context, node string, batch []vmReport) {
 			})
 			continue
 		}
-		vms[r.server.ID] = true
+		ha = append(ha, r)
+	}
+	if len(ha) == 0 {
+		return
+	}
+	restart, relocate, stormed := d.bound(ctx, node, ha)
+	for _, r := range stormed {
+		d.record(ctx, history.Event{
+			Host: node, Kind: history.KindAlert, Summary: fmt.Sprintf("%s %s on %s: left, a restart storm (%s)", vmLabel(r.vmReport), r.event.Kind, node, r.why),
+			Reason: history.Reason{Code: ReasonRestartStorm, Text: r.why}, Details: history.DetailsOf(reportDetails(r.vmReport)),
+		})
+		log.Warn("failed VM left: restart storm", "vm", r.server.ID, "why", r.why)
+	}
+	if len(restart)+len(relocate) == 0 {
+		return
+	}
+	var kinds []string
+	var details []map[string]any
+	for _, r := range append(slices.Clone(restart), relocate...) {
+		details = append(details, reportDetails(r))
 		if !slices.Contains(kinds, string(r.event.Kind)) {
 			kinds = append(kinds, string(r.event.Kind))
 		}
 	}
-	if len(vms) == 0 {
-		return
-	}
 	var inc *history.Incident
 	if d.o.History != nil {
-		var details []map[string]any
-		for _, r := range batch {
-			if vms[r.server.ID] {
-				details = append(details, reportDetails(r))
-			}
-		}
-		first := batch[0]
-		summary := fmt.Sprintf("%s %s on %s: restarting it", vmLabel(first), first.event.Kind, node)
-		if len(vms) > 1 {
-			summary = fmt.Sprintf("%d VMs failed on %s (%s): restarting them", len(vms), node, strings.Join(kinds, ", "))
+		first := append(slices.Clone(restart), relocate...)[0]
+		n := len(restart) + len(relocate)
+		summary := fmt.Sprintf("%s %s on %s: %s", vmLabel(first), first.event.Kind, node, whatIsDone(restart, relocate))
+		if n > 1 {
+			summary = fmt.Sprintf("%d VMs failed on %s (%s): %s", n, node, strings.Join(kinds, ", "), whatIsDone(restart, relocate))
 		}
 		failure := history.Event{
 			Host: node, Kind: history.KindFailure, Summary: summary,
@@ -228,17 +239,37 @@ func (d *Daemon) restart(ctx context.Context, node string, batch []vmReport) {
 			log.Warn("opening an incident failed", "error", err)
 		}
 	}
-	job := recovery.Job{Source: host, Situation: recovery.VMFailed, VMs: vms, Reads: reads}
-	if inc != nil {
-		job.Recorder = inc
+	total, failed := 0, 0
+	var runErr error
+	for _, part := range []struct {
+		sit recovery.Situation
+		vms []vmReport
+	}{{recovery.VMFailed, restart}, {recovery.VMRelocate, relocate}} {
+		if len(part.vms) == 0 {
+			continue
+		}
+		ids := map[string]bool{}
+		for _, r := range part.vms {
+			ids[r.server.ID] = true
+		}
+		job := recovery.Job{Source: host, Situation: part.sit, VMs: ids, Reads: reads}
+		if inc != nil {
+			job.Recorder = inc
+		}
+		rep, err := d.engine.Run(ctx, job)
+		total += len(ids)
+		if err != nil {
+			runErr = errors.Join(runErr, err)
+			continue
+		}
+		failed += rep.Count(recovery.Failed) + rep.Count(recovery.Unrecoverable)
 	}
-	rep, err := d.engine.Run(ctx, job)
-	outcome, summary := history.OutcomeRecovered, fmt.Sprintf("%d VMs of %s running again", len(vms), node)
+	outcome, summary := history.OutcomeRecovered, fmt.Sprintf("%d VMs of %s running again", total, node)
 	switch {
-	case err != nil:
-		outcome, summary = history.OutcomeFailed, "restarting the VMs of "+node+" stopped: "+err.Error()
-	case rep.Count(recovery.Failed)+rep.Count(recovery.Unrecoverable) > 0:
-		outcome, summary = history.OutcomePartial, fmt.Sprintf("%d of %d VMs of %s could not be restarted", rep.Count(recovery.Failed)+rep.Count(recovery.Unrecoverable), len(vms), node)
+	case runErr != nil:
+		outcome, summary = history.OutcomeFailed, "recovering the failed VMs of "+node+" stopped: "+runErr.Error()
+	case failed > 0:
+		outcome, summary = history.OutcomePartial, fmt.Sprintf("%d of %d failed VMs of %s could not be recovered", failed, total, node)
 	}
 	log.Info("failed VMs handled", "outcome", string(outcome), "summary", summary)
 	if inc != nil {
@@ -248,6 +279,76 @@ func (d *Daemon) restart(ctx context.Context, node string, batch []vmReport) {
 			log.Warn("closing the incident failed", "error", err)
 		}
 	}
+}
+
+// ReasonRestartStorm is the history's reason of a failed VM left alone because its host, or the
+// cloud, restarted too many VMs lately.
+const ReasonRestartStorm history.ReasonCode = "restart-storm"
+
+// whatIsDone says what is done about the failed VMs of a batch.
+func whatIsDone(restart, relocate []vmReport) string {
+	switch {
+	case len(relocate) == 0:
+		return "restarting where they are"
+	case len(restart) == 0:
+		return "moving to another host of the segment: they failed too often here"
+	}
+	return fmt.Sprintf("restarting %d where they are, moving %d that failed too often here to another host", len(restart), len(relocate))
+}
+
+// stormed is a failed VM left alone, and why.
+type stormed struct {
+	vmReport
+	why string
+}
+
+// bound splits the failed HA VMs of node by what instances allows: restarted where they are,
+// moved elsewhere (restarted max_restarts times within restart_window since they last moved),
+// or left (a restart storm on the host or in the cloud). What was done is read from the
+// history's moves, so it outlives the daemon and follows it to another controller.
+func (d *Daemon) bound(ctx context.Context, node string, vms []vmReport) (restart, relocate []vmReport, left []stormed) {
+	lim := d.o.Config.Instances
+	now := d.clock.Now()
+	perVM := map[string]int{}
+	onHost, inCloud := 0, 0
+	if d.o.History != nil {
+		since := now.Add(-max(lim.RestartWindow, lim.StormWindow))
+		moves, err := d.o.History.Moves(ctx, history.Filter{Since: since})
+		if err != nil {
+			d.o.Log.Warn("reading the restarts done from the history failed: counting none", "error", err)
+		}
+		for _, m := range moves {
+			if m.Method != string(recovery.Restart) {
+				// Moved since: its restarts before are another host's story.
+				delete(perVM, m.VMID)
+				continue
+			}
+			if !m.Start.Before(now.Add(-lim.RestartWindow)) {
+				perVM[m.VMID]++
+			}
+			if !m.Start.Before(now.Add(-lim.StormWindow)) {
+				inCloud++
+				if m.From == node {
+					onHost++
+				}
+			}
+		}
+	}
+	for _, r := range vms {
+		switch {
+		case lim.StormHost > 0 && onHost >= lim.StormHost:
+			left = append(left, stormed{r, fmt.Sprintf("%d restarts on %s within %s, storm_host is %d", onHost, node, lim.StormWindow, lim.StormHost)})
+		case lim.StormCloud > 0 && inCloud >= lim.StormCloud:
+			left = append(left, stormed{r, fmt.Sprintf("%d restarts in the cloud within %s, storm_cloud is %d", inCloud, lim.StormWindow, lim.StormCloud)})
+		case lim.MaxRestarts > 0 && perVM[r.server.ID] >= lim.MaxRestarts:
+			relocate = append(relocate, r)
+		default:
+			restart = append(restart, r)
+			onHost++
+			inCloud++
+		}
+	}
+	return restart, relocate, left
 }
 
 func vmLabel(r vmReport) string {

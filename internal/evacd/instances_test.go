@@ -169,3 +169,80 @@ func TestASignalRestartsTheServerLikeAFailure(t *testing.T) {
 		t.Errorf("no signal recorded with its reason and who sent it: %v", evs)
 	}
 }
+
+func (w *world) vmFailed(t *testing.T, id, host string) {
+	t.Helper()
+	ans, err := w.daemon.InstanceFailed(t.Context(), instancemon.Event{Server: id, Host: host, Kind: instancemon.Crashed, Time: time.Now()}, haapi.Caller{})
+	if err != nil || ans.Status != haapi.Accepted {
+		t.Fatalf("report of %s on %s: %+v, %v", id, host, ans, err)
+	}
+}
+
+func closedIncidents(t *testing.T, w *world) int {
+	t.Helper()
+	incs, err := w.store.Incidents(t.Context(), history.Filter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, in := range incs {
+		if !in.Closed.IsZero() {
+			n++
+		}
+	}
+	return n
+}
+
+func TestAVMThatFailsTooOftenWhereItIsMovesToAnotherHostOfItsSegment(t *testing.T) {
+	w := newWorld(t, "auto", "")
+	w.cfg.Instances.MaxRestarts, w.cfg.Instances.RestartWindow = 2, time.Hour
+	w.boot("cmp1", 1, true)
+	id := w.ids("cmp1")[0]
+	w.startDaemon(t)
+	for i := 1; i <= 3; i++ {
+		w.vmFailed(t, id, "cmp1")
+		must(t, fmt.Sprintf("failure %d handled", i), func() bool { return closedIncidents(t, w) == i })
+	}
+	var got []string
+	for _, c := range w.nova.Calls() {
+		if strings.HasPrefix(c, "Reboot ") || strings.HasPrefix(c, "ColdMigrate ") {
+			got = append(got, strings.Fields(c)[0])
+		}
+	}
+	if strings.Join(got, " ") != "Reboot Reboot ColdMigrate" {
+		t.Errorf("Nova was asked %v; want two restarts, then a cold migration", got)
+	}
+	if s := w.hostOf(t, id); s.Host == "cmp1" || s.Status != "ACTIVE" {
+		t.Errorf("after its third failure the VM is %s on %s; want ACTIVE on another host", s.Status, s.Host)
+	}
+	// Failing on its new host, it is restarted there: its restarts on cmp1 are cmp1's story.
+	w.vmFailed(t, id, w.hostOf(t, id).Host)
+	must(t, "the failure on its new host handled", func() bool { return closedIncidents(t, w) == 4 })
+	if n := len(reboots(w.nova)); n != 3 {
+		t.Errorf("%d restarts in all, want 3: failing on its new host, it is restarted there", n)
+	}
+}
+
+func TestARestartStormOnAHostLeavesTheFailuresPastItsLimitWithAnAlert(t *testing.T) {
+	w := newWorld(t, "auto", "")
+	w.cfg.Instances.StormHost, w.cfg.Instances.StormWindow = 2, 10*time.Minute
+	w.boot("cmp1", 3, true)
+	w.startDaemon(t)
+	for _, id := range w.ids("cmp1") {
+		w.vmFailed(t, id, "cmp1")
+	}
+	must(t, "the batch handled", func() bool { return closedIncidents(t, w) == 1 })
+	if n := len(reboots(w.nova)); n != 2 {
+		t.Errorf("%d restarts, want 2 (storm_host)", n)
+	}
+	evs, _ := w.store.Query(t.Context(), history.Filter{Kind: history.KindAlert})
+	left := 0
+	for _, e := range evs {
+		if e.Reason.Code == ReasonRestartStorm {
+			left++
+		}
+	}
+	if left != 1 {
+		t.Errorf("%d VMs left for a storm, want 1: %v", left, evs)
+	}
+}

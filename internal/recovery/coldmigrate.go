@@ -20,7 +20,7 @@ func (coldMigrate) Start(ctx context.Context, x *run, m *move, attempt int) erro
 	if err := latestMigration(ctx, x, m, "migration"); err != nil {
 		return err
 	}
-	m.confirming = false
+	m.confirming, m.starting = false, false
 	if m.inFlight && attempt == 0 {
 		return nil
 	}
@@ -44,6 +44,16 @@ func (coldMigrate) Check(ctx context.Context, x *run, m *move, o observation) (b
 		}
 	case s.Host != source && s.TaskState == "" && s.Status == m.want:
 		return true, s.Host, nil
+	case s.Host != source && s.TaskState == "" && s.Status == "SHUTOFF" && m.want == "ACTIVE":
+		// Moved stopped (Nova stopped it after its crash): started where it landed.
+		if !m.starting {
+			if err := x.e.request(ctx, "start", func(ctx context.Context) error {
+				return x.e.o.Nova.StartServer(ctx, m.id)
+			}); err != nil && !openstack.IsConflict(err) {
+				return false, "", err
+			}
+			m.starting = true
+		}
 	case s.Status == "ERROR":
 		return false, "", fmt.Errorf("%s is in ERROR after its cold migration", m.id)
 	case s.Host == source && s.TaskState == "":

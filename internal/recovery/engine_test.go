@@ -1051,3 +1051,33 @@ func TestFailedVMsAreRestartedWhereTheyAreAndNoOtherVMOfTheHostIsTouched(t *test
 		}
 	})
 }
+
+func TestVMsThatFailTooOftenAreMovedToAnotherHostOfTheirSegmentAndRunThere(t *testing.T) {
+	bubble(t, func(t *testing.T) {
+		w := newWorld(t, "auto", "")
+		srvs := w.boot("cmp2",
+			vm{name: "crashed-active", ha: true, image: "img"},
+			vm{name: "crashed-stopped-by-nova", ha: true, image: "img", status: "SHUTOFF"},
+			vm{name: "healthy", ha: true, image: "img"},
+		)
+		ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
+		defer cancel()
+		rep, err := w.eng.Run(ctx, Job{
+			Source: NewNames(w.cfg, nil).ByNode("cmp2"), Situation: VMRelocate,
+			VMs: map[string]bool{srvs[0].ID: true, srvs[1].ID: true}, Recorder: w.rec,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, name := range []string{"crashed-active", "crashed-stopped-by-nova"} {
+			r := result(rep, name)
+			s := w.server(r.Server.ID)
+			if r.Result != Recovered || r.Method != ColdMigrate || s.Host == "cmp2" || s.Status != "ACTIVE" {
+				t.Errorf("%s: %s by %s, now %s on %s; want cold-migrated off cmp2 and ACTIVE", name, r.Result, r.Method, s.Status, s.Host)
+			}
+		}
+		if s := w.server(srvs[2].ID); s.Host != "cmp2" {
+			t.Errorf("the healthy VM moved to %s", s.Host)
+		}
+	})
+}

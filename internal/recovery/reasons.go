@@ -20,6 +20,10 @@ const (
 	// VMFailed: the source host runs; the VMs of Job.VMs failed on it (their qemu died, a
 	// watchdog fired, a disk failed under them): each is restarted where it is.
 	VMFailed Situation = "vm-failed"
+	// VMRelocate: the VMs of Job.VMs failed on the source host once too often: each is moved
+	// to another host of its segment (a cold migration) and runs there, even one Nova had
+	// stopped after its crash.
+	VMRelocate Situation = "vm-relocate"
 )
 
 // MethodName names a method.

@@ -97,6 +97,8 @@ func (x *run) verb() string {
 		return "evacuating"
 	case VMFailed:
 		return "restarting"
+	case VMRelocate:
+		return "moving failing VMs off"
 	}
 	return "moving off"
 }
@@ -266,6 +268,10 @@ func (x *run) classify(ctx context.Context) []*move {
 		}
 		m.method = x.e.methods[name]
 		m.want = wantStatus(name, s)
+		if x.job.Situation == VMRelocate {
+			// Stopped by Nova after its crash, not by its owner: it must run.
+			m.want = "ACTIVE"
+		}
 		if name == Evacuate {
 			_, busy := inFlight[s.ID]
 			m.seen = priorEvacuations(x.r.Migrations, s.ID, busy)
@@ -292,9 +298,13 @@ func (x *run) choose(s openstack.Server, cls policy.ClassDecision) (MethodName, 
 	if c == config.ClassNone {
 		return None, Reason{Code: CodeClassNone, Text: cls.Reason}
 	}
-	if x.job.Situation == VMFailed {
+	switch x.job.Situation {
+	case VMFailed:
 		// Its host runs: the VM runs again where it is, whatever its class says of moves.
 		return Restart, Reason{}
+	case VMRelocate:
+		// It fails where it is: it runs elsewhere, started from its disk.
+		return ColdMigrate, Reason{}
 	}
 	recreateOK := c == config.ClassRecreateLosingLocalData || c == config.ClassRecreate && !localDisks(s)
 	if (c == config.ClassRecreate || c == config.ClassRecreateLosingLocalData) && recreateOK {

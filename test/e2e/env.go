@@ -39,6 +39,10 @@ const (
 	APIPort = 8787
 )
 
+// GuestMaxRestarts is instances.max_restarts in a lab with guests: a VM restarted that often
+// on its host is moved to another at its next failure.
+const GuestMaxRestarts = 2
+
 // APIURL is where the computes' instance monitors reach the HA API.
 func APIURL() string { return fmt.Sprintf("http://%s:%d", APIAddr, APIPort) }
 
@@ -364,7 +368,8 @@ metrics:
 `, nova.CloudAdmin, e.Plane.CloudsYAML(), seg, s.Retries, s.Backoff, tiers, g.MaxHosts, g.Window, g.MaxSegmentFraction, e.HistoryDB(), MetricsPort,
 		HostcheckMetricsPort)
 	if e.guests {
-		cfg += fmt.Sprintf("api:\n  listen: 0.0.0.0:%d\n  url: %s\n", APIPort, APIURL())
+		cfg += fmt.Sprintf("api:\n  listen: 0.0.0.0:%d\n  url: %s\ninstances:\n  max_restarts: %d\n  restart_window: 1h\n",
+			APIPort, APIURL(), GuestMaxRestarts)
 	}
 	doc := []byte(cfg + e.health + e.alerts)
 	// Said here, at once, rather than as a daemon that never starts.

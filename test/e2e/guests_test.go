@@ -39,8 +39,7 @@ func TestGuests(t *testing.T) {
 		t.Fatalf("guest-ha: on %q, %v", host, err)
 	}
 	t.Logf("guest-ha ACTIVE on cmp1 %s after the request", time.Since(booted).Round(time.Millisecond))
-	vms := []VM{{ID: id, Name: "guest-ha", Host: "cmp1", HA: true}}
-
+	
 	if !t.Run("booted through Nova, the guest runs in its host's libvirtd from the shared storage", func(t *testing.T) {
 		line, err := env.WaitConsole(ctx, id, "up boot=1 ", 2*time.Minute)
 		if err != nil {
@@ -115,8 +114,36 @@ func TestGuests(t *testing.T) {
 		}
 	})
 
+	// Restarted twice on cmp1 above (GuestMaxRestarts): its next failure moves it.
+	home, other := "cmp1", "cmp2"
+	t.Run("killed again beyond the limit of restarts: it runs on another host of its segment", func(t *testing.T) {
+		killed := time.Now()
+		if err := env.KillQemu(ctx, "cmp1", id); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := env.WaitRunning(ctx, "cmp2", id, 3*time.Minute); err != nil {
+			t.Fatal(err)
+		}
+		home, other = "cmp2", "cmp1"
+		line, err := env.WaitConsole(ctx, id, "up boot=4 ", 2*time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("killed -> running on cmp2 after %s: %s", time.Since(killed).Round(time.Millisecond), line)
+		if ok, err := env.Runs(ctx, "cmp1", id); err != nil || ok {
+			t.Errorf("cmp1 runs it too (%v)", err)
+		}
+		moves, err := env.HistoryMoves(ctx, "cmp1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if last := moves[len(moves)-1]; last.VMID != id || last.Method != "cold-migrate" || last.Result != "succeeded" {
+			t.Errorf("the last move of cmp1: %+v; want guest-ha cold-migrated", last)
+		}
+	})
+
 	t.Run("openstack server stop of an HA VM: it stays stopped, and nothing is taken for a failure", func(t *testing.T) {
-		before, err := env.VMFailures(ctx, "cmp1")
+		before, err := env.VMFailures(ctx, home)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -139,16 +166,16 @@ func TestGuests(t *testing.T) {
 		if s, err := env.Nova.Server(ctx, id); err != nil || s.Status != "SHUTOFF" {
 			t.Errorf("after 20 s: %s, %v; want it still SHUTOFF", s.Status, err)
 		}
-		if ok, err := env.Runs(ctx, "cmp1", id); err != nil || ok {
-			t.Errorf("cmp1 runs the stopped guest again (%v)", err)
+		if ok, err := env.Runs(ctx, home, id); err != nil || ok {
+			t.Errorf("%s runs the stopped guest again (%v)", home, err)
 		}
-		if after, err := env.VMFailures(ctx, "cmp1"); err != nil || len(after) != len(before) {
+		if after, err := env.VMFailures(ctx, home); err != nil || len(after) != len(before) {
 			t.Errorf("history: %v, %v; want no new failure", after[len(before):], err)
 		}
 		if err := env.Admin.Start(ctx, id); err != nil {
 			t.Fatal(err)
 		}
-		if _, err := env.WaitRunning(ctx, "cmp1", id, 2*time.Minute); err != nil {
+		if _, err := env.WaitRunning(ctx, home, id, 2*time.Minute); err != nil {
 			t.Fatal(err)
 		}
 	})
@@ -255,7 +282,7 @@ func TestGuests(t *testing.T) {
 	})
 
 	t.Run("its host loses power: fenced, and the guest boots on the other host from its own disk", func(t *testing.T) {
-		tl, err := env.PowerLoss(ctx, "cmp1", vms, 5*time.Minute, testLog{t})
+		tl, err := env.PowerLoss(ctx, home, []VM{{ID: id, Name: "guest-ha", Host: home, HA: true}}, 5*time.Minute, testLog{t})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -266,30 +293,31 @@ func TestGuests(t *testing.T) {
 		if tl.AllActive == 0 {
 			t.Fatal("the guest was not ACTIVE elsewhere within 5 minutes")
 		}
-		// boot=5 (after the restarts and the stop above): the guest read the counter its
-		// earlier boots wrote, so it booted from the same disk, not a new one.
-		line, err := env.WaitConsole(ctx, id, "up boot=5 ", 2*time.Minute)
+		// boot=6 (after the restarts, the move and the stop above): the guest read the counter
+		// its earlier boots wrote, so it booted from the same disk, not a new one.
+		line, err := env.WaitConsole(ctx, id, "up boot=6 ", 2*time.Minute)
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Logf("console: %s", line)
-		if ok, err := env.Runs(ctx, "cmp2", id); err != nil || !ok {
-			t.Errorf("cmp2's libvirtd does not run the evacuated guest (%v)", err)
+		if ok, err := env.Runs(ctx, other, id); err != nil || !ok {
+			t.Errorf("%s's libvirtd does not run the evacuated guest (%v)", other, err)
 		}
 	})
 
 	t.Run("the host back, the guest runs on untouched: its disk on the shared storage is not cleaned up", func(t *testing.T) {
-		if _, err := env.PowerOn(ctx, "cmp1", 5*time.Minute, testLog{t}); err != nil {
+		if _, err := env.PowerOn(ctx, home, 5*time.Minute, testLog{t}); err != nil {
 			t.Fatal(err)
 		}
-		// nova-compute on cmp1 has cleaned up what was evacuated from it by now (it does so
-		// before it reports up); a guest whose disk it deleted would fail its next write.
+		// nova-compute on the host back has cleaned up what was evacuated from it by now (it
+		// does so before it reports up); a guest whose disk it deleted would fail its next
+		// write.
 		time.Sleep(10 * time.Second)
-		if ok, err := env.Runs(ctx, "cmp2", id); err != nil || !ok {
-			t.Errorf("the guest no longer runs on cmp2 (%v)", err)
+		if ok, err := env.Runs(ctx, other, id); err != nil || !ok {
+			t.Errorf("the guest no longer runs on %s (%v)", other, err)
 		}
-		if ok, err := env.Runs(ctx, "cmp1", id); err != nil || ok {
-			t.Errorf("cmp1 runs the guest again (%v)", err)
+		if ok, err := env.Runs(ctx, home, id); err != nil || ok {
+			t.Errorf("%s runs the guest again (%v)", home, err)
 		}
 		log, err := env.Admin.ConsoleLog(ctx, id)
 		if err != nil {

@@ -36,6 +36,8 @@ func main() {
 	target := flag.Duration("target", 10*time.Second, "largest acceptable median time from the kill to the VM running again, ACTIVE")
 	decision := flag.Duration("decision", 3*time.Second, "largest acceptable median time from the kill to the daemon starting the restart")
 	rssTarget := flag.Int("rss-mb", 20, "largest acceptable peak RSS of the instance monitor, in MB")
+	burst := flag.Int("burst", 20, "HA VMs booted on the other host and crashed together at the end (0: none)")
+	burstTarget := flag.Duration("burst-target", 2*time.Minute, "largest acceptable time from the burst's kill to every VM of it running again, ACTIVE")
 	flag.Parse()
 	if *kills < 1 {
 		fmt.Fprintln(os.Stderr, "guests: -kills must be at least 1")
@@ -46,7 +48,7 @@ func main() {
 		fmt.Fprintln(os.Stderr, "guests:", err)
 		os.Exit(2)
 	}
-	if err := run(abs, *kills, *target, *decision, *rssTarget); err != nil {
+	if err := run(abs, *kills, *target, *decision, *rssTarget, *burst, *burstTarget); err != nil {
 		fmt.Fprintln(os.Stderr, "guests:", err)
 		os.Exit(1)
 	}
@@ -54,7 +56,7 @@ func main() {
 
 var uptimeRE = regexp.MustCompile(`uptime=([0-9.]+)`)
 
-func run(bin string, kills int, target, decisionTarget time.Duration, rssTarget int) error {
+func run(bin string, kills int, target, decisionTarget time.Duration, rssTarget, burst int, burstTarget time.Duration) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Minute)
 	defer cancel()
 	dir, err := os.MkdirTemp("", "computeha-bench-guests-")
@@ -127,6 +129,12 @@ func run(bin string, kills int, target, decisionTarget time.Duration, rssTarget 
 			i, back[len(back)-1].Round(10*time.Millisecond), lastOr(boots))
 		time.Sleep(3 * time.Second)
 	}
+	var burstTook time.Duration
+	if burst > 0 {
+		if burstTook, err = crashTogether(ctx, env, image, burst); err != nil {
+			return err
+		}
+	}
 	peak, err := mem.Peaks()
 	if err != nil {
 		return fmt.Errorf("the instance monitor's memory: %w", err)
@@ -151,6 +159,9 @@ func run(bin string, kills int, target, decisionTarget time.Duration, rssTarget 
 	}
 	if len(boots) > 0 {
 		fmt.Printf("  %-58s %8s  (not counted above: after ACTIVE)\n", "then the guest's own boot to its init (median)", median(boots).Round(10*time.Millisecond))
+	}
+	if burst > 0 {
+		check(fmt.Sprintf("%d HA VMs' qemu killed together -> all running again, ACTIVE", burst), burstTook, burstTarget)
 	}
 	verdict := "met"
 	if peak.HWM > int64(rssTarget)*1024 {
@@ -177,4 +188,39 @@ func median(d []time.Duration) time.Duration {
 		return s[len(s)/2]
 	}
 	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+// crashTogether boots n HA guests on cmp2, kills all their qemu processes at once, and returns
+// how long it took until every one of them ran again there, ACTIVE: the monitor must report
+// them all (none lost in the burst) and the daemon restart them all.
+func crashTogether(ctx context.Context, env *e2e.Env, image string, n int) (time.Duration, error) {
+	var ids []string
+	for i := range n {
+		id, err := env.Admin.BootWith(ctx, nova.BootOpts{
+			Name: fmt.Sprintf("burst-%02d", i), Host: "cmp2", Flavor: nova.FlavorGuest, Image: image,
+			Metadata: map[string]string{config.DefaultMetadataKey: "true"},
+		})
+		if err != nil {
+			return 0, err
+		}
+		ids = append(ids, id)
+	}
+	for _, id := range ids {
+		if _, err := env.WaitRunning(ctx, "cmp2", id, 5*time.Minute); err != nil {
+			return 0, err
+		}
+	}
+	fmt.Printf("%d guests running on cmp2; killing every qemu of them at once\n", n)
+	killed := time.Now()
+	if _, errOut, code, err := env.Lab.Exec(ctx, "cmp2", "pkill", "-KILL", "-f", "qemu-system.*guest=instance-"); err != nil || code != 0 {
+		return 0, fmt.Errorf("pkill on cmp2: exit %d, %v: %s", code, err, errOut)
+	}
+	for _, id := range ids {
+		if _, err := env.WaitRunning(ctx, "cmp2", id, 5*time.Minute); err != nil {
+			return 0, err
+		}
+	}
+	took := time.Since(killed)
+	fmt.Printf("all %d running again, ACTIVE, %s after the kill\n", n, took.Round(10*time.Millisecond))
+	return took, nil
 }
