@@ -39,7 +39,7 @@ func TestGuests(t *testing.T) {
 		t.Fatalf("guest-ha: on %q, %v", host, err)
 	}
 	t.Logf("guest-ha ACTIVE on cmp1 %s after the request", time.Since(booted).Round(time.Millisecond))
-	
+
 	if !t.Run("booted through Nova, the guest runs in its host's libvirtd from the shared storage", func(t *testing.T) {
 		line, err := env.WaitConsole(ctx, id, "up boot=1 ", 2*time.Minute)
 		if err != nil {
