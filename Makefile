@@ -140,7 +140,7 @@ mariadb-test: ## The history store's suite on a real MariaDB server (root; start
 	$(GO) test -json -count=1 -tags mariadb -timeout 10m -v -run MariaDB ./internal/history/ | $(TESTSUMMARY)
 
 .PHONY: demo
-demo: deps build ## The main job (root): lab + Nova, power a compute off, watch it fenced and its VMs evacuated
+demo: deps build ## The main job (root): lab + Nova with real guests, power a compute off, watch it fenced and its VMs evacuated; then a VM's qemu killed and restarted (DEMO_FLAGS=-fake: no guests)
 	$(GO) run ./test/e2e/demo -bin $(BIN) $(DEMO_FLAGS)
 
 .PHONY: demo-down

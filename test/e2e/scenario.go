@@ -31,12 +31,12 @@ func (e *Env) Boot(ctx context.Context, host string, n, m int) ([]VM, error) {
 	var vms []VM
 	for i := range n + m {
 		ha := i < n
-		flavor, kind := nova.FlavorEvacuable, "ha"
+		kind := "ha"
 		if !ha {
-			flavor, kind = nova.FlavorTiny, "plain"
+			kind = "plain"
 		}
 		name := fmt.Sprintf("%s-%s-%02d", host, kind, i)
-		id, err := e.Admin.Boot(ctx, name, host, flavor)
+		id, err := e.boot(ctx, name, host, ha)
 		if err != nil {
 			return vms, err
 		}
@@ -55,11 +55,7 @@ func (e *Env) Boot(ctx context.Context, host string, n, m int) ([]VM, error) {
 			if derr := e.Admin.Delete(ctx, v.ID); derr != nil {
 				return vms, derr
 			}
-			flavor := nova.FlavorEvacuable
-			if !v.HA {
-				flavor = nova.FlavorTiny
-			}
-			if vms[i].ID, err = e.Admin.Boot(ctx, v.Name, host, flavor); err != nil {
+			if vms[i].ID, err = e.boot(ctx, v.Name, host, v.HA); err != nil {
 				return vms, err
 			}
 			got, err = e.Admin.Wait(wctx, vms[i].ID)
@@ -72,6 +68,28 @@ func (e *Env) Boot(ctx context.Context, host string, n, m int) ([]VM, error) {
 		}
 	}
 	return vms, nil
+}
+
+// boot creates one server on host, HA through its flavor when ha is set: the image tiny with
+// m1.evacuable or m1.tiny, or in a lab with guests the test guest with m1.guest-evacuable or
+// m1.guest.
+func (e *Env) boot(ctx context.Context, name, host string, ha bool) (string, error) {
+	if !e.guests {
+		flavor := nova.FlavorEvacuable
+		if !ha {
+			flavor = nova.FlavorTiny
+		}
+		return e.Admin.Boot(ctx, name, host, flavor)
+	}
+	image, err := e.Admin.ImageID(ctx, nova.GuestImage)
+	if err != nil {
+		return "", err
+	}
+	flavor := nova.FlavorGuestEvacuable
+	if !ha {
+		flavor = nova.FlavorGuest
+	}
+	return e.Admin.BootWith(ctx, nova.BootOpts{Name: name, Host: host, Flavor: flavor, Image: image})
 }
 
 // BootMany is Boot for many VMs: n HA VMs and m others on host, each kind in one request

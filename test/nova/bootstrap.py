@@ -40,6 +40,7 @@ FLAVORS = [
     ("10", "m1.evacuable", 512, 1, 1, {"evacuable": "true"}),
     # The test guest (test/guest): a kernel and a busybox initramfs.
     ("20", "m1.guest", 128, 1, 1, {}),
+    ("21", "m1.guest-evacuable", 128, 1, 1, {"evacuable": "true"}),
 ]
 IMAGE_NAME = "tiny"
 # The test guest's bootable images: name -> extra kernel command line. The

@@ -28,8 +28,10 @@ import (
 const (
 	FlavorTiny      = "1"
 	FlavorEvacuable = "10"
-	// FlavorGuest (GuestFlavor) fits the test guest: 1 vCPU, 128 MB, 1 GB.
-	FlavorGuest = "20"
+	// FlavorGuest (GuestFlavor) fits the test guest: 1 vCPU, 128 MB, 1 GB;
+	// FlavorGuestEvacuable is the same with evacuable=true.
+	FlavorGuest          = "20"
+	FlavorGuestEvacuable = "21"
 )
 
 // Admin is a compute client of the plane's admin, reaching it through its
