@@ -56,9 +56,14 @@ func instancemonCommand() *ucli.Command {
 			login := openstack.NewLazySession(openstack.Options{
 				Cloud: cfg.Cloud, CloudsFile: cfg.CloudsYAML, Logger: log, CallTimeout: 20 * time.Second,
 			})
+			api := &haapi.Client{URL: cfg.API.URL, Login: login}
+			var procs []instancemon.GuardedProcess
+			for _, p := range cfg.Instances.Processes {
+				procs = append(procs, instancemon.GuardedProcess{Name: p.Name, RestartCommand: p.RestartCommand})
+			}
 			return instancemon.Run(ctx, instancemon.Options{
-				Host: node, Dial: dial, Reporter: &haapi.Client{URL: cfg.API.URL, Login: login},
-				Socket: c.String("socket"), Log: log,
+				Host: node, Dial: dial, Reporter: api, Socket: c.String("socket"), Log: log,
+				Processes: procs, ProcessGiveUp: cfg.Instances.ProcessGiveUp, ReportHost: api.ReportHost,
 			})
 		},
 	}

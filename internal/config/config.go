@@ -102,6 +102,27 @@ type Instances struct {
 	StormHost   int           `yaml:"storm_host"`
 	StormCloud  int           `yaml:"storm_cloud"`
 	StormWindow time.Duration `yaml:"storm_window"`
+	// Processes are the compute's provisioning processes the instance monitor keeps running
+	// (libvirtd, the network agent): checked every 5 s, restarted with a growing backoff. List
+	// only processes nothing else restarts (not nova-compute: its Pacemaker clone does; not a
+	// service systemd restarts itself). Empty (the default): none.
+	Processes []Process `yaml:"processes"`
+	// ProcessGiveUp: a process down this long, its restarts failing, makes the daemon disable
+	// the host in Nova (a computeha reason: nothing new is scheduled there) and raise an alert;
+	// once it runs again, the daemon enables the host. Default 1m.
+	ProcessGiveUp time.Duration `yaml:"process_give_up"`
+	// ProcessMigrate: the daemon also live-migrates the host's HA VMs away when it disables it
+	// for a process. Default false.
+	ProcessMigrate bool `yaml:"process_migrate"`
+}
+
+// Process is a provisioning process of the computes.
+type Process struct {
+	// Name is the process name (as ps shows it, the kernel's first 15 characters or the full
+	// name).
+	Name string `yaml:"name"`
+	// RestartCommand starts it again (sh -c), for example systemctl restart libvirtd.
+	RestartCommand string `yaml:"restart_command"`
 }
 
 // Segments maps a segment name to its definition.
@@ -354,6 +375,7 @@ func Default() *Config {
 		API:     API{MonitorRoles: []string{"admin", "service"}, SignalWindow: time.Minute, SignalBurst: 5},
 		Instances: Instances{
 			MaxRestarts: 3, RestartWindow: time.Hour, StormHost: 30, StormCloud: 100, StormWindow: 10 * time.Minute,
+			ProcessGiveUp: time.Minute,
 		},
 	}
 }

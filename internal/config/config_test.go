@@ -94,6 +94,7 @@ func TestLoadExampleGivesTheDocumentedValues(t *testing.T) {
 		API:     API{MonitorRoles: []string{"admin", "service"}, SignalWindow: time.Minute, SignalBurst: 5},
 		Instances: Instances{
 			MaxRestarts: 3, RestartWindow: time.Hour, StormHost: 30, StormCloud: 100, StormWindow: 10 * time.Minute,
+			ProcessGiveUp: time.Minute,
 		},
 		Alerts: Alerts{
 			Labels:       map[string]string{"cluster": "overcloud"},

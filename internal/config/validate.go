@@ -307,6 +307,24 @@ func (i Instances) validate(p *problems) {
 	if (i.StormHost > 0 || i.StormCloud > 0) && i.StormWindow <= 0 {
 		p.add("instances.storm_window: %s is not positive", i.StormWindow)
 	}
+	seen := map[string]bool{}
+	for k, pr := range i.Processes {
+		switch {
+		case strings.TrimSpace(pr.Name) == "" || strings.ContainsAny(pr.Name, "/ \t"):
+			p.add("instances.processes[%d].name: %q is not a process name", k, pr.Name)
+		case seen[pr.Name]:
+			p.add("instances.processes[%d].name: %s is listed twice", k, pr.Name)
+		case pr.Name == "nova-compute":
+			p.add("instances.processes[%d].name: nova-compute is restarted by its Pacemaker clone (ocf:computeha:nova-compute), not here", k)
+		}
+		seen[pr.Name] = true
+		if strings.TrimSpace(pr.RestartCommand) == "" {
+			p.add("instances.processes[%d].restart_command: required", k)
+		}
+	}
+	if len(i.Processes) > 0 && i.ProcessGiveUp <= 0 {
+		p.add("instances.process_give_up: %s is not positive", i.ProcessGiveUp)
+	}
 }
 
 func checkListen(p *problems, field, listen string) {

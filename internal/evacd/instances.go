@@ -84,20 +84,12 @@ func (d *Daemon) Signal(ctx context.Context, s openstack.Server, reason string, 
 }
 
 func (d *Daemon) takeFailure(ctx context.Context, e instancemon.Event, by string) (haapi.Answer, error) {
-	d.vms.mu.Lock()
-	started, closed := d.vms.ctx != nil, d.vms.closed
-	d.vms.mu.Unlock()
-	if !started || closed {
-		return haapi.Answer{}, fmt.Errorf("%w: the daemon is starting or stopping", haapi.ErrUnavailable)
+	if err := d.takingReports(); err != nil {
+		return haapi.Answer{}, err
 	}
 	d.mu.Lock()
-	noQuorum := d.quorumKnown && !d.quorate
 	_, hostBusy := d.jobs[e.Host]
 	d.mu.Unlock()
-	if noQuorum {
-		// Another daemon, on the quorate side, takes it: the monitor tries again.
-		return haapi.Answer{}, fmt.Errorf("%w: this controller's partition has no quorum", haapi.ErrUnavailable)
-	}
 	if hostBusy {
 		return haapi.Answer{Status: haapi.Ignored, Reason: "its host " + e.Host + " is being recovered"}, nil
 	}
@@ -393,4 +385,142 @@ func reportDetails(r vmReport) map[string]any {
 		d["count"] = r.event.Count
 	}
 	return d
+}
+
+// ProcessReasonPrefix starts the reason Nova keeps for a host the daemon disabled because one
+// of its provisioning processes cannot be restarted; only such a disable is undone when the
+// process runs again.
+const ProcessReasonPrefix = "computeha: process "
+
+// Reasons of the history for provisioning processes.
+const (
+	ReasonProcessDown      history.ReasonCode = "process-down"
+	ReasonProcessRecovered history.ReasonCode = "process-recovered"
+)
+
+// HostProcess takes a monitor's report of a provisioning process (haapi.Sink): a process that
+// cannot be restarted gets its host disabled in Nova (nothing new is scheduled there), an alert,
+// and with instances.process_migrate its HA VMs live-migrated away; once it runs again, the
+// host is enabled, if the daemon is what disabled it.
+func (d *Daemon) HostProcess(ctx context.Context, e instancemon.HostEvent, by haapi.Caller) (haapi.Answer, error) {
+	if err := d.takingReports(); err != nil {
+		return haapi.Answer{}, err
+	}
+	node := e.Host
+	d.mu.Lock()
+	_, hostBusy := d.jobs[node]
+	d.mu.Unlock()
+	if hostBusy {
+		return haapi.Answer{Status: haapi.Ignored, Reason: "the host " + node + " is being recovered"}, nil
+	}
+	host := d.names.ByNode(node)
+	svc, err := d.o.Nova.FindComputeService(ctx, host.NovaHost)
+	switch {
+	case openstack.IsNotFound(err):
+		return haapi.Answer{Status: haapi.Ignored, Reason: "Nova has no compute service on " + host.NovaHost}, nil
+	case err != nil:
+		return haapi.Answer{}, fmt.Errorf("%w: reading the compute service from Nova: %w", haapi.ErrUnavailable, err)
+	}
+	mine := ProcessReasonPrefix + e.Process + " "
+	switch e.State {
+	case instancemon.ProcessFailed:
+		// Nova's own disable (libvirt lost: AUTO) is taken over; any other is someone's decision.
+		if !svc.Enabled() && !strings.HasPrefix(svc.DisabledReason, "AUTO:") {
+			return haapi.Answer{Status: haapi.Ignored, Reason: "the host is disabled already: " + svc.DisabledReason}, nil
+		}
+		reason := mine + "cannot be restarted on " + node
+		if _, err := d.o.Nova.DisableService(ctx, svc.ID, reason); err != nil {
+			return haapi.Answer{}, fmt.Errorf("%w: disabling %s in Nova: %w", haapi.ErrUnavailable, node, err)
+		}
+		d.record(ctx, history.Event{
+			Host: node, Kind: history.KindAlert, Summary: fmt.Sprintf("%s cannot be restarted on %s: disabled in Nova", e.Process, node),
+			Reason:  history.Reason{Code: ReasonProcessDown, Text: e.Detail},
+			Details: history.DetailsOf(map[string]any{"process": e.Process, "reported_by": by.UserName, "nova_reason": reason}),
+		})
+		d.o.Log.Warn("a provisioning process cannot be restarted: host disabled in Nova", "host", node, "process", e.Process, "detail", e.Detail)
+		if d.o.Config.Instances.ProcessMigrate {
+			d.migrateOff(node, e.Process)
+		}
+		return haapi.Answer{Status: haapi.Accepted, Reason: node + " disabled in Nova"}, nil
+	case instancemon.ProcessRecovered:
+		if svc.Enabled() {
+			return haapi.Answer{Status: haapi.Ignored, Reason: "the host is enabled"}, nil
+		}
+		if !strings.HasPrefix(svc.DisabledReason, mine) {
+			return haapi.Answer{Status: haapi.Ignored, Reason: "the host is disabled for another reason: " + svc.DisabledReason}, nil
+		}
+		if st, err := d.marks.Get(ctx, node); err != nil {
+			return haapi.Answer{}, fmt.Errorf("%w: reading the host's evacuation mark: %w", haapi.ErrUnavailable, err)
+		} else if st.Blocking() {
+			return haapi.Answer{Status: haapi.Ignored, Reason: "the host is marked for evacuation"}, nil
+		}
+		if _, err := d.o.Nova.EnableService(ctx, svc.ID); err != nil {
+			return haapi.Answer{}, fmt.Errorf("%w: enabling %s in Nova: %w", haapi.ErrUnavailable, node, err)
+		}
+		d.record(ctx, history.Event{
+			Host: node, Kind: history.KindDecision, Summary: fmt.Sprintf("enabled %s again in Nova: %s runs", node, e.Process),
+			Reason: history.Reason{Code: ReasonProcessRecovered, Text: "was disabled: " + svc.DisabledReason},
+		})
+		return haapi.Answer{Status: haapi.Accepted, Reason: node + " enabled in Nova"}, nil
+	}
+	return haapi.Answer{}, fmt.Errorf("unknown process state %q", e.State)
+}
+
+// migrateOff live-migrates the HA VMs of node to other hosts of its segment, in the
+// background, in an incident.
+func (d *Daemon) migrateOff(node, process string) {
+	d.vms.mu.Lock()
+	defer d.vms.mu.Unlock()
+	if d.vms.closed || d.vms.ctx == nil {
+		return
+	}
+	ctx := d.vms.ctx
+	d.vms.wg.Go(func() {
+		var inc *history.Incident
+		if d.o.History != nil {
+			var err error
+			inc, err = d.o.History.OpenIncident(ctx, node, history.Event{
+				Host: node, Kind: history.KindFailure, Summary: fmt.Sprintf("%s cannot be restarted on %s: live-migrating its HA VMs", process, node),
+				Reason: history.Reason{Code: ReasonProcessDown},
+			})
+			if err != nil {
+				d.o.Log.Warn("opening an incident failed", "error", err)
+			}
+		}
+		job := recovery.Job{Source: d.names.ByNode(node), Situation: recovery.HostDegraded}
+		if inc != nil {
+			job.Recorder = inc
+		}
+		rep, err := d.engine.Run(ctx, job)
+		outcome, summary := history.OutcomeRecovered, "every HA VM of "+node+" moved"
+		switch {
+		case err != nil:
+			outcome, summary = history.OutcomeFailed, "moving the VMs off "+node+" stopped: "+err.Error()
+		case rep.Count(recovery.Failed)+rep.Count(recovery.Unrecoverable) > 0:
+			outcome, summary = history.OutcomePartial, fmt.Sprintf("%d HA VMs of %s could not be moved", rep.Count(recovery.Failed)+rep.Count(recovery.Unrecoverable), node)
+		}
+		if inc != nil {
+			cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+			defer cancel()
+			_ = inc.Close(cctx, outcome, summary, history.Reason{})
+		}
+	})
+}
+
+// takingReports is nil when the daemon takes reports now, or says why not (503).
+func (d *Daemon) takingReports() error {
+	d.vms.mu.Lock()
+	started, closed := d.vms.ctx != nil, d.vms.closed
+	d.vms.mu.Unlock()
+	if !started || closed {
+		return fmt.Errorf("%w: the daemon is starting or stopping", haapi.ErrUnavailable)
+	}
+	d.mu.Lock()
+	noQuorum := d.quorumKnown && !d.quorate
+	d.mu.Unlock()
+	if noQuorum {
+		// Another daemon, on the quorate side, takes it: the monitor tries again.
+		return fmt.Errorf("%w: this controller's partition has no quorum", haapi.ErrUnavailable)
+	}
+	return nil
 }

@@ -246,3 +246,52 @@ func TestARestartStormOnAHostLeavesTheFailuresPastItsLimitWithAnAlert(t *testing
 		t.Errorf("%d VMs left for a storm, want 1: %v", left, evs)
 	}
 }
+
+func TestAProcessThatCannotBeRestartedDisablesItsHostUntilItRunsAgain(t *testing.T) {
+	w := newWorld(t, "auto", "")
+	w.startDaemon(t)
+	ctx := t.Context()
+	svc := func(host string) openstack.Service {
+		s, err := w.nova.FindComputeService(ctx, host)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	report := func(host string, st instancemon.ProcessState) haapi.Answer {
+		ans, err := w.daemon.HostProcess(ctx, instancemon.HostEvent{Host: host, Process: "libvirtd", State: st, Detail: "down for 1m0s", Time: time.Now()}, haapi.Caller{UserName: "instancemon"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ans
+	}
+	if ans := report("cmp1", instancemon.ProcessFailed); ans.Status != haapi.Accepted {
+		t.Fatalf("failed: %+v", ans)
+	}
+	if s := svc("cmp1"); s.Enabled() || s.DisabledReason != "computeha: process libvirtd cannot be restarted on cmp1" {
+		t.Errorf("cmp1 after the failure: %s, %q", s.Status, s.DisabledReason)
+	}
+	if ans := report("cmp1", instancemon.ProcessRecovered); ans.Status != haapi.Accepted || !svc("cmp1").Enabled() {
+		t.Errorf("recovered: %+v, cmp1 %s", ans, svc("cmp1").Status)
+	}
+	// Nova's own disable (libvirt lost) is taken over; an operator's is left alone.
+	_, _ = w.nova.DisableService(ctx, svc("cmp2").ID, "AUTO: Connection to libvirt lost: 1")
+	_, _ = w.nova.DisableService(ctx, svc("cmp3").ID, "operator: new disks")
+	if ans := report("cmp2", instancemon.ProcessFailed); ans.Status != haapi.Accepted || !strings.HasPrefix(svc("cmp2").DisabledReason, ProcessReasonPrefix) {
+		t.Errorf("Nova's own disable: %+v, %q", ans, svc("cmp2").DisabledReason)
+	}
+	for _, st := range []instancemon.ProcessState{instancemon.ProcessFailed, instancemon.ProcessRecovered} {
+		if ans := report("cmp3", st); ans.Status != haapi.Ignored || svc("cmp3").DisabledReason != "operator: new disks" {
+			t.Errorf("%s on a host an operator disabled: %+v, %q", st, ans, svc("cmp3").DisabledReason)
+		}
+	}
+	evs, _ := w.store.Query(ctx, history.Filter{Host: "cmp1"})
+	var alert, enabled bool
+	for _, e := range evs {
+		alert = alert || e.Kind == history.KindAlert && e.Reason.Code == ReasonProcessDown
+		enabled = enabled || e.Reason.Code == ReasonProcessRecovered
+	}
+	if !alert || !enabled {
+		t.Errorf("history of cmp1: alert %v, enabled %v: %v", alert, enabled, evs)
+	}
+}

@@ -11,6 +11,7 @@ import (
 // Paths of the API.
 const (
 	PathInstanceEvents = "/v1/instance-events"
+	PathHostEvents     = "/v1/host-events"
 	PathSignal         = "/v1/servers/{id}/signal"
 	PathHealth         = "/healthz"
 )
@@ -69,6 +70,9 @@ type Sink interface {
 	InstanceFailed(ctx context.Context, e instancemon.Event, by Caller) (Answer, error)
 	// Signal takes a request to recover server s (already found visible to by).
 	Signal(ctx context.Context, s openstack.Server, reason string, by Caller) (Answer, error)
+	// HostProcess takes a monitor's report of a provisioning process of a host that cannot
+	// be restarted, or runs again.
+	HostProcess(ctx context.Context, e instancemon.HostEvent, by Caller) (Answer, error)
 }
 
 // ErrUnavailable from a Sink means it cannot decide now (503).

@@ -50,6 +50,12 @@ func (c *Client) Report(ctx context.Context, e instancemon.Event) error {
 	return err
 }
 
+// ReportHost sends a provisioning process's event (POST /v1/host-events), as Report does.
+func (c *Client) ReportHost(ctx context.Context, e instancemon.HostEvent) error {
+	_, err := c.post(ctx, PathHostEvents, e)
+	return err
+}
+
 // Signal asks for the recovery of server (POST /v1/servers/{id}/signal).
 func (c *Client) Signal(ctx context.Context, server, reason string) (Answer, error) {
 	return c.post(ctx, SignalPath(url.PathEscape(server)), SignalRequest{Reason: reason})

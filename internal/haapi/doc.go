@@ -8,6 +8,9 @@
 //
 //	POST /v1/instance-events         a monitor's report of a guest failure (instancemon.Event);
 //	                                 roles: MonitorRoles (admin, service)
+//	POST /v1/host-events             a monitor's report of a provisioning process (libvirtd,
+//	                                 the network agent) that cannot be restarted, or runs again
+//	                                 (instancemon.HostEvent); roles: MonitorRoles
 //	POST /v1/servers/{id}/signal     {"reason": "..."}: recover this server; any member of
 //	                                 the server's project (or a MonitorRoles holder)
 //	GET  /healthz                    200 "ok" (no token): for load balancers and monitors

@@ -25,6 +25,7 @@ type fakeSink struct {
 	mu      sync.Mutex
 	events  []instancemon.Event
 	signals []string
+	hosts   []instancemon.HostEvent
 	err     error
 }
 
@@ -45,10 +46,17 @@ func (s *fakeSink) Signal(_ context.Context, srv openstack.Server, reason string
 	return Answer{Status: Accepted}, nil
 }
 
+func (s *fakeSink) HostProcess(_ context.Context, e instancemon.HostEvent, _ Caller) (Answer, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.hosts = append(s.hosts, e)
+	return Answer{Status: Accepted}, nil
+}
+
 func (s *fakeSink) calls() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return len(s.events) + len(s.signals)
+	return len(s.events) + len(s.signals) + len(s.hosts)
 }
 
 func newAPI(t *testing.T) (*httptest.Server, *fakeSink, *openstack.Fake) {
@@ -114,6 +122,9 @@ func TestBadRequestsGetTheirCodeAJSONErrorAndChangeNothing(t *testing.T) {
 		{"a signal's reason too long", "POST", SignalPath(vmA), "member1", j, `{"reason": "` + strings.Repeat("r", 300) + `"}`, 400},
 		{"a signal with an unknown field", "POST", SignalPath(vmA), "member1", j, `{"reason": "x", "force": true}`, 400},
 		{"a signal with GET", "GET", SignalPath(vmA), "member1", "", "", 405},
+		{"a member reporting a host event", "POST", PathHostEvents, "member1", j, `{"host": "cmp1", "process": "libvirtd", "state": "failed"}`, 403},
+		{"a host event of an unknown state", "POST", PathHostEvents, "monitor", j, `{"host": "cmp1", "process": "libvirtd", "state": "sad"}`, 400},
+		{"a host event of no process", "POST", PathHostEvents, "monitor", j, `{"host": "cmp1", "process": "", "state": "failed"}`, 400},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			code, body := do(t, srv, c.method, c.path, c.token, c.ct, c.body)
@@ -141,6 +152,9 @@ func TestAMonitorsReportAndAMembersSignalForItsOwnServerAreHandedOn(t *testing.T
 	}
 	if len(sink.events) != 1 || sink.events[0].Count != 1 || sink.events[0].Time.IsZero() || len(sink.signals) != 1 || sink.signals[0] != vmA+" app health check failed" {
 		t.Errorf("handed on: %+v %q", sink.events, sink.signals)
+	}
+	if code, body := do(t, srv, "POST", PathHostEvents, "monitor", "application/json", `{"host": "cmp1", "process": "libvirtd", "state": "failed", "detail": "down 1m"}`); code != 202 || len(sink.hosts) != 1 {
+		t.Errorf("host event: %d %s, %d handed on", code, body, len(sink.hosts))
 	}
 	if code, _ := do(t, srv, "GET", PathHealth, "", "", ""); code != 200 {
 		t.Errorf("healthz: %d", code)

@@ -94,6 +94,7 @@ func NewHandler(o Options) http.Handler {
 		_, _ = io.WriteString(w, "ok\n")
 	})
 	h.mux.HandleFunc("POST "+PathInstanceEvents, h.instanceEvent)
+	h.mux.HandleFunc("POST "+PathHostEvents, h.hostEvent)
 	h.mux.HandleFunc("POST "+PathSignal, h.signal)
 	h.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no such resource: "+r.URL.Path)
@@ -110,7 +111,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
 			allow = "GET, HEAD"
 		}
-	case r.URL.Path == PathInstanceEvents, signalPath.MatchString(r.URL.Path):
+	case r.URL.Path == PathInstanceEvents, r.URL.Path == PathHostEvents, signalPath.MatchString(r.URL.Path):
 		if r.Method != http.MethodPost {
 			allow = http.MethodPost
 		}
@@ -151,6 +152,43 @@ func (h *handler) instanceEvent(w http.ResponseWriter, r *http.Request) {
 	ans, err := h.o.Sink.InstanceFailed(r.Context(), e, caller)
 	h.answer(w, r, ans, err, "server", e.Server, "event", string(e.Kind), "host", e.Host)
 }
+
+func (h *handler) hostEvent(w http.ResponseWriter, r *http.Request) {
+	caller, ok := h.authenticate(w, r)
+	if !ok {
+		return
+	}
+	if !caller.HasRole(h.o.MonitorRoles...) {
+		writeError(w, http.StatusForbidden, "reporting host events needs one of the roles "+strings.Join(h.o.MonitorRoles, ", "))
+		return
+	}
+	var e instancemon.HostEvent
+	if !decode(w, r, &e) {
+		return
+	}
+	switch {
+	case !hostRE.MatchString(e.Host):
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("host: %q is not a host name", e.Host))
+		return
+	case !processRE.MatchString(e.Process):
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("process: %q is not a process name", e.Process))
+		return
+	case e.State != instancemon.ProcessFailed && e.State != instancemon.ProcessRecovered:
+		writeError(w, http.StatusBadRequest, fmt.Sprintf("state: %q is not failed or recovered", e.State))
+		return
+	case len(e.Detail) > 1024:
+		writeError(w, http.StatusBadRequest, "detail: longer than 1024 bytes")
+		return
+	}
+	if e.Time.IsZero() {
+		e.Time = h.clock.Now()
+	}
+	ans, err := h.o.Sink.HostProcess(r.Context(), e, caller)
+	h.answer(w, r, ans, err, "host", e.Host, "process", e.Process, "state", string(e.State))
+}
+
+// processRE is a process name.
+var processRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._:@+-]{0,63}$`)
 
 // checkEvent validates a report and fills its defaults.
 func (h *handler) checkEvent(e *instancemon.Event) error {

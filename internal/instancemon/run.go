@@ -9,6 +9,7 @@ import (
 
 	"github.com/computeha/computeha/internal/clock"
 	"github.com/computeha/computeha/internal/healthsock"
+	"github.com/computeha/computeha/internal/hostcheck"
 )
 
 // DefaultSocket is where the monitor answers health requests (ocf:computeha:instancemon's
@@ -22,6 +23,11 @@ type Options struct {
 	Reporter Reporter
 	// Socket is the health socket ("" serves none).
 	Socket string
+	// Processes are the provisioning processes kept running (none when empty), reported by
+	// ReportHost when they cannot be restarted for ProcessGiveUp.
+	Processes     []GuardedProcess
+	ProcessGiveUp time.Duration
+	ReportHost    func(ctx context.Context, e HostEvent) error
 	Log    *slog.Logger
 	Clock  clock.Clock
 }
@@ -37,6 +43,12 @@ type Health struct {
 	Pending int `json:"pending"`
 	Sent    int `json:"sent"`
 	Dropped int `json:"dropped"`
+}
+
+// processRunning tells whether a process of that name runs in this network namespace (the
+// host's: other lab nodes share the kernel).
+func processRunning(name string) (bool, string, error) {
+	return (&hostcheck.ProcessCheck{Names: []string{name}}).Running()
 }
 
 // AskHealth reads a running monitor's health from its socket; an error means it did not
@@ -81,6 +93,17 @@ func Run(ctx context.Context, o Options) error {
 	var wg sync.WaitGroup
 	wg.Go(func() { errs <- q.Run(ctx) })
 	wg.Go(func() { errs <- m.Run(ctx) })
+	if len(o.Processes) > 0 {
+		g := &ProcessGuard{
+			Host: o.Host, Processes: o.Processes, Running: processRunning, Restart: hostcheck.ShellRestart,
+			Report: o.ReportHost, GiveUpAfter: o.ProcessGiveUp, Clock: clk, Log: log,
+		}
+		wg.Go(func() {
+			if err := g.Run(ctx); err != nil {
+				errs <- err
+			}
+		})
+	}
 	if o.Socket != "" {
 		ln, err := healthsock.Listen(o.Socket)
 		if err != nil {

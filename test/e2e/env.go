@@ -43,6 +43,9 @@ const (
 // on its host is moved to another at its next failure.
 const GuestMaxRestarts = 2
 
+// GuestProcessGiveUp is instances.process_give_up in a lab with guests.
+const GuestProcessGiveUp = 20 * time.Second
+
 // APIURL is where the computes' instance monitors reach the HA API.
 func APIURL() string { return fmt.Sprintf("http://%s:%d", APIAddr, APIPort) }
 
@@ -368,8 +371,10 @@ metrics:
 `, nova.CloudAdmin, e.Plane.CloudsYAML(), seg, s.Retries, s.Backoff, tiers, g.MaxHosts, g.Window, g.MaxSegmentFraction, e.HistoryDB(), MetricsPort,
 		HostcheckMetricsPort)
 	if e.guests {
-		cfg += fmt.Sprintf("api:\n  listen: 0.0.0.0:%d\n  url: %s\ninstances:\n  max_restarts: %d\n  restart_window: 1h\n",
-			APIPort, APIURL(), GuestMaxRestarts)
+		// The lab's computes have no init to restart libvirtd: the instance monitor does.
+		cfg += fmt.Sprintf("api:\n  listen: 0.0.0.0:%d\n  url: %s\ninstances:\n  max_restarts: %d\n  restart_window: 1h\n"+
+			"  processes: [{name: libvirtd, restart_command: libvirtd --daemon}]\n  process_give_up: %s\n",
+			APIPort, APIURL(), GuestMaxRestarts, GuestProcessGiveUp)
 	}
 	doc := []byte(cfg + e.health + e.alerts)
 	// Said here, at once, rather than as a daemon that never starts.

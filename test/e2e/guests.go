@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/computeha/computeha/internal/openstack"
 )
 
 // GuestPrefix starts every line the test guest (test/guest) writes to its console.
@@ -173,4 +175,18 @@ func (e *Env) KillQemuNoLibvirt(ctx context.Context, host, id string) error {
 		return fmt.Errorf("pkill qemu of %s on %s: exit %d, %v: %s", id, host, code, err, errOut)
 	}
 	return nil
+}
+
+// waitService waits up to limit until host's compute service in Nova satisfies ok.
+func (e *Env) waitService(ctx context.Context, host string, limit time.Duration, ok func(openstack.Service) bool) (openstack.Service, error) {
+	deadline := time.Now().Add(limit)
+	var last openstack.Service
+	var err error
+	for time.Now().Before(deadline) {
+		if last, err = e.Nova.FindComputeService(ctx, host); err == nil && ok(last) {
+			return last, nil
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	return last, fmt.Errorf("%s's compute service not as wanted within %s: %s, %s, %q (%v)", host, limit, last.Status, last.State, last.DisabledReason, err)
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/computeha/computeha/internal/config"
+	"github.com/computeha/computeha/internal/openstack"
 	"github.com/computeha/computeha/test/lab"
 	"github.com/computeha/computeha/test/nova"
 )
@@ -88,29 +89,59 @@ func TestGuests(t *testing.T) {
 		}
 	})
 
-	t.Run("libvirtd killed; a guest's qemu dies while it is down; libvirtd back: the monitor reconnects and the guest runs again", func(t *testing.T) {
+	t.Run("libvirtd killed, a guest's qemu dying meanwhile: libvirtd is restarted, the monitor reconnects and the guest runs again", func(t *testing.T) {
 		if err := env.Lab.Kill(ctx, "cmp1", "libvirtd"); err != nil {
 			t.Fatal(err)
 		}
+		killed := time.Now()
 		if err := env.KillQemuNoLibvirt(ctx, "cmp1", id); err != nil {
 			t.Fatal(err)
 		}
-		time.Sleep(5 * time.Second)
-		// Started again as the host's init would.
-		if _, errOut, code, err := env.Lab.Exec(ctx, "cmp1", "libvirtd", "--daemon"); err != nil || code != 0 {
-			t.Fatalf("starting libvirtd again: exit %d, %v: %s", code, err, errOut)
-		}
-		restarted := time.Now()
+		// The instance monitor restarts libvirtd (instances.processes), then finds the guest
+		// stopped on reconnecting.
 		if _, err := env.WaitRunning(ctx, "cmp1", id, 2*time.Minute); err != nil {
 			t.Fatal(err)
 		}
-		t.Logf("running again %s after libvirtd was started again", time.Since(restarted).Round(time.Millisecond))
+		t.Logf("running again %s after libvirtd and the guest's qemu were killed", time.Since(killed).Round(time.Millisecond))
 		if _, err := env.WaitConsole(ctx, id, "up boot=3 ", 2*time.Minute); err != nil {
 			t.Fatal(err)
 		}
 		evs, err := env.VMFailures(ctx, "cmp1")
 		if err != nil || len(evs) == 0 || !strings.Contains(evs[len(evs)-1].ReasonText, "reconnecting") {
 			t.Errorf("history: %+v, %v; want the last failure found on reconnecting to libvirtd", evs, err)
+		}
+	})
+
+	t.Run("libvirtd that cannot be restarted: its host is disabled in Nova, and enabled again once it runs", func(t *testing.T) {
+		// A libvirtd.conf libvirtd refuses to start with.
+		if _, errOut, code, err := env.Lab.Exec(ctx, "cmp1", "sh", "-c", "echo 'max_clients = \"none\"' >>/etc/libvirt/libvirtd.conf"); err != nil || code != 0 {
+			t.Fatalf("breaking libvirtd's configuration: exit %d, %v: %s", code, err, errOut)
+		}
+		if err := env.Lab.Kill(ctx, "cmp1", "libvirtd"); err != nil {
+			t.Fatal(err)
+		}
+		killed := time.Now()
+		svc, err := env.waitService(ctx, "cmp1", 2*time.Minute, func(s openstack.Service) bool {
+			return !s.Enabled() && strings.HasPrefix(s.DisabledReason, "computeha: process libvirtd")
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("cmp1 disabled in Nova %s after libvirtd died: %q", time.Since(killed).Round(time.Second), svc.DisabledReason)
+		if _, errOut, code, err := env.Lab.Exec(ctx, "cmp1", "sed", "-i", "/^max_clients = \"none\"$/d", "/etc/libvirt/libvirtd.conf"); err != nil || code != 0 {
+			t.Fatalf("repairing libvirtd's configuration: exit %d, %v: %s", code, err, errOut)
+		}
+		fixed := time.Now()
+		if _, err := env.waitService(ctx, "cmp1", 3*time.Minute, func(s openstack.Service) bool { return s.Enabled() && s.State == "up" }); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("cmp1 enabled again %s after libvirtd's configuration was repaired", time.Since(fixed).Round(time.Second))
+		if _, err := env.WaitRunning(ctx, "cmp1", id, time.Minute); err != nil {
+			t.Error(err)
+		}
+		evs, err := env.History(ctx, "cmp1", "alert")
+		if err != nil || !slices.ContainsFunc(evs, func(e HistoryEvent) bool { return e.ReasonCode == "process-down" }) {
+			t.Errorf("no process-down alert in cmp1's history (%v)", err)
 		}
 	})
 
