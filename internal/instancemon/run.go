@@ -28,8 +28,8 @@ type Options struct {
 	Processes     []GuardedProcess
 	ProcessGiveUp time.Duration
 	ReportHost    func(ctx context.Context, e HostEvent) error
-	Log    *slog.Logger
-	Clock  clock.Clock
+	Log           *slog.Logger
+	Clock         clock.Clock
 }
 
 // Health is the monitor's answer on its socket.
