@@ -76,10 +76,13 @@ type API struct {
 	// URL is where the monitors and `computeha signal` reach the API: the address that
 	// follows the daemon (http://VIP:PORT). Required by computeha instancemon.
 	URL string `yaml:"url"`
-	// MonitorRoles are the Keystone roles that may report instance events and signal any
-	// server (default admin, service). Anyone else may only signal the servers of the
-	// project their token is scoped to.
+	// MonitorRoles are the Keystone roles that may report instance and host events (a host
+	// event disables a host in Nova) and signal any server. Default admin: give the monitors'
+	// user a role of its own rather than "service", which every OpenStack service user has.
 	MonitorRoles []string `yaml:"monitor_roles"`
+	// SignalRoles may signal the servers of the project their token is scoped to (default
+	// member: a reader may not have a server restarted).
+	SignalRoles []string `yaml:"signal_roles"`
 	// SignalWindow: a server signalled again within it after an accepted signal is
 	// coalesced; more than SignalBurst signals of one server within it are refused with 429
 	// (defaults 1m and 5).
@@ -372,7 +375,9 @@ func Default() *Config {
 		Health:  DefaultHealth(),
 		Alerts:  Alerts{Resend: DefaultAlertResend},
 		Metrics: Metrics{CapacityInterval: DefaultCapacityInterval},
-		API:     API{MonitorRoles: []string{"admin", "service"}, SignalWindow: time.Minute, SignalBurst: 5},
+		API: API{
+			MonitorRoles: []string{"admin"}, SignalRoles: []string{"member"}, SignalWindow: time.Minute, SignalBurst: 5,
+		},
 		Instances: Instances{
 			MaxRestarts: 3, RestartWindow: time.Hour, StormHost: 30, StormCloud: 100, StormWindow: 10 * time.Minute,
 			ProcessGiveUp: time.Minute,

@@ -91,7 +91,9 @@ func TestLoadExampleGivesTheDocumentedValues(t *testing.T) {
 			Gossip:   Gossip{Port: DefaultGossipPort, Seeds: []string{}},
 		},
 		Metrics: Metrics{CapacityInterval: 5 * time.Minute},
-		API:     API{MonitorRoles: []string{"admin", "service"}, SignalWindow: time.Minute, SignalBurst: 5},
+		API: API{
+			MonitorRoles: []string{"admin"}, SignalRoles: []string{"member"}, SignalWindow: time.Minute, SignalBurst: 5,
+		},
 		Instances: Instances{
 			MaxRestarts: 3, RestartWindow: time.Hour, StormHost: 30, StormCloud: 100, StormWindow: 10 * time.Minute,
 			ProcessGiveUp: time.Minute,

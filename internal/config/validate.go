@@ -284,6 +284,11 @@ func (a API) validate(p *problems, m Metrics) {
 			p.add("api.monitor_roles[%d]: empty", i)
 		}
 	}
+	for i, r := range a.SignalRoles {
+		if strings.TrimSpace(r) == "" {
+			p.add("api.signal_roles[%d]: empty", i)
+		}
+	}
 	if a.SignalWindow < 0 {
 		p.add("api.signal_window: %s is negative", a.SignalWindow)
 	}

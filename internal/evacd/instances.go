@@ -46,6 +46,8 @@ type vmFailures struct {
 	busy map[string]bool
 	// gathering are the failures of each node waiting for GatherWindow to end.
 	gathering map[string][]vmReport
+	// restartMu makes the batches run one at a time.
+	restartMu sync.Mutex
 }
 
 // startInstances makes the daemon take failures until ctx ends (called by Run); the
@@ -130,11 +132,6 @@ func (d *Daemon) takeFailure(ctx context.Context, e instancemon.Event, by string
 			delete(d.vms.gathering, node)
 			d.vms.mu.Unlock()
 			d.restart(rctx, node, batch)
-			d.vms.mu.Lock()
-			for _, r := range batch {
-				delete(d.vms.busy, r.event.Server)
-			}
-			d.vms.mu.Unlock()
 		})
 	}
 	return haapi.Answer{Status: haapi.Accepted, Reason: "restart on " + e.Host + " queued"}, nil
@@ -154,6 +151,14 @@ func notAFailure(e instancemon.Event, s openstack.Server, host recovery.Host) st
 	default:
 		return "it is " + s.Status + " in Nova: not a VM that should run"
 	}
+	switch {
+	case e.Kind == instancemon.Watchdog && e.Action == "reset":
+		return "its watchdog fired and qemu reset the guest already: it boots again by itself"
+	case e.Kind == instancemon.IOError && e.Action == "report":
+		// The guest got the error and runs on: what it does about it is its own (a paused
+		// guest, or a per-VM policy, is another matter).
+		return "the I/O error was reported to the guest, which runs on"
+	}
 	// A guest that stopped without a crash is a failure only while Nova still wants it to run:
 	// a stop asked of Nova leaves it SHUTOFF (a crash Nova noticed does too, but is a crash).
 	if (e.Kind == instancemon.Stopped || e.Kind == SignalKind) && s.Status != "ACTIVE" && s.Status != "PAUSED" {
@@ -165,8 +170,17 @@ func notAFailure(e instancemon.Event, s openstack.Server, host recovery.Host) st
 	return ""
 }
 
-// restart restarts the failed VMs of node in one incident.
+// restart restarts the failed VMs of node in one incident. Once it has acted (before it
+// closes the incident), a new failure of these VMs is news again.
 func (d *Daemon) restart(ctx context.Context, node string, batch []vmReport) {
+	acted := sync.OnceFunc(func() {
+		d.vms.mu.Lock()
+		defer d.vms.mu.Unlock()
+		for _, r := range batch {
+			delete(d.vms.busy, r.event.Server)
+		}
+	})
+	defer acted()
 	host := d.names.ByNode(node)
 	log := d.o.Log.With("host", node)
 	reads, err := d.engine.Read(ctx, host)
@@ -193,6 +207,17 @@ func (d *Daemon) restart(ctx context.Context, node string, batch []vmReport) {
 		ha = append(ha, r)
 	}
 	if len(ha) == 0 {
+		return
+	}
+	// One batch at a time, cloud-wide: the bounds count the restarts the history has, and a
+	// batch's are all recorded once its run is over.
+	d.vms.restartMu.Lock()
+	defer d.vms.restartMu.Unlock()
+	d.mu.Lock()
+	_, hostBusy := d.jobs[node]
+	d.mu.Unlock()
+	if hostBusy {
+		log.Info("the host's recovery started: its failed VMs are left to it", "vms", len(ha))
 		return
 	}
 	restart, relocate, stormed := d.bound(ctx, node, ha)
@@ -256,6 +281,7 @@ func (d *Daemon) restart(ctx context.Context, node string, batch []vmReport) {
 		}
 		failed += rep.Count(recovery.Failed) + rep.Count(recovery.Unrecoverable)
 	}
+	acted()
 	outcome, summary := history.OutcomeRecovered, fmt.Sprintf("%d VMs of %s running again", total, node)
 	switch {
 	case runErr != nil:
@@ -332,7 +358,8 @@ func (d *Daemon) bound(ctx context.Context, node string, vms []vmReport) (restar
 			left = append(left, stormed{r, fmt.Sprintf("%d restarts on %s within %s, storm_host is %d", onHost, node, lim.StormWindow, lim.StormHost)})
 		case lim.StormCloud > 0 && inCloud >= lim.StormCloud:
 			left = append(left, stormed{r, fmt.Sprintf("%d restarts in the cloud within %s, storm_cloud is %d", inCloud, lim.StormWindow, lim.StormCloud)})
-		case lim.MaxRestarts > 0 && perVM[r.server.ID] >= lim.MaxRestarts:
+		case lim.MaxRestarts > 0 && perVM[r.server.ID] >= lim.MaxRestarts && r.event.Kind != SignalKind:
+			// A signal restarts where it is: a project cannot have its VM moved by asking.
 			relocate = append(relocate, r)
 		default:
 			restart = append(restart, r)
@@ -387,9 +414,9 @@ func reportDetails(r vmReport) map[string]any {
 	return d
 }
 
-// ProcessReasonPrefix starts the reason Nova keeps for a host the daemon disabled because one
-// of its provisioning processes cannot be restarted; only such a disable is undone when the
-// process runs again.
+// ProcessReasonPrefix starts the reason Nova keeps for a host the daemon disabled because some
+// of its provisioning processes cannot be restarted (processReason); only such a disable is
+// undone, once every process it names runs again.
 const ProcessReasonPrefix = "computeha: process "
 
 // Reasons of the history for provisioning processes.
@@ -421,14 +448,18 @@ func (d *Daemon) HostProcess(ctx context.Context, e instancemon.HostEvent, by ha
 	case err != nil:
 		return haapi.Answer{}, fmt.Errorf("%w: reading the compute service from Nova: %w", haapi.ErrUnavailable, err)
 	}
-	mine := ProcessReasonPrefix + e.Process + " "
+	down, ours := processesOf(svc.DisabledReason, node)
 	switch e.State {
 	case instancemon.ProcessFailed:
 		// Nova's own disable (libvirt lost: AUTO) is taken over; any other is someone's decision.
-		if !svc.Enabled() && !strings.HasPrefix(svc.DisabledReason, "AUTO:") {
+		if !svc.Enabled() && !ours && !strings.HasPrefix(svc.DisabledReason, "AUTO:") {
 			return haapi.Answer{Status: haapi.Ignored, Reason: "the host is disabled already: " + svc.DisabledReason}, nil
 		}
-		reason := mine + "cannot be restarted on " + node
+		if slices.Contains(down, e.Process) {
+			return haapi.Answer{Status: haapi.Coalesced, Reason: "the host is disabled for it already"}, nil
+		}
+		down = append(down, e.Process)
+		reason := processReason(down, node)
 		if _, err := d.o.Nova.DisableService(ctx, svc.ID, reason); err != nil {
 			return haapi.Answer{}, fmt.Errorf("%w: disabling %s in Nova: %w", haapi.ErrUnavailable, node, err)
 		}
@@ -438,16 +469,20 @@ func (d *Daemon) HostProcess(ctx context.Context, e instancemon.HostEvent, by ha
 			Details: history.DetailsOf(map[string]any{"process": e.Process, "reported_by": by.UserName, "nova_reason": reason}),
 		})
 		d.o.Log.Warn("a provisioning process cannot be restarted: host disabled in Nova", "host", node, "process", e.Process, "detail", e.Detail)
-		if d.o.Config.Instances.ProcessMigrate {
+		if d.o.Config.Instances.ProcessMigrate && len(down) == 1 {
 			d.migrateOff(node, e.Process)
 		}
 		return haapi.Answer{Status: haapi.Accepted, Reason: node + " disabled in Nova"}, nil
 	case instancemon.ProcessRecovered:
-		if svc.Enabled() {
-			return haapi.Answer{Status: haapi.Ignored, Reason: "the host is enabled"}, nil
+		if !ours || !slices.Contains(down, e.Process) {
+			return haapi.Answer{Status: haapi.Ignored, Reason: "the host is not disabled for it (" + svc.Status + " " + svc.DisabledReason + ")"}, nil
 		}
-		if !strings.HasPrefix(svc.DisabledReason, mine) {
-			return haapi.Answer{Status: haapi.Ignored, Reason: "the host is disabled for another reason: " + svc.DisabledReason}, nil
+		down = slices.DeleteFunc(down, func(p string) bool { return p == e.Process })
+		if len(down) > 0 {
+			if _, err := d.o.Nova.DisableService(ctx, svc.ID, processReason(down, node)); err != nil {
+				return haapi.Answer{}, fmt.Errorf("%w: updating %s's reason in Nova: %w", haapi.ErrUnavailable, node, err)
+			}
+			return haapi.Answer{Status: haapi.Accepted, Reason: node + " stays disabled: " + strings.Join(down, ", ") + " still down"}, nil
 		}
 		if st, err := d.marks.Get(ctx, node); err != nil {
 			return haapi.Answer{}, fmt.Errorf("%w: reading the host's evacuation mark: %w", haapi.ErrUnavailable, err)
@@ -464,6 +499,25 @@ func (d *Daemon) HostProcess(ctx context.Context, e instancemon.HostEvent, by ha
 		return haapi.Answer{Status: haapi.Accepted, Reason: node + " enabled in Nova"}, nil
 	}
 	return haapi.Answer{}, fmt.Errorf("unknown process state %q", e.State)
+}
+
+// processReason is the reason Nova keeps for node disabled because procs cannot be restarted.
+func processReason(procs []string, node string) string {
+	return ProcessReasonPrefix + strings.Join(procs, ", ") + " cannot be restarted on " + node
+}
+
+// processesOf reads the processes a processReason of node names; ours is false for any other
+// reason.
+func processesOf(reason, node string) (procs []string, ours bool) {
+	rest, ok := strings.CutPrefix(reason, ProcessReasonPrefix)
+	if !ok {
+		return nil, false
+	}
+	list, ok := strings.CutSuffix(rest, " cannot be restarted on "+node)
+	if !ok {
+		return nil, false
+	}
+	return strings.Split(list, ", "), true
 }
 
 // migrateOff live-migrates the HA VMs of node to other hosts of its segment, in the

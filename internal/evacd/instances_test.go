@@ -295,3 +295,48 @@ func TestAProcessThatCannotBeRestartedDisablesItsHostUntilItRunsAgain(t *testing
 		t.Errorf("history of cmp1: alert %v, enabled %v: %v", alert, enabled, evs)
 	}
 }
+
+func TestAHostStaysDisabledWhileAnyOfItsProcessesIsDown(t *testing.T) {
+	w := newWorld(t, "auto", "")
+	w.startDaemon(t)
+	ctx := t.Context()
+	report := func(p string, st instancemon.ProcessState) {
+		t.Helper()
+		if _, err := w.daemon.HostProcess(ctx, instancemon.HostEvent{Host: "cmp1", Process: p, State: st, Time: time.Now()}, haapi.Caller{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	svc := func() openstack.Service {
+		s, _ := w.nova.FindComputeService(ctx, "cmp1")
+		return s
+	}
+	report("libvirtd", instancemon.ProcessFailed)
+	report("neutron-openvswitch-agent", instancemon.ProcessFailed)
+	if r := svc().DisabledReason; r != "computeha: process libvirtd, neutron-openvswitch-agent cannot be restarted on cmp1" {
+		t.Errorf("reason %q", r)
+	}
+	report("libvirtd", instancemon.ProcessRecovered)
+	if s := svc(); s.Enabled() || s.DisabledReason != "computeha: process neutron-openvswitch-agent cannot be restarted on cmp1" {
+		t.Errorf("with the agent still down: %s %q; want disabled for it", s.Status, s.DisabledReason)
+	}
+	report("neutron-openvswitch-agent", instancemon.ProcessRecovered)
+	if !svc().Enabled() {
+		t.Errorf("every process back: %q; want enabled", svc().DisabledReason)
+	}
+}
+
+func TestAWatchdogResetAndAnIOErrorReportedToTheGuestAreNoFailureToRestart(t *testing.T) {
+	w := newWorld(t, "auto", "")
+	w.boot("cmp1", 2, true)
+	w.startDaemon(t)
+	ids := w.ids("cmp1")
+	for i, e := range []instancemon.Event{
+		{Server: ids[0], Host: "cmp1", Kind: instancemon.Watchdog, Action: "reset"},
+		{Server: ids[1], Host: "cmp1", Kind: instancemon.IOError, Reason: "eio", Action: "report"},
+	} {
+		e.Time = time.Now()
+		if ans, err := w.daemon.InstanceFailed(t.Context(), e, haapi.Caller{}); err != nil || ans.Status != haapi.Ignored {
+			t.Errorf("%d: %+v, %v; want ignored", i, ans, err)
+		}
+	}
+}

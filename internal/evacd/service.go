@@ -139,7 +139,7 @@ func Serve(ctx context.Context, o ServiceOptions) error {
 			return fmt.Errorf("api.listen %s: %w", cfg.API.Listen, err)
 		}
 		h := haapi.NewHandler(haapi.Options{
-			Tokens: nova, Servers: nova, Sink: d, MonitorRoles: cfg.API.MonitorRoles,
+			Tokens: nova, Servers: nova, Sink: d, MonitorRoles: cfg.API.MonitorRoles, SignalRoles: cfg.API.SignalRoles,
 			SignalWindow: cfg.API.SignalWindow, SignalBurst: cfg.API.SignalBurst, Log: o.Log,
 		})
 		go func() { errs <- httpserve.Serve(ctx, ln, h, "HA API server", o.Log) }()

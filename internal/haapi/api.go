@@ -25,8 +25,11 @@ const MaxBody = 64 << 10
 // MaxReason is the longest signal reason taken, in bytes.
 const MaxReason = 255
 
-// DefaultMonitorRoles may report instance events (and signal any server).
-var DefaultMonitorRoles = []string{"admin", "service"}
+// DefaultMonitorRoles may report instance and host events (and signal any server).
+var DefaultMonitorRoles = []string{"admin"}
+
+// DefaultSignalRoles may signal the servers of their token's project.
+var DefaultSignalRoles = []string{"member"}
 
 // SignalRequest is the body of a signal.
 type SignalRequest struct {

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/computeha/computeha/internal/instancemon"
 )
@@ -28,6 +29,9 @@ type Login interface {
 type Client struct {
 	URL   string
 	Login Login
+	// Timeout bounds each request (default 20 s): a daemon that froze on a connection kept
+	// alive must not hold a report for the kernel's retransmission time.
+	Timeout time.Duration
 }
 
 var _ instancemon.Reporter = (*Client)(nil)
@@ -66,50 +70,67 @@ func (c *Client) post(ctx context.Context, path string, body any) (Answer, error
 	if err != nil {
 		return Answer{}, err
 	}
+	timeout := c.Timeout
+	if timeout <= 0 {
+		timeout = 20 * time.Second
+	}
 	for attempt := 0; ; attempt++ {
-		token, err := c.Login.Token(ctx)
-		if err != nil {
-			return Answer{}, fmt.Errorf("logging in to Keystone: %w", err)
-		}
-		req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimSuffix(c.URL, "/")+path, bytes.NewReader(b))
-		if err != nil {
-			return Answer{}, err
-		}
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("Accept", "application/json")
-		req.Header.Set("X-Auth-Token", token)
-		resp, err := c.Login.Do(req)
-		if err != nil {
-			return Answer{}, fmt.Errorf("HA API at %s: %w", c.URL, err)
-		}
-		data, _ := io.ReadAll(io.LimitReader(resp.Body, MaxBody))
-		_ = resp.Body.Close()
-		if resp.StatusCode == http.StatusAccepted {
-			var a Answer
-			if err := json.Unmarshal(data, &a); err != nil {
-				return Answer{}, fmt.Errorf("HA API at %s: the answer is not JSON: %w", c.URL, err)
-			}
-			return a, nil
-		}
-		ae := &APIError{Code: resp.StatusCode, Message: strings.TrimSpace(string(data))}
-		var eb ErrorBody
-		if json.Unmarshal(data, &eb) == nil && eb.Error.Message != "" {
-			ae.Message = eb.Error.Message
-		}
-		// An expired token: logged in again once.
-		if resp.StatusCode == http.StatusUnauthorized && attempt == 0 {
-			if err := c.Login.Relogin(ctx, token); err != nil {
-				return Answer{}, fmt.Errorf("%w (logging in again: %v)", ae, err)
-			}
+		a, err := c.attempt(ctx, timeout, path, b, attempt)
+		if errors.Is(err, errRelogin) {
 			continue
 		}
-		switch resp.StatusCode {
-		// The request itself is wrong: sending it again changes nothing. A refused token
-		// or a missing role (401, 403) may be set right by an operator: tried again.
-		case http.StatusBadRequest, http.StatusNotFound, http.StatusMethodNotAllowed,
-			http.StatusRequestEntityTooLarge, http.StatusUnsupportedMediaType:
-			return Answer{}, errors.Join(ae, instancemon.ErrRejected)
-		}
-		return Answer{}, ae
+		return a, err
 	}
+}
+
+// errRelogin asks post for another attempt, after a new login.
+var errRelogin = errors.New("logged in again")
+
+func (c *Client) attempt(ctx context.Context, timeout time.Duration, path string, b []byte, attempt int) (Answer, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	token, err := c.Login.Token(ctx)
+	if err != nil {
+		return Answer{}, fmt.Errorf("logging in to Keystone: %w", err)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimSuffix(c.URL, "/")+path, bytes.NewReader(b))
+	if err != nil {
+		return Answer{}, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("X-Auth-Token", token)
+	resp, err := c.Login.Do(req)
+	if err != nil {
+		return Answer{}, fmt.Errorf("HA API at %s: %w", c.URL, err)
+	}
+	data, _ := io.ReadAll(io.LimitReader(resp.Body, MaxBody))
+	_ = resp.Body.Close()
+	if resp.StatusCode == http.StatusAccepted {
+		var a Answer
+		if err := json.Unmarshal(data, &a); err != nil {
+			return Answer{}, fmt.Errorf("HA API at %s: the answer is not JSON: %w", c.URL, err)
+		}
+		return a, nil
+	}
+	ae := &APIError{Code: resp.StatusCode, Message: strings.TrimSpace(string(data))}
+	var eb ErrorBody
+	if json.Unmarshal(data, &eb) == nil && eb.Error.Message != "" {
+		ae.Message = eb.Error.Message
+	}
+	// An expired token: logged in again once.
+	if resp.StatusCode == http.StatusUnauthorized && attempt == 0 {
+		if err := c.Login.Relogin(ctx, token); err != nil {
+			return Answer{}, fmt.Errorf("%w (logging in again: %v)", ae, err)
+		}
+		return Answer{}, errRelogin
+	}
+	switch resp.StatusCode {
+	// The request itself is wrong: sending it again changes nothing. A refused token
+	// or a missing role (401, 403) may be set right by an operator: tried again.
+	case http.StatusBadRequest, http.StatusNotFound, http.StatusMethodNotAllowed,
+		http.StatusRequestEntityTooLarge, http.StatusUnsupportedMediaType:
+		return Answer{}, errors.Join(ae, instancemon.ErrRejected)
+	}
+	return Answer{}, ae
 }

@@ -65,8 +65,10 @@ func newAPI(t *testing.T) (*httptest.Server, *fakeSink, *openstack.Fake) {
 	nova.AddCompute("cmp1", "nova")
 	nova.AddServer(openstack.Server{ID: vmA, Name: "a", Host: "cmp1", Status: "ACTIVE", ProjectID: "p1"})
 	nova.AddServer(openstack.Server{ID: vmB, Name: "b", Host: "cmp1", Status: "ACTIVE", ProjectID: "p2"})
-	nova.SetToken("monitor", openstack.TokenInfo{UserID: "m", ProjectID: "service", Roles: []string{"service"}})
+	nova.SetToken("monitor", openstack.TokenInfo{UserID: "m", ProjectID: "service", Roles: []string{"admin"}})
 	nova.SetToken("member1", openstack.TokenInfo{UserID: "u1", ProjectID: "p1", Roles: []string{"member"}})
+	nova.SetToken("reader1", openstack.TokenInfo{UserID: "u2", ProjectID: "p1", Roles: []string{"reader"}})
+	nova.SetToken("service", openstack.TokenInfo{UserID: "glance", ProjectID: "service", Roles: []string{"service"}})
 	sink := &fakeSink{}
 	srv := httptest.NewServer(NewHandler(Options{Tokens: nova, Servers: nova, Sink: sink}))
 	t.Cleanup(srv.Close)
@@ -107,6 +109,8 @@ func TestBadRequestsGetTheirCodeAJSONErrorAndChangeNothing(t *testing.T) {
 		{"no token", "POST", PathInstanceEvents, "", j, goodEvent, 401},
 		{"a token Keystone does not know", "POST", PathInstanceEvents, "forged", j, goodEvent, 401},
 		{"a member reporting instance events", "POST", PathInstanceEvents, "member1", j, goodEvent, 403},
+		{"another service's user reporting instance events", "POST", PathInstanceEvents, "service", j, goodEvent, 403},
+		{"a reader signalling its project's server", "POST", SignalPath(vmA), "reader1", j, `{}`, 403},
 		{"not JSON", "POST", PathInstanceEvents, "monitor", j, `{"server": `, 400},
 		{"an unknown field", "POST", PathInstanceEvents, "monitor", j, strings.Replace(goodEvent, `"host"`, `"hots": "x", "host"`, 1), 400},
 		{"an unknown event", "POST", PathInstanceEvents, "monitor", j, strings.Replace(goodEvent, "crashed", "sad", 1), 400},

@@ -26,9 +26,11 @@ type Options struct {
 	Tokens  Tokens
 	Servers Servers
 	Sink    Sink
-	// MonitorRoles may report instance events and signal any server (default
-	// DefaultMonitorRoles).
+	// MonitorRoles may report instance and host events and signal any server (default
+	// DefaultMonitorRoles); SignalRoles may signal their project's servers (default
+	// DefaultSignalRoles).
 	MonitorRoles []string
+	SignalRoles  []string
 	// SignalWindow: a server signalled again within it after an accepted signal gets
 	// "coalesced"; more than SignalBurst requests for one server within it get 429
 	// (defaults 60 s and 5).
@@ -70,6 +72,9 @@ const maxCachedTokens = 4096
 func NewHandler(o Options) http.Handler {
 	if len(o.MonitorRoles) == 0 {
 		o.MonitorRoles = DefaultMonitorRoles
+	}
+	if len(o.SignalRoles) == 0 {
+		o.SignalRoles = DefaultSignalRoles
 	}
 	if o.SignalWindow <= 0 {
 		o.SignalWindow = time.Minute
@@ -225,6 +230,11 @@ func (h *handler) signal(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	monitor := caller.HasRole(h.o.MonitorRoles...)
+	if !monitor && !caller.HasRole(h.o.SignalRoles...) {
+		writeError(w, http.StatusForbidden, "signalling a server needs one of the roles "+strings.Join(h.o.SignalRoles, ", "))
+		return
+	}
 	id := r.PathValue("id")
 	if !uuidRE.MatchString(id) {
 		writeError(w, http.StatusNotFound, "no server "+strconv.Quote(id))
@@ -249,7 +259,7 @@ func (h *handler) signal(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// Another project's server is not found, as in Nova: its existence is not told.
-	if s.ProjectID != caller.ProjectID && !caller.HasRole(h.o.MonitorRoles...) {
+	if s.ProjectID != caller.ProjectID && !monitor {
 		writeError(w, http.StatusNotFound, "no server "+id)
 		return
 	}
@@ -264,11 +274,24 @@ func (h *handler) signal(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ans, err := h.o.Sink.Signal(r.Context(), s, req.Reason, caller)
+	if err == nil && ans.Status == Accepted {
+		// Only a signal the daemon took makes the next ones within the window coalesce: one
+		// it could not take (503) or ignored may be sent again.
+		h.accepted(id)
+	}
 	h.answer(w, r, ans, err, "server", id, "signal", req.Reason, "user", caller.UserName, "project", caller.ProjectName)
 }
 
-// throttle counts a signal for server: coalesced when one was handed on within the window,
-// a wait (429) when the window has more than SignalBurst requests.
+func (h *handler) accepted(server string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if win, ok := h.signals[server]; ok {
+		win.accepted = true
+	}
+}
+
+// throttle counts a signal for server: coalesced when one was accepted within the window, a
+// wait (429) when the window has more than SignalBurst requests.
 func (h *handler) throttle(server string) (coalesced bool, retry time.Duration) {
 	now := h.clock.Now()
 	h.mu.Lock()
@@ -287,11 +310,7 @@ func (h *handler) throttle(server string) (coalesced bool, retry time.Duration) 
 	if win.requests > h.o.SignalBurst {
 		return false, win.start.Add(h.o.SignalWindow).Sub(now)
 	}
-	if win.accepted {
-		return true, 0
-	}
-	win.accepted = true
-	return false, 0
+	return win.accepted, 0
 }
 
 // authenticate validates the request's token, answering 401 (or 503) itself when it fails.

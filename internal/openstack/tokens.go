@@ -2,6 +2,7 @@ package openstack
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"time"
@@ -67,8 +68,9 @@ func (c *nova) Token(ctx context.Context, token string) (TokenInfo, error) {
 		}
 		return nil
 	})
-	// Keystone answers 404 for a token it does not know (expired, revoked, made up).
-	if IsNotFound(err) {
+	// Keystone answers 404 for a token it does not know (expired, revoked, made up), and 400
+	// for one it cannot even read (not a Fernet token).
+	if IsNotFound(err) || errors.Is(err, ErrBadRequest) {
 		return TokenInfo{}, fmt.Errorf("%w: %w", ErrUnauthorized, err)
 	}
 	if err != nil {

@@ -24,6 +24,14 @@ func (coldMigrate) Start(ctx context.Context, x *run, m *move, attempt int) erro
 	if m.inFlight && attempt == 0 {
 		return nil
 	}
+	if attempt > 0 && m.want == "ACTIVE" {
+		// Landed already, stopped (its start failed or was slow): started again, not moved
+		// to a third host.
+		s, err := x.e.o.Nova.Server(ctx, m.id)
+		if err == nil && s.Host != x.job.Source.NovaHost && s.TaskState == "" && s.Status == "SHUTOFF" {
+			return nil
+		}
+	}
 	return x.e.request(ctx, "cold-migrate", func(ctx context.Context) error {
 		return x.e.o.Nova.ColdMigrate(ctx, m.id, m.target)
 	})

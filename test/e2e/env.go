@@ -85,6 +85,8 @@ type Options struct {
 	Computes int    // default 3
 	// Controllers is the number of controllers (default 3).
 	Controllers int
+	// MaxRestarts is instances.max_restarts with Guests (default GuestMaxRestarts).
+	MaxRestarts int
 	// Guests: every compute runs nova-compute's libvirt driver and real qemu guests (a
 	// libvirtd of its own, instance files on the lab's shared storage), and Glance has the
 	// test guest (nova.GuestImage). Without it, the computes run the fake driver.
@@ -113,7 +115,8 @@ type Env struct {
 	OnEvacStart func()
 	// guests: the computes run real guests, an instance monitor each, and the daemon serves
 	// the HA API at APIURL.
-	guests bool
+	guests      bool
+	maxRestarts int
 	// observer is the controller the suite reads the cluster from and runs the operator's
 	// commands on (ObserveFrom): ctl1 unless a scenario fails ctl1.
 	observer string
@@ -148,7 +151,10 @@ func Up(ctx context.Context, o Options) (env *Env, err error) {
 	if err := os.MkdirAll(o.Dir, 0o755); err != nil {
 		return nil, err
 	}
-	e := &Env{Dir: o.Dir, Bin: o.Bin, log: o.Log, guests: o.Guests}
+	e := &Env{Dir: o.Dir, Bin: o.Bin, log: o.Log, guests: o.Guests, maxRestarts: o.MaxRestarts}
+	if e.maxRestarts <= 0 {
+		e.maxRestarts = GuestMaxRestarts
+	}
 	defer func() {
 		if err != nil {
 			e.Down(context.Background())
@@ -374,7 +380,7 @@ metrics:
 		// The lab's computes have no init to restart libvirtd: the instance monitor does.
 		cfg += fmt.Sprintf("api:\n  listen: 0.0.0.0:%d\n  url: %s\ninstances:\n  max_restarts: %d\n  restart_window: 1h\n"+
 			"  processes: [{name: libvirtd, restart_command: libvirtd --daemon}]\n  process_give_up: %s\n",
-			APIPort, APIURL(), GuestMaxRestarts, GuestProcessGiveUp)
+			APIPort, APIURL(), e.maxRestarts, GuestProcessGiveUp)
 	}
 	doc := []byte(cfg + e.health + e.alerts)
 	// Said here, at once, rather than as a daemon that never starts.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -83,20 +84,49 @@ func guestLines(log string) string {
 	return strings.Join(out, " | ")
 }
 
+// DomainName is the libvirt domain name of server id's guest on host.
+func (e *Env) DomainName(ctx context.Context, host, id string) (string, error) {
+	out, errOut, code, err := e.Lab.Exec(ctx, host, "virsh", "-c", "qemu:///system", "domname", id)
+	if err != nil || code != 0 {
+		return "", fmt.Errorf("virsh domname %s on %s: exit %d, %v: %s", id, host, code, err, errOut)
+	}
+	return strings.TrimSpace(out), nil
+}
+
 // KillQemu kills the qemu process of server id's guest on host with SIGKILL, as a crash of
 // qemu itself would end it.
 func (e *Env) KillQemu(ctx context.Context, host, id string) error {
-	out, errOut, code, err := e.Lab.Exec(ctx, host, "virsh", "-c", "qemu:///system", "domname", id)
-	if err != nil || code != 0 {
-		return fmt.Errorf("virsh domname %s on %s: exit %d, %v: %s", id, host, code, err, errOut)
+	name, err := e.DomainName(ctx, host, id)
+	if err != nil {
+		return err
 	}
-	name := strings.TrimSpace(out)
-	_, errOut, code, err = e.Lab.Exec(ctx, host, "pkill", "-KILL", "-f", "guest="+name+",")
+	return e.KillDomainQemu(ctx, host, name)
+}
+
+// KillDomainQemu kills the qemu process of the domain called name on host with SIGKILL, found
+// by the pid file libvirt keeps in the host's /run (so it works with libvirtd down, and never
+// touches a process of another host: the lab's nodes share the machine's pid namespace).
+func (e *Env) KillDomainQemu(ctx context.Context, host, name string) error {
+	if !domainNameRE.MatchString(name) {
+		return fmt.Errorf("%q is not a domain name", name)
+	}
+	_, errOut, code, err := e.Lab.Exec(ctx, host, "sh", "-c", `kill -KILL "$(cat /run/libvirt/qemu/$1.pid)"`, "sh", name)
 	if err != nil || code != 0 {
-		return fmt.Errorf("pkill qemu of %s on %s: exit %d, %v: %s", name, host, code, err, errOut)
+		return fmt.Errorf("killing qemu of %s on %s: exit %d, %v: %s", name, host, code, err, errOut)
 	}
 	return nil
 }
+
+// KillAllQemu kills every qemu process of host's libvirtd with SIGKILL, together.
+func (e *Env) KillAllQemu(ctx context.Context, host string) error {
+	_, errOut, code, err := e.Lab.Exec(ctx, host, "sh", "-c", `kill -KILL $(cat /run/libvirt/qemu/*.pid)`)
+	if err != nil || code != 0 {
+		return fmt.Errorf("killing every qemu on %s: exit %d, %v: %s", host, code, err, errOut)
+	}
+	return nil
+}
+
+var domainNameRE = regexp.MustCompile(`^[A-Za-z0-9_.-]+$`)
 
 // WaitRunning waits until server id is ACTIVE in Nova with no task, on host, and host's
 // libvirtd runs its domain; it returns when that was first seen.
@@ -165,16 +195,6 @@ func InstancemonPID(host string) (int, error) {
 		}
 	}
 	return 0, fmt.Errorf("no instancemon runs for %s", host)
-}
-
-// KillQemuNoLibvirt is KillQemu for a host whose libvirtd is down: the guest's qemu is found
-// by its server's UUID on its command line.
-func (e *Env) KillQemuNoLibvirt(ctx context.Context, host, id string) error {
-	_, errOut, code, err := e.Lab.Exec(ctx, host, "pkill", "-KILL", "-f", "qemu-system.*-uuid "+id)
-	if err != nil || code != 0 {
-		return fmt.Errorf("pkill qemu of %s on %s: exit %d, %v: %s", id, host, code, err, errOut)
-	}
-	return nil
 }
 
 // waitService waits up to limit until host's compute service in Nova satisfies ok.

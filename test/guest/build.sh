@@ -30,7 +30,7 @@ usage() {
 # sets KVER and KROOT.
 fetch_kernel() {
 	local pkg dst
-	pkg=$(apt-cache depends linux-image-amd64 2>/dev/null | awk '$1 == "Depends:" && $2 ~ /^linux-image-[0-9]/ {print $2; exit}')
+	pkg=$(apt-cache depends linux-image-amd64 2>/dev/null | awk '$1 == "Depends:" && $2 ~ /^linux-image-[0-9]/ {print $2; exit}') || pkg=''
 	[[ -n $pkg ]] || die "apt-cache knows no kernel package linux-image-amd64 depends on (apt-get update?)"
 	KVER=${pkg#linux-image-}
 	dst=$CACHE/$pkg

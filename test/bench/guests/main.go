@@ -64,7 +64,8 @@ func run(bin string, kills int, target, decisionTarget time.Duration, rssTarget,
 		return err
 	}
 	defer os.RemoveAll(dir)
-	env, err := e2e.Up(ctx, e2e.Options{Dir: dir, Bin: bin, Guests: true, Computes: 2, Controllers: 2, Log: os.Stderr})
+	// Killed again and again, the guest must be restarted where it is each time: no move.
+	env, err := e2e.Up(ctx, e2e.Options{Dir: dir, Bin: bin, Guests: true, Computes: 2, Controllers: 2, Log: os.Stderr, MaxRestarts: 1000})
 	if err != nil {
 		return err
 	}
@@ -212,8 +213,8 @@ func crashTogether(ctx context.Context, env *e2e.Env, image string, n int) (time
 	}
 	fmt.Printf("%d guests running on cmp2; killing every qemu of them at once\n", n)
 	killed := time.Now()
-	if _, errOut, code, err := env.Lab.Exec(ctx, "cmp2", "pkill", "-KILL", "-f", "qemu-system.*guest=instance-"); err != nil || code != 0 {
-		return 0, fmt.Errorf("pkill on cmp2: exit %d, %v: %s", code, err, errOut)
+	if err := env.KillAllQemu(ctx, "cmp2"); err != nil {
+		return 0, err
 	}
 	for _, id := range ids {
 		if _, err := env.WaitRunning(ctx, "cmp2", id, 5*time.Minute); err != nil {
