@@ -410,3 +410,34 @@ func StartAndWait(ctx context.Context, req *Request, p Process, what string, rea
 		return ready(ctx)
 	})
 }
+
+// ShellQuote quotes s as one word for sh.
+func ShellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
+
+// NewDaemonProcess is a CommandProcess that runs bin with args (each quoted for sh, exec'd so
+// that the pid is the daemon's), its state and output files named after the agent's state file
+// for name.
+func NewDaemonProcess(req *Request, name, bin string, args ...string) (*CommandProcess, error) {
+	state, err := req.StatePath(name, ".pid")
+	if err != nil {
+		return nil, err
+	}
+	cmd := "exec " + ShellQuote(bin)
+	for _, a := range args {
+		cmd += " " + ShellQuote(a)
+	}
+	return NewCommandProcess(req, cmd, "", state, strings.TrimSuffix(state, ".pid")+".out"), nil
+}
+
+// NodeName is the node the resource runs on: Pacemaker names it for a clone instance
+// (on_node); by hand, the host name is the node.
+func NodeName(req *Request) (string, error) {
+	if node := req.Meta["on_node"]; node != "" {
+		return node, nil
+	}
+	node, err := os.Hostname()
+	if err != nil {
+		return "", Generic("this host's name: %v", err)
+	}
+	return node, nil
+}

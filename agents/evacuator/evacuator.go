@@ -8,7 +8,6 @@ package evacuator
 import (
 	"context"
 	"errors"
-	"fmt"
 	"os"
 	"strings"
 	"time"
@@ -74,20 +73,18 @@ func open(req *agents.Request) (agents.Resource, error) {
 		}
 		bin = exe
 	}
-	state, err := req.StatePath(Name, ".pid")
+	args := []string{
+		"evacd", "--config", p.Config, "--socket", p.Socket, "--alert-socket", p.AlertSocket,
+		"--alert-agent", p.AlertAgent, "--state-dir", p.StateDir,
+	}
+	if node := req.Meta["on_node"]; node != "" {
+		args = append(args, "--owner", node)
+	}
+	proc, err := agents.NewDaemonProcess(req, Name, bin, args...)
 	if err != nil {
 		return nil, err
 	}
-	q := func(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
-	cmd := fmt.Sprintf("exec %s evacd --config %s --socket %s --alert-socket %s --alert-agent %s --state-dir %s",
-		q(bin), q(p.Config), q(p.Socket), q(p.AlertSocket), q(p.AlertAgent), q(p.StateDir))
-	if node := req.Meta["on_node"]; node != "" {
-		cmd += " --owner " + q(node)
-	}
-	return &resource{
-		req: req, p: p,
-		proc: agents.NewCommandProcess(req, cmd, "", state, strings.TrimSuffix(state, ".pid")+".out"),
-	}, nil
+	return &resource{req: req, p: p, proc: proc}, nil
 }
 
 // Validate checks the configuration file.

@@ -9,7 +9,6 @@ package hostcheck
 import (
 	"context"
 	"errors"
-	"fmt"
 	"os"
 	"strings"
 	"time"
@@ -75,27 +74,19 @@ func open(req *agents.Request) (agents.Resource, error) {
 	if err != nil {
 		return nil, agents.Installed("cannot find the computeha binary: %v", err)
 	}
-	// Pacemaker names the node a clone instance runs on; by hand, the host name is the node.
-	node := req.Meta["on_node"]
-	if node == "" {
-		if node, err = os.Hostname(); err != nil {
-			return nil, agents.Generic("this host's name: %v", err)
-		}
-	}
-	state, err := req.StatePath(Name, ".pid")
+	node, err := agents.NodeName(req)
 	if err != nil {
 		return nil, err
 	}
-	q := func(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
-	cmd := fmt.Sprintf("exec %s hostcheck --config %s --socket %s --node %s --service %s",
-		q(exe), q(p.Config), q(p.Socket), q(node), q(p.Service))
+	args := []string{"hostcheck", "--config", p.Config, "--socket", p.Socket, "--node", node, "--service", p.Service}
 	if p.PidFile != "" {
-		cmd += " --pidfile " + q(p.PidFile)
+		args = append(args, "--pidfile", p.PidFile)
 	}
-	return &resource{
-		req: req, p: p, node: node,
-		proc: agents.NewCommandProcess(req, cmd, "", state, strings.TrimSuffix(state, ".pid")+".out"),
-	}, nil
+	proc, err := agents.NewDaemonProcess(req, Name, exe, args...)
+	if err != nil {
+		return nil, err
+	}
+	return &resource{req: req, p: p, node: node, proc: proc}, nil
 }
 
 // Validate checks the parameters and the configuration: it loads, has a health section, and

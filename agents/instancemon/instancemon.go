@@ -8,7 +8,6 @@ package instancemon
 import (
 	"context"
 	"errors"
-	"fmt"
 	"os"
 	"strings"
 	"time"
@@ -68,24 +67,16 @@ func open(req *agents.Request) (agents.Resource, error) {
 	if err != nil {
 		return nil, agents.Installed("cannot find the computeha binary: %v", err)
 	}
-	// Pacemaker names the node a clone instance runs on; by hand, the host name is the node.
-	node := req.Meta["on_node"]
-	if node == "" {
-		if node, err = os.Hostname(); err != nil {
-			return nil, agents.Generic("this host's name: %v", err)
-		}
-	}
-	state, err := req.StatePath(Name, ".pid")
+	node, err := agents.NodeName(req)
 	if err != nil {
 		return nil, err
 	}
-	q := func(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
-	cmd := fmt.Sprintf("exec %s instancemon --config %s --socket %s --node %s --uri %s",
-		q(exe), q(p.Config), q(p.Socket), q(node), q(p.URI))
-	return &resource{
-		req: req, p: p,
-		proc: agents.NewCommandProcess(req, cmd, "", state, strings.TrimSuffix(state, ".pid")+".out"),
-	}, nil
+	proc, err := agents.NewDaemonProcess(req, Name, exe, "instancemon", "--config", p.Config, "--socket", p.Socket,
+		"--node", node, "--uri", p.URI)
+	if err != nil {
+		return nil, err
+	}
+	return &resource{req: req, p: p, proc: proc}, nil
 }
 
 // Validate checks the configuration: it loads and says where to report.

@@ -15,6 +15,7 @@ import (
 	golibvirt "github.com/digitalocean/go-libvirt"
 
 	"github.com/computeha/computeha/fence"
+	"github.com/computeha/computeha/internal/within"
 )
 
 // Params are fence_libvirt's options.
@@ -55,7 +56,7 @@ func connect(ctx context.Context, fp fence.Params, log *slog.Logger) (fence.Devi
 		return nil, err
 	}
 	log.Debug("connecting to libvirt", "uri", u.Redacted())
-	lv, err := fence.Within(ctx, func() (*golibvirt.Libvirt, error) { return golibvirt.ConnectToURI(u) })
+	lv, err := within.Within(ctx, func() (*golibvirt.Libvirt, error) { return golibvirt.ConnectToURI(u) })
 	if err != nil {
 		return nil, err
 	}
@@ -90,7 +91,7 @@ func formatUUID(u golibvirt.UUID) string {
 }
 
 func (d *device) lookup(ctx context.Context, plug string) (golibvirt.Domain, error) {
-	dom, err := fence.Within(ctx, func() (golibvirt.Domain, error) {
+	dom, err := within.Within(ctx, func() (golibvirt.Domain, error) {
 		if u, ok := parseUUID(plug); ok {
 			dom, err := d.lv.DomainLookupByUUID(u)
 			if err == nil || !golibvirt.IsNotFound(err) {
@@ -123,7 +124,7 @@ func (d *device) Status(ctx context.Context, plug string) (fence.State, error) {
 	if err != nil {
 		return fence.Unknown, err
 	}
-	st, err := fence.Within(ctx, func() (int32, error) {
+	st, err := within.Within(ctx, func() (int32, error) {
 		st, _, err := d.lv.DomainGetState(dom, 0)
 		return st, err
 	})
@@ -138,7 +139,7 @@ func (d *device) SetPower(ctx context.Context, plug string, on bool) error {
 	if err != nil {
 		return err
 	}
-	_, err = fence.Within(ctx, func() (struct{}, error) {
+	_, err = within.Within(ctx, func() (struct{}, error) {
 		if on {
 			return struct{}{}, d.lv.DomainCreate(dom)
 		}
@@ -148,7 +149,7 @@ func (d *device) SetPower(ctx context.Context, plug string, on bool) error {
 }
 
 func (d *device) List(ctx context.Context) ([]fence.Outlet, error) {
-	return fence.Within(ctx, func() ([]fence.Outlet, error) {
+	return within.Within(ctx, func() ([]fence.Outlet, error) {
 		doms, _, err := d.lv.ConnectListAllDomains(1, 0)
 		if err != nil {
 			return nil, err

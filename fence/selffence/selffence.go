@@ -34,6 +34,7 @@ import (
 	"github.com/computeha/computeha/internal/evidence"
 	"github.com/computeha/computeha/internal/health"
 	"github.com/computeha/computeha/internal/hostcheck"
+	"github.com/computeha/computeha/internal/within"
 )
 
 // roundInterval is how often the evidence is read while off waits.
@@ -225,7 +226,7 @@ func (d *device) pillPath() string { return filepath.Join(d.cfg.SharedDir, healt
 // bounded runs f on the storage within ctx: a hung mount must not hold the agent past its
 // own timeouts.
 func bounded[T any](ctx context.Context, f func() (T, error)) (T, error) {
-	v, err := fence.Within(ctx, f)
+	v, err := within.Within(ctx, f)
 	if err != nil && ctx.Err() != nil {
 		return v, fmt.Errorf("the shared storage does not answer: %w", err)
 	}

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	golibvirt "github.com/digitalocean/go-libvirt"
+
+	"github.com/computeha/computeha/internal/within"
 )
 
 // DefaultURI is the host's system libvirtd, where Nova's libvirt driver runs guests.
@@ -25,7 +27,7 @@ func LibvirtDialer(uri string) (Dialer, error) {
 		return nil, fmt.Errorf("libvirt URI %q: %w", uri, err)
 	}
 	return func(ctx context.Context) (Conn, error) {
-		lv, err := within(ctx, func() (*golibvirt.Libvirt, error) { return golibvirt.ConnectToURI(u) })
+		lv, err := within.Within(ctx, func() (*golibvirt.Libvirt, error) { return golibvirt.ConnectToURI(u) })
 		if err != nil {
 			return nil, err
 		}
@@ -61,7 +63,7 @@ func (c *libvirtConn) subscribe(ctx context.Context) error {
 	}
 	var chans []<-chan any
 	for _, id := range ids {
-		ch, err := within(ctx, func() (<-chan any, error) { return c.lv.SubscribeEvents(sctx, id, nil) })
+		ch, err := within.Within(ctx, func() (<-chan any, error) { return c.lv.SubscribeEvents(sctx, id, nil) })
 		if err != nil {
 			cancel()
 			return fmt.Errorf("subscribing to libvirt's domain events (%d): %w", id, err)
@@ -128,7 +130,7 @@ func (c *libvirtConn) Events() <-chan Raw { return c.events }
 
 func (c *libvirtConn) Domains(ctx context.Context) ([]DomainState, error) {
 	type listing struct{ doms []DomainState }
-	l, err := within(ctx, func() (listing, error) {
+	l, err := within.Within(ctx, func() (listing, error) {
 		doms, _, err := c.lv.ConnectListAllDomains(1, golibvirt.ConnectListDomainsActive|golibvirt.ConnectListDomainsInactive)
 		if err != nil {
 			return listing{}, err
@@ -148,7 +150,7 @@ func (c *libvirtConn) Domains(ctx context.Context) ([]DomainState, error) {
 }
 
 func (c *libvirtConn) Ping(ctx context.Context) error {
-	_, err := within(ctx, func() (uint64, error) { return c.lv.ConnectGetLibVersion() })
+	_, err := within.Within(ctx, func() (uint64, error) { return c.lv.ConnectGetLibVersion() })
 	return err
 }
 
@@ -161,28 +163,7 @@ func (c *libvirtConn) Close() error {
 		// A hung libvirtd may never answer the goodbye: not waited for beyond closeTimeout.
 		ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
 		defer cancel()
-		_, err = within(ctx, func() (struct{}, error) { return struct{}{}, c.lv.Disconnect() })
+		_, err = within.Within(ctx, func() (struct{}, error) { return struct{}{}, c.lv.Disconnect() })
 	})
 	return err
-}
-
-// within runs f and returns its result, or ctx's error when ctx ends first (f goes on in
-// the background: go-libvirt's calls take no context).
-func within[T any](ctx context.Context, f func() (T, error)) (T, error) {
-	type result struct {
-		v   T
-		err error
-	}
-	ch := make(chan result, 1)
-	go func() {
-		v, err := f()
-		ch <- result{v, err}
-	}()
-	select {
-	case r := <-ch:
-		return r.v, r.err
-	case <-ctx.Done():
-		var zero T
-		return zero, ctx.Err()
-	}
 }

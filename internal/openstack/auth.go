@@ -101,39 +101,9 @@ func (p RetryPolicy) withDefaults() RetryPolicy {
 // with ErrUnauthorized when Keystone refuses the credentials, with ErrUnavailable when Keystone
 // cannot be reached, or when the catalog has no compute endpoint for the region and interface.
 func New(ctx context.Context, opts Options) (Client, error) {
-	ao, eo, tlsConf, err := loadCloud(opts)
+	c, pc, eo, kept, err := logIn(ctx, opts, opts.LoginFile)
 	if err != nil {
 		return nil, err
-	}
-	hc, err := buildHTTPClient(opts, tlsConf)
-	if err != nil {
-		return nil, err
-	}
-	logger := opts.Logger
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
-	}
-	c := &nova{
-		log:         logger.With("component", "openstack", "cloud", opts.Cloud),
-		callTimeout: opts.CallTimeout,
-		retry:       opts.Retry.withDefaults(),
-		sleep:       clock.Sleep,
-	}
-	if c.callTimeout <= 0 {
-		c.callTimeout = 60 * time.Second
-	}
-
-	pc, err := gcopenstack.NewClient(ao.IdentityEndpoint)
-	if err != nil {
-		return nil, fmt.Errorf("cloud %q: auth_url: %w", opts.Cloud, err)
-	}
-	// The HTTP client must be in place before Authenticate: the re-login function it installs
-	// works on a copy of the provider client taken at that moment.
-	pc.HTTPClient = hc
-	pc.UserAgent.Prepend("computeha")
-	kept, err := c.login(ctx, pc, ao, opts.LoginFile)
-	if err != nil {
-		return nil, fmt.Errorf("cloud %q: %w", opts.Cloud, err)
 	}
 
 	c.compute, err = serviceClient(pc, eo, "compute")
@@ -205,6 +175,46 @@ func serviceClient(pc *gophercloud.ProviderClient, eo gophercloud.EndpointOpts, 
 		return nil, err
 	}
 	return &gophercloud.ServiceClient{ProviderClient: pc, Endpoint: u, Type: serviceType}, nil
+}
+
+// logIn reads the clouds.yaml entry of opts and logs in to Keystone (taking up a login kept in
+// loginFile when fresh): the client's settings, its provider client and endpoint options, and
+// the kept login when one was used. Its errors are New's.
+func logIn(ctx context.Context, opts Options, loginFile string) (*nova, *gophercloud.ProviderClient, gophercloud.EndpointOpts, *keptLogin, error) {
+	ao, eo, tlsConf, err := loadCloud(opts)
+	if err != nil {
+		return nil, nil, eo, nil, err
+	}
+	hc, err := buildHTTPClient(opts, tlsConf)
+	if err != nil {
+		return nil, nil, eo, nil, err
+	}
+	logger := opts.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	c := &nova{
+		log:         logger.With("component", "openstack", "cloud", opts.Cloud),
+		callTimeout: opts.CallTimeout,
+		retry:       opts.Retry.withDefaults(),
+		sleep:       clock.Sleep,
+	}
+	if c.callTimeout <= 0 {
+		c.callTimeout = 60 * time.Second
+	}
+	pc, err := gcopenstack.NewClient(ao.IdentityEndpoint)
+	if err != nil {
+		return nil, nil, eo, nil, fmt.Errorf("cloud %q: auth_url: %w", opts.Cloud, err)
+	}
+	// The HTTP client must be in place before Authenticate: the re-login function it installs
+	// works on a copy of the provider client taken at that moment.
+	pc.HTTPClient = hc
+	pc.UserAgent.Prepend("computeha")
+	kept, err := c.login(ctx, pc, ao, loginFile)
+	if err != nil {
+		return nil, nil, eo, nil, fmt.Errorf("cloud %q: %w", opts.Cloud, err)
+	}
+	return c, pc, eo, kept, nil
 }
 
 // loadCloud turns a clouds.yaml entry into gophercloud's login and endpoint options.

@@ -2,57 +2,28 @@ package openstack
 
 import (
 	"context"
-	"fmt"
-	"log/slog"
 	"net/http"
 	"sync"
-	"time"
 
 	"github.com/gophercloud/gophercloud/v2"
-	gcopenstack "github.com/gophercloud/gophercloud/v2/openstack"
-
-	"github.com/computeha/computeha/internal/clock"
 )
 
 // Session is a Keystone login and the HTTP client to use with it, for calls to a service
 // that is not one of OpenStack's own (computeha's HA API): it gives the login's token and
 // logs in again when a service refuses it.
 type Session struct {
-	pc   *gophercloud.ProviderClient
-	http *http.Client
+	pc *gophercloud.ProviderClient
 }
 
 // NewSession logs in as the clouds.yaml entry opts names (only Cloud, CloudsFile, Region,
 // EndpointType, CACertFile, Insecure, HTTPClient, DialContext, CallTimeout, Retry and Logger
 // are used). Errors are New's.
 func NewSession(ctx context.Context, opts Options) (*Session, error) {
-	ao, _, tlsConf, err := loadCloud(opts)
+	_, pc, _, _, err := logIn(ctx, opts, "")
 	if err != nil {
 		return nil, err
 	}
-	hc, err := buildHTTPClient(opts, tlsConf)
-	if err != nil {
-		return nil, err
-	}
-	logger := opts.Logger
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
-	}
-	c := &nova{log: logger.With("component", "openstack", "cloud", opts.Cloud), callTimeout: opts.CallTimeout, retry: opts.Retry.withDefaults()}
-	if c.callTimeout <= 0 {
-		c.callTimeout = 60 * time.Second
-	}
-	c.sleep = clock.Sleep
-	pc, err := gcopenstack.NewClient(ao.IdentityEndpoint)
-	if err != nil {
-		return nil, fmt.Errorf("cloud %q: auth_url: %w", opts.Cloud, err)
-	}
-	pc.HTTPClient = hc
-	pc.UserAgent.Prepend("computeha")
-	if _, err := c.login(ctx, pc, ao, ""); err != nil {
-		return nil, fmt.Errorf("cloud %q: %w", opts.Cloud, err)
-	}
-	return &Session{pc: pc, http: &hc}, nil
+	return &Session{pc: pc}, nil
 }
 
 // Token is the login's current token.
@@ -113,5 +84,5 @@ func (l *LazySession) Do(req *http.Request) (*http.Response, error) {
 	if err != nil {
 		return nil, err
 	}
-	return s.http.Do(req)
+	return s.pc.HTTPClient.Do(req)
 }

@@ -76,3 +76,33 @@ func TestTheFakesTokensAreValidUntilTheyExpire(t *testing.T) {
 		t.Errorf("an unknown token: %v, want ErrUnauthorized", err)
 	}
 }
+
+func TestALazySessionLogsInAtFirstUseAndAgainWhenAServiceRefusesItsToken(t *testing.T) {
+	c := newTestCloud(t)
+	var seen []string
+	c.mux.HandleFunc("GET /ha/ping", func(w http.ResponseWriter, r *http.Request) {
+		seen = append(seen, r.Header.Get("X-Auth-Token"))
+		w.WriteHeader(http.StatusNoContent)
+	})
+	l := NewLazySession(Options{Cloud: "lab", CloudsFile: c.cloudsYAML(passwordAuth), Retry: fastRetry, CallTimeout: 5 * time.Second})
+	if n := c.loginCount(); n != 0 {
+		t.Fatalf("%d logins before the first use", n)
+	}
+	tok, err := l.Token(t.Context())
+	if err != nil || tok == "" || c.loginCount() != 1 {
+		t.Fatalf("Token = %q, %v after %d logins", tok, err, c.loginCount())
+	}
+	req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, c.srv.URL+"/ha/ping", nil)
+	req.Header.Set("X-Auth-Token", tok)
+	resp, err := l.Do(req)
+	if err != nil || resp.StatusCode != http.StatusNoContent {
+		t.Fatalf("Do: %v, %v", resp, err)
+	}
+	resp.Body.Close()
+	if err := l.Relogin(t.Context(), tok); err != nil {
+		t.Fatal(err)
+	}
+	if again, _ := l.Token(t.Context()); again == tok || c.loginCount() != 2 {
+		t.Errorf("after Relogin: the same token %v, %d logins; want a new login", again == tok, c.loginCount())
+	}
+}

@@ -1,4 +1,5 @@
-package fence
+// Package within bounds calls that take no context.
+package within
 
 import "context"
 
