@@ -243,7 +243,8 @@ func (d *Daemon) restart(ctx context.Context, node string, batch []vmReport) {
 	if d.o.History != nil {
 		first := append(slices.Clone(restart), relocate...)[0]
 		n := len(restart) + len(relocate)
-		summary := fmt.Sprintf("%s %s on %s: %s", vmLabel(first), first.event.Kind, node, whatIsDone(restart, relocate))
+		summary := fmt.Sprintf("%s %s on %s: %s", vmLabel(first), first.event.Kind, node, strings.NewReplacer(
+			"restarting where they are", "restarting it where it is", "they failed", "it failed").Replace(whatIsDone(restart, relocate)))
 		if n > 1 {
 			summary = fmt.Sprintf("%d VMs failed on %s (%s): %s", n, node, strings.Join(kinds, ", "), whatIsDone(restart, relocate))
 		}

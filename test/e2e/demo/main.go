@@ -68,6 +68,16 @@ func run(ctx context.Context, bin string, keep bool, ha, plain int, guests bool)
 	if err != nil {
 		return err
 	}
+	if guests {
+		// ACTIVE is when qemu started: each guest boots after that, all of them at once on
+		// the machine's cores. Waited for, so that the power loss meets running guests.
+		fmt.Println("Waiting for the guests to boot ...")
+		for _, v := range vms {
+			if _, err := env.WaitConsole(ctx, v.ID, "up ", 5*time.Minute); err != nil {
+				return err
+			}
+		}
+	}
 	fmt.Printf("\nPowering cmp1 off. Timeline:\n")
 	tl, err := env.PowerLoss(ctx, "cmp1", vms, 5*time.Minute, os.Stdout)
 	if err != nil {
