@@ -132,6 +132,9 @@ type Daemon struct {
 	quorate, quorumKnown bool
 	// vms are the failed guests of running hosts being restarted (the HA API's reports).
 	vms vmFailures
+	// doneSeen are the hosts found marked done, by their mark's time, once their incidents
+	// left open were closed (closeOrphans).
+	doneSeen map[string]time.Time
 }
 
 // New returns a daemon.
@@ -163,6 +166,7 @@ func New(o Options) *Daemon {
 		wake:       map[string]chan struct{}{},
 		away:       map[string]time.Time{},
 		hostStates: map[string]string{},
+		doneSeen:   map[string]time.Time{},
 		names:      recovery.NewNames(o.Config, nil),
 	}
 	if o.Metrics != nil {
@@ -331,6 +335,8 @@ func (d *Daemon) reconcile(ctx context.Context, wg *sync.WaitGroup) {
 			marked[n.Name] = st
 		case evacstate.Failed:
 			failed[n.Name] = true
+		case evacstate.Done:
+			d.closeOrphans(ctx, n.Name, st)
 		}
 	}
 	d.mu.Lock()
@@ -363,6 +369,41 @@ func (d *Daemon) reconcile(ctx context.Context, wg *sync.WaitGroup) {
 	for _, n := range cib.Nodes {
 		if st, ok := marked[n.Name]; ok {
 			d.start(ctx, wg, n.Name, st)
+		}
+	}
+}
+
+// closeOrphans closes the incidents of node left open by a daemon that stopped between
+// marking the node's recovery done and closing its incident: every incident of node opened
+// before the done mark st and still open. Each done mark is looked at once.
+func (d *Daemon) closeOrphans(ctx context.Context, node string, st evacstate.State) {
+	d.mu.Lock()
+	seen, ok := d.doneSeen[node]
+	d.doneSeen[node] = st.Since
+	d.mu.Unlock()
+	if d.o.History == nil || st.Since.IsZero() || (ok && seen.Equal(st.Since)) {
+		return
+	}
+	incs, err := d.o.History.Incidents(ctx, history.Filter{Host: node, Until: st.Since})
+	if err != nil {
+		d.o.Log.Warn("reading the incidents of a recovered host failed", "host", node, "error", err)
+		d.mu.Lock()
+		delete(d.doneSeen, node) // looked at again at the next reconciliation
+		d.mu.Unlock()
+		return
+	}
+	for _, in := range incs {
+		if in.Outcome != "" {
+			continue
+		}
+		inc, err := d.o.History.ResumeIncident(ctx, in.ID)
+		if err != nil {
+			continue // closed meanwhile, or gone
+		}
+		summary := fmt.Sprintf("the recovery of %s had ended (marked done at %s); the daemon that ended it stopped before closing this incident",
+			node, st.Since.UTC().Format(time.RFC3339))
+		if err := inc.Close(ctx, history.OutcomeRecovered, summary, history.Reason{Code: "recovered", Text: "closed on taking over"}); err != nil {
+			d.o.Log.Warn("closing an incident left open failed", "incident", in.ID, "error", err)
 		}
 	}
 }

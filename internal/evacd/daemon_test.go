@@ -830,3 +830,45 @@ func TestAFailedHostGoingOfflineIsNotTakenForACleared(t *testing.T) {
 		}
 	})
 }
+
+// A daemon stopped between marking a host's recovery done and closing its incident leaves the
+// incident open; the daemon that takes over closes it, and leaves alone an incident opened
+// after the mark (a later failure of the host, still being handled).
+func TestAnIncidentLeftOpenByADaemonStoppedAfterItsDoneMarkIsClosedOnTakingOver(t *testing.T) {
+	bubble(t, func(t *testing.T) {
+		w := newWorld(t, "auto", "")
+		ctx := context.Background()
+		orphan, err := w.store.OpenIncident(ctx, "cmp1", history.Event{Summary: "cmp1 marked for evacuation"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Minute)
+		if err := (evacstate.Marks{Attrs: w.cluster}).Set(ctx, "cmp1", evacstate.State{Phase: evacstate.Done, Since: time.Now().UTC()}); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(time.Minute)
+		later, err := w.store.OpenIncident(ctx, "cmp1", history.Event{Summary: "cmp1's VM failed"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		w.run(t, time.Second, func() bool { return false })
+		incs, err := w.store.Incidents(ctx, history.Filter{Host: "cmp1"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := map[string]history.Outcome{}
+		for _, in := range incs {
+			got[in.ID] = in.Outcome
+		}
+		if got[orphan.ID] != history.OutcomeRecovered || got[later.ID] != "" || len(got) != 2 {
+			t.Errorf("incidents after the daemon ran: %v; want %s recovered and %s still open", got, orphan.ID, later.ID)
+		}
+		evs, err := w.store.Query(ctx, history.Filter{Incident: orphan.ID})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if last := evs[len(evs)-1]; !strings.Contains(last.Summary, "had ended") {
+			t.Errorf("the closing event says %q", last.Summary)
+		}
+	})
+}

@@ -490,6 +490,7 @@ func (e *Env) soakInvariants(ctx context.Context, fault time.Time, f soakFault, 
 		}
 		judged := map[string]bool{}
 		incidents, closed := map[string]bool{}, map[string]bool{}
+		last := map[string]string{} // an incident's last event, said of one left open
 		for _, ev := range evs {
 			at, err := time.Parse(time.RFC3339Nano, ev.Time)
 			if err != nil || at.Before(fault) {
@@ -502,6 +503,7 @@ func (e *Env) soakInvariants(ctx context.Context, fault time.Time, f soakFault, 
 			}
 			if ev.Incident != "" {
 				incidents[ev.Incident] = true
+				last[ev.Incident] = ev.Time + " " + ev.Summary
 				if strings.HasPrefix(ev.Summary, "incident closed") {
 					closed[ev.Incident] = true
 				}
@@ -515,7 +517,7 @@ func (e *Env) soakInvariants(ctx context.Context, fault time.Time, f soakFault, 
 		}
 		for id := range incidents {
 			if !closed[id] {
-				bad("incident %s about %s is still open", id, h)
+				bad("incident %s about %s is still open; its last event: %s", id, h, last[id])
 			}
 		}
 	}
