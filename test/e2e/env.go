@@ -39,10 +39,9 @@ const (
 	APIPort = 8787
 )
 
-// GuestMaxRestarts is instances.max_restarts in a lab with guests: high enough that no
-// scenario moves a VM (Nova's cold migration needs SSH between the computes, which the lab's
-// do not have).
-const GuestMaxRestarts = 10
+// GuestMaxRestarts is instances.max_restarts in a lab with guests: a VM restarted that often
+// on its host is moved to another at its next failure.
+const GuestMaxRestarts = 2
 
 // GuestProcessGiveUp is instances.process_give_up in a lab with guests.
 const GuestProcessGiveUp = 10 * time.Second

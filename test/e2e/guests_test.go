@@ -57,6 +57,18 @@ func TestGuests(t *testing.T) {
 		if _, _, code, err := env.Lab.Exec(ctx, "cmp2", "test", "-s", lab.SharedDir+"/nova-instances/"+id+"/disk"); err != nil || code != 0 {
 			t.Errorf("cmp2 does not see the guest's disk on the shared storage: exit %d, %v", code, err)
 		}
+		// cmp1's root logs in to cmp2 by key, as Nova's cold migration does.
+		nodes, err := env.Lab.Nodes(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, n := range nodes {
+			if n.Name == "cmp2" {
+				if _, errOut, code, err := env.Lab.Exec(ctx, "cmp1", "ssh", n.Mgmt, "true"); err != nil || code != 0 {
+					t.Errorf("ssh from cmp1 to cmp2 (%s): exit %d, %v: %s", n.Mgmt, code, err, errOut)
+				}
+			}
+		}
 	}) {
 		t.FailNow()
 	}
@@ -149,10 +161,33 @@ func TestGuests(t *testing.T) {
 		}
 	})
 
-	// The guest's host, and the other. Its move after too many restarts (a cold migration)
-	// is not run here: Nova's cold migration needs SSH between the computes, which the lab's
-	// do not have yet.
+	// Restarted twice on cmp1 above (GuestMaxRestarts): its next failure moves it.
 	home, other := "cmp1", "cmp2"
+	t.Run("killed again beyond the limit of restarts: it runs on another host of its segment", func(t *testing.T) {
+		killed := time.Now()
+		if err := env.KillQemu(ctx, "cmp1", id); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := env.WaitRunning(ctx, "cmp2", id, 3*time.Minute); err != nil {
+			t.Fatal(err)
+		}
+		home, other = "cmp2", "cmp1"
+		line, err := env.WaitConsole(ctx, id, "up boot=4 ", 2*time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("killed -> running on cmp2 after %s: %s", time.Since(killed).Round(time.Millisecond), line)
+		if ok, err := env.Runs(ctx, "cmp1", id); err != nil || ok {
+			t.Errorf("cmp1 runs it too (%v)", err)
+		}
+		moves, err := env.HistoryMoves(ctx, "cmp1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if last := moves[len(moves)-1]; last.VMID != id || last.Method != "cold-migrate" || last.Result != "succeeded" {
+			t.Errorf("the last move of cmp1: %+v; want guest-ha cold-migrated", last)
+		}
+	})
 
 	t.Run("openstack server stop of an HA VM: it stays stopped, and nothing is taken for a failure", func(t *testing.T) {
 		before, err := env.VMFailures(ctx, home)
@@ -307,9 +342,9 @@ func TestGuests(t *testing.T) {
 		if tl.AllActive == 0 {
 			t.Fatal("the guest was not ACTIVE elsewhere within 5 minutes")
 		}
-		// boot=5 (after the restarts and the stop above): the guest read the counter its
-		// earlier boots wrote, so it booted from the same disk, not a new one.
-		line, err := env.WaitConsole(ctx, id, "up boot=5 ", 2*time.Minute)
+		// boot=6 (after the restarts, the move and the stop above): the guest read the counter
+		// its earlier boots wrote, so it booted from the same disk, not a new one.
+		line, err := env.WaitConsole(ctx, id, "up boot=6 ", 2*time.Minute)
 		if err != nil {
 			t.Fatal(err)
 		}
