@@ -364,8 +364,8 @@ func healthScenarios(ctx context.Context, t *testing.T, env *Env) {
 		maintenanceOfAHost(ctx, t, env)
 	})
 	// The bounded soak of every run, on this test's lab and VMs, after the scenarios above:
-	// rounds start within its first 2 minutes and most take about a minute (a slow one up to
-	// 10), so it ends within about 4 (`make soak` is the long one). SOAK_SEED replays its
+	// rounds start within its first minute and most take about a minute (a slow one up to
+	// 10), so it ends within about 3 (`make soak` is the long one). SOAK_SEED replays its
 	// faults.
 	env.scenario(ctx, t, "a bounded soak: random faults, and after every round the invariants hold", func(t *testing.T) {
 		seed, err := soakSeed()
@@ -376,7 +376,7 @@ func healthScenarios(ctx context.Context, t *testing.T, env *Env) {
 		for _, h := range env.Computes() {
 			all = append(all, vms[h]...)
 		}
-		env.soak(ctx, t, all, 100, 2*time.Minute, seed, fmt.Sprintf("SOAK_SEED=%d make e2e-health (after the same scenarios)", seed))
+		env.soak(ctx, t, all, 100, time.Minute, seed, fmt.Sprintf("SOAK_SEED=%d make e2e-health (after the same scenarios)", seed))
 	})
 }
 
