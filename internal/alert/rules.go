@@ -18,6 +18,9 @@ type Snapshot struct {
 	// Capacity maps each segment whose capacity is known to CapacityShort when some
 	// resource's headroom is below zero, CapacityOK otherwise.
 	Capacity map[string]string
+	// Processes maps each host disabled in Nova because provisioning processes of it cannot
+	// be restarted to those processes.
+	Processes map[string][]string
 }
 
 // Capacity values of a Snapshot.
@@ -27,8 +30,9 @@ const (
 )
 
 // Rule raises an alert for each host whose health state (Label "state") or recovery phase
-// (Label "phase") is one of Values, or each segment (Label "segment") whose capacity is, once
-// that has held for For.
+// (Label "phase") is one of Values, each segment (Label "segment") whose capacity is, or each
+// process of a host that cannot be restarted (Label "process", any process: Values is
+// empty), once that has held for For.
 type Rule struct {
 	Name     string
 	Severity string
@@ -46,6 +50,7 @@ const (
 	LabelState   = "state"
 	LabelPhase   = "phase"
 	LabelSegment = "segment"
+	LabelProcess = "process"
 )
 
 // Rules are the alerts the daemon raises itself: the shipped rules file's alerts on
@@ -95,6 +100,13 @@ var Rules = []Rule{
 			"host failing), some VMs would fit on no other host of segment {{ $labels.segment }}, reserved " +
 			"hosts included. Add capacity or reserved hosts. computeha status shows the policy and the headroom.",
 	},
+	{
+		Name: "ComputehaHostProcessDown", Severity: Critical, Label: LabelProcess,
+		Summary: "{{ $labels.process }} cannot be restarted on {{ $labels.host }}: the host is disabled in Nova",
+		Description: "The instance monitor of {{ $labels.host }} gave up restarting {{ $labels.process }} " +
+			"(instances.processes). Nothing new is scheduled there; computeha enables the host again once " +
+			"the process runs. computeha history --host {{ $labels.host }} says what failed.",
+	},
 }
 
 // Evaluate returns the alerts whose condition holds in s (with no times set): one per rule and
@@ -103,6 +115,10 @@ var Rules = []Rule{
 func Evaluate(rules []Rule, s Snapshot, extra map[string]string) []Alert {
 	var out []Alert
 	for _, r := range rules {
+		if r.Label == LabelProcess {
+			out = append(out, processAlerts(r, s.Processes, extra)...)
+			continue
+		}
 		src := s.Health
 		switch r.Label {
 		case LabelPhase:
@@ -123,6 +139,24 @@ func Evaluate(rules []Rule, s Snapshot, extra map[string]string) []Alert {
 			} else {
 				labels[LabelHost], labels[r.Label] = key, v
 			}
+			out = append(out, Alert{Labels: labels, Annotations: map[string]string{
+				"summary":     expand(r.Summary, labels),
+				"description": expand(r.Description, labels),
+			}})
+		}
+	}
+	return out
+}
+
+// processAlerts is r's alerts: one per host and process of procs.
+func processAlerts(r Rule, procs map[string][]string, extra map[string]string) []Alert {
+	var out []Alert
+	for _, host := range slices.Sorted(maps.Keys(procs)) {
+		for _, p := range slices.Sorted(slices.Values(procs[host])) {
+			labels := make(map[string]string, len(extra)+4)
+			maps.Copy(labels, extra)
+			labels["alertname"], labels["severity"] = r.Name, r.Severity
+			labels[LabelHost], labels[LabelProcess] = host, p
 			out = append(out, Alert{Labels: labels, Annotations: map[string]string{
 				"summary":     expand(r.Summary, labels),
 				"description": expand(r.Description, labels),

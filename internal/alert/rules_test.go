@@ -58,6 +58,14 @@ func TestRulesAreTheShippedRulesFileWordForWord(t *testing.T) {
 				})
 				continue
 			}
+			if strings.TrimSpace(r.Expr) == "computeha_host_process_down == 1" {
+				// One alert per host and process, whatever the process.
+				fromFile = append(fromFile, Rule{
+					Name: r.Alert, Severity: r.Labels["severity"], Label: LabelProcess,
+					Summary: r.Annotations["summary"], Description: r.Annotations["description"],
+				})
+				continue
+			}
 			m := stateExpr.FindStringSubmatch(strings.TrimSpace(r.Expr))
 			if m == nil {
 				continue // Prometheus' alone: rates, absent()
@@ -92,16 +100,20 @@ func TestRulesAreTheShippedRulesFileWordForWord(t *testing.T) {
 
 func TestEvaluate(t *testing.T) {
 	s := Snapshot{
-		Health:   map[string]string{"cmp1": "isolated", "cmp2": "running", "cmp3": "dead"},
-		Phases:   map[string]string{"cmp3": "recovering", "cmp4": "failed"},
-		Capacity: map[string]string{"rack-a": CapacityOK, "rack-b": CapacityShort},
+		Health:    map[string]string{"cmp1": "isolated", "cmp2": "running", "cmp3": "dead"},
+		Phases:    map[string]string{"cmp3": "recovering", "cmp4": "failed"},
+		Capacity:  map[string]string{"rack-a": CapacityOK, "rack-b": CapacityShort},
+		Processes: map[string][]string{"cmp2": {"nova-compute", "libvirtd"}},
 	}
 	got := Evaluate(Rules, s, map[string]string{"cluster": "east"})
 	var names []string
 	for _, a := range got {
 		names = append(names, a.Name()+" "+a.Labels[LabelHost])
 	}
-	want := []string{"ComputehaHostIsolated cmp1", "ComputehaHostDead cmp3", "ComputehaRecoveryFailed cmp4", "ComputehaSegmentNoHeadroom "}
+	want := []string{
+		"ComputehaHostIsolated cmp1", "ComputehaHostDead cmp3", "ComputehaRecoveryFailed cmp4", "ComputehaSegmentNoHeadroom ",
+		"ComputehaHostProcessDown cmp2", "ComputehaHostProcessDown cmp2",
+	}
 	if diff := cmp.Diff(want, names); diff != "" {
 		t.Fatalf("alerts (-want +got):\n%s", diff)
 	}
@@ -122,6 +134,13 @@ func TestEvaluate(t *testing.T) {
 	wantSeg := map[string]string{"alertname": "ComputehaSegmentNoHeadroom", "severity": "warning", "segment": "rack-b", "cluster": "east"}
 	if diff := cmp.Diff(wantSeg, got[3].Labels); diff != "" || got[3].Annotations["summary"] != "Segment rack-b no longer meets its admission policy" {
 		t.Errorf("segment alert %v (-want +got):\n%s", got[3].Annotations, diff)
+	}
+	wantProc := map[string]string{"alertname": "ComputehaHostProcessDown", "severity": "critical", "host": "cmp2", "process": "libvirtd", "cluster": "east"}
+	if diff := cmp.Diff(wantProc, got[4].Labels); diff != "" || got[4].Annotations["summary"] != "libvirtd cannot be restarted on cmp2: the host is disabled in Nova" {
+		t.Errorf("process alert %v (-want +got):\n%s", got[4].Annotations, diff)
+	}
+	if got[5].Labels[LabelProcess] != "nova-compute" {
+		t.Errorf("second process alert: %v", got[5].Labels)
 	}
 }
 

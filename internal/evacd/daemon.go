@@ -135,6 +135,8 @@ type Daemon struct {
 	// doneSeen are the hosts found marked done, by their mark's time, once their incidents
 	// left open were closed (closeOrphans).
 	doneSeen map[string]time.Time
+	// procs are the hosts disabled for provisioning processes, for the metrics and alerts.
+	procs processesDown
 }
 
 // New returns a daemon.
@@ -173,6 +175,9 @@ func New(o Options) *Daemon {
 		o.Metrics.GaugeFunc("recovery_phase", "1 for each host under recovery, labelled with its phase "+
 			"(fencing: waiting for its fencing to be confirmed, reading, paused by the guard, recovering, failed).",
 			[]string{"host", "phase"}, d.phases)
+		o.Metrics.GaugeFunc("host_process_down", "1 for each provisioning process (instances.processes) of a host that "+
+			"cannot be restarted: the host is disabled in Nova until it runs again.",
+			[]string{"host", "process"}, d.procs.gauge)
 	}
 	d.engine = recovery.New(recovery.Options{
 		Config: o.Config, Nova: o.Nova, Cluster: o.Cluster, Clock: d.clock, Poll: o.Poll, Log: base,
@@ -236,6 +241,7 @@ func (d *Daemon) AlertState() alert.Snapshot {
 	}
 	c := d.headroom
 	d.mu.Unlock()
+	s.Processes = d.procs.snapshot()
 	if c != nil {
 		for seg, short := range c.Short() {
 			s.Capacity[seg] = alert.CapacityOK
@@ -276,6 +282,10 @@ func (d *Daemon) Run(ctx context.Context, events <-chan crm.Event) error {
 	}
 	if keep := d.o.Config.History.Retention; keep > 0 && d.o.History != nil {
 		wg.Go(func() { d.o.History.KeepPruned(ctx, d.clock, keep, d.o.Log) })
+	}
+	if d.o.Config.API.Listen != "" {
+		// Hosts are disabled for their processes through the HA API only.
+		wg.Go(func() { d.tendProcesses(ctx) })
 	}
 	for _, s := range d.o.Config.Segments {
 		if len(s.ReservedHosts) > 0 {

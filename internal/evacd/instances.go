@@ -464,6 +464,7 @@ func (d *Daemon) HostProcess(ctx context.Context, e instancemon.HostEvent, by ha
 		if _, err := d.o.Nova.DisableService(ctx, svc.ID, reason); err != nil {
 			return haapi.Answer{}, fmt.Errorf("%w: disabling %s in Nova: %w", haapi.ErrUnavailable, node, err)
 		}
+		d.procs.set(node, down)
 		d.record(ctx, history.Event{
 			Host: node, Kind: history.KindAlert, Summary: fmt.Sprintf("%s cannot be restarted on %s: disabled in Nova", e.Process, node),
 			Reason:  history.Reason{Code: ReasonProcessDown, Text: e.Detail},
@@ -483,6 +484,7 @@ func (d *Daemon) HostProcess(ctx context.Context, e instancemon.HostEvent, by ha
 			if _, err := d.o.Nova.DisableService(ctx, svc.ID, processReason(down, node)); err != nil {
 				return haapi.Answer{}, fmt.Errorf("%w: updating %s's reason in Nova: %w", haapi.ErrUnavailable, node, err)
 			}
+			d.procs.set(node, down)
 			return haapi.Answer{Status: haapi.Accepted, Reason: node + " stays disabled: " + strings.Join(down, ", ") + " still down"}, nil
 		}
 		if st, err := d.marks.Get(ctx, node); err != nil {
@@ -493,6 +495,7 @@ func (d *Daemon) HostProcess(ctx context.Context, e instancemon.HostEvent, by ha
 		if _, err := d.o.Nova.EnableService(ctx, svc.ID); err != nil {
 			return haapi.Answer{}, fmt.Errorf("%w: enabling %s in Nova: %w", haapi.ErrUnavailable, node, err)
 		}
+		d.procs.set(node, nil)
 		d.record(ctx, history.Event{
 			Host: node, Kind: history.KindDecision, Summary: fmt.Sprintf("enabled %s again in Nova: %s runs", node, e.Process),
 			Reason: history.Reason{Code: ReasonProcessRecovered, Text: "was disabled: " + svc.DisabledReason},

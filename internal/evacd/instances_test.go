@@ -3,6 +3,7 @@ package evacd
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"github.com/computeha/computeha/internal/history"
 	"github.com/computeha/computeha/internal/instancemon"
 	"github.com/computeha/computeha/internal/openstack"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
 // startDaemon runs the world's daemon until the test ends.
@@ -315,6 +317,19 @@ func TestAHostStaysDisabledWhileAnyOfItsProcessesIsDown(t *testing.T) {
 	if r := svc().DisabledReason; r != "computeha: process libvirtd, neutron-openvswitch-agent cannot be restarted on cmp1" {
 		t.Errorf("reason %q", r)
 	}
+	// An alert and a metric per process down.
+	if got := w.daemon.AlertState().Processes; !slices.Equal(got["cmp1"], []string{"libvirtd", "neutron-openvswitch-agent"}) || len(got) != 1 {
+		t.Errorf("the alerts' processes: %v", got)
+	}
+	want := `
+# HELP computeha_host_process_down 1 for each provisioning process (instances.processes) of a host that cannot be restarted: the host is disabled in Nova until it runs again.
+# TYPE computeha_host_process_down gauge
+computeha_host_process_down{host="cmp1",process="libvirtd"} 1
+computeha_host_process_down{host="cmp1",process="neutron-openvswitch-agent"} 1
+`
+	if err := testutil.GatherAndCompare(w.metrics.Registry(), strings.NewReader(want), "computeha_host_process_down"); err != nil {
+		t.Error(err)
+	}
 	report("libvirtd", instancemon.ProcessRecovered)
 	if s := svc(); s.Enabled() || s.DisabledReason != "computeha: process neutron-openvswitch-agent cannot be restarted on cmp1" {
 		t.Errorf("with the agent still down: %s %q; want disabled for it", s.Status, s.DisabledReason)
@@ -322,6 +337,32 @@ func TestAHostStaysDisabledWhileAnyOfItsProcessesIsDown(t *testing.T) {
 	report("neutron-openvswitch-agent", instancemon.ProcessRecovered)
 	if !svc().Enabled() {
 		t.Errorf("every process back: %q; want enabled", svc().DisabledReason)
+	}
+	if got := w.daemon.AlertState().Processes; len(got) != 0 {
+		t.Errorf("every process back, the alerts' processes: %v", got)
+	}
+	if n, err := testutil.GatherAndCount(w.metrics.Registry(), "computeha_host_process_down"); err != nil || n != 0 {
+		t.Errorf("every process back: %d series of computeha_host_process_down, %v", n, err)
+	}
+}
+
+// A daemon that takes over learns the hosts disabled for their processes from Nova's reasons,
+// and forgets one whose reason an operator replaced.
+func TestADaemonTakingOverAlertsForTheProcessesNovasReasonsName(t *testing.T) {
+	w := newWorld(t, "auto", "")
+	w.cfg.API.Listen = "127.0.0.1:0"
+	ctx := t.Context()
+	s2, _ := w.nova.FindComputeService(ctx, "cmp2")
+	s3, _ := w.nova.FindComputeService(ctx, "cmp3")
+	_, _ = w.nova.DisableService(ctx, s2.ID, processReason([]string{"libvirtd"}, "cmp2"))
+	_, _ = w.nova.DisableService(ctx, s3.ID, "operator: computeha: process libvirtd")
+	w.startDaemon(t)
+	deadline := time.Now().Add(5 * time.Second)
+	for got := w.daemon.AlertState().Processes; !slices.Equal(got["cmp2"], []string{"libvirtd"}) || len(got) != 1; got = w.daemon.AlertState().Processes {
+		if time.Now().After(deadline) {
+			t.Fatalf("the alerts' processes: %v; want cmp2's libvirtd alone", got)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
 

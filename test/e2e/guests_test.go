@@ -144,6 +144,10 @@ func TestGuests(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Logf("cmp1 disabled in Nova %s after libvirtd died: %q", time.Since(killed).Round(time.Second), svc.DisabledReason)
+		// The alert's metric (the shipped rule ComputehaHostProcessDown reads it).
+		if err := env.WaitDaemonMetric(ctx, `computeha_host_process_down{host="cmp1",process="libvirtd"}`, func(v float64) bool { return v == 1 }, 30*time.Second); err != nil {
+			t.Error(err)
+		}
 		if _, errOut, code, err := env.Lab.Exec(ctx, "cmp1", "sed", "-i", "/^max_clients = \"none\"$/d", "/etc/libvirt/libvirtd.conf"); err != nil || code != 0 {
 			t.Fatalf("repairing libvirtd's configuration: exit %d, %v: %s", code, err, errOut)
 		}
@@ -152,6 +156,9 @@ func TestGuests(t *testing.T) {
 			t.Fatal(err)
 		}
 		t.Logf("cmp1 enabled again %s after libvirtd's configuration was repaired", time.Since(fixed).Round(time.Second))
+		if err := env.WaitDaemonMetricGone(ctx, `computeha_host_process_down{host="cmp1",process="libvirtd"}`, 30*time.Second); err != nil {
+			t.Error(err)
+		}
 		if _, err := env.WaitRunning(ctx, "cmp1", id, time.Minute); err != nil {
 			t.Error(err)
 		}

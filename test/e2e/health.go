@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -242,6 +243,16 @@ func (e *Env) WaitHostcheckMetric(ctx context.Context, node, want string, limit 
 // labels, as exposed) with a value ok accepts, scraped from the cloud's namespace on the
 // controller it runs on.
 func (e *Env) WaitDaemonMetric(ctx context.Context, series string, ok func(float64) bool, limit time.Duration) error {
+	return e.waitDaemonSample(ctx, series, func(v float64, served bool) bool { return served && ok(v) }, limit)
+}
+
+// WaitDaemonMetricGone waits until the evacuation daemon no longer serves the sample series.
+func (e *Env) WaitDaemonMetricGone(ctx context.Context, series string, limit time.Duration) error {
+	return e.waitDaemonSample(ctx, series, func(_ float64, served bool) bool { return !served }, limit)
+}
+
+// waitDaemonSample scrapes the daemon until ok accepts series' value and whether it is served.
+func (e *Env) waitDaemonSample(ctx context.Context, series string, ok func(v float64, served bool) bool, limit time.Duration) error {
 	client := &http.Client{Transport: nova.NetNSTransport(CloudNS()), Timeout: 5 * time.Second}
 	deadline := time.Now().Add(limit)
 	var last string
@@ -250,10 +261,15 @@ func (e *Env) WaitDaemonMetric(ctx context.Context, series string, ok func(float
 			last = err.Error()
 		} else if addr, err := e.mgmtAddr(ctx, node); err != nil {
 			last = err.Error()
-		} else if v, err := scrapeSample(ctx, client, fmt.Sprintf("http://%s:%d/metrics", addr, MetricsPort), series); err != nil {
+		} else if v, err := scrapeSample(ctx, client, fmt.Sprintf("http://%s:%d/metrics", addr, MetricsPort), series); errors.Is(err, errNotServed) {
+			if ok(0, false) {
+				return nil
+			}
+			last = err.Error()
+		} else if err != nil {
 			last = err.Error()
 		} else {
-			if ok(v) {
+			if ok(v, true) {
 				return nil
 			}
 			last = fmt.Sprintf("%s %g", series, v)
@@ -299,5 +315,8 @@ func scrapeSample(ctx context.Context, client *http.Client, url, series string) 
 			return strconv.ParseFloat(strings.TrimSpace(v), 64)
 		}
 	}
-	return 0, fmt.Errorf("%s not served at %s", series, url)
+	return 0, fmt.Errorf("%w: %s at %s", errNotServed, series, url)
 }
+
+// errNotServed: the metrics scraped have no such sample.
+var errNotServed = errors.New("not served")
