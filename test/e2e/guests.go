@@ -119,7 +119,8 @@ func (e *Env) KillDomainQemu(ctx context.Context, host, name string) error {
 
 // KillAllQemu kills every qemu process of host's libvirtd with SIGKILL, together.
 func (e *Env) KillAllQemu(ctx context.Context, host string) error {
-	_, errOut, code, err := e.Lab.Exec(ctx, host, "sh", "-c", `kill -KILL $(cat /run/libvirt/qemu/*.pid)`)
+	// libvirt's pid files end without a newline: read each on its own, then one kill for all.
+	_, errOut, code, err := e.Lab.Exec(ctx, host, "sh", "-c", `p=; for f in /run/libvirt/qemu/*.pid; do p="$p $(cat "$f")"; done; kill -KILL $p`)
 	if err != nil || code != 0 {
 		return fmt.Errorf("killing every qemu on %s: exit %d, %v: %s", host, code, err, errOut)
 	}
