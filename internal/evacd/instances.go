@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -46,8 +47,18 @@ type vmFailures struct {
 	busy map[string]bool
 	// gathering are the failures of each node waiting for GatherWindow to end.
 	gathering map[string][]vmReport
-	// restartMu makes the batches run one at a time.
-	restartMu sync.Mutex
+	// boundMu makes the batches decide one at a time: each one's bounds count the restarts
+	// of the history and those decided by the batches still running (pending).
+	boundMu sync.Mutex
+	// pending are the restarts decided by batches still running, by server: the history has
+	// them only once each starts.
+	pending map[string]pendingRestart
+}
+
+// pendingRestart is a restart decided and not over: from which node, decided when.
+type pendingRestart struct {
+	node string
+	at   time.Time
 }
 
 // startInstances makes the daemon take failures until ctx ends (called by Run); the
@@ -178,6 +189,7 @@ func (d *Daemon) restart(ctx context.Context, node string, batch []vmReport) {
 		defer d.vms.mu.Unlock()
 		for _, r := range batch {
 			delete(d.vms.busy, r.event.Server)
+			delete(d.vms.pending, r.event.Server) // the history has what was started
 		}
 	})
 	defer acted()
@@ -209,18 +221,28 @@ func (d *Daemon) restart(ctx context.Context, node string, batch []vmReport) {
 	if len(ha) == 0 {
 		return
 	}
-	// One batch at a time, cloud-wide: the bounds count the restarts the history has, and a
-	// batch's are all recorded once its run is over.
-	d.vms.restartMu.Lock()
-	defer d.vms.restartMu.Unlock()
+	// The batches decide one at a time, cloud-wide, and run together: the bounds count the
+	// restarts of the history and those the batches still running decided.
+	d.vms.boundMu.Lock()
 	d.mu.Lock()
 	_, hostBusy := d.jobs[node]
 	d.mu.Unlock()
 	if hostBusy {
+		d.vms.boundMu.Unlock()
 		log.Info("the host's recovery started: its failed VMs are left to it", "vms", len(ha))
 		return
 	}
 	restart, relocate, stormed := d.bound(ctx, node, ha)
+	decided := d.clock.Now()
+	d.vms.mu.Lock()
+	if d.vms.pending == nil {
+		d.vms.pending = map[string]pendingRestart{}
+	}
+	for _, r := range restart {
+		d.vms.pending[r.server.ID] = pendingRestart{node: node, at: decided}
+	}
+	d.vms.mu.Unlock()
+	d.vms.boundMu.Unlock()
 	for _, r := range stormed {
 		d.record(ctx, history.Event{
 			Host: node, Kind: history.KindAlert, Summary: fmt.Sprintf("%s %s on %s: left, a restart storm (%s)", vmLabel(r.vmReport), r.event.Kind, node, r.why),
@@ -324,12 +346,16 @@ type stormed struct {
 // bound splits the failed HA VMs of node by what instances allows: restarted where they are,
 // moved elsewhere (restarted max_restarts times within restart_window since they last moved),
 // or left (a restart storm on the host or in the cloud). What was done is read from the
-// history's moves, so it outlives the daemon and follows it to another controller.
+// history's moves, so it outlives the daemon and follows it to another controller, plus the
+// restarts that batches still running decided (called under vms.boundMu).
 func (d *Daemon) bound(ctx context.Context, node string, vms []vmReport) (restart, relocate []vmReport, left []stormed) {
 	lim := d.o.Config.Instances
 	now := d.clock.Now()
 	perVM := map[string]int{}
 	onHost, inCloud := 0, 0
+	d.vms.mu.Lock()
+	pending := maps.Clone(d.vms.pending)
+	d.vms.mu.Unlock()
 	if d.o.History != nil {
 		since := now.Add(-max(lim.RestartWindow, lim.StormWindow))
 		moves, err := d.o.History.Moves(ctx, history.Filter{Since: since})
@@ -337,6 +363,9 @@ func (d *Daemon) bound(ctx context.Context, node string, vms []vmReport) (restar
 			d.o.Log.Warn("reading the restarts done from the history failed: counting none", "error", err)
 		}
 		for _, m := range moves {
+			if p, ok := pending[m.VMID]; ok && m.Method == string(recovery.Restart) && !m.Start.Before(p.at) {
+				continue // a pending restart that started: counted below
+			}
 			if m.Method != string(recovery.Restart) {
 				// Moved since: its restarts before are another host's story.
 				delete(perVM, m.VMID)
@@ -351,6 +380,12 @@ func (d *Daemon) bound(ctx context.Context, node string, vms []vmReport) (restar
 					onHost++
 				}
 			}
+		}
+	}
+	for _, p := range pending {
+		inCloud++
+		if p.node == node {
+			onHost++
 		}
 	}
 	for _, r := range vms {

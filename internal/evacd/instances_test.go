@@ -381,3 +381,32 @@ func TestAWatchdogResetAndAnIOErrorReportedToTheGuestAreNoFailureToRestart(t *te
 		}
 	}
 }
+
+// A batch whose restarts take long does not hold back the next one, and the storm bound counts
+// the restarts the batches still running decided.
+func TestABatchOfFailuresIsRestartedWhileAnEarlierOneStillRuns(t *testing.T) {
+	w := newWorld(t, "auto", "")
+	w.cfg.Instances.StormHost, w.cfg.Instances.StormWindow = 2, 10*time.Minute
+	w.boot("cmp1", 3, true)
+	ids := w.ids("cmp1")
+	w.startDaemon(t)
+	w.nova.KillCompute("cmp1") // the reboots cast to it wait for its nova-compute
+	w.vmFailed(t, ids[0], "cmp1")
+	must(t, "the first restart asked", func() bool { return len(reboots(w.nova)) == 1 })
+	w.vmFailed(t, ids[1], "cmp1")
+	must(t, "the second restart asked while the first one waits", func() bool { return len(reboots(w.nova)) == 2 })
+	if n := closedIncidents(t, w); n != 0 {
+		t.Fatalf("%d incidents closed while both restarts wait", n)
+	}
+	// storm_host is 2: both restarts decided, neither over, the third failure is left.
+	w.vmFailed(t, ids[2], "cmp1")
+	must(t, "the third failure left for a restart storm", func() bool {
+		evs, _ := w.store.Query(t.Context(), history.Filter{Kind: history.KindAlert})
+		return slices.ContainsFunc(evs, func(e history.Event) bool { return e.Reason.Code == ReasonRestartStorm })
+	})
+	if n := len(reboots(w.nova)); n != 2 {
+		t.Errorf("%d restarts asked, want 2 (storm_host)", n)
+	}
+	w.nova.RestartCompute("cmp1")
+	must(t, "both batches handled", func() bool { return closedIncidents(t, w) == 2 })
+}
