@@ -21,6 +21,12 @@ func instancemonCommand() *ucli.Command {
 	return &ucli.Command{
 		Name:  "instancemon",
 		Usage: "watch this host's guests through libvirt and report their failures to the HA API (normally started by ocf:computeha:instancemon)",
+		// First: what starting the multi-call binary paged in for the other subcommands goes
+		// back (the monitor runs on every compute); what the monitor uses comes back as it runs.
+		Before: func(ctx context.Context, _ *ucli.Command) (context.Context, error) {
+			_, _ = memtrim.Release() // best effort: only memory is at stake
+			return ctx, nil
+		},
 		Flags: []ucli.Flag{
 			configFlag(),
 			&ucli.StringFlag{Name: "node", Usage: "this host's name as Pacemaker and the daemon know it (default: the host name)"},
@@ -61,13 +67,6 @@ func instancemonCommand() *ucli.Command {
 			var procs []instancemon.GuardedProcess
 			for _, p := range cfg.Instances.Processes {
 				procs = append(procs, instancemon.GuardedProcess{Name: p.Name, RestartCommand: p.RestartCommand})
-			}
-			// Set up: what starting the multi-call binary paged in for the other
-			// subcommands goes back (the monitor runs on every compute).
-			if n, err := memtrim.Release(); err != nil {
-				log.Warn("releasing the executable's pages failed", "error", err)
-			} else {
-				log.Debug("released the executable's resident pages", "mapped_bytes", n)
 			}
 			return instancemon.Run(ctx, instancemon.Options{
 				Host: node, Dial: dial, Reporter: api, Socket: c.String("socket"), Log: log,
