@@ -100,7 +100,7 @@ bench-recovery: build ## Power-loss recovery of 10, 50 and 100 VMs on lab + real
 	$(GO) run ./test/bench/recovery -bin $(BIN) -sizes $${SIZES:-10,50,100} -runs $${RUNS:-3,2,1}
 
 .PHONY: bench-guests
-bench-guests: build ## A real guest's qemu killed KILLS times (default 5) on lab + real Nova: time to the same VM running again and ACTIVE (target 10 s median), the daemon's decision; then BURST (20) guests crashed together, all running again; the instance monitor's peak RSS (target 20 MB) (root)
+bench-guests: build ## A real guest's qemu killed KILLS times (default 5) on lab + real Nova: time to the same VM running again and ACTIVE (target 10 s median), the daemon's decision; then BURST (20) guests crashed together, all running again, against Nova alone hard-rebooting them at once (target ratio 1.25); the instance monitor's peak RSS (target 20 MB) (root)
 	$(GO) run ./test/bench/guests -bin $(BIN) -kills $${KILLS:-5} -burst $${BURST:-20}
 
 .PHONY: bench-scale
