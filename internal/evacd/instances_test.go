@@ -8,11 +8,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/computeha/computeha/internal/haapi"
 	"github.com/computeha/computeha/internal/history"
 	"github.com/computeha/computeha/internal/instancemon"
 	"github.com/computeha/computeha/internal/openstack"
-	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
 // startDaemon runs the world's daemon until the test ends.
