@@ -492,6 +492,7 @@ func (d *Daemon) HostProcess(ctx context.Context, e instancemon.HostEvent, by ha
 			return haapi.Answer{Status: haapi.Ignored, Reason: "the host is disabled already: " + svc.DisabledReason}, nil
 		}
 		if slices.Contains(down, e.Process) {
+			d.procs.set(node, down) // a retry of a report whose answer was lost: Nova says it all
 			return haapi.Answer{Status: haapi.Coalesced, Reason: "the host is disabled for it already"}, nil
 		}
 		down = append(down, e.Process)

@@ -28,7 +28,10 @@ func (p *processesDown) set(node string, procs []string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.by == nil {
-		p.by, p.setAt = map[string][]string{}, map[string]uint64{}
+		p.by = map[string][]string{}
+	}
+	if p.setAt == nil {
+		p.setAt = map[string]uint64{}
 	}
 	p.seq++
 	p.setAt[node] = p.seq

@@ -28,3 +28,13 @@ func TestAReadOfNovaOlderThanTheDaemonsOwnChangeDoesNotUndoIt(t *testing.T) {
 		t.Errorf("after a fresh read: %v; want nothing", got)
 	}
 }
+
+// A first read of Nova, then the daemon's own change: nothing assumed about which came first.
+func TestTheDaemonsChangeAfterAReadOfNova(t *testing.T) {
+	var p processesDown
+	p.replace(map[string][]string{}, p.mark())
+	p.set("cmp1", []string{"libvirtd"})
+	if got := p.snapshot(); !slices.Equal(got["cmp1"], []string{"libvirtd"}) {
+		t.Errorf("after a read, then the daemon's change: %v", got)
+	}
+}
