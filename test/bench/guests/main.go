@@ -56,7 +56,7 @@ func main() {
 
 var uptimeRE = regexp.MustCompile(`uptime=([0-9.]+)`)
 
-func run(bin string, kills int, target, decisionTarget time.Duration, rssTarget, burst int, burstRatio float64) error {
+func run(bin string, kills int, target, decisionTarget time.Duration, rssTarget, burst int, burstRatio float64) (err error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 40*time.Minute)
 	defer cancel()
 	dir, err := os.MkdirTemp("", "computeha-bench-guests-")
@@ -70,6 +70,14 @@ func run(bin string, kills int, target, decisionTarget time.Duration, rssTarget,
 		return err
 	}
 	defer env.Down(context.Background())
+	// Runs before Down: a failed run keeps the nodes' logs.
+	defer func() {
+		if err != nil {
+			if kept, kerr := env.KeepLogs(filepath.Join(os.TempDir(), "computeha-bench-guests-failed-"+time.Now().Format("20060102-150405"))); kerr == nil {
+				fmt.Fprintln(os.Stderr, "guests: logs kept in", kept)
+			}
+		}
+	}()
 	image, err := env.Admin.ImageID(ctx, nova.GuestImage)
 	if err != nil {
 		return err
