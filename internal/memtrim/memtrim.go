@@ -1,7 +1,7 @@
 // Package memtrim gives back the executable's pages that starting the multi-call binary
 // touched: every subcommand's packages are initialized, and the kernel maps the pages around
 // each one read, so a small daemon starts with most of the binary's code and read-only data
-// resident. A long-running subcommand calls Release once it runs: the pages it needs come
+// resident. A long-running subcommand calls Release as it starts: the pages it needs come
 // back from the page cache as it uses them, and the others no longer count in its RSS.
 package memtrim
 
