@@ -114,6 +114,9 @@ type Instances struct {
 	// the host in Nova (a computeha reason: nothing new is scheduled there) and raise an alert;
 	// once it runs again, the daemon enables the host. Default 1m.
 	ProcessGiveUp time.Duration `yaml:"process_give_up"`
+	// ResumeDelay is how long a VM an I/O error paused is left paused before it is resumed
+	// (policy.io_error resume): the time a storage blip is given to pass. Default 10s.
+	ResumeDelay time.Duration `yaml:"resume_delay"`
 	// ProcessMigrate: the daemon also live-migrates the host's HA VMs away when it disables it
 	// for a process. Default false.
 	ProcessMigrate bool `yaml:"process_migrate"`
@@ -217,6 +220,8 @@ type Policy struct {
 	Cells map[string]bool `yaml:"cells"`
 	// Recovery gives each HA VM its recovery class.
 	Recovery RecoveryPolicy `yaml:"recovery"`
+	// IOError gives each HA VM what is done when an I/O error pauses it.
+	IOError IOErrorPolicy `yaml:"io_error"`
 }
 
 // ErrorVMs says what happens to a VM found in ERROR on a failed host.
@@ -354,6 +359,7 @@ func Default() *Config {
 			MetadataKey: DefaultMetadataKey,
 			TagKey:      DefaultPolicyKey,
 			Recovery:    DefaultRecoveryPolicy(),
+			IOError:     DefaultIOErrorPolicy(),
 		},
 		Evacuation: Evacuation{
 			Concurrency:        DefaultConcurrency,
@@ -380,7 +386,7 @@ func Default() *Config {
 		},
 		Instances: Instances{
 			MaxRestarts: 3, RestartWindow: time.Hour, StormHost: 30, StormCloud: 100, StormWindow: 10 * time.Minute,
-			ProcessGiveUp: time.Minute,
+			ProcessGiveUp: time.Minute, ResumeDelay: DefaultResumeDelay,
 		},
 	}
 }

@@ -49,6 +49,11 @@ func TestLoadExampleGivesTheDocumentedValues(t *testing.T) {
 				Projects: map[string]Class{"7d1e0c4b2a9f4e3d8c6b5a4f3e2d1c0b": ClassRecreate},
 				Cells:    map[string]Class{"cell1": ClassEvacuate},
 			},
+			IOError: IOErrorPolicy{
+				Default: IOErrorResume, FlavorKey: "computeha:io_error", ImageKey: "computeha_io_error",
+				MetadataKey: "computeha_io_error", TagKey: "computeha_io_error",
+				Projects: map[string]IOErrorAction{"7d1e0c4b2a9f4e3d8c6b5a4f3e2d1c0b": IOErrorLeavePaused},
+			},
 		},
 		Cells: Cells{"cell1": {Aggregate: "cell1-hosts"}},
 		Evacuation: Evacuation{
@@ -96,7 +101,7 @@ func TestLoadExampleGivesTheDocumentedValues(t *testing.T) {
 		},
 		Instances: Instances{
 			MaxRestarts: 3, RestartWindow: time.Hour, StormHost: 30, StormCloud: 100, StormWindow: 10 * time.Minute,
-			ProcessGiveUp: time.Minute,
+			ProcessGiveUp: time.Minute, ResumeDelay: DefaultResumeDelay,
 		},
 		Alerts: Alerts{
 			Labels:       map[string]string{"cluster": "overcloud"},
@@ -147,7 +152,7 @@ func TestParseAcceptsValidVariants(t *testing.T) {
 			func(c *Config) string {
 				return cmp.Diff(Policy{
 					FlavorKey: "evacuable", ImageKey: "evacuable", MetadataKey: "HA_Enabled", TagKey: "evacuable",
-					Projects: map[string]bool{"p1": true, "p2": false}, Recovery: DefaultRecoveryPolicy(),
+					Projects: map[string]bool{"p1": true, "p2": false}, Recovery: DefaultRecoveryPolicy(), IOError: DefaultIOErrorPolicy(),
 				}, c.Policy)
 			},
 		},

@@ -2,6 +2,8 @@ package config
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -40,28 +42,33 @@ var Classes = []Class{ClassEvacuate, ClassColdMigrate, ClassRecreate, ClassRecre
 // Valid tells whether c is a known class.
 func (c Class) Valid() bool { return oneOf(c, Classes) }
 
-// RecoveryPolicy gives each HA VM its recovery class, at the levels of the HA policy: the
-// default, its host's cell, aggregates and availability zone, its project (these from the
-// configuration), its flavor's extra spec, its image's property and its own metadata or tag.
-// The finest level that names a known class wins; a value that is not a class is warned about
-// and the next coarser level decides.
-type RecoveryPolicy struct {
-	// Default is the class when no finer level names one. Default evacuate.
-	Default Class `yaml:"default"`
-	// Cells, Aggregates, AvailabilityZones and Projects map a name to a class.
-	Cells             map[string]Class `yaml:"cells"`
-	Aggregates        map[string]Class `yaml:"aggregates"`
-	AvailabilityZones map[string]Class `yaml:"availability_zones"`
-	Projects          map[string]Class `yaml:"projects"`
-	// FlavorKey is the flavor extra spec naming the class. Default "computeha:recovery".
+// Choices gives each HA VM one of a set of named values (a recovery class, what is done about
+// an I/O error) at the levels of the HA policy: the default, its host's cell, aggregates and
+// availability zone, its project (these from the configuration), its flavor's extra spec, its
+// image's property and its own metadata or tag. The finest level that names a known value
+// wins; a value that is not one is warned about and the next coarser level decides.
+type Choices[T ~string] struct {
+	// Default is the value when no finer level names one.
+	Default T `yaml:"default"`
+	// Cells, Aggregates, AvailabilityZones and Projects map a name to a value.
+	Cells             map[string]T `yaml:"cells"`
+	Aggregates        map[string]T `yaml:"aggregates"`
+	AvailabilityZones map[string]T `yaml:"availability_zones"`
+	Projects          map[string]T `yaml:"projects"`
+	// FlavorKey is the flavor extra spec naming the value.
 	FlavorKey string `yaml:"flavor_key"`
-	// ImageKey is the image property naming the class. Default "computeha_recovery".
+	// ImageKey is the image property naming the value.
 	ImageKey string `yaml:"image_key"`
-	// MetadataKey is the instance metadata key naming the class. Default "computeha_recovery".
+	// MetadataKey is the instance metadata key naming the value.
 	MetadataKey string `yaml:"metadata_key"`
-	// TagKey is the instance tag naming the class, as key=class. Default "computeha_recovery".
+	// TagKey is the instance tag naming the value, as key=value.
 	TagKey string `yaml:"tag_key"`
 }
+
+// RecoveryPolicy gives each HA VM its recovery class (policy.recovery). Defaults: evacuate,
+// flavor extra spec "computeha:recovery", image property, metadata key and tag
+// "computeha_recovery".
+type RecoveryPolicy = Choices[Class]
 
 // Cell is a named set of compute hosts: Nova does not expose its cells through its API, so
 // the configuration says which hosts each one holds, as a list or a Nova aggregate. Policy
@@ -140,22 +147,24 @@ func DefaultRecoveryPolicy() RecoveryPolicy {
 	}
 }
 
-func (r RecoveryPolicy) validate(cells Cells, p *problems) {
-	if !r.Default.Valid() {
-		p.add("policy.recovery.default: %q is not one of %s", r.Default, list(Classes))
+// validate checks the rules of the section field ("recovery"), whose values (each a noun,
+// "class") are valid.
+func (r Choices[T]) validate(field, noun string, valid []T, cells Cells, p *problems) {
+	if !oneOf(r.Default, valid) {
+		p.add("policy.%s.default: %q is not one of %s", field, r.Default, list(valid))
 	}
 	for _, m := range []struct {
 		field string
-		rules map[string]Class
+		rules map[string]T
 	}{{"cells", r.Cells}, {"aggregates", r.Aggregates}, {"availability_zones", r.AvailabilityZones}, {"projects", r.Projects}} {
-		for _, name := range sortedClassKeys(m.rules) {
+		for _, name := range slices.Sorted(maps.Keys(m.rules)) {
 			switch {
 			case strings.TrimSpace(name) == "":
-				p.add("policy.recovery.%s: a rule has an empty name", m.field)
-			case !m.rules[name].Valid():
-				p.add("policy.recovery.%s.%s: %q is not one of %s", m.field, name, m.rules[name], list(Classes))
+				p.add("policy.%s.%s: a rule has an empty name", field, m.field)
+			case !oneOf(m.rules[name], valid):
+				p.add("policy.%s.%s.%s: %q is not one of %s", field, m.field, name, m.rules[name], list(valid))
 			case m.field == "cells" && !hasCell(cells, name):
-				p.add("policy.recovery.cells.%s: no cell of that name in cells", name)
+				p.add("policy.%s.cells.%s: no cell of that name in cells", field, name)
 			}
 		}
 	}
@@ -163,11 +172,11 @@ func (r RecoveryPolicy) validate(cells Cells, p *problems) {
 		{"flavor_key", r.FlavorKey}, {"image_key", r.ImageKey}, {"metadata_key", r.MetadataKey}, {"tag_key", r.TagKey},
 	} {
 		if strings.TrimSpace(k.v) == "" {
-			p.add("policy.recovery.%s: must not be empty", k.field)
+			p.add("policy.%s.%s: must not be empty", field, k.field)
 		}
 	}
 	if strings.Contains(r.TagKey, "=") {
-		p.add("policy.recovery.tag_key: %q must not contain '='; tags are read as key=class", r.TagKey)
+		p.add("policy.%s.tag_key: %q must not contain '='; tags are read as key=%s", field, r.TagKey, noun)
 	}
 }
 
@@ -213,15 +222,6 @@ func (t Tiers) validate(p *problems) {
 	if t.ReadyDelay >= t.Timeout && t.Timeout > 0 {
 		p.add("evacuation.tiers.ready_delay: %s is not shorter than the tier timeout %s: no tier could ever be ready", t.ReadyDelay, t.Timeout)
 	}
-}
-
-func sortedClassKeys(m map[string]Class) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
 }
 
 // String is the class's name.

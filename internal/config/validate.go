@@ -26,7 +26,8 @@ func (c *Config) Validate() error {
 	c.validateNames(&p)
 	c.Cells.validate(&p)
 	c.Policy.validate(&p)
-	c.Policy.Recovery.validate(c.Cells, &p)
+	c.Policy.Recovery.validate("recovery", "class", Classes, c.Cells, &p)
+	c.Policy.IOError.validate("io_error", "action", IOErrorActions, c.Cells, &p)
 	for _, name := range sortedBoolKeys(c.Policy.Cells) {
 		if !hasCell(c.Cells, name) {
 			p.add("policy.cells.%s: no cell of that name in cells", name)
@@ -308,6 +309,9 @@ func (i Instances) validate(p *problems) {
 	}
 	if i.MaxRestarts > 0 && i.RestartWindow <= 0 {
 		p.add("instances.restart_window: %s is not positive", i.RestartWindow)
+	}
+	if i.ResumeDelay < 0 {
+		p.add("instances.resume_delay: %s is negative", i.ResumeDelay)
 	}
 	if (i.StormHost > 0 || i.StormCloud > 0) && i.StormWindow <= 0 {
 		p.add("instances.storm_window: %s is not positive", i.StormWindow)

@@ -7,159 +7,195 @@ import (
 	"github.com/computeha/computeha/internal/config"
 )
 
-// ClassDecision is an HA VM's recovery class and where it came from.
-type ClassDecision struct {
-	Class config.Class
+// Choice is what a per-level section of the policy (policy.recovery, policy.io_error) gives a
+// VM, and where it came from.
+type Choice[T ~string] struct {
+	Value T
 	// Level is the level that decided.
 	Level Level
 	// Reason is one line: what decided, then what was ignored, e.g. `project p1 is recreate in
 	// policy.recovery.projects; ignored: flavor extra spec computeha:recovery="rebuild" is not
 	// a recovery class`.
 	Reason string
-	// Ignored lists, finest first, the values that were ignored (not a class, or sources of
-	// one level that disagree); each deserves a warning.
+	// Ignored lists, finest first, the values that were ignored (not a known value, or sources
+	// of one level that disagree); each deserves a warning.
 	Ignored []string
 }
 
-// classVerdict is what one level says about the class.
-type classVerdict struct {
-	spoke   bool
-	class   config.Class
-	because string
+// ClassDecision is an HA VM's recovery class and where it came from.
+type ClassDecision struct {
+	Class   config.Class
+	Level   Level
+	Reason  string
+	Ignored []string
 }
+
+// IOErrorDecision is what is done about an HA VM an I/O error paused, and where it came from.
+type IOErrorDecision = Choice[config.IOErrorAction]
 
 // Class returns vm's recovery class: the finest level that names a known class wins, as for
 // HA itself. It does not look at whether the VM gets HA: ask [Engine.Decide] first.
 func (e *Engine) Class(vm VM) ClassDecision {
-	r := e.pol.Recovery
+	c := choose(vm, e.pol.Recovery, section[config.Class]{field: "recovery", noun: "recovery class", short: "class", parse: config.ParseClass, fallback: config.DefaultClass})
+	return ClassDecision{Class: c.Value, Level: c.Level, Reason: c.Reason, Ignored: c.Ignored}
+}
+
+// IOError returns what is done about vm when an I/O error pauses it (policy.io_error), by the
+// same levels. It does not look at whether the VM gets HA: ask [Engine.Decide] first.
+func (e *Engine) IOError(vm VM) IOErrorDecision {
+	return choose(vm, e.pol.IOError, section[config.IOErrorAction]{field: "io_error", noun: "I/O-error action", short: "action", parse: config.ParseIOErrorAction, fallback: config.DefaultIOErrorAction})
+}
+
+// section says how to read one per-level section of the policy.
+type section[T ~string] struct {
+	field    string // under policy: "recovery"
+	noun     string // what a value is: "recovery class"
+	short    string // in key=value tags: "class"
+	parse    func(string) (T, error)
+	fallback T // when the configuration has no default (not loaded through config)
+}
+
+// choiceVerdict is what one level says.
+type choiceVerdict[T ~string] struct {
+	spoke   bool
+	value   T
+	because string
+}
+
+// choose walks the levels of c, finest first; the first that names a known value wins.
+func choose[T ~string](vm VM, c config.Choices[T], s section[T]) Choice[T] {
 	var ignored []string
+	rules := func(m map[string]T, names []string, what, level string) func(*[]string) choiceVerdict[T] {
+		return func(ig *[]string) choiceVerdict[T] {
+			return fromValueRules(m, names, what, "policy."+s.field+"."+level, ig)
+		}
+	}
 	levels := []struct {
 		level Level
-		eval  func(*[]string) classVerdict
+		eval  func(*[]string) choiceVerdict[T]
 	}{
-		{LevelInstance, func(ig *[]string) classVerdict {
-			md := classFromMap(vm.Metadata, r.MetadataKey, "instance metadata", ig)
-			tag := classFromTags(vm.Tags, r.TagKey, ig)
+		{LevelInstance, func(ig *[]string) choiceVerdict[T] {
+			md := fromValueMap(vm.Metadata, c.MetadataKey, "instance metadata", s, ig)
+			tag := fromValueTags(vm.Tags, c.TagKey, s, ig)
 			switch {
-			case md.spoke && tag.spoke && md.class != tag.class:
+			case md.spoke && tag.spoke && md.value != tag.value:
 				*ig = append(*ig, fmt.Sprintf("%s and %s disagree", md.because, tag.because))
-				return classVerdict{}
+				return choiceVerdict[T]{}
 			case md.spoke:
 				return md
 			default:
 				return tag
 			}
 		}},
-		{LevelImage, func(ig *[]string) classVerdict {
-			return classFromMap(vm.ImageProperties, r.ImageKey, "image property", ig)
+		{LevelImage, func(ig *[]string) choiceVerdict[T] {
+			return fromValueMap(vm.ImageProperties, c.ImageKey, "image property", s, ig)
 		}},
-		{LevelFlavor, func(ig *[]string) classVerdict {
-			return classFromMap(vm.FlavorExtraSpecs, r.FlavorKey, "flavor extra spec", ig)
+		{LevelFlavor, func(ig *[]string) choiceVerdict[T] {
+			return fromValueMap(vm.FlavorExtraSpecs, c.FlavorKey, "flavor extra spec", s, ig)
 		}},
-		{LevelProject, func(ig *[]string) classVerdict {
-			return classFromRules(r.Projects, []string{vm.ProjectID}, "project", "policy.recovery.projects", ig)
-		}},
-		{LevelAvailabilityZone, func(ig *[]string) classVerdict {
-			return classFromRules(r.AvailabilityZones, []string{vm.AvailabilityZone}, "availability zone", "policy.recovery.availability_zones", ig)
-		}},
-		{LevelAggregate, func(ig *[]string) classVerdict {
-			return classFromRules(r.Aggregates, vm.Aggregates, "aggregate", "policy.recovery.aggregates", ig)
-		}},
-		{LevelCell, func(ig *[]string) classVerdict {
-			return classFromRules(r.Cells, vm.Cells, "cell", "policy.recovery.cells", ig)
-		}},
+		{LevelProject, rules(c.Projects, []string{vm.ProjectID}, "project", "projects")},
+		{LevelAvailabilityZone, rules(c.AvailabilityZones, []string{vm.AvailabilityZone}, "availability zone", "availability_zones")},
+		{LevelAggregate, rules(c.Aggregates, vm.Aggregates, "aggregate", "aggregates")},
+		{LevelCell, rules(c.Cells, vm.Cells, "cell", "cells")},
 	}
 	for _, l := range levels {
 		if v := l.eval(&ignored); v.spoke {
-			return classDecision(v.class, l.level, v.because, ignored)
+			return choice(v.value, l.level, v.because, ignored)
 		}
 	}
-	def := r.Default
+	def := c.Default
 	if def == "" {
-		def = config.DefaultClass
+		def = s.fallback
 	}
-	return classDecision(def, LevelDefault, "no finer level names a recovery class; policy.recovery.default is "+string(def), ignored)
+	return choice(def, LevelDefault, fmt.Sprintf("no finer level names %s %s; policy.%s.default is %s", article(s.noun), s.noun, s.field, def), ignored)
 }
 
-func classDecision(c config.Class, level Level, because string, ignored []string) ClassDecision {
+func article(noun string) string {
+	if strings.ContainsRune("AEIOU", rune(noun[0])) {
+		return "an"
+	}
+	return "a"
+}
+
+func choice[T ~string](v T, level Level, because string, ignored []string) Choice[T] {
 	reason := because
 	if len(ignored) > 0 {
 		reason += "; ignored: " + strings.Join(ignored, "; ")
 	}
-	return ClassDecision{Class: c, Level: level, Reason: reason, Ignored: ignored}
+	return Choice[T]{Value: v, Level: level, Reason: reason, Ignored: ignored}
 }
 
-// classFromMap reads key (case-insensitively) from m; several spellings with different classes
+// fromValueMap reads key (case-insensitively) from m; several spellings with different values
 // do not speak.
-func classFromMap(m map[string]string, key, what string, ignored *[]string) classVerdict {
-	var found []classVerdict
+func fromValueMap[T ~string](m map[string]string, key, what string, s section[T], ignored *[]string) choiceVerdict[T] {
+	var found []choiceVerdict[T]
 	for _, k := range sortedKeys(m) {
 		if !strings.EqualFold(k, key) {
 			continue
 		}
 		because := fmt.Sprintf("%s %s=%q", what, k, m[k])
-		c, err := config.ParseClass(m[k])
+		v, err := s.parse(m[k])
 		if err != nil {
-			*ignored = append(*ignored, because+" is not a recovery class")
+			*ignored = append(*ignored, fmt.Sprintf("%s is not %s %s", because, article(s.noun), s.noun))
 			continue
 		}
-		found = append(found, classVerdict{spoke: true, class: c, because: because})
+		found = append(found, choiceVerdict[T]{spoke: true, value: v, because: because})
 	}
-	return classAgree(found, ignored)
+	return valuesAgree(found, ignored)
 }
 
-// classFromTags reads key=class tags.
-func classFromTags(tags []string, key string, ignored *[]string) classVerdict {
-	var found []classVerdict
+// fromValueTags reads key=value tags.
+func fromValueTags[T ~string](tags []string, key string, s section[T], ignored *[]string) choiceVerdict[T] {
+	var found []choiceVerdict[T]
 	for _, t := range tags {
-		k, v, hasValue := strings.Cut(t, "=")
+		k, val, hasValue := strings.Cut(t, "=")
 		if !strings.EqualFold(strings.TrimSpace(k), key) {
 			continue
 		}
 		because := fmt.Sprintf("instance tag %q", t)
 		if !hasValue {
-			*ignored = append(*ignored, because+" names no recovery class (key=class)")
+			*ignored = append(*ignored, fmt.Sprintf("%s names no %s (key=%s)", because, s.noun, s.short))
 			continue
 		}
-		c, err := config.ParseClass(v)
+		v, err := s.parse(val)
 		if err != nil {
-			*ignored = append(*ignored, because+" is not a recovery class")
+			*ignored = append(*ignored, fmt.Sprintf("%s is not %s %s", because, article(s.noun), s.noun))
 			continue
 		}
-		found = append(found, classVerdict{spoke: true, class: c, because: because})
+		found = append(found, choiceVerdict[T]{spoke: true, value: v, because: because})
 	}
-	return classAgree(found, ignored)
+	return valuesAgree(found, ignored)
 }
 
-// classFromRules: every rule naming one of names must agree. The configuration's classes are
+// fromValueRules: every rule naming one of names must agree. The configuration's values are
 // validated when it is loaded, so none is unknown here.
-func classFromRules(rules map[string]config.Class, names []string, what, field string, ignored *[]string) classVerdict {
-	var found []classVerdict
+func fromValueRules[T ~string](rules map[string]T, names []string, what, field string, ignored *[]string) choiceVerdict[T] {
+	var found []choiceVerdict[T]
 	seen := map[string]bool{}
 	for _, n := range names {
 		if n == "" || seen[n] {
 			continue
 		}
 		seen[n] = true
-		if c, ok := rules[n]; ok {
-			found = append(found, classVerdict{spoke: true, class: c, because: fmt.Sprintf("%s %s is %s in %s", what, n, c, field)})
+		if v, ok := rules[n]; ok {
+			found = append(found, choiceVerdict[T]{spoke: true, value: v, because: fmt.Sprintf("%s %s is %s in %s", what, n, v, field)})
 		}
 	}
-	return classAgree(found, ignored)
+	return valuesAgree(found, ignored)
 }
 
-func classAgree(found []classVerdict, ignored *[]string) classVerdict {
+func valuesAgree[T ~string](found []choiceVerdict[T], ignored *[]string) choiceVerdict[T] {
 	if len(found) == 0 {
-		return classVerdict{}
+		return choiceVerdict[T]{}
 	}
 	for _, f := range found[1:] {
-		if f.class != found[0].class {
+		if f.value != found[0].value {
 			parts := make([]string, len(found))
 			for i, f := range found {
 				parts[i] = f.because
 			}
 			*ignored = append(*ignored, strings.Join(parts, ", ")+" disagree")
-			return classVerdict{}
+			return choiceVerdict[T]{}
 		}
 	}
 	return found[0]

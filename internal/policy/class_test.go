@@ -127,3 +127,66 @@ func TestACellRuleDecidesHAOverTheDefaultAndUnderAggregates(t *testing.T) {
 		t.Errorf("a VM of cell1 on a batch aggregate host: %+v, want off at the aggregate level", d)
 	}
 }
+
+func TestIOErrorActionByLevel(t *testing.T) {
+	p := config.Default().Policy
+	p.IOError.Aggregates = map[string]config.IOErrorAction{"local-ssd": config.IOErrorMove}
+	p.IOError.Projects = map[string]config.IOErrorAction{"db": config.IOErrorLeavePaused}
+	e := New(p, nil)
+	tests := []struct {
+		name string
+		vm   VM
+		want IOErrorDecision
+	}{
+		{
+			"a VM nothing names is resumed, the default",
+			VM{ProjectID: "other"},
+			IOErrorDecision{Value: config.IOErrorResume, Level: LevelDefault, Reason: "no finer level names an I/O-error action; policy.io_error.default is resume"},
+		},
+		{
+			"an aggregate rule",
+			VM{Aggregates: []string{"local-ssd"}},
+			IOErrorDecision{Value: config.IOErrorMove, Level: LevelAggregate, Reason: "aggregate local-ssd is move in policy.io_error.aggregates"},
+		},
+		{
+			"the project overrides the aggregate",
+			VM{Aggregates: []string{"local-ssd"}, ProjectID: "db"},
+			IOErrorDecision{Value: config.IOErrorLeavePaused, Level: LevelProject, Reason: "project db is leave-paused in policy.io_error.projects"},
+		},
+		{
+			"the flavor overrides the project, in any case",
+			VM{ProjectID: "db", FlavorExtraSpecs: map[string]string{"computeha:io_error": " Restart"}},
+			IOErrorDecision{Value: config.IOErrorRestart, Level: LevelFlavor, Reason: `flavor extra spec computeha:io_error=" Restart"`},
+		},
+		{
+			"the VM's own tag, key=action",
+			VM{ProjectID: "db", Tags: []string{"computeha_io_error=resume"}},
+			IOErrorDecision{Value: config.IOErrorResume, Level: LevelInstance, Reason: `instance tag "computeha_io_error=resume"`},
+		},
+		{
+			"metadata that is no action is warned about and the next coarser level decides",
+			VM{ProjectID: "db", Metadata: map[string]string{"computeha_io_error": "pause"}},
+			IOErrorDecision{
+				Value: config.IOErrorLeavePaused, Level: LevelProject,
+				Reason:  `project db is leave-paused in policy.io_error.projects; ignored: instance metadata computeha_io_error="pause" is not an I/O-error action`,
+				Ignored: []string{`instance metadata computeha_io_error="pause" is not an I/O-error action`},
+			},
+		},
+		{
+			"a bare tag names no action",
+			VM{Tags: []string{"computeha_io_error"}},
+			IOErrorDecision{
+				Value: config.IOErrorResume, Level: LevelDefault,
+				Reason:  `no finer level names an I/O-error action; policy.io_error.default is resume; ignored: instance tag "computeha_io_error" names no I/O-error action (key=action)`,
+				Ignored: []string{`instance tag "computeha_io_error" names no I/O-error action (key=action)`},
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if diff := cmp.Diff(tt.want, e.IOError(tt.vm)); diff != "" {
+				t.Errorf("I/O-error action (-want +got):\n%s", diff)
+			}
+		})
+	}
+}

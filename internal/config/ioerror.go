@@ -1,0 +1,68 @@
+package config
+
+import (
+	"fmt"
+	"strings"
+	"time"
+)
+
+// IOErrorAction is what is done about an HA VM that qemu paused because a write to one of its
+// disks failed (a full or failing storage: QEMU's default werror=enospc pauses on ENOSPC), as
+// the policy gives it per VM (policy.io_error): a storage blip and a dead disk need different
+// answers.
+type IOErrorAction string
+
+const (
+	// IOErrorResume resumes the VM where it is once Instances.ResumeDelay has passed (the
+	// storage came back: the failed writes are retried, the guest never saw them). A VM
+	// resumed Instances.MaxRestarts times within Instances.RestartWindow is left paused, with
+	// an alert: the error persists. The default.
+	IOErrorResume IOErrorAction = "resume"
+	// IOErrorRestart restarts the VM where it is (a hard reboot through Nova), as a crash is.
+	IOErrorRestart IOErrorAction = "restart"
+	// IOErrorMove moves the VM to another host of its segment (a cold migration) and starts it
+	// there: for storage that failed on this host only.
+	IOErrorMove IOErrorAction = "move"
+	// IOErrorLeavePaused leaves the VM paused, with an alert, for someone to look at.
+	IOErrorLeavePaused IOErrorAction = "leave-paused"
+)
+
+// IOErrorActions lists the actions, in the order messages name them.
+var IOErrorActions = []IOErrorAction{IOErrorResume, IOErrorRestart, IOErrorMove, IOErrorLeavePaused}
+
+// IOErrorPolicy gives each HA VM what is done when an I/O error pauses it (policy.io_error).
+// Defaults: resume, flavor extra spec "computeha:io_error", image property, metadata key and
+// tag "computeha_io_error".
+type IOErrorPolicy = Choices[IOErrorAction]
+
+// Defaults of the I/O-error policy.
+const (
+	DefaultIOErrorAction    = IOErrorResume
+	DefaultIOErrorFlavorKey = "computeha:io_error"
+	DefaultIOErrorPolicyKey = "computeha_io_error"
+	DefaultResumeDelay      = 10 * time.Second
+)
+
+// DefaultIOErrorPolicy is the I/O-error policy's defaults.
+func DefaultIOErrorPolicy() IOErrorPolicy {
+	return IOErrorPolicy{
+		Default:     DefaultIOErrorAction,
+		FlavorKey:   DefaultIOErrorFlavorKey,
+		ImageKey:    DefaultIOErrorPolicyKey,
+		MetadataKey: DefaultIOErrorPolicyKey,
+		TagKey:      DefaultIOErrorPolicyKey,
+	}
+}
+
+// String is the action's name.
+func (a IOErrorAction) String() string { return string(a) }
+
+// ParseIOErrorAction reads an action from a property value (case and surrounding spaces
+// ignored).
+func ParseIOErrorAction(s string) (IOErrorAction, error) {
+	a := IOErrorAction(strings.ToLower(strings.TrimSpace(s)))
+	if oneOf(a, IOErrorActions) {
+		return a, nil
+	}
+	return "", fmt.Errorf("%q is not an I/O-error action (%s)", s, list(IOErrorActions))
+}
