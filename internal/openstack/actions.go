@@ -71,6 +71,24 @@ func (c *nova) StartServer(ctx context.Context, serverID string) error {
 		map[string]any{"os-start": nil}, http.StatusAccepted)
 }
 
+// Pause sends the pause action (202): Nova stops the server's vCPUs and keeps it PAUSED. Not
+// retried on 5xx: Nova refuses a second pause (409) while the first one runs.
+func (c *nova) Pause(ctx context.Context, serverID string) error {
+	if serverID == "" {
+		return errors.New("pausing a server: empty server id")
+	}
+	return c.serverAction(ctx, "pausing server "+serverID, serverID, map[string]any{"pause": nil}, http.StatusAccepted)
+}
+
+// Unpause sends the unpause action (202): Nova lets a PAUSED server's vCPUs run again. Not
+// retried on 5xx, as Pause.
+func (c *nova) Unpause(ctx context.Context, serverID string) error {
+	if serverID == "" {
+		return errors.New("unpausing a server: empty server id")
+	}
+	return c.serverAction(ctx, "unpausing server "+serverID, serverID, map[string]any{"unpause": nil}, http.StatusAccepted)
+}
+
 // DeleteServer sends DELETE /servers/{id}. Deleting is idempotent, so it is retried like a read;
 // a retry after a first attempt that went through finds the server gone (ErrNotFound), which
 // is the outcome the caller asked for.
@@ -280,6 +298,42 @@ func (f *Fake) Reboot(ctx context.Context, serverID string, hard bool) error {
 	return nil
 }
 
+// Pause models Nova's pause: refused (409) unless the server is ACTIVE with no task. Cast to
+// the host's compute like Reboot: when it is dead or forced down the server stays ACTIVE in
+// task pausing until RestartCompute; otherwise it is PAUSED when Pause returns.
+func (f *Fake) Pause(ctx context.Context, serverID string) error {
+	return f.pauseOrUnpause(ctx, "Pause", "pause", serverID, "active", "pausing", "paused")
+}
+
+// Unpause models Nova's unpause: refused (409) unless the server is PAUSED with no task;
+// otherwise as Pause, back to ACTIVE.
+func (f *Fake) Unpause(ctx context.Context, serverID string) error {
+	return f.pauseOrUnpause(ctx, "Unpause", "unpause", serverID, "paused", "unpausing", "active")
+}
+
+func (f *Fake) pauseOrUnpause(ctx context.Context, call, action, serverID, from, task, to string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.begin(ctx, call, serverID); err != nil {
+		return err
+	}
+	path := "/v2.1/servers/" + serverID + "/action"
+	srv, ok := f.servers[serverID]
+	if !ok {
+		return serverNotFound(http.MethodPost, path, serverID)
+	}
+	if srv.VMState != from || srv.TaskState != "" {
+		return invalidState(path, action, srv)
+	}
+	if f.computeGone(srv.Host) {
+		srv.TaskState = task
+	} else {
+		srv.VMState = to
+	}
+	srv.Status = novaStatus(srv.VMState, srv.TaskState)
+	return nil
+}
+
 // StartServer models Nova's os-start: refused (409) unless the server is SHUTOFF with no
 // task. Like Reboot, the request is cast to the host's compute: when it is dead or forced down
 // the server stays SHUTOFF in task powering-on until RestartCompute; otherwise it is ACTIVE
@@ -346,9 +400,11 @@ func (f *Fake) finishPendingTasks(host string) {
 			continue
 		}
 		switch srv.TaskState {
-		case taskRebooting, taskRebootingHard, taskPoweringOn:
+		case taskRebooting, taskRebootingHard, taskPoweringOn, "unpausing":
 			srv.VMState, srv.TaskState = "active", ""
-			srv.Status = novaStatus(srv.VMState, srv.TaskState)
+		case "pausing":
+			srv.VMState, srv.TaskState = "paused", ""
 		}
+		srv.Status = novaStatus(srv.VMState, srv.TaskState)
 	}
 }

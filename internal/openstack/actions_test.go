@@ -164,6 +164,8 @@ func TestServerActionsRefuseAnEmptyServerIDWithoutARequest(t *testing.T) {
 		"ConfirmResize": cl.ConfirmResize(ctx, ""),
 		"Reboot":        cl.Reboot(ctx, "", true),
 		"StartServer":   cl.StartServer(ctx, ""),
+		"Pause":         cl.Pause(ctx, ""),
+		"Unpause":       cl.Unpause(ctx, ""),
 		"DeleteServer":  cl.DeleteServer(ctx, ""),
 	} {
 		if err == nil {
@@ -331,6 +333,36 @@ func TestFakeReboot(t *testing.T) {
 	}
 }
 
+func TestFakePauseAndUnpause(t *testing.T) {
+	ctx := context.Background()
+	f, _, svc, srv := newFakeLab(t)
+	status := func() string { s, _ := f.Server(ctx, srv.ID); return s.Status + "/" + s.TaskState }
+	if err := f.Unpause(ctx, srv.ID); !errors.Is(err, ErrConflict) {
+		t.Errorf("Unpause of an ACTIVE server: %v, want a conflict", err)
+	}
+	if err := f.Pause(ctx, srv.ID); err != nil || status() != "PAUSED/" {
+		t.Fatalf("Pause: %v, %s; want PAUSED", err, status())
+	}
+	if err := f.Pause(ctx, srv.ID); !errors.Is(err, ErrConflict) {
+		t.Errorf("Pause of a PAUSED server: %v, want a conflict", err)
+	}
+	if err := f.Unpause(ctx, srv.ID); err != nil || status() != "ACTIVE/" {
+		t.Fatalf("Unpause: %v, %s; want ACTIVE", err, status())
+	}
+	// Cast to a dead compute: the task waits for it.
+	f.KillCompute("compute1")
+	if _, err := f.ForceDown(ctx, svc.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Pause(ctx, srv.ID); err != nil || status() != "ACTIVE/pausing" {
+		t.Fatalf("Pause on a dead compute: %v, %s; want ACTIVE in task pausing", err, status())
+	}
+	f.RestartCompute("compute1")
+	if status() != "PAUSED/" {
+		t.Errorf("after the compute restarted: %s, want PAUSED", status())
+	}
+}
+
 func TestFakeRebootAndStartCastToADeadComputeWaitUntilItRestarts(t *testing.T) {
 	ctx := context.Background()
 	f, _, svc, srv := newFakeLab(t)
@@ -421,6 +453,8 @@ func TestFakeRecordsEveryNewCallAndInjectsFailuresIntoEach(t *testing.T) {
 		{"ConfirmResize", func(f *Fake) error { return f.ConfirmResize(ctx, "s1") }, "ConfirmResize s1"},
 		{"Reboot", func(f *Fake) error { return f.Reboot(ctx, "s1", true) }, "Reboot s1 HARD"},
 		{"StartServer", func(f *Fake) error { return f.StartServer(ctx, "s1") }, "StartServer s1"},
+		{"Pause", func(f *Fake) error { return f.Pause(ctx, "s1") }, "Pause s1"},
+		{"Unpause", func(f *Fake) error { return f.Unpause(ctx, "s1") }, "Unpause s1"},
 		{"DeleteServer", func(f *Fake) error { return f.DeleteServer(ctx, "s1") }, "DeleteServer s1"},
 		{"ServerSpec", func(f *Fake) error { _, err := f.ServerSpec(ctx, "s1"); return err }, "ServerSpec s1"},
 		{"CreateServer", func(f *Fake) error {

@@ -56,6 +56,12 @@ type Client interface {
 	// from its definition, which also brings back one whose process died). Nova's state
 	// stays true: the server goes REBOOT/HARD_REBOOT, then ACTIVE.
 	Reboot(ctx context.Context, serverID string, hard bool) error
+	// Pause stops an ACTIVE server's vCPUs: it is PAUSED, its memory kept. Unpause lets a
+	// PAUSED one run again: libvirt resumes it, and qemu retries the disk writes it held back
+	// (a guest qemu paused on an I/O error, which Nova still shows ACTIVE, is resumed by the
+	// pair: Nova's pause of a paused domain changes nothing but its record).
+	Pause(ctx context.Context, serverID string) error
+	Unpause(ctx context.Context, serverID string) error
 	// StartServer powers on a stopped (SHUTOFF) server (os-start).
 	StartServer(ctx context.Context, serverID string) error
 	// DeleteServer deletes a server. On a host whose compute service is down Nova deletes it

@@ -162,7 +162,7 @@ func (f *Fake) AddServer(s Server) Server {
 		s.Status = "ACTIVE"
 	}
 	if s.VMState == "" {
-		s.VMState = map[string]string{"ACTIVE": "active", "SHUTOFF": "stopped", "ERROR": "error"}[s.Status]
+		s.VMState = map[string]string{"ACTIVE": "active", "SHUTOFF": "stopped", "ERROR": "error", "PAUSED": "paused"}[s.Status]
 	}
 	if name := s.Flavor.OriginalName; name != "" && f.flavorID(name) == "" {
 		f.flavors[name] = cloneFlavor(s.Flavor)

@@ -150,6 +150,14 @@ func (l *Lazy) Reboot(ctx context.Context, serverID string, hard bool) error {
 	return run(ctx, l, func(c Client) error { return c.Reboot(ctx, serverID, hard) })
 }
 
+func (l *Lazy) Pause(ctx context.Context, serverID string) error {
+	return run(ctx, l, func(c Client) error { return c.Pause(ctx, serverID) })
+}
+
+func (l *Lazy) Unpause(ctx context.Context, serverID string) error {
+	return run(ctx, l, func(c Client) error { return c.Unpause(ctx, serverID) })
+}
+
 func (l *Lazy) StartServer(ctx context.Context, serverID string) error {
 	return run(ctx, l, func(c Client) error { return c.StartServer(ctx, serverID) })
 }

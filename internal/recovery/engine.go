@@ -79,7 +79,7 @@ func New(o Options) *Engine {
 	e.reqs = make(chan struct{}, max(1, o.Config.Evacuation.Concurrency))
 	e.ahead = map[string]*ahead{}
 	e.methods = map[MethodName]Method{}
-	for _, m := range []Method{evacuate{}, liveMigrate{}, coldMigrate{}, restart{}, recreate{}, none{}} {
+	for _, m := range []Method{evacuate{}, liveMigrate{}, coldMigrate{}, restart{}, resume{}, recreate{}, none{}} {
 		e.methods[m.Name()] = m
 	}
 	return e

@@ -1052,6 +1052,70 @@ func TestFailedVMsAreRestartedWhereTheyAreAndNoOtherVMOfTheHostIsTouched(t *test
 	})
 }
 
+func TestVMsPausedByAnIOErrorAreResumedThroughNovasPauseAndUnpause(t *testing.T) {
+	bubble(t, func(t *testing.T) {
+		w := newWorld(t, "auto", "")
+		srvs := w.boot("cmp2",
+			vm{name: "paused-by-qemu", ha: true, image: "img"}, // Nova still has it ACTIVE
+			vm{name: "paused-in-nova-already", ha: true, image: "img", status: "PAUSED"},
+			vm{name: "healthy", ha: true, image: "img"},
+		)
+		ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
+		defer cancel()
+		rep, err := w.eng.Run(ctx, Job{
+			Source: NewNames(w.cfg, nil).ByNode("cmp2"), Situation: VMResume,
+			VMs: map[string]bool{srvs[0].ID: true, srvs[1].ID: true}, Recorder: w.rec,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, name := range []string{"paused-by-qemu", "paused-in-nova-already"} {
+			r := result(rep, name)
+			s := w.server(r.Server.ID)
+			if r.Result != Recovered || r.Method != Resume || s.Host != "cmp2" || s.Status != "ACTIVE" {
+				t.Errorf("%s: %s by %s, now %s on %s; want resumed on cmp2, ACTIVE", name, r.Result, r.Method, s.Status, s.Host)
+			}
+		}
+		want := []string{"Pause " + srvs[0].ID, "Unpause " + srvs[0].ID, "Unpause " + srvs[1].ID}
+		var got []string
+		for _, c := range w.nova.Calls() {
+			if strings.HasPrefix(c, "Pause ") || strings.HasPrefix(c, "Unpause ") || strings.HasPrefix(c, "Reboot ") {
+				got = append(got, c)
+			}
+		}
+		slices.Sort(got)
+		slices.Sort(want)
+		if !slices.Equal(got, want) {
+			t.Errorf("calls %q, want %q: each paused in Nova unless it is, then unpaused; nothing rebooted", got, want)
+		}
+		if moves := w.rec.Moves(); !slices.ContainsFunc(moves, func(m history.Move) bool { return m.Method == string(Resume) && m.Result == history.MoveSucceeded }) {
+			t.Errorf("no succeeded resume in the history's moves: %+v", moves)
+		}
+	})
+}
+
+func TestAResumeWhosePauseNovaRefusesEveryTimeFails(t *testing.T) {
+	bubble(t, func(t *testing.T) {
+		w := newWorld(t, "auto", "")
+		srvs := w.boot("cmp2", vm{name: "paused-by-qemu", ha: true, image: "img"})
+		for range 10 {
+			w.nova.FailNext("Pause", openstack.ErrConflict)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
+		defer cancel()
+		rep, err := w.eng.Run(ctx, Job{
+			Source: NewNames(w.cfg, nil).ByNode("cmp2"), Situation: VMResume,
+			VMs: map[string]bool{srvs[0].ID: true}, Recorder: w.rec,
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r := result(rep, "paused-by-qemu"); r.Result == Recovered {
+			t.Errorf("recovered although every pause was refused: %+v", r)
+		}
+	})
+}
+
 func TestVMsThatFailTooOftenAreMovedToAnotherHostOfTheirSegmentAndRunThere(t *testing.T) {
 	bubble(t, func(t *testing.T) {
 		w := newWorld(t, "auto", "")

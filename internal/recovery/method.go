@@ -61,6 +61,7 @@ type move struct {
 	spec       *openstack.ServerSpec // what a recreation creates again
 	confirming bool                  // a cold migration's ConfirmResize was sent
 	starting   bool                  // a relocated VM's start was sent (it arrived stopped)
+	unpausing  bool                  // a resumed VM's unpause was sent
 	// stuck: Nova's last evacuation of it went to a host that failed before rebuilding it;
 	// the server is left "rebuilding", so its state is reset before it is asked again.
 	stuck bool

@@ -24,6 +24,9 @@ const (
 	// to another host of its segment (a cold migration) and runs there, even one Nova had
 	// stopped after its crash.
 	VMRelocate Situation = "vm-relocate"
+	// VMResume: the VMs of Job.VMs were paused by qemu on an I/O error on the source host:
+	// each is resumed where it is.
+	VMResume Situation = "vm-resume"
 )
 
 // MethodName names a method.
@@ -35,6 +38,7 @@ const (
 	LiveMigrate MethodName = "live-migrate"
 	ColdMigrate MethodName = "cold-migrate"
 	Restart     MethodName = "restart"
+	Resume      MethodName = "resume"
 	Recreate    MethodName = "recreate"
 	None        MethodName = "none"
 )

@@ -97,6 +97,8 @@ func (x *run) verb() string {
 		return "evacuating"
 	case VMFailed:
 		return "restarting"
+	case VMResume:
+		return "resuming"
 	case VMRelocate:
 		return "moving failing VMs off"
 	}
@@ -302,6 +304,8 @@ func (x *run) choose(s openstack.Server, cls policy.ClassDecision) (MethodName, 
 	case VMFailed:
 		// Its host runs: the VM runs again where it is, whatever its class says of moves.
 		return Restart, Reason{}
+	case VMResume:
+		return Resume, Reason{}
 	case VMRelocate:
 		// It fails where it is: it runs elsewhere, started from its disk.
 		return ColdMigrate, Reason{}
