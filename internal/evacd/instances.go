@@ -10,10 +10,12 @@ import (
 	"sync"
 	"time"
 
+	"github.com/computeha/computeha/internal/config"
 	"github.com/computeha/computeha/internal/haapi"
 	"github.com/computeha/computeha/internal/history"
 	"github.com/computeha/computeha/internal/instancemon"
 	"github.com/computeha/computeha/internal/openstack"
+	"github.com/computeha/computeha/internal/policy"
 	"github.com/computeha/computeha/internal/recovery"
 )
 
@@ -34,6 +36,9 @@ type vmReport struct {
 	event  instancemon.Event
 	server openstack.Server
 	by     string // who reported it (a monitor's user, a project member)
+	// io is what the policy says to do about a VM an I/O error paused, and why (the batch
+	// sets it).
+	io policy.IOErrorDecision
 }
 
 // vmFailures gathers failures by host and runs their restarts.
@@ -206,7 +211,9 @@ func (d *Daemon) restart(ctx context.Context, node string, batch []vmReport) {
 		}
 		return
 	}
-	var ha []vmReport
+	// HA VMs an I/O error paused go by policy.io_error; the others (and those it says to
+	// restart) are restarted within the bounds.
+	var ha, moveNow, resume []vmReport
 	for _, r := range batch {
 		if dec := d.engine.Decide(reads, host, r.server); !dec.HA {
 			// Seen and said, but nothing to recover: no incident.
@@ -216,9 +223,38 @@ func (d *Daemon) restart(ctx context.Context, node string, batch []vmReport) {
 			})
 			continue
 		}
-		ha = append(ha, r)
+		if r.event.Kind != instancemon.IOError {
+			ha = append(ha, r)
+			continue
+		}
+		r.io = d.engine.IOError(reads, host, r.server)
+		if len(r.io.Ignored) > 0 {
+			log.Warn("ignored I/O-error policy values", "vm", r.server.ID, "ignored", r.io.Ignored)
+		}
+		switch r.io.Value {
+		case config.IOErrorResume:
+			resume = append(resume, r)
+		case config.IOErrorMove:
+			moveNow = append(moveNow, r)
+		case config.IOErrorLeavePaused:
+			d.record(ctx, history.Event{
+				Host: node, Kind: history.KindAlert, Summary: fmt.Sprintf("%s %s on %s: left paused, as its policy says", vmLabel(r), r.event.Kind, node),
+				Reason: history.Reason{Code: ReasonLeftPaused, Text: describe(r.event) + "; " + r.io.Reason}, Details: history.DetailsOf(reportDetails(r)),
+			})
+			log.Warn("VM paused by an I/O error left paused", "vm", r.server.ID, "why", r.io.Reason)
+		default:
+			ha = append(ha, r)
+		}
 	}
-	if len(ha) == 0 {
+	resume, exhausted := d.boundResumes(ctx, resume)
+	for _, r := range exhausted {
+		d.record(ctx, history.Event{
+			Host: node, Kind: history.KindAlert, Summary: fmt.Sprintf("%s %s on %s: left paused, the error persists (%s)", vmLabel(r.vmReport), r.event.Kind, node, r.why),
+			Reason: history.Reason{Code: ReasonLeftPaused, Text: describe(r.event) + "; " + r.why}, Details: history.DetailsOf(reportDetails(r.vmReport)),
+		})
+		log.Warn("VM paused by an I/O error left paused: the error persists", "vm", r.server.ID, "why", r.why)
+	}
+	if len(ha)+len(moveNow)+len(resume) == 0 {
 		return
 	}
 	// The batches decide one at a time, cloud-wide, and run together: the bounds count the
@@ -229,10 +265,11 @@ func (d *Daemon) restart(ctx context.Context, node string, batch []vmReport) {
 	d.mu.Unlock()
 	if hostBusy {
 		d.vms.boundMu.Unlock()
-		log.Info("the host's recovery started: its failed VMs are left to it", "vms", len(ha))
+		log.Info("the host's recovery started: its failed VMs are left to it", "vms", len(ha)+len(moveNow)+len(resume))
 		return
 	}
 	restart, relocate, stormed := d.bound(ctx, node, ha)
+	relocate = append(relocate, moveNow...)
 	decided := d.clock.Now()
 	d.vms.mu.Lock()
 	if d.vms.pending == nil {
@@ -250,12 +287,13 @@ func (d *Daemon) restart(ctx context.Context, node string, batch []vmReport) {
 		})
 		log.Warn("failed VM left: restart storm", "vm", r.server.ID, "why", r.why)
 	}
-	if len(restart)+len(relocate) == 0 {
+	all := slices.Concat(restart, relocate, resume)
+	if len(all) == 0 {
 		return
 	}
 	var kinds []string
 	var details []map[string]any
-	for _, r := range append(slices.Clone(restart), relocate...) {
+	for _, r := range all {
 		details = append(details, reportDetails(r))
 		if !slices.Contains(kinds, string(r.event.Kind)) {
 			kinds = append(kinds, string(r.event.Kind))
@@ -263,12 +301,10 @@ func (d *Daemon) restart(ctx context.Context, node string, batch []vmReport) {
 	}
 	var inc *history.Incident
 	if d.o.History != nil {
-		first := append(slices.Clone(restart), relocate...)[0]
-		n := len(restart) + len(relocate)
-		summary := fmt.Sprintf("%s %s on %s: %s", vmLabel(first), first.event.Kind, node, strings.NewReplacer(
-			"restarting where they are", "restarting it where it is", "they failed", "it failed").Replace(whatIsDone(restart, relocate)))
-		if n > 1 {
-			summary = fmt.Sprintf("%d VMs failed on %s (%s): %s", n, node, strings.Join(kinds, ", "), whatIsDone(restart, relocate))
+		first := all[0]
+		summary := fmt.Sprintf("%s %s on %s: %s", vmLabel(first), first.event.Kind, node, d.whatIsDone(restart, relocate, resume))
+		if len(all) > 1 {
+			summary = fmt.Sprintf("%d VMs failed on %s (%s): %s", len(all), node, strings.Join(kinds, ", "), d.whatIsDone(restart, relocate, resume))
 		}
 		failure := history.Event{
 			Host: node, Kind: history.KindFailure, Summary: summary,
@@ -284,9 +320,19 @@ func (d *Daemon) restart(ctx context.Context, node string, batch []vmReport) {
 	for _, part := range []struct {
 		sit recovery.Situation
 		vms []vmReport
-	}{{recovery.VMFailed, restart}, {recovery.VMRelocate, relocate}} {
+	}{{recovery.VMFailed, restart}, {recovery.VMRelocate, relocate}, {recovery.VMResume, resume}} {
 		if len(part.vms) == 0 {
 			continue
+		}
+		if part.sit == recovery.VMResume {
+			// The time a storage blip is given to pass; the VMs stay busy (their reports
+			// coalesce) meanwhile.
+			if wait := decided.Add(d.o.Config.Instances.ResumeDelay).Sub(d.clock.Now()); wait > 0 {
+				if err := d.clock.Sleep(ctx, wait); err != nil {
+					runErr = errors.Join(runErr, err)
+					break
+				}
+			}
 		}
 		ids := map[string]bool{}
 		for _, r := range part.vms {
@@ -322,19 +368,63 @@ func (d *Daemon) restart(ctx context.Context, node string, batch []vmReport) {
 	}
 }
 
+// ReasonLeftPaused is the history's reason of an HA VM an I/O error paused that is left
+// paused: its policy says so, or resuming it did not help.
+const ReasonLeftPaused history.ReasonCode = "vm-left-paused"
+
+// boundResumes splits the VMs to resume by what instances allows: a VM resumed max_restarts
+// times within restart_window is left paused (the error persists), read from the history's
+// moves.
+func (d *Daemon) boundResumes(ctx context.Context, vms []vmReport) (resume []vmReport, left []stormed) {
+	lim := d.o.Config.Instances
+	if len(vms) == 0 || lim.MaxRestarts == 0 || d.o.History == nil {
+		return vms, nil
+	}
+	moves, err := d.o.History.Moves(ctx, history.Filter{Since: d.clock.Now().Add(-lim.RestartWindow)})
+	if err != nil {
+		d.o.Log.Warn("reading the resumes done from the history failed: counting none", "error", err)
+	}
+	done := map[string]int{}
+	for _, m := range moves {
+		if m.Method == string(recovery.Resume) {
+			done[m.VMID]++
+		}
+	}
+	for _, r := range vms {
+		if n := done[r.server.ID]; n >= lim.MaxRestarts {
+			left = append(left, stormed{r, fmt.Sprintf("resumed %d times within %s, max_restarts is %d", n, lim.RestartWindow, lim.MaxRestarts)})
+			continue
+		}
+		resume = append(resume, r)
+	}
+	return resume, left
+}
+
 // ReasonRestartStorm is the history's reason of a failed VM left alone because its host, or the
 // cloud, restarted too many VMs lately.
 const ReasonRestartStorm history.ReasonCode = "restart-storm"
 
 // whatIsDone says what is done about the failed VMs of a batch.
-func whatIsDone(restart, relocate []vmReport) string {
-	switch {
-	case len(relocate) == 0:
-		return "restarting where they are"
-	case len(restart) == 0:
-		return "moving to another host of the segment: they failed too often here"
+func (d *Daemon) whatIsDone(restart, relocate, resume []vmReport) string {
+	var parts []string
+	one := len(restart)+len(relocate)+len(resume) == 1
+	for _, p := range []struct {
+		vms       []vmReport
+		many, one string
+	}{
+		{restart, "restarting %d where they are", "restarting it where it is"},
+		{relocate, "moving %d to another host of the segment", "moving it to another host of the segment"},
+		{resume, "resuming %d where they are in " + d.o.Config.Instances.ResumeDelay.String(), "resuming it where it is in " + d.o.Config.Instances.ResumeDelay.String()},
+	} {
+		switch {
+		case len(p.vms) == 0:
+		case one:
+			parts = append(parts, p.one)
+		default:
+			parts = append(parts, fmt.Sprintf(p.many, len(p.vms)))
+		}
 	}
-	return fmt.Sprintf("restarting %d where they are, moving %d that failed too often here to another host", len(restart), len(relocate))
+	return strings.Join(parts, ", ")
 }
 
 // stormed is a failed VM left alone, and why.
@@ -446,6 +536,9 @@ func reportDetails(r vmReport) map[string]any {
 	}
 	if r.event.Count > 1 {
 		d["count"] = r.event.Count
+	}
+	if r.io.Value != "" {
+		d["io_error_action"], d["io_error_policy"] = string(r.io.Value), r.io.Reason
 	}
 	return d
 }

@@ -411,3 +411,90 @@ func TestABatchOfFailuresIsRestartedWhileAnEarlierOneStillRuns(t *testing.T) {
 	w.nova.RestartCompute("cmp1")
 	must(t, "both batches handled", func() bool { return closedIncidents(t, w) == 2 })
 }
+
+// A VM qemu paused on an I/O error goes by policy.io_error: resumed after resume_delay (paused
+// then unpaused in Nova), restarted, moved, or left paused with an alert; a VM resumed
+// max_restarts times is left paused, with an alert.
+func TestAVMPausedByAnIOErrorGoesByItsIOErrorPolicy(t *testing.T) {
+	w := newWorld(t, "auto", "")
+	w.cfg.Instances.MaxRestarts, w.cfg.Instances.RestartWindow = 2, time.Hour
+	w.cfg.Instances.ResumeDelay = 300 * time.Millisecond
+	ids := map[string]string{}
+	for _, action := range []string{"resume", "restart", "move", "leave-paused"} {
+		s := w.nova.AddServer(openstack.Server{
+			Name: "vm-" + action, Host: "cmp1", ProjectID: "p1",
+			Flavor:   openstack.Flavor{VCPUs: 1, RAMMB: 512, DiskGB: 1, ExtraSpecs: map[string]string{"evacuable": "true"}},
+			Metadata: map[string]string{"computeha_io_error": action},
+		})
+		w.servers[s.ID] = s
+		ids[action] = s.ID
+	}
+	w.startDaemon(t)
+	ioError := func(id string) {
+		t.Helper()
+		e := instancemon.Event{Server: id, Host: "cmp1", Kind: instancemon.IOError, Reason: "enospc", Action: "pause", Device: "/x/disk", Time: time.Now()}
+		if ans, err := w.daemon.InstanceFailed(t.Context(), e, haapi.Caller{}); err != nil || ans.Status != haapi.Accepted {
+			t.Fatalf("report of %s: %+v, %v", id, ans, err)
+		}
+	}
+	calls := func(prefix string) []string {
+		var out []string
+		for _, c := range w.nova.Calls() {
+			if strings.HasPrefix(c, prefix+" ") {
+				out = append(out, strings.Fields(c)[1])
+			}
+		}
+		return out
+	}
+	leftPaused := func() []string {
+		evs, _ := w.store.Query(t.Context(), history.Filter{Kind: history.KindAlert})
+		var out []string
+		for _, e := range evs {
+			if e.Reason.Code == ReasonLeftPaused {
+				out = append(out, e.Summary)
+			}
+		}
+		return out
+	}
+	reported := time.Now()
+	for _, action := range []string{"resume", "restart", "move", "leave-paused"} {
+		ioError(ids[action])
+	}
+	must(t, "the batch handled", func() bool { return closedIncidents(t, w) == 1 })
+	if d := time.Since(reported); d < w.cfg.Instances.ResumeDelay {
+		t.Errorf("handled %s after the report: the resume did not wait resume_delay", d)
+	}
+	if got := calls("Pause"); !slices.Equal(got, []string{ids["resume"]}) {
+		t.Errorf("paused in Nova: %v; want the VM whose policy is resume", got)
+	}
+	if got := calls("Unpause"); !slices.Equal(got, []string{ids["resume"]}) {
+		t.Errorf("unpaused in Nova: %v; want the VM whose policy is resume", got)
+	}
+	if got := calls("Reboot"); !slices.Equal(got, []string{ids["restart"]}) {
+		t.Errorf("rebooted: %v; want the VM whose policy is restart", got)
+	}
+	if got := calls("ColdMigrate"); !slices.Equal(got, []string{ids["move"]}) {
+		t.Errorf("cold-migrated: %v; want the VM whose policy is move", got)
+	}
+	if s := w.hostOf(t, ids["move"]); s.Host == "cmp1" || s.Status != "ACTIVE" {
+		t.Errorf("the moved VM is %s on %s; want ACTIVE on another host", s.Status, s.Host)
+	}
+	if got := leftPaused(); len(got) != 1 || !strings.Contains(got[0], "vm-leave-paused") {
+		t.Errorf("left-paused alerts %q; want one, for vm-leave-paused", got)
+	}
+	// The storage still full: paused again, twice more. Resumed once more (max_restarts 2),
+	// then left paused.
+	for i := 2; i <= 3; i++ {
+		ioError(ids["resume"])
+		if i == 2 {
+			must(t, "the second pause handled", func() bool { return closedIncidents(t, w) == 2 })
+		}
+	}
+	must(t, "the third pause left paused", func() bool { return len(leftPaused()) == 2 })
+	if got := calls("Unpause"); len(got) != 2 {
+		t.Errorf("%d unpauses; want 2: the third pause is left", len(got))
+	}
+	if got := leftPaused(); !strings.Contains(got[len(got)-1], "the error persists") {
+		t.Errorf("the last alert: %q; want it to say the error persists", got[len(got)-1])
+	}
+}

@@ -219,6 +219,12 @@ func (e *Engine) Decide(r *Reads, source Host, s openstack.Server) policy.Decisi
 	return e.policy.Decide(PolicyVM(s, aggs, az, cells))
 }
 
+// IOError is what the policy says to do about server s of source, which an I/O error paused.
+func (e *Engine) IOError(r *Reads, source Host, s openstack.Server) policy.IOErrorDecision {
+	aggs, az, cells := policyView(e.o.Config, r, source)
+	return e.policy.IOError(PolicyVM(s, aggs, az, cells))
+}
+
 // PolicyVM is the policy's view of a server on a host with the given aggregates, availability
 // zone and cells.
 func PolicyVM(s openstack.Server, aggs []string, az string, cells []string) policy.VM {
