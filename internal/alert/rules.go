@@ -21,6 +21,9 @@ type Snapshot struct {
 	// Processes maps each host disabled in Nova because provisioning processes of it cannot
 	// be restarted to those processes.
 	Processes map[string][]string
+	// Paused maps each host to the HA VMs an I/O error paused there that are left paused
+	// ("name (id)").
+	Paused map[string][]string
 }
 
 // Capacity values of a Snapshot.
@@ -30,9 +33,9 @@ const (
 )
 
 // Rule raises an alert for each host whose health state (Label "state") or recovery phase
-// (Label "phase") is one of Values, each segment (Label "segment") whose capacity is, or each
+// (Label "phase") is one of Values, each segment (Label "segment") whose capacity is, each
 // process of a host that cannot be restarted (Label "process", any process: Values is
-// empty), once that has held for For.
+// empty), or each VM left paused after an I/O error (Label "vm"), once that has held for For.
 type Rule struct {
 	Name     string
 	Severity string
@@ -51,6 +54,7 @@ const (
 	LabelPhase   = "phase"
 	LabelSegment = "segment"
 	LabelProcess = "process"
+	LabelVM      = "vm"
 )
 
 // Rules are the alerts the daemon raises itself: the shipped rules file's alerts on
@@ -107,6 +111,13 @@ var Rules = []Rule{
 			"(instances.processes). Nothing new is scheduled there; computeha enables the host again once " +
 			"the process runs. computeha history --host {{ $labels.host }} says what failed.",
 	},
+	{
+		Name: "ComputehaVMLeftPaused", Severity: Warning, Label: LabelVM,
+		Summary: "VM {{ $labels.vm }} on {{ $labels.host }} is left paused after an I/O error",
+		Description: "A write to a disk of VM {{ $labels.vm }} failed (its storage full or failing) and qemu paused it; " +
+			"computeha left it paused, as its policy.io_error says or because resuming it did not help. " +
+			"Fix its storage, then resume, restart or move it. computeha history --host {{ $labels.host }} says what was seen.",
+	},
 }
 
 // Evaluate returns the alerts whose condition holds in s (with no times set): one per rule and
@@ -115,8 +126,8 @@ var Rules = []Rule{
 func Evaluate(rules []Rule, s Snapshot, extra map[string]string) []Alert {
 	var out []Alert
 	for _, r := range rules {
-		if r.Label == LabelProcess {
-			out = append(out, processAlerts(r, s.Processes, extra)...)
+		if items, ok := map[string]map[string][]string{LabelProcess: s.Processes, LabelVM: s.Paused}[r.Label]; ok {
+			out = append(out, itemAlerts(r, items, extra)...)
 			continue
 		}
 		src := s.Health
@@ -148,15 +159,16 @@ func Evaluate(rules []Rule, s Snapshot, extra map[string]string) []Alert {
 	return out
 }
 
-// processAlerts is r's alerts: one per host and process of procs.
-func processAlerts(r Rule, procs map[string][]string, extra map[string]string) []Alert {
+// itemAlerts is r's alerts: one per host and item of items (a process, a VM), labelled
+// r.Label.
+func itemAlerts(r Rule, items map[string][]string, extra map[string]string) []Alert {
 	var out []Alert
-	for _, host := range slices.Sorted(maps.Keys(procs)) {
-		for _, p := range slices.Sorted(slices.Values(procs[host])) {
+	for _, host := range slices.Sorted(maps.Keys(items)) {
+		for _, it := range slices.Sorted(slices.Values(items[host])) {
 			labels := make(map[string]string, len(extra)+4)
 			maps.Copy(labels, extra)
 			labels["alertname"], labels["severity"] = r.Name, r.Severity
-			labels[LabelHost], labels[LabelProcess] = host, p
+			labels[LabelHost], labels[r.Label] = host, it
 			out = append(out, Alert{Labels: labels, Annotations: map[string]string{
 				"summary":     expand(r.Summary, labels),
 				"description": expand(r.Description, labels),

@@ -58,10 +58,10 @@ func TestRulesAreTheShippedRulesFileWordForWord(t *testing.T) {
 				})
 				continue
 			}
-			if strings.TrimSpace(r.Expr) == "computeha_host_process_down == 1" {
-				// One alert per host and process, whatever the process.
+			// One alert per host and process, or VM, whatever it is.
+			if label, ok := map[string]string{"computeha_host_process_down == 1": LabelProcess, "computeha_vm_left_paused == 1": LabelVM}[strings.TrimSpace(r.Expr)]; ok {
 				fromFile = append(fromFile, Rule{
-					Name: r.Alert, Severity: r.Labels["severity"], Label: LabelProcess,
+					Name: r.Alert, Severity: r.Labels["severity"], Label: label,
 					Summary: r.Annotations["summary"], Description: r.Annotations["description"],
 				})
 				continue

@@ -137,6 +137,8 @@ type Daemon struct {
 	doneSeen map[string]time.Time
 	// procs are the hosts disabled for provisioning processes, for the metrics and alerts.
 	procs processesDown
+	// paused are the VMs left paused after an I/O error, for the metrics and alerts.
+	paused leftPaused
 }
 
 // New returns a daemon.
@@ -178,6 +180,9 @@ func New(o Options) *Daemon {
 		o.Metrics.GaugeFunc("host_process_down", "1 for each provisioning process (instances.processes) of a host that "+
 			"cannot be restarted: the host is disabled in Nova until it runs again.",
 			[]string{"host", "process"}, d.procs.gauge)
+		o.Metrics.GaugeFunc("vm_left_paused", "1 for each HA VM an I/O error paused that computeha left paused "+
+			"(policy.io_error leave-paused, or resumed too often), until it is no longer paused there.",
+			[]string{"host", "vm"}, d.paused.gauge)
 	}
 	d.engine = recovery.New(recovery.Options{
 		Config: o.Config, Nova: o.Nova, Cluster: o.Cluster, Clock: d.clock, Poll: o.Poll, Log: base,
@@ -242,6 +247,7 @@ func (d *Daemon) AlertState() alert.Snapshot {
 	c := d.headroom
 	d.mu.Unlock()
 	s.Processes = d.procs.snapshot()
+	s.Paused = d.paused.byHost()
 	if c != nil {
 		for seg, short := range c.Short() {
 			s.Capacity[seg] = alert.CapacityOK
@@ -286,6 +292,7 @@ func (d *Daemon) Run(ctx context.Context, events <-chan crm.Event) error {
 	if d.o.Config.API.Listen != "" {
 		// Hosts are disabled for their processes through the HA API only.
 		wg.Go(func() { d.tendProcesses(ctx) })
+		wg.Go(func() { d.tendPaused(ctx) })
 	}
 	for _, s := range d.o.Config.Segments {
 		if len(s.ReservedHosts) > 0 {

@@ -241,6 +241,7 @@ func (d *Daemon) restart(ctx context.Context, node string, batch []vmReport) {
 				Host: node, Kind: history.KindAlert, Summary: fmt.Sprintf("%s %s on %s: left paused, as its policy says", vmLabel(r), r.event.Kind, node),
 				Reason: history.Reason{Code: ReasonLeftPaused, Text: describe(r.event) + "; " + r.io.Reason}, Details: history.DetailsOf(reportDetails(r)),
 			})
+			d.paused.add(r.server.ID, pausedVM{node: node, name: r.server.Name})
 			log.Warn("VM paused by an I/O error left paused", "vm", r.server.ID, "why", r.io.Reason)
 		default:
 			ha = append(ha, r)
@@ -252,6 +253,7 @@ func (d *Daemon) restart(ctx context.Context, node string, batch []vmReport) {
 			Host: node, Kind: history.KindAlert, Summary: fmt.Sprintf("%s %s on %s: left paused, the error persists (%s)", vmLabel(r.vmReport), r.event.Kind, node, r.why),
 			Reason: history.Reason{Code: ReasonLeftPaused, Text: describe(r.event) + "; " + r.why}, Details: history.DetailsOf(reportDetails(r.vmReport)),
 		})
+		d.paused.add(r.server.ID, pausedVM{node: node, name: r.server.Name})
 		log.Warn("VM paused by an I/O error left paused: the error persists", "vm", r.server.ID, "why", r.why)
 	}
 	if len(ha)+len(moveNow)+len(resume) == 0 {

@@ -498,3 +498,52 @@ func TestAVMPausedByAnIOErrorGoesByItsIOErrorPolicy(t *testing.T) {
 		t.Errorf("the last alert: %q; want it to say the error persists", got[len(got)-1])
 	}
 }
+
+// A VM left paused is in the alerts and the metrics while Nova has it paused where it was
+// left; a daemon that starts learns the VMs left paused from the history, and keeps those Nova
+// still has paused.
+func TestAVMLeftPausedIsAlertedWhileNovaHasItPaused(t *testing.T) {
+	w := newWorld(t, "auto", "")
+	w.cfg.API.Listen = "127.0.0.1:0"
+	ctx := t.Context()
+	add := func(name string, power int) openstack.Server {
+		s := w.nova.AddServer(openstack.Server{
+			Name: name, Host: "cmp1", ProjectID: "p1", PowerState: power,
+			Flavor:   openstack.Flavor{VCPUs: 1, RAMMB: 512, DiskGB: 1, ExtraSpecs: map[string]string{"evacuable": "true"}},
+			Metadata: map[string]string{"computeha_io_error": "leave-paused"},
+		})
+		w.servers[s.ID] = s
+		return s
+	}
+	// Left paused by a daemon before this one: one is still paused, one was resumed since.
+	still, resumed := add("still", openstack.PowerPaused), add("resumed", openstack.PowerRunning)
+	for _, s := range []openstack.Server{still, resumed} {
+		if err := w.store.Record(ctx, history.Event{
+			Host: "cmp1", Kind: history.KindAlert, Summary: s.Name + " left paused", Reason: history.Reason{Code: ReasonLeftPaused},
+			Details: history.DetailsOf(map[string]any{"vm_id": s.ID, "vm_name": s.Name}),
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	fresh := add("fresh", openstack.PowerPaused)
+	w.startDaemon(t)
+	label := func(s openstack.Server) string { return s.Name + " (" + s.ID + ")" }
+	must(t, "the VM still paused in the alerts, the resumed one not", func() bool {
+		return slices.Equal(w.daemon.AlertState().Paused["cmp1"], []string{label(still)})
+	})
+	e := instancemon.Event{Server: fresh.ID, Host: "cmp1", Kind: instancemon.IOError, Reason: "eio", Action: "pause", Time: time.Now()}
+	if ans, err := w.daemon.InstanceFailed(ctx, e, haapi.Caller{}); err != nil || ans.Status != haapi.Accepted {
+		t.Fatalf("report: %+v, %v", ans, err)
+	}
+	must(t, "the VM just left paused in the alerts", func() bool {
+		return slices.Equal(w.daemon.AlertState().Paused["cmp1"], []string{label(fresh), label(still)})
+	})
+	want := fmt.Sprintf(`# HELP computeha_vm_left_paused 1 for each HA VM an I/O error paused that computeha left paused (policy.io_error leave-paused, or resumed too often), until it is no longer paused there.
+# TYPE computeha_vm_left_paused gauge
+computeha_vm_left_paused{host="cmp1",vm=%q} 1
+computeha_vm_left_paused{host="cmp1",vm=%q} 1
+`, label(fresh), label(still))
+	if err := testutil.GatherAndCompare(w.metrics.Registry(), strings.NewReader(want), "computeha_vm_left_paused"); err != nil {
+		t.Error(err)
+	}
+}

@@ -328,7 +328,7 @@ func (f *Fake) pauseOrUnpause(ctx context.Context, call, action, serverID, from,
 	if f.computeGone(srv.Host) {
 		srv.TaskState = task
 	} else {
-		srv.VMState = to
+		srv.VMState, srv.PowerState = to, map[string]int{"paused": PowerPaused, "active": PowerRunning}[to]
 	}
 	srv.Status = novaStatus(srv.VMState, srv.TaskState)
 	return nil

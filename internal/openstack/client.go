@@ -118,13 +118,24 @@ func (s Service) Enabled() bool { return s.Status == "enabled" }
 // Up reports whether Nova considers the service alive.
 func (s Service) Up() bool { return s.State == "up" }
 
+// Power states of a server (nova.compute.power_state).
+const (
+	PowerRunning  = 1
+	PowerPaused   = 3
+	PowerShutdown = 4
+)
+
 // Server is what an HA policy needs to know about one server.
 type Server struct {
-	ID                 string
-	Name               string
-	Status             string // ACTIVE, SHUTOFF, ERROR, REBUILD, ... ; UNKNOWN when Partial
-	VMState            string // OS-EXT-STS:vm_state: active, stopped, error, ...
-	TaskState          string // OS-EXT-STS:task_state, "" when none
+	ID        string
+	Name      string
+	Status    string // ACTIVE, SHUTOFF, ERROR, REBUILD, ... ; UNKNOWN when Partial
+	VMState   string // OS-EXT-STS:vm_state: active, stopped, error, ...
+	TaskState string // OS-EXT-STS:task_state, "" when none
+	// PowerState is OS-EXT-STS:power_state, what the hypervisor last said (PowerRunning,
+	// PowerPaused, ...; 0 when not known). Nova updates it on the hypervisor's events: a
+	// VM qemu paused on an I/O error is ACTIVE with PowerPaused.
+	PowerState         int
 	Host               string // OS-EXT-SRV-ATTR:host
 	HypervisorHostname string // OS-EXT-SRV-ATTR:hypervisor_hostname
 	ProjectID          string

@@ -93,7 +93,7 @@ func TestServersOnHostFollowsPagesAndDecodesWhatAPolicyNeeds(t *testing.T) {
 	imageProps := map[string]string{"evacuable": "true", "hw_disk_bus": "virtio", "os_distro": "cirros"}
 	want := []Server{
 		{
-			ID: "9168b536-cd40-4630-b43f-b259807c6e87", Name: "db-1", Status: "ACTIVE", VMState: "active",
+			ID: "9168b536-cd40-4630-b43f-b259807c6e87", Name: "db-1", Status: "ACTIVE", VMState: "active", PowerState: PowerRunning,
 			Host: "compute1", HypervisorHostname: "compute1", ProjectID: "6f70656e737461636b20342065766572", UserID: "admin",
 			AvailabilityZone: "nova",
 			Flavor: Flavor{
@@ -104,7 +104,7 @@ func TestServersOnHostFollowsPagesAndDecodesWhatAPolicyNeeds(t *testing.T) {
 			Metadata: map[string]string{"HA_Enabled": "True"}, Tags: []string{"tier-db"},
 		},
 		{
-			ID: "2ce4c5b3-2866-4972-93ce-77a2ea46a7f9", Name: "app-vol", Status: "SHUTOFF", VMState: "stopped",
+			ID: "2ce4c5b3-2866-4972-93ce-77a2ea46a7f9", Name: "app-vol", Status: "SHUTOFF", VMState: "stopped", PowerState: PowerShutdown,
 			Host: "compute1", HypervisorHostname: "compute1", ProjectID: "6f70656e737461636b20342065766572", UserID: "demo",
 			AvailabilityZone: "nova", Locked: true,
 			Flavor:   Flavor{OriginalName: "m1.tiny", VCPUs: 1, RAMMB: 512, ExtraSpecs: map[string]string{}},

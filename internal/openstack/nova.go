@@ -238,6 +238,7 @@ type serverJSON struct {
 	HypervisorHostname *string           `json:"OS-EXT-SRV-ATTR:hypervisor_hostname"`
 	VMState            *string           `json:"OS-EXT-STS:vm_state"`
 	TaskState          *string           `json:"OS-EXT-STS:task_state"`
+	PowerState         *int              `json:"OS-EXT-STS:power_state"`
 	AvailabilityZone   *string           `json:"OS-EXT-AZ:availability_zone"`
 	Fault              *struct {
 		Message string `json:"message"`
@@ -281,6 +282,9 @@ func (s serverJSON) server() Server {
 		AvailabilityZone: deref(s.AvailabilityZone),
 		// A server of a down cell (2.69) comes with its id, status UNKNOWN and little else.
 		Partial: s.Status == "UNKNOWN",
+	}
+	if s.PowerState != nil {
+		out.PowerState = *s.PowerState
 	}
 	if s.Fault != nil {
 		out.Fault = s.Fault.Message
