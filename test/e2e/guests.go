@@ -211,3 +211,86 @@ func (e *Env) waitService(ctx context.Context, host string, limit time.Duration,
 	}
 	return last, fmt.Errorf("%s's compute service not as wanted within %s: %s, %s, %q (%v)", host, limit, last.Status, last.State, last.DisabledReason, err)
 }
+
+// DomainState is the state of server id's domain on host with its reason, as virsh domstate
+// --reason says it: "running (booted)", "paused (I/O error)".
+func (e *Env) DomainState(ctx context.Context, host, id string) (string, error) {
+	out, errOut, code, err := e.Lab.Exec(ctx, host, "virsh", "-c", "qemu:///system", "domstate", "--reason", id)
+	if err != nil || code != 0 {
+		return "", fmt.Errorf("virsh domstate %s on %s: exit %d, %v: %s", id, host, code, err, strings.TrimSpace(errOut))
+	}
+	return strings.TrimSpace(out), nil
+}
+
+// WaitDomainState waits up to limit until DomainState starts with want, and returns it.
+func (e *Env) WaitDomainState(ctx context.Context, host, id, want string, limit time.Duration) (string, error) {
+	deadline := time.Now().Add(limit)
+	for {
+		st, err := e.DomainState(ctx, host, id)
+		if err == nil && strings.HasPrefix(st, want) {
+			return st, nil
+		}
+		if time.Now().After(deadline) {
+			return "", fmt.Errorf("%s's domain on %s not %q within %s: %q, %v", id, host, want, limit, st, err)
+		}
+		select {
+		case <-ctx.Done():
+			return "", ctx.Err()
+		case <-time.After(200 * time.Millisecond):
+		}
+	}
+}
+
+// SmallVolume is where MoveDiskToSmallVolume puts a guest's disk: a host's own small
+// filesystem (a tmpfs in the host's mount namespace), which FillVolume fills.
+const SmallVolume = "/var/lib/computeha/small-volume"
+
+// MoveDiskToSmallVolume moves the root disk of server id's guest on host, live, onto a new
+// filesystem of sizeMB at SmallVolume, as a storage migration would: libvirt copies its top
+// image there (a qcow2 file on the same base) and pivots to it. The guest runs on; Nova's
+// definition still names its disk on the shared storage, which a restart goes back to.
+func (e *Env) MoveDiskToSmallVolume(ctx context.Context, host, id string, sizeMB int) error {
+	name, err := e.DomainName(ctx, host, id)
+	if err != nil {
+		return err
+	}
+	script := `set -e
+mkdir -p "$1"
+mountpoint -q "$1" || mount -t tmpfs -o size="$2"m small-volume "$1"
+virsh -c qemu:///system blockcopy "$3" vda "$1/disk" --format qcow2 --shallow --transient-job --pivot --wait`
+	_, errOut, code, err := e.Lab.Exec(ctx, host, "sh", "-c", script, "sh", SmallVolume, strconv.Itoa(sizeMB), name)
+	if err != nil || code != 0 {
+		return fmt.Errorf("moving %s's disk to a small volume on %s: exit %d, %v: %s", id, host, code, err, strings.TrimSpace(errOut))
+	}
+	return nil
+}
+
+// FillVolume fills SmallVolume on host to its last byte, as data of something else on the
+// same storage would: the guest's next write to a block it never wrote fails with ENOSPC.
+func (e *Env) FillVolume(ctx context.Context, host string) error {
+	script := `dd if=/dev/zero of="$1/fill" bs=64k 2>/dev/null; dd if=/dev/zero of="$1/fill-last" bs=4k 2>/dev/null
+[ "$(df --output=avail -k "$1" | tail -n 1 | tr -d ' ')" = 0 ]`
+	_, errOut, code, err := e.Lab.Exec(ctx, host, "sh", "-c", script, "sh", SmallVolume)
+	if err != nil || code != 0 {
+		return fmt.Errorf("filling %s on %s: exit %d, %v: %s", SmallVolume, host, code, err, strings.TrimSpace(errOut))
+	}
+	return nil
+}
+
+// FreeVolume removes what FillVolume wrote: the storage has room again.
+func (e *Env) FreeVolume(ctx context.Context, host string) error {
+	_, errOut, code, err := e.Lab.Exec(ctx, host, "sh", "-c", `rm -f "$1/fill" "$1/fill-last"`, "sh", SmallVolume)
+	if err != nil || code != 0 {
+		return fmt.Errorf("freeing %s on %s: exit %d, %v: %s", SmallVolume, host, code, err, strings.TrimSpace(errOut))
+	}
+	return nil
+}
+
+// DropSmallVolume unmounts SmallVolume on host (no guest may use it any more).
+func (e *Env) DropSmallVolume(ctx context.Context, host string) error {
+	_, errOut, code, err := e.Lab.Exec(ctx, host, "sh", "-c", `! mountpoint -q "$1" || umount "$1"`, "sh", SmallVolume)
+	if err != nil || code != 0 {
+		return fmt.Errorf("unmounting %s on %s: exit %d, %v: %s", SmallVolume, host, code, err, strings.TrimSpace(errOut))
+	}
+	return nil
+}

@@ -266,6 +266,91 @@ func TestGuests(t *testing.T) {
 		}
 	})
 
+	// guest-ha runs on home at boot=5. Its disk moves to a small volume of home's that then
+	// fills up: qemu pauses it on the ENOSPC of its next write (QEMU's werror=enospc).
+	t.Run("an I/O error pauses an HA VM: resumed where it is once its storage has room again (the default), restarted where its policy says so", func(t *testing.T) {
+		if err := env.MoveDiskToSmallVolume(ctx, home, id, 64); err != nil {
+			t.Fatal(err)
+		}
+		defer func() {
+			if err := env.DropSmallVolume(ctx, home); err != nil {
+				t.Error(err)
+			}
+		}()
+		before, err := env.VMFailures(ctx, home)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fill := func() time.Duration {
+			t.Helper()
+			if err := env.FillVolume(ctx, home); err != nil {
+				t.Fatal(err)
+			}
+			filled := time.Now()
+			if _, err := env.WaitDomainState(ctx, home, id, "paused (I/O error)", time.Minute); err != nil {
+				t.Fatal(err)
+			}
+			return time.Since(filled).Round(time.Millisecond)
+		}
+		took := fill()
+		if err := env.FreeVolume(ctx, home); err != nil {
+			t.Fatal(err)
+		}
+		freed := time.Now()
+		// Resumed through Nova (paused there, then unpaused) after instances.resume_delay.
+		st, err := env.WaitDomainState(ctx, home, id, "running", time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("paused on an I/O error %s after its storage filled; %s %s after the storage had room again", took, st, time.Since(freed).Round(time.Millisecond))
+		if _, err := env.WaitRunning(ctx, home, id, 30*time.Second); err != nil {
+			t.Error(err)
+		}
+		// It ran on: no new boot, and the guest never saw the failed writes.
+		time.Sleep(4 * time.Second)
+		if log, err := env.Admin.ConsoleLog(ctx, id); err != nil {
+			t.Error(err)
+		} else if lines := guestLines(log); strings.Contains(lines, "up boot=6 ") || strings.Contains(lines, "disk write failed") {
+			t.Errorf("the resumed guest booted again or saw a failed write: %s", lines)
+		}
+		after, err := env.VMFailures(ctx, home)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(after) != len(before)+1 || after[len(after)-1].ReasonCode != "vm-io-error" {
+			t.Errorf("history: %+v; want one new failure vm-io-error", after[len(before):])
+		}
+		moves, err := env.HistoryMoves(ctx, home)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if last := moves[len(moves)-1]; last.VMID != id || last.Method != "resume" || last.Result != "succeeded" {
+			t.Errorf("the last move of %s: %+v; want guest-ha resumed", home, last)
+		}
+
+		// Its own policy (instance metadata) says restart: the storage fills up again, and it
+		// boots again, from its disk on the shared storage, which Nova's definition names.
+		if err := env.Admin.SetMetadata(ctx, id, map[string]string{config.DefaultIOErrorPolicyKey: string(config.IOErrorRestart)}); err != nil {
+			t.Fatal(err)
+		}
+		filled := time.Now()
+		took = fill()
+		line, err := env.WaitConsole(ctx, id, "up boot=6 ", 2*time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := env.WaitRunning(ctx, home, id, time.Minute); err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("paused %s after its storage filled again; restarted: %s (%s after the fill)", took, line, time.Since(filled).Round(time.Second))
+		if moves, err = env.HistoryMoves(ctx, home); err != nil {
+			t.Fatal(err)
+		}
+		if last := moves[len(moves)-1]; last.VMID != id || last.Method != "restart" || last.Result != "succeeded" {
+			t.Errorf("the last move of %s: %+v; want guest-ha restarted", home, last)
+		}
+	})
+
 	t.Run("a project member's signal recovers its own server; another project's is not found; a bad request changes nothing", func(t *testing.T) {
 		demo, err := env.Plane.ClientAs(ctx, nova.CloudDemo)
 		if err != nil {
@@ -345,9 +430,10 @@ func TestGuests(t *testing.T) {
 		if tl.AllActive == 0 {
 			t.Fatal("the guest was not ACTIVE elsewhere within 5 minutes")
 		}
-		// boot=6 (after the restarts, the move and the stop above): the guest read the counter
-		// its earlier boots wrote, so it booted from the same disk, not a new one.
-		line, err := env.WaitConsole(ctx, id, "up boot=6 ", 2*time.Minute)
+		// boot=7 (after the restarts, the move, the stop and the I/O error above): the guest
+		// read the counter its earlier boots wrote, so it booted from the same disk, not a new
+		// one.
+		line, err := env.WaitConsole(ctx, id, "up boot=7 ", 2*time.Minute)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -181,6 +181,13 @@ func (a *Admin) Start(ctx context.Context, id string) error {
 	return servers.Start(ctx, a.Compute, id).ExtractErr()
 }
 
+// SetMetadata sets metadata items of a server (others are kept), as `openstack server set
+// --property` does.
+func (a *Admin) SetMetadata(ctx context.Context, id string, md map[string]string) error {
+	_, err := servers.UpdateMetadata(ctx, a.Compute, id, servers.MetadataOpts(md)).Extract()
+	return err
+}
+
 // Token is the login's Keystone token.
 func (a *Admin) Token() string { return a.Compute.Token() }
 
