@@ -3,6 +3,7 @@
 package e2e
 
 import (
+	"fmt"
 	"io"
 	"net/http"
 	"path/filepath"
@@ -415,6 +416,61 @@ func TestGuests(t *testing.T) {
 		t.Logf("signalled -> %s", line)
 		if _, err := env.WaitRunning(ctx, host, did, time.Minute); err != nil {
 			t.Error(err)
+		}
+	})
+
+	// Idle guests (their boot sector halts the CPU): real qemu guests under Nova, at little cost.
+	t.Run("20 HA VMs whose qemu die all at once all run again", func(t *testing.T) {
+		const n = 20
+		idle, err := env.Admin.ImageID(ctx, nova.GuestIdleImage)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ids []string
+		defer func() {
+			for _, id := range ids {
+				_ = env.Admin.Delete(ctx, id)
+			}
+		}()
+		asked := time.Now()
+		for i := range n {
+			id, err := env.Admin.BootWith(ctx, nova.BootOpts{
+				Name: fmt.Sprintf("burst-%02d", i), Host: other, Flavor: nova.FlavorGuest, Image: idle,
+				Metadata: map[string]string{config.DefaultMetadataKey: "true"},
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ids = append(ids, id)
+		}
+		for _, id := range ids {
+			if _, err := env.WaitRunning(ctx, other, id, 5*time.Minute); err != nil {
+				t.Fatal(err)
+			}
+		}
+		t.Logf("%d idle guests running on %s, %s after they were asked for", n, other, time.Since(asked).Round(time.Second))
+		killed := time.Now()
+		if err := env.KillAllQemu(ctx, other); err != nil {
+			t.Fatal(err)
+		}
+		for _, id := range ids {
+			if _, err := env.WaitRunning(ctx, other, id, 5*time.Minute); err != nil {
+				t.Fatal(err)
+			}
+		}
+		t.Logf("all %d running again on %s and ACTIVE in Nova %s after the kill", n, other, time.Since(killed).Round(100*time.Millisecond))
+		moves, err := env.HistoryMoves(ctx, other)
+		if err != nil {
+			t.Fatal(err)
+		}
+		restarted := map[string]bool{}
+		for _, m := range moves {
+			if slices.Contains(ids, m.VMID) && m.Method == "restart" && m.Result == "succeeded" && m.Start.After(killed) {
+				restarted[m.VMID] = true
+			}
+		}
+		if len(restarted) != n {
+			t.Errorf("the history has %d of the %d VMs restarted after the kill; want each", len(restarted), n)
 		}
 	})
 

@@ -5,8 +5,11 @@
 # disk, i6300esb watchdog). It boots in seconds under TCG and needs no disk
 # image of its own: Glance gets the kernel and the ramdisk as images of their
 # own, and a small blank raw disk as the machine image that names them.
+# Besides it, an idle guest: a disk whose boot sector halts the CPU for good,
+# for tests that need many real guests at little cost (qemu runs, the guest
+# does nothing and takes no CPU).
 #
-# Output in OUTDIR: vmlinuz, initrd.gz, disk.raw, and release (the kernel's
+# Output in OUTDIR: vmlinuz, initrd.gz, disk.raw, idle.raw, and release (the kernel's
 # version and a digest of what the guest is made of: a changed guest gets new
 # Glance images; an unchanged one is not built again). The unpacked kernel
 # package is kept in CACHE between runs.
@@ -20,6 +23,17 @@ CACHE=${GUEST_CACHE:-/var/cache/computeha-guest}
 # Modules the guest loads, each after what it depends on.
 MODULES=(virtio_pci virtio_blk i6300esb)
 DISK_MIB=1
+
+# idle_disk FILE: a 1 MiB disk whose boot sector is cli; hlt; jmp back to the
+# hlt, and the boot signature.
+idle_disk() {
+	{
+		printf '\xfa\xf4\xeb\xfd'
+		head -c 506 /dev/zero
+		printf '\x55\xaa'
+	} >"$1"
+	truncate -s 1M "$1"
+}
 
 usage() {
 	echo "usage: build.sh OUTDIR   (root; env GUEST_CACHE, default $CACHE)" >&2
@@ -92,15 +106,16 @@ build() {
 	cp "$KROOT/boot/vmlinuz-$KVER" "$tmp/vmlinuz"
 	# The release names what the guest is made of (cpio archives are not
 	# reproducible byte for byte): an unchanged guest keeps its Glance images.
-	release="kernel=$KVER id=$( (cd "$root" && find . -type f | LC_ALL=C sort | xargs sha256sum) | cat - <(sha256sum <"$tmp/vmlinuz") <(echo "disk=$DISK_MIB") | sha256sum | cut -c1-16)"
-	if [[ -r $out/release && $(<"$out/release") == "$release" && -r $out/vmlinuz && -r $out/initrd.gz && -r $out/disk.raw ]]; then
+	release="kernel=$KVER id=$( (cd "$root" && find . -type f | LC_ALL=C sort | xargs sha256sum) | cat - <(sha256sum <"$tmp/vmlinuz") <(echo "disk=$DISK_MIB idle=1") | sha256sum | cut -c1-16)"
+	if [[ -r $out/release && $(<"$out/release") == "$release" && -r $out/vmlinuz && -r $out/initrd.gz && -r $out/disk.raw && -r $out/idle.raw ]]; then
 		rm -rf "$tmp"
 		note "guest up to date in $out ($release)"
 		return 0
 	fi
 	(cd "$root" && find . | LC_ALL=C sort | busybox cpio -o -H newc 2>/dev/null) | gzip -9 -n >"$tmp/initrd.gz"
 	truncate -s "${DISK_MIB}M" "$tmp/disk.raw"
-	mv -f "$tmp/vmlinuz" "$tmp/initrd.gz" "$tmp/disk.raw" "$out/"
+	idle_disk "$tmp/idle.raw"
+	mv -f "$tmp/vmlinuz" "$tmp/initrd.gz" "$tmp/disk.raw" "$tmp/idle.raw" "$out/"
 	echo "$release" >"$out/release"
 	rm -rf "$tmp"
 	note "guest built in $out (kernel $KVER, initramfs $(($(stat -c %s "$out/initrd.gz") / 1024)) KiB)"

@@ -48,6 +48,7 @@ IMAGE_NAME = "tiny"
 # hw_watchdog_action pause: a guest whose watchdog fired stays paused (and
 # libvirt says why) until someone restarts it.
 GUEST_IMAGES = {"guest": "", "guest-hang": " computeha.hang_after=20"}
+GUEST_IDLE_IMAGE = "guest-idle"
 GUEST_RELEASE_PROP = "computeha_guest_release"
 # Changed whenever the images' properties below change: images of an older one are replaced.
 GUEST_PROPS_VERSION = "2"
@@ -232,7 +233,7 @@ def cmd_guest(d):
     with open(os.path.join(d, "release")) as f:
         release = f.read().strip() + " props=" + GUEST_PROPS_VERSION
     s = session()
-    names = ["guest-kernel", "guest-ramdisk"] + list(GUEST_IMAGES)
+    names = ["guest-kernel", "guest-ramdisk", GUEST_IDLE_IMAGE] + list(GUEST_IMAGES)
     have = {}
     for name in names:
         have[name] = api(s, "image", "GET", "/v2/images?name=" + name).json()["images"]
@@ -261,6 +262,8 @@ def cmd_guest(d):
             os_shutdown_timeout="3",
         )
         upload(s, name, os.path.join(d, "disk.raw"), "raw", "bare", props)
+    # The idle guest boots from its own disk, which halts: no kernel.
+    upload(s, GUEST_IDLE_IMAGE, os.path.join(d, "idle.raw"), "raw", "bare", dict(tag, os_shutdown_timeout="3"))
 
 
 def cmd_services_up(argv):

@@ -44,9 +44,12 @@ const (
 // The test guest (test/guest) in Glance and the flavor it fits, made by
 // GuestImage and Up. The guest feeds its watchdog; GuestHangImage's stops
 // feeding it 20 s after boot. Both set hw_watchdog_action=pause.
+// GuestIdleImage's guest halts its CPU at once, in its boot sector: a real
+// qemu guest that costs next to nothing, for tests that need many.
 const (
 	GuestImage     = "guest"
 	GuestHangImage = "guest-hang"
+	GuestIdleImage = "guest-idle"
 	GuestFlavor    = "m1.guest"
 )
 
@@ -169,7 +172,7 @@ func (p *Plane) driver() string {
 }
 
 // UploadGuest builds the test guest (test/guest) and uploads it to Glance as
-// the images GuestImage and GuestHangImage, unless they are there already.
+// the images GuestImage, GuestHangImage and GuestIdleImage, unless they are there already.
 func (p *Plane) UploadGuest(ctx context.Context) error { return p.run(ctx, "guest-image") }
 
 // ComputeStop stops host's nova-compute (SIGTERM, then SIGKILL).
