@@ -119,6 +119,9 @@ func (d *Daemon) takeFailure(ctx context.Context, e instancemon.Event, by string
 	case err != nil:
 		return haapi.Answer{}, fmt.Errorf("%w: reading the server from Nova: %w", haapi.ErrUnavailable, err)
 	}
+	if e.Kind == instancemon.IOError && d.paused.has(e.Server, e.Host) {
+		return haapi.Answer{Status: haapi.Ignored, Reason: "it is left paused already, with an alert"}, nil
+	}
 	if why := notAFailure(e, s, host); why != "" {
 		d.o.Log.Info("guest event taken for no failure", "server", e.Server, "host", e.Host, "event", string(e.Kind), "why", why)
 		return haapi.Answer{Status: haapi.Ignored, Reason: why}, nil
@@ -351,6 +354,13 @@ func (d *Daemon) restart(ctx context.Context, node string, batch []vmReport) {
 			continue
 		}
 		failed += rep.Count(recovery.Failed) + rep.Count(recovery.Unrecoverable)
+		if part.sit == recovery.VMResume {
+			for _, v := range rep.VMs {
+				if v.Result == recovery.Recovered {
+					d.checkResumed(ctx, node, v.ID)
+				}
+			}
+		}
 	}
 	acted()
 	outcome, summary := history.OutcomeRecovered, fmt.Sprintf("%d VMs of %s running again", total, node)
@@ -400,6 +410,36 @@ func (d *Daemon) boundResumes(ctx context.Context, vms []vmReport) (resume []vmR
 		resume = append(resume, r)
 	}
 	return resume, left
+}
+
+// ResumeCheck is how long after a VM was resumed the daemon checks in Nova that qemu did not
+// pause it again at once.
+const ResumeCheck = 3 * time.Second
+
+// checkResumed makes sure a VM resumed on node is not paused again unseen: qemu pausing it
+// again at once (its storage still full) is reported while its resume still runs, and such a
+// report is coalesced into it. ResumeCheck later, a VM Nova has ACTIVE and paused by the
+// hypervisor there is taken for a new failure (resumed again within the bounds, or left paused
+// with an alert); one reported again meanwhile is coalesced into that report.
+func (d *Daemon) checkResumed(ctx context.Context, node, id string) {
+	d.vms.wg.Go(func() {
+		if d.clock.Sleep(ctx, ResumeCheck) != nil {
+			return
+		}
+		s, err := d.o.Nova.Server(ctx, id)
+		if err != nil || !stillPaused(s, d.names.ByNode(node).NovaHost) || s.PowerState != openstack.PowerPaused {
+			return
+		}
+		e := instancemon.Event{
+			Server: id, Domain: s.Name, Host: node, Kind: instancemon.IOError, Reason: "paused again after its resume", Action: "pause",
+			Time: d.clock.Now(), Source: instancemon.Source("resume-check"), Count: 1,
+		}
+		if ans, err := d.takeFailure(ctx, e, "computeha"); err != nil {
+			d.o.Log.Warn("a resumed VM is paused again: not taken", "vm", id, "host", node, "error", err)
+		} else {
+			d.o.Log.Info("a resumed VM is paused again", "vm", id, "host", node, "status", string(ans.Status), "why", ans.Reason)
+		}
+	})
 }
 
 // ReasonRestartStorm is the history's reason of a failed VM left alone because its host, or the

@@ -547,3 +547,66 @@ computeha_vm_left_paused{host="cmp1",vm=%q} 1
 		t.Error(err)
 	}
 }
+
+// qemu pausing a VM again at once after its resume (its storage still full) is reported while
+// the resume runs, and coalesced into it: the daemon checks Nova after each resume, and takes
+// a VM paused again for a new failure, resumed within the bounds, then left paused.
+func TestAVMPausedAgainRightAfterItsResumeIsNotLost(t *testing.T) {
+	w := newWorld(t, "auto", "")
+	w.cfg.Instances.MaxRestarts, w.cfg.Instances.RestartWindow = 2, time.Hour
+	w.cfg.Instances.ResumeDelay = 100 * time.Millisecond
+	s := w.nova.AddServer(openstack.Server{
+		Name: "full", Host: "cmp1", ProjectID: "p1", PowerState: openstack.PowerPaused,
+		Flavor: openstack.Flavor{VCPUs: 1, RAMMB: 512, DiskGB: 1, ExtraSpecs: map[string]string{"evacuable": "true"}},
+	})
+	w.servers[s.ID] = s
+	w.startDaemon(t)
+	// The storage stays full: each unpause is followed by a pause, as libvirt tells Nova.
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		seen := 0
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(5 * time.Millisecond):
+			}
+			n := 0
+			for _, c := range w.nova.Calls() {
+				if strings.HasPrefix(c, "Unpause ") {
+					n++
+				}
+			}
+			if n > seen {
+				seen = n
+				w.nova.SetPowerState(s.ID, openstack.PowerPaused)
+			}
+		}
+	}()
+	e := instancemon.Event{Server: s.ID, Host: "cmp1", Kind: instancemon.IOError, Reason: "enospc", Action: "pause", Time: time.Now()}
+	if ans, err := w.daemon.InstanceFailed(t.Context(), e, haapi.Caller{}); err != nil || ans.Status != haapi.Accepted {
+		t.Fatalf("report: %+v, %v", ans, err)
+	}
+	deadline := time.Now().Add(3*ResumeCheck + 5*time.Second)
+	for !slices.Equal(w.daemon.AlertState().Paused["cmp1"], []string{"full (" + s.ID + ")"}) {
+		if time.Now().After(deadline) {
+			t.Fatalf("not left paused: alerts %v, Nova calls %q", w.daemon.AlertState().Paused, w.nova.Calls())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	unpauses := 0
+	for _, c := range w.nova.Calls() {
+		if strings.HasPrefix(c, "Unpause ") {
+			unpauses++
+		}
+	}
+	if unpauses != 2 {
+		t.Errorf("%d unpauses; want 2 (max_restarts) before it is left paused", unpauses)
+	}
+	// Reported again (the monitor reconnecting finds it still paused): alerted once only.
+	e.Time = time.Now()
+	if ans, err := w.daemon.InstanceFailed(t.Context(), e, haapi.Caller{}); err != nil || ans.Status != haapi.Ignored {
+		t.Errorf("a report of the VM left paused: %+v, %v; want ignored", ans, err)
+	}
+}

@@ -43,6 +43,14 @@ func (p *leftPaused) add(id string, v pausedVM) {
 	p.by[id] = v
 }
 
+// has tells whether VM id is left paused on node.
+func (p *leftPaused) has(id, node string) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	v, ok := p.by[id]
+	return ok && v.node == node
+}
+
 func (p *leftPaused) drop(id string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()

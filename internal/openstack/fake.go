@@ -274,6 +274,16 @@ func (f *Fake) RestartCompute(host string) {
 	f.finishPendingTasks(host)
 }
 
+// SetPowerState sets a server's power state, as Nova does on its hypervisor's events (a guest
+// qemu paused on an I/O error: PowerPaused, the server still ACTIVE).
+func (f *Fake) SetPowerState(serverID string, state int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if s, ok := f.servers[serverID]; ok {
+		s.PowerState = state
+	}
+}
+
 // FailNext makes the next call of method (e.g. "Evacuate") fail with err, once per call.
 func (f *Fake) FailNext(method string, err error) {
 	f.mu.Lock()
