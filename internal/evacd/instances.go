@@ -498,6 +498,9 @@ func (d *Daemon) bound(ctx context.Context, node string, vms []vmReport) (restar
 			if p, ok := pending[m.VMID]; ok && m.Method == string(recovery.Restart) && !m.Start.Before(p.at) {
 				continue // a pending restart that started: counted below
 			}
+			if m.Method == string(recovery.Resume) {
+				continue // resumed where it is: neither a restart nor a move
+			}
 			if m.Method != string(recovery.Restart) {
 				// Moved since: its restarts before are another host's story.
 				delete(perVM, m.VMID)

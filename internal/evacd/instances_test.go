@@ -610,3 +610,34 @@ func TestAVMPausedAgainRightAfterItsResumeIsNotLost(t *testing.T) {
 		t.Errorf("a report of the VM left paused: %+v, %v; want ignored", ans, err)
 	}
 }
+
+// A resume is neither a restart nor a move: the restarts before it still count toward
+// max_restarts.
+func TestAResumeDoesNotResetAVMsRestarts(t *testing.T) {
+	w := newWorld(t, "auto", "")
+	w.cfg.Instances.MaxRestarts, w.cfg.Instances.RestartWindow = 2, time.Hour
+	w.cfg.Instances.ResumeDelay = 50 * time.Millisecond
+	w.boot("cmp1", 1, true)
+	id := w.ids("cmp1")[0]
+	w.startDaemon(t)
+	for i, kind := range []instancemon.Kind{instancemon.Crashed, instancemon.IOError, instancemon.Crashed, instancemon.Crashed} {
+		e := instancemon.Event{Server: id, Host: "cmp1", Kind: kind, Time: time.Now()}
+		if kind == instancemon.IOError {
+			e.Reason, e.Action = "enospc", "pause"
+		}
+		if ans, err := w.daemon.InstanceFailed(t.Context(), e, haapi.Caller{}); err != nil || ans.Status != haapi.Accepted {
+			t.Fatalf("report %d: %+v, %v", i, ans, err)
+		}
+		must(t, fmt.Sprintf("failure %d handled", i+1), func() bool { return closedIncidents(t, w) == i+1 })
+	}
+	var got []string
+	for _, c := range w.nova.Calls() {
+		switch f := strings.Fields(c)[0]; f {
+		case "Reboot", "Pause", "Unpause", "ColdMigrate":
+			got = append(got, f)
+		}
+	}
+	if strings.Join(got, " ") != "Reboot Pause Unpause Reboot ColdMigrate" {
+		t.Errorf("Nova was asked %v; want a restart, a resume, a restart, then a cold migration (two restarts since it last moved)", got)
+	}
+}

@@ -242,6 +242,8 @@ func moveVerb(method string) string {
 		return "cold-migrating"
 	case "restart":
 		return "restarting"
+	case "resume":
+		return "resuming"
 	case "recreate":
 		return "recreating"
 	}

@@ -44,14 +44,14 @@ FLAVORS = [
 ]
 IMAGE_NAME = "tiny"
 # The test guest's bootable images: name -> extra kernel command line. The
-# guest feeds its watchdog; "guest-hang" stops after 20 s, as a hung kernel.
+# guest feeds its watchdog; "guest-hang" stops after 5 s, as a hung kernel.
 # hw_watchdog_action pause: a guest whose watchdog fired stays paused (and
 # libvirt says why) until someone restarts it.
-GUEST_IMAGES = {"guest": "", "guest-hang": " computeha.hang_after=20"}
+GUEST_IMAGES = {"guest": "", "guest-hang": " computeha.hang_after=5"}
 GUEST_IDLE_IMAGE = "guest-idle"
 GUEST_RELEASE_PROP = "computeha_guest_release"
 # Changed whenever the images' properties below change: images of an older one are replaced.
-GUEST_PROPS_VERSION = "2"
+GUEST_PROPS_VERSION = "3"
 
 
 def session():

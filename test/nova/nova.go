@@ -43,7 +43,7 @@ const (
 
 // The test guest (test/guest) in Glance and the flavor it fits, made by
 // GuestImage and Up. The guest feeds its watchdog; GuestHangImage's stops
-// feeding it 20 s after boot. Both set hw_watchdog_action=pause.
+// feeding it 5 s after boot. Both set hw_watchdog_action=pause.
 // GuestIdleImage's guest halts its CPU at once, in its boot sector: a real
 // qemu guest that costs next to nothing, for tests that need many.
 const (
