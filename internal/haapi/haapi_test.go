@@ -27,11 +27,15 @@ type fakeSink struct {
 	signals []string
 	hosts   []instancemon.HostEvent
 	err     error
+	panics  bool
 }
 
 func (s *fakeSink) InstanceFailed(_ context.Context, e instancemon.Event, _ Caller) (Answer, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.panics {
+		panic("a bug of the daemon")
+	}
 	if s.err != nil {
 		return Answer{}, s.err
 	}
@@ -206,6 +210,21 @@ func TestADaemonThatCannotDecideAnswers503(t *testing.T) {
 	sink.err = errors.Join(ErrUnavailable, errors.New("Nova unreachable"))
 	if code, body := do(t, srv, "POST", PathInstanceEvents, "monitor", "application/json", goodEvent); code != 503 {
 		t.Errorf("%d %s, want 503", code, body)
+	}
+}
+
+func TestAHandlerThatPanicsAnswers500WithAJSONErrorAndTheServerServesOn(t *testing.T) {
+	srv, sink, _ := newAPI(t)
+	sink.panics = true
+	code, body := do(t, srv, "POST", PathInstanceEvents, "monitor", "application/json", goodEvent)
+	if code != 500 || !strings.Contains(body, `"error"`) {
+		t.Errorf("%d %s, want 500 with a JSON error (the monitor retries)", code, body)
+	}
+	sink.mu.Lock()
+	sink.panics = false
+	sink.mu.Unlock()
+	if code, body := do(t, srv, "POST", PathInstanceEvents, "monitor", "application/json", goodEvent); code != 202 && code != 200 {
+		t.Errorf("the next report: %d %s, want it taken", code, body)
 	}
 }
 

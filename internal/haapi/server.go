@@ -11,6 +11,7 @@ import (
 	"mime"
 	"net/http"
 	"regexp"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
@@ -108,6 +109,17 @@ func NewHandler(o Options) http.Handler {
 }
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	defer func() {
+		// A bug of the daemon answers 500, said in JSON and logged with its stack, rather than
+		// a connection closed without a word; the monitor retries a 500 as any 5xx.
+		if v := recover(); v != nil {
+			if v == http.ErrAbortHandler {
+				panic(v)
+			}
+			h.log.Error("a request failed on a bug: answered 500", "method", r.Method, "path", r.URL.Path, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+			writeError(w, http.StatusInternalServerError, "the daemon failed on this request (its log says why); try again")
+		}
+	}()
 	// A known path asked with another method: 405, said in JSON (the mux's catch-all would
 	// say 404).
 	allow := ""
