@@ -24,6 +24,9 @@ type Snapshot struct {
 	// Paused maps each host to the HA VMs an I/O error paused there that are left paused
 	// ("name (id)").
 	Paused map[string][]string
+	// Storms maps each host whose failed VMs were left alone lately for a restart storm to
+	// the limits reached (storm_host, storm_cloud).
+	Storms map[string][]string
 }
 
 // Capacity values of a Snapshot.
@@ -35,7 +38,8 @@ const (
 // Rule raises an alert for each host whose health state (Label "state") or recovery phase
 // (Label "phase") is one of Values, each segment (Label "segment") whose capacity is, each
 // process of a host that cannot be restarted (Label "process", any process: Values is
-// empty), or each VM left paused after an I/O error (Label "vm"), once that has held for For.
+// empty), each VM left paused after an I/O error (Label "vm"), or each restart storm limit a
+// host reached (Label "limit"), once that has held for For.
 type Rule struct {
 	Name     string
 	Severity string
@@ -55,6 +59,7 @@ const (
 	LabelSegment = "segment"
 	LabelProcess = "process"
 	LabelVM      = "vm"
+	LabelLimit   = "limit"
 )
 
 // Rules are the alerts the daemon raises itself: the shipped rules file's alerts on
@@ -118,6 +123,13 @@ var Rules = []Rule{
 			"computeha left it paused, as its policy.io_error says or because resuming it did not help. " +
 			"Fix its storage, then resume, restart or move it. computeha history --host {{ $labels.host }} says what was seen.",
 	},
+	{
+		Name: "ComputehaRestartStorm", Severity: Critical, Label: LabelLimit,
+		Summary: "Failed VMs of {{ $labels.host }} are left alone: a restart storm ({{ $labels.limit }})",
+		Description: "More failed VMs were restarted lately than instances.{{ $labels.limit }} allows (on " +
+			"{{ $labels.host }}, or in the whole cloud for storm_cloud), so computeha leaves the next failures of " +
+			"{{ $labels.host }} alone until the window has room again. computeha history --host {{ $labels.host }} says which VMs.",
+	},
 }
 
 // Evaluate returns the alerts whose condition holds in s (with no times set): one per rule and
@@ -126,7 +138,7 @@ var Rules = []Rule{
 func Evaluate(rules []Rule, s Snapshot, extra map[string]string) []Alert {
 	var out []Alert
 	for _, r := range rules {
-		if items, ok := map[string]map[string][]string{LabelProcess: s.Processes, LabelVM: s.Paused}[r.Label]; ok {
+		if items, ok := map[string]map[string][]string{LabelProcess: s.Processes, LabelVM: s.Paused, LabelLimit: s.Storms}[r.Label]; ok {
 			out = append(out, itemAlerts(r, items, extra)...)
 			continue
 		}

@@ -59,7 +59,9 @@ func TestRulesAreTheShippedRulesFileWordForWord(t *testing.T) {
 				continue
 			}
 			// One alert per host and process, or VM, whatever it is.
-			if label, ok := map[string]string{"computeha_host_process_down == 1": LabelProcess, "computeha_vm_left_paused == 1": LabelVM}[strings.TrimSpace(r.Expr)]; ok {
+			if label, ok := map[string]string{
+				"computeha_host_process_down == 1": LabelProcess, "computeha_vm_left_paused == 1": LabelVM, "computeha_restart_storm == 1": LabelLimit,
+			}[strings.TrimSpace(r.Expr)]; ok {
 				fromFile = append(fromFile, Rule{
 					Name: r.Alert, Severity: r.Labels["severity"], Label: label,
 					Summary: r.Annotations["summary"], Description: r.Annotations["description"],

@@ -139,6 +139,8 @@ type Daemon struct {
 	procs processesDown
 	// paused are the VMs left paused after an I/O error, for the metrics and alerts.
 	paused leftPaused
+	// storms are the restart storms of the hosts, for the metrics and alerts.
+	storms restartStorms
 }
 
 // New returns a daemon.
@@ -183,6 +185,9 @@ func New(o Options) *Daemon {
 		o.Metrics.GaugeFunc("vm_left_paused", "1 for each HA VM an I/O error paused that computeha left paused "+
 			"(policy.io_error leave-paused, or resumed too often), until it is no longer paused there.",
 			[]string{"host", "vm"}, d.paused.gauge)
+		o.Metrics.GaugeFunc("restart_storm", "1 for each host whose failed VMs were left alone lately for a restart storm, "+
+			"labelled with the limit reached (instances.storm_host, storm_cloud), for instances.storm_window after the last one.",
+			[]string{"host", "limit"}, d.stormsGauge)
 	}
 	d.engine = recovery.New(recovery.Options{
 		Config: o.Config, Nova: o.Nova, Cluster: o.Cluster, Clock: d.clock, Poll: o.Poll, Log: base,
@@ -248,6 +253,7 @@ func (d *Daemon) AlertState() alert.Snapshot {
 	d.mu.Unlock()
 	s.Processes = d.procs.snapshot()
 	s.Paused = d.paused.byHost()
+	s.Storms = d.storms.byHost(d.clock.Now(), d.o.Config.Instances.StormWindow)
 	if c != nil {
 		for seg, short := range c.Short() {
 			s.Capacity[seg] = alert.CapacityOK
@@ -280,6 +286,7 @@ func (d *Daemon) Run(ctx context.Context, events <-chan crm.Event) error {
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	d.reconcile(ctx, &wg)
+	d.seedStorms(ctx)
 	defer d.startInstances(ctx)()
 	d.startHealth(ctx, &wg)
 	d.startCapacity(ctx, &wg)

@@ -286,10 +286,13 @@ func (d *Daemon) restart(ctx context.Context, node string, batch []vmReport) {
 	d.vms.mu.Unlock()
 	d.vms.boundMu.Unlock()
 	for _, r := range stormed {
+		det := reportDetails(r.vmReport)
+		det["limit"] = r.limit
 		d.record(ctx, history.Event{
 			Host: node, Kind: history.KindAlert, Summary: fmt.Sprintf("%s %s on %s: left, a restart storm (%s)", vmLabel(r.vmReport), r.event.Kind, node, r.why),
-			Reason: history.Reason{Code: ReasonRestartStorm, Text: r.why}, Details: history.DetailsOf(reportDetails(r.vmReport)),
+			Reason: history.Reason{Code: ReasonRestartStorm, Text: r.why}, Details: history.DetailsOf(det),
 		})
+		d.storms.note(node, r.limit, d.clock.Now())
 		log.Warn("failed VM left: restart storm", "vm", r.server.ID, "why", r.why)
 	}
 	all := slices.Concat(restart, relocate, resume)
@@ -404,7 +407,7 @@ func (d *Daemon) boundResumes(ctx context.Context, vms []vmReport) (resume []vmR
 	}
 	for _, r := range vms {
 		if n := done[r.server.ID]; n >= lim.MaxRestarts {
-			left = append(left, stormed{r, fmt.Sprintf("resumed %d times within %s, max_restarts is %d", n, lim.RestartWindow, lim.MaxRestarts)})
+			left = append(left, stormed{vmReport: r, why: fmt.Sprintf("resumed %d times within %s, max_restarts is %d", n, lim.RestartWindow, lim.MaxRestarts)})
 			continue
 		}
 		resume = append(resume, r)
@@ -469,10 +472,12 @@ func (d *Daemon) whatIsDone(restart, relocate, resume []vmReport) string {
 	return strings.Join(parts, ", ")
 }
 
-// stormed is a failed VM left alone, and why.
+// stormed is a failed VM left alone, and why: limit names the storm bound it hit
+// (storm_host, storm_cloud), "" for another reason.
 type stormed struct {
 	vmReport
-	why string
+	why   string
+	limit string
 }
 
 // bound splits the failed HA VMs of node by what instances allows: restarted where they are,
@@ -526,9 +531,9 @@ func (d *Daemon) bound(ctx context.Context, node string, vms []vmReport) (restar
 	for _, r := range vms {
 		switch {
 		case lim.StormHost > 0 && onHost >= lim.StormHost:
-			left = append(left, stormed{r, fmt.Sprintf("%d restarts on %s within %s, storm_host is %d", onHost, node, lim.StormWindow, lim.StormHost)})
+			left = append(left, stormed{r, fmt.Sprintf("%d restarts on %s within %s, storm_host is %d", onHost, node, lim.StormWindow, lim.StormHost), "storm_host"})
 		case lim.StormCloud > 0 && inCloud >= lim.StormCloud:
-			left = append(left, stormed{r, fmt.Sprintf("%d restarts in the cloud within %s, storm_cloud is %d", inCloud, lim.StormWindow, lim.StormCloud)})
+			left = append(left, stormed{r, fmt.Sprintf("%d restarts in the cloud within %s, storm_cloud is %d", inCloud, lim.StormWindow, lim.StormCloud), "storm_cloud"})
 		case lim.MaxRestarts > 0 && perVM[r.server.ID] >= lim.MaxRestarts && r.event.Kind != SignalKind:
 			// A signal restarts where it is: a project cannot have its VM moved by asking.
 			relocate = append(relocate, r)

@@ -248,6 +248,38 @@ func TestARestartStormOnAHostLeavesTheFailuresPastItsLimitWithAnAlert(t *testing
 	if left != 1 {
 		t.Errorf("%d VMs left for a storm, want 1: %v", left, evs)
 	}
+	if got := w.daemon.AlertState().Storms; !slices.Equal(got["cmp1"], []string{"storm_host"}) || len(got) != 1 {
+		t.Errorf("the alerts' storms: %v; want cmp1's storm_host", got)
+	}
+	want := `# HELP computeha_restart_storm 1 for each host whose failed VMs were left alone lately for a restart storm, labelled with the limit reached (instances.storm_host, storm_cloud), for instances.storm_window after the last one.
+# TYPE computeha_restart_storm gauge
+computeha_restart_storm{host="cmp1",limit="storm_host"} 1
+`
+	if err := testutil.GatherAndCompare(w.metrics.Registry(), strings.NewReader(want), "computeha_restart_storm"); err != nil {
+		t.Error(err)
+	}
+}
+
+// A daemon that starts takes the restart storms of the last storm_window from the history.
+func TestADaemonTakingOverAlertsForTheRestartStormsOfTheWindow(t *testing.T) {
+	w := newWorld(t, "auto", "")
+	w.cfg.Instances.StormWindow = 10 * time.Minute
+	ctx := t.Context()
+	for _, e := range []struct {
+		host, limit string
+		ago         time.Duration
+	}{{"cmp1", "storm_host", time.Minute}, {"cmp2", "storm_cloud", 20 * time.Minute}} {
+		if err := w.store.Record(ctx, history.Event{
+			Time: time.Now().Add(-e.ago), Host: e.host, Kind: history.KindAlert, Summary: "left, a restart storm",
+			Reason: history.Reason{Code: ReasonRestartStorm}, Details: history.DetailsOf(map[string]any{"limit": e.limit}),
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w.startDaemon(t)
+	if got := w.daemon.AlertState().Storms; !slices.Equal(got["cmp1"], []string{"storm_host"}) || len(got) != 1 {
+		t.Errorf("the alerts' storms: %v; want cmp1's alone (cmp2's is older than storm_window)", got)
+	}
 }
 
 func TestAProcessThatCannotBeRestartedDisablesItsHostUntilItRunsAgain(t *testing.T) {
