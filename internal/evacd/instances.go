@@ -153,6 +153,9 @@ func (d *Daemon) takeFailure(ctx context.Context, e instancemon.Event, by string
 			d.restart(rctx, node, batch)
 		})
 	}
+	if e.Kind == instancemon.IOError {
+		return haapi.Answer{Status: haapi.Accepted, Reason: "queued on " + e.Host + ": what policy.io_error says"}, nil
+	}
 	return haapi.Answer{Status: haapi.Accepted, Reason: "restart on " + e.Host + " queued"}, nil
 }
 
