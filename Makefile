@@ -92,7 +92,7 @@ fuzz: ## Run every fuzz target (func Fuzz* in a _test.go) for FUZZTIME each (def
 bench: build ## Benchmarks against real parts; print figures and check targets (root)
 	$(GO) run ./test/bench/fencestatus -bin $(BIN)
 	$(GO) run ./test/bench/watch -bin $(BIN)
-	$(GO) run ./test/bench/health -bin $(BIN) -runs $${HEALTH_RUNS:-2}
+	$(GO) run ./test/bench/health -bin $(BIN) -runs $${HEALTH_RUNS:-2} -fence-runs $${HEALTH_FENCE_RUNS:-2}
 	$(GO) run ./test/bench/report -bin $(BIN)
 
 .PHONY: bench-recovery
