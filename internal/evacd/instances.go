@@ -622,6 +622,10 @@ func (d *Daemon) HostProcess(ctx context.Context, e instancemon.HostEvent, by ha
 	if hostBusy {
 		return haapi.Answer{Status: haapi.Ignored, Reason: "the host " + node + " is being recovered"}, nil
 	}
+	// Nova's service update calls the host's compute, which may take a minute: done to its
+	// end even when the monitor's request times out meanwhile (its retry finds it done).
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute)
+	defer cancel()
 	host := d.names.ByNode(node)
 	svc, err := d.o.Nova.FindComputeService(ctx, host.NovaHost)
 	switch {
@@ -659,6 +663,9 @@ func (d *Daemon) HostProcess(ctx context.Context, e instancemon.HostEvent, by ha
 		return haapi.Answer{Status: haapi.Accepted, Reason: node + " disabled in Nova"}, nil
 	case instancemon.ProcessRecovered:
 		if !ours || !slices.Contains(down, e.Process) {
+			if svc.Enabled() {
+				d.procs.set(node, nil) // enabled already (a retry of a report whose answer was lost)
+			}
 			return haapi.Answer{Status: haapi.Ignored, Reason: "the host is not disabled for it (" + svc.Status + " " + svc.DisabledReason + ")"}, nil
 		}
 		down = slices.DeleteFunc(down, func(p string) bool { return p == e.Process })

@@ -673,3 +673,38 @@ func TestAResumeDoesNotResetAVMsRestarts(t *testing.T) {
 		t.Errorf("Nova was asked %v; want a restart, a resume, a restart, then a cold migration (two restarts since it last moved)", got)
 	}
 }
+
+// The monitor's request may time out while Nova's service update, which calls the host's
+// compute, still runs: the update is done to its end, and the retry that finds the host
+// enabled clears the alert's view.
+func TestAProcessReportWhoseRequestEndsEarlyIsCarriedOutAndItsRetryClearsTheAlert(t *testing.T) {
+	w := newWorld(t, "auto", "")
+	w.startDaemon(t)
+	gone, cancel := context.WithCancel(t.Context())
+	cancel()
+	report := func(ctx context.Context, st instancemon.ProcessState) haapi.Answer {
+		t.Helper()
+		ans, err := w.daemon.HostProcess(ctx, instancemon.HostEvent{Host: "cmp1", Process: "libvirtd", State: st, Time: time.Now()}, haapi.Caller{})
+		if err != nil {
+			t.Fatalf("%s: %v", st, err)
+		}
+		return ans
+	}
+	if ans := report(gone, instancemon.ProcessFailed); ans.Status != haapi.Accepted {
+		t.Fatalf("failed, its request gone: %+v", ans)
+	}
+	svc, _ := w.nova.FindComputeService(t.Context(), "cmp1")
+	if svc.Enabled() || !slices.Equal(w.daemon.AlertState().Processes["cmp1"], []string{"libvirtd"}) {
+		t.Fatalf("cmp1 %s, alerts %v; want it disabled and alerted", svc.Status, w.daemon.AlertState().Processes)
+	}
+	// Enabled in Nova by a recovered report whose answer was lost.
+	if _, err := w.nova.EnableService(t.Context(), svc.ID); err != nil {
+		t.Fatal(err)
+	}
+	if ans := report(t.Context(), instancemon.ProcessRecovered); ans.Status != haapi.Ignored {
+		t.Errorf("the retry: %+v; want ignored", ans)
+	}
+	if got := w.daemon.AlertState().Processes; len(got) != 0 {
+		t.Errorf("alerts' processes after the retry: %v; want none", got)
+	}
+}

@@ -1116,6 +1116,47 @@ func TestAResumeWhosePauseNovaRefusesEveryTimeFails(t *testing.T) {
 	})
 }
 
+// A VM's qemu failing often goes with its host's nova-compute losing libvirt: Nova has the
+// compute down for a while and refuses to migrate off it. The move waits for it instead of
+// spending its retries at once.
+func TestAMoveOffAHostThatRunsWaitsForItsComputeServiceToBeUpAgain(t *testing.T) {
+	bubble(t, func(t *testing.T) {
+		w := newWorld(t, "auto", "")
+		srvs := w.boot("cmp2", vm{name: "crashed", ha: true, image: "img"})
+		w.nova.KillCompute("cmp2")
+		time.Sleep(w.nova.ServiceDownTime + time.Second) // Nova has it down now
+		back := make(chan struct{})
+		go func() {
+			defer close(back)
+			time.Sleep(45 * time.Second) // within the confirmation timeout (1m)
+			w.nova.RestartCompute("cmp2")
+		}()
+		ctx, cancel := context.WithTimeout(context.Background(), time.Hour)
+		defer cancel()
+		rep, err := w.eng.Run(ctx, Job{
+			Source: NewNames(w.cfg, nil).ByNode("cmp2"), Situation: VMRelocate,
+			VMs: map[string]bool{srvs[0].ID: true}, Recorder: w.rec,
+		})
+		<-back
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := result(rep, "crashed")
+		if s := w.server(r.Server.ID); r.Result != Recovered || r.Method != ColdMigrate || s.Host == "cmp2" {
+			t.Errorf("%s by %s, now %s on %s; want cold-migrated off cmp2 once its compute was up again", r.Result, r.Method, s.Status, s.Host)
+		}
+		n := 0
+		for _, c := range w.nova.Calls() {
+			if strings.HasPrefix(c, "ColdMigrate ") {
+				n++
+			}
+		}
+		if n != 2 {
+			t.Errorf("%d cold migrations asked; want 2: one refused, one once the compute was up", n)
+		}
+	})
+}
+
 func TestVMsThatFailTooOftenAreMovedToAnotherHostOfTheirSegmentAndRunThere(t *testing.T) {
 	bubble(t, func(t *testing.T) {
 		w := newWorld(t, "auto", "")

@@ -718,6 +718,9 @@ func (x *run) execute(ctx context.Context, m *move) {
 			break
 		}
 		x.e.log.Warn("move failed", "vm", m.srv.ID, "method", name, "attempt", attempt+1, "error", err)
+		if attempt < cfg.Retries {
+			x.awaitSourceService(ctx)
+		}
 		if m.method.Placed() && attempt < cfg.Retries {
 			x.retarget(ctx, m, err)
 		}
@@ -734,6 +737,38 @@ func (x *run) execute(ctx context.Context, m *move) {
 		m.report.Reason.Code = CodeHandedOver
 	}
 	finish(history.MoveFailed, "", last.Error())
+}
+
+// awaitSourceService holds the next attempt of a move of a failed VM, off a host that runs,
+// until Nova has the host's compute service up again, for the confirmation timeout at most:
+// Nova refuses to migrate a VM off a host whose compute service it has down (409 "Service is
+// unavailable") and leaves a reboot cast to it waiting, and a compute that lost its libvirtd a
+// moment ago reports up again within a minute or two. A few quick retries would be spent
+// before that.
+func (x *run) awaitSourceService(ctx context.Context) {
+	switch x.job.Situation {
+	case VMFailed, VMRelocate, VMResume:
+	default:
+		return
+	}
+	deadline := x.e.clock.Now().Add(x.cfg().Evacuation.ConfirmTimeout)
+	waited := false
+	for {
+		svc, err := x.e.o.Nova.FindComputeService(ctx, x.job.Source.NovaHost)
+		if err != nil || svc.Up() || !x.e.clock.Now().Before(deadline) {
+			if waited {
+				x.e.log.Info("the source's compute service waited for", "host", x.job.Source.Node, "up", err == nil && svc.Up())
+			}
+			return
+		}
+		if !waited {
+			x.e.log.Info("the source's compute service is down in Nova: the next attempt waits for it", "host", x.job.Source.Node)
+			waited = true
+		}
+		if x.e.clock.Sleep(ctx, x.e.o.Poll) != nil {
+			return
+		}
+	}
 }
 
 // attempt runs one attempt of m: within its target's bound, Start, then wait for the VM to
