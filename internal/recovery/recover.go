@@ -757,7 +757,7 @@ func (x *run) awaitSourceService(ctx context.Context) {
 		svc, err := x.e.o.Nova.FindComputeService(ctx, x.job.Source.NovaHost)
 		if err != nil || svc.Up() || !x.e.clock.Now().Before(deadline) {
 			if waited {
-				x.e.log.Info("the source's compute service waited for", "host", x.job.Source.Node, "up", err == nil && svc.Up())
+				x.e.log.Info("waited for the source's compute service", "host", x.job.Source.Node, "up", err == nil && svc.Up())
 			}
 			return
 		}
