@@ -120,7 +120,14 @@ func (d *Daemon) takeFailure(ctx context.Context, e instancemon.Event, by string
 		return haapi.Answer{}, fmt.Errorf("%w: reading the server from Nova: %w", haapi.ErrUnavailable, err)
 	}
 	if e.Kind == instancemon.IOError && d.paused.has(e.Server, e.Host) {
-		return haapi.Answer{Status: haapi.Ignored, Reason: "it is left paused already, with an alert"}, nil
+		// libvirt tells of an I/O error only when a write fails, so a guest still paused
+		// since it was left is found again by a listing only (the monitor reconnecting, the
+		// check after a resume). An event is a new pause: resumed by someone since, it
+		// failed again.
+		if e.Source != instancemon.FromEvent {
+			return haapi.Answer{Status: haapi.Ignored, Reason: "it is left paused already, with an alert"}, nil
+		}
+		d.paused.drop(e.Server)
 	}
 	if why := notAFailure(e, s, host); why != "" {
 		d.o.Log.Info("guest event taken for no failure", "server", e.Server, "host", e.Host, "event", string(e.Kind), "why", why)

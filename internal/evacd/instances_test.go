@@ -636,10 +636,16 @@ func TestAVMPausedAgainRightAfterItsResumeIsNotLost(t *testing.T) {
 	if unpauses != 2 {
 		t.Errorf("%d unpauses; want 2 (max_restarts) before it is left paused", unpauses)
 	}
-	// Reported again (the monitor reconnecting finds it still paused): alerted once only.
-	e.Time = time.Now()
+	// Found again by a listing (the monitor reconnecting finds it still paused): alerted once
+	// only.
+	e.Time, e.Source = time.Now(), instancemon.FromReconcile
 	if ans, err := w.daemon.InstanceFailed(t.Context(), e, haapi.Caller{}); err != nil || ans.Status != haapi.Ignored {
-		t.Errorf("a report of the VM left paused: %+v, %v; want ignored", ans, err)
+		t.Errorf("a listing's report of the VM left paused: %+v, %v; want ignored", ans, err)
+	}
+	// An I/O error event is a new pause (someone resumed it since): taken.
+	e.Time, e.Source = time.Now(), instancemon.FromEvent
+	if ans, err := w.daemon.InstanceFailed(t.Context(), e, haapi.Caller{}); err != nil || ans.Status != haapi.Accepted {
+		t.Errorf("an event of the VM left paused: %+v, %v; want it taken", ans, err)
 	}
 }
 

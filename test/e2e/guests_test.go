@@ -269,7 +269,7 @@ func TestGuests(t *testing.T) {
 
 	// guest-ha runs on home at boot=5. Its disk moves to a small volume of home's that then
 	// fills up: qemu pauses it on the ENOSPC of its next write (QEMU's werror=enospc).
-	t.Run("an I/O error pauses an HA VM: resumed where it is once its storage has room again (the default), restarted where its policy says so", func(t *testing.T) {
+	t.Run("an I/O error pauses an HA VM: resumed where it is once its storage has room again (the default), left paused with an alert or restarted where its policy says so", func(t *testing.T) {
 		if err := env.MoveDiskToSmallVolume(ctx, home, id, 64); err != nil {
 			t.Fatal(err)
 		}
@@ -329,8 +329,31 @@ func TestGuests(t *testing.T) {
 			t.Errorf("the last move of %s: %+v; want guest-ha resumed", home, last)
 		}
 
-		// Its own policy (instance metadata) says restart: the storage fills up again, and it
-		// boots again, from its disk on the shared storage, which Nova's definition names.
+		// Its own policy (instance metadata) says leave-paused: the storage fills up again, and
+		// it stays paused, with an alert, until an operator frees the storage and resumes it.
+		if err := env.Admin.SetMetadata(ctx, id, map[string]string{config.DefaultIOErrorPolicyKey: string(config.IOErrorLeavePaused)}); err != nil {
+			t.Fatal(err)
+		}
+		fill()
+		if err := env.WaitDaemonMetric(ctx, fmt.Sprintf(`computeha_vm_left_paused{host=%q,vm="guest-ha (%s)"}`, home, id), func(v float64) bool { return v == 1 }, 30*time.Second); err != nil {
+			t.Error(err)
+		}
+		time.Sleep(3 * time.Second)
+		if st, err := env.DomainState(ctx, home, id); err != nil || !strings.HasPrefix(st, "paused (I/O error)") {
+			t.Errorf("left paused by its policy: %q, %v; want still paused on its I/O error", st, err)
+		}
+		if err := env.FreeVolume(ctx, home); err != nil {
+			t.Fatal(err)
+		}
+		if _, errOut, code, err := env.Lab.Exec(ctx, home, "virsh", "-c", "qemu:///system", "resume", id); err != nil || code != 0 {
+			t.Fatalf("virsh resume on %s: exit %d, %v: %s", home, code, err, errOut)
+		}
+		if _, err := env.WaitDomainState(ctx, home, id, "running", 30*time.Second); err != nil {
+			t.Fatal(err)
+		}
+
+		// Its own policy says restart: the storage fills up again, and it boots again, from its
+		// disk on the shared storage, which Nova's definition names.
 		if err := env.Admin.SetMetadata(ctx, id, map[string]string{config.DefaultIOErrorPolicyKey: string(config.IOErrorRestart)}); err != nil {
 			t.Fatal(err)
 		}
