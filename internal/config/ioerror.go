@@ -21,7 +21,8 @@ const (
 	// IOErrorRestart restarts the VM where it is (a hard reboot through Nova), as a crash is.
 	IOErrorRestart IOErrorAction = "restart"
 	// IOErrorMove moves the VM to another host of its segment (a cold migration) and starts it
-	// there: for storage that failed on this host only.
+	// there: for storage that failed on this host only. Nova first asks the guest to shut
+	// down, which a paused one cannot: the move takes Nova's shutdown timeout longer.
 	IOErrorMove IOErrorAction = "move"
 	// IOErrorLeavePaused leaves the VM paused, with an alert, for someone to look at.
 	IOErrorLeavePaused IOErrorAction = "leave-paused"
