@@ -1,10 +1,6 @@
 package config
 
-import (
-	"fmt"
-	"strings"
-	"time"
-)
+import "time"
 
 // IOErrorAction is what is done about an HA VM that qemu paused because a write to one of its
 // disks failed (a full or failing storage: QEMU's default werror=enospc pauses on ENOSPC), as
@@ -32,8 +28,6 @@ const (
 var IOErrorActions = []IOErrorAction{IOErrorResume, IOErrorRestart, IOErrorMove, IOErrorLeavePaused}
 
 // IOErrorPolicy gives each HA VM what is done when an I/O error pauses it (policy.io_error).
-// Defaults: resume, flavor extra spec "computeha:io_error", image property, metadata key and
-// tag "computeha_io_error".
 type IOErrorPolicy = Choices[IOErrorAction]
 
 // Defaults of the I/O-error policy.
@@ -44,26 +38,14 @@ const (
 	DefaultResumeDelay      = 10 * time.Second
 )
 
-// DefaultIOErrorPolicy is the I/O-error policy's defaults.
-func DefaultIOErrorPolicy() IOErrorPolicy {
-	return IOErrorPolicy{
-		Default:     DefaultIOErrorAction,
-		FlavorKey:   DefaultIOErrorFlavorKey,
-		ImageKey:    DefaultIOErrorPolicyKey,
-		MetadataKey: DefaultIOErrorPolicyKey,
-		TagKey:      DefaultIOErrorPolicyKey,
-	}
+// IOErrorSection is policy.io_error.
+var IOErrorSection = Section[IOErrorAction]{
+	Field: "io_error", Noun: "I/O-error action", Short: "action", Values: IOErrorActions, Default: DefaultIOErrorAction,
+	FlavorKey: DefaultIOErrorFlavorKey, Key: DefaultIOErrorPolicyKey,
 }
+
+// DefaultIOErrorPolicy is the I/O-error policy's defaults.
+func DefaultIOErrorPolicy() IOErrorPolicy { return IOErrorSection.Defaults() }
 
 // String is the action's name.
 func (a IOErrorAction) String() string { return string(a) }
-
-// ParseIOErrorAction reads an action from a property value (case and surrounding spaces
-// ignored).
-func ParseIOErrorAction(s string) (IOErrorAction, error) {
-	a := IOErrorAction(strings.ToLower(strings.TrimSpace(s)))
-	if oneOf(a, IOErrorActions) {
-		return a, nil
-	}
-	return "", fmt.Errorf("%q is not an I/O-error action (%s)", s, list(IOErrorActions))
-}

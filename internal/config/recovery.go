@@ -65,10 +65,52 @@ type Choices[T ~string] struct {
 	TagKey string `yaml:"tag_key"`
 }
 
-// RecoveryPolicy gives each HA VM its recovery class (policy.recovery). Defaults: evacuate,
-// flavor extra spec "computeha:recovery", image property, metadata key and tag
-// "computeha_recovery".
+// RecoveryPolicy gives each HA VM its recovery class (policy.recovery).
 type RecoveryPolicy = Choices[Class]
+
+// Section says what one per-level section of the policy is: where it is, what its values are
+// and its defaults. The configuration checks a section by it and the policy reads it by it.
+type Section[T ~string] struct {
+	// Field is its name under policy: "recovery".
+	Field string
+	// Noun is what a value is, for messages: "recovery class"; Short names it in a tag's
+	// key=value: "class".
+	Noun, Short string
+	// Values are the known values, in the order messages name them; Default is the default.
+	Values  []T
+	Default T
+	// FlavorKey is the default flavor extra spec, Key the default image property, metadata
+	// key and tag.
+	FlavorKey, Key string
+}
+
+// RecoverySection is policy.recovery.
+var RecoverySection = Section[Class]{
+	Field: "recovery", Noun: "recovery class", Short: "class", Values: Classes, Default: DefaultClass,
+	FlavorKey: DefaultRecoveryFlavorKey, Key: DefaultRecoveryPolicyKey,
+}
+
+// Defaults is a section with every default and no rule.
+func (s Section[T]) Defaults() Choices[T] {
+	return Choices[T]{Default: s.Default, FlavorKey: s.FlavorKey, ImageKey: s.Key, MetadataKey: s.Key, TagKey: s.Key}
+}
+
+// ANoun is the noun with its article: "a recovery class", "an I/O-error action".
+func (s Section[T]) ANoun() string {
+	if strings.ContainsRune("AEIOUaeiou", rune(s.Noun[0])) {
+		return "an " + s.Noun
+	}
+	return "a " + s.Noun
+}
+
+// Parse reads a value from a property (case and surrounding spaces ignored).
+func (s Section[T]) Parse(v string) (T, error) {
+	t := T(strings.ToLower(strings.TrimSpace(v)))
+	if oneOf(t, s.Values) {
+		return t, nil
+	}
+	return "", fmt.Errorf("%q is not %s (%s)", v, s.ANoun(), list(s.Values))
+}
 
 // Cell is a named set of compute hosts: Nova does not expose its cells through its API, so
 // the configuration says which hosts each one holds, as a list or a Nova aggregate. Policy
@@ -137,19 +179,11 @@ const (
 )
 
 // DefaultRecoveryPolicy is the recovery policy's defaults.
-func DefaultRecoveryPolicy() RecoveryPolicy {
-	return RecoveryPolicy{
-		Default:     DefaultClass,
-		FlavorKey:   DefaultRecoveryFlavorKey,
-		ImageKey:    DefaultRecoveryPolicyKey,
-		MetadataKey: DefaultRecoveryPolicyKey,
-		TagKey:      DefaultRecoveryPolicyKey,
-	}
-}
+func DefaultRecoveryPolicy() RecoveryPolicy { return RecoverySection.Defaults() }
 
-// validate checks the rules of the section field ("recovery"), whose values (each a noun,
-// "class") are valid.
-func (r Choices[T]) validate(field, noun string, valid []T, cells Cells, p *problems) {
+// validate checks the rules of section s.
+func (r Choices[T]) validate(s Section[T], cells Cells, p *problems) {
+	field, valid := s.Field, s.Values
 	if !oneOf(r.Default, valid) {
 		p.add("policy.%s.default: %q is not one of %s", field, r.Default, list(valid))
 	}
@@ -176,7 +210,7 @@ func (r Choices[T]) validate(field, noun string, valid []T, cells Cells, p *prob
 		}
 	}
 	if strings.Contains(r.TagKey, "=") {
-		p.add("policy.%s.tag_key: %q must not contain '='; tags are read as key=%s", field, r.TagKey, noun)
+		p.add("policy.%s.tag_key: %q must not contain '='; tags are read as key=%s", field, r.TagKey, s.Short)
 	}
 }
 
@@ -226,12 +260,3 @@ func (t Tiers) validate(p *problems) {
 
 // String is the class's name.
 func (c Class) String() string { return string(c) }
-
-// ParseClass reads a class from a property value (case and surrounding spaces ignored).
-func ParseClass(s string) (Class, error) {
-	c := Class(strings.ToLower(strings.TrimSpace(s)))
-	if c.Valid() {
-		return c, nil
-	}
-	return "", fmt.Errorf("%q is not a recovery class (%s)", s, list(Classes))
-}

@@ -26,8 +26,8 @@ func (c *Config) Validate() error {
 	c.validateNames(&p)
 	c.Cells.validate(&p)
 	c.Policy.validate(&p)
-	c.Policy.Recovery.validate("recovery", "class", Classes, c.Cells, &p)
-	c.Policy.IOError.validate("io_error", "action", IOErrorActions, c.Cells, &p)
+	c.Policy.Recovery.validate(RecoverySection, c.Cells, &p)
+	c.Policy.IOError.validate(IOErrorSection, c.Cells, &p)
 	for _, name := range sortedBoolKeys(c.Policy.Cells) {
 		if !hasCell(c.Cells, name) {
 			p.add("policy.cells.%s: no cell of that name in cells", name)

@@ -23,12 +23,7 @@ type Choice[T ~string] struct {
 }
 
 // ClassDecision is an HA VM's recovery class and where it came from.
-type ClassDecision struct {
-	Class   config.Class
-	Level   Level
-	Reason  string
-	Ignored []string
-}
+type ClassDecision = Choice[config.Class]
 
 // IOErrorDecision is what is done about an HA VM an I/O error paused, and where it came from.
 type IOErrorDecision = Choice[config.IOErrorAction]
@@ -36,23 +31,13 @@ type IOErrorDecision = Choice[config.IOErrorAction]
 // Class returns vm's recovery class: the finest level that names a known class wins, as for
 // HA itself. It does not look at whether the VM gets HA: ask [Engine.Decide] first.
 func (e *Engine) Class(vm VM) ClassDecision {
-	c := choose(vm, e.pol.Recovery, section[config.Class]{field: "recovery", noun: "recovery class", short: "class", parse: config.ParseClass, fallback: config.DefaultClass})
-	return ClassDecision{Class: c.Value, Level: c.Level, Reason: c.Reason, Ignored: c.Ignored}
+	return choose(vm, e.pol.Recovery, config.RecoverySection)
 }
 
 // IOError returns what is done about vm when an I/O error pauses it (policy.io_error), by the
 // same levels. It does not look at whether the VM gets HA: ask [Engine.Decide] first.
 func (e *Engine) IOError(vm VM) IOErrorDecision {
-	return choose(vm, e.pol.IOError, section[config.IOErrorAction]{field: "io_error", noun: "I/O-error action", short: "action", parse: config.ParseIOErrorAction, fallback: config.DefaultIOErrorAction})
-}
-
-// section says how to read one per-level section of the policy.
-type section[T ~string] struct {
-	field    string // under policy: "recovery"
-	noun     string // what a value is: "recovery class"
-	short    string // in key=value tags: "class"
-	parse    func(string) (T, error)
-	fallback T // when the configuration has no default (not loaded through config)
+	return choose(vm, e.pol.IOError, config.IOErrorSection)
 }
 
 // choiceVerdict is what one level says.
@@ -63,11 +48,11 @@ type choiceVerdict[T ~string] struct {
 }
 
 // choose walks the levels of c, finest first; the first that names a known value wins.
-func choose[T ~string](vm VM, c config.Choices[T], s section[T]) Choice[T] {
+func choose[T ~string](vm VM, c config.Choices[T], s config.Section[T]) Choice[T] {
 	var ignored []string
 	rules := func(m map[string]T, names []string, what, level string) func(*[]string) choiceVerdict[T] {
 		return func(ig *[]string) choiceVerdict[T] {
-			return fromValueRules(m, names, what, "policy."+s.field+"."+level, ig)
+			return fromValueRules(m, names, what, "policy."+s.Field+"."+level, ig)
 		}
 	}
 	levels := []struct {
@@ -105,16 +90,9 @@ func choose[T ~string](vm VM, c config.Choices[T], s section[T]) Choice[T] {
 	}
 	def := c.Default
 	if def == "" {
-		def = s.fallback
+		def = s.Default // not loaded through config
 	}
-	return choice(def, LevelDefault, fmt.Sprintf("no finer level names %s %s; policy.%s.default is %s", article(s.noun), s.noun, s.field, def), ignored)
-}
-
-func article(noun string) string {
-	if strings.ContainsRune("AEIOU", rune(noun[0])) {
-		return "an"
-	}
-	return "a"
+	return choice(def, LevelDefault, fmt.Sprintf("no finer level names %s; policy.%s.default is %s", s.ANoun(), s.Field, def), ignored)
 }
 
 func choice[T ~string](v T, level Level, because string, ignored []string) Choice[T] {
@@ -127,16 +105,16 @@ func choice[T ~string](v T, level Level, because string, ignored []string) Choic
 
 // fromValueMap reads key (case-insensitively) from m; several spellings with different values
 // do not speak.
-func fromValueMap[T ~string](m map[string]string, key, what string, s section[T], ignored *[]string) choiceVerdict[T] {
+func fromValueMap[T ~string](m map[string]string, key, what string, s config.Section[T], ignored *[]string) choiceVerdict[T] {
 	var found []choiceVerdict[T]
 	for _, k := range sortedKeys(m) {
 		if !strings.EqualFold(k, key) {
 			continue
 		}
 		because := fmt.Sprintf("%s %s=%q", what, k, m[k])
-		v, err := s.parse(m[k])
+		v, err := s.Parse(m[k])
 		if err != nil {
-			*ignored = append(*ignored, fmt.Sprintf("%s is not %s %s", because, article(s.noun), s.noun))
+			*ignored = append(*ignored, because+" is not "+s.ANoun())
 			continue
 		}
 		found = append(found, choiceVerdict[T]{spoke: true, value: v, because: because})
@@ -145,7 +123,7 @@ func fromValueMap[T ~string](m map[string]string, key, what string, s section[T]
 }
 
 // fromValueTags reads key=value tags.
-func fromValueTags[T ~string](tags []string, key string, s section[T], ignored *[]string) choiceVerdict[T] {
+func fromValueTags[T ~string](tags []string, key string, s config.Section[T], ignored *[]string) choiceVerdict[T] {
 	var found []choiceVerdict[T]
 	for _, t := range tags {
 		k, val, hasValue := strings.Cut(t, "=")
@@ -154,12 +132,12 @@ func fromValueTags[T ~string](tags []string, key string, s section[T], ignored *
 		}
 		because := fmt.Sprintf("instance tag %q", t)
 		if !hasValue {
-			*ignored = append(*ignored, fmt.Sprintf("%s names no %s (key=%s)", because, s.noun, s.short))
+			*ignored = append(*ignored, fmt.Sprintf("%s names no %s (key=%s)", because, s.Noun, s.Short))
 			continue
 		}
-		v, err := s.parse(val)
+		v, err := s.Parse(val)
 		if err != nil {
-			*ignored = append(*ignored, fmt.Sprintf("%s is not %s %s", because, article(s.noun), s.noun))
+			*ignored = append(*ignored, because+" is not "+s.ANoun())
 			continue
 		}
 		found = append(found, choiceVerdict[T]{spoke: true, value: v, because: because})

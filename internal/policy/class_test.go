@@ -26,53 +26,53 @@ func TestClass(t *testing.T) {
 		{
 			"a VM nothing names is evacuated, the default",
 			VM{ProjectID: "other"},
-			ClassDecision{Class: config.ClassEvacuate, Level: LevelDefault, Reason: "no finer level names a recovery class; policy.recovery.default is evacuate"},
+			ClassDecision{Value: config.ClassEvacuate, Level: LevelDefault, Reason: "no finer level names a recovery class; policy.recovery.default is evacuate"},
 		},
 		{
 			"a cell rule overrides the default",
 			VM{Cells: []string{"cell1"}},
-			ClassDecision{Class: config.ClassNone, Level: LevelCell, Reason: "cell cell1 is none in policy.recovery.cells"},
+			ClassDecision{Value: config.ClassNone, Level: LevelCell, Reason: "cell cell1 is none in policy.recovery.cells"},
 		},
 		{
 			"an aggregate rule overrides the cell",
 			VM{Cells: []string{"cell1"}, Aggregates: []string{"web"}},
-			ClassDecision{Class: config.ClassRecreate, Level: LevelAggregate, Reason: "aggregate web is recreate in policy.recovery.aggregates"},
+			ClassDecision{Value: config.ClassRecreate, Level: LevelAggregate, Reason: "aggregate web is recreate in policy.recovery.aggregates"},
 		},
 		{
 			"an availability zone rule overrides the aggregate",
 			VM{Aggregates: []string{"web"}, AvailabilityZone: "az1"},
-			ClassDecision{Class: config.ClassColdMigrate, Level: LevelAvailabilityZone, Reason: "availability zone az1 is cold-migrate in policy.recovery.availability_zones"},
+			ClassDecision{Value: config.ClassColdMigrate, Level: LevelAvailabilityZone, Reason: "availability zone az1 is cold-migrate in policy.recovery.availability_zones"},
 		},
 		{
 			"project X: recreate",
 			VM{AvailabilityZone: "az1", ProjectID: "cattle"},
-			ClassDecision{Class: config.ClassRecreate, Level: LevelProject, Reason: "project cattle is recreate in policy.recovery.projects"},
+			ClassDecision{Value: config.ClassRecreate, Level: LevelProject, Reason: "project cattle is recreate in policy.recovery.projects"},
 		},
 		{
 			"a flavor's extra spec overrides the project, in any case",
 			VM{ProjectID: "cattle", FlavorExtraSpecs: map[string]string{"computeha:recovery": " Evacuate "}},
-			ClassDecision{Class: config.ClassEvacuate, Level: LevelFlavor, Reason: `flavor extra spec computeha:recovery=" Evacuate "`},
+			ClassDecision{Value: config.ClassEvacuate, Level: LevelFlavor, Reason: `flavor extra spec computeha:recovery=" Evacuate "`},
 		},
 		{
 			"the image overrides the flavor",
 			VM{FlavorExtraSpecs: map[string]string{"computeha:recovery": "evacuate"}, ImageProperties: map[string]string{"computeha_recovery": "recreate-losing-local-data"}},
-			ClassDecision{Class: config.ClassRecreateLosingLocalData, Level: LevelImage, Reason: `image property computeha_recovery="recreate-losing-local-data"`},
+			ClassDecision{Value: config.ClassRecreateLosingLocalData, Level: LevelImage, Reason: `image property computeha_recovery="recreate-losing-local-data"`},
 		},
 		{
 			"this VM: none, by its metadata",
 			VM{ProjectID: "cattle", Metadata: map[string]string{"computeha_recovery": "none"}},
-			ClassDecision{Class: config.ClassNone, Level: LevelInstance, Reason: `instance metadata computeha_recovery="none"`},
+			ClassDecision{Value: config.ClassNone, Level: LevelInstance, Reason: `instance metadata computeha_recovery="none"`},
 		},
 		{
 			"a tag names the class as key=class",
 			VM{Tags: []string{"web", "computeha_recovery=recreate"}},
-			ClassDecision{Class: config.ClassRecreate, Level: LevelInstance, Reason: `instance tag "computeha_recovery=recreate"`},
+			ClassDecision{Value: config.ClassRecreate, Level: LevelInstance, Reason: `instance tag "computeha_recovery=recreate"`},
 		},
 		{
 			"a value that is no class is warned about and the next coarser level decides",
 			VM{ProjectID: "pets", FlavorExtraSpecs: map[string]string{"computeha:recovery": "rebuild"}},
 			ClassDecision{
-				Class: config.ClassEvacuate, Level: LevelProject,
+				Value: config.ClassEvacuate, Level: LevelProject,
 				Reason:  `project pets is evacuate in policy.recovery.projects; ignored: flavor extra spec computeha:recovery="rebuild" is not a recovery class`,
 				Ignored: []string{`flavor extra spec computeha:recovery="rebuild" is not a recovery class`},
 			},
@@ -81,7 +81,7 @@ func TestClass(t *testing.T) {
 			"metadata and a tag that disagree are both ignored",
 			VM{Metadata: map[string]string{"computeha_recovery": "none"}, Tags: []string{"computeha_recovery=recreate"}},
 			ClassDecision{
-				Class: config.ClassEvacuate, Level: LevelDefault,
+				Value: config.ClassEvacuate, Level: LevelDefault,
 				Reason:  `no finer level names a recovery class; policy.recovery.default is evacuate; ignored: instance metadata computeha_recovery="none" and instance tag "computeha_recovery=recreate" disagree`,
 				Ignored: []string{`instance metadata computeha_recovery="none" and instance tag "computeha_recovery=recreate" disagree`},
 			},
@@ -90,7 +90,7 @@ func TestClass(t *testing.T) {
 			"cells that disagree are ignored",
 			VM{Cells: []string{"cell1", "cell2"}},
 			ClassDecision{
-				Class: config.ClassEvacuate, Level: LevelDefault,
+				Value: config.ClassEvacuate, Level: LevelDefault,
 				Reason:  "no finer level names a recovery class; policy.recovery.default is evacuate; ignored: cell cell1 is none in policy.recovery.cells, cell cell2 is evacuate in policy.recovery.cells disagree",
 				Ignored: []string{"cell cell1 is none in policy.recovery.cells, cell cell2 is evacuate in policy.recovery.cells disagree"},
 			},
@@ -99,7 +99,7 @@ func TestClass(t *testing.T) {
 			"a bare tag names no class and is ignored",
 			VM{Tags: []string{"computeha_recovery"}},
 			ClassDecision{
-				Class: config.ClassEvacuate, Level: LevelDefault,
+				Value: config.ClassEvacuate, Level: LevelDefault,
 				Reason:  `no finer level names a recovery class; policy.recovery.default is evacuate; ignored: instance tag "computeha_recovery" names no recovery class (key=class)`,
 				Ignored: []string{`instance tag "computeha_recovery" names no recovery class (key=class)`},
 			},

@@ -261,7 +261,7 @@ func (x *run) classify(ctx context.Context) []*move {
 			continue
 		}
 		cls := x.e.policy.Class(pv)
-		m.class = cls.Class
+		m.class = cls.Value
 		if len(cls.Ignored) > 0 {
 			x.e.log.Warn("ignored recovery class values", "vm", s.ID, "ignored", cls.Ignored)
 		}
@@ -272,7 +272,7 @@ func (x *run) classify(ctx context.Context) []*move {
 			continue
 		}
 		if why.Code != "" {
-			x.record(ctx, history.KindDecision, fmt.Sprintf("%s %s instead of %s", m.label(), name, cls.Class), why, nil)
+			x.record(ctx, history.KindDecision, fmt.Sprintf("%s %s instead of %s", m.label(), name, cls.Value), why, nil)
 		}
 		m.method = x.e.methods[name]
 		m.want = wantStatus(name, s)
@@ -302,7 +302,7 @@ func (x *run) classify(ctx context.Context) []*move {
 // choose is the method for a VM of class cls in this recovery's situation; a non-empty reason
 // says why it is not the class's plain meaning (None with a reason: the VM is left).
 func (x *run) choose(s openstack.Server, cls policy.ClassDecision) (MethodName, Reason) {
-	c := cls.Class
+	c := cls.Value
 	if c == config.ClassNone {
 		return None, Reason{Code: CodeClassNone, Text: cls.Reason}
 	}
