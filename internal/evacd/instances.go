@@ -227,6 +227,7 @@ func (d *Daemon) restart(ctx context.Context, node string, batch []vmReport) {
 	// HA VMs an I/O error paused go by policy.io_error; the others (and those it says to
 	// restart) are restarted within the bounds.
 	var ha, moveNow, resume []vmReport
+	var paused []leftAlone
 	for _, r := range batch {
 		if dec := d.engine.Decide(reads, host, r.server); !dec.HA {
 			// Seen and said, but nothing to recover: no incident.
@@ -250,24 +251,19 @@ func (d *Daemon) restart(ctx context.Context, node string, batch []vmReport) {
 		case config.IOErrorMove:
 			moveNow = append(moveNow, r)
 		case config.IOErrorLeavePaused:
-			d.record(ctx, history.Event{
-				Host: node, Kind: history.KindAlert, Summary: fmt.Sprintf("%s %s on %s: left paused, as its policy says", vmLabel(r), r.event.Kind, node),
-				Reason: history.Reason{Code: ReasonLeftPaused, Text: describe(r.event) + "; " + r.io.Reason}, Details: history.DetailsOf(reportDetails(r)),
-			})
-			d.paused.add(r.server.ID, pausedVM{node: node, name: r.server.Name})
-			log.Warn("VM paused by an I/O error left paused", "vm", r.server.ID, "why", r.io.Reason)
+			paused = append(paused, leftAlone{vmReport: r, why: "as its policy says (" + r.io.Reason + ")"})
 		default:
 			ha = append(ha, r)
 		}
 	}
 	resume, exhausted := d.boundResumes(ctx, resume)
-	for _, r := range exhausted {
+	for _, r := range append(paused, exhausted...) {
 		d.record(ctx, history.Event{
-			Host: node, Kind: history.KindAlert, Summary: fmt.Sprintf("%s %s on %s: left paused, the error persists (%s)", vmLabel(r.vmReport), r.event.Kind, node, r.why),
+			Host: node, Kind: history.KindAlert, Summary: fmt.Sprintf("%s %s on %s: left paused, %s", vmLabel(r.vmReport), r.event.Kind, node, r.why),
 			Reason: history.Reason{Code: ReasonLeftPaused, Text: describe(r.event) + "; " + r.why}, Details: history.DetailsOf(reportDetails(r.vmReport)),
 		})
 		d.paused.add(r.server.ID, pausedVM{node: node, name: r.server.Name})
-		log.Warn("VM paused by an I/O error left paused: the error persists", "vm", r.server.ID, "why", r.why)
+		log.Warn("VM paused by an I/O error left paused", "vm", r.server.ID, "why", r.why)
 	}
 	if len(ha)+len(moveNow)+len(resume) == 0 {
 		return
@@ -400,7 +396,7 @@ const ReasonLeftPaused history.ReasonCode = "vm-left-paused"
 // boundResumes splits the VMs to resume by what instances allows: a VM resumed max_restarts
 // times within restart_window is left paused (the error persists), read from the history's
 // moves.
-func (d *Daemon) boundResumes(ctx context.Context, vms []vmReport) (resume []vmReport, left []stormed) {
+func (d *Daemon) boundResumes(ctx context.Context, vms []vmReport) (resume []vmReport, left []leftAlone) {
 	lim := d.o.Config.Instances
 	if len(vms) == 0 || lim.MaxRestarts == 0 || d.o.History == nil {
 		return vms, nil
@@ -417,7 +413,7 @@ func (d *Daemon) boundResumes(ctx context.Context, vms []vmReport) (resume []vmR
 	}
 	for _, r := range vms {
 		if n := done[r.server.ID]; n >= lim.MaxRestarts {
-			left = append(left, stormed{vmReport: r, why: fmt.Sprintf("resumed %d times within %s, max_restarts is %d", n, lim.RestartWindow, lim.MaxRestarts)})
+			left = append(left, leftAlone{vmReport: r, why: fmt.Sprintf("the error persists (resumed %d times within %s, max_restarts is %d)", n, lim.RestartWindow, lim.MaxRestarts)})
 			continue
 		}
 		resume = append(resume, r)
@@ -482,9 +478,9 @@ func (d *Daemon) whatIsDone(restart, relocate, resume []vmReport) string {
 	return strings.Join(parts, ", ")
 }
 
-// stormed is a failed VM left alone, and why: limit names the storm bound it hit
+// leftAlone is a failed VM left alone, and why: limit names the storm bound it hit
 // (storm_host, storm_cloud), "" for another reason.
-type stormed struct {
+type leftAlone struct {
 	vmReport
 	why   string
 	limit string
@@ -495,7 +491,7 @@ type stormed struct {
 // or left (a restart storm on the host or in the cloud). What was done is read from the
 // history's moves, so it outlives the daemon and follows it to another controller, plus the
 // restarts that batches still running decided (called under vms.boundMu).
-func (d *Daemon) bound(ctx context.Context, node string, vms []vmReport) (restart, relocate []vmReport, left []stormed) {
+func (d *Daemon) bound(ctx context.Context, node string, vms []vmReport) (restart, relocate []vmReport, left []leftAlone) {
 	lim := d.o.Config.Instances
 	now := d.clock.Now()
 	perVM := map[string]int{}
@@ -541,9 +537,9 @@ func (d *Daemon) bound(ctx context.Context, node string, vms []vmReport) (restar
 	for _, r := range vms {
 		switch {
 		case lim.StormHost > 0 && onHost >= lim.StormHost:
-			left = append(left, stormed{r, fmt.Sprintf("%d restarts on %s within %s, storm_host is %d", onHost, node, lim.StormWindow, lim.StormHost), "storm_host"})
+			left = append(left, leftAlone{r, fmt.Sprintf("%d restarts on %s within %s, storm_host is %d", onHost, node, lim.StormWindow, lim.StormHost), "storm_host"})
 		case lim.StormCloud > 0 && inCloud >= lim.StormCloud:
-			left = append(left, stormed{r, fmt.Sprintf("%d restarts in the cloud within %s, storm_cloud is %d", inCloud, lim.StormWindow, lim.StormCloud), "storm_cloud"})
+			left = append(left, leftAlone{r, fmt.Sprintf("%d restarts in the cloud within %s, storm_cloud is %d", inCloud, lim.StormWindow, lim.StormCloud), "storm_cloud"})
 		case lim.MaxRestarts > 0 && perVM[r.server.ID] >= lim.MaxRestarts && r.event.Kind != SignalKind:
 			// A signal restarts where it is: a project cannot have its VM moved by asking.
 			relocate = append(relocate, r)
