@@ -302,16 +302,16 @@ func (f *Fake) Reboot(ctx context.Context, serverID string, hard bool) error {
 // the host's compute like Reboot: when it is dead or forced down the server stays ACTIVE in
 // task pausing until RestartCompute; otherwise it is PAUSED when Pause returns.
 func (f *Fake) Pause(ctx context.Context, serverID string) error {
-	return f.pauseOrUnpause(ctx, "Pause", "pause", serverID, "active", "pausing", "paused")
+	return f.pauseOrUnpause(ctx, "Pause", "pause", serverID, "active", "pausing")
 }
 
 // Unpause models Nova's unpause: refused (409) unless the server is PAUSED with no task;
 // otherwise as Pause, back to ACTIVE.
 func (f *Fake) Unpause(ctx context.Context, serverID string) error {
-	return f.pauseOrUnpause(ctx, "Unpause", "unpause", serverID, "paused", "unpausing", "active")
+	return f.pauseOrUnpause(ctx, "Unpause", "unpause", serverID, "paused", "unpausing")
 }
 
-func (f *Fake) pauseOrUnpause(ctx context.Context, call, action, serverID, from, task, to string) error {
+func (f *Fake) pauseOrUnpause(ctx context.Context, call, action, serverID, from, task string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if err := f.begin(ctx, call, serverID); err != nil {
@@ -325,13 +325,23 @@ func (f *Fake) pauseOrUnpause(ctx context.Context, call, action, serverID, from,
 	if srv.VMState != from || srv.TaskState != "" {
 		return invalidState(path, action, srv)
 	}
-	if f.computeGone(srv.Host) {
-		srv.TaskState = task
-	} else {
-		srv.VMState, srv.PowerState = to, map[string]int{"paused": PowerPaused, "active": PowerRunning}[to]
+	srv.TaskState = task
+	if !f.computeGone(srv.Host) {
+		finishPauseTask(srv)
 	}
 	srv.Status = novaStatus(srv.VMState, srv.TaskState)
 	return nil
+}
+
+// finishPauseTask is the compute's side of a pause or an unpause: the server PAUSED, or
+// ACTIVE again, as the hypervisor then says.
+func finishPauseTask(srv *Server) {
+	switch srv.TaskState {
+	case "pausing":
+		srv.VMState, srv.TaskState, srv.PowerState = "paused", "", PowerPaused
+	case "unpausing":
+		srv.VMState, srv.TaskState, srv.PowerState = "active", "", PowerRunning
+	}
 }
 
 // StartServer models Nova's os-start: refused (409) unless the server is SHUTOFF with no
@@ -400,10 +410,10 @@ func (f *Fake) finishPendingTasks(host string) {
 			continue
 		}
 		switch srv.TaskState {
-		case taskRebooting, taskRebootingHard, taskPoweringOn, "unpausing":
+		case taskRebooting, taskRebootingHard, taskPoweringOn:
 			srv.VMState, srv.TaskState = "active", ""
-		case "pausing":
-			srv.VMState, srv.TaskState = "paused", ""
+		case "pausing", "unpausing":
+			finishPauseTask(srv)
 		}
 		srv.Status = novaStatus(srv.VMState, srv.TaskState)
 	}

@@ -278,13 +278,10 @@ func (s serverJSON) server() Server {
 		ID: s.ID, Name: s.Name, Status: s.Status, ProjectID: s.TenantID, UserID: s.UserID,
 		Metadata: s.Metadata, Tags: s.Tags, Locked: s.Locked,
 		Host: deref(s.Host), HypervisorHostname: deref(s.HypervisorHostname),
-		VMState: deref(s.VMState), TaskState: deref(s.TaskState),
+		VMState: deref(s.VMState), TaskState: deref(s.TaskState), PowerState: deref(s.PowerState),
 		AvailabilityZone: deref(s.AvailabilityZone),
 		// A server of a down cell (2.69) comes with its id, status UNKNOWN and little else.
 		Partial: s.Status == "UNKNOWN",
-	}
-	if s.PowerState != nil {
-		out.PowerState = *s.PowerState
 	}
 	if s.Fault != nil {
 		out.Fault = s.Fault.Message
@@ -751,9 +748,10 @@ func parseTime(s string) time.Time {
 	return time.Time{}
 }
 
-func deref(s *string) string {
-	if s == nil {
-		return ""
+func deref[T any](p *T) T {
+	var zero T
+	if p == nil {
+		return zero
 	}
-	return *s
+	return *p
 }
