@@ -95,24 +95,15 @@ func (p *leftPaused) gauge() map[[2]string]float64 {
 // paused lately, then every PausedEvery it drops those Nova no longer has paused where they
 // were left.
 func (d *Daemon) tendPaused(ctx context.Context) {
-	if d.o.History != nil {
-		evs, err := d.o.History.Query(ctx, history.Filter{Kind: history.KindAlert, Since: d.clock.Now().Add(-PausedLookback)})
-		if err != nil && ctx.Err() == nil {
-			d.o.Log.Warn("reading the VMs left paused from the history failed", "error", err)
+	d.alertsSince(ctx, ReasonLeftPaused, d.clock.Now().Add(-PausedLookback), func(e history.Event) {
+		var det struct {
+			ID   string `json:"vm_id"`
+			Name string `json:"vm_name"`
 		}
-		for _, e := range evs {
-			if e.Reason.Code != ReasonLeftPaused {
-				continue
-			}
-			var det struct {
-				ID   string `json:"vm_id"`
-				Name string `json:"vm_name"`
-			}
-			if json.Unmarshal(e.Details, &det) == nil && det.ID != "" {
-				d.paused.add(det.ID, pausedVM{node: e.Host, name: det.Name})
-			}
+		if json.Unmarshal(e.Details, &det) == nil && det.ID != "" {
+			d.paused.add(det.ID, pausedVM{node: e.Host, name: det.Name})
 		}
-	}
+	})
 	for {
 		for id, v := range d.paused.snapshot() {
 			s, err := d.o.Nova.Server(ctx, id)
@@ -128,6 +119,23 @@ func (d *Daemon) tendPaused(ctx context.Context) {
 		}
 		if d.clock.Sleep(ctx, PausedEvery) != nil {
 			return
+		}
+	}
+}
+
+// alertsSince calls each for the history's alerts of code recorded since since (the views a
+// daemon that starts takes over); the history unread is logged.
+func (d *Daemon) alertsSince(ctx context.Context, code history.ReasonCode, since time.Time, each func(history.Event)) {
+	if d.o.History == nil {
+		return
+	}
+	evs, err := d.o.History.Query(ctx, history.Filter{Kind: history.KindAlert, Since: since})
+	if err != nil && ctx.Err() == nil {
+		d.o.Log.Warn("reading the history's alerts failed", "reason", string(code), "error", err)
+	}
+	for _, e := range evs {
+		if e.Reason.Code == code {
+			each(e)
 		}
 	}
 }

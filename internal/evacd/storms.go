@@ -59,22 +59,15 @@ func (d *Daemon) stormsGauge() map[[2]string]float64 {
 
 // seedStorms takes the restart storms of the last storm_window from the history.
 func (d *Daemon) seedStorms(ctx context.Context) {
-	if d.o.History == nil || d.o.Config.Instances.StormWindow <= 0 {
+	if d.o.Config.Instances.StormWindow <= 0 {
 		return
 	}
-	evs, err := d.o.History.Query(ctx, history.Filter{Kind: history.KindAlert, Since: d.clock.Now().Add(-d.o.Config.Instances.StormWindow)})
-	if err != nil {
-		if ctx.Err() == nil {
-			d.o.Log.Warn("reading the restart storms from the history failed", "error", err)
-		}
-		return
-	}
-	for _, e := range evs {
+	d.alertsSince(ctx, ReasonRestartStorm, d.clock.Now().Add(-d.o.Config.Instances.StormWindow), func(e history.Event) {
 		var det struct {
 			Limit string `json:"limit"`
 		}
-		if e.Reason.Code == ReasonRestartStorm && json.Unmarshal(e.Details, &det) == nil && det.Limit != "" {
+		if json.Unmarshal(e.Details, &det) == nil && det.Limit != "" {
 			d.storms.note(e.Host, det.Limit, e.Time)
 		}
-	}
+	})
 }
