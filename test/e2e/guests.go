@@ -245,6 +245,15 @@ func (e *Env) WaitDomainState(ctx context.Context, host, id, want string, limit 
 // filesystem (a tmpfs in the host's mount namespace), which FillVolume fills.
 const SmallVolume = "/var/lib/computeha/small-volume"
 
+// onSmallVolume runs script (sh -c, $1 SmallVolume, then args) on host; what says what it does.
+func (e *Env) onSmallVolume(ctx context.Context, host, what, script string, args ...string) error {
+	_, errOut, code, err := e.Lab.Exec(ctx, host, append([]string{"sh", "-c", script, "sh", SmallVolume}, args...)...)
+	if err != nil || code != 0 {
+		return fmt.Errorf("%s on %s: exit %d, %v: %s", what, host, code, err, strings.TrimSpace(errOut))
+	}
+	return nil
+}
+
 // MoveDiskToSmallVolume moves the root disk of server id's guest on host, live, onto a new
 // filesystem of sizeMB at SmallVolume, as a storage migration would: libvirt copies its top
 // image there (a qcow2 file on the same base) and pivots to it. The guest runs on; Nova's
@@ -254,43 +263,26 @@ func (e *Env) MoveDiskToSmallVolume(ctx context.Context, host, id string, sizeMB
 	if err != nil {
 		return err
 	}
-	script := `set -e
+	return e.onSmallVolume(ctx, host, "moving "+id+"'s disk to a small volume", `set -e
 mkdir -p "$1"
 mountpoint -q "$1" || mount -t tmpfs -o size="$2"m small-volume "$1"
-virsh -c qemu:///system blockcopy "$3" vda "$1/disk" --format qcow2 --shallow --transient-job --pivot --wait`
-	_, errOut, code, err := e.Lab.Exec(ctx, host, "sh", "-c", script, "sh", SmallVolume, strconv.Itoa(sizeMB), name)
-	if err != nil || code != 0 {
-		return fmt.Errorf("moving %s's disk to a small volume on %s: exit %d, %v: %s", id, host, code, err, strings.TrimSpace(errOut))
-	}
-	return nil
+virsh -c qemu:///system blockcopy "$3" vda "$1/disk" --format qcow2 --shallow --transient-job --pivot --wait`,
+		strconv.Itoa(sizeMB), name)
 }
 
 // FillVolume fills SmallVolume on host to its last byte, as data of something else on the
 // same storage would: the guest's next write to a block it never wrote fails with ENOSPC.
 func (e *Env) FillVolume(ctx context.Context, host string) error {
-	script := `dd if=/dev/zero of="$1/fill" bs=64k 2>/dev/null; dd if=/dev/zero of="$1/fill-last" bs=4k 2>/dev/null
-[ "$(df --output=avail -k "$1" | tail -n 1 | tr -d ' ')" = 0 ]`
-	_, errOut, code, err := e.Lab.Exec(ctx, host, "sh", "-c", script, "sh", SmallVolume)
-	if err != nil || code != 0 {
-		return fmt.Errorf("filling %s on %s: exit %d, %v: %s", SmallVolume, host, code, err, strings.TrimSpace(errOut))
-	}
-	return nil
+	return e.onSmallVolume(ctx, host, "filling "+SmallVolume, `dd if=/dev/zero of="$1/fill" bs=64k 2>/dev/null; dd if=/dev/zero of="$1/fill-last" bs=4k 2>/dev/null
+[ "$(df --output=avail -k "$1" | tail -n 1 | tr -d ' ')" = 0 ]`)
 }
 
 // FreeVolume removes what FillVolume wrote: the storage has room again.
 func (e *Env) FreeVolume(ctx context.Context, host string) error {
-	_, errOut, code, err := e.Lab.Exec(ctx, host, "sh", "-c", `rm -f "$1/fill" "$1/fill-last"`, "sh", SmallVolume)
-	if err != nil || code != 0 {
-		return fmt.Errorf("freeing %s on %s: exit %d, %v: %s", SmallVolume, host, code, err, strings.TrimSpace(errOut))
-	}
-	return nil
+	return e.onSmallVolume(ctx, host, "freeing "+SmallVolume, `rm -f "$1/fill" "$1/fill-last"`)
 }
 
 // DropSmallVolume unmounts SmallVolume on host (no guest may use it any more).
 func (e *Env) DropSmallVolume(ctx context.Context, host string) error {
-	_, errOut, code, err := e.Lab.Exec(ctx, host, "sh", "-c", `! mountpoint -q "$1" || umount "$1"`, "sh", SmallVolume)
-	if err != nil || code != 0 {
-		return fmt.Errorf("unmounting %s on %s: exit %d, %v: %s", SmallVolume, host, code, err, strings.TrimSpace(errOut))
-	}
-	return nil
+	return e.onSmallVolume(ctx, host, "unmounting "+SmallVolume, `! mountpoint -q "$1" || umount "$1"`)
 }
