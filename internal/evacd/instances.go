@@ -256,16 +256,7 @@ func (d *Daemon) restart(ctx context.Context, node string, batch []vmReport) {
 			ha = append(ha, r)
 		}
 	}
-	resume, exhausted := d.boundResumes(ctx, resume)
-	for _, r := range append(paused, exhausted...) {
-		d.record(ctx, history.Event{
-			Host: node, Kind: history.KindAlert, Summary: fmt.Sprintf("%s %s on %s: left paused, %s", vmLabel(r.vmReport), r.event.Kind, node, r.why),
-			Reason: history.Reason{Code: ReasonLeftPaused, Text: describe(r.event) + "; " + r.why}, Details: history.DetailsOf(reportDetails(r.vmReport)),
-		})
-		d.paused.add(r.server.ID, pausedVM{node: node, name: r.server.Name})
-		log.Warn("VM paused by an I/O error left paused", "vm", r.server.ID, "why", r.why)
-	}
-	if len(ha)+len(moveNow)+len(resume) == 0 {
+	if len(ha)+len(moveNow)+len(resume)+len(paused) == 0 {
 		return
 	}
 	// The batches decide one at a time, cloud-wide, and run together: the bounds count the
@@ -276,11 +267,11 @@ func (d *Daemon) restart(ctx context.Context, node string, batch []vmReport) {
 	d.mu.Unlock()
 	if hostBusy {
 		d.vms.boundMu.Unlock()
-		log.Info("the host's recovery started: its failed VMs are left to it", "vms", len(ha)+len(moveNow)+len(resume))
+		log.Info("the host's recovery started: its failed VMs are left to it", "vms", len(ha)+len(moveNow)+len(resume)+len(paused))
 		return
 	}
-	restart, relocate, stormed := d.bound(ctx, node, ha)
-	relocate = append(relocate, moveNow...)
+	b := d.bound(ctx, node, ha, resume)
+	restart, relocate, resume := b.restart, append(b.relocate, moveNow...), b.resume
 	decided := d.clock.Now()
 	d.vms.mu.Lock()
 	if d.vms.pending == nil {
@@ -291,7 +282,7 @@ func (d *Daemon) restart(ctx context.Context, node string, batch []vmReport) {
 	}
 	d.vms.mu.Unlock()
 	d.vms.boundMu.Unlock()
-	for _, r := range stormed {
+	for _, r := range b.stormed {
 		det := reportDetails(r.vmReport)
 		det["limit"] = r.limit
 		d.record(ctx, history.Event{
@@ -300,6 +291,14 @@ func (d *Daemon) restart(ctx context.Context, node string, batch []vmReport) {
 		})
 		d.storms.note(node, r.limit, d.clock.Now())
 		log.Warn("failed VM left: restart storm", "vm", r.server.ID, "why", r.why)
+	}
+	for _, r := range append(paused, b.exhausted...) {
+		d.record(ctx, history.Event{
+			Host: node, Kind: history.KindAlert, Summary: fmt.Sprintf("%s %s on %s: left paused, %s", vmLabel(r.vmReport), r.event.Kind, node, r.why),
+			Reason: history.Reason{Code: ReasonLeftPaused, Text: describe(r.event) + "; " + r.why}, Details: history.DetailsOf(reportDetails(r.vmReport)),
+		})
+		d.paused.add(r.server.ID, pausedVM{node: node, name: r.server.Name})
+		log.Warn("VM paused by an I/O error left paused", "vm", r.server.ID, "why", r.why)
 	}
 	all := slices.Concat(restart, relocate, resume)
 	if len(all) == 0 {
@@ -393,34 +392,6 @@ func (d *Daemon) restart(ctx context.Context, node string, batch []vmReport) {
 // paused: its policy says so, or resuming it did not help.
 const ReasonLeftPaused history.ReasonCode = "vm-left-paused"
 
-// boundResumes splits the VMs to resume by what instances allows: a VM resumed max_restarts
-// times within restart_window is left paused (the error persists), read from the history's
-// moves.
-func (d *Daemon) boundResumes(ctx context.Context, vms []vmReport) (resume []vmReport, left []leftAlone) {
-	lim := d.o.Config.Instances
-	if len(vms) == 0 || lim.MaxRestarts == 0 || d.o.History == nil {
-		return vms, nil
-	}
-	moves, err := d.o.History.Moves(ctx, history.Filter{Since: d.clock.Now().Add(-lim.RestartWindow)})
-	if err != nil {
-		d.o.Log.Warn("reading the resumes done from the history failed: counting none", "error", err)
-	}
-	done := map[string]int{}
-	for _, m := range moves {
-		if m.Method == string(recovery.Resume) {
-			done[m.VMID]++
-		}
-	}
-	for _, r := range vms {
-		if n := done[r.server.ID]; n >= lim.MaxRestarts {
-			left = append(left, leftAlone{vmReport: r, why: fmt.Sprintf("the error persists (resumed %d times within %s, max_restarts is %d)", n, lim.RestartWindow, lim.MaxRestarts)})
-			continue
-		}
-		resume = append(resume, r)
-	}
-	return resume, left
-}
-
 // ResumeCheck is how long after a VM was resumed the daemon checks in Nova that qemu did not
 // pause it again at once.
 const ResumeCheck = 3 * time.Second
@@ -486,15 +457,23 @@ type leftAlone struct {
 	limit string
 }
 
-// bound splits the failed HA VMs of node by what instances allows: restarted where they are,
-// moved elsewhere (restarted max_restarts times within restart_window since they last moved),
-// or left (a restart storm on the host or in the cloud). What was done is read from the
-// history's moves, so it outlives the daemon and follows it to another controller, plus the
-// restarts that batches still running decided (called under vms.boundMu).
-func (d *Daemon) bound(ctx context.Context, node string, vms []vmReport) (restart, relocate []vmReport, left []leftAlone) {
+// bounds is how instances bounds a batch: the VMs restarted where they are, moved elsewhere,
+// resumed, and those left alone for a storm or left paused because resuming them did not help.
+type bounds struct {
+	restart, relocate, resume []vmReport
+	stormed, exhausted        []leftAlone
+}
+
+// bound splits the failed HA VMs of node by what instances allows. vms are to be restarted:
+// moved elsewhere instead once restarted max_restarts times within restart_window since they
+// last moved, or left (a restart storm on the host or in the cloud). paused are to be resumed:
+// left paused once resumed max_restarts times within restart_window. What was done is read
+// from the history's moves, so it outlives the daemon and follows it to another controller,
+// plus the restarts that batches still running decided (called under vms.boundMu).
+func (d *Daemon) bound(ctx context.Context, node string, vms, paused []vmReport) (b bounds) {
 	lim := d.o.Config.Instances
 	now := d.clock.Now()
-	perVM := map[string]int{}
+	perVM, resumed := map[string]int{}, map[string]int{}
 	onHost, inCloud := 0, 0
 	d.vms.mu.Lock()
 	pending := maps.Clone(d.vms.pending)
@@ -509,15 +488,20 @@ func (d *Daemon) bound(ctx context.Context, node string, vms []vmReport) (restar
 			if p, ok := pending[m.VMID]; ok && m.Method == string(recovery.Restart) && !m.Start.Before(p.at) {
 				continue // a pending restart that started: counted below
 			}
+			inWindow := !m.Start.Before(now.Add(-lim.RestartWindow))
 			if m.Method == string(recovery.Resume) {
-				continue // resumed where it is: neither a restart nor a move
+				// Resumed where it is: neither a restart nor a move.
+				if inWindow {
+					resumed[m.VMID]++
+				}
+				continue
 			}
 			if m.Method != string(recovery.Restart) {
 				// Moved since: its restarts before are another host's story.
 				delete(perVM, m.VMID)
 				continue
 			}
-			if !m.Start.Before(now.Add(-lim.RestartWindow)) {
+			if inWindow {
 				perVM[m.VMID]++
 			}
 			if !m.Start.Before(now.Add(-lim.StormWindow)) {
@@ -537,19 +521,26 @@ func (d *Daemon) bound(ctx context.Context, node string, vms []vmReport) (restar
 	for _, r := range vms {
 		switch {
 		case lim.StormHost > 0 && onHost >= lim.StormHost:
-			left = append(left, leftAlone{r, fmt.Sprintf("%d restarts on %s within %s, storm_host is %d", onHost, node, lim.StormWindow, lim.StormHost), "storm_host"})
+			b.stormed = append(b.stormed, leftAlone{r, fmt.Sprintf("%d restarts on %s within %s, storm_host is %d", onHost, node, lim.StormWindow, lim.StormHost), "storm_host"})
 		case lim.StormCloud > 0 && inCloud >= lim.StormCloud:
-			left = append(left, leftAlone{r, fmt.Sprintf("%d restarts in the cloud within %s, storm_cloud is %d", inCloud, lim.StormWindow, lim.StormCloud), "storm_cloud"})
+			b.stormed = append(b.stormed, leftAlone{r, fmt.Sprintf("%d restarts in the cloud within %s, storm_cloud is %d", inCloud, lim.StormWindow, lim.StormCloud), "storm_cloud"})
 		case lim.MaxRestarts > 0 && perVM[r.server.ID] >= lim.MaxRestarts && r.event.Kind != SignalKind:
 			// A signal restarts where it is: a project cannot have its VM moved by asking.
-			relocate = append(relocate, r)
+			b.relocate = append(b.relocate, r)
 		default:
-			restart = append(restart, r)
+			b.restart = append(b.restart, r)
 			onHost++
 			inCloud++
 		}
 	}
-	return restart, relocate, left
+	for _, r := range paused {
+		if n := resumed[r.server.ID]; lim.MaxRestarts > 0 && n >= lim.MaxRestarts {
+			b.exhausted = append(b.exhausted, leftAlone{vmReport: r, why: fmt.Sprintf("the error persists (resumed %d times within %s, max_restarts is %d)", n, lim.RestartWindow, lim.MaxRestarts)})
+			continue
+		}
+		b.resume = append(b.resume, r)
+	}
+	return b
 }
 
 func vmLabel(r vmReport) string {
